@@ -1,0 +1,83 @@
+import * as docker from "@pulumi/docker";
+import * as postgresql from "@pulumi/postgresql";
+import * as pulumi from "@pulumi/pulumi";
+import { containerOptions, labels, secretEnv, serviceContainerArgs } from "../lib/containers";
+import { dataOptions, PlatformContext, secretOrGenerated } from "../lib/context";
+import { postgresCheck } from "../lib/healthchecks";
+import { dockerName } from "../lib/naming";
+import { POSTGRES_PORT, SHARED_ALIASES } from "../stacks/dittofeed";
+
+export interface PostgresArgs {
+  /** The stack this instance belongs to. */
+  context: PlatformContext;
+  /** The image id to run, from a pulled `RemoteImage` (Postgres 15). */
+  image: pulumi.Input<string>;
+  /** Container memory limit in MB. Default in config: 1024. */
+  memoryMb: number;
+  /** Port on the Docker host's 127.0.0.1 where the admin endpoint is published. Default in config: 15432. */
+  adminPort: number;
+  /** Address at which the machine running Pulumi reaches `adminPort` (through an SSH forward for remote hosts). Default in config: 127.0.0.1. */
+  adminHost: string;
+  /** The superuser password. Default: generated. */
+  password?: string;
+}
+
+/**
+ * Postgres 15 on a named volume, with a Postgres provider pointed at its admin endpoint for the
+ * roles and databases that tenants and Temporal need.
+ */
+export class Postgres extends pulumi.ComponentResource {
+  /** The network alias other services connect to. */
+  public readonly host = SHARED_ALIASES.postgres;
+  public readonly port = POSTGRES_PORT;
+  public readonly password: pulumi.Output<string>;
+  public readonly volume: docker.Volume;
+  public readonly container: docker.Container;
+  /** Manages roles and databases; connects only once the container reports healthy. */
+  public readonly provider: postgresql.Provider;
+
+  constructor(name: string, args: PostgresArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("platform:data:Postgres", name, {}, opts);
+    const { context } = args;
+    const owner = { environment: context.environment, service: "postgres" };
+
+    this.password = secretOrGenerated(`${name}-password`, args.password, this);
+    this.volume = new docker.Volume(
+      `${name}-data`,
+      { name: dockerName(context.stack, "postgres-data"), labels: labels(owner) },
+      { parent: this, ...dataOptions(context, { protect: true }) },
+    );
+    this.container = new docker.Container(
+      name,
+      serviceContainerArgs({
+        name: dockerName(context.stack, "postgres"),
+        image: args.image,
+        owner,
+        network: context.network,
+        aliases: [this.host],
+        memoryMb: args.memoryMb,
+        env: secretEnv({ POSTGRES_PASSWORD: this.password }),
+        healthcheck: postgresCheck(),
+        waitTimeoutSeconds: 180,
+        ports: [{ internal: POSTGRES_PORT, external: args.adminPort }],
+        volumes: [{ volumeName: this.volume.name, containerPath: "/var/lib/postgresql/data" }],
+      }),
+      { parent: this, ...containerOptions },
+    );
+    this.provider = new postgresql.Provider(
+      `${name}-admin`,
+      {
+        host: args.adminHost,
+        port: args.adminPort,
+        username: "postgres",
+        password: this.password,
+        database: "postgres",
+        sslmode: "disable",
+        superuser: true,
+        connectTimeout: 30,
+      },
+      { parent: this, dependsOn: [this.container] },
+    );
+    this.registerOutputs({ host: this.host, port: this.port, password: this.password });
+  }
+}

@@ -1,0 +1,9 @@
+import * as pulumi from "@pulumi/pulumi";
+import { loadPlatformConfig } from "./stacks/config";
+import { createPlatform } from "./stacks/platform";
+
+// Validation runs before anything is registered: a bad config creates nothing.
+const platform = createPlatform(loadPlatformConfig(), pulumi.getStack());
+
+export const tenants = platform.tenants;
+export const connections = platform.connections;

@@ -1,0 +1,24 @@
+/**
+ * The shell script a tenant's access job runs in the ClickHouse image: the tenant's database, and
+ * a user that may do anything inside it and nothing outside it. Passwords come from the job's
+ * environment, so the script (a plain container input) carries none. `ALTER USER` makes a
+ * rotated password take effect for an existing user.
+ */
+export function tenantAccessScript(args: { server: string; database: string; user: string }): string {
+  const { server, database, user } = args;
+  for (const [what, identifier] of Object.entries({ database, user })) {
+    if (!/^[a-z_][a-z0-9_]*$/.test(identifier)) {
+      throw new Error(`ClickHouse ${what} name ${JSON.stringify(identifier)} is not a plain identifier`);
+    }
+  }
+  const queries = [
+    `CREATE DATABASE IF NOT EXISTS ${database}`,
+    `CREATE USER IF NOT EXISTS ${user} IDENTIFIED WITH sha256_password BY '$TENANT_PASSWORD'`,
+    `ALTER USER ${user} IDENTIFIED WITH sha256_password BY '$TENANT_PASSWORD'`,
+    `GRANT ALL ON ${database}.* TO ${user}`,
+  ];
+  return (
+    `set -e; exec clickhouse-client --host ${server} --user "$ADMIN_USER" --password "$ADMIN_PASSWORD" ` +
+    `--multiquery --query "${queries.join("; ")}"`
+  );
+}

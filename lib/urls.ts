@@ -1,0 +1,41 @@
+/**
+ * Connection URLs with percent-encoded userinfo. Generated or operator-supplied passwords may
+ * contain `+ / = @ : # ? %`; interpolating them raw into a URL breaks parsing or, worse, points the
+ * client at the wrong host.
+ */
+function userinfo(user: string, password: string): string {
+  return `${encodeURIComponent(user)}:${encodeURIComponent(password)}`;
+}
+
+export interface PostgresEndpoint {
+  user: string;
+  password: string;
+  host: string;
+  port: number;
+  database: string;
+}
+
+export function postgresUrl(endpoint: PostgresEndpoint): string {
+  const { user, password, host, port, database } = endpoint;
+  return `postgresql://${userinfo(user, password)}@${host}:${port}/${encodeURIComponent(database)}`;
+}
+
+export interface RedisEndpoint {
+  password: string;
+  host: string;
+  port: number;
+}
+
+/** Redis 6+ ACL form with the `default` user, which `requirepass` configures. */
+export function redisUrl(endpoint: RedisEndpoint): string {
+  return `redis://${userinfo("default", endpoint.password)}@${endpoint.host}:${endpoint.port}`;
+}
+
+export function httpUrl(host: string, port: number): string {
+  return `http://${host}:${port}`;
+}
+
+/** The origin a tenant's people use: the tunnel hostname, or a loopback port in dev. */
+export function tenantOrigin(hostname: string, domain: string): string {
+  return `https://${hostname}.${domain}`;
+}

@@ -1,0 +1,171 @@
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { ClickHouse } from "../components/clickhouse";
+import { Postgres } from "../components/postgres";
+import { Redis } from "../components/redis";
+import { Temporal } from "../components/temporal";
+import { Tenant } from "../components/tenant";
+import { labels } from "../lib/containers";
+import { PlatformContext } from "../lib/context";
+import { dockerName } from "../lib/naming";
+import { PlatformConfig } from "./config";
+import { dittofeedImages, tenantEndpoints } from "./dittofeed";
+
+/** The provider settings operators already know, read from the `docker:` namespace. */
+function dockerProviderArgs(config: PlatformConfig): docker.ProviderArgs {
+  const standard = new pulumi.Config("docker");
+  return {
+    host: standard.get("host"),
+    sshOpts: standard.getObject<string[]>("sshOpts"),
+    registryAuth: config.secrets.registries.map((registry) => ({
+      address: registry.address,
+      username: registry.username,
+      password: pulumi.secret(registry.password),
+    })),
+  };
+}
+
+/** Every image the stack runs, pulled once and referenced by id, so a new tag shows in previews. */
+function pullImages(config: PlatformConfig, provider: docker.Provider) {
+  const refs = {
+    postgres: config.postgres.image,
+    redis: config.redis.image,
+    clickhouse: config.clickhouse.image,
+    temporal: config.temporal.image,
+    ...dittofeedImages(config.dittofeed),
+  };
+  const ids = {} as Record<keyof typeof refs, pulumi.Output<string>>;
+  for (const key of Object.keys(refs) as (keyof typeof refs)[]) {
+    ids[key] = new docker.RemoteImage(
+      `image-${key}`,
+      { name: refs[key], keepLocally: true },
+      { provider },
+    ).imageId;
+  }
+  return ids;
+}
+
+export interface TenantOutputs {
+  workspaceName: string;
+  /** The origin the tenant's people open. */
+  url: string;
+  /** The dashboard's address. */
+  dashboardUrl: string;
+  /** Where the API (and public event ingestion under `/api/public`) answers. */
+  apiUrl: string;
+  /** Whether anything outside the Docker network reaches it. */
+  reachable: boolean;
+}
+
+export interface Platform {
+  tenants: Record<string, TenantOutputs>;
+  /** Connection details for operators (secret). */
+  connections: pulumi.Output<{
+    postgresAdmin: { host: string; port: number; user: string; password: string };
+    tenants: Record<string, { databaseUrl: string }>;
+  }>;
+}
+
+/** Registers the whole platform of one stack. `config` must come from `parsePlatformConfig`. */
+export function createPlatform(config: PlatformConfig, stack: string): Platform {
+  const provider = new docker.Provider("docker", dockerProviderArgs(config));
+  const network = new docker.Network(
+    "network",
+    {
+      name: dockerName(stack, "platform"),
+      driver: "bridge",
+      labels: labels({ environment: config.environment, service: "network" }),
+    },
+    { provider },
+  );
+  const context: PlatformContext = { stack, environment: config.environment, network: network.name };
+  const images = pullImages(config, provider);
+  const secrets = config.secrets;
+  const componentOptions = { providers: [provider] };
+
+  const postgres = new Postgres(
+    "postgres",
+    {
+      context,
+      image: images.postgres,
+      memoryMb: config.postgres.memoryMb,
+      adminPort: config.postgres.adminPort,
+      adminHost: config.postgres.adminHost,
+      password: secrets.postgresPassword,
+    },
+    componentOptions,
+  );
+  const redis = new Redis(
+    "redis",
+    { context, image: images.redis, memoryMb: config.redis.memoryMb, password: secrets.redisPassword },
+    componentOptions,
+  );
+  const clickhouse = new ClickHouse(
+    "clickhouse",
+    {
+      context,
+      image: images.clickhouse,
+      memoryMb: config.clickhouse.memoryMb,
+      password: secrets.clickhousePassword,
+    },
+    componentOptions,
+  );
+  const temporal = new Temporal(
+    "temporal",
+    {
+      context,
+      image: images.temporal,
+      memoryMb: config.temporal.memoryMb,
+      postgres,
+      password: secrets.temporalPassword,
+    },
+    componentOptions,
+  );
+
+  const tenants = config.tenants.map((tenant) => {
+    const endpoints = tenantEndpoints(config, tenant);
+    const stamp = new Tenant(
+      tenant.id,
+      {
+        context,
+        tenant,
+        endpoints,
+        publishPorts: config.environment === "dev",
+        logLevel: config.dittofeed.logLevel,
+        images,
+        shared: { postgres, redis, clickhouse, temporal },
+        secrets: secrets.tenants[tenant.id],
+      },
+      componentOptions,
+    );
+    return { tenant, endpoints, stamp };
+  });
+
+  return {
+    tenants: Object.fromEntries(
+      tenants.map(({ tenant, endpoints }) => [
+        tenant.id,
+        {
+          workspaceName: tenant.workspaceName,
+          url: endpoints.dashboardUrl,
+          dashboardUrl: `${endpoints.dashboardUrl}/dashboard`,
+          apiUrl: `${endpoints.apiBaseUrl}/api`,
+          reachable: endpoints.reachable,
+        },
+      ]),
+    ),
+    connections: pulumi.secret(
+      pulumi.output({
+        postgresAdmin: {
+          host: config.postgres.adminHost,
+          port: config.postgres.adminPort,
+          user: "postgres",
+          password: postgres.password,
+        },
+        tenants: Object.fromEntries(
+          tenants.map(({ tenant, stamp }) => [tenant.id, { databaseUrl: stamp.databaseUrl }]),
+        ),
+      }),
+    ),
+  };
+}
