@@ -41,10 +41,14 @@ export class DittofeedService extends pulumi.ComponentResource {
     const { context, tenantId, role } = args;
     const replicas = args.replicas ?? 1;
     if (!Number.isInteger(replicas) || replicas < 1) {
-      throw new Error(`DittofeedService ${name}: replicas must be a positive integer, got ${replicas}`);
+      throw new Error(
+        `DittofeedService ${name}: replicas must be a positive integer, got ${replicas}`,
+      );
     }
     if (args.ports?.length && replicas > 1) {
-      throw new Error(`DittofeedService ${name}: published ports need exactly one replica, got ${replicas}`);
+      throw new Error(
+        `DittofeedService ${name}: published ports need exactly one replica, got ${replicas}`,
+      );
     }
     this.alias = tenantAlias(tenantId, role);
 

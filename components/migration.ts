@@ -73,7 +73,10 @@ export class Migration extends pulumi.ComponentResource {
       }),
       { parent: this, ...containerOptions, dependsOn: [clickhouse.container] },
     );
-    const clickhouseReady = jobSucceeded(this.clickhouseJob, `ClickHouse access job of tenant ${tenantId}`);
+    const clickhouseReady = jobSucceeded(
+      this.clickhouseJob,
+      `ClickHouse access job of tenant ${tenantId}`,
+    );
 
     this.bootstrapJob = new docker.Container(
       `${name}-bootstrap`,
@@ -93,7 +96,10 @@ export class Migration extends pulumi.ComponentResource {
         dependsOn: pulumi.all([clickhouseReady, args.dependsOn]).apply(([a, b]) => [...a, ...b]),
       },
     );
-    this.succeeded = jobSucceeded(this.bootstrapJob, `Bootstrap (migrations) of tenant ${tenantId}`);
+    this.succeeded = jobSucceeded(
+      this.bootstrapJob,
+      `Bootstrap (migrations) of tenant ${tenantId}`,
+    );
     this.registerOutputs({});
   }
 }

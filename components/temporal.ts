@@ -39,7 +39,14 @@ export class Temporal extends pulumi.ComponentResource {
     const password = secretOrGenerated(`${name}-password`, args.password, this);
     this.role = new postgresql.Role(
       `${name}-role`,
-      { name: "temporal", login: true, password, createDatabase: true, createRole: false, superuser: false },
+      {
+        name: "temporal",
+        login: true,
+        password,
+        createDatabase: true,
+        createRole: false,
+        superuser: false,
+      },
       { parent: this, provider: postgres.provider, ...dataOptions(context, { protect: false }) },
     );
     this.container = new docker.Container(

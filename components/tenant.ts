@@ -61,7 +61,11 @@ export class Tenant extends pulumi.ComponentResource {
     this.url = endpoints.dashboardUrl;
     this.apiUrl = endpoints.apiBaseUrl;
 
-    const databasePassword = secretOrGenerated(`${name}-db-password`, secrets.databasePassword, this);
+    const databasePassword = secretOrGenerated(
+      `${name}-db-password`,
+      secrets.databasePassword,
+      this,
+    );
     const clickhousePassword = secretOrGenerated(`${name}-clickhouse-password`, undefined, this);
     const secretKey = secretOrGenerated(`${name}-secret-key`, secrets.secretKey, this, 44);
     const adminPassword = secretOrGenerated(`${name}-admin-password`, secrets.adminPassword, this);
@@ -137,9 +141,16 @@ export class Tenant extends pulumi.ComponentResource {
         { parent: this },
       );
     this.api = service("api", { internal: API_PORT, external: tenant.devPorts.api });
-    this.dashboard = service("dashboard", { internal: DASHBOARD_PORT, external: tenant.devPorts.dashboard });
+    this.dashboard = service("dashboard", {
+      internal: DASHBOARD_PORT,
+      external: tenant.devPorts.dashboard,
+    });
     this.worker = service("worker");
 
-    this.registerOutputs({ workspaceName: this.workspaceName, url: this.url, databaseUrl: this.databaseUrl });
+    this.registerOutputs({
+      workspaceName: this.workspaceName,
+      url: this.url,
+      databaseUrl: this.databaseUrl,
+    });
   }
 }

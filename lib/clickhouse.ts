@@ -4,11 +4,17 @@
  * environment, so the script (a plain container input) carries none. `ALTER USER` makes a
  * rotated password take effect for an existing user.
  */
-export function tenantAccessScript(args: { server: string; database: string; user: string }): string {
+export function tenantAccessScript(args: {
+  server: string;
+  database: string;
+  user: string;
+}): string {
   const { server, database, user } = args;
   for (const [what, identifier] of Object.entries({ database, user })) {
     if (!/^[a-z_][a-z0-9_]*$/.test(identifier)) {
-      throw new Error(`ClickHouse ${what} name ${JSON.stringify(identifier)} is not a plain identifier`);
+      throw new Error(
+        `ClickHouse ${what} name ${JSON.stringify(identifier)} is not a plain identifier`,
+      );
     }
   }
   const queries = [

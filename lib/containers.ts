@@ -94,7 +94,11 @@ export function serviceContainerArgs(spec: ServiceSpec): docker.ContainerArgs {
     healthcheck: spec.healthcheck,
     wait: true,
     waitTimeout: spec.waitTimeoutSeconds ?? 120,
-    ports: spec.ports?.map((p) => ({ internal: p.internal, external: p.external, ip: "127.0.0.1" })),
+    ports: spec.ports?.map((p) => ({
+      internal: p.internal,
+      external: p.external,
+      ip: "127.0.0.1",
+    })),
     volumes: spec.volumes,
   };
 }
@@ -136,7 +140,10 @@ export function assertJobSucceeded(job: string, exitCode: number | undefined, lo
  * must wait for the job: when the job fails, their registration fails with the job's logs, so
  * `pulumi up` stops and leaves them as they were.
  */
-export function jobSucceeded(job: docker.Container, description: string): pulumi.Output<pulumi.Resource[]> {
+export function jobSucceeded(
+  job: docker.Container,
+  description: string,
+): pulumi.Output<pulumi.Resource[]> {
   return pulumi.all([job.exitCode, job.containerLogs]).apply(([exitCode, logs]) => {
     assertJobSucceeded(description, exitCode, logs ?? "");
     return [job];

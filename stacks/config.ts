@@ -26,9 +26,7 @@ const slug = z
     "must be a slug: 1 to 40 lowercase letters, digits and hyphens, starting with a letter and not ending with a hyphen",
   );
 
-const domain = z
-  .string()
-  .regex(DOMAIN, "must be a lowercase DNS name such as example.com");
+const domain = z.string().regex(DOMAIN, "must be a lowercase DNS name such as example.com");
 
 const hostnameLabel = z.string().superRefine((value, ctx) => {
   if (value.includes(".")) {
@@ -60,7 +58,10 @@ const imageRef = z.string().superRefine((value, ctx) => {
   if (tag === "") {
     ctx.addIssue({ code: "custom", message: "must pin a tag or digest (e.g. :v0.23.0)" });
   } else if (tag === "latest") {
-    ctx.addIssue({ code: "custom", message: "must not use the floating tag 'latest': pin a version" });
+    ctx.addIssue({
+      code: "custom",
+      message: "must not use the floating tag 'latest': pin a version",
+    });
   }
 });
 
@@ -115,7 +116,11 @@ const secretsSchema = z
     registries: z
       .array(
         z
-          .object({ address: z.string().min(1), username: z.string().min(1), password: z.string().min(1) })
+          .object({
+            address: z.string().min(1),
+            username: z.string().min(1),
+            password: z.string().min(1),
+          })
           .strict(),
       )
       .default([]),
@@ -130,7 +135,9 @@ const rawSchema = z
     domain: domain.optional(),
     cloudflare: z
       .object({
-        accountId: z.string().regex(CLOUDFLARE_ID, "must be a 32-character hex Cloudflare account id"),
+        accountId: z
+          .string()
+          .regex(CLOUDFLARE_ID, "must be a 32-character hex Cloudflare account id"),
         zoneId: z.string().regex(CLOUDFLARE_ID, "must be a 32-character hex Cloudflare zone id"),
       })
       .strict()
@@ -139,7 +146,10 @@ const rawSchema = z
       .object({
         version: z
           .string()
-          .regex(/^v?\d+\.\d+\.\d+(?:[-.][0-9A-Za-z.-]+)?$/, "must be a release tag such as v0.23.0")
+          .regex(
+            /^v?\d+\.\d+\.\d+(?:[-.][0-9A-Za-z.-]+)?$/,
+            "must be a release tag such as v0.23.0",
+          )
           .default(DEFAULT_DITTOFEED_VERSION),
         images: z
           .object({
@@ -213,10 +223,13 @@ export class ConfigError extends Error {
 export const CONFIG_KEYS = Object.keys(rawSchema.shape) as (keyof RawConfig)[];
 
 function formatPath(path: readonly PropertyKey[]): string {
-  return path.reduce<string>(
-    (acc, segment) => (typeof segment === "number" ? `${acc}[${segment}]` : `${acc}.${String(segment)}`),
-    NAMESPACE,
-  ).replace(`${NAMESPACE}.`, `${NAMESPACE}:`);
+  return path
+    .reduce<string>(
+      (acc, segment) =>
+        typeof segment === "number" ? `${acc}[${segment}]` : `${acc}.${String(segment)}`,
+      NAMESPACE,
+    )
+    .replace(`${NAMESPACE}.`, `${NAMESPACE}:`);
 }
 
 function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
@@ -265,7 +278,10 @@ function crossFieldProblems(raw: Record<string, unknown>): Problem[] {
   tenants.forEach((tenant, index) => {
     const firstId = seenIds.get(tenant.id);
     if (firstId !== undefined) {
-      problems.push({ path: ["tenants", index, "id"], message: `duplicates tenants[${firstId}].id` });
+      problems.push({
+        path: ["tenants", index, "id"],
+        message: `duplicates tenants[${firstId}].id`,
+      });
     } else seenIds.set(tenant.id, index);
     const host = tenant.hostname ?? tenant.id;
     const firstHost = seenHosts.get(host);
@@ -275,7 +291,10 @@ function crossFieldProblems(raw: Record<string, unknown>): Problem[] {
         message: `hostname ${JSON.stringify(host)} is already used by tenants[${firstHost}]`,
       });
     } else seenHosts.set(host, index);
-    if (cloudflare && list(tenant.accessEmails).length + list(tenant.accessEmailDomains).length === 0) {
+    if (
+      cloudflare &&
+      list(tenant.accessEmails).length + list(tenant.accessEmailDomains).length === 0
+    ) {
       problems.push({
         path: ["tenants", index, "accessEmails"],
         message:
@@ -301,7 +320,10 @@ function crossFieldProblems(raw: Record<string, unknown>): Problem[] {
   }
   for (const id of Object.keys(record(record(raw.secrets).tenants))) {
     if (!seenIds.has(id)) {
-      problems.push({ path: ["secrets", "tenants", id], message: "names no tenant in platform:tenants" });
+      problems.push({
+        path: ["secrets", "tenants", id],
+        message: "names no tenant in platform:tenants",
+      });
     }
   }
   return problems;
@@ -356,18 +378,19 @@ function decode(text: string): unknown {
   }
 }
 
+/** Picks the `platform:*` keys out of a stack's config map (as `pulumi config` holds it). */
+export function rawPlatformConfig(all: Record<string, string>): Record<string, unknown> {
+  const raw: Record<string, unknown> = {};
+  for (const [key, text] of Object.entries(all)) {
+    if (key.startsWith(`${NAMESPACE}:`)) raw[key.slice(NAMESPACE.length + 1)] = decode(text);
+  }
+  return raw;
+}
+
 /**
  * Reads every `platform:*` key of the running stack and validates it. A key this program does not
  * know is an error too: a typo must not silently fall back to a default.
  */
 export function loadPlatformConfig(): PlatformConfig {
-  const config = new pulumi.Config(NAMESPACE);
-  const raw: Record<string, unknown> = {};
-  for (const key of Object.keys(pulumi.runtime.allConfig())) {
-    if (!key.startsWith(`${NAMESPACE}:`)) continue;
-    const name = key.slice(NAMESPACE.length + 1);
-    const text = config.get(name);
-    if (text !== undefined) raw[name] = decode(text);
-  }
-  return parsePlatformConfig(raw);
+  return parsePlatformConfig(rawPlatformConfig(pulumi.runtime.allConfig()));
 }

@@ -29,7 +29,9 @@ export const SHARED_ALIASES = {
 } as const;
 
 /** The image of each role: the operator's override, or the official image at the pinned version. */
-export function dittofeedImages(dittofeed: PlatformConfig["dittofeed"]): Record<DittofeedRole, string> {
+export function dittofeedImages(
+  dittofeed: PlatformConfig["dittofeed"],
+): Record<DittofeedRole, string> {
   const images = {} as Record<DittofeedRole, string>;
   for (const role of Object.keys(REPOSITORIES) as DittofeedRole[]) {
     images[role] = dittofeed.images[role] ?? `${REPOSITORIES[role]}:${dittofeed.version}`;

@@ -78,7 +78,11 @@ export function createPlatform(config: PlatformConfig, stack: string): Platform 
     },
     { provider },
   );
-  const context: PlatformContext = { stack, environment: config.environment, network: network.name };
+  const context: PlatformContext = {
+    stack,
+    environment: config.environment,
+    network: network.name,
+  };
   const images = pullImages(config, provider);
   const secrets = config.secrets;
   const componentOptions = { providers: [provider] };
@@ -97,7 +101,12 @@ export function createPlatform(config: PlatformConfig, stack: string): Platform 
   );
   const redis = new Redis(
     "redis",
-    { context, image: images.redis, memoryMb: config.redis.memoryMb, password: secrets.redisPassword },
+    {
+      context,
+      image: images.redis,
+      memoryMb: config.redis.memoryMb,
+      password: secrets.redisPassword,
+    },
     componentOptions,
   );
   const clickhouse = new ClickHouse(

@@ -1,0 +1,214 @@
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { test } from "node:test";
+import { ConfigError, DEFAULT_DITTOFEED_VERSION, parsePlatformConfig } from "../stacks/config";
+import { platformConfig, runProgram, SECURE_PLACEHOLDER, stackFileConfig } from "./harness";
+
+const CLOUDFLARE = {
+  accountId: "0123456789abcdef0123456789abcdef",
+  zoneId: "fedcba9876543210fedcba9876543210",
+};
+const tenant = (id: string, extra: Record<string, unknown> = {}) => ({
+  id,
+  workspaceName: id.toUpperCase(),
+  accessEmails: [`ops@${id}.example`],
+  ...extra,
+});
+const valid = {
+  environment: "staging",
+  domain: "example.com",
+  cloudflare: CLOUDFLARE,
+  tenants: [tenant("acme"), tenant("globex")],
+};
+
+/** Runs the whole program on a bad config: it must fail naming key and value, and create nothing. */
+async function refuses(
+  values: Record<string, unknown>,
+  key: string,
+  value: string,
+  reason: RegExp,
+) {
+  const run = await runProgram({ config: platformConfig(values) });
+  assert.ok(run.error instanceof ConfigError, `expected a ConfigError, got ${run.error}`);
+  const problem = run.error.problems.find((p) => p.key === key);
+  assert.ok(problem, `no problem reported for ${key}; got:\n${run.error.message}`);
+  assert.equal(problem.value, value);
+  assert.match(problem.message, reason);
+  assert.ok(run.error.message.includes(`${key} = ${value}`), "the message names key and value");
+  const ours = run.registrations.filter((r) => r.type !== "pulumi:pulumi:Stack");
+  assert.deepEqual(
+    ours.map((r) => r.name),
+    [],
+    "a bad config registers nothing",
+  );
+}
+
+test("the valid baseline passes, so each refusal below is about its one change", async () => {
+  const run = await runProgram({ config: platformConfig(valid) });
+  assert.equal(run.error, undefined);
+  assert.ok(run.registrations.length > 10);
+});
+
+test("refuses a tenant id that is not a slug", () =>
+  refuses({ ...valid, tenants: [tenant("Acme_1")] }, "platform:tenants[0].id", '"Acme_1"', /slug/));
+
+test("refuses a duplicate tenant id", () =>
+  refuses(
+    { ...valid, tenants: [tenant("acme"), tenant("acme", { hostname: "other" })] },
+    "platform:tenants[1].id",
+    '"acme"',
+    /duplicates tenants\[0\]/,
+  ));
+
+test("refuses a duplicate hostname, including one defaulted from an id", () =>
+  refuses(
+    { ...valid, tenants: [tenant("acme"), tenant("globex", { hostname: "acme" })] },
+    "platform:tenants[1].hostname",
+    '"acme"',
+    /already used by tenants\[0\]/,
+  ));
+
+test("refuses a multi-level hostname and says why", () =>
+  refuses(
+    { ...valid, tenants: [tenant("acme", { hostname: "api.north" })] },
+    "platform:tenants[0].hostname",
+    '"api.north"',
+    /ONE DNS label.*Universal SSL.*one level/,
+  ));
+
+test("refuses a tunnel without a domain", () =>
+  refuses(
+    { ...valid, domain: undefined },
+    "platform:domain",
+    "(not set)",
+    /required when platform:cloudflare/,
+  ));
+
+test("refuses an unknown environment", () =>
+  refuses(
+    { ...valid, environment: "prod" },
+    "platform:environment",
+    '"prod"',
+    /dev, staging, production/,
+  ));
+
+test("refuses a malformed access email", () =>
+  refuses(
+    { ...valid, tenants: [tenant("acme", { accessEmails: ["ops@"] })] },
+    "platform:tenants[0].accessEmails[0]",
+    '"ops@"',
+    /email/,
+  ));
+
+test("refuses an empty tenant list", () =>
+  refuses({ ...valid, tenants: [] }, "platform:tenants", "[]", /at least one tenant/));
+
+test("refuses an exposed tenant without anyone allowed to sign in", () =>
+  refuses(
+    { ...valid, tenants: [tenant("acme", { accessEmails: [] })] },
+    "platform:tenants[0].accessEmails",
+    "[]",
+    /who may sign in/,
+  ));
+
+test("refuses an unknown key instead of silently defaulting", () =>
+  refuses({ ...valid, tenant: [] }, "platform:tenant", "[]", /not a known key/));
+
+test("refuses a floating image tag", () =>
+  refuses(
+    { ...valid, dittofeed: { images: { api: "registry.example/api:latest" } } },
+    "platform:dittofeed.images.api",
+    '"registry.example/api:latest"',
+    /latest/,
+  ));
+
+test("reports every problem at once", () => {
+  assert.throws(
+    () =>
+      parsePlatformConfig({
+        environment: "prod",
+        cloudflare: CLOUDFLARE,
+        tenants: [tenant("Bad"), tenant("ok", { hostname: "a.b" }), tenant("ok")],
+      }),
+    (error: ConfigError) => {
+      assert.deepEqual(
+        error.problems.map((p) => p.key),
+        [
+          "platform:environment",
+          "platform:tenants[0].id",
+          "platform:tenants[1].hostname",
+          "platform:domain",
+          "platform:tenants[2].id",
+        ],
+      );
+      return true;
+    },
+  );
+});
+
+test("never echoes a secret value in an error", () => {
+  const leaked = "hunter2-but-short";
+  assert.throws(
+    () =>
+      parsePlatformConfig({ ...valid, secrets: { postgresPassword: "short", unknown: leaked } }),
+    (error: ConfigError) => {
+      assert.ok(error.message.includes("platform:secrets.postgresPassword = [secret]"));
+      assert.ok(error.message.includes("platform:secrets.unknown = [secret]"));
+      assert.ok(!error.message.includes(leaked) && !error.message.includes("short:"));
+      return true;
+    },
+  );
+});
+
+test("resolves defaults: pinned version, hostname from id, dev ports per tenant", () => {
+  const config = parsePlatformConfig({
+    environment: "dev",
+    tenants: [tenant("acme"), tenant("globex")],
+  });
+  assert.equal(config.dittofeed.version, DEFAULT_DITTOFEED_VERSION);
+  assert.notEqual(config.dittofeed.version, "latest");
+  assert.deepEqual(
+    config.tenants.map((t) => [t.hostname, t.devPorts, t.exposed, t.workerReplicas]),
+    [
+      ["acme", { dashboard: 3000, api: 3001 }, false, 1],
+      ["globex", { dashboard: 3010, api: 3011 }, false, 1],
+    ],
+  );
+});
+
+test("refuses dev ports that collide", () => {
+  assert.throws(
+    () =>
+      parsePlatformConfig({
+        environment: "dev",
+        tenants: [tenant("acme"), tenant("globex", { devPorts: { api: 3001, dashboard: 3020 } })],
+      }),
+    /platform:tenants\[1\]\.devPorts\.api = 3001: port 3001 is already taken by tenants\[0\]\.devPorts\.api/,
+  );
+});
+
+test("stack files: encrypted values, top-level or nested, become placeholders and secret keys", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stackfile-"));
+  const file = path.join(dir, "Pulumi.x.yaml");
+  fs.writeFileSync(
+    file,
+    [
+      "config:",
+      "  platform:environment: dev",
+      "  platform:secrets:",
+      "    postgresPassword:",
+      "      secure: v1:abc:def",
+      "  cloudflare:apiToken:",
+      "    secure: v1:ghi:jkl",
+    ].join("\n"),
+  );
+  const { config, secretKeys } = stackFileConfig(file);
+  assert.deepEqual(secretKeys.sort(), ["cloudflare:apiToken", "platform:secrets"]);
+  assert.equal(config["platform:environment"], "dev");
+  assert.equal(config["cloudflare:apiToken"], SECURE_PLACEHOLDER);
+  assert.deepEqual(JSON.parse(config["platform:secrets"]), {
+    postgresPassword: SECURE_PLACEHOLDER,
+  });
+});

@@ -1,0 +1,513 @@
+import assert from "node:assert/strict";
+import { before, describe, test } from "node:test";
+import { parse as parsePgConnectionString } from "pg-connection-string";
+import { parsePlatformConfig, PlatformConfig, rawPlatformConfig } from "../stacks/config";
+import {
+  COMMITTED_STACKS,
+  committedStack,
+  CONTAINER,
+  envOf,
+  isSecret,
+  labelMap,
+  mockPassword,
+  ofType,
+  Registration,
+  runProgram,
+  RunResult,
+} from "./harness";
+
+const VOLUME = "docker:index/volume:Volume";
+const NETWORK = "docker:index/network:Network";
+const IMAGE = "docker:index/remoteImage:RemoteImage";
+const ROLE = "postgresql:index/role:Role";
+const DATABASE = "postgresql:index/database:Database";
+
+/** The binary each service's health check may call: one its image really ships. */
+const HEALTH_BINARY: Record<string, RegExp> = {
+  postgres: /^pg_isready$/,
+  redis: /^redis-cli /,
+  clickhouse: /^wget /,
+  temporal: /^tctl /,
+  api: /^node$/,
+  dashboard: /^node$/,
+  worker: /^node$/,
+};
+
+const isJob = (r: Registration) => r.type === CONTAINER && r.inputs.attach === true;
+const isService = (r: Registration) => r.type === CONTAINER && r.inputs.attach !== true;
+/** The custom resource of that logical name (a component may share it, e.g. `postgres`). */
+const byName = (run: RunResult, name: string) => {
+  const found = run.registrations.find((r) => r.name === name && r.custom);
+  assert.ok(found, `no resource named ${name}`);
+  return found;
+};
+const dependsOn = (run: RunResult, dependent: string, ...names: string[]) => {
+  const deps = byName(run, dependent).dependencies;
+  for (const name of names) {
+    assert.ok(deps.includes(byName(run, name).urn), `${dependent} must wait for ${name}`);
+  }
+};
+
+/** A provider reference is `<urn>::<id>`. */
+const providerUrn = (r: Registration) => r.provider.slice(0, r.provider.lastIndexOf("::"));
+
+/** Every string anywhere in a value that is not under a secret. */
+function plainStrings(value: unknown, out: string[] = []): string[] {
+  if (isSecret(value)) return out;
+  if (typeof value === "string") out.push(value);
+  else if (Array.isArray(value)) value.forEach((v) => plainStrings(v, out));
+  else if (value !== null && typeof value === "object")
+    Object.values(value).forEach((v) => plainStrings(v, out));
+  return out;
+}
+
+for (const stack of COMMITTED_STACKS) {
+  describe(`committed stack ${stack}`, () => {
+    let run: RunResult;
+    let config: PlatformConfig;
+    before(async () => {
+      const options = committedStack(stack);
+      config = parsePlatformConfig(rawPlatformConfig(options.config));
+      run = await runProgram(options);
+      assert.equal(run.error, undefined, String(run.error));
+    });
+
+    test("every container, volume and network is labelled with environment, service and tenant", () => {
+      const tenants = new Set(config.tenants.map((t) => t.id));
+      const labelled = run.registrations.filter((r) =>
+        [CONTAINER, VOLUME, NETWORK].includes(r.type),
+      );
+      assert.ok(labelled.length > 0);
+      for (const r of labelled) {
+        const labels = labelMap(r);
+        assert.equal(labels["platform.environment"], config.environment, r.name);
+        assert.match(
+          labels["platform.service"] ?? "",
+          /^(postgres|redis|clickhouse|temporal|api|dashboard|worker|migrate|cloudflared|network)$/,
+          r.name,
+        );
+        const owner = r.name.split("-")[0];
+        assert.equal(labels["platform.tenant"], tenants.has(owner) ? owner : undefined, r.name);
+      }
+    });
+
+    test("every long-running container restarts, is memory-limited, health-checked without curl, and waited for", () => {
+      const services = run.registrations.filter(isService);
+      assert.equal(
+        services.length,
+        4 + config.tenants.reduce((n, t) => n + 2 + t.workerReplicas, 0),
+      );
+      for (const r of services) {
+        assert.equal(r.inputs.restart, "unless-stopped", r.name);
+        assert.ok(Number(r.inputs.memory) >= 64, `${r.name} has a memory limit`);
+        assert.equal(r.inputs.wait, true, r.name);
+        assert.ok(Number(r.inputs.waitTimeout) >= 60, r.name);
+        const tests = (r.inputs.healthcheck as { tests: string[] }).tests;
+        assert.ok(!tests.join(" ").includes("curl"), `${r.name} health check calls curl`);
+        assert.match(tests[0], /^CMD(-SHELL)?$/);
+        const service = labelMap(r)["platform.service"];
+        assert.match(
+          tests[1],
+          HEALTH_BINARY[service],
+          `${r.name} checks with a binary its image has`,
+        );
+        assert.equal(
+          r.deleteBeforeReplace,
+          true,
+          `${r.name}: fixed names need delete-first replacement`,
+        );
+      }
+    });
+
+    test("postgres is probed over TCP, not the socket that answers during initdb", () => {
+      const tests = (byName(run, "postgres").inputs.healthcheck as { tests: string[] }).tests;
+      assert.deepEqual(tests.slice(1, 4), ["pg_isready", "-h", "127.0.0.1"]);
+    });
+
+    test("Docker names carry the stack and are unique; services are reached by alias on the stack's network", () => {
+      const named = run.registrations.filter((r) => [CONTAINER, VOLUME, NETWORK].includes(r.type));
+      const names = named.map((r) => String(r.inputs.name));
+      assert.ok(
+        names.every((n) => n.startsWith(`${stack}-`)),
+        names.join(", "),
+      );
+      assert.equal(new Set(names).size, names.length);
+      const network = ofType(run, NETWORK)[0].inputs.name;
+      const aliases = new Set<string>();
+      for (const r of ofType(run, CONTAINER)) {
+        const networks = r.inputs.networksAdvanced as {
+          name: string;
+          aliases?: string[];
+          ipv4Address?: string;
+        }[];
+        assert.deepEqual(
+          networks.map((n) => n.name),
+          [network],
+          r.name,
+        );
+        assert.equal(networks[0].ipv4Address, undefined, `${r.name} has no fixed IP`);
+        (networks[0].aliases ?? []).forEach((a) => aliases.add(a));
+      }
+      const dittofeed = ofType(run, CONTAINER).filter(
+        (c) => envOf(c).env.DATABASE_URL !== undefined,
+      );
+      assert.equal(
+        dittofeed.length,
+        config.tenants.reduce((n, t) => n + 3 + t.workerReplicas, 0),
+      );
+      for (const r of dittofeed) {
+        const { env } = envOf(r);
+        const hosts = [
+          new URL(env.DATABASE_URL).hostname,
+          new URL(env.CLICKHOUSE_HOST).hostname,
+          new URL(env.REDIS_URL).hostname,
+          env.TEMPORAL_ADDRESS.split(":")[0],
+        ];
+        for (const host of hosts)
+          assert.ok(aliases.has(host), `${r.name} reaches ${host}, which is an alias`);
+        const values = Object.values(env)
+          .join(" ")
+          .replace(/0\.0\.0\.0/g, "");
+        assert.ok(!/\b\d{1,3}(\.\d{1,3}){3}\b/.test(values), `${r.name} env has no IP`);
+      }
+    });
+
+    test("every env list that carries a secret is a Pulumi secret, and no secret appears in plain inputs", () => {
+      const marker = mockPassword("");
+      const encoded = encodeURIComponent(marker);
+      for (const r of run.registrations) {
+        for (const s of plainStrings(r.inputs)) {
+          assert.ok(
+            !s.includes(marker) && !s.includes(encoded),
+            `${r.type} ${r.name} exposes a secret in plain text`,
+          );
+        }
+      }
+      const withSecrets = ofType(run, CONTAINER).filter((r) => envOf(r).secret);
+      assert.equal(
+        withSecrets.length,
+        ofType(run, CONTAINER).length,
+        "every container's env carries a secret",
+      );
+    });
+
+    test(`publishes ${stack === "dev" ? "api and dashboard and the postgres admin port" : "only the postgres admin port"} on loopback`, () => {
+      const published = ofType(run, CONTAINER).flatMap((r) =>
+        ((r.inputs.ports ?? []) as { internal: number; external: number; ip: string }[]).map(
+          (p) => ({ name: r.name, ...p }),
+        ),
+      );
+      assert.ok(
+        published.every((p) => p.ip === "127.0.0.1"),
+        JSON.stringify(published),
+      );
+      const expected = [
+        { name: "postgres", internal: 5432, external: config.postgres.adminPort, ip: "127.0.0.1" },
+      ];
+      if (stack === "dev") {
+        for (const t of config.tenants) {
+          expected.push({
+            name: `${t.id}-api`,
+            internal: 3001,
+            external: t.devPorts.api,
+            ip: "127.0.0.1",
+          });
+          expected.push({
+            name: `${t.id}-dashboard`,
+            internal: 3000,
+            external: t.devPorts.dashboard,
+            ip: "127.0.0.1",
+          });
+        }
+      }
+      const key = (p: { name: string }) => p.name;
+      assert.deepEqual(
+        [...published].sort((a, b) => key(a).localeCompare(key(b))),
+        expected.sort((a, b) => key(a).localeCompare(key(b))),
+      );
+    });
+
+    test(
+      stack === "production"
+        ? "data is retained on delete, shared stores protected"
+        : "data is not retained outside production",
+      () => {
+        const production = stack === "production";
+        const dataBearing = [
+          ...ofType(run, VOLUME),
+          ...ofType(run, DATABASE),
+          ...ofType(run, ROLE),
+        ];
+        assert.equal(dataBearing.length, 3 + 1 + 2 * config.tenants.length);
+        for (const r of dataBearing) assert.equal(r.retainOnDelete, production, r.name);
+        for (const name of ["postgres-data", "clickhouse-data"])
+          assert.equal(byName(run, name).protect, production, name);
+        // Protecting a tenant's database would make removing the tenant from config fail.
+        for (const r of ofType(run, DATABASE)) assert.equal(r.protect, false, r.name);
+      },
+    );
+
+    test("images are pinned, and each tenant's Dittofeed images run the configured version", () => {
+      for (const r of ofType(run, IMAGE)) {
+        const ref = String(r.inputs.name);
+        assert.match(ref, /:[^/:]+$|@sha256:/, ref);
+        assert.ok(!ref.endsWith(":latest"), ref);
+      }
+      for (const role of ["api", "dashboard", "worker", "adminCli"]) {
+        assert.ok(
+          String(byName(run, `image-${role}`).inputs.name).endsWith(`:${config.dittofeed.version}`),
+        );
+      }
+    });
+
+    test("shared services come up in order: Postgres before its provider, Temporal after its role", () => {
+      dependsOn(run, "postgres-admin", "postgres");
+      dependsOn(run, "temporal", "postgres", "temporal-role");
+      const temporalRole = byName(run, "temporal-role");
+      assert.equal(providerUrn(temporalRole), byName(run, "postgres-admin").urn);
+      assert.deepEqual(
+        [
+          temporalRole.inputs.superuser,
+          temporalRole.inputs.createRole,
+          temporalRole.inputs.createDatabase,
+        ],
+        [false, false, true],
+      );
+    });
+
+    for (const tenantIndex of [0, 1]) {
+      test(`tenant ${tenantIndex}: own role, database and revoked PUBLIC connect`, () => {
+        const t = config.tenants[tenantIndex];
+        const role = byName(run, `${t.id}-database-role`);
+        assert.equal(role.inputs.name, `dittofeed_${t.id.replace(/-/g, "_")}`);
+        assert.equal(role.inputs.superuser, false);
+        assert.equal(role.inputs.createRole, false);
+        assert.equal(role.inputs.login, true);
+        const db = byName(run, `${t.id}-database-db`);
+        assert.equal(db.inputs.owner, role.inputs.name);
+        const grant = byName(run, `${t.id}-database-revoke-public`);
+        assert.deepEqual(
+          [
+            grant.inputs.database,
+            grant.inputs.role,
+            grant.inputs.objectType,
+            grant.inputs.privileges,
+          ],
+          [db.inputs.name, "public", "database", []],
+        );
+        for (const r of [role, db, grant]) {
+          assert.equal(
+            providerUrn(r),
+            byName(run, "postgres-admin").urn,
+            `${r.name} uses the admin provider`,
+          );
+        }
+      });
+
+      test(`tenant ${tenantIndex}: bootstrap runs after its database, ClickHouse access, Temporal; apps after bootstrap`, () => {
+        const t = config.tenants[tenantIndex];
+        const bootstrap = byName(run, `${t.id}-migration-bootstrap`);
+        assert.ok(isJob(bootstrap));
+        assert.equal(bootstrap.inputs.mustRun, false);
+        assert.equal(bootstrap.inputs.logs, true);
+        assert.deepEqual(bootstrap.inputs.command, [
+          "bootstrap",
+          `--workspace-name=${t.workspaceName}`,
+        ]);
+        dependsOn(
+          run,
+          `${t.id}-migration-bootstrap`,
+          "image-adminCli",
+          `${t.id}-database-db`,
+          `${t.id}-database-revoke-public`,
+          "postgres",
+          "clickhouse",
+          "temporal",
+          `${t.id}-migration-clickhouse`,
+        );
+        dependsOn(run, `${t.id}-migration-clickhouse`, "clickhouse");
+        const apps = [
+          `${t.id}-api`,
+          `${t.id}-dashboard`,
+          ...Array.from({ length: t.workerReplicas }, (_, i) => `${t.id}-worker-${i + 1}`),
+        ];
+        for (const app of apps)
+          dependsOn(run, app, `${t.id}-migration-bootstrap`, "temporal", "redis");
+      });
+
+      test(`tenant ${tenantIndex}: Dittofeed settings point at its own database, ClickHouse database and namespace`, () => {
+        const t = config.tenants[tenantIndex];
+        const sqlName = `dittofeed_${t.id.replace(/-/g, "_")}`;
+        for (const name of [
+          `${t.id}-migration-bootstrap`,
+          `${t.id}-api`,
+          `${t.id}-dashboard`,
+          `${t.id}-worker-1`,
+        ]) {
+          const { env } = envOf(byName(run, name));
+          const db = parsePgConnectionString(env.DATABASE_URL);
+          assert.equal(db.user, sqlName, name);
+          assert.equal(
+            db.password,
+            mockPassword(`${t.id}-db-password`),
+            `${name}: the password survives URL parsing`,
+          );
+          assert.equal(db.host, "postgres");
+          assert.equal(db.database, sqlName);
+          assert.equal(env.CLICKHOUSE_DATABASE, sqlName);
+          assert.equal(env.CLICKHOUSE_USER, sqlName);
+          assert.equal(env.CLICKHOUSE_PASSWORD, mockPassword(`${t.id}-clickhouse-password`));
+          assert.equal(env.TEMPORAL_NAMESPACE, t.id);
+          assert.equal(env.TEMPORAL_ADDRESS, "temporal:7233");
+          assert.equal(env.NODE_ENV, "production");
+          assert.equal(env.AUTH_MODE, "anonymous");
+          assert.equal(env.SECRET_KEY, mockPassword(`${t.id}-secret-key`));
+          assert.equal(env.PASSWORD, mockPassword(`${t.id}-admin-password`));
+          assert.equal(
+            env.DATABASE_PASSWORD,
+            undefined,
+            "Dittofeed would build an unencoded URL from it",
+          );
+          const origin = t.exposed
+            ? `https://${t.hostname}.${config.domain}`
+            : `http://localhost:${t.devPorts.dashboard}`;
+          assert.equal(env.DASHBOARD_URL, origin);
+          assert.equal(
+            env.DASHBOARD_API_BASE,
+            t.exposed ? origin : `http://localhost:${t.devPorts.api}`,
+          );
+        }
+        assert.equal(envOf(byName(run, `${t.id}-dashboard`)).env.HOSTNAME, "0.0.0.0");
+        const other = config.tenants[1 - tenantIndex];
+        assert.notEqual(
+          envOf(byName(run, `${t.id}-api`)).env.SECRET_KEY,
+          envOf(byName(run, `${other.id}-api`)).env.SECRET_KEY,
+        );
+      });
+
+      test(`tenant ${tenantIndex}: ClickHouse access job creates only its own database and user, password via env`, () => {
+        const t = config.tenants[tenantIndex];
+        const job = byName(run, `${t.id}-migration-clickhouse`);
+        const sqlName = `dittofeed_${t.id.replace(/-/g, "_")}`;
+        const script = (job.inputs.command as string[]).join(" ");
+        assert.ok(script.includes(`GRANT ALL ON ${sqlName}.* TO ${sqlName}`), script);
+        assert.ok(script.includes(`CREATE DATABASE IF NOT EXISTS ${sqlName}`));
+        assert.ok(script.includes("$TENANT_PASSWORD") && script.includes("$ADMIN_PASSWORD"));
+        const other = config.tenants[1 - tenantIndex];
+        assert.ok(!script.includes(`dittofeed_${other.id.replace(/-/g, "_")}`));
+        assert.equal(envOf(job).env.TENANT_PASSWORD, mockPassword(`${t.id}-clickhouse-password`));
+      });
+    }
+
+    test("stack outputs: per tenant its URL and workspace name; connection details are secret", () => {
+      const tenants = run.outputs?.tenants as Record<
+        string,
+        { url: string; workspaceName: string; dashboardUrl: string }
+      >;
+      for (const t of config.tenants) {
+        assert.equal(tenants[t.id].workspaceName, t.workspaceName);
+        assert.equal(tenants[t.id].dashboardUrl, `${tenants[t.id].url}/dashboard`);
+      }
+      const stackOutputs = plainStrings(run.outputs?.tenants);
+      assert.ok(!stackOutputs.some((s) => s.includes(mockPassword(""))));
+    });
+  });
+}
+
+describe("a failing migration", () => {
+  const config = {
+    "platform:environment": "dev",
+    "platform:tenants": JSON.stringify([
+      { id: "acme", workspaceName: "Acme" },
+      { id: "globex", workspaceName: "Globex" },
+    ]),
+  };
+
+  test("fails the update with the job's logs and creates none of that tenant's app containers", async () => {
+    const run = await runProgram({
+      config,
+      jobs: {
+        "acme-migration-bootstrap": {
+          exitCode: 3,
+          logs: "error: migration 0042_add_index failed\n",
+        },
+      },
+    });
+    assert.ok(run.error, "the update fails");
+    assert.match(run.error.message, /tenant acme exited with code 3/);
+    assert.match(run.error.message, /migration 0042_add_index failed/);
+    const containers = ofType(run, CONTAINER).map((r) => r.name);
+    assert.ok(
+      !containers.some((n) => /^acme-(api|dashboard|worker)/.test(n)),
+      containers.join(", "),
+    );
+    assert.ok(containers.includes("globex-api"), "other tenants are not held back");
+  });
+
+  test("a failing ClickHouse access job stops the bootstrap too", async () => {
+    const run = await runProgram({
+      config,
+      jobs: {
+        "globex-migration-clickhouse": { exitCode: 1, logs: "Code: 516. Authentication failed" },
+      },
+    });
+    assert.match(
+      String(run.error?.message),
+      /ClickHouse access job of tenant globex exited with code 1[\s\S]*Authentication failed/,
+    );
+    const containers = ofType(run, CONTAINER).map((r) => r.name);
+    assert.ok(!containers.includes("globex-migration-bootstrap"));
+    assert.ok(containers.includes("acme-migration-bootstrap"));
+  });
+});
+
+test("a Dittofeed version bump re-runs the bootstrap and leaves the data services alone", async () => {
+  const base = committedStack("production");
+  const bumped = {
+    ...base,
+    config: { ...base.config, "platform:dittofeed": JSON.stringify({ version: "v0.24.0" }) },
+  };
+  const [before, after] = [await runProgram(base), await runProgram(bumped)];
+  const inputs = (run: RunResult, name: string) => JSON.stringify(byName(run, name).inputs);
+  assert.notEqual(
+    inputs(before, "acme-migration-bootstrap"),
+    inputs(after, "acme-migration-bootstrap"),
+  );
+  assert.notEqual(inputs(before, "acme-api"), inputs(after, "acme-api"));
+  for (const name of [
+    "postgres",
+    "redis",
+    "clickhouse",
+    "temporal",
+    "postgres-data",
+    "acme-database-db",
+    "acme-migration-clickhouse",
+  ]) {
+    assert.equal(
+      inputs(before, name),
+      inputs(after, name),
+      `${name} is untouched by a version bump`,
+    );
+  }
+});
+
+test("operator-supplied secrets replace generated ones and stay secret", async () => {
+  const run = await runProgram({
+    config: {
+      "platform:environment": "dev",
+      "platform:tenants": JSON.stringify([{ id: "acme", workspaceName: "Acme" }]),
+      "platform:secrets": JSON.stringify({
+        postgresPassword: "operator+chosen/pass=word",
+        tenants: { acme: { secretKey: "operator-secret-key-0123456789" } },
+      }),
+    },
+    secretKeys: ["platform:secrets"],
+  });
+  assert.equal(run.error, undefined);
+  assert.equal(envOf(byName(run, "postgres")).env.POSTGRES_PASSWORD, "operator+chosen/pass=word");
+  assert.equal(envOf(byName(run, "acme-api")).env.SECRET_KEY, "operator-secret-key-0123456789");
+  assert.ok(
+    !run.registrations.some((r) => r.name === "postgres-password" || r.name === "acme-secret-key"),
+  );
+  assert.ok(isSecret(byName(run, "postgres-admin").inputs.password));
+});
