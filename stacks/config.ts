@@ -177,8 +177,6 @@ const rawSchema = z
     redis: serviceSchema("redis:7.4.2-alpine", 256).prefault({}),
     clickhouse: serviceSchema("clickhouse/clickhouse-server:24.12.6.70-alpine", 2048).prefault({}),
     temporal: serviceSchema("temporalio/auto-setup:1.22.4", 768).prefault({}),
-    cloudflared: serviceSchema("cloudflare/cloudflared:2024.12.2", 128).prefault({}),
-    hostMemoryMb: z.number().int().min(512).default(8192),
     secrets: secretsSchema,
   })
   .strict();

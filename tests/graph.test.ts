@@ -491,13 +491,21 @@ test("a Dittofeed version bump re-runs the bootstrap and leaves the data service
   }
 });
 
-test("operator-supplied secrets replace generated ones and stay secret", async () => {
+test("operator-supplied secrets replace generated ones and stay secret; provider settings pass through", async () => {
   const run = await runProgram({
     config: {
+      "docker:host": "ssh://deploy@docker-host.example.com",
       "platform:environment": "dev",
       "platform:tenants": JSON.stringify([{ id: "acme", workspaceName: "Acme" }]),
       "platform:secrets": JSON.stringify({
         postgresPassword: "operator+chosen/pass=word",
+        registries: [
+          {
+            address: "registry.example.com",
+            username: "ci",
+            password: "registry-token-0123456789",
+          },
+        ],
         tenants: { acme: { secretKey: "operator-secret-key-0123456789" } },
       }),
     },
@@ -510,4 +518,12 @@ test("operator-supplied secrets replace generated ones and stay secret", async (
     !run.registrations.some((r) => r.name === "postgres-password" || r.name === "acme-secret-key"),
   );
   assert.ok(isSecret(byName(run, "postgres-admin").inputs.password));
+  const docker = byName(run, "docker").inputs;
+  assert.equal(docker.host, "ssh://deploy@docker-host.example.com");
+  // The SDK JSON-encodes a provider's structured inputs; holding a password, the whole value is secret.
+  const registryAuth = docker.registryAuth;
+  assert.ok(isSecret(registryAuth), "registryAuth is secret");
+  assert.deepEqual(JSON.parse(String(registryAuth.value)), [
+    { address: "registry.example.com", username: "ci", password: "registry-token-0123456789" },
+  ]);
 });

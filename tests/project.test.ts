@@ -1,0 +1,41 @@
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { test } from "node:test";
+import * as YAML from "yaml";
+import { CONFIG_KEYS } from "../stacks/config";
+import { COMMITTED_STACKS, PROJECT_ROOT, stackFileConfig } from "./harness";
+
+interface Declaration {
+  type?: string;
+  default?: unknown;
+}
+
+const project = YAML.parse(fs.readFileSync(path.join(PROJECT_ROOT, "Pulumi.yaml"), "utf8")) as {
+  name: string;
+  config: Record<string, Declaration>;
+};
+
+test("the project is named platform, and declares only keys the program reads", () => {
+  assert.equal(project.name, "platform");
+  for (const key of Object.keys(project.config)) {
+    assert.ok((CONFIG_KEYS as string[]).includes(key), `Pulumi.yaml declares unknown key ${key}`);
+  }
+});
+
+test("every key Pulumi.yaml declares without a default is set by every committed stack", () => {
+  // Pulumi refuses to run a stack that lacks a declared key with no default.
+  for (const [key, declaration] of Object.entries(project.config)) {
+    if (declaration.default !== undefined) continue;
+    for (const stack of COMMITTED_STACKS) {
+      const { config } = stackFileConfig(path.join(PROJECT_ROOT, `Pulumi.${stack}.yaml`));
+      assert.ok(`platform:${key}` in config, `Pulumi.${stack}.yaml must set platform:${key}`);
+    }
+  }
+});
+
+test("the README documents every config key", () => {
+  const readme = fs.readFileSync(path.join(PROJECT_ROOT, "README.md"), "utf8");
+  for (const key of CONFIG_KEYS)
+    assert.ok(readme.includes(`platform:${key}`), `README lacks platform:${key}`);
+});
