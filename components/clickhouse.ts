@@ -1,22 +1,14 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { containerOptions, labels, secretEnv, serviceContainerArgs } from "../lib/containers";
-import { dataOptions, PlatformContext, secretOrGenerated } from "../lib/context";
+import { containerOptions, secretEnv, serviceContainerArgs } from "../lib/containers";
+import { dataVolume, secretOrGenerated, SharedServiceArgs } from "../lib/context";
 import { clickhouseCheck } from "../lib/healthchecks";
 import { dockerName } from "../lib/naming";
 import { httpUrl } from "../lib/urls";
 import { CLICKHOUSE_HTTP_PORT, SHARED_ALIASES } from "../stacks/dittofeed";
 
-export interface ClickHouseArgs {
-  /** The stack this instance belongs to. */
-  context: PlatformContext;
-  /** The image id to run, from a pulled `RemoteImage` (a pinned `clickhouse/clickhouse-server` alpine tag). */
-  image: pulumi.Input<string>;
-  /** Container memory limit in MB; ClickHouse sizes its caches from it. Default in config: 2048. */
-  memoryMb: number;
-  /** The admin user's password. Default: generated. */
-  password?: string;
-}
+/** Image: a pinned `clickhouse/clickhouse-server` alpine tag. Memory default: 2048 MB (ClickHouse sizes its caches from it). Password: the admin user's. */
+export type ClickHouseArgs = SharedServiceArgs;
 
 /**
  * ClickHouse on a named volume. Its admin user may manage access (SQL users and grants), which
@@ -36,11 +28,7 @@ export class ClickHouse extends pulumi.ComponentResource {
     const owner = { environment: context.environment, service: "clickhouse" };
 
     this.password = secretOrGenerated(`${name}-password`, args.password, this);
-    const volume = new docker.Volume(
-      `${name}-data`,
-      { name: dockerName(context.stack, "clickhouse-data"), labels: labels(owner) },
-      { parent: this, ...dataOptions(context, { protect: true }) },
-    );
+    const volume = dataVolume(name, context, "clickhouse", { protect: true, parent: this });
     this.container = new docker.Container(
       name,
       {

@@ -1,25 +1,18 @@
 import * as docker from "@pulumi/docker";
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
-import { containerOptions, labels, secretEnv, serviceContainerArgs } from "../lib/containers";
-import { dataOptions, PlatformContext, secretOrGenerated } from "../lib/context";
+import { containerOptions, secretEnv, serviceContainerArgs } from "../lib/containers";
+import { dataVolume, secretOrGenerated, SharedServiceArgs } from "../lib/context";
 import { postgresCheck } from "../lib/healthchecks";
 import { dockerName } from "../lib/naming";
 import { POSTGRES_PORT, SHARED_ALIASES } from "../stacks/dittofeed";
 
-export interface PostgresArgs {
-  /** The stack this instance belongs to. */
-  context: PlatformContext;
-  /** The image id to run, from a pulled `RemoteImage` (Postgres 15). */
-  image: pulumi.Input<string>;
-  /** Container memory limit in MB. Default in config: 1024. */
-  memoryMb: number;
+/** Image: Postgres 15. Memory default: 1024 MB. Password: the superuser's. */
+export interface PostgresArgs extends SharedServiceArgs {
   /** Port on the Docker host's 127.0.0.1 where the admin endpoint is published. Default in config: 15432. */
   adminPort: number;
   /** Address at which the machine running Pulumi reaches `adminPort` (through an SSH forward for remote hosts). Default in config: 127.0.0.1. */
   adminHost: string;
-  /** The superuser password. Default: generated. */
-  password?: string;
 }
 
 /**
@@ -42,11 +35,7 @@ export class Postgres extends pulumi.ComponentResource {
     const owner = { environment: context.environment, service: "postgres" };
 
     this.password = secretOrGenerated(`${name}-password`, args.password, this);
-    this.volume = new docker.Volume(
-      `${name}-data`,
-      { name: dockerName(context.stack, "postgres-data"), labels: labels(owner) },
-      { parent: this, ...dataOptions(context, { protect: true }) },
-    );
+    this.volume = dataVolume(name, context, "postgres", { protect: true, parent: this });
     this.container = new docker.Container(
       name,
       serviceContainerArgs({

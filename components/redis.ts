@@ -1,22 +1,14 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { containerOptions, labels, secretEnv, serviceContainerArgs } from "../lib/containers";
-import { dataOptions, PlatformContext, secretOrGenerated } from "../lib/context";
+import { containerOptions, secretEnv, serviceContainerArgs } from "../lib/containers";
+import { dataVolume, secretOrGenerated, SharedServiceArgs } from "../lib/context";
 import { redisCheck } from "../lib/healthchecks";
 import { dockerName } from "../lib/naming";
 import { redisUrl } from "../lib/urls";
 import { REDIS_PORT, SHARED_ALIASES } from "../stacks/dittofeed";
 
-export interface RedisArgs {
-  /** The stack this instance belongs to. */
-  context: PlatformContext;
-  /** The image id to run, from a pulled `RemoteImage` (Redis 7). */
-  image: pulumi.Input<string>;
-  /** Container memory limit in MB; Redis's own `maxmemory` is set to three quarters of it. Default in config: 256. */
-  memoryMb: number;
-  /** The `default` user's password. Default: generated. */
-  password?: string;
-}
+/** Image: Redis 7. Memory default: 256 MB; Redis's own `maxmemory` is three quarters of it. Password: the `default` user's. */
+export type RedisArgs = SharedServiceArgs;
 
 /** Redis 7 with a password and append-only persistence on a named volume. */
 export class Redis extends pulumi.ComponentResource {
@@ -36,11 +28,7 @@ export class Redis extends pulumi.ComponentResource {
     this.url = pulumi.secret(
       this.password.apply((password) => redisUrl({ password, host: this.host, port: this.port })),
     );
-    const volume = new docker.Volume(
-      `${name}-data`,
-      { name: dockerName(context.stack, "redis-data"), labels: labels(owner) },
-      { parent: this, ...dataOptions(context, { protect: false }) },
-    );
+    const volume = dataVolume(name, context, "redis", { protect: false, parent: this });
     // The password reaches redis-server through the environment, not the command line, which
     // would put it in plain text in state and previews. At the memory limit Redis refuses writes
     // (noeviction) instead of being OOM-killed or silently dropping keys.

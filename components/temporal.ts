@@ -2,23 +2,16 @@ import * as docker from "@pulumi/docker";
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import { containerOptions, secretEnv, serviceContainerArgs } from "../lib/containers";
-import { dataOptions, PlatformContext, secretOrGenerated } from "../lib/context";
+import { dataOptions, secretOrGenerated, SharedServiceArgs } from "../lib/context";
 import { temporalCheck } from "../lib/healthchecks";
 import { dockerName } from "../lib/naming";
 import { SHARED_ALIASES, TEMPORAL_PORT } from "../stacks/dittofeed";
 import { Postgres } from "./postgres";
 
-export interface TemporalArgs {
-  /** The stack this instance belongs to. */
-  context: PlatformContext;
-  /** The image id to run, from a pulled `RemoteImage` (`temporalio/auto-setup`). */
-  image: pulumi.Input<string>;
-  /** Container memory limit in MB. Default in config: 768. */
-  memoryMb: number;
+/** Image: `temporalio/auto-setup`. Memory default: 768 MB. Password: its Postgres role's. */
+export interface TemporalArgs extends SharedServiceArgs {
   /** The Postgres that stores Temporal's state, under a role of its own. */
   postgres: Postgres;
-  /** The password of Temporal's Postgres role. Default: generated. */
-  password?: string;
 }
 
 /**

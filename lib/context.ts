@@ -1,6 +1,9 @@
+import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { Environment } from "../stacks/config";
+import { labels } from "./containers";
+import { dockerName } from "./naming";
 
 /** What every component of one stack needs to know about the stack it is in. */
 export interface PlatformContext {
@@ -22,6 +25,35 @@ export function dataOptions(
 ): pulumi.CustomResourceOptions {
   const production = context.environment === "production";
   return { retainOnDelete: production, protect: production && protect };
+}
+
+/** What every shared service component (Postgres, Redis, ClickHouse, Temporal) is given. */
+export interface SharedServiceArgs {
+  /** The stack this service belongs to. */
+  context: PlatformContext;
+  /** The image id to run, from a pulled `RemoteImage`; the reference comes from config. */
+  image: pulumi.Input<string>;
+  /** Container memory limit in MB; each service's default is in stacks/config.ts. */
+  memoryMb: number;
+  /** The service's password from `platform:secrets`. Default: generated. */
+  password?: string;
+}
+
+/** The named volume `<stack>-<service>-data`, kept (and for shared stores protected) in production. */
+export function dataVolume(
+  name: string,
+  context: PlatformContext,
+  service: string,
+  { protect, parent }: { protect: boolean; parent: pulumi.Resource },
+): docker.Volume {
+  return new docker.Volume(
+    `${name}-data`,
+    {
+      name: dockerName(context.stack, `${service}-data`),
+      labels: labels({ environment: context.environment, service }),
+    },
+    { parent, ...dataOptions(context, { protect }) },
+  );
 }
 
 /**
