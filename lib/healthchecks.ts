@@ -1,8 +1,7 @@
 /**
  * Health checks run inside the container, so each uses a binary its image really ships: the
  * Dittofeed images have node but no curl or wget; Postgres has pg_isready; Redis has redis-cli;
- * the ClickHouse alpine image has busybox wget; Temporal's auto-setup image has tctl; cloudflared
- * has only itself.
+ * the ClickHouse alpine image has busybox wget; Temporal's auto-setup image has tctl.
  */
 export interface HealthCheck {
   /** Docker's test array: `["CMD", binary, ...args]` or `["CMD-SHELL", script]`. */
@@ -64,13 +63,5 @@ export function temporalCheck(): HealthCheck {
   return check(
     ["CMD-SHELL", 'tctl --address "$(hostname -i):7233" cluster health | grep -q SERVING'],
     "90s",
-  );
-}
-
-/** cloudflared's readiness endpoint answers 200 once one edge connection is up. */
-export function cloudflaredCheck(metricsPort: number): HealthCheck {
-  return check(
-    ["CMD", "cloudflared", "tunnel", "--metrics", `127.0.0.1:${metricsPort}`, "ready"],
-    "20s",
   );
 }
