@@ -35,7 +35,12 @@ export function httpUrl(host: string, port: number): string {
   return `http://${host}:${port}`;
 }
 
-/** The origin a tenant's people use: the tunnel hostname, or a loopback port in dev. */
+/** A tenant's public hostname: one label under the zone, which Universal SSL covers. */
+export function publicHostname(hostname: string, domain: string): string {
+  return `${hostname}.${domain}`;
+}
+
+/** The origin a tenant's people use behind the tunnel. */
 export function tenantOrigin(hostname: string, domain: string): string {
-  return `https://${hostname}.${domain}`;
+  return `https://${publicHostname(hostname, domain)}`;
 }

@@ -1,6 +1,7 @@
 import { HealthCheck, httpGetCheck, tcpConnectCheck } from "../lib/healthchecks";
 import { tenantAlias } from "../lib/naming";
-import { httpUrl, tenantOrigin } from "../lib/urls";
+import { TenantRoute } from "../lib/edge";
+import { httpUrl, publicHostname, tenantOrigin } from "../lib/urls";
 import { PlatformConfig, TenantConfig } from "./config";
 
 /** Dittofeed's split images. The admin-cli image is the only one that carries the migrations. */
@@ -147,5 +148,18 @@ export function tenantEndpoints(
     dashboardUrl: httpUrl(tenantAlias(tenant.id, "dashboard"), DASHBOARD_PORT),
     apiBaseUrl: httpUrl(tenantAlias(tenant.id, "api"), API_PORT),
     reachable: false,
+  };
+}
+
+/** How the tunnel reaches a tenant: its public hostname to its api and dashboard aliases. */
+export function tenantRoute(
+  domain: string,
+  tenant: Pick<TenantConfig, "id" | "hostname">,
+): TenantRoute<never> {
+  return {
+    tenantId: tenant.id,
+    hostname: publicHostname(tenant.hostname, domain),
+    apiService: httpUrl(tenantAlias(tenant.id, "api"), API_PORT),
+    dashboardService: httpUrl(tenantAlias(tenant.id, "dashboard"), DASHBOARD_PORT),
   };
 }

@@ -1,0 +1,185 @@
+/**
+ * The Cloudflare edge as plain data: the tunnel's ingress document, how cloudflared picks a rule
+ * for a request, the connector token, and Access include lists. Nothing here talks to Cloudflare.
+ */
+
+/** The one path under a tenant's hostname that is open to the internet (SDKs send events there). */
+export const PUBLIC_PATH = "/api/public";
+/** Everything else under `/api` is the admin API the dashboard calls. */
+export const API_PATH = "/api";
+/** The rule that answers every request no tenant rule claims. */
+export const CATCH_ALL_SERVICE = "http_status:404";
+
+/** Cloudflared checks the Access JWT on requests for this rule and refuses those without one. */
+export interface OriginAccess<Aud> {
+  required: true;
+  /** The Zero Trust team name, `<teamName>.cloudflareaccess.com`. */
+  teamName: string;
+  /** The audience tags of the Access applications allowed through this rule. */
+  audTags: Aud[];
+}
+
+/** One rule of a tunnel's ingress document. Cloudflared takes the first rule that matches. */
+export interface IngressRule<Aud = string> {
+  /** Exact hostname; absent on the catch-all. */
+  hostname?: string;
+  /** Regular expression matched against the decoded request path; absent means every path. */
+  path?: string;
+  /** `http://<network alias>:<port>`, or `http_status:<code>`. */
+  service: string;
+  originRequest?: { access: OriginAccess<Aud> };
+}
+
+/** One tenant's public hostname and the containers behind it. */
+export interface TenantRoute<Aud = string> {
+  tenantId: string;
+  /** The full hostname, e.g. `acme.example.com`. */
+  hostname: string;
+  /** The tenant's api, by network alias, e.g. `http://acme-api:3001`. */
+  apiService: string;
+  /** The tenant's dashboard, by network alias, e.g. `http://acme-dashboard:3000`. */
+  dashboardService: string;
+  /** The audience tag of the tenant's host-wide Access application (needed with `teamName`). */
+  audTag?: Aud;
+}
+
+/** `^/api(/.*)?$`: the prefix itself and everything under it, but not `/apix`. */
+export function pathPattern(prefix: string): string {
+  return `^${prefix.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(/.*)?$`;
+}
+
+/** A request as cloudflared sees it when it picks a rule. */
+export interface Request {
+  hostname: string;
+  /** Percent-decoded, as Go's `URL.Path`. */
+  path: string;
+}
+
+export function requestOf(url: string): Request {
+  const parsed = new URL(url);
+  return { hostname: parsed.hostname, path: decodeURIComponent(parsed.pathname) };
+}
+
+/** The index of the rule cloudflared applies: the first whose hostname and path both match. */
+export function matchRule(rules: readonly IngressRule<unknown>[], request: Request): number {
+  return rules.findIndex(
+    (rule) =>
+      (rule.hostname === undefined || rule.hostname.toLowerCase() === request.hostname) &&
+      (rule.path === undefined || new RegExp(rule.path).test(request.path)),
+  );
+}
+
+/** The service a request URL reaches under first-match semantics. */
+export function routeRequest(rules: readonly IngressRule<unknown>[], url: string): string {
+  const index = matchRule(rules, requestOf(url));
+  return index === -1 ? "(no rule)" : rules[index].service;
+}
+
+interface PrefixRule<Aud> {
+  rule: IngressRule<Aud>;
+  /** The request every other rule must leave to this one. */
+  witness: Request;
+}
+
+function describeRule(rule: IngressRule<unknown>): string {
+  return `${rule.hostname ?? "*"}${rule.path === undefined ? "" : ` ${rule.path}`} -> ${rule.service}`;
+}
+
+/** Thrown when the ingress document would send some request to the wrong rule. */
+export class IngressError extends Error {
+  constructor(message: string) {
+    super(`Tunnel ingress: ${message}`);
+    this.name = "IngressError";
+  }
+}
+
+/**
+ * Per tenant, most specific first: the public ingestion path (no Access check at the origin, as
+ * Access lets it through without a token), the rest of `/api`, then the whole host to the
+ * dashboard. With `teamName`, cloudflared itself refuses requests without the tenant's Access
+ * token on the last two, so a missing or mistyped Access application cannot open a tenant.
+ */
+function tenantRules<Aud>(route: TenantRoute<Aud>, teamName?: string): PrefixRule<Aud>[] {
+  if (teamName !== undefined && route.audTag === undefined) {
+    throw new IngressError(`tenant ${route.tenantId} has no Access audience tag to check`);
+  }
+  // Without a team name the rules carry no originRequest key at all, not an undefined one.
+  const access: Pick<IngressRule<Aud>, "originRequest"> = teamName === undefined
+    ? {}
+    : { originRequest: { access: { required: true, teamName, audTags: [route.audTag as Aud] } } };
+  const host = route.hostname;
+  return [
+    {
+      rule: { hostname: host, path: pathPattern(PUBLIC_PATH), service: route.apiService },
+      witness: { hostname: host, path: PUBLIC_PATH },
+    },
+    {
+      rule: {
+        hostname: host,
+        path: pathPattern(API_PATH),
+        service: route.apiService,
+        ...access,
+      },
+      witness: { hostname: host, path: API_PATH },
+    },
+    {
+      rule: { hostname: host, service: route.dashboardService, ...access },
+      witness: { hostname: host, path: "/" },
+    },
+  ];
+}
+
+/**
+ * The whole ingress document of the stack's tunnel, from every tenant: one document, because the
+ * API replaces it whole. Tenants are ordered by hostname so that reordering the config changes
+ * nothing. Refuses a document in which any rule is unreachable, i.e. an earlier rule claims the
+ * very request it was written for (two tenants on one hostname, say): that tenant would be
+ * served another tenant's containers.
+ */
+export function ingressRules<Aud>(
+  routes: readonly TenantRoute<Aud>[],
+  teamName?: string,
+): IngressRule<Aud>[] {
+  const ordered = [...routes].sort((a, b) => a.hostname.localeCompare(b.hostname));
+  const prefixRules: PrefixRule<Aud>[] = [
+    ...ordered.flatMap((route) => tenantRules(route, teamName)),
+    {
+      rule: { service: CATCH_ALL_SERVICE },
+      witness: { hostname: "unrouted.invalid", path: "/" },
+    },
+  ];
+  const rules = prefixRules.map((p) => p.rule);
+  prefixRules.forEach(({ rule, witness }, index) => {
+    const taken = matchRule(rules, witness);
+    if (taken !== index) {
+      throw new IngressError(
+        `rule ${index} (${describeRule(rule)}) is unreachable: rule ${taken} (${describeRule(rules[taken])}) matches ${witness.hostname}${witness.path} first`,
+      );
+    }
+  });
+  return rules;
+}
+
+/**
+ * The connector token cloudflared runs with: base64 of `{"a": account, "t": tunnel, "s": secret}`.
+ * Deriving it avoids the read-token API call, which needs the tunnel Edit permission.
+ */
+export function tunnelToken(accountId: string, tunnelId: string, tunnelSecret: string): string {
+  return Buffer.from(JSON.stringify({ a: accountId, t: tunnelId, s: tunnelSecret })).toString(
+    "base64",
+  );
+}
+
+export type AccessInclude = { email: { email: string } } | { emailDomain: { domain: string } };
+
+/**
+ * Who may pass a tenant's Access application: its listed people and email domains. Sorted and
+ * without repeats, so reordering the config does not change the policy.
+ */
+export function accessIncludes(emails: readonly string[], domains: readonly string[]) {
+  const unique = (values: readonly string[]) => [...new Set(values)].sort();
+  return [
+    ...unique(emails).map((email): AccessInclude => ({ email: { email } })),
+    ...unique(domains).map((domain): AccessInclude => ({ emailDomain: { domain } })),
+  ];
+}
