@@ -1,4 +1,7 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import * as YAML from "yaml";
 import { z } from "zod";
 
 /** The config namespace of this project: every key below is `platform:<key>`. */
@@ -139,6 +142,13 @@ const rawSchema = z
           .string()
           .regex(CLOUDFLARE_ID, "must be a 32-character hex Cloudflare account id"),
         zoneId: z.string().regex(CLOUDFLARE_ID, "must be a 32-character hex Cloudflare zone id"),
+        teamName: z
+          .string()
+          .regex(
+            DNS_LABEL,
+            "must be the Zero Trust team name: the <team> of <team>.cloudflareaccess.com",
+          )
+          .optional(),
       })
       .strict()
       .optional(),
@@ -177,6 +187,7 @@ const rawSchema = z
     redis: serviceSchema("redis:7.4.2-alpine", 256).prefault({}),
     clickhouse: serviceSchema("clickhouse/clickhouse-server:24.12.6.70-alpine", 2048).prefault({}),
     temporal: serviceSchema("temporalio/auto-setup:1.22.4", 768).prefault({}),
+    cloudflared: serviceSchema("cloudflare/cloudflared:2025.10.0", 128).prefault({}),
     secrets: secretsSchema,
   })
   .strict();
@@ -257,12 +268,53 @@ function list(value: unknown): unknown[] {
   return Array.isArray(value) ? value : [];
 }
 
+/** Another stack of this project, as its committed `Pulumi.<stack>.yaml` declares it. */
+export interface OtherStack {
+  stack: string;
+  /** Its `platform:*` values, keys without the namespace. */
+  raw: Record<string, unknown>;
+}
+
+/** The public hostnames a raw config routes through a tunnel, to the tenant index that owns each. */
+function routedHostnames(raw: Record<string, unknown>): Map<string, number> {
+  const hosts = new Map<string, number>();
+  const domain = raw.domain;
+  if (raw.cloudflare === undefined || typeof domain !== "string") return hosts;
+  list(raw.tenants)
+    .map(record)
+    .forEach((tenant, index) =>
+      hosts.set(`${String(tenant.hostname ?? tenant.id)}.${domain}`, index),
+    );
+  return hosts;
+}
+
+/**
+ * Two stacks routing one hostname would fight over its DNS record and Access application: each
+ * `pulumi up` would take them from the other. Only committed stacks can be checked.
+ */
+function collisionProblems(raw: Record<string, unknown>, others: readonly OtherStack[]): Problem[] {
+  const tenants = list(raw.tenants).map(record);
+  const ours = routedHostnames(raw);
+  return others.flatMap((other) => {
+    const theirs = routedHostnames(other.raw);
+    return [...ours]
+      .filter(([host]) => theirs.has(host))
+      .map(([host, index]) => ({
+        path: ["tenants", index, tenants[index].hostname === undefined ? "id" : "hostname"],
+        message: `${host} is also routed by stack ${other.stack} (Pulumi.${other.stack}.yaml): both would claim its DNS record and Access application; give one of them another hostname`,
+      }));
+  });
+}
+
 /**
  * Cross-field rules that a per-field schema cannot express. They read the raw input defensively,
  * so they are reported together with per-field problems rather than after those are fixed.
  */
-function crossFieldProblems(raw: Record<string, unknown>): Problem[] {
-  const problems: Problem[] = [];
+function crossFieldProblems(
+  raw: Record<string, unknown>,
+  otherStacks: readonly OtherStack[],
+): Problem[] {
+  const problems: Problem[] = [...collisionProblems(raw, otherStacks)];
   const cloudflare = raw.cloudflare !== undefined;
   if (cloudflare && raw.domain === undefined) {
     problems.push({
@@ -336,7 +388,10 @@ function defaultDevPorts(index: number): { api: number; dashboard: number } {
  * Validates raw config values (as Pulumi hands them over: strings, or parsed JSON for
  * structured keys) and resolves every default. Throws a {@link ConfigError} listing every problem.
  */
-export function parsePlatformConfig(raw: Record<string, unknown>): PlatformConfig {
+export function parsePlatformConfig(
+  raw: Record<string, unknown>,
+  otherStacks: readonly OtherStack[] = [],
+): PlatformConfig {
   const result = rawSchema.safeParse(raw);
   const fieldProblems: Problem[] = result.success
     ? []
@@ -345,7 +400,7 @@ export function parsePlatformConfig(raw: Record<string, unknown>): PlatformConfi
           ? issue.keys.map((key) => ({ path: [...issue.path, key], message: "is not a known key" }))
           : [{ path: [...issue.path], message: issue.message }],
       );
-  const problems = [...fieldProblems, ...crossFieldProblems(raw)];
+  const problems = [...fieldProblems, ...crossFieldProblems(raw, otherStacks)];
   if (problems.length > 0 || !result.success) {
     throw new ConfigError(
       problems.map(({ path, message }) => ({
@@ -386,9 +441,43 @@ export function rawPlatformConfig(all: Record<string, string>): Record<string, u
 }
 
 /**
- * Reads every `platform:*` key of the running stack and validates it. A key this program does not
- * know is an error too: a typo must not silently fall back to a default.
+ * The `platform:*` values of every committed `Pulumi.<stack>.yaml` in `directory` except
+ * `stack`'s own, for the checks that span stacks.
  */
-export function loadPlatformConfig(): PlatformConfig {
-  return parsePlatformConfig(rawPlatformConfig(pulumi.runtime.allConfig()));
+export function otherStackConfigs(directory: string, stack: string): OtherStack[] {
+  return fs
+    .readdirSync(directory)
+    .sort()
+    .flatMap((file) => {
+      const name = /^Pulumi\.(.+)\.yaml$/.exec(file)?.[1];
+      if (name === undefined || name === stack) return [];
+      let document: { config?: Record<string, unknown> } | null;
+      try {
+        document = YAML.parse(fs.readFileSync(path.join(directory, file), "utf8")) as {
+          config?: Record<string, unknown>;
+        } | null;
+      } catch (error) {
+        throw new Error(
+          `Cannot read ${file} to compare its hostnames with this stack's: ${String(error)}`,
+        );
+      }
+      const raw: Record<string, unknown> = {};
+      for (const [key, value] of Object.entries(document?.config ?? {})) {
+        if (key.startsWith(`${NAMESPACE}:`)) raw[key.slice(NAMESPACE.length + 1)] = value;
+      }
+      return [{ stack: name, raw }];
+    });
+}
+
+/**
+ * Reads every `platform:*` key of the running stack and validates it, together with the other
+ * committed stack files in `stackFilesDirectory` (the project directory; `null` to skip them). A
+ * key this program does not know is an error too: a typo must not silently fall back to a default.
+ */
+export function loadPlatformConfig(
+  stackFilesDirectory: string | null = pulumi.runtime.getRootDirectory() || process.cwd(),
+): PlatformConfig {
+  const others =
+    stackFilesDirectory === null ? [] : otherStackConfigs(stackFilesDirectory, pulumi.getStack());
+  return parsePlatformConfig(rawPlatformConfig(pulumi.runtime.allConfig()), others);
 }

@@ -4,7 +4,13 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
 import { ConfigError, DEFAULT_DITTOFEED_VERSION, parsePlatformConfig } from "../stacks/config";
-import { platformConfig, runProgram, SECURE_PLACEHOLDER, stackFileConfig } from "./harness";
+import {
+  platformConfig,
+  PROJECT_ROOT,
+  runProgram,
+  SECURE_PLACEHOLDER,
+  stackFileConfig,
+} from "./harness";
 
 const CLOUDFLARE = {
   accountId: "0123456789abcdef0123456789abcdef",
@@ -29,8 +35,9 @@ async function refuses(
   key: string,
   value: string,
   reason: RegExp,
+  options: { stack?: string; stackFilesDirectory?: string } = {},
 ) {
-  const run = await runProgram({ config: platformConfig(values) });
+  const run = await runProgram({ config: platformConfig(values), ...options });
   assert.ok(run.error instanceof ConfigError, `expected a ConfigError, got ${run.error}`);
   const problem = run.error.problems.find((p) => p.key === key);
   assert.ok(problem, `no problem reported for ${key}; got:\n${run.error.message}`);
@@ -100,6 +107,32 @@ test("refuses a malformed access email", () =>
     "platform:tenants[0].accessEmails[0]",
     '"ops@"',
     /email/,
+  ));
+
+test("refuses a hostname another committed stack already routes", () =>
+  refuses(
+    { ...valid, tenants: [tenant("initech"), tenant("acme", { hostname: "acme" })] },
+    "platform:tenants[1].hostname",
+    '"acme"',
+    /acme\.example\.com is also routed by stack production \(Pulumi\.production\.yaml\)/,
+    { stack: "staging", stackFilesDirectory: PROJECT_ROOT },
+  ));
+
+test("refuses a defaulted hostname that collides with another stack, pointing at the id", () =>
+  refuses(
+    { ...valid, tenants: [tenant("globex")] },
+    "platform:tenants[0].id",
+    '"globex"',
+    /globex\.example\.com is also routed by stack production/,
+    { stack: "staging", stackFilesDirectory: PROJECT_ROOT },
+  ));
+
+test("refuses a Zero Trust team name that is not one", () =>
+  refuses(
+    { ...valid, cloudflare: { ...CLOUDFLARE, teamName: "example.cloudflareaccess.com" } },
+    "platform:cloudflare.teamName",
+    '"example.cloudflareaccess.com"',
+    /team name/,
   ));
 
 test("refuses an empty tenant list", () =>
