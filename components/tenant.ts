@@ -16,6 +16,7 @@ import { Migration } from "./migration";
 import { Postgres } from "./postgres";
 import { Redis } from "./redis";
 import { Temporal } from "./temporal";
+import { TenantAccess, TenantAccessArgs } from "./tenantAccess";
 import { TenantDatabase } from "./tenantDatabase";
 
 export interface TenantArgs {
@@ -35,11 +36,14 @@ export interface TenantArgs {
   shared: { postgres: Postgres; redis: Redis; clickhouse: ClickHouse; temporal: Temporal };
   /** Operator-supplied secrets; each one not given is generated. */
   secrets?: { databasePassword?: string; secretKey?: string; adminPassword?: string };
+  /** Cloudflare Access for the tenant's public hostname. Default: none (not exposed). */
+  access?: TenantAccessArgs;
 }
 
 /**
  * One tenant's stamp: its own Postgres role and database, ClickHouse database and user, Temporal
- * namespace, a migration that must succeed first, then api, dashboard and workers.
+ * namespace, a migration that must succeed first, then api, dashboard and workers, and, when it
+ * is exposed, the Cloudflare Access applications in front of its hostname.
  */
 export class Tenant extends pulumi.ComponentResource {
   public readonly workspaceName: string;
@@ -51,6 +55,8 @@ export class Tenant extends pulumi.ComponentResource {
   public readonly api: DittofeedService;
   public readonly dashboard: DittofeedService;
   public readonly worker: DittofeedService;
+  /** Access in front of the tenant's hostname, when it is exposed through the tunnel. */
+  public readonly access?: TenantAccess;
 
   constructor(name: string, args: TenantArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:tenant:Tenant", name, {}, opts);
@@ -146,6 +152,8 @@ export class Tenant extends pulumi.ComponentResource {
       external: tenant.devPorts.dashboard,
     });
     this.worker = service("worker");
+    if (args.access)
+      this.access = new TenantAccess(`${name}-access`, args.access, { parent: this });
 
     this.registerOutputs({
       workspaceName: this.workspaceName,

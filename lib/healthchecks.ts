@@ -1,7 +1,8 @@
 /**
  * Health checks run inside the container, so each uses a binary its image really ships: the
  * Dittofeed images have node but no curl or wget; Postgres has pg_isready; Redis has redis-cli;
- * the ClickHouse alpine image has busybox wget; Temporal's auto-setup image has tctl.
+ * the ClickHouse alpine image has busybox wget; Temporal's auto-setup image has tctl; the
+ * cloudflared image has nothing but cloudflared.
  */
 export interface HealthCheck {
   /** Docker's test array: `["CMD", binary, ...args]` or `["CMD-SHELL", script]`. */
@@ -64,4 +65,12 @@ export function temporalCheck(): HealthCheck {
     ["CMD-SHELL", 'tctl --address "$(hostname -i):7233" cluster health | grep -q SERVING'],
     "90s",
   );
+}
+
+/**
+ * The cloudflared image has no shell: its own `tunnel ready` asks the metrics server's `/ready`,
+ * which answers 200 once at least one connection to Cloudflare's edge is up.
+ */
+export function cloudflaredCheck(metricsAddress: string): HealthCheck {
+  return check(["CMD", "cloudflared", "tunnel", "--metrics", metricsAddress, "ready"], "20s");
 }

@@ -1,3 +1,4 @@
+import * as cloudflare from "@pulumi/cloudflare";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { ClickHouse } from "../components/clickhouse";
@@ -5,11 +6,15 @@ import { Postgres } from "../components/postgres";
 import { Redis } from "../components/redis";
 import { Temporal } from "../components/temporal";
 import { Tenant } from "../components/tenant";
+import { TenantAccessArgs } from "../components/tenantAccess";
+import { Tunnel, TunnelRoute } from "../components/tunnel";
 import { labels } from "../lib/containers";
+import { ingressRules } from "../lib/edge";
 import { PlatformContext } from "../lib/context";
 import { dockerName } from "../lib/naming";
-import { PlatformConfig } from "./config";
-import { dittofeedImages, tenantEndpoints } from "./dittofeed";
+import { publicHostname } from "../lib/urls";
+import { PlatformConfig, TenantConfig } from "./config";
+import { dittofeedImages, tenantEndpoints, tenantRoute } from "./dittofeed";
 
 /** The provider settings operators already know, read from the `docker:` namespace. */
 function dockerProviderArgs(config: PlatformConfig): docker.ProviderArgs {
@@ -25,7 +30,13 @@ function dockerProviderArgs(config: PlatformConfig): docker.ProviderArgs {
   };
 }
 
-/** Every image the stack runs, pulled once and referenced by id, so a new tag shows in previews. */
+/** An image pulled once and referenced by id, so that a new tag shows in previews. */
+function pullImage(key: string, ref: string, provider: docker.Provider): pulumi.Output<string> {
+  return new docker.RemoteImage(`image-${key}`, { name: ref, keepLocally: true }, { provider })
+    .imageId;
+}
+
+/** The images of the data services and of Dittofeed's roles. */
 function pullImages(config: PlatformConfig, provider: docker.Provider) {
   const refs = {
     postgres: config.postgres.image,
@@ -36,13 +47,49 @@ function pullImages(config: PlatformConfig, provider: docker.Provider) {
   };
   const ids = {} as Record<keyof typeof refs, pulumi.Output<string>>;
   for (const key of Object.keys(refs) as (keyof typeof refs)[]) {
-    ids[key] = new docker.RemoteImage(
-      `image-${key}`,
-      { name: refs[key], keepLocally: true },
-      { provider },
-    ).imageId;
+    ids[key] = pullImage(key, refs[key], provider);
   }
   return ids;
+}
+
+/** The Cloudflare side of a stack that has a tunnel. */
+interface Edge {
+  accountId: string;
+  zoneId: string;
+  teamName?: string;
+  domain: string;
+}
+
+function edgeOf(config: PlatformConfig): Edge | undefined {
+  return config.cloudflare && config.domain
+    ? { ...config.cloudflare, domain: config.domain }
+    : undefined;
+}
+
+function cloudflareProvider(): cloudflare.Provider {
+  // Unset, the provider falls back to CLOUDFLARE_API_TOKEN, as pipelines set it.
+  const apiToken = new pulumi.Config("cloudflare").getSecret("apiToken");
+  return new cloudflare.Provider("cloudflare", { apiToken });
+}
+
+function tenantAccessArgs(edge: Edge, stack: string, tenant: TenantConfig): TenantAccessArgs {
+  return {
+    accountId: edge.accountId,
+    stack,
+    tenantId: tenant.id,
+    hostname: publicHostname(tenant.hostname, edge.domain),
+    emails: tenant.accessEmails,
+    emailDomains: tenant.accessEmailDomains,
+  };
+}
+
+function guardedRoute(edge: Edge, tenant: TenantConfig, stamp: Tenant): TunnelRoute {
+  if (!stamp.access) throw new Error(`Tenant ${tenant.id} would be routed without Access`);
+  return {
+    ...tenantRoute(edge.domain, tenant),
+    audTag: stamp.access.aud,
+    guardedBy: stamp.access.applications,
+  };
 }
 
 export interface TenantOutputs {
@@ -68,6 +115,10 @@ export interface Platform {
 
 /** Registers the whole platform of one stack. `config` must come from `parsePlatformConfig`. */
 export function createPlatform(config: PlatformConfig, stack: string): Platform {
+  const edge = edgeOf(config);
+  // Checked before anything is registered: a document that would misroute creates nothing.
+  if (edge) ingressRules(config.tenants.map((tenant) => tenantRoute(edge.domain, tenant)));
+
   const provider = new docker.Provider("docker", dockerProviderArgs(config));
   const network = new docker.Network(
     "network",
@@ -85,7 +136,7 @@ export function createPlatform(config: PlatformConfig, stack: string): Platform 
   };
   const images = pullImages(config, provider);
   const secrets = config.secrets;
-  const componentOptions = { providers: [provider] };
+  const componentOptions = { providers: edge ? [provider, cloudflareProvider()] : [provider] };
 
   const postgres = new Postgres(
     "postgres",
@@ -144,11 +195,28 @@ export function createPlatform(config: PlatformConfig, stack: string): Platform 
         images,
         shared: { postgres, redis, clickhouse, temporal },
         secrets: secrets.tenants[tenant.id],
+        access: edge && tenantAccessArgs(edge, stack, tenant),
       },
       componentOptions,
     );
     return { tenant, endpoints, stamp };
   });
+
+  if (edge) {
+    new Tunnel(
+      "tunnel",
+      {
+        context,
+        accountId: edge.accountId,
+        zoneId: edge.zoneId,
+        teamName: edge.teamName,
+        routes: tenants.map(({ tenant, stamp }) => guardedRoute(edge, tenant, stamp)),
+        image: pullImage("cloudflared", config.cloudflared.image, provider),
+        memoryMb: config.cloudflared.memoryMb,
+      },
+      componentOptions,
+    );
+  }
 
   return {
     tenants: Object.fromEntries(

@@ -3,14 +3,18 @@ import { before, describe, test } from "node:test";
 import { parse as parsePgConnectionString } from "pg-connection-string";
 import { parsePlatformConfig, PlatformConfig, rawPlatformConfig } from "../stacks/config";
 import {
+  byName,
   COMMITTED_STACKS,
   committedStack,
   CONTAINER,
+  dependsOn,
   envOf,
   isSecret,
   labelMap,
   mockPassword,
   ofType,
+  plainStrings,
+  providerUrn,
   Registration,
   runProgram,
   RunResult,
@@ -31,36 +35,11 @@ const HEALTH_BINARY: Record<string, RegExp> = {
   api: /^node$/,
   dashboard: /^node$/,
   worker: /^node$/,
+  cloudflared: /^cloudflared$/,
 };
 
 const isJob = (r: Registration) => r.type === CONTAINER && r.inputs.attach === true;
 const isService = (r: Registration) => r.type === CONTAINER && r.inputs.attach !== true;
-/** The custom resource of that logical name (a component may share it, e.g. `postgres`). */
-const byName = (run: RunResult, name: string) => {
-  const found = run.registrations.find((r) => r.name === name && r.custom);
-  assert.ok(found, `no resource named ${name}`);
-  return found;
-};
-const dependsOn = (run: RunResult, dependent: string, ...names: string[]) => {
-  const deps = byName(run, dependent).dependencies;
-  for (const name of names) {
-    assert.ok(deps.includes(byName(run, name).urn), `${dependent} must wait for ${name}`);
-  }
-};
-
-/** A provider reference is `<urn>::<id>`. */
-const providerUrn = (r: Registration) => r.provider.slice(0, r.provider.lastIndexOf("::"));
-
-/** Every string anywhere in a value that is not under a secret. */
-function plainStrings(value: unknown, out: string[] = []): string[] {
-  if (isSecret(value)) return out;
-  if (typeof value === "string") out.push(value);
-  else if (Array.isArray(value)) value.forEach((v) => plainStrings(v, out));
-  else if (value !== null && typeof value === "object")
-    Object.values(value).forEach((v) => plainStrings(v, out));
-  return out;
-}
-
 for (const stack of COMMITTED_STACKS) {
   describe(`committed stack ${stack}`, () => {
     let run: RunResult;
@@ -95,7 +74,9 @@ for (const stack of COMMITTED_STACKS) {
       const services = run.registrations.filter(isService);
       assert.equal(
         services.length,
-        4 + config.tenants.reduce((n, t) => n + 2 + t.workerReplicas, 0),
+        4 +
+          (config.cloudflare ? 1 : 0) +
+          config.tenants.reduce((n, t) => n + 2 + t.workerReplicas, 0),
       );
       for (const r of services) {
         assert.equal(r.inputs.restart, "unless-stopped", r.name);

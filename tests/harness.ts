@@ -1,3 +1,4 @@
+import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -102,6 +103,18 @@ export interface JobOutcome {
   logs: string;
 }
 
+/** The UUID the mocked Cloudflare API gives a tunnel of that logical name. */
+export function uuidOf(name: string): string {
+  const hex = createHash("sha256").update(name).digest("hex");
+  return [
+    hex.slice(0, 8),
+    hex.slice(8, 12),
+    hex.slice(12, 16),
+    hex.slice(16, 20),
+    hex.slice(20, 32),
+  ].join("-");
+}
+
 /** Mocks that answer like the providers do for the outputs the program reads. */
 function mocks(jobs: Record<string, JobOutcome>): pulumi.runtime.Mocks {
   return {
@@ -116,6 +129,17 @@ function mocks(jobs: Record<string, JobOutcome>): pulumi.runtime.Mocks {
         case "docker:index/remoteImage:RemoteImage":
           // Like a real image id, it changes whenever the reference does.
           state.imageId = `sha256:${createHash("sha256").update(String(inputs.name)).digest("hex")}`;
+          break;
+        case "random:index/randomBytes:RandomBytes":
+          state.base64 = secret(
+            Buffer.from(`bytes-of-${args.name}`.padEnd(32, ".")).toString("base64"),
+          );
+          break;
+        case "cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared":
+          // Tunnel ids are UUIDs; derived from the name so that two runs agree.
+          return { id: uuidOf(args.name), state };
+        case "cloudflare:index/zeroTrustAccessApplication:ZeroTrustAccessApplication":
+          state.aud = `mock-aud:${args.name}`;
           break;
         case "docker:index/container:Container":
           if (inputs.attach) {
@@ -140,6 +164,8 @@ export interface RunOptions {
   stack?: string;
   /** Outcomes of one-shot jobs by logical name; unnamed jobs exit 0. */
   jobs?: Record<string, JobOutcome>;
+  /** Where the other stacks' files are, for the cross-stack checks. Default: none. */
+  stackFilesDirectory?: string;
 }
 
 export interface RunResult {
@@ -173,7 +199,10 @@ export async function runProgram(options: RunOptions): Promise<RunResult> {
   try {
     outputs = await pulumi.runtime.runInPulumiStack(() => {
       try {
-        const platform = createPlatform(loadPlatformConfig(), stack);
+        const platform = createPlatform(
+          loadPlatformConfig(options.stackFilesDirectory ?? null),
+          stack,
+        );
         return Promise.resolve({ tenants: platform.tenants, connections: platform.connections });
       } catch (error) {
         record(error);
@@ -230,7 +259,11 @@ export function stackFileConfig(file: string): {
 }
 
 export function committedStack(stack: string): RunOptions {
-  return { ...stackFileConfig(path.join(PROJECT_ROOT, `Pulumi.${stack}.yaml`)), stack };
+  return {
+    ...stackFileConfig(path.join(PROJECT_ROOT, `Pulumi.${stack}.yaml`)),
+    stack,
+    stackFilesDirectory: PROJECT_ROOT,
+  };
 }
 
 export const COMMITTED_STACKS = ["dev", "staging", "production"] as const;
@@ -270,4 +303,75 @@ export function platformConfig(values: Record<string, unknown>): Record<string, 
       typeof value === "string" ? value : JSON.stringify(value),
     ]),
   );
+}
+
+/** The custom resource of that logical name (a component may share it, e.g. `postgres`). */
+export const byName = (run: RunResult, name: string) => {
+  const found = run.registrations.find((r) => r.name === name && r.custom);
+  assert.ok(found, `no resource named ${name}`);
+  return found;
+};
+export const dependsOn = (run: RunResult, dependent: string, ...names: string[]) => {
+  const deps = byName(run, dependent).dependencies;
+  for (const name of names) {
+    assert.ok(deps.includes(byName(run, name).urn), `${dependent} must wait for ${name}`);
+  }
+};
+
+/** A provider reference is `<urn>::<id>`. */
+export const providerUrn = (r: Registration) => r.provider.slice(0, r.provider.lastIndexOf("::"));
+
+/** Every string anywhere in a value that is not under a secret. */
+export function plainStrings(value: unknown, out: string[] = []): string[] {
+  if (isSecret(value)) return out;
+  if (typeof value === "string") out.push(value);
+  else if (Array.isArray(value)) value.forEach((v) => plainStrings(v, out));
+  else if (value !== null && typeof value === "object")
+    Object.values(value).forEach((v) => plainStrings(v, out));
+  return out;
+}
+
+/** What changed between two runs, by URN: resources only in one, and those whose inputs or options differ. */
+export interface RunDiff {
+  added: string[];
+  removed: string[];
+  changed: string[];
+}
+
+function comparable(r: Registration): string {
+  const { inputs, protect, retainOnDelete, deleteBeforeReplace, provider, parent, type } = r;
+  return JSON.stringify({
+    type,
+    parent,
+    provider,
+    protect,
+    retainOnDelete,
+    deleteBeforeReplace,
+    inputs,
+  });
+}
+
+/** Compares every custom resource of two runs; the result holds logical names, sorted. */
+export function diffRuns(before: RunResult, after: RunResult): RunDiff {
+  const index = (run: RunResult) =>
+    new Map(run.registrations.filter((r) => r.custom).map((r) => [r.urn, r]));
+  const [a, b] = [index(before), index(after)];
+  const names = (urns: string[], from: Map<string, Registration>) =>
+    urns.map((urn) => from.get(urn)?.name ?? urn).sort();
+  return {
+    added: names(
+      [...b.keys()].filter((urn) => !a.has(urn)),
+      b,
+    ),
+    removed: names(
+      [...a.keys()].filter((urn) => !b.has(urn)),
+      a,
+    ),
+    changed: names(
+      [...a.keys()].filter(
+        (urn) => b.has(urn) && comparable(a.get(urn)!) !== comparable(b.get(urn)!),
+      ),
+      b,
+    ),
+  };
 }

@@ -1,0 +1,354 @@
+import assert from "node:assert/strict";
+import { before, describe, test } from "node:test";
+import { CATCH_ALL_SERVICE, IngressRule, ingressRules, routeRequest } from "../lib/edge";
+import { parsePlatformConfig, PlatformConfig, rawPlatformConfig } from "../stacks/config";
+import { tenantRoute } from "../stacks/dittofeed";
+import {
+  byName,
+  committedStack,
+  CONTAINER,
+  dependsOn,
+  diffRuns,
+  envOf,
+  isSecret,
+  labelMap,
+  ofType,
+  plainStrings,
+  providerUrn,
+  Registration,
+  runProgram,
+  RunOptions,
+  RunResult,
+  uuidOf,
+} from "./harness";
+
+const TUNNEL = "cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared";
+const TUNNEL_CONFIG =
+  "cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig";
+const DNS = "cloudflare:index/dnsRecord:DnsRecord";
+const APP = "cloudflare:index/zeroTrustAccessApplication:ZeroTrustAccessApplication";
+const POLICY = "cloudflare:index/zeroTrustAccessPolicy:ZeroTrustAccessPolicy";
+
+/** The id the mocked Cloudflare API gives the tunnel named `tunnel`. */
+const TUNNEL_ID = uuidOf("tunnel");
+
+const cloudflareResources = (run: RunResult) =>
+  run.registrations.filter(
+    (r) => r.type.startsWith("cloudflare:") || r.type.includes("::cloudflare"),
+  );
+
+/** The network aliases of every container, with the tenant label of the container. */
+function aliasOwners(run: RunResult): Map<string, string | undefined> {
+  const owners = new Map<string, string | undefined>();
+  for (const c of ofType(run, CONTAINER)) {
+    const networks = c.inputs.networksAdvanced as { aliases?: string[] }[];
+    for (const alias of networks[0].aliases ?? [])
+      owners.set(alias, labelMap(c)["platform.tenant"]);
+  }
+  return owners;
+}
+
+for (const stack of ["staging", "production"] as const) {
+  describe(`the edge of committed stack ${stack}`, () => {
+    let run: RunResult;
+    let config: PlatformConfig;
+    let tunnel: Registration;
+    before(async () => {
+      const options = committedStack(stack);
+      config = parsePlatformConfig(rawPlatformConfig(options.config));
+      run = await runProgram(options);
+      assert.equal(run.error, undefined, String(run.error));
+      tunnel = byName(run, "tunnel");
+    });
+    const fqdn = (t: PlatformConfig["tenants"][number]) => `${t.hostname}.${config.domain}`;
+
+    test("one remotely managed tunnel, with a generated secret that stays secret", () => {
+      assert.equal(ofType(run, TUNNEL).length, 1);
+      assert.equal(tunnel.inputs.configSrc, "cloudflare");
+      assert.equal(tunnel.inputs.accountId, config.cloudflare?.accountId);
+      assert.equal(tunnel.inputs.name, `platform-${stack}`);
+      assert.ok(isSecret(tunnel.inputs.tunnelSecret), "the tunnel secret is a Pulumi secret");
+      const bytes = Buffer.from(String(tunnel.inputs.tunnelSecret.value), "base64");
+      assert.ok(bytes.length >= 32, "at least 32 bytes");
+      dependsOn(run, "tunnel", "tunnel-secret");
+    });
+
+    test("exactly one ingress document, for that tunnel, routing every tenant by alias", () => {
+      const configs = ofType(run, TUNNEL_CONFIG);
+      assert.equal(configs.length, 1, "two documents on one tunnel would overwrite each other");
+      const document = configs[0];
+      assert.equal(document.inputs.tunnelId, TUNNEL_ID);
+      const ingresses = (document.inputs.config as { ingresses: IngressRule[] }).ingresses;
+      assert.deepEqual(
+        ingresses,
+        ingressRules(config.tenants.map((t) => tenantRoute(config.domain!, t))),
+      );
+      assert.deepEqual(ingresses.at(-1), { service: CATCH_ALL_SERVICE });
+
+      const owners = aliasOwners(run);
+      for (const rule of ingresses.slice(0, -1)) {
+        const target = new URL(rule.service);
+        assert.ok(owners.has(target.hostname), `${rule.service} is a container alias`);
+        const tenant = config.tenants.find((t) => fqdn(t) === rule.hostname);
+        assert.equal(
+          owners.get(target.hostname),
+          tenant?.id,
+          `${rule.hostname} reaches its own tenant only`,
+        );
+      }
+      for (const t of config.tenants) {
+        assert.equal(
+          routeRequest(ingresses, `https://${fqdn(t)}/api/public/track`),
+          `http://${t.id}-api:3001`,
+        );
+        assert.equal(
+          routeRequest(ingresses, `https://${fqdn(t)}/api/admin`),
+          `http://${t.id}-api:3001`,
+        );
+        assert.equal(
+          routeRequest(ingresses, `https://${fqdn(t)}/dashboard`),
+          `http://${t.id}-dashboard:3000`,
+        );
+      }
+    });
+
+    test("each tenant hostname is a proxied CNAME to the tunnel, created only after its Access applications", () => {
+      const records = ofType(run, DNS);
+      assert.equal(records.length, config.tenants.length);
+      for (const t of config.tenants) {
+        const record = byName(run, `tunnel-dns-${t.id}`);
+        assert.deepEqual(
+          [
+            record.inputs.name,
+            record.inputs.type,
+            record.inputs.content,
+            record.inputs.proxied,
+            record.inputs.ttl,
+          ],
+          [fqdn(t), "CNAME", `${TUNNEL_ID}.cfargotunnel.com`, true, 1],
+        );
+        assert.equal(record.inputs.zoneId, config.cloudflare?.zoneId);
+        dependsOn(run, `tunnel-dns-${t.id}`, `${t.id}-access-app`, `${t.id}-access-public-app`);
+      }
+      dependsOn(
+        run,
+        "tunnel-config",
+        ...config.tenants.flatMap((t) => [`${t.id}-access-app`, `${t.id}-access-public-app`]),
+      );
+    });
+
+    test("Access: the whole hostname admits only the tenant's list; /api/public bypasses", () => {
+      assert.equal(ofType(run, APP).length, 2 * config.tenants.length);
+      assert.equal(ofType(run, POLICY).length, 2 * config.tenants.length);
+      for (const t of config.tenants) {
+        const app = byName(run, `${t.id}-access-app`);
+        const members = byName(run, `${t.id}-access-members`);
+        assert.deepEqual(
+          [app.inputs.type, app.inputs.domain, app.inputs.destinations],
+          ["self_hosted", fqdn(t), [{ type: "public", uri: fqdn(t) }]],
+        );
+        assert.deepEqual(app.inputs.policies, [{ id: `${t.id}-access-members-id`, precedence: 1 }]);
+        assert.equal(members.inputs.decision, "allow");
+        assert.deepEqual(members.inputs.includes, [
+          ...[...new Set(t.accessEmails)].sort().map((email) => ({ email: { email } })),
+          ...[...new Set(t.accessEmailDomains)]
+            .sort()
+            .map((domain) => ({ emailDomain: { domain } })),
+        ]);
+
+        const publicApp = byName(run, `${t.id}-access-public-app`);
+        const bypass = byName(run, `${t.id}-access-public`);
+        assert.deepEqual(
+          [publicApp.inputs.domain, publicApp.inputs.destinations],
+          [`${fqdn(t)}/api/public`, [{ type: "public", uri: `${fqdn(t)}/api/public` }]],
+        );
+        assert.deepEqual(publicApp.inputs.policies, [
+          { id: `${t.id}-access-public-id`, precedence: 1 },
+        ]);
+        assert.deepEqual(
+          [bypass.inputs.decision, bypass.inputs.includes],
+          ["bypass", [{ everyone: {} }]],
+        );
+      }
+      // No other application or policy lets anyone in.
+      const bypasses = ofType(run, POLICY).filter((p) => p.inputs.decision !== "allow");
+      assert.deepEqual(
+        bypasses.map((p) => p.name).sort(),
+        config.tenants.map((t) => `${t.id}-access-public`).sort(),
+      );
+    });
+
+    test("the cloudflared connector: pinned, secret token derived from the tunnel, health-checked, after the routes", () => {
+      const connector = byName(run, "tunnel-connector");
+      assert.equal(connector.type, CONTAINER);
+      assert.deepEqual(connector.inputs.command, [
+        "tunnel",
+        "--no-autoupdate",
+        "--metrics",
+        "127.0.0.1:20241",
+        "run",
+      ]);
+      assert.equal(byName(run, "image-cloudflared").inputs.name, config.cloudflared.image);
+      assert.match(config.cloudflared.image, /^cloudflare\/cloudflared:\d{4}\.\d+\.\d+$/);
+      assert.equal(connector.inputs.restart, "unless-stopped");
+      assert.equal(connector.inputs.ports, undefined, "nothing is published for the tunnel");
+      assert.deepEqual((connector.inputs.healthcheck as { tests: string[] }).tests, [
+        "CMD",
+        "cloudflared",
+        "tunnel",
+        "--metrics",
+        "127.0.0.1:20241",
+        "ready",
+      ]);
+      assert.equal(labelMap(connector)["platform.service"], "cloudflared");
+      const networks = connector.inputs.networksAdvanced as { name: string }[];
+      assert.equal(networks[0].name, `${stack}-platform`);
+
+      const { secret, env } = envOf(connector);
+      assert.ok(secret, "TUNNEL_TOKEN travels as a Pulumi secret");
+      const token = JSON.parse(Buffer.from(env.TUNNEL_TOKEN, "base64").toString("utf8")) as {
+        s: string;
+      };
+      assert.deepEqual(token, {
+        a: config.cloudflare?.accountId,
+        t: TUNNEL_ID,
+        s: (tunnel.inputs.tunnelSecret as { value: string }).value,
+      });
+      for (const r of run.registrations) {
+        for (const s of plainStrings(r.inputs)) {
+          assert.ok(
+            !s.includes(env.TUNNEL_TOKEN) && !s.includes(token.s),
+            `${r.name} leaks the tunnel secret`,
+          );
+        }
+      }
+      dependsOn(run, "tunnel-connector", "tunnel-config", "image-cloudflared");
+    });
+
+    test("Cloudflare resources use the stack's explicit provider, which reads cloudflare:apiToken", () => {
+      const provider = byName(run, "cloudflare");
+      for (const r of cloudflareResources(run).filter((r) => r.custom && r !== provider)) {
+        assert.equal(providerUrn(r), provider.urn, r.name);
+      }
+    });
+
+    test("stack outputs: each tenant's public URL", () => {
+      const tenants = run.outputs?.tenants as Record<
+        string,
+        { url: string; apiUrl: string; reachable: boolean }
+      >;
+      for (const t of config.tenants) {
+        assert.deepEqual(
+          [tenants[t.id].url, tenants[t.id].apiUrl, tenants[t.id].reachable],
+          [`https://${fqdn(t)}`, `https://${fqdn(t)}/api`, true],
+        );
+      }
+    });
+  });
+}
+
+describe("without platform:cloudflare", () => {
+  test("nothing of Cloudflare is registered and no cloudflared runs (committed dev stack)", async () => {
+    const run = await runProgram(committedStack("dev"));
+    assert.equal(run.error, undefined, String(run.error));
+    assert.deepEqual(
+      cloudflareResources(run).map((r) => r.name),
+      [],
+    );
+    assert.ok(!run.registrations.some((r) => r.type.startsWith("random:index/randomBytes")));
+    assert.ok(
+      !ofType(run, CONTAINER).some((c) => labelMap(c)["platform.service"] === "cloudflared"),
+    );
+    assert.ok(!run.registrations.some((r) => r.name === "image-cloudflared"));
+  });
+});
+
+describe("with platform:cloudflare.teamName", () => {
+  test("cloudflared itself refuses tenant requests without that tenant's Access token", async () => {
+    const base = committedStack("staging");
+    const cloudflare = JSON.parse(base.config["platform:cloudflare"]) as Record<string, string>;
+    const run = await runProgram({
+      ...base,
+      config: {
+        ...base.config,
+        "platform:cloudflare": JSON.stringify({ ...cloudflare, teamName: "example-team" }),
+      },
+    });
+    assert.equal(run.error, undefined, String(run.error));
+    const ingresses = (byName(run, "tunnel-config").inputs.config as { ingresses: IngressRule[] })
+      .ingresses;
+    for (const rule of ingresses.slice(0, -1)) {
+      const tenant = rule.hostname?.split("-")[0] ?? "";
+      const aud = byName(run, `${tenant}-access-app`);
+      const expected = rule.path?.includes("public")
+        ? undefined
+        : {
+            access: {
+              required: true,
+              teamName: "example-team",
+              audTags: [`mock-aud:${aud.name}`],
+            },
+          };
+      assert.deepEqual(rule.originRequest, expected, `${rule.hostname} ${rule.path ?? ""}`);
+    }
+  });
+});
+
+describe("blast radius", () => {
+  const staging = committedStack("staging");
+  const tenants = JSON.parse(staging.config["platform:tenants"]) as Record<string, unknown>[];
+  const withTenants = (list: Record<string, unknown>[]): RunOptions => ({
+    ...staging,
+    config: { ...staging.config, "platform:tenants": JSON.stringify(list) },
+  });
+  let base: RunResult;
+  before(async () => {
+    base = await runProgram(staging);
+    assert.equal(base.error, undefined, String(base.error));
+  });
+
+  test("adding a tenant adds only its resources and changes only the shared ingress document", async () => {
+    const initech = {
+      id: "initech",
+      workspaceName: "Initech",
+      hostname: "initech-staging",
+      accessEmails: ["ops@initech.example"],
+    };
+    const after = await runProgram(withTenants([...tenants, initech]));
+    assert.equal(after.error, undefined, String(after.error));
+    const diff = diffRuns(base, after);
+    assert.deepEqual(diff.removed, []);
+    assert.deepEqual(diff.changed, ["tunnel-config"]);
+    assert.ok(diff.added.length > 10);
+    for (const name of diff.added) {
+      assert.ok(/^initech-|^tunnel-dns-initech$/.test(name), `${name} belongs to the new tenant`);
+    }
+    const ingresses = (byName(after, "tunnel-config").inputs.config as { ingresses: IngressRule[] })
+      .ingresses;
+    assert.equal(
+      routeRequest(ingresses, "https://initech-staging.example.com/"),
+      "http://initech-dashboard:3000",
+    );
+  });
+
+  test("removing a tenant removes only its resources and changes only the shared ingress document", async () => {
+    const after = await runProgram(withTenants(tenants.slice(0, 1)));
+    const diff = diffRuns(base, after);
+    assert.deepEqual(diff.added, []);
+    assert.deepEqual(diff.changed, ["tunnel-config"]);
+    assert.ok(
+      diff.removed.every((name) => /^globex-|^tunnel-dns-globex$/.test(name)),
+      diff.removed.join(),
+    );
+  });
+
+  test("changing one tenant's access list changes only that tenant's allow policy", async () => {
+    const changed = tenants.map((t) =>
+      t.id === "globex"
+        ? { ...t, accessEmails: ["ops@example.com", "new.hire@globex.example"] }
+        : t,
+    );
+    const diff = diffRuns(base, await runProgram(withTenants(changed)));
+    assert.deepEqual(diff, { added: [], removed: [], changed: ["globex-access-members"] });
+  });
+});
