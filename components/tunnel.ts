@@ -58,8 +58,8 @@ export class Tunnel extends pulumi.ComponentResource {
     const ingresses = ingressRules(args.routes, args.teamName);
     const { context, accountId } = args;
 
-    // Generating the secret here lets the connector token be derived from it, without the API
-    // call that reads a tunnel's token (and needs the Edit permission on tunnels).
+    // Generating the secret here lets the connector token be derived from it, without reading
+    // the token back from the API (getZeroTrustTunnelCloudflaredToken) on every preview.
     const secret = new random.RandomBytes(`${name}-secret`, { length: 32 }, { parent: this });
     const tunnel = new cloudflare.ZeroTrustTunnelCloudflared(
       name,

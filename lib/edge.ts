@@ -162,7 +162,7 @@ export function ingressRules<Aud>(
 
 /**
  * The connector token cloudflared runs with: base64 of `{"a": account, "t": tunnel, "s": secret}`.
- * Deriving it avoids the read-token API call, which needs the tunnel Edit permission.
+ * Deriving it from the secret the program generated needs no API call that hands the token back.
  */
 export function tunnelToken(accountId: string, tunnelId: string, tunnelSecret: string): string {
   return Buffer.from(JSON.stringify({ a: accountId, t: tunnelId, s: tunnelSecret })).toString(

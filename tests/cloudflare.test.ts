@@ -352,3 +352,16 @@ describe("blast radius", () => {
     assert.deepEqual(diff, { added: [], removed: [], changed: ["globex-access-members"] });
   });
 });
+
+test("cloudflare:apiToken reaches the explicit provider as a secret", async () => {
+  const base = committedStack("staging");
+  const run = await runProgram({
+    ...base,
+    config: { ...base.config, "cloudflare:apiToken": "cf-token-0123456789abcdef" },
+    secretKeys: [...(base.secretKeys ?? []), "cloudflare:apiToken"],
+  });
+  assert.equal(run.error, undefined, String(run.error));
+  const token = byName(run, "cloudflare").inputs.apiToken;
+  assert.ok(isSecret(token), "the API token is encrypted in state");
+  assert.equal(token.value, "cf-token-0123456789abcdef");
+});
