@@ -28,7 +28,7 @@ export class ClickHouse extends pulumi.ComponentResource {
     const owner = { environment: context.environment, service: "clickhouse" };
 
     this.password = secretOrGenerated(`${name}-password`, args.password, this);
-    const volume = dataVolume(name, context, "clickhouse", { protect: true, parent: this });
+    const volume = dataVolume(name, context, "clickhouse", this);
     this.container = new docker.Container(
       name,
       {

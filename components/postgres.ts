@@ -35,7 +35,7 @@ export class Postgres extends pulumi.ComponentResource {
     const owner = { environment: context.environment, service: "postgres" };
 
     this.password = secretOrGenerated(`${name}-password`, args.password, this);
-    this.volume = dataVolume(name, context, "postgres", { protect: true, parent: this });
+    this.volume = dataVolume(name, context, "postgres", this);
     this.container = new docker.Container(
       name,
       serviceContainerArgs({

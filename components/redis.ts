@@ -28,7 +28,7 @@ export class Redis extends pulumi.ComponentResource {
     this.url = pulumi.secret(
       this.password.apply((password) => redisUrl({ password, host: this.host, port: this.port })),
     );
-    const volume = dataVolume(name, context, "redis", { protect: false, parent: this });
+    const volume = dataVolume(name, context, "redis", this);
     // The password reaches redis-server through the environment, not the command line, which
     // would put it in plain text in state and previews. At the memory limit Redis refuses writes
     // (noeviction) instead of being OOM-killed or silently dropping keys.

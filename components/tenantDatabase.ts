@@ -35,7 +35,10 @@ export class TenantDatabase extends pulumi.ComponentResource {
     const { context, postgres } = args;
     const sqlName = tenantSqlName(args.tenantId);
     const childOptions = { parent: this, provider: postgres.provider };
-    const keep = dataOptions(context, { protect: false });
+    // In production the database is also protected: dropping a tenant's data takes a deliberate
+    // `pulumi state unprotect`, not just a line removed from config.
+    const keepRole = dataOptions(context, { protect: false });
+    const keepData = dataOptions(context, { protect: true });
 
     this.role = new postgresql.Role(
       `${name}-role`,
@@ -47,12 +50,12 @@ export class TenantDatabase extends pulumi.ComponentResource {
         createRole: false,
         createDatabase: true,
       },
-      { ...childOptions, ...keep },
+      { ...childOptions, ...keepRole },
     );
     this.database = new postgresql.Database(
       `${name}-db`,
       { name: sqlName, owner: this.role.name },
-      { ...childOptions, ...keep },
+      { ...childOptions, ...keepData },
     );
     this.revokePublic = new postgresql.Grant(
       `${name}-revoke-public`,

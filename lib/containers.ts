@@ -119,9 +119,13 @@ export function jobContainerArgs(spec: ContainerSpec): docker.ContainerArgs {
 
 /**
  * Fixed Docker names and fixed host ports collide with Pulumi's default create-before-delete
- * replacement, so containers are replaced delete-first.
+ * replacement, so containers are replaced delete-first. `envs` is also a secret output: state
+ * never holds an environment in plain text, and the policy pack can check that it is so.
  */
-export const containerOptions: pulumi.CustomResourceOptions = { deleteBeforeReplace: true };
+export const containerOptions: pulumi.CustomResourceOptions = {
+  deleteBeforeReplace: true,
+  additionalSecretOutputs: ["envs"],
+};
 
 export class JobFailedError extends Error {
   constructor(job: string, exitCode: number, logs: string) {

@@ -17,7 +17,8 @@ export interface PlatformContext {
 /**
  * Options for resources that hold data. In production they outlive their Pulumi resources:
  * removing a tenant or destroying the stack leaves the data where it is. `protect` additionally
- * refuses deletion and replacement outright; it is for the shared stores of every tenant's data.
+ * refuses deletion and replacement outright; it is for whatever holds data (volumes, databases),
+ * not for roles, which removing a tenant must be able to drop.
  */
 export function dataOptions(
   context: PlatformContext,
@@ -39,12 +40,12 @@ export interface SharedServiceArgs {
   password?: string;
 }
 
-/** The named volume `<stack>-<service>-data`, kept (and for shared stores protected) in production. */
+/** The named volume `<stack>-<service>-data`, protected and kept in production. */
 export function dataVolume(
   name: string,
   context: PlatformContext,
   service: string,
-  { protect, parent }: { protect: boolean; parent: pulumi.Resource },
+  parent: pulumi.Resource,
 ): docker.Volume {
   return new docker.Volume(
     `${name}-data`,
@@ -52,7 +53,7 @@ export function dataVolume(
       name: dockerName(context.stack, `${service}-data`),
       labels: labels({ environment: context.environment, service }),
     },
-    { parent, ...dataOptions(context, { protect }) },
+    { parent, ...dataOptions(context, { protect: true }) },
   );
 }
 

@@ -188,6 +188,7 @@ const rawSchema = z
     clickhouse: serviceSchema("clickhouse/clickhouse-server:24.12.6.70-alpine", 2048).prefault({}),
     temporal: serviceSchema("temporalio/auto-setup:1.22.4", 768).prefault({}),
     cloudflared: serviceSchema("cloudflare/cloudflared:2025.10.0", 128).prefault({}),
+    hostMemoryMb: z.number().int().min(512).optional(),
     secrets: secretsSchema,
   })
   .strict();

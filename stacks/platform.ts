@@ -125,7 +125,13 @@ export function createPlatform(config: PlatformConfig, stack: string): Platform 
     {
       name: dockerName(stack, "platform"),
       driver: "bridge",
-      labels: labels({ environment: config.environment, service: "network" }),
+      // The host's size travels with the stack, where the policy pack can compare limits with it.
+      labels: [
+        ...labels({ environment: config.environment, service: "network" }),
+        ...(config.hostMemoryMb === undefined
+          ? []
+          : [{ label: "platform.host-memory-mb", value: String(config.hostMemoryMb) }]),
+      ],
     },
     { provider },
   );

@@ -210,7 +210,7 @@ for (const stack of COMMITTED_STACKS) {
 
     test(
       stack === "production"
-        ? "data is retained on delete, shared stores protected"
+        ? "data is retained on delete, and volumes and databases are protected"
         : "data is not retained outside production",
       () => {
         const production = stack === "production";
@@ -221,10 +221,10 @@ for (const stack of COMMITTED_STACKS) {
         ];
         assert.equal(dataBearing.length, 3 + 1 + 2 * config.tenants.length);
         for (const r of dataBearing) assert.equal(r.retainOnDelete, production, r.name);
-        for (const name of ["postgres-data", "clickhouse-data"])
-          assert.equal(byName(run, name).protect, production, name);
-        // Protecting a tenant's database would make removing the tenant from config fail.
-        for (const r of ofType(run, DATABASE)) assert.equal(r.protect, false, r.name);
+        for (const r of [...ofType(run, VOLUME), ...ofType(run, DATABASE)])
+          assert.equal(r.protect, production, r.name);
+        // A role holds no data; removing a tenant must be able to let go of it (it is retained).
+        for (const r of ofType(run, ROLE)) assert.equal(r.protect, false, r.name);
       },
     );
 
