@@ -15,6 +15,11 @@ const settings = require("@pulumi/pulumi/runtime/settings") as {
   waitForRPCs(): Promise<void>;
 };
 
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const state = require("@pulumi/pulumi/runtime/state") as {
+  getStore(): { settings: { options: { rootDirectory?: string } } };
+};
+
 /** How the engine marks a secret value on the wire. */
 export const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
 const SIG_KEY = "4dabf18193072939515e22adb298388d";
@@ -71,6 +76,21 @@ function propertyDependencies(req: RegisterRequest): Record<string, string[]> {
 
 class RecordingMonitor extends MockMonitor {
   readonly registrations: Registration[] = [];
+  /** The stack's outputs as the engine receives them: secrets still marked. */
+  stackOutputs: Record<string, unknown> | undefined;
+
+  registerResourceOutputs(
+    req: {
+      getUrn(): string;
+      getOutputs(): Parameters<typeof pulumi.runtime.deserializeProperties>[0];
+    },
+    callback: (err: unknown, response: unknown) => void,
+  ): void {
+    if (req.getUrn().includes("::pulumi:pulumi:Stack::")) {
+      this.stackOutputs = pulumi.runtime.deserializeProperties(req.getOutputs());
+    }
+    super.registerResourceOutputs(req, callback);
+  }
 
   async registerResource(
     req: RegisterRequest,
@@ -193,6 +213,7 @@ export type Program = () => Record<string, unknown>;
 
 export interface RunResult {
   registrations: Registration[];
+  /** The stack outputs, secrets still marked (see {@link isSecret}). */
   outputs: Record<string, unknown> | undefined;
   /** The first error the program raised, if any. */
   error: Error | undefined;
@@ -218,9 +239,8 @@ export async function runProgram(options: RunOptions): Promise<RunResult> {
   const previous = process.listeners("unhandledRejection");
   process.removeAllListeners("unhandledRejection");
   process.on("unhandledRejection", record);
-  let outputs: Record<string, unknown> | undefined;
   try {
-    outputs = await pulumi.runtime.runInPulumiStack(() => {
+    await pulumi.runtime.runInPulumiStack(() => {
       try {
         const program =
           options.program ??
@@ -246,7 +266,7 @@ export async function runProgram(options: RunOptions): Promise<RunResult> {
     process.removeAllListeners("unhandledRejection");
     for (const listener of previous) process.on("unhandledRejection", listener);
   }
-  return { registrations: monitor.registrations, outputs, error: errors[0] };
+  return { registrations: monitor.registrations, outputs: monitor.stackOutputs, error: errors[0] };
 }
 
 /** Placeholder for an encrypted value: long enough to pass the secrets' length rule. */
@@ -302,6 +322,8 @@ export function checkoutProgram(root: string): Program {
       )
         delete require.cache[key];
     }
+    // As the Pulumi CLI does: the project directory is both the working and the root directory.
+    state.getStore().settings.options.rootDirectory = absolute;
     const previous = process.cwd();
     process.chdir(absolute);
     try {

@@ -476,7 +476,8 @@ export function otherStackConfigs(directory: string, stack: string): OtherStack[
  * key this program does not know is an error too: a typo must not silently fall back to a default.
  */
 export function loadPlatformConfig(
-  stackFilesDirectory: string | null = pulumi.runtime.getRootDirectory() || process.cwd(),
+  // The Pulumi CLI runs programs from their project directory.
+  stackFilesDirectory: string | null = process.cwd(),
 ): PlatformConfig {
   const others =
     stackFilesDirectory === null ? [] : otherStackConfigs(stackFilesDirectory, pulumi.getStack());

@@ -1,0 +1,149 @@
+import { Json, Plan, PlannedResource } from "./plan";
+import { ChangeKind, changeKind, strongest } from "./replacement";
+
+export interface ResourceRef {
+  id: string;
+  type: string;
+  name: string;
+}
+
+export interface ResourceChange extends ResourceRef {
+  /** What the provider does: replace wins over update when several inputs change. */
+  action: ChangeKind;
+  /** Changed input paths (e.g. `healthcheck.tests[2]`), and `options.<name>` for options. */
+  paths: string[];
+  /** Paths whose values are secret: that they changed is all the diff says. */
+  secretPaths: string[];
+  /** The changed inputs that force the replacement. */
+  replacingInputs: string[];
+}
+
+export interface PlanDiff {
+  stack: string;
+  base: string;
+  added: ResourceRef[];
+  removed: ResourceRef[];
+  changed: ResourceChange[];
+}
+
+const SECRET_MARK = /^\[secret( [0-9a-f]+)?\]$/;
+const isSecretMark = (value: Json) => typeof value === "string" && SECRET_MARK.test(value);
+
+/** Every path at which two JSON values differ, down to the first secret or scalar. */
+export function changedPaths(before: Json, after: Json, at = ""): string[] {
+  if (JSON.stringify(before) === JSON.stringify(after)) return [];
+  if (Array.isArray(before) && Array.isArray(after)) {
+    const length = Math.max(before.length, after.length);
+    return Array.from({ length }, (_, i) =>
+      changedPaths(before[i] ?? null, after[i] ?? null, `${at}[${i}]`),
+    ).flat();
+  }
+  const isObject = (v: Json): v is { [key: string]: Json } =>
+    v !== null && typeof v === "object" && !Array.isArray(v);
+  if (isObject(before) && isObject(after)) {
+    const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
+    return keys.flatMap((key) =>
+      changedPaths(before[key] ?? null, after[key] ?? null, at ? `${at}.${key}` : key),
+    );
+  }
+  return [at];
+}
+
+function valueAt(value: Json, path: string): Json {
+  let current: Json = value;
+  for (const part of path.match(/[^.[\]]+/g) ?? []) {
+    if (current === null || typeof current !== "object") return null;
+    current = Array.isArray(current) ? (current[Number(part)] ?? null) : (current[part] ?? null);
+  }
+  return current;
+}
+
+const OPTIONS = ["protect", "retainOnDelete", "deleteBeforeReplace"] as const;
+
+function compare(before: PlannedResource, after: PlannedResource): ResourceChange | undefined {
+  const inputPaths = changedPaths(before.inputs, after.inputs);
+  const optionPaths = OPTIONS.filter((o) => before[o] !== after[o]).map((o) => `options.${o}`);
+  if (inputPaths.length + optionPaths.length === 0) return undefined;
+  const topLevel = [...new Set(inputPaths.map((p) => p.split(/[.[]/)[0]))];
+  const kinds = topLevel.map((property) => changeKind(after.type, property));
+  return {
+    id: after.id,
+    type: after.type,
+    name: after.name,
+    action: inputPaths.length === 0 ? "update" : strongest(kinds),
+    paths: [...inputPaths, ...optionPaths],
+    secretPaths: inputPaths.filter(
+      (p) => isSecretMark(valueAt(before.inputs, p)) || isSecretMark(valueAt(after.inputs, p)),
+    ),
+    replacingInputs: topLevel.filter((_, i) => kinds[i] === "replace"),
+  };
+}
+
+const ref = ({ id, type, name }: PlannedResource): ResourceRef => ({ id, type, name });
+
+/** What applying `head` to a stack at `base` would do, resource by resource (custom resources only). */
+export function diffPlans(base: Plan, head: Plan, baseLabel: string): PlanDiff {
+  const custom = (plan: Plan) =>
+    new Map(plan.resources.filter((r) => r.custom).map((r) => [r.id, r]));
+  const [a, b] = [custom(base), custom(head)];
+  return {
+    stack: head.stack,
+    base: baseLabel,
+    added: [...b.values()].filter((r) => !a.has(r.id)).map(ref),
+    removed: [...a.values()].filter((r) => !b.has(r.id)).map(ref),
+    changed: [...b.values()].flatMap((r) => {
+      const before = a.get(r.id);
+      const change = before && compare(before, r);
+      return change ? [change] : [];
+    }),
+  };
+}
+
+const ACTION_TEXT: Record<ChangeKind, string> = {
+  replace: "**replace**",
+  update: "update",
+  "state-only": "update in state only (takes effect on the next replacement)",
+  unknown: "update or replace (this tool cannot tell)",
+};
+
+const shortType = (type: string) => type.slice(type.lastIndexOf(":") + 1);
+
+/** A pull-request comment: counts first, then each resource with what changes and how. */
+export function renderDiffMarkdown(diff: PlanDiff): string {
+  const replaced = diff.changed.filter((c) => c.action === "replace");
+  const lines = [
+    `### Stack \`${diff.stack}\` against \`${diff.base}\``,
+    "",
+    diff.added.length + diff.removed.length + diff.changed.length === 0
+      ? "No changes."
+      : `${diff.added.length} to create, ${diff.changed.length} to change (${replaced.length} replaced), ${diff.removed.length} to delete.`,
+    "",
+  ];
+  if (diff.added.length + diff.removed.length > 0) {
+    lines.push("| | resource | type |", "| --- | --- | --- |");
+    for (const r of diff.added) lines.push(`| + | \`${r.name}\` | ${shortType(r.type)} |`);
+    for (const r of diff.removed) lines.push(`| - | \`${r.name}\` | ${shortType(r.type)} |`);
+    lines.push("");
+  }
+  if (diff.changed.length > 0) {
+    lines.push("| | resource | type | action | changed |", "| --- | --- | --- | --- | --- |");
+    for (const c of diff.changed) {
+      const paths = c.paths.map((p) => `\`${p}\`${c.secretPaths.includes(p) ? " (secret)" : ""}`);
+      const shown =
+        paths.length > 12 ? [...paths.slice(0, 12), `and ${paths.length - 12} more`] : paths;
+      const why = c.replacingInputs.length
+        ? ` because of ${c.replacingInputs.map((p) => `\`${p}\``).join(", ")}`
+        : "";
+      lines.push(
+        `| ~ | \`${c.name}\` | ${shortType(c.type)} | ${ACTION_TEXT[c.action]}${why} | ${shown.join(", ")} |`,
+      );
+    }
+    lines.push("");
+  }
+  return lines.join("\n");
+}
+
+/** The diff as JSON: the same change always gives the same bytes. */
+export function renderDiffJson(diff: PlanDiff): string {
+  return `${JSON.stringify(diff, null, 2)}\n`;
+}

@@ -1,0 +1,83 @@
+/**
+ * Whether a provider updates a changed input in place or replaces the resource, per resource
+ * type, as the providers' schemas say (terraform-provider-docker v4: every container attribute is
+ * ForceNew except those `resourceDockerContainerUpdate` applies, plus a few it only records).
+ */
+export type ChangeKind = "replace" | "update" | "state-only" | "unknown";
+
+interface TypeRule {
+  /** Inputs changed in place. Every other input replaces the resource, unless listed below. */
+  inPlace?: readonly string[];
+  /** Inputs the provider accepts as an update but never applies to what is running. */
+  stateOnly?: readonly string[];
+  /** Inputs that replace the resource. Every other input is changed in place. */
+  replaceOn?: readonly string[];
+}
+
+const CONTAINER_RUNTIME_KNOBS = [
+  "attach",
+  "containerReadRefreshTimeoutMilliseconds",
+  "destroyGraceSeconds",
+  "logs",
+  "mustRun",
+  "removeVolumes",
+  "rm",
+  "start",
+  "wait",
+  "waitTimeout",
+];
+
+const RULES: Record<string, TypeRule> = {
+  "docker:index/container:Container": {
+    inPlace: [
+      ...CONTAINER_RUNTIME_KNOBS,
+      "restart",
+      "maxRetryCount",
+      "memory",
+      "memoryReservation",
+      "memorySwap",
+      "cpuShares",
+      "cpuSet",
+    ],
+    // Docker cannot change these on a running container and the provider does not try.
+    stateOnly: ["healthcheck", "init", "tmpfs", "cpuPeriod", "cpuQuota"],
+  },
+  "docker:index/volume:Volume": { inPlace: ["cluster"] },
+  "docker:index/network:Network": { inPlace: [] },
+  "docker:index/remoteImage:RemoteImage": { inPlace: ["keepLocally", "forceRemove", "build"] },
+  "postgresql:index/grant:Grant": { inPlace: [] },
+  "postgresql:index/database:Database": {
+    replaceOn: ["template", "encoding", "lcCollate", "lcCtype"],
+  },
+  "postgresql:index/role:Role": { replaceOn: [] },
+  "random:index/randomPassword:RandomPassword": { inPlace: [] },
+  "random:index/randomBytes:RandomBytes": { inPlace: [] },
+  "cloudflare:index/dnsRecord:DnsRecord": { replaceOn: ["zoneId"] },
+  "cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared": {
+    replaceOn: ["accountId", "configSrc", "tunnelSecret"],
+  },
+  "cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig": {
+    replaceOn: ["accountId", "tunnelId"],
+  },
+  "cloudflare:index/zeroTrustAccessApplication:ZeroTrustAccessApplication": {
+    replaceOn: ["accountId", "zoneId"],
+  },
+  "cloudflare:index/zeroTrustAccessPolicy:ZeroTrustAccessPolicy": { replaceOn: ["accountId"] },
+};
+
+/** What changing the top-level input `property` of a resource of `type` does. */
+export function changeKind(type: string, property: string): ChangeKind {
+  const rule = RULES[type];
+  if (!rule) return "unknown";
+  if (rule.stateOnly?.includes(property)) return "state-only";
+  if (rule.replaceOn) return rule.replaceOn.includes(property) ? "replace" : "update";
+  return rule.inPlace?.includes(property) ? "update" : "replace";
+}
+
+/** The strongest effect of several changes: one replacing input replaces the resource. */
+export function strongest(kinds: readonly ChangeKind[]): ChangeKind {
+  for (const kind of ["replace", "unknown", "update", "state-only"] as const) {
+    if (kinds.includes(kind)) return kind;
+  }
+  return "update";
+}

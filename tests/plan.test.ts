@@ -1,0 +1,229 @@
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { describe, test } from "node:test";
+import * as YAML from "yaml";
+import { planCheckout } from "../plan/cli";
+import { diffPlans } from "../plan/diff";
+import { bringUpOrder, Plan, renderPlanJson, renderPlanMarkdown } from "../plan/plan";
+import { changeKind } from "../plan/replacement";
+import { mockPassword, PROJECT_ROOT } from "./harness";
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "plan-test-"));
+
+/** A copy of a committed stack file with `edit` applied to its config, written to a temp file. */
+function editedStackFile(stack: string, edit: (config: Record<string, unknown>) => void): string {
+  const document = YAML.parse(
+    fs.readFileSync(path.join(PROJECT_ROOT, `Pulumi.${stack}.yaml`), "utf8"),
+  ) as { config: Record<string, unknown> };
+  edit(document.config);
+  const file = path.join(tmp, `${stack}-${Math.random().toString(36).slice(2)}.yaml`);
+  fs.writeFileSync(file, YAML.stringify(document));
+  return file;
+}
+
+const resource = (plan: Plan, name: string) => {
+  const found = plan.resources.find((r) => r.name === name && r.custom);
+  assert.ok(found, `no resource ${name}`);
+  return found;
+};
+
+function cli(...args: string[]) {
+  return spawnSync(process.execPath, ["--import", "tsx", "plan/cli.ts", ...args], {
+    cwd: PROJECT_ROOT,
+    encoding: "utf8",
+  });
+}
+
+describe("npm run plan", () => {
+  test("the same stack gives byte-identical plans, also across processes", () => {
+    const outputs = [1, 2].map((i) => {
+      const out = path.join(tmp, `production-${i}.json`);
+      const result = cli("plan", "--stack", "production", "--out", out);
+      assert.equal(result.status, 0, result.stderr);
+      return [fs.readFileSync(out, "utf8"), fs.readFileSync(out.replace(/json$/, "md"), "utf8")];
+    });
+    assert.equal(outputs[0][0], outputs[1][0]);
+    assert.equal(outputs[0][1], outputs[1][1]);
+    const plan = JSON.parse(outputs[0][0]) as Plan;
+    assert.equal(plan.stack, "production");
+    assert.ok(plan.resources.length > 60);
+  });
+
+  test("no secret reaches the plan: planted config secrets, generated passwords, tunnel secret", async () => {
+    const planted = {
+      postgresPassword: "PLANTED-postgres-0123456789",
+      registries: [{ address: "r.example", username: "ci", password: "PLANTED-registry-0123" }],
+      tenants: { acme: { secretKey: "PLANTED-secret-key-0123456789" } },
+    };
+    const file = editedStackFile("production", (config) => {
+      config["platform:secrets"] = planted;
+      config["cloudflare:apiToken"] = "PLANTED-cloudflare-token";
+    });
+    const plan = await planCheckout(PROJECT_ROOT, "production", { configFile: file });
+    const text = renderPlanJson(plan) + renderPlanMarkdown(plan);
+    for (const needle of [
+      "PLANTED",
+      mockPassword(""),
+      encodeURIComponent(mockPassword("")),
+      Buffer.from("bytes-of-tunnel-secret").toString("base64").slice(0, 20),
+    ]) {
+      assert.ok(!text.includes(needle), `the plan contains ${needle}`);
+    }
+    assert.equal((resource(plan, "postgres").inputs as { envs: unknown }).envs, "[secret]");
+    assert.equal(
+      (resource(plan, "cloudflare").inputs as { apiToken: unknown }).apiToken,
+      "[secret]",
+    );
+    assert.equal((plan.outputs as { connections: unknown }).connections, "[secret]");
+  });
+
+  test("records parents, providers, explicit and implicit dependencies, and data options", async () => {
+    const plan = await planCheckout(PROJECT_ROOT, "production");
+    const api = resource(plan, "acme-api");
+    assert.equal(api.parent, "platform:app:DittofeedService::acme-api");
+    assert.equal(api.provider, "pulumi:providers:docker::docker");
+    assert.ok(api.dependsOn.includes("docker:index/container:Container::acme-migration-bootstrap"));
+    assert.deepEqual(api.inputDependencies.image, [
+      "docker:index/remoteImage:RemoteImage::image-api",
+    ]);
+    assert.deepEqual(resource(plan, "tunnel-dns-acme").inputDependencies.content, [
+      "cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared::tunnel",
+    ]);
+    const db = resource(plan, "acme-database-db");
+    assert.deepEqual([db.protect, db.retainOnDelete], [true, true]);
+    assert.deepEqual(api.additionalSecretOutputs, ["envs"]);
+  });
+
+  test("bring-up order: apps come after their migration; the critical path ends at an app", async () => {
+    const plan = await planCheckout(PROJECT_ROOT, "staging");
+    const { waves, criticalPath } = bringUpOrder(plan);
+    const waveOf = (name: string) =>
+      waves.findIndex((w) => w.some((id) => id.endsWith(`::${name}`)));
+    assert.ok(waveOf("acme-api") > waveOf("acme-migration-bootstrap"));
+    assert.ok(waveOf("acme-migration-bootstrap") > waveOf("acme-database-db"));
+    assert.ok(waveOf("tunnel-config") > waveOf("acme-access-app"));
+    assert.equal(criticalPath.length, waves.length);
+    assert.match(criticalPath.at(-1) ?? "", /::(acme|globex)-(api|dashboard|worker-1)$/);
+  });
+
+  test("refuses a missing --stack with usage, exit 2", () => {
+    const result = cli("plan");
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /--stack is required[\s\S]*usage:/);
+  });
+});
+
+describe("npm run plan:diff", () => {
+  const key = "test-digest-key";
+
+  test("a version bump replaces exactly the Dittofeed images, apps and bootstrap jobs", async () => {
+    const base = await planCheckout(PROJECT_ROOT, "production", { digestKey: key });
+    const file = editedStackFile("production", (config) => {
+      config["platform:dittofeed"] = { version: "v0.24.0" };
+    });
+    const head = await planCheckout(PROJECT_ROOT, "production", {
+      configFile: file,
+      digestKey: key,
+    });
+    const diff = diffPlans(base, head, "main");
+    assert.deepEqual([diff.added, diff.removed], [[], []]);
+    const summary = diff.changed.map((c) => `${c.name} ${c.action} ${c.replacingInputs.join(",")}`);
+    assert.deepEqual(summary.sort(), [
+      "acme-api replace image",
+      "acme-dashboard replace image",
+      "acme-migration-bootstrap replace image",
+      "acme-worker-1 replace image",
+      "acme-worker-2 replace image",
+      "globex-api replace image",
+      "globex-dashboard replace image",
+      "globex-migration-bootstrap replace image",
+      "globex-worker-1 replace image",
+      "image-adminCli replace name",
+      "image-api replace name",
+      "image-dashboard replace name",
+      "image-worker replace name",
+    ]);
+  });
+
+  test("a changed secret shows as changed, marked secret, without its value", async () => {
+    const base = await planCheckout(PROJECT_ROOT, "staging", { digestKey: key });
+    const file = editedStackFile("staging", (config) => {
+      config["platform:secrets"] = {
+        tenants: { globex: { adminPassword: "NEW-admin-password-0123" } },
+      };
+    });
+    const head = await planCheckout(PROJECT_ROOT, "staging", { configFile: file, digestKey: key });
+    const diff = diffPlans(base, head, "main");
+    const api = diff.changed.find((c) => c.name === "globex-api");
+    assert.ok(api);
+    assert.deepEqual([api.paths, api.secretPaths, api.action], [["envs"], ["envs"], "replace"]);
+    assert.ok(!diff.changed.some((c) => c.name.startsWith("acme-")), "other tenants unchanged");
+    assert.ok(!JSON.stringify(diff).includes("NEW-admin-password"));
+  });
+
+  test("an access list change is an in-place update of one policy, with its paths", async () => {
+    const base = await planCheckout(PROJECT_ROOT, "staging", { digestKey: key });
+    const file = editedStackFile("staging", (config) => {
+      const tenants = config["platform:tenants"] as { accessEmails: string[] }[];
+      tenants[1].accessEmails = [...tenants[1].accessEmails, "new@globex.example"];
+    });
+    const head = await planCheckout(PROJECT_ROOT, "staging", { configFile: file, digestKey: key });
+    const diff = diffPlans(base, head, "main");
+    assert.deepEqual(
+      diff.changed.map(({ name, action, paths, secretPaths, replacingInputs }) => ({
+        name,
+        action,
+        paths,
+        secretPaths,
+        replacingInputs,
+      })),
+      [
+        {
+          name: "globex-access-members",
+          action: "update",
+          // Includes are sorted: the new address comes first, the old one moves down.
+          paths: ["includes[0].email.email", "includes[1]"],
+          secretPaths: [],
+          replacingInputs: [],
+        },
+      ],
+    );
+  });
+
+  test("what Docker replaces and what it only records", () => {
+    const container = "docker:index/container:Container";
+    assert.equal(changeKind(container, "image"), "replace");
+    assert.equal(changeKind(container, "envs"), "replace");
+    assert.equal(changeKind(container, "memory"), "update");
+    assert.equal(changeKind(container, "healthcheck"), "state-only");
+    assert.equal(changeKind("docker:index/volume:Volume", "labels"), "replace");
+    assert.equal(changeKind("cloudflare:index/dnsRecord:DnsRecord", "content"), "update");
+    assert.equal(changeKind("some:new/type:Type", "x"), "unknown");
+  });
+
+  test("end to end against HEAD: exits 0 and writes the JSON and Markdown", () => {
+    const out = path.join(tmp, "diff.json");
+    const result = cli("diff", "--stack", "dev", "--base", "HEAD", "--out", out);
+    assert.equal(result.status, 0, result.stderr);
+    const diff = JSON.parse(fs.readFileSync(out, "utf8")) as { stack: string; base: string };
+    assert.deepEqual([diff.stack, diff.base], ["dev", "HEAD"]);
+    assert.match(
+      fs.readFileSync(out.replace(/json$/, "md"), "utf8"),
+      /^### Stack `dev` against `HEAD`/,
+    );
+    const worktrees = execFileSync("git", ["worktree", "list"], {
+      cwd: PROJECT_ROOT,
+      encoding: "utf8",
+    });
+    assert.equal(worktrees.trim().split("\n").length, 1, "the base checkout is removed");
+  });
+
+  test("refuses a base that is not a commit", () => {
+    const result = cli("diff", "--stack", "dev", "--base", "no-such-ref-xyz");
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /--base no-such-ref-xyz is not a commit/);
+  });
+});
