@@ -4,9 +4,10 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
+import { checkPolicies, mandatoryViolations, renderPolicyMarkdown } from "../policy/offline";
 import { diffPlans, renderDiffJson, renderDiffMarkdown } from "./diff";
 import { buildPlan, Plan, renderPlanJson, renderPlanMarkdown } from "./plan";
-import { checkoutProgram, PROJECT_ROOT, runProgram, stackFileConfig } from "./runner";
+import { checkoutProgram, PROJECT_ROOT, runProgram, RunResult, stackFileConfig } from "./runner";
 
 const USAGE = `usage:
   npm run plan -- --stack <name> [--config <stack file>] [--out <file.json>]
@@ -15,22 +16,32 @@ const USAGE = `usage:
 class UsageError extends Error {}
 
 /**
- * The plan of `stack` as the checkout at `root` declares it, computed offline: no Pulumi CLI,
- * state, credentials or Docker. A stack with no file there has an empty plan (it is new).
+ * Runs the program of the checkout at `root` for `stack` offline: no Pulumi CLI, state,
+ * credentials or Docker. Undefined when the checkout has no file for the stack (it is new there).
  */
+async function runCheckout(
+  root: string,
+  stack: string,
+  configFile?: string,
+): Promise<RunResult | undefined> {
+  const file = configFile ?? path.join(root, `Pulumi.${stack}.yaml`);
+  if (!fs.existsSync(file)) {
+    if (configFile) throw new UsageError(`no such config file: ${file}`);
+    return undefined;
+  }
+  const run = await runProgram({ ...stackFileConfig(file), stack, program: checkoutProgram(root) });
+  if (run.error) throw new Error(`the program fails for stack ${stack}:\n${run.error.message}`);
+  return run;
+}
+
+/** The plan of `stack` as the checkout at `root` declares it; empty for a stack it lacks. */
 export async function planCheckout(
   root: string,
   stack: string,
   options: { configFile?: string; digestKey?: string } = {},
 ): Promise<Plan> {
-  const file = options.configFile ?? path.join(root, `Pulumi.${stack}.yaml`);
-  if (!fs.existsSync(file)) {
-    if (options.configFile) throw new UsageError(`no such config file: ${file}`);
-    return { stack, resources: [], outputs: {} };
-  }
-  const run = await runProgram({ ...stackFileConfig(file), stack, program: checkoutProgram(root) });
-  if (run.error) throw new Error(`the program fails for stack ${stack}:\n${run.error.message}`);
-  return buildPlan(stack, run, options.digestKey);
+  const run = await runCheckout(root, stack, options.configFile);
+  return run ? buildPlan(stack, run, options.digestKey) : { stack, resources: [], outputs: {} };
 }
 
 /** Runs `work` on a throwaway checkout of `ref` that shares this project's node_modules. */
@@ -76,8 +87,18 @@ export async function main(argv: string[]): Promise<void> {
   if (!values.stack) throw new UsageError("--stack is required");
   const stack = values.stack;
   if (command === "plan") {
-    const plan = await planCheckout(PROJECT_ROOT, stack, { configFile: values.config });
-    write(values.out, renderPlanJson(plan), renderPlanMarkdown(plan));
+    const run = await runCheckout(PROJECT_ROOT, stack, values.config);
+    if (!run) throw new UsageError(`no Pulumi.${stack}.yaml in ${PROJECT_ROOT}`);
+    const plan = buildPlan(stack, run);
+    const policies = checkPolicies(run.registrations);
+    write(
+      values.out,
+      renderPlanJson(plan),
+      `${renderPlanMarkdown(plan)}\n${renderPolicyMarkdown(policies)}`,
+    );
+    const violations = mandatoryViolations(policies);
+    if (violations > 0)
+      throw new Error(`${violations} mandatory policy violation(s), listed above`);
   } else if (command === "diff") {
     if (!values.base) throw new UsageError("--base is required");
     const base = values.base;

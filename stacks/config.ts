@@ -3,6 +3,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";
 import { z } from "zod";
+import { imagePinProblem } from "../lib/images";
 
 /** The config namespace of this project: every key below is `platform:<key>`. */
 export const NAMESPACE = "platform";
@@ -46,26 +47,10 @@ const hostnameLabel = z.string().superRefine((value, ctx) => {
   }
 });
 
-/**
- * An image reference must pin what it runs: a tag other than `latest`, or a digest. A floating
- * tag makes `pulumi preview` lie, because the image can change without the program changing.
- */
+/** An image reference that pins what it runs (see `imagePinProblem`). */
 const imageRef = z.string().superRefine((value, ctx) => {
-  if (/\s/.test(value) || value.length === 0) {
-    ctx.addIssue({ code: "custom", message: "must be an image reference such as postgres:15.13" });
-    return;
-  }
-  if (/@sha256:[0-9a-f]{64}$/.test(value)) return;
-  const lastSegment = value.slice(value.lastIndexOf("/") + 1);
-  const tag = lastSegment.includes(":") ? lastSegment.slice(lastSegment.indexOf(":") + 1) : "";
-  if (tag === "") {
-    ctx.addIssue({ code: "custom", message: "must pin a tag or digest (e.g. :v0.23.0)" });
-  } else if (tag === "latest") {
-    ctx.addIssue({
-      code: "custom",
-      message: "must not use the floating tag 'latest': pin a version",
-    });
-  }
+  const problem = imagePinProblem(value);
+  if (problem) ctx.addIssue({ code: "custom", message: problem });
 });
 
 const port = z.number().int().min(1).max(65535);

@@ -1,0 +1,15 @@
+/**
+ * Why an image reference does not pin what it runs, or undefined when it does: a tag other than
+ * `latest`, or a digest. A floating tag makes `pulumi preview` lie, because the image can change
+ * without the program changing.
+ */
+export function imagePinProblem(ref: string): string | undefined {
+  if (/\s/.test(ref) || ref.length === 0)
+    return "must be an image reference such as postgres:15.13";
+  if (/@sha256:[0-9a-f]{64}$/.test(ref)) return undefined;
+  const lastSegment = ref.slice(ref.lastIndexOf("/") + 1);
+  const tag = lastSegment.includes(":") ? lastSegment.slice(lastSegment.indexOf(":") + 1) : "";
+  if (tag === "") return "must pin a tag or digest (e.g. :v0.23.0)";
+  if (tag === "latest") return "must not use the floating tag 'latest': pin a version";
+  return undefined;
+}

@@ -1,0 +1,229 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { checkPolicies } from "../policy/offline";
+import { CheckedResource, RULES } from "../policy/rules";
+import { COMMITTED_STACKS, committedStack, runProgram } from "./harness";
+
+const CONTAINER = "docker:index/container:Container";
+
+function resource(
+  type: string,
+  name: string,
+  props: Record<string, unknown>,
+  opts: Partial<CheckedResource["opts"]> = {},
+  secretInputs?: string[],
+): CheckedResource {
+  return {
+    type,
+    name,
+    urn: `urn:pulumi:test::platform::${type}::${name}`,
+    props,
+    opts: { protect: false, additionalSecretOutputs: [], ...opts },
+    ...(secretInputs ? { secretInputs } : {}),
+  };
+}
+
+const network = (environment: string, hostMemoryMb?: number) =>
+  resource("docker:index/network:Network", "network", {
+    labels: [
+      { label: "platform.environment", value: environment },
+      ...(hostMemoryMb ? [{ label: "platform.host-memory-mb", value: String(hostMemoryMb) }] : []),
+    ],
+  });
+
+const service = (name: string, service: string, extra: Record<string, unknown> = {}) =>
+  resource(CONTAINER, name, {
+    labels: [{ label: "platform.service", value: service }],
+    healthcheck: { tests: ["CMD", "node", "-e", "probe"] },
+    restart: "unless-stopped",
+    memory: 256,
+    image: "sha256:abc",
+    ...extra,
+  });
+
+/** For each rule: a stack it accepts and one it refuses, differing in one thing. */
+const CASES: Record<string, { pass: CheckedResource[]; fail: CheckedResource[]; expect: RegExp }> =
+  {
+    "data-ports-on-loopback": {
+      pass: [
+        service("postgres", "postgres", {
+          ports: [{ internal: 5432, external: 15432, ip: "127.0.0.1" }],
+        }),
+      ],
+      fail: [service("postgres", "postgres", { ports: [{ internal: 5432, external: 15432 }] })],
+      expect: /postgres publishes 0\.0\.0\.0:15432->5432/,
+    },
+    "app-ports-only-in-dev": {
+      pass: [
+        network("dev"),
+        service("acme-api", "api", {
+          ports: [{ internal: 3001, external: 3001, ip: "127.0.0.1" }],
+        }),
+      ],
+      fail: [
+        network("staging"),
+        service("acme-api", "api", {
+          ports: [{ internal: 3001, external: 3001, ip: "127.0.0.1" }],
+        }),
+      ],
+      expect: /acme-api publishes 127\.0\.0\.1:3001->3001 in staging/,
+    },
+    "containers-are-supervised": {
+      pass: [
+        service("redis", "redis", {
+          healthcheck: { tests: ["CMD-SHELL", "redis-cli ping | grep -q PONG"] },
+        }),
+      ],
+      fail: [
+        service("acme-api", "api", {
+          healthcheck: { tests: ["CMD-SHELL", "curl -f http://localhost:3001/api"] },
+          restart: "no",
+          memory: 0,
+        }),
+      ],
+      expect: /acme-api health check calls curl/,
+    },
+    "images-pinned": {
+      pass: [
+        resource("docker:index/remoteImage:RemoteImage", "image-api", {
+          name: "dittofeed/dittofeed-api:v0.23.0",
+        }),
+      ],
+      fail: [
+        resource("docker:index/remoteImage:RemoteImage", "image-api", {
+          name: "dittofeed/dittofeed-api:latest",
+        }),
+      ],
+      expect: /image-api: image "dittofeed\/dittofeed-api:latest" must not use the floating tag/,
+    },
+    "production-data-protected": {
+      pass: [
+        network("production"),
+        resource(
+          "postgresql:index/database:Database",
+          "acme-database-db",
+          {},
+          { protect: true, retainOnDelete: true },
+        ),
+      ],
+      fail: [
+        network("production"),
+        resource(
+          "postgresql:index/database:Database",
+          "acme-database-db",
+          {},
+          { protect: true, retainOnDelete: false },
+        ),
+      ],
+      expect: /acme-database-db holds production data but is not retained on delete/,
+    },
+    "tunnel-ingress-ends-with-404": {
+      pass: [
+        resource(
+          "cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig",
+          "tunnel-config",
+          {
+            config: {
+              ingresses: [
+                { hostname: "a.example.com", service: "http://a-dashboard:3000" },
+                { service: "http_status:404" },
+              ],
+            },
+          },
+        ),
+      ],
+      fail: [
+        resource(
+          "cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig",
+          "tunnel-config",
+          {
+            config: {
+              ingresses: [
+                { hostname: "a.example.com", service: "http://a-dashboard:3000" },
+                { service: "http://a-api:3001" },
+              ],
+            },
+          },
+        ),
+      ],
+      expect:
+        /tunnel-config does not end with a rule that answers everything else with http_status:404/,
+    },
+    "container-env-is-secret": {
+      pass: [
+        resource(
+          CONTAINER,
+          "acme-api",
+          { envs: ["SECRET_KEY=x"] },
+          { additionalSecretOutputs: ["envs"] },
+          ["envs"],
+        ),
+      ],
+      fail: [
+        resource(
+          CONTAINER,
+          "acme-api",
+          { envs: ["SECRET_KEY=x"] },
+          { additionalSecretOutputs: ["envs"] },
+          [],
+        ),
+      ],
+      expect: /acme-api: envs is passed in plain text/,
+    },
+    "memory-within-host": {
+      pass: [
+        network("production", 1024),
+        service("a", "api", { memory: 512 }),
+        service("b", "api", { memory: 512 }),
+      ],
+      fail: [
+        network("production", 1024),
+        service("a", "api", { memory: 512 }),
+        service("b", "api", { memory: 768 }),
+      ],
+      expect: /add up to 1280 MB, more than the host's 1024 MB/,
+    },
+  };
+
+describe("policy rules, each fed a passing and a failing stack", () => {
+  test("every rule has its cases", () => {
+    assert.deepEqual(Object.keys(CASES).sort(), RULES.map((r) => r.name).sort());
+  });
+  for (const rule of RULES) {
+    test(rule.name, () => {
+      const { pass, fail, expect } = CASES[rule.name];
+      assert.deepEqual(rule.check(pass), []);
+      const violations = rule.check(fail);
+      assert.ok(violations.length > 0, "the failing stack is refused");
+      assert.ok(
+        violations.some((v) => expect.test(v.message)),
+        violations.map((v) => v.message).join("\n"),
+      );
+    });
+  }
+
+  test("without the offline-only facts (as under CrossGuard), a missing protect still fails", () => {
+    const rule = RULES.find((r) => r.name === "production-data-protected")!;
+    const volume = resource("docker:index/volume:Volume", "postgres-data", {});
+    assert.match(rule.check([network("production"), volume])[0].message, /not protected/);
+    assert.deepEqual(rule.check([network("staging"), volume]), []);
+  });
+
+  test("CrossGuard cannot see secret inputs, so there the env rule rests on additionalSecretOutputs", () => {
+    const rule = RULES.find((r) => r.name === "container-env-is-secret")!;
+    const plain = resource(CONTAINER, "acme-api", { envs: ["A=b"] });
+    assert.match(rule.check([plain])[0].message, /not in additionalSecretOutputs/);
+  });
+});
+
+describe("the committed stacks satisfy every rule", () => {
+  for (const stack of COMMITTED_STACKS) {
+    test(stack, async () => {
+      const run = await runProgram(committedStack(stack));
+      assert.equal(run.error, undefined, String(run.error));
+      for (const { rule, violations } of checkPolicies(run.registrations)) {
+        assert.deepEqual(violations, [], rule.name);
+      }
+    });
+  }
+});
