@@ -41,6 +41,18 @@ const service = (name: string, service: string, extra: Record<string, unknown> =
     ...extra,
   });
 
+/** A tunnel document with one tenant rule, then `last`. */
+const tunnelConfig = (last: Record<string, string>) =>
+  resource(
+    "cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig",
+    "tunnel-config",
+    {
+      config: {
+        ingresses: [{ hostname: "a.example.com", service: "http://a-dashboard:3000" }, last],
+      },
+    },
+  );
+
 /** For each rule: a stack it accepts and one it refuses, differing in one thing. */
 const CASES: Record<string, { pass: CheckedResource[]; fail: CheckedResource[]; expect: RegExp }> =
   {
@@ -118,34 +130,8 @@ const CASES: Record<string, { pass: CheckedResource[]; fail: CheckedResource[]; 
       expect: /acme-database-db holds production data but is not retained on delete/,
     },
     "tunnel-ingress-ends-with-404": {
-      pass: [
-        resource(
-          "cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig",
-          "tunnel-config",
-          {
-            config: {
-              ingresses: [
-                { hostname: "a.example.com", service: "http://a-dashboard:3000" },
-                { service: "http_status:404" },
-              ],
-            },
-          },
-        ),
-      ],
-      fail: [
-        resource(
-          "cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig",
-          "tunnel-config",
-          {
-            config: {
-              ingresses: [
-                { hostname: "a.example.com", service: "http://a-dashboard:3000" },
-                { service: "http://a-api:3001" },
-              ],
-            },
-          },
-        ),
-      ],
+      pass: [tunnelConfig({ service: "http_status:404" })],
+      fail: [tunnelConfig({ service: "http://a-api:3001" })],
       expect:
         /tunnel-config does not end with a rule that answers everything else with http_status:404/,
     },
