@@ -118,17 +118,20 @@ export function renderPlanJson(plan: Plan): string {
 
 const TENANT_TYPE = "platform:tenant:Tenant";
 
-/** The tenant a resource belongs to: the `Tenant` component above it, if any. */
-export function tenantOf(plan: Plan, resource: PlannedResource): string | undefined {
+/** The tenant of every resource: the `Tenant` component above it, or `(shared)`. */
+export function tenantsOf(plan: Plan): Map<string, string> {
   const byId = new Map(plan.resources.map((r) => [r.id, r]));
-  for (
-    let r: PlannedResource | undefined = resource;
-    r;
-    r = r.parent ? byId.get(r.parent) : undefined
-  ) {
-    if (r.type === TENANT_TYPE) return r.name;
-  }
-  return undefined;
+  const tenants = new Map<string, string>();
+  const tenantOf = (r: PlannedResource): string => {
+    const known = tenants.get(r.id);
+    if (known !== undefined) return known;
+    const parent = r.parent ? byId.get(r.parent) : undefined;
+    const tenant = r.type === TENANT_TYPE ? r.name : parent ? tenantOf(parent) : "(shared)";
+    tenants.set(r.id, tenant);
+    return tenant;
+  };
+  plan.resources.forEach(tenantOf);
+  return tenants;
 }
 
 /** What a custom resource waits for: its dependencies and provider, components expanded to their custom resources. */
@@ -202,6 +205,7 @@ const nameOf = (id: string) => id.slice(id.lastIndexOf("::") + 2);
 /** The human side of a plan: what gets created, per type and per tenant, and in which order. */
 export function renderPlanMarkdown(plan: Plan): string {
   const custom = plan.resources.filter((r) => r.custom);
+  const tenants = tenantsOf(plan);
   const lines = [
     `## Plan of stack \`${plan.stack}\``,
     "",
@@ -213,9 +217,9 @@ export function renderPlanMarkdown(plan: Plan): string {
     "",
     "| tenant | resources | by type |",
     "| --- | ---: | --- |",
-    ...countBy(custom, (r) => tenantOf(plan, r) ?? "(shared)").map(([tenant, n]) => {
+    ...countBy(custom, (r) => tenants.get(r.id)!).map(([tenant, n]) => {
       const types = countBy(
-        custom.filter((r) => (tenantOf(plan, r) ?? "(shared)") === tenant),
+        custom.filter((r) => tenants.get(r.id) === tenant),
         (r) => r.type.slice(r.type.lastIndexOf(":") + 1),
       );
       return `| ${tenant} | ${n} | ${types.map(([t, k]) => `${t} ${k}`).join(", ")} |`;

@@ -40,7 +40,7 @@ const RESTART_POLICIES = new Set(["always", "unless-stopped", "on-failure"]);
 
 type Port = { internal?: number; external?: number; ip?: string };
 
-function labelsOf(r: CheckedResource): Record<string, string> {
+function labelsOf(r: Pick<CheckedResource, "props">): Record<string, string> {
   const list = (r.props.labels ?? []) as { label: string; value: string }[];
   return Object.fromEntries(list.map((l) => [l.label, l.value]));
 }
@@ -51,7 +51,7 @@ function ofType(resources: readonly CheckedResource[], type: string) {
 
 /** The stack's environment and host size, as the stack's network carries them in its labels. */
 function stackLabels(resources: readonly CheckedResource[]) {
-  const labels = labelsOf(ofType(resources, NETWORK)[0] ?? ({ props: {} } as CheckedResource));
+  const labels = labelsOf(ofType(resources, NETWORK)[0] ?? { props: {} });
   const host = Number(labels["platform.host-memory-mb"]);
   return {
     environment: labels["platform.environment"],

@@ -34,7 +34,7 @@ const TUNNEL_ID = uuidOf("tunnel");
 
 const cloudflareResources = (run: RunResult) =>
   run.registrations.filter(
-    (r) => r.type.startsWith("cloudflare:") || r.type.includes("::cloudflare"),
+    (r) => r.type.startsWith("cloudflare:") || r.type === "pulumi:providers:cloudflare",
   );
 
 /** The network aliases of every container, with the tenant label of the container. */

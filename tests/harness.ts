@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import { diffPlans } from "../plan/diff";
+import { buildPlan } from "../plan/plan";
 import {
   isSecret,
   PROJECT_ROOT,
@@ -96,47 +98,24 @@ export function plainStrings(value: unknown, out: string[] = []): string[] {
   return out;
 }
 
-/** What changed between two runs, by URN: resources only in one, and those whose inputs or options differ. */
+/** What changed between two runs: the logical names of resources added, removed and changed. */
 export interface RunDiff {
   added: string[];
   removed: string[];
   changed: string[];
 }
 
-function comparable(r: Registration): string {
-  const { inputs, protect, retainOnDelete, deleteBeforeReplace, provider, parent, type } = r;
-  return JSON.stringify({
-    type,
-    parent,
-    provider,
-    protect,
-    retainOnDelete,
-    deleteBeforeReplace,
-    inputs,
-  });
-}
-
-/** Compares every custom resource of two runs; the result holds logical names, sorted. */
+/**
+ * The plan diff of two runs (custom resources, inputs and data options), reduced to sorted names.
+ * Secrets are compared by keyed digest, so a changed secret counts as a change.
+ */
 export function diffRuns(before: RunResult, after: RunResult): RunDiff {
-  const index = (run: RunResult) =>
-    new Map(run.registrations.filter((r) => r.custom).map((r) => [r.urn, r]));
-  const [a, b] = [index(before), index(after)];
-  const names = (urns: string[], from: Map<string, Registration>) =>
-    urns.map((urn) => from.get(urn)?.name ?? urn).sort();
-  return {
-    added: names(
-      [...b.keys()].filter((urn) => !a.has(urn)),
-      b,
-    ),
-    removed: names(
-      [...a.keys()].filter((urn) => !b.has(urn)),
-      a,
-    ),
-    changed: names(
-      [...a.keys()].filter(
-        (urn) => b.has(urn) && comparable(a.get(urn)!) !== comparable(b.get(urn)!),
-      ),
-      b,
-    ),
-  };
+  const key = "blast-radius";
+  const diff = diffPlans(
+    buildPlan("before", before, key),
+    buildPlan("after", after, key),
+    "before",
+  );
+  const names = (list: { name: string }[]) => list.map((r) => r.name).sort();
+  return { added: names(diff.added), removed: names(diff.removed), changed: names(diff.changed) };
 }
