@@ -1,7 +1,13 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { tenantAccessScript } from "../lib/clickhouse";
-import { containerOptions, jobContainerArgs, jobSucceeded, secretEnv } from "../lib/containers";
+import {
+  containerOptions,
+  jobContainerArgs,
+  jobSucceeded,
+  secretEnv,
+  waitFor,
+} from "../lib/containers";
 import { PlatformContext } from "../lib/context";
 import { dockerName } from "../lib/naming";
 import { ClickHouse } from "./clickhouse";
@@ -24,7 +30,7 @@ export interface MigrationArgs {
   /** The tenant's Dittofeed environment (secret), as the app containers get it. */
   env: pulumi.Input<string[]>;
   /** What must be ready first: the tenant's database, Postgres, ClickHouse, Temporal. */
-  dependsOn: pulumi.Input<pulumi.Resource[]>;
+  dependsOn: pulumi.Resource[];
   /** Memory limit of the job containers in MB. Default: 1024. */
   memoryMb?: number;
 }
@@ -93,7 +99,7 @@ export class Migration extends pulumi.ComponentResource {
       {
         parent: this,
         ...containerOptions,
-        dependsOn: pulumi.all([clickhouseReady, args.dependsOn]).apply(([a, b]) => [...a, ...b]),
+        dependsOn: waitFor(args.dependsOn, [clickhouseReady]),
       },
     );
     this.succeeded = jobSucceeded(

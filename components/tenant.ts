@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { LoopbackPort, secretEnv } from "../lib/containers";
+import { LoopbackPort, secretEnv, waitFor } from "../lib/containers";
 import { PlatformContext, secretOrGenerated } from "../lib/context";
 import { tenantSqlName } from "../lib/naming";
 import { TenantConfig } from "../stacks/config";
@@ -127,9 +127,7 @@ export class Tenant extends pulumi.ComponentResource {
       { parent: this },
     );
     // Every app container waits for the migration's success and for the services it talks to.
-    const ready = pulumi
-      .all([migration.succeeded, [temporal.container, redis.container]])
-      .apply(([a, b]) => [...a, ...b]);
+    const ready = waitFor([temporal.container, redis.container], [migration.succeeded]);
     const service = (role: "api" | "dashboard" | "worker", port?: LoopbackPort) =>
       new DittofeedService(
         `${name}-${role}`,

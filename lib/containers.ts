@@ -142,7 +142,7 @@ export function assertJobSucceeded(job: string, exitCode: number | undefined, lo
 /**
  * A `dependsOn` value that resolves only when the job exited 0. Pass it to every resource that
  * must wait for the job: when the job fails, their registration fails with the job's logs, so
- * `pulumi up` stops and leaves them as they were.
+ * `pulumi up` stops and leaves them as they were. Combine it with others through `waitFor`.
  */
 export function jobSucceeded(
   job: docker.Container,
@@ -150,6 +150,22 @@ export function jobSucceeded(
 ): pulumi.Output<pulumi.Resource[]> {
   return pulumi.all([job.exitCode, job.containerLogs]).apply(([exitCode, logs]) => {
     assertJobSucceeded(description, exitCode, logs ?? "");
-    return [job];
+    return [];
   });
+}
+
+/**
+ * A `dependsOn` value: every one of `prerequisites`, once each gate (see `jobSucceeded`) has
+ * resolved. Its value is always empty, because the SDK takes an Output's own resources as
+ * dependencies too. An Output whose value held the resources themselves would have the SDK walk
+ * each resource's object graph for every Output built on it, which made evaluation half as slow
+ * again as registering the same resources (bench/results.md).
+ */
+export function waitFor(
+  prerequisites: pulumi.Resource[],
+  gates: pulumi.Output<pulumi.Resource[]>[] = [],
+): pulumi.Output<pulumi.Resource[]> {
+  return pulumi
+    .all([pulumi.all(gates), pulumi.all(prerequisites.map((r) => r.urn))])
+    .apply(() => []);
 }
