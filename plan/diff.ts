@@ -58,24 +58,44 @@ function valueAt(value: Json, path: string): Json {
   return current;
 }
 
-const OPTIONS = ["protect", "retainOnDelete", "deleteBeforeReplace"] as const;
+/** The options compared besides inputs, and what the engine does when one of them changes. */
+const OPTION_KINDS = {
+  protect: "update",
+  retainOnDelete: "update",
+  deleteBeforeReplace: "update",
+  additionalSecretOutputs: "update",
+  // Another parent is another URN: the engine deletes the resource and creates it anew, unless
+  // an alias tells it they are one.
+  parent: "replace",
+  provider: "unknown",
+  // Dependencies order the engine's work; a change of them alone touches nothing.
+  dependsOn: "none",
+  inputDependencies: "none",
+} satisfies Partial<Record<keyof PlannedResource, ChangeKind>>;
+type ComparedOption = keyof typeof OPTION_KINDS;
 
 function compare(before: PlannedResource, after: PlannedResource): ResourceChange | undefined {
   const inputPaths = changedPaths(before.inputs, after.inputs);
-  const optionPaths = OPTIONS.filter((o) => before[o] !== after[o]).map((o) => `options.${o}`);
-  if (inputPaths.length + optionPaths.length === 0) return undefined;
+  const options = (Object.keys(OPTION_KINDS) as ComparedOption[]).filter(
+    (o) => JSON.stringify(before[o]) !== JSON.stringify(after[o]),
+  );
+  if (inputPaths.length + options.length === 0) return undefined;
   const topLevel = [...new Set(inputPaths.map((p) => p.split(/[.[]/)[0]))];
-  const kinds = topLevel.map((property) => changeKind(after.type, property));
+  const causes = [...topLevel, ...options.map((o) => `options.${o}`)];
+  const kinds = [
+    ...topLevel.map((property) => changeKind(after.type, property)),
+    ...options.map((o): ChangeKind => OPTION_KINDS[o]),
+  ];
   return {
     id: after.id,
     type: after.type,
     name: after.name,
-    action: inputPaths.length === 0 ? "update" : strongest(kinds),
-    paths: [...inputPaths, ...optionPaths],
+    action: strongest(kinds),
+    paths: [...inputPaths, ...options.map((o) => `options.${o}`)],
     secretPaths: inputPaths.filter(
       (p) => isSecretMark(valueAt(before.inputs, p)) || isSecretMark(valueAt(after.inputs, p)),
     ),
-    replacingInputs: topLevel.filter((_, i) => kinds[i] === "replace"),
+    replacingInputs: causes.filter((_, i) => kinds[i] === "replace"),
   };
 }
 
@@ -104,6 +124,7 @@ const ACTION_TEXT: Record<ChangeKind, string> = {
   update: "update",
   "state-only": "update in state only (takes effect on the next replacement)",
   unknown: "update or replace (this tool cannot tell)",
+  none: "no provider action (dependencies only)",
 };
 
 const shortType = (type: string) => type.slice(type.lastIndexOf(":") + 1);

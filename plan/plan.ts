@@ -117,8 +117,20 @@ export function renderPlanJson(plan: Plan): string {
 }
 
 const TENANT_TYPE = "platform:tenant:Tenant";
+const SHARED = "(shared)";
+const ACCESS_APPLICATION = "cloudflare:index/zeroTrustAccessApplication:ZeroTrustAccessApplication";
+const DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord";
 
-/** The tenant of every resource: the `Tenant` component above it, or `(shared)`. */
+const stringInput = (r: PlannedResource, key: string): string | undefined => {
+  const value = (r.inputs as { [key: string]: Json } | null)?.[key];
+  return typeof value === "string" ? value : undefined;
+};
+
+/**
+ * The tenant of every resource: the `Tenant` component above it; for a DNS record, the tenant
+ * whose Access application guards that hostname (the records live in the shared tunnel, but
+ * each exists for one tenant); otherwise `(shared)`.
+ */
 export function tenantsOf(plan: Plan): Map<string, string> {
   const byId = new Map(plan.resources.map((r) => [r.id, r]));
   const tenants = new Map<string, string>();
@@ -126,11 +138,22 @@ export function tenantsOf(plan: Plan): Map<string, string> {
     const known = tenants.get(r.id);
     if (known !== undefined) return known;
     const parent = r.parent ? byId.get(r.parent) : undefined;
-    const tenant = r.type === TENANT_TYPE ? r.name : parent ? tenantOf(parent) : "(shared)";
+    const tenant = r.type === TENANT_TYPE ? r.name : parent ? tenantOf(parent) : SHARED;
     tenants.set(r.id, tenant);
     return tenant;
   };
   plan.resources.forEach(tenantOf);
+  const guardedHosts = new Map<string, string>();
+  for (const r of plan.resources) {
+    const domain = stringInput(r, "domain");
+    if (r.type === ACCESS_APPLICATION && domain && tenants.get(r.id) !== SHARED)
+      guardedHosts.set(domain, tenants.get(r.id)!);
+  }
+  for (const r of plan.resources) {
+    const owner =
+      r.type === DNS_RECORD ? guardedHosts.get(stringInput(r, "name") ?? "") : undefined;
+    if (owner !== undefined && tenants.get(r.id) === SHARED) tenants.set(r.id, owner);
+  }
   return tenants;
 }
 

@@ -3,7 +3,7 @@
  * type, as the providers' schemas say (terraform-provider-docker v4: every container attribute is
  * ForceNew except those `resourceDockerContainerUpdate` applies, plus a few it only records).
  */
-export type ChangeKind = "replace" | "update" | "state-only" | "unknown";
+export type ChangeKind = "replace" | "update" | "state-only" | "unknown" | "none";
 
 interface TypeRule {
   /** Inputs changed in place. Every other input replaces the resource, unless listed below. */
@@ -76,7 +76,7 @@ export function changeKind(type: string, property: string): ChangeKind {
 
 /** The strongest effect of several changes: one replacing input replaces the resource. */
 export function strongest(kinds: readonly ChangeKind[]): ChangeKind {
-  for (const kind of ["replace", "unknown", "update", "state-only"] as const) {
+  for (const kind of ["replace", "unknown", "update", "state-only", "none"] as const) {
     if (kinds.includes(kind)) return kind;
   }
   return "update";

@@ -7,7 +7,14 @@ import { describe, test } from "node:test";
 import * as YAML from "yaml";
 import { planCheckout } from "../plan/cli";
 import { diffPlans } from "../plan/diff";
-import { bringUpOrder, Plan, renderPlanJson, renderPlanMarkdown } from "../plan/plan";
+import {
+  bringUpOrder,
+  Plan,
+  PlannedResource,
+  renderPlanJson,
+  renderPlanMarkdown,
+  tenantsOf,
+} from "../plan/plan";
 import { changeKind } from "../plan/replacement";
 import { mockPassword, PROJECT_ROOT } from "./harness";
 
@@ -92,6 +99,9 @@ describe("npm run plan", () => {
     assert.deepEqual(resource(plan, "tunnel-dns-acme").inputDependencies.content, [
       "cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared::tunnel",
     ]);
+    // The record lives in the shared tunnel, but exists for the tenant whose hostname it routes.
+    assert.equal(tenantsOf(plan).get(resource(plan, "tunnel-dns-acme").id), "acme");
+    assert.equal(tenantsOf(plan).get(resource(plan, "tunnel-config").id), "(shared)");
     const db = resource(plan, "acme-database-db");
     assert.deepEqual([db.protect, db.retainOnDelete], [true, true]);
     assert.deepEqual(api.additionalSecretOutputs, ["envs"]);
@@ -159,7 +169,15 @@ describe("npm run plan:diff", () => {
     const diff = diffPlans(base, head, "main");
     const api = diff.changed.find((c) => c.name === "globex-api");
     assert.ok(api);
-    assert.deepEqual([api.paths, api.secretPaths, api.action], [["envs"], ["envs"], "replace"]);
+    // The env no longer comes from the generated password, which goes.
+    assert.deepEqual(
+      [api.paths, api.secretPaths, api.action],
+      [["envs", "options.inputDependencies"], ["envs"], "replace"],
+    );
+    assert.deepEqual(
+      diff.removed.map((r) => r.name),
+      ["globex-admin-password"],
+    );
     assert.ok(!diff.changed.some((c) => c.name.startsWith("acme-")), "other tenants unchanged");
     assert.ok(!JSON.stringify(diff).includes("NEW-admin-password"));
   });
@@ -202,6 +220,28 @@ describe("npm run plan:diff", () => {
     assert.equal(changeKind("docker:index/volume:Volume", "labels"), "replace");
     assert.equal(changeKind("cloudflare:index/dnsRecord:DnsRecord", "content"), "update");
     assert.equal(changeKind("some:new/type:Type", "x"), "unknown");
+  });
+
+  test("options count as changes: a new parent replaces, new dependencies alone touch nothing", async () => {
+    const base = await planCheckout(PROJECT_ROOT, "staging");
+    const edit = (name: string, change: Partial<PlannedResource>): Plan => ({
+      ...base,
+      resources: base.resources.map((r) => (r.name === name && r.custom ? { ...r, ...change } : r)),
+    });
+    const only = (head: Plan) => {
+      const diff = diffPlans(base, head, "main");
+      assert.equal(diff.changed.length, 1);
+      return diff.changed[0];
+    };
+    const reparented = only(edit("acme-api", { parent: "platform:tenant:Tenant::acme" }));
+    assert.deepEqual(
+      [reparented.action, reparented.replacingInputs],
+      ["replace", ["options.parent"]],
+    );
+    const reordered = only(edit("tunnel-connector", { dependsOn: [] }));
+    assert.deepEqual([reordered.action, reordered.paths], ["none", ["options.dependsOn"]]);
+    const protectedNow = only(edit("acme-database-db", { protect: true }));
+    assert.deepEqual([protectedNow.action, protectedNow.paths], ["update", ["options.protect"]]);
   });
 
   test("end to end against HEAD: exits 0 and writes the JSON and Markdown", () => {
