@@ -98,11 +98,14 @@ export class Tenant extends pulumi.ComponentResource {
       apiBaseUrl: endpoints.apiBaseUrl,
       logLevel: args.logLevel,
     };
+    // Resolved once for the tenant's four environments: every Output costs the SDK promises.
+    const resolved = pulumi.output(settings);
     const environment = (role?: "api" | "dashboard" | "worker") =>
       secretEnv(
-        pulumi
-          .output(settings)
-          .apply((s) => ({ ...dittofeedEnvironment(s), ...(role ? roleEnvironment(role) : {}) })),
+        resolved.apply((s) => ({
+          ...dittofeedEnvironment(s),
+          ...(role ? roleEnvironment(role) : {}),
+        })),
       );
 
     const migration = new Migration(
