@@ -1,4 +1,4 @@
-import { Json, Plan, PlannedResource } from "./plan";
+import { Json, Plan, PlannedResource, shortType } from "./plan";
 import { ChangeKind, changeKind, strongest } from "./replacement";
 
 export interface ResourceRef {
@@ -126,8 +126,6 @@ const ACTION_TEXT: Record<ChangeKind, string> = {
   unknown: "update or replace (this tool cannot tell)",
   none: "no provider action (dependencies only)",
 };
-
-const shortType = (type: string) => type.slice(type.lastIndexOf(":") + 1);
 
 /** A pull-request comment: counts first, then each resource with what changes and how. */
 export function renderDiffMarkdown(diff: PlanDiff): string {

@@ -158,7 +158,7 @@ export function tenantsOf(plan: Plan): Map<string, string> {
 }
 
 /** What a custom resource waits for: its dependencies and provider, components expanded to their custom resources. */
-function prerequisites(plan: Plan): Map<string, string[]> {
+export function prerequisites(plan: Plan): Map<string, string[]> {
   const byId = new Map(plan.resources.map((r) => [r.id, r]));
   const children = new Map<string, PlannedResource[]>();
   for (const r of plan.resources) {
@@ -223,7 +223,11 @@ function countBy<T>(items: readonly T[], key: (item: T) => string): [string, num
   return [...counts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
-const nameOf = (id: string) => id.slice(id.lastIndexOf("::") + 2);
+/** The logical name in a resource id (`<type>::<name>`). */
+export const nameOf = (id: string) => id.slice(id.lastIndexOf("::") + 2);
+
+/** The last part of a type token: `Container` of `docker:index/container:Container`. */
+export const shortType = (type: string) => type.slice(type.lastIndexOf(":") + 1);
 
 /** The human side of a plan: what gets created, per type and per tenant, and in which order. */
 export function renderPlanMarkdown(plan: Plan): string {
@@ -243,7 +247,7 @@ export function renderPlanMarkdown(plan: Plan): string {
     ...countBy(custom, (r) => tenants.get(r.id)!).map(([tenant, n]) => {
       const types = countBy(
         custom.filter((r) => tenants.get(r.id) === tenant),
-        (r) => r.type.slice(r.type.lastIndexOf(":") + 1),
+        (r) => shortType(r.type),
       );
       return `| ${tenant} | ${n} | ${types.map(([t, k]) => `${t} ${k}`).join(", ")} |`;
     }),

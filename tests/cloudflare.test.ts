@@ -8,7 +8,6 @@ import {
   committedStack,
   CONTAINER,
   dependsOn,
-  diffRuns,
   envOf,
   isSecret,
   labelMap,
@@ -17,7 +16,6 @@ import {
   providerUrn,
   Registration,
   runProgram,
-  RunOptions,
   RunResult,
   uuidOf,
 } from "./harness";
@@ -291,65 +289,6 @@ describe("with platform:cloudflare.teamName", () => {
           };
       assert.deepEqual(rule.originRequest, expected, `${rule.hostname} ${rule.path ?? ""}`);
     }
-  });
-});
-
-describe("blast radius", () => {
-  const staging = committedStack("staging");
-  const tenants = JSON.parse(staging.config["platform:tenants"]) as Record<string, unknown>[];
-  const withTenants = (list: Record<string, unknown>[]): RunOptions => ({
-    ...staging,
-    config: { ...staging.config, "platform:tenants": JSON.stringify(list) },
-  });
-  let base: RunResult;
-  before(async () => {
-    base = await runProgram(staging);
-    assert.equal(base.error, undefined, String(base.error));
-  });
-
-  test("adding a tenant adds only its resources and changes only the shared ingress document", async () => {
-    const initech = {
-      id: "initech",
-      workspaceName: "Initech",
-      hostname: "initech-staging",
-      accessEmails: ["ops@initech.example"],
-    };
-    const after = await runProgram(withTenants([...tenants, initech]));
-    assert.equal(after.error, undefined, String(after.error));
-    const diff = diffRuns(base, after);
-    assert.deepEqual(diff.removed, []);
-    assert.deepEqual(diff.changed, ["tunnel-config"]);
-    assert.ok(diff.added.length > 10);
-    for (const name of diff.added) {
-      assert.ok(/^initech-|^tunnel-dns-initech$/.test(name), `${name} belongs to the new tenant`);
-    }
-    const ingresses = (byName(after, "tunnel-config").inputs.config as { ingresses: IngressRule[] })
-      .ingresses;
-    assert.equal(
-      routeRequest(ingresses, "https://initech-staging.example.com/"),
-      "http://initech-dashboard:3000",
-    );
-  });
-
-  test("removing a tenant removes only its resources and changes only the shared ingress document", async () => {
-    const after = await runProgram(withTenants(tenants.slice(0, 1)));
-    const diff = diffRuns(base, after);
-    assert.deepEqual(diff.added, []);
-    assert.deepEqual(diff.changed, ["tunnel-config"]);
-    assert.ok(
-      diff.removed.every((name) => /^globex-|^tunnel-dns-globex$/.test(name)),
-      diff.removed.join(),
-    );
-  });
-
-  test("changing one tenant's access list changes only that tenant's allow policy", async () => {
-    const changed = tenants.map((t) =>
-      t.id === "globex"
-        ? { ...t, accessEmails: ["ops@example.com", "new.hire@globex.example"] }
-        : t,
-    );
-    const diff = diffRuns(base, await runProgram(withTenants(changed)));
-    assert.deepEqual(diff, { added: [], removed: [], changed: ["globex-access-members"] });
   });
 });
 

@@ -1,8 +1,6 @@
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { diffPlans } from "../plan/diff";
-import { buildPlan } from "../plan/plan";
 import {
   isSecret,
   PROJECT_ROOT,
@@ -96,26 +94,4 @@ export function plainStrings(value: unknown, out: string[] = []): string[] {
   else if (value !== null && typeof value === "object")
     Object.values(value).forEach((v) => plainStrings(v, out));
   return out;
-}
-
-/** What changed between two runs: the logical names of resources added, removed and changed. */
-export interface RunDiff {
-  added: string[];
-  removed: string[];
-  changed: string[];
-}
-
-/**
- * The plan diff of two runs (custom resources, inputs and data options), reduced to sorted names.
- * Secrets are compared by keyed digest, so a changed secret counts as a change.
- */
-export function diffRuns(before: RunResult, after: RunResult): RunDiff {
-  const key = "blast-radius";
-  const diff = diffPlans(
-    buildPlan("before", before, key),
-    buildPlan("after", after, key),
-    "before",
-  );
-  const names = (list: { name: string }[]) => list.map((r) => r.name).sort();
-  return { added: names(diff.added), removed: names(diff.removed), changed: names(diff.changed) };
 }

@@ -1,0 +1,277 @@
+import assert from "node:assert/strict";
+import { before, describe, test } from "node:test";
+import { classesOf, crossTenantWaits } from "../bench/analysis";
+import { BlastResult, blastRadius, SCENARIOS, sidesOf } from "../bench/blast";
+import { floorProgram, MINIMAL, skeletonOf } from "../bench/floor";
+import { evaluateTargets, SizeResult } from "../bench/report";
+import { parseSizes } from "../bench/run";
+import { syntheticStack } from "../bench/synthetic";
+import { diffPlans } from "../plan/diff";
+import { buildPlan, Plan, PlannedResource } from "../plan/plan";
+import { parsePlatformConfig } from "../stacks/config";
+import { COMMITTED_STACKS, committedStack, runProgram, RunResult } from "./harness";
+
+const runs: Record<string, RunResult> = {};
+before(async () => {
+  for (const stack of COMMITTED_STACKS) {
+    runs[stack] = await runProgram(committedStack(stack));
+    assert.equal(runs[stack].error, undefined, String(runs[stack].error));
+  }
+});
+
+const planOf = (stack: string) => buildPlan(stack, runs[stack]);
+const idOf = (plan: Plan, name: string) => {
+  const found = plan.resources.find((r) => r.name === name && r.custom);
+  assert.ok(found, `no resource ${name}`);
+  return found.id;
+};
+
+describe("the floor", () => {
+  test("has a minimal form of every custom type the committed stacks register", () => {
+    for (const stack of COMMITTED_STACKS) {
+      for (const r of runs[stack].registrations.filter((x) => x.custom)) {
+        assert.ok(MINIMAL[r.type], `${stack}: no minimal ${r.type}`);
+      }
+    }
+  });
+
+  test("registers the very same resources (URNs) as the program, with bare inputs and no dependencies", async () => {
+    const program = runs.production;
+    const floor = await runProgram({
+      ...committedStack("production"),
+      program: floorProgram(skeletonOf(program.registrations)),
+    });
+    assert.equal(floor.error, undefined, String(floor.error));
+    const urns = (run: RunResult) => run.registrations.map((r) => r.urn).sort();
+    assert.deepEqual(urns(floor), urns(program));
+    for (const r of floor.registrations) {
+      assert.deepEqual(r.dependencies, [], `${r.name} has no dependencies`);
+      assert.ok(Object.keys(r.inputs).length <= 4, `${r.name}: ${Object.keys(r.inputs).join()}`);
+    }
+  });
+
+  test("the skeleton puts every parent before its children, whatever order registrations came in", () => {
+    const reversed = [...runs.staging.registrations].reverse();
+    const skeleton = skeletonOf(reversed);
+    assert.equal(skeleton.length, reversed.length - 1, "all but the stack");
+    skeleton.forEach((entry, index) => {
+      if (entry.parent !== undefined) assert.ok(entry.parent < index, entry.name);
+    });
+    const api = skeleton.find((e) => e.name === "acme-api" && e.custom)!;
+    assert.equal(skeleton[api.parent!].type, "platform:app:DittofeedService");
+  });
+});
+
+test("synthetic stacks are valid production configs with distinct tenants and hostnames", () => {
+  const options = syntheticStack(500);
+  const raw = Object.fromEntries(
+    Object.entries(options.config).map(([key, value]) => {
+      const short = key.replace(/^platform:/, "");
+      try {
+        return [short, JSON.parse(value) as unknown];
+      } catch {
+        return [short, value];
+      }
+    }),
+  );
+  const config = parsePlatformConfig(raw, []);
+  assert.equal(config.environment, "production");
+  assert.equal(config.tenants.length, 500);
+  assert.equal(new Set(config.tenants.map((t) => t.hostname)).size, 500);
+});
+
+describe("dependency analysis", () => {
+  test("no tenant of a committed stack waits for another", () => {
+    for (const stack of COMMITTED_STACKS) assert.deepEqual(crossTenantWaits(planOf(stack)), []);
+  });
+
+  const withDependency = (plan: Plan, name: string, on: string): Plan => ({
+    ...plan,
+    resources: plan.resources.map((r) =>
+      r.name === name && r.custom ? { ...r, dependsOn: [...r.dependsOn, idOf(plan, on)] } : r,
+    ),
+  });
+
+  test("finds a tenant waiting for another, directly or through a shared resource", () => {
+    const plan = planOf("staging");
+    assert.deepEqual(crossTenantWaits(withDependency(plan, "acme-api", "globex-api")), [
+      "acme-api waits for globex",
+    ]);
+    // The ingress document waits for every tenant's Access applications.
+    assert.deepEqual(crossTenantWaits(withDependency(plan, "acme-api", "tunnel-config")), [
+      "acme-api waits for globex",
+    ]);
+  });
+
+  test("classes every resource as the blast-radius targets name them", () => {
+    const plan = planOf("production");
+    const classes = classesOf(plan);
+    const expected: Record<string, string> = {
+      postgres: "database",
+      "acme-database-db": "database",
+      "acme-database-role": "database",
+      redis: "cache",
+      clickhouse: "clickhouse",
+      temporal: "temporal",
+      "postgres-data": "volume",
+      "tunnel-dns-acme": "dns",
+      "acme-access-app": "access",
+      "acme-access-members": "access",
+      tunnel: "tunnel",
+      "tunnel-config": "tunnel",
+      "tunnel-connector": "tunnel",
+      "tunnel-secret": "tunnel",
+      "acme-api": "app",
+      "acme-worker-2": "app",
+      "acme-migration-bootstrap": "bootstrap",
+      "acme-migration-clickhouse": "bootstrap",
+      "image-api": "image",
+      "acme-secret-key": "secret",
+    };
+    for (const [name, kind] of Object.entries(expected)) {
+      assert.equal(classes.get(idOf(plan, name)), kind, name);
+    }
+  });
+});
+
+describe("blast radius", () => {
+  const results: BlastResult[] = [];
+  before(async () => {
+    for (const stack of ["staging", "production"]) results.push(...(await blastRadius(stack)));
+  });
+  const result = (stack: string, scenario: string) =>
+    results.find((r) => r.stack === stack && r.scenario === scenario)!;
+  const names = (list: { name: string }[]) => list.map((r) => r.name).sort();
+
+  test("every scenario meets its target on both stacks", () => {
+    assert.equal(results.length, 2 * SCENARIOS.length);
+    for (const r of results) assert.deepEqual(r.violations, [], `${r.stack} ${r.scenario}`);
+  });
+
+  test("what each change touches, exactly", () => {
+    const added = result("production", "add-tenant");
+    assert.deepEqual(names(added.changed), ["tunnel-config"]);
+    assert.ok(added.added.every((r) => r.owner === "initech") && added.added.length === 17);
+    assert.ok(names(added.added).includes("tunnel-dns-initech"));
+    assert.deepEqual(names(result("production", "access-list").changed), ["globex-access-members"]);
+    assert.deepEqual(names(result("production", "worker-count").added), ["globex-worker-2"]);
+    const removed = result("production", "remove-tenant").removed;
+    assert.ok(removed.every((r) => r.owner === "globex"));
+    assert.ok(removed.find((r) => r.name === "globex-database-db")?.retained);
+  });
+
+  test("a version bump touches apps, bootstrap jobs and Dittofeed images only", () => {
+    const bump = result("production", "version-bump");
+    assert.deepEqual([...new Set(bump.changed.map((c) => c.kind))].sort(), [
+      "app",
+      "bootstrap",
+      "image",
+    ]);
+    assert.ok(bump.changed.every((c) => c.action === "replace"));
+  });
+
+  test("a target's check flags what lies outside it", () => {
+    const base = planOf("production");
+    const edit = (plan: Plan, name: string, change: Partial<PlannedResource>): Plan => ({
+      ...plan,
+      resources: plan.resources.map((r) => (r.name === name && r.custom ? { ...r, ...change } : r)),
+    });
+    const violations = (scenario: string, before: Plan, after: Plan) =>
+      SCENARIOS.find((s) => s.id === scenario)!.violations(
+        diffPlans(before, after, "base"),
+        sidesOf("production", before, after),
+      );
+    assert.deepEqual(
+      violations("version-bump", base, edit(base, "postgres", { inputs: { image: "new" } })),
+      ["postgres (database)"],
+    );
+    assert.deepEqual(
+      violations("access-list", base, edit(base, "acme-access-members", { inputs: {} })),
+      ["acme-access-members (access of acme)"],
+    );
+    const unretained = edit(base, "globex-database-db", { retainOnDelete: false });
+    const withoutGlobex = {
+      ...base,
+      resources: base.resources.filter((r) => !r.name.startsWith("globex-")),
+    };
+    assert.deepEqual(violations("remove-tenant", unretained, withoutGlobex), [
+      "globex-database-db holds data and is not retained",
+    ]);
+  });
+});
+
+describe("targets", () => {
+  const measured = (
+    program: "platform" | "floor",
+    tenants: number,
+    wallMs: number,
+    peakRssMb: number,
+    steps = 9,
+  ) => ({
+    program,
+    tenants,
+    wallMs,
+    peakRssMb,
+    heapUsedMb: 0,
+    heapLimitMb: 4144,
+    registered: {},
+    ...(program === "platform"
+      ? {
+          shape: {
+            resources: 0,
+            components: 0,
+            byType: {},
+            shared: {},
+            perTenant: null,
+            criticalPath: Array.from({ length: steps }, (_, i) => `r${i}`),
+            widestWave: 1,
+            crossTenantWaits: [],
+          },
+        }
+      : {}),
+  });
+  const size = (tenants: number, platformMs: number, floorMs: number, steps = 9): SizeResult => ({
+    tenants,
+    runs: 1,
+    platform: measured("platform", tenants, platformMs, 100 + tenants, steps),
+    floor: measured("floor", tenants, floorMs, 100 + tenants),
+    ratio: { wall: Math.round((platformMs / floorMs) * 100) / 100, rss: 1 },
+  });
+  const met = (sizes: SizeResult[]) =>
+    Object.fromEntries(evaluateTargets(sizes, []).map((t) => [t.target.split(/[ :]/)[0], t.met]));
+
+  test("are met by proportional, linear figures", () => {
+    assert.deepEqual(
+      Object.values(
+        met([size(1, 10, 10), size(10, 100, 90), size(100, 1000, 900), size(500, 5000, 4500)]),
+      ),
+      [true, true, true, true],
+    );
+  });
+
+  test("are missed by a ratio over 1.3, superlinear growth, a crash, or a longer path", () => {
+    const targets = (sizes: SizeResult[]) =>
+      evaluateTargets(sizes, [])
+        .filter((t) => !t.met)
+        .map((t) => t.target);
+    assert.match(targets([size(1, 10, 10), size(10, 140, 100)]).join(), /at most 1.3/);
+    assert.match(
+      targets([
+        size(1, 10, 10),
+        size(10, 100, 100),
+        size(100, 1000, 1000),
+        size(500, 9000, 9000),
+      ]).join(),
+      /growth linear/,
+    );
+    const crashed = { ...size(500, 0, 1), platform: { failed: "out of memory" } };
+    assert.match(targets([size(100, 1000, 1000), crashed]).join(), /default heap limit/);
+    assert.match(targets([size(1, 10, 10, 9), size(10, 100, 100, 10)]).join(), /critical path/);
+  });
+});
+
+test("--sizes takes tenant counts or none, and names the bad value", () => {
+  assert.deepEqual(parseSizes("100,1,10"), [1, 10, 100]);
+  assert.deepEqual(parseSizes("none"), []);
+  assert.throws(() => parseSizes("1,ten"), /--sizes .*"1,ten"/);
+});
