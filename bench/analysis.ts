@@ -100,7 +100,8 @@ export function crossTenantWaits(plan: Plan): string[] {
   return waits;
 }
 
-function count(values: Iterable<string>): Record<string, number> {
+/** How often each value occurs, keyed in sorted order. */
+export function count(values: Iterable<string>): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const v of [...values].sort()) counts[v] = (counts[v] ?? 0) + 1;
   return counts;

@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import { getHeapStatistics } from "node:v8";
 import { buildPlan } from "../plan/plan";
 import { runProgram } from "../plan/runner";
-import { shapeOf, ShapeFigures } from "./analysis";
+import { count, shapeOf, ShapeFigures } from "./analysis";
 import { floorProgram, skeletonOf, SkeletonEntry } from "./floor";
 import { syntheticStack } from "./synthetic";
 
@@ -33,12 +33,6 @@ export interface Measurement {
 
 const MB = 1024 * 1024;
 
-function countTypes(types: string[]): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const type of types.sort()) counts[type] = (counts[type] ?? 0) + 1;
-  return counts;
-}
-
 async function measure(program: MeasuredProgram, tenants: number, skeletonFile: string) {
   const options = syntheticStack(tenants);
   const floor =
@@ -58,7 +52,7 @@ async function measure(program: MeasuredProgram, tenants: number, skeletonFile: 
     peakRssMb: Math.round(peakRssMb),
     heapUsedMb: Math.round(heap.used_heap_size / MB),
     heapLimitMb: Math.round(heap.heap_size_limit / MB),
-    registered: countTypes(run.registrations.map((r) => r.type)),
+    registered: count(run.registrations.map((r) => r.type)),
   };
   if (program === "platform") {
     fs.writeFileSync(skeletonFile, JSON.stringify(skeletonOf(run.registrations)));

@@ -8,15 +8,12 @@ import { parseSizes } from "../bench/run";
 import { syntheticStack } from "../bench/synthetic";
 import { diffPlans } from "../plan/diff";
 import { buildPlan, Plan, PlannedResource } from "../plan/plan";
-import { parsePlatformConfig } from "../stacks/config";
-import { COMMITTED_STACKS, committedStack, runProgram, RunResult } from "./harness";
+import { parsePlatformConfig, rawPlatformConfig } from "../stacks/config";
+import { COMMITTED_STACKS, committedStack, runCommitted, runProgram, RunResult } from "./harness";
 
 const runs: Record<string, RunResult> = {};
 before(async () => {
-  for (const stack of COMMITTED_STACKS) {
-    runs[stack] = await runProgram(committedStack(stack));
-    assert.equal(runs[stack].error, undefined, String(runs[stack].error));
-  }
+  for (const stack of COMMITTED_STACKS) runs[stack] = (await runCommitted(stack)).run;
 });
 
 const planOf = (stack: string) => buildPlan(stack, runs[stack]);
@@ -64,17 +61,7 @@ describe("the floor", () => {
 
 test("synthetic stacks are valid production configs with distinct tenants and hostnames", () => {
   const options = syntheticStack(500);
-  const raw = Object.fromEntries(
-    Object.entries(options.config).map(([key, value]) => {
-      const short = key.replace(/^platform:/, "");
-      try {
-        return [short, JSON.parse(value) as unknown];
-      } catch {
-        return [short, value];
-      }
-    }),
-  );
-  const config = parsePlatformConfig(raw, []);
+  const config = parsePlatformConfig(rawPlatformConfig(options.config), []);
   assert.equal(config.environment, "production");
   assert.equal(config.tenants.length, 500);
   assert.equal(new Set(config.tenants.map((t) => t.hostname)).size, 500);

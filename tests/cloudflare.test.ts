@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import { CATCH_ALL_SERVICE, IngressRule, ingressRules, routeRequest } from "../lib/edge";
-import { parsePlatformConfig, PlatformConfig, rawPlatformConfig } from "../stacks/config";
+import { PlatformConfig } from "../stacks/config";
 import { tenantRoute } from "../stacks/dittofeed";
 import {
   byName,
@@ -18,6 +18,7 @@ import {
   runProgram,
   RunResult,
   uuidOf,
+  runCommitted,
 } from "./harness";
 
 const TUNNEL = "cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared";
@@ -52,10 +53,7 @@ for (const stack of ["staging", "production"] as const) {
     let config: PlatformConfig;
     let tunnel: Registration;
     before(async () => {
-      const options = committedStack(stack);
-      config = parsePlatformConfig(rawPlatformConfig(options.config));
-      run = await runProgram(options);
-      assert.equal(run.error, undefined, String(run.error));
+      ({ run, config } = await runCommitted(stack));
       tunnel = byName(run, "tunnel");
     });
     const fqdn = (t: PlatformConfig["tenants"][number]) => `${t.hostname}.${config.domain}`;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import { parse as parsePgConnectionString } from "pg-connection-string";
-import { parsePlatformConfig, PlatformConfig, rawPlatformConfig } from "../stacks/config";
+import { PlatformConfig } from "../stacks/config";
 import {
   byName,
   COMMITTED_STACKS,
@@ -18,6 +18,7 @@ import {
   Registration,
   runProgram,
   RunResult,
+  runCommitted,
 } from "./harness";
 
 const VOLUME = "docker:index/volume:Volume";
@@ -45,10 +46,7 @@ for (const stack of COMMITTED_STACKS) {
     let run: RunResult;
     let config: PlatformConfig;
     before(async () => {
-      const options = committedStack(stack);
-      config = parsePlatformConfig(rawPlatformConfig(options.config));
-      run = await runProgram(options);
-      assert.equal(run.error, undefined, String(run.error));
+      ({ run, config } = await runCommitted(stack));
     });
 
     test("every container, volume and network is labelled with environment, service and tenant", () => {

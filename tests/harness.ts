@@ -4,11 +4,13 @@ import * as pulumi from "@pulumi/pulumi";
 import {
   isSecret,
   PROJECT_ROOT,
+  runProgram,
   Registration,
   RunOptions,
   RunResult,
   stackFileConfig,
 } from "../plan/runner";
+import { parsePlatformConfig, PlatformConfig, rawPlatformConfig } from "../stacks/config";
 
 export {
   isSecret,
@@ -29,6 +31,16 @@ export function committedStack(stack: string): RunOptions {
     stack,
     stackFilesDirectory: PROJECT_ROOT,
   };
+}
+
+/** Runs a committed stack, failing the test if the program raises; with its parsed config. */
+export async function runCommitted(
+  stack: string,
+): Promise<{ run: RunResult; config: PlatformConfig }> {
+  const options = committedStack(stack);
+  const run = await runProgram(options);
+  assert.equal(run.error, undefined, String(run.error));
+  return { run, config: parsePlatformConfig(rawPlatformConfig(options.config)) };
 }
 
 export const COMMITTED_STACKS = ["dev", "staging", "production"] as const;
