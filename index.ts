@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
-import { loadPlatformConfig } from "./stacks/config";
-import { createPlatform } from "./stacks/platform";
+import { loadPlatformConfig } from "./config";
+import { createPlatform } from "./platform";
 
 // Validation runs before anything is registered: a bad config creates nothing.
 const platform = createPlatform(loadPlatformConfig(), pulumi.getStack());

@@ -161,6 +161,29 @@ export function ingressRules<Aud>(
 }
 
 /**
+ * The same document with each audience tag replaced, e.g. a tenant id by that tenant's Access
+ * application's tag once it exists: the document is built and checked once, before any resource.
+ */
+export function withAudiences<From, To>(
+  rules: readonly IngressRule<From>[],
+  audience: (tag: From) => To,
+): IngressRule<To>[] {
+  return rules.map(({ originRequest, ...rule }) =>
+    originRequest === undefined
+      ? rule
+      : {
+          ...rule,
+          originRequest: {
+            access: {
+              ...originRequest.access,
+              audTags: originRequest.access.audTags.map(audience),
+            },
+          },
+        },
+  );
+}
+
+/**
  * The connector token cloudflared runs with: base64 of `{"a": account, "t": tunnel, "s": secret}`.
  * Deriving it from the secret the program generated needs no API call that hands the token back.
  */

@@ -1,8 +1,7 @@
 /**
- * Health checks run inside the container, so each uses a binary its image really ships: the
- * Dittofeed images have node but no curl or wget; Postgres has pg_isready; Redis has redis-cli;
- * the ClickHouse alpine image has busybox wget; Temporal's auto-setup image has tctl; the
- * cloudflared image has nothing but cloudflared.
+ * Health checks run inside the container, so each must use a binary its image really ships;
+ * the service that owns the image picks the command (see each component). The probes here need
+ * only `node`, which the Dittofeed images have (they have no curl or wget).
  */
 export interface HealthCheck {
   /** Docker's test array: `["CMD", binary, ...args]` or `["CMD-SHELL", script]`. */
@@ -16,7 +15,8 @@ export interface HealthCheck {
 /** How long a probe may take before it counts as failed; below Docker's own timeout. */
 const PROBE_TIMEOUT_MS = 4000;
 
-function check(tests: string[], startPeriod: string): HealthCheck {
+/** Docker's health check settings around a test; `startPeriod` is how long a first boot may take. */
+export function healthCheck(tests: string[], startPeriod: string): HealthCheck {
   return { tests, interval: "10s", timeout: "5s", startPeriod, retries: 6 };
 }
 
@@ -38,39 +38,9 @@ export function tcpConnectCommand(host: string, port: number): string[] {
 }
 
 export function httpGetCheck(port: number, path: string, startPeriod = "30s"): HealthCheck {
-  return check(httpGetCommand(port, path), startPeriod);
+  return healthCheck(httpGetCommand(port, path), startPeriod);
 }
 
 export function tcpConnectCheck(host: string, port: number, startPeriod = "30s"): HealthCheck {
-  return check(tcpConnectCommand(host, port), startPeriod);
-}
-
-/** Over TCP: the socket answers during initdb, before Postgres listens on the network. */
-export function postgresCheck(): HealthCheck {
-  return check(["CMD", "pg_isready", "-h", "127.0.0.1", "-p", "5432", "-U", "postgres"], "30s");
-}
-
-/** `redis-cli` reads the password from REDISCLI_AUTH; a NOAUTH reply must not count as healthy. */
-export function redisCheck(): HealthCheck {
-  return check(["CMD-SHELL", "redis-cli -h 127.0.0.1 ping | grep -q PONG"], "10s");
-}
-
-export function clickhouseCheck(): HealthCheck {
-  return check(["CMD-SHELL", "wget -q -O- http://127.0.0.1:8123/ping | grep -q Ok"], "30s");
-}
-
-/** auto-setup binds the frontend to the container's own address, not to loopback. */
-export function temporalCheck(): HealthCheck {
-  return check(
-    ["CMD-SHELL", 'tctl --address "$(hostname -i):7233" cluster health | grep -q SERVING'],
-    "90s",
-  );
-}
-
-/**
- * The cloudflared image has no shell: its own `tunnel ready` asks the metrics server's `/ready`,
- * which answers 200 once at least one connection to Cloudflare's edge is up.
- */
-export function cloudflaredCheck(metricsAddress: string): HealthCheck {
-  return check(["CMD", "cloudflared", "tunnel", "--metrics", metricsAddress, "ready"], "20s");
+  return healthCheck(tcpConnectCommand(host, port), startPeriod);
 }

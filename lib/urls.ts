@@ -40,7 +40,7 @@ export function publicHostname(hostname: string, domain: string): string {
   return `${hostname}.${domain}`;
 }
 
-/** The origin a tenant's people use behind the tunnel. */
-export function tenantOrigin(hostname: string, domain: string): string {
-  return `https://${publicHostname(hostname, domain)}`;
+/** The origin of a public hostname, which Cloudflare serves over TLS. */
+export function httpsOrigin(hostname: string): string {
+  return `https://${hostname}`;
 }

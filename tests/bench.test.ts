@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
-import { classesOf, crossTenantWaits } from "../bench/analysis";
-import { BlastResult, blastRadius, SCENARIOS, sidesOf } from "../bench/blast";
-import { floorProgram, MINIMAL, skeletonOf } from "../bench/floor";
-import { evaluateTargets, SizeResult } from "../bench/report";
-import { parseSizes } from "../bench/run";
-import { syntheticStack } from "../bench/synthetic";
-import { diffPlans } from "../plan/diff";
-import { buildPlan, Plan, PlannedResource } from "../plan/plan";
-import { parsePlatformConfig, rawPlatformConfig } from "../stacks/config";
+import { classesOf, crossTenantWaits } from "../tools/bench/analysis";
+import { BlastResult, blastRadius, SCENARIOS, sidesOf } from "../tools/bench/blast";
+import { floorProgram, MINIMAL, skeletonOf } from "../tools/bench/floor";
+import { evaluateTargets, SizeResult } from "../tools/bench/report";
+import { parseSizes } from "../tools/bench/run";
+import { syntheticStack } from "../tools/bench/synthetic";
+import { diffPlans } from "../tools/plan/diff";
+import { buildPlan, Plan, PlannedResource } from "../tools/plan/plan";
+import { parsePlatformConfig, rawPlatformConfig } from "../config";
 import { COMMITTED_STACKS, committedStack, runCommitted, runProgram, RunResult } from "./harness";
 
 const runs: Record<string, RunResult> = {};

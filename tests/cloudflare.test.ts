@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import { CATCH_ALL_SERVICE, IngressRule, ingressRules, routeRequest } from "../lib/edge";
-import { PlatformConfig } from "../stacks/config";
-import { tenantRoute } from "../stacks/dittofeed";
+import { PlatformConfig } from "../config";
+import { tenantRoute } from "../platform/sites";
 import {
   byName,
   committedStack,

@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
-import { ConfigError, DEFAULT_DITTOFEED_VERSION, parsePlatformConfig } from "../stacks/config";
+import { ConfigError, DEFAULT_DITTOFEED_VERSION, parsePlatformConfig } from "../config";
 import {
   platformConfig,
   PROJECT_ROOT,

@@ -12,7 +12,7 @@ import {
   TenantRoute,
   tunnelToken,
 } from "../lib/edge";
-import { tenantRoute } from "../stacks/dittofeed";
+import { tenantRoute } from "../platform/sites";
 
 const acme = tenantRoute("example.com", { id: "acme", hostname: "acme" });
 const globex = tenantRoute("example.com", { id: "globex", hostname: "globex-staging" });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import { parse as parsePgConnectionString } from "pg-connection-string";
-import { PlatformConfig } from "../stacks/config";
+import { PlatformConfig } from "../config";
 import {
   byName,
   COMMITTED_STACKS,

@@ -1,20 +1,19 @@
 import assert from "node:assert/strict";
-import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import { isSecret } from "../tools/engine/mocks";
 import {
-  isSecret,
   PROJECT_ROOT,
   runProgram,
   Registration,
   RunOptions,
   RunResult,
   stackFileConfig,
-} from "../plan/runner";
-import { parsePlatformConfig, PlatformConfig, rawPlatformConfig } from "../stacks/config";
+} from "../tools/engine/runner";
+import { parsePlatformConfig, PlatformConfig, rawPlatformConfig } from "../config";
+import { stackFilePath } from "../config/stackFile";
 
+export { isSecret, mockPassword, uuidOf } from "../tools/engine/mocks";
 export {
-  isSecret,
-  mockPassword,
   PROJECT_ROOT,
   Registration,
   runProgram,
@@ -22,12 +21,11 @@ export {
   RunResult,
   SECURE_PLACEHOLDER,
   stackFileConfig,
-  uuidOf,
-} from "../plan/runner";
+} from "../tools/engine/runner";
 
 export function committedStack(stack: string): RunOptions {
   return {
-    ...stackFileConfig(path.join(PROJECT_ROOT, `Pulumi.${stack}.yaml`)),
+    ...stackFileConfig(stackFilePath(PROJECT_ROOT, stack)),
     stack,
     stackFilesDirectory: PROJECT_ROOT,
   };

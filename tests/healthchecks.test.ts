@@ -4,7 +4,8 @@ import * as http from "node:http";
 import * as net from "node:net";
 import { test } from "node:test";
 import { httpGetCommand, tcpConnectCommand } from "../lib/healthchecks";
-import { dittofeedHealthCheck } from "../stacks/dittofeed";
+import { TEMPORAL_ENDPOINT } from "../components/data/temporal";
+import { dittofeedHealthCheck } from "../dittofeed/contract";
 
 /** Runs a Docker `["CMD", binary, ...args]` test here, as Docker would in the container. */
 function runCheck(tests: string[]): Promise<number> {
@@ -36,7 +37,7 @@ for (const [role, port, path] of [
   ["dashboard", 3000, "/dashboard/api"],
 ] as const) {
   test(`${role} health check: healthy on 200, unhealthy on 500, on no answer and on no listener`, async () => {
-    const shipped = dittofeedHealthCheck(role).tests;
+    const shipped = dittofeedHealthCheck(role, TEMPORAL_ENDPOINT).tests;
     assert.deepEqual(shipped, httpGetCommand(port, path), `${role} probes ${path} on ${port}`);
     assert.ok(!shipped.join(" ").includes("curl"), "the images have no curl");
 
@@ -68,7 +69,7 @@ for (const [role, port, path] of [
 }
 
 test("worker health check: healthy while Temporal's port accepts connections, unhealthy after", async () => {
-  const shipped = dittofeedHealthCheck("worker").tests;
+  const shipped = dittofeedHealthCheck("worker", TEMPORAL_ENDPOINT).tests;
   assert.deepEqual(shipped, tcpConnectCommand("temporal", 7233));
   const server = net.createServer((socket) => socket.end());
   const testPort = await listen(server);

@@ -7,7 +7,7 @@ import {
   JobFailedError,
   secretEnv,
   serviceContainerArgs,
-} from "../lib/containers";
+} from "../components/shared/docker";
 import { httpGetCheck } from "../lib/healthchecks";
 import { promiseOf } from "./harness";
 

@@ -5,8 +5,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, test } from "node:test";
 import * as YAML from "yaml";
-import { planCheckout } from "../plan/cli";
-import { diffPlans } from "../plan/diff";
+import { planCheckout } from "../tools/plan/cli";
+import { diffPlans } from "../tools/plan/diff";
 import {
   bringUpOrder,
   Plan,
@@ -14,8 +14,8 @@ import {
   renderPlanJson,
   renderPlanMarkdown,
   tenantsOf,
-} from "../plan/plan";
-import { changeKind } from "../plan/replacement";
+} from "../tools/plan/plan";
+import { changeKind } from "../tools/plan/replacement";
 import { mockPassword, PROJECT_ROOT } from "./harness";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "plan-test-"));
@@ -38,7 +38,7 @@ const resource = (plan: Plan, name: string) => {
 };
 
 function cli(...args: string[]) {
-  return spawnSync(process.execPath, ["--import", "tsx", "plan/cli.ts", ...args], {
+  return spawnSync(process.execPath, ["--import", "tsx", "tools/plan/cli.ts", ...args], {
     cwd: PROJECT_ROOT,
     encoding: "utf8",
   });

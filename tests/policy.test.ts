@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { checkPolicies } from "../policy/offline";
+import { checkPolicies } from "../tools/plan/policies";
 import { CheckedResource, RULES } from "../policy/rules";
 import { COMMITTED_STACKS, committedStack, runProgram } from "./harness";
 

@@ -1,0 +1,80 @@
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { AppRole, dittofeedHealthCheck, Endpoint } from "../../dittofeed/contract";
+import { dockerName, tenantAlias } from "../../lib/naming";
+import { PlatformContext } from "../shared/context";
+import { LoopbackPort, serviceContainer } from "../shared/docker";
+
+export interface DittofeedServiceArgs {
+  /** The stack this service belongs to. */
+  context: PlatformContext;
+  /** The tenant this service serves. */
+  tenantId: string;
+  /** Which Dittofeed process: `api` (port 3001), `dashboard` (port 3000) or `worker` (no port). */
+  role: AppRole;
+  /** Image id of the role's image. */
+  image: pulumi.Input<string>;
+  /** The role's environment (secret). */
+  env: pulumi.Input<string[]>;
+  /** Container memory limit in MB. Required: the defaults per role are config's. */
+  memoryMb: number;
+  /** Temporal's frontend, which a worker must reach to count as healthy. */
+  temporal: Endpoint;
+  /** Number of containers. @default 1 */
+  replicas?: number;
+  /** Loopback ports to publish (dev only). @default none */
+  ports?: LoopbackPort[];
+  /** What must be ready (and, for jobs, have succeeded) before any container starts. */
+  dependsOn: pulumi.Input<pulumi.Resource[]>;
+}
+
+/**
+ * One Dittofeed process of one tenant, as one or more identical containers behind the alias
+ * `<tenant>-<role>`. Each container carries its own `dependsOn`: a component's dependencies do
+ * not delay its children.
+ */
+export class DittofeedService extends pulumi.ComponentResource {
+  /** The network alias that tunnel routes and other services use. */
+  public readonly alias: string;
+  public readonly containers: docker.Container[];
+
+  constructor(name: string, args: DittofeedServiceArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("platform:app:DittofeedService", name, {}, opts);
+    const { context, tenantId, role } = args;
+    const replicas = args.replicas ?? 1;
+    if (!Number.isInteger(replicas) || replicas < 1) {
+      throw new Error(
+        `DittofeedService ${name}: replicas must be a positive integer, got ${replicas}`,
+      );
+    }
+    if (args.ports?.length && replicas > 1) {
+      throw new Error(
+        `DittofeedService ${name}: published ports need exactly one replica, got ${replicas}`,
+      );
+    }
+    this.alias = tenantAlias(tenantId, role);
+    const healthcheck = dittofeedHealthCheck(role, args.temporal);
+
+    this.containers = Array.from({ length: replicas }, (_, index) => {
+      // A single container keeps the plain name; replicas are numbered from 1.
+      const suffix = replicas === 1 && role !== "worker" ? [] : [String(index + 1)];
+      return serviceContainer(
+        [name, ...suffix].join("-"),
+        {
+          name: dockerName(context.stack, tenantId, role, ...suffix),
+          image: args.image,
+          owner: { environment: context.environment, service: role, tenant: tenantId },
+          network: context.network,
+          aliases: [this.alias],
+          memoryMb: args.memoryMb,
+          env: args.env,
+          healthcheck,
+          waitTimeoutSeconds: 180,
+          ports: args.ports,
+        },
+        { parent: this, dependsOn: args.dependsOn },
+      );
+    });
+    this.registerOutputs({ alias: this.alias });
+  }
+}

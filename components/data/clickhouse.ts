@@ -1,0 +1,65 @@
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { HealthCheck, healthCheck } from "../../lib/healthchecks";
+import { dockerName } from "../../lib/naming";
+import { httpUrl } from "../../lib/urls";
+import { secretOrGenerated, SharedServiceArgs } from "../shared/context";
+import { dataVolume, secretEnv, serviceContainer } from "../shared/docker";
+
+const CLICKHOUSE_ALIAS = "clickhouse";
+const CLICKHOUSE_HTTP_PORT = 8123;
+
+/** The alpine image has no curl, but busybox's wget. */
+function clickhouseCheck(): HealthCheck {
+  return healthCheck(
+    ["CMD-SHELL", `wget -q -O- http://127.0.0.1:${CLICKHOUSE_HTTP_PORT}/ping | grep -q Ok`],
+    "30s",
+  );
+}
+
+/** Image: a pinned `clickhouse/clickhouse-server` alpine tag (ClickHouse sizes its caches from `memoryMb`). Password: the admin user's. */
+export type ClickHouseArgs = SharedServiceArgs;
+
+/**
+ * ClickHouse on a named volume. Its admin user may manage access (SQL users and grants), which
+ * each tenant's migration uses to give the tenant a user that sees only its own database.
+ */
+export class ClickHouse extends pulumi.ComponentResource {
+  public readonly host = CLICKHOUSE_ALIAS;
+  /** `http://clickhouse:8123`, the form Dittofeed's `CLICKHOUSE_HOST` expects. */
+  public readonly url = httpUrl(CLICKHOUSE_ALIAS, CLICKHOUSE_HTTP_PORT);
+  public readonly adminUser = "platform_admin";
+  public readonly password: pulumi.Output<string>;
+  public readonly container: docker.Container;
+
+  constructor(name: string, args: ClickHouseArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("platform:data:ClickHouse", name, {}, opts);
+    const { context } = args;
+
+    this.password = secretOrGenerated(`${name}-password`, args.password, this);
+    const volume = dataVolume(name, context, "clickhouse", this);
+    this.container = serviceContainer(
+      name,
+      {
+        name: dockerName(context.stack, "clickhouse"),
+        image: args.image,
+        owner: { environment: context.environment, service: "clickhouse" },
+        network: context.network,
+        aliases: [this.host],
+        memoryMb: args.memoryMb,
+        env: secretEnv({
+          CLICKHOUSE_USER: this.adminUser,
+          CLICKHOUSE_PASSWORD: this.password,
+          CLICKHOUSE_DEFAULT_ACCESS_MANAGEMENT: "1",
+        }),
+        healthcheck: clickhouseCheck(),
+        waitTimeoutSeconds: 180,
+        volumes: [{ volumeName: volume.name, containerPath: "/var/lib/clickhouse" }],
+        // ClickHouse's documented minimum; the Docker default of 1024 open files is too few.
+        ulimits: [{ name: "nofile", soft: 262144, hard: 262144 }],
+      },
+      { parent: this },
+    );
+    this.registerOutputs({ url: this.url, adminUser: this.adminUser, password: this.password });
+  }
+}

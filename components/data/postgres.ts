@@ -1,0 +1,81 @@
+import * as docker from "@pulumi/docker";
+import * as postgresql from "@pulumi/postgresql";
+import * as pulumi from "@pulumi/pulumi";
+import { HealthCheck, healthCheck } from "../../lib/healthchecks";
+import { dockerName } from "../../lib/naming";
+import { secretOrGenerated, SharedServiceArgs } from "../shared/context";
+import { dataVolume, secretEnv, serviceContainer } from "../shared/docker";
+
+const POSTGRES_ALIAS = "postgres";
+const POSTGRES_PORT = 5432;
+
+/** Over TCP: the socket answers during initdb, before Postgres listens on the network. */
+function postgresCheck(): HealthCheck {
+  return healthCheck(
+    ["CMD", "pg_isready", "-h", "127.0.0.1", "-p", String(POSTGRES_PORT), "-U", "postgres"],
+    "30s",
+  );
+}
+
+/** Image: Postgres 15. Password: the superuser's. */
+export interface PostgresArgs extends SharedServiceArgs {
+  /** Port on the Docker host's 127.0.0.1 where the admin endpoint is published. Required: config's default is 15432. */
+  adminPort: number;
+  /** Address at which the machine running Pulumi reaches `adminPort` (through an SSH forward for remote hosts). Required: config's default is 127.0.0.1. */
+  adminHost: string;
+}
+
+/**
+ * Postgres 15 on a named volume, with a Postgres provider pointed at its admin endpoint for the
+ * roles and databases that tenants and Temporal need.
+ */
+export class Postgres extends pulumi.ComponentResource {
+  /** The network alias other services connect to. */
+  public readonly host = POSTGRES_ALIAS;
+  public readonly port = POSTGRES_PORT;
+  public readonly password: pulumi.Output<string>;
+  public readonly volume: docker.Volume;
+  public readonly container: docker.Container;
+  /** Manages roles and databases; connects only once the container reports healthy. */
+  public readonly provider: postgresql.Provider;
+
+  constructor(name: string, args: PostgresArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("platform:data:Postgres", name, {}, opts);
+    const { context } = args;
+
+    this.password = secretOrGenerated(`${name}-password`, args.password, this);
+    this.volume = dataVolume(name, context, "postgres", this);
+    this.container = serviceContainer(
+      name,
+      {
+        name: dockerName(context.stack, "postgres"),
+        image: args.image,
+        owner: { environment: context.environment, service: "postgres" },
+        network: context.network,
+        aliases: [this.host],
+        memoryMb: args.memoryMb,
+        env: secretEnv({ POSTGRES_PASSWORD: this.password }),
+        healthcheck: postgresCheck(),
+        waitTimeoutSeconds: 180,
+        ports: [{ internal: this.port, external: args.adminPort }],
+        volumes: [{ volumeName: this.volume.name, containerPath: "/var/lib/postgresql/data" }],
+      },
+      { parent: this },
+    );
+    this.provider = new postgresql.Provider(
+      `${name}-admin`,
+      {
+        host: args.adminHost,
+        port: args.adminPort,
+        username: "postgres",
+        password: this.password,
+        database: "postgres",
+        sslmode: "disable",
+        superuser: true,
+        connectTimeout: 30,
+      },
+      { parent: this, dependsOn: [this.container] },
+    );
+    this.registerOutputs({ host: this.host, port: this.port, password: this.password });
+  }
+}

@@ -1,0 +1,109 @@
+import * as cloudflare from "@pulumi/cloudflare";
+import * as pulumi from "@pulumi/pulumi";
+import { accessIncludes, PUBLIC_PATH } from "../../lib/edge";
+
+export interface TenantAccessArgs {
+  /** The Cloudflare account that holds the Zero Trust organisation. */
+  accountId: string;
+  /** The stack, so that two stacks' applications and policies are told apart in the dashboard. */
+  stack: string;
+  /** The tenant the application guards; it names the application and its policies. */
+  tenantId: string;
+  /** The tenant's full public hostname, e.g. `acme.example.com`. */
+  hostname: string;
+  /** People allowed in, by email; with `emailDomains`, at least one entry. @default none */
+  emails?: string[];
+  /** Email domains whose every address is allowed in. @default none */
+  emailDomains?: string[];
+  /** How long a sign-in lasts. @default "24h" */
+  sessionDuration?: string;
+}
+
+/** A self-hosted application for one destination, governed by exactly one policy. */
+function accessApplication(
+  parent: pulumi.Resource,
+  resourceName: string,
+  args: TenantAccessArgs,
+  app: {
+    name: string;
+    destination: string;
+    policy: cloudflare.ZeroTrustAccessPolicy;
+    appLauncherVisible: boolean;
+  },
+): cloudflare.ZeroTrustAccessApplication {
+  return new cloudflare.ZeroTrustAccessApplication(
+    resourceName,
+    {
+      accountId: args.accountId,
+      name: app.name,
+      type: "self_hosted",
+      domain: app.destination,
+      destinations: [{ type: "public", uri: app.destination }],
+      policies: [{ id: app.policy.id, precedence: 1 }],
+      appLauncherVisible: app.appLauncherVisible,
+      sessionDuration: args.sessionDuration ?? "24h",
+      httpOnlyCookieAttribute: true,
+      sameSiteCookieAttribute: "lax",
+    },
+    { parent },
+  );
+}
+
+/**
+ * Cloudflare Access in front of one tenant: the whole hostname admits only the tenant's people,
+ * except `/api/public`, where SDKs and browsers send events with write keys and no identity.
+ * Cloudflare applies the most specific application's policies to a path, so the public
+ * application's bypass does not leak to the rest of the host.
+ */
+export class TenantAccess extends pulumi.ComponentResource {
+  /** The host-wide application's audience tag, which cloudflared checks on tenant requests. */
+  public readonly aud: pulumi.Output<string>;
+  public readonly application: cloudflare.ZeroTrustAccessApplication;
+  public readonly publicApplication: cloudflare.ZeroTrustAccessApplication;
+  /** Both applications: the tenant's hostname must not be routed before they exist. */
+  public readonly applications: cloudflare.ZeroTrustAccessApplication[];
+
+  constructor(name: string, args: TenantAccessArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("platform:edge:TenantAccess", name, {}, opts);
+    const includes = accessIncludes(args.emails ?? [], args.emailDomains ?? []);
+    if (includes.length === 0) {
+      throw new Error(
+        `TenantAccess ${name}: emails and emailDomains are both empty, so nobody could sign in to ${args.hostname}`,
+      );
+    }
+    const label = `${args.stack} ${args.tenantId}`;
+
+    const members = new cloudflare.ZeroTrustAccessPolicy(
+      `${name}-members`,
+      { accountId: args.accountId, name: `${label} members`, decision: "allow", includes },
+      { parent: this },
+    );
+    this.application = accessApplication(this, `${name}-app`, args, {
+      name: label,
+      destination: args.hostname,
+      policy: members,
+      appLauncherVisible: true,
+    });
+
+    const everyone = new cloudflare.ZeroTrustAccessPolicy(
+      `${name}-public`,
+      {
+        accountId: args.accountId,
+        name: `${label} public ingestion`,
+        decision: "bypass",
+        includes: [{ everyone: {} }],
+      },
+      { parent: this },
+    );
+    this.publicApplication = accessApplication(this, `${name}-public-app`, args, {
+      name: `${label} public ingestion`,
+      destination: `${args.hostname}${PUBLIC_PATH}`,
+      policy: everyone,
+      appLauncherVisible: false,
+    });
+
+    this.applications = [this.application, this.publicApplication];
+    this.aud = this.application.aud;
+    this.registerOutputs({ aud: this.aud });
+  }
+}

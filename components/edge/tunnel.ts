@@ -1,0 +1,133 @@
+import * as cloudflare from "@pulumi/cloudflare";
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { IngressRule, tunnelToken } from "../../lib/edge";
+import { HealthCheck, healthCheck } from "../../lib/healthchecks";
+import { dockerName } from "../../lib/naming";
+import { PlatformContext } from "../shared/context";
+import { secretEnv, serviceContainer } from "../shared/docker";
+
+/** Where cloudflared serves metrics and `/ready`: inside its container only. */
+const METRICS_ADDRESS = "127.0.0.1:20241";
+
+/**
+ * The cloudflared image has no shell: its own `tunnel ready` asks the metrics server's `/ready`,
+ * which answers 200 once at least one connection to Cloudflare's edge is up.
+ */
+function cloudflaredCheck(): HealthCheck {
+  return healthCheck(
+    ["CMD", "cloudflared", "tunnel", "--metrics", METRICS_ADDRESS, "ready"],
+    "20s",
+  );
+}
+
+/** A public hostname the tunnel routes, with what must exist before it goes public. */
+export interface TunnelHost {
+  tenantId: string;
+  /** The full hostname, e.g. `acme.example.com`. */
+  hostname: string;
+  /** The Access applications guarding the hostname; its DNS record and the document wait for them. */
+  guardedBy: pulumi.Resource[];
+}
+
+export interface TunnelArgs {
+  /** The stack this tunnel serves; names the tunnel `platform-<stack>`. */
+  context: PlatformContext;
+  /** The Cloudflare account that owns the tunnel and the Zero Trust organisation. */
+  accountId: string;
+  /** The zone (of `platform:domain`) that holds the tenants' DNS records. */
+  zoneId: string;
+  /** The stack's whole ingress document, as `ingressRules` builds and checks it. */
+  ingress: IngressRule<pulumi.Input<string>>[];
+  /** Every hostname the document routes: one DNS record each. */
+  hosts: TunnelHost[];
+  /** Image id of cloudflared, from a pulled `RemoteImage`. */
+  image: pulumi.Input<string>;
+  /** Memory limit of the connector container in MB. Required: its default is config's. */
+  memoryMb: number;
+}
+
+/**
+ * The stack's way in from the internet: a remotely managed Cloudflare tunnel with one ingress
+ * document for every tenant, a proxied CNAME per tenant hostname, and the cloudflared connector
+ * on the platform network, which reaches tenant containers by their network aliases.
+ */
+export class Tunnel extends pulumi.ComponentResource {
+  public readonly tunnelId: pulumi.Output<string>;
+  /** `<tunnel id>.cfargotunnel.com`, the target of every tenant's CNAME. */
+  public readonly cname: pulumi.Output<string>;
+  public readonly config: cloudflare.ZeroTrustTunnelCloudflaredConfig;
+  public readonly connector: docker.Container;
+
+  constructor(name: string, args: TunnelArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("platform:edge:Tunnel", name, {}, opts);
+    if (args.hosts.length === 0) throw new Error(`Tunnel ${name}: no tenant hostnames to serve`);
+    const unguarded = args.hosts.filter((host) => host.guardedBy.length === 0);
+    if (unguarded.length > 0) {
+      throw new Error(
+        `Tunnel ${name}: ${unguarded.map((h) => h.hostname).join(", ")} would be public without Access in front`,
+      );
+    }
+    const { context, accountId } = args;
+
+    // Generating the secret here lets the connector token be derived from it, without reading
+    // the token back from the API (getZeroTrustTunnelCloudflaredToken) on every preview.
+    const secret = new random.RandomBytes(`${name}-secret`, { length: 32 }, { parent: this });
+    const tunnel = new cloudflare.ZeroTrustTunnelCloudflared(
+      name,
+      {
+        accountId,
+        name: `${pulumi.getProject()}-${context.stack}`,
+        configSrc: "cloudflare",
+        tunnelSecret: pulumi.secret(secret.base64),
+      },
+      { parent: this },
+    );
+    this.tunnelId = tunnel.id;
+    this.cname = pulumi.interpolate`${tunnel.id}.cfargotunnel.com`;
+
+    this.config = new cloudflare.ZeroTrustTunnelCloudflaredConfig(
+      `${name}-config`,
+      { accountId, tunnelId: tunnel.id, source: "cloudflare", config: { ingresses: args.ingress } },
+      // Routing a hostname before Access guards it would open the tenant, if only for a moment.
+      { parent: this, dependsOn: args.hosts.flatMap((host) => host.guardedBy) },
+    );
+    for (const host of args.hosts) {
+      new cloudflare.DnsRecord(
+        `${name}-dns-${host.tenantId}`,
+        {
+          zoneId: args.zoneId,
+          name: host.hostname,
+          type: "CNAME",
+          content: this.cname,
+          proxied: true,
+          ttl: 1,
+          comment: `${context.stack}: tenant ${host.tenantId} (managed by Pulumi)`,
+        },
+        { parent: this, dependsOn: host.guardedBy },
+      );
+    }
+
+    const token = pulumi
+      .all([tunnel.id, secret.base64])
+      .apply(([tunnelId, tunnelSecret]) => tunnelToken(accountId, tunnelId, tunnelSecret));
+    this.connector = serviceContainer(
+      `${name}-connector`,
+      {
+        name: dockerName(context.stack, "cloudflared"),
+        image: args.image,
+        owner: { environment: context.environment, service: "cloudflared" },
+        network: context.network,
+        aliases: ["cloudflared"],
+        memoryMb: args.memoryMb,
+        command: ["tunnel", "--no-autoupdate", "--metrics", METRICS_ADDRESS, "run"],
+        env: secretEnv({ TUNNEL_TOKEN: token }),
+        healthcheck: cloudflaredCheck(),
+      },
+      // A remotely managed connector fetches its routes when it connects: they must exist by then.
+      { parent: this, dependsOn: [this.config] },
+    );
+    this.registerOutputs({ tunnelId: this.tunnelId, cname: this.cname });
+  }
+}

@@ -1,0 +1,237 @@
+/**
+ * Everything that makes Docker objects: containers (long-running services and one-shot jobs),
+ * volumes, the network and pulled images, with the labels, log rotation and replacement options
+ * they all share. Components describe what runs; this module alone knows how Docker runs it.
+ */
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { HealthCheck } from "../../lib/healthchecks";
+import { LABELS } from "../../lib/labels";
+import { dockerName } from "../../lib/naming";
+import { dataOptions, PlatformContext } from "./context";
+
+/** What a container, volume or network belongs to; carried as `platform.*` labels. */
+export interface Ownership {
+  environment: string;
+  /** `postgres`, `redis`, `clickhouse`, `temporal`, `api`, `dashboard`, `worker`, `migrate`, `cloudflared`, `network`. */
+  service: string;
+  /** Set when the object belongs to one tenant. */
+  tenant?: string;
+}
+
+export function labels(owner: Ownership): { label: string; value: string }[] {
+  const list: { label: string; value: string }[] = [
+    { label: LABELS.environment, value: owner.environment },
+    { label: LABELS.service, value: owner.service },
+  ];
+  if (owner.tenant !== undefined) list.push({ label: LABELS.tenant, value: owner.tenant });
+  return list;
+}
+
+/** Docker's `KEY=value` list, sorted so that the same settings always give the same diff. */
+export function envList(env: Record<string, string>): string[] {
+  return Object.keys(env)
+    .sort()
+    .map((key) => `${key}=${env[key]}`);
+}
+
+/**
+ * An environment that carries at least one secret: the whole list is a Pulumi secret, so it is
+ * encrypted in state and masked in previews.
+ */
+export function secretEnv(
+  env: pulumi.Input<Record<string, pulumi.Input<string>>>,
+): pulumi.Output<string[]> {
+  return pulumi.secret(pulumi.output(env).apply(envList));
+}
+
+/** A bind of a container port onto the Docker host's loopback interface, never beyond it. */
+export interface LoopbackPort {
+  internal: number;
+  external: number;
+}
+
+export interface ContainerSpec {
+  /** The Docker name; carries the stack (see `dockerName`). */
+  name: string;
+  /** An image id, e.g. `RemoteImage.imageId`. */
+  image: pulumi.Input<string>;
+  owner: Ownership;
+  network: pulumi.Input<string>;
+  /** Stable DNS names on the network; nothing addresses a container by IP. */
+  aliases: string[];
+  memoryMb: number;
+  /** `KEY=value` pairs; pass a secret Output when any value is secret. */
+  env?: pulumi.Input<pulumi.Input<string>[]>;
+  command?: string[];
+  entrypoint?: string[];
+}
+
+export interface ServiceSpec extends ContainerSpec {
+  healthcheck: HealthCheck;
+  /** How long `pulumi up` waits for the first healthy report; first boots of databases are slow. @default 120 */
+  waitTimeoutSeconds?: number;
+  /** @default none */
+  ports?: LoopbackPort[];
+  /** @default none */
+  volumes?: { volumeName: pulumi.Input<string>; containerPath: string }[];
+  /** Resource limits beyond memory, e.g. open files. @default Docker's */
+  ulimits?: docker.types.input.ContainerUlimit[];
+}
+
+function baseArgs(spec: ContainerSpec): docker.ContainerArgs {
+  return {
+    name: spec.name,
+    image: spec.image,
+    labels: labels(spec.owner),
+    networksAdvanced: [{ name: spec.network, aliases: spec.aliases }],
+    memory: spec.memoryMb,
+    envs: spec.env,
+    command: spec.command,
+    entrypoints: spec.entrypoint,
+    // Without rotation, json-file logs grow until the host's disk is full.
+    logDriver: "json-file",
+    logOpts: { "max-size": "10m", "max-file": "3" },
+  };
+}
+
+/**
+ * Fixed Docker names and fixed host ports collide with Pulumi's default create-before-delete
+ * replacement, so containers are replaced delete-first. `envs` is also a secret output: state
+ * never holds an environment in plain text, and the policy pack can check that it is so.
+ */
+const containerOptions: pulumi.CustomResourceOptions = {
+  deleteBeforeReplace: true,
+  additionalSecretOutputs: ["envs"],
+};
+
+/**
+ * A long-running service: restarted unless stopped by hand, memory-limited, health-checked, and
+ * `wait`ed for, so nothing that depends on it is created before it reports healthy.
+ */
+export function serviceContainerArgs(spec: ServiceSpec): docker.ContainerArgs {
+  return {
+    ...baseArgs(spec),
+    restart: "unless-stopped",
+    healthcheck: spec.healthcheck,
+    wait: true,
+    waitTimeout: spec.waitTimeoutSeconds ?? 120,
+    ports: spec.ports?.map((p) => ({
+      internal: p.internal,
+      external: p.external,
+      ip: "127.0.0.1",
+    })),
+    volumes: spec.volumes,
+    ulimits: spec.ulimits,
+  };
+}
+
+export function serviceContainer(
+  name: string,
+  spec: ServiceSpec,
+  opts: pulumi.CustomResourceOptions,
+): docker.Container {
+  return new docker.Container(name, serviceContainerArgs(spec), { ...opts, ...containerOptions });
+}
+
+/**
+ * A one-shot job: `pulumi up` attaches until it exits and records its exit code and logs. The
+ * provider does not fail on a non-zero exit; `jobSucceeded` does.
+ */
+export function jobContainerArgs(spec: ContainerSpec): docker.ContainerArgs {
+  return {
+    ...baseArgs(spec),
+    restart: "no",
+    mustRun: false,
+    attach: true,
+    logs: true,
+  };
+}
+
+export function jobContainer(
+  name: string,
+  spec: ContainerSpec,
+  opts: pulumi.CustomResourceOptions,
+): docker.Container {
+  return new docker.Container(name, jobContainerArgs(spec), { ...opts, ...containerOptions });
+}
+
+export class JobFailedError extends Error {
+  constructor(job: string, exitCode: number, logs: string) {
+    super(`${job} exited with code ${exitCode}. Its output:\n${logs.trimEnd() || "(no output)"}`);
+    this.name = "JobFailedError";
+  }
+}
+
+/** Throws a {@link JobFailedError} unless the job exited 0. */
+export function assertJobSucceeded(job: string, exitCode: number | undefined, logs: string): void {
+  if (exitCode !== 0) throw new JobFailedError(job, exitCode ?? -1, logs);
+}
+
+/**
+ * A `dependsOn` value that resolves only when the job exited 0. Pass it to every resource that
+ * must wait for the job: when the job fails, their registration fails with the job's logs, so
+ * `pulumi up` stops and leaves them as they were. Combine it with others through `waitFor`.
+ */
+export function jobSucceeded(
+  job: docker.Container,
+  description: string,
+): pulumi.Output<pulumi.Resource[]> {
+  return pulumi.all([job.exitCode, job.containerLogs]).apply(([exitCode, logs]) => {
+    assertJobSucceeded(description, exitCode, logs ?? "");
+    return [];
+  });
+}
+
+/** The named volume `<stack>-<service>-data`, protected and kept in production. */
+export function dataVolume(
+  name: string,
+  context: PlatformContext,
+  service: string,
+  parent: pulumi.Resource,
+): docker.Volume {
+  return new docker.Volume(
+    `${name}-data`,
+    {
+      name: dockerName(context.stack, `${service}-data`),
+      labels: labels({ environment: context.environment, service }),
+    },
+    { parent, ...dataOptions(context, { protect: true }) },
+  );
+}
+
+/**
+ * The stack's bridge network `<stack>-platform`, on which services find each other by alias.
+ * The host's size travels in its labels, where the policy pack can compare limits with it.
+ */
+export function platformNetwork(
+  stack: string,
+  environment: string,
+  hostMemoryMb: number | undefined,
+  provider: docker.Provider,
+): docker.Network {
+  return new docker.Network(
+    "network",
+    {
+      name: dockerName(stack, "platform"),
+      driver: "bridge",
+      labels: [
+        ...labels({ environment, service: "network" }),
+        ...(hostMemoryMb === undefined
+          ? []
+          : [{ label: LABELS.hostMemoryMb, value: String(hostMemoryMb) }]),
+      ],
+    },
+    { provider },
+  );
+}
+
+/** An image pulled once and referenced by id, so that a new tag shows in previews. */
+export function pulledImage(
+  key: string,
+  ref: string,
+  provider: docker.Provider,
+): pulumi.Output<string> {
+  return new docker.RemoteImage(`image-${key}`, { name: ref, keepLocally: true }, { provider })
+    .imageId;
+}

@@ -1,0 +1,186 @@
+import * as pulumi from "@pulumi/pulumi";
+import {
+  APP_PORTS,
+  AppRole,
+  DittofeedImage,
+  dittofeedEnvironment,
+  roleEnvironment,
+} from "../../dittofeed/contract";
+import { tenantSqlName } from "../../lib/naming";
+import { DittofeedService } from "../app/dittofeedService";
+import { ClickHouse } from "../data/clickhouse";
+import { Postgres } from "../data/postgres";
+import { Redis } from "../data/redis";
+import { Temporal } from "../data/temporal";
+import { TenantAccess, TenantAccessArgs } from "../edge/tenantAccess";
+import { PlatformContext, secretOrGenerated, waitFor } from "../shared/context";
+import { LoopbackPort, secretEnv } from "../shared/docker";
+import { Database } from "./database";
+import { Migration } from "./migration";
+
+/** Where a tenant is reached: by its people's browsers, and by the browser's API calls. */
+export interface TenantEndpoints {
+  /** Dittofeed's `DASHBOARD_URL`: the origin, without `/dashboard`. */
+  dashboardUrl: string;
+  /** Dittofeed's `DASHBOARD_API_BASE`: where the browser sends `/api` calls. */
+  apiBaseUrl: string;
+}
+
+export interface TenantArgs {
+  /** The stack this tenant lives in. */
+  context: PlatformContext;
+  /** The tenant's id: names its containers, aliases, database, ClickHouse user and Temporal namespace. */
+  id: string;
+  /** The Dittofeed workspace the bootstrap creates (or keeps). */
+  workspaceName: string;
+  /** Where the tenant is reached. */
+  endpoints: TenantEndpoints;
+  /** Loopback ports on the Docker host to publish api and dashboard on (dev only). @default none */
+  devPorts?: Record<keyof typeof APP_PORTS, number>;
+  /** Container memory limits in MB. Required: their defaults are config's. */
+  memoryMb: Record<AppRole, number>;
+  /** Number of worker containers. @default 1 */
+  workerReplicas?: number;
+  /** Dittofeed's `LOG_LEVEL`. */
+  logLevel: string;
+  /** Image ids of the Dittofeed roles and of ClickHouse (for its client). */
+  images: Record<DittofeedImage | "clickhouse", pulumi.Input<string>>;
+  /** The shared services of the stack. */
+  shared: { postgres: Postgres; redis: Redis; clickhouse: ClickHouse; temporal: Temporal };
+  /** Operator-supplied secrets; each one not given is generated. @default all generated */
+  secrets?: { databasePassword?: string; secretKey?: string; adminPassword?: string };
+  /** Cloudflare Access for the tenant's public hostname. @default none (not exposed) */
+  access?: TenantAccessArgs;
+}
+
+/** The loopback binds of a serving role in dev; workers serve nothing. */
+function loopbackPorts(
+  role: AppRole,
+  devPorts: TenantArgs["devPorts"],
+): LoopbackPort[] | undefined {
+  if (role === "worker" || devPorts === undefined) return undefined;
+  return [{ internal: APP_PORTS[role], external: devPorts[role] }];
+}
+
+/**
+ * One tenant's stamp: its own Postgres role and database, ClickHouse database and user, Temporal
+ * namespace, a migration that must succeed first, then api, dashboard and workers, and, when it
+ * is exposed, the Cloudflare Access applications in front of its hostname.
+ */
+export class Tenant extends pulumi.ComponentResource {
+  public readonly workspaceName: string;
+  /** The origin the tenant's people open; the dashboard lives under `/dashboard`. */
+  public readonly url: string;
+  public readonly apiUrl: string;
+  /** The tenant's `DATABASE_URL` (secret). */
+  public readonly databaseUrl: pulumi.Output<string>;
+  public readonly api: DittofeedService;
+  public readonly dashboard: DittofeedService;
+  public readonly worker: DittofeedService;
+  /** Access in front of the tenant's hostname, when it is exposed through the tunnel. */
+  public readonly access?: TenantAccess;
+
+  constructor(name: string, args: TenantArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("platform:tenant:Tenant", name, {}, opts);
+    const { context, id, endpoints, images } = args;
+    const { postgres, redis, clickhouse, temporal } = args.shared;
+    const secrets = args.secrets ?? {};
+    this.workspaceName = args.workspaceName;
+    this.url = endpoints.dashboardUrl;
+    this.apiUrl = endpoints.apiBaseUrl;
+
+    const databasePassword = secretOrGenerated(
+      `${name}-db-password`,
+      secrets.databasePassword,
+      this,
+    );
+    const clickhousePassword = secretOrGenerated(`${name}-clickhouse-password`, undefined, this);
+    const secretKey = secretOrGenerated(`${name}-secret-key`, secrets.secretKey, this, 44);
+    const adminPassword = secretOrGenerated(`${name}-admin-password`, secrets.adminPassword, this);
+
+    const database = new Database(
+      `${name}-database`,
+      { context, tenantId: id, postgres, password: databasePassword },
+      { parent: this },
+    );
+    this.databaseUrl = database.url;
+
+    const sqlName = tenantSqlName(id);
+    const settings = {
+      databaseUrl: database.url,
+      clickhouseUrl: clickhouse.url,
+      clickhouseDatabase: sqlName,
+      clickhouseUser: sqlName,
+      clickhousePassword,
+      temporalAddress: temporal.address,
+      temporalNamespace: id,
+      redisUrl: redis.url,
+      secretKey,
+      adminPassword,
+      dashboardUrl: endpoints.dashboardUrl,
+      apiBaseUrl: endpoints.apiBaseUrl,
+      logLevel: args.logLevel,
+    };
+    // Resolved once for the tenant's four environments: every Output costs the SDK promises.
+    const resolved = pulumi.output(settings);
+    const environment = (role?: AppRole) =>
+      secretEnv(
+        resolved.apply((s) => ({
+          ...dittofeedEnvironment(s),
+          ...(role ? roleEnvironment(role) : {}),
+        })),
+      );
+
+    const migration = new Migration(
+      `${name}-migration`,
+      {
+        context,
+        tenantId: id,
+        workspaceName: args.workspaceName,
+        adminCliImage: images.adminCli,
+        clickhouseImage: images.clickhouse,
+        clickhouse,
+        clickhouseAccess: { database: sqlName, user: sqlName, password: clickhousePassword },
+        env: environment(),
+        dependsOn: [
+          database.database,
+          database.revokePublic,
+          postgres.container,
+          clickhouse.container,
+          temporal.container,
+        ],
+      },
+      { parent: this },
+    );
+    // Every app container waits for the migration's success and for the services it talks to.
+    const ready = waitFor([temporal.container, redis.container], [migration.succeeded]);
+    const service = (role: AppRole) =>
+      new DittofeedService(
+        `${name}-${role}`,
+        {
+          context,
+          tenantId: id,
+          role,
+          image: images[role],
+          env: environment(role),
+          memoryMb: args.memoryMb[role],
+          temporal: temporal.endpoint,
+          replicas: role === "worker" ? (args.workerReplicas ?? 1) : 1,
+          ports: loopbackPorts(role, args.devPorts),
+          dependsOn: ready,
+        },
+        { parent: this },
+      );
+    this.api = service("api");
+    this.dashboard = service("dashboard");
+    this.worker = service("worker");
+    if (args.access)
+      this.access = new TenantAccess(`${name}-access`, args.access, { parent: this });
+
+    this.registerOutputs({
+      workspaceName: this.workspaceName,
+      url: this.url,
+      databaseUrl: this.databaseUrl,
+    });
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * Reads a stack's `platform:*` config and validates it whole: schema, cross-field rules, and the
+ * hostnames of the other committed stacks. Nothing is registered before this has passed.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { configError, Problem } from "./errors";
+import { crossFieldProblems, OtherStack } from "./rules";
+import { defaultDevPorts, NAMESPACE, PlatformConfig, rawSchema } from "./schema";
+import { namespaceValues, readStackFile, stackFilePath, stacksIn } from "./stackFile";
+
+/**
+ * Validates raw config values (as Pulumi hands them over: strings, or parsed JSON for
+ * structured keys) and resolves every default. Throws a {@link ConfigError} listing every problem.
+ */
+export function parsePlatformConfig(
+  raw: Record<string, unknown>,
+  otherStacks: readonly OtherStack[] = [],
+): PlatformConfig {
+  const result = rawSchema.safeParse(raw);
+  const fieldProblems: Problem[] = result.success
+    ? []
+    : result.error.issues.flatMap((issue) =>
+        issue.code === "unrecognized_keys"
+          ? issue.keys.map((key) => ({ path: [...issue.path, key], message: "is not a known key" }))
+          : [{ path: [...issue.path], message: issue.message }],
+      );
+  const problems = [...fieldProblems, ...crossFieldProblems(raw, otherStacks)];
+  if (problems.length > 0 || !result.success) throw configError(raw, problems);
+  const config = result.data;
+  return {
+    ...config,
+    tenants: config.tenants.map((tenant, index) => ({
+      ...tenant,
+      hostname: tenant.hostname ?? tenant.id,
+      devPorts: tenant.devPorts ?? defaultDevPorts(index),
+      exposed: config.cloudflare !== undefined,
+    })),
+  };
+}
+
+/** Pulumi passes structured config as JSON text; plain strings stay strings. */
+function decode(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** Picks the `platform:*` keys out of a stack's config map (as `pulumi config` holds it). */
+export function rawPlatformConfig(all: Record<string, string>): Record<string, unknown> {
+  const raw: Record<string, unknown> = {};
+  for (const [key, text] of Object.entries(namespaceValues(all, NAMESPACE)))
+    raw[key] = decode(text);
+  return raw;
+}
+
+/**
+ * The `platform:*` values of every committed `Pulumi.<stack>.yaml` in `directory` except
+ * `stack`'s own, for the checks that span stacks.
+ */
+export function otherStackConfigs(directory: string, stack: string): OtherStack[] {
+  return stacksIn(directory)
+    .filter((name) => name !== stack)
+    .map((name) => {
+      let config: Record<string, unknown>;
+      try {
+        config = readStackFile(stackFilePath(directory, name));
+      } catch (error) {
+        throw new Error(
+          `Cannot read Pulumi.${name}.yaml to compare its hostnames with this stack's: ${String(error)}`,
+        );
+      }
+      return { stack: name, raw: namespaceValues(config, NAMESPACE) };
+    });
+}
+
+/**
+ * Reads every `platform:*` key of the running stack and validates it, together with the other
+ * committed stack files in `stackFilesDirectory` (the project directory; `null` to skip them). A
+ * key this program does not know is an error too: a typo must not silently fall back to a default.
+ */
+export function loadPlatformConfig(
+  // The Pulumi CLI runs programs from their project directory.
+  stackFilesDirectory: string | null = process.cwd(),
+): PlatformConfig {
+  const others =
+    stackFilesDirectory === null ? [] : otherStackConfigs(stackFilesDirectory, pulumi.getStack());
+  return parsePlatformConfig(rawPlatformConfig(pulumi.runtime.allConfig()), others);
+}

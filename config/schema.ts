@@ -1,0 +1,201 @@
+/**
+ * The shape of a stack's `platform:*` config: every operator-facing key, its validation and its
+ * default. Defaults an operator may want to change live here and nowhere else.
+ */
+import { z } from "zod";
+import { imagePinProblem } from "../lib/images";
+
+/** The config namespace of this project: every key below is `platform:<key>`. */
+export const NAMESPACE = "platform";
+
+export const ENVIRONMENTS = ["dev", "staging", "production"] as const;
+export type Environment = (typeof ENVIRONMENTS)[number];
+
+/** Dittofeed's current stable release; operators bump it through `platform:dittofeed.version`. */
+export const DEFAULT_DITTOFEED_VERSION = "v0.23.0";
+
+export const DEFAULT_ADMIN_PORT = 15432;
+const SLUG = /^[a-z](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
+const DNS_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+const DOMAIN = /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+const CLOUDFLARE_ID = /^[0-9a-f]{32}$/;
+
+const slug = z
+  .string()
+  .regex(
+    SLUG,
+    "must be a slug: 1 to 40 lowercase letters, digits and hyphens, starting with a letter and not ending with a hyphen",
+  );
+
+const domain = z.string().regex(DOMAIN, "must be a lowercase DNS name such as example.com");
+
+const hostnameLabel = z.string().superRefine((value, ctx) => {
+  if (value.includes(".")) {
+    ctx.addIssue({
+      code: "custom",
+      message:
+        "must be ONE DNS label under platform:domain (e.g. north, not api.north): Cloudflare's Universal SSL certificate covers only one level of subdomain, so a deeper name fails TLS; use a hyphen instead (api-north)",
+    });
+  } else if (!DNS_LABEL.test(value)) {
+    ctx.addIssue({
+      code: "custom",
+      message: "must be a DNS label: lowercase letters, digits and hyphens, at most 63 characters",
+    });
+  }
+});
+
+/** An image reference that pins what it runs (see `imagePinProblem`). */
+const imageRef = z.string().superRefine((value, ctx) => {
+  const problem = imagePinProblem(value);
+  if (problem) ctx.addIssue({ code: "custom", message: problem });
+});
+
+const port = z.number().int().min(1).max(65535);
+const memoryMb = (defaultMb: number) => z.number().int().min(64).max(262144).default(defaultMb);
+const secretString = z.string().min(16, "must be at least 16 characters");
+
+/** A shared service: which image runs it and how much memory it may use. */
+const serviceSchema = (image: string, defaultMemoryMb: number) =>
+  z
+    .object({
+      image: imageRef.default(image),
+      memoryMb: memoryMb(defaultMemoryMb),
+    })
+    .strict();
+
+const tenantSchema = z
+  .object({
+    id: slug,
+    workspaceName: z
+      .string()
+      .trim()
+      .min(1, "must not be empty")
+      .max(100)
+      .regex(/^[^\p{Cc}]+$/u, "must not contain control characters"),
+    hostname: hostnameLabel.optional(),
+    accessEmails: z.array(z.email("must be an email address")).default([]),
+    accessEmailDomains: z.array(domain).default([]),
+    workerReplicas: z.number().int().min(1).max(16).default(1),
+    memoryMb: z
+      .object({ api: memoryMb(512), dashboard: memoryMb(384), worker: memoryMb(768) })
+      .strict()
+      .prefault({}),
+    devPorts: z.object({ api: port, dashboard: port }).strict().optional(),
+  })
+  .strict();
+
+const tenantSecretsSchema = z
+  .object({
+    databasePassword: secretString.optional(),
+    secretKey: secretString.optional(),
+    adminPassword: secretString.optional(),
+  })
+  .strict();
+
+const secretsSchema = z
+  .object({
+    postgresPassword: secretString.optional(),
+    temporalPassword: secretString.optional(),
+    redisPassword: secretString.optional(),
+    clickhousePassword: secretString.optional(),
+    registries: z
+      .array(
+        z
+          .object({
+            address: z.string().min(1),
+            username: z.string().min(1),
+            password: z.string().min(1),
+          })
+          .strict(),
+      )
+      .default([]),
+    tenants: z.record(z.string(), tenantSecretsSchema).default({}),
+  })
+  .strict()
+  .prefault({});
+
+export const rawSchema = z
+  .object({
+    environment: z.enum(ENVIRONMENTS, { message: `must be one of ${ENVIRONMENTS.join(", ")}` }),
+    domain: domain.optional(),
+    cloudflare: z
+      .object({
+        accountId: z
+          .string()
+          .regex(CLOUDFLARE_ID, "must be a 32-character hex Cloudflare account id"),
+        zoneId: z.string().regex(CLOUDFLARE_ID, "must be a 32-character hex Cloudflare zone id"),
+        teamName: z
+          .string()
+          .regex(
+            DNS_LABEL,
+            "must be the Zero Trust team name: the <team> of <team>.cloudflareaccess.com",
+          )
+          .optional(),
+      })
+      .strict()
+      .optional(),
+    dittofeed: z
+      .object({
+        version: z
+          .string()
+          .regex(
+            /^v?\d+\.\d+\.\d+(?:[-.][0-9A-Za-z.-]+)?$/,
+            "must be a release tag such as v0.23.0",
+          )
+          .default(DEFAULT_DITTOFEED_VERSION),
+        images: z
+          .object({
+            api: imageRef.optional(),
+            dashboard: imageRef.optional(),
+            worker: imageRef.optional(),
+            adminCli: imageRef.optional(),
+          })
+          .strict()
+          .prefault({}),
+        logLevel: z.enum(["trace", "debug", "info", "warn", "error"]).default("info"),
+      })
+      .strict()
+      .prefault({}),
+    tenants: z.array(tenantSchema).min(1, "must list at least one tenant"),
+    postgres: z
+      .object({
+        image: imageRef.default("postgres:15.13"),
+        memoryMb: memoryMb(1024),
+        adminPort: port.default(DEFAULT_ADMIN_PORT),
+        adminHost: z.string().min(1).default("127.0.0.1"),
+      })
+      .strict()
+      .prefault({}),
+    redis: serviceSchema("redis:7.4.2-alpine", 256).prefault({}),
+    clickhouse: serviceSchema("clickhouse/clickhouse-server:24.12.6.70-alpine", 2048).prefault({}),
+    temporal: serviceSchema("temporalio/auto-setup:1.22.4", 768).prefault({}),
+    cloudflared: serviceSchema("cloudflare/cloudflared:2025.10.0", 128).prefault({}),
+    hostMemoryMb: z.number().int().min(512).optional(),
+    secrets: secretsSchema,
+  })
+  .strict();
+
+export type RawConfig = z.infer<typeof rawSchema>;
+type RawTenant = z.infer<typeof tenantSchema>;
+
+/** One tenant after validation, with every default resolved. */
+export interface TenantConfig extends Omit<RawTenant, "hostname" | "devPorts"> {
+  /** The DNS label of the tenant under `domain`; defaults to its id. */
+  hostname: string;
+  /** Loopback ports of api and dashboard; used only in `dev`. */
+  devPorts: { api: number; dashboard: number };
+  /** Whether the tenant is reached through the Cloudflare tunnel (every tenant, when it is set). */
+  exposed: boolean;
+}
+
+export interface PlatformConfig extends Omit<RawConfig, "tenants"> {
+  tenants: TenantConfig[];
+}
+
+/** The keys this program reads, in the order the README documents them. */
+export const CONFIG_KEYS = Object.keys(rawSchema.shape) as (keyof RawConfig)[];
+
+/** Dev ports default to 3000+10i (dashboard) and 3001+10i (api) for the i-th tenant. */
+export function defaultDevPorts(index: number): { api: number; dashboard: number } {
+  return { dashboard: 3000 + 10 * index, api: 3001 + 10 * index };
+}

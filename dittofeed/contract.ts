@@ -1,0 +1,128 @@
+/**
+ * Dittofeed's contract as plain data: which images run it, which ports its processes listen on,
+ * how their health is probed, and the environment they read. Everything here is a fact about
+ * Dittofeed (v0.23.0, github.com/dittofeed/dittofeed), not about how this platform runs it.
+ */
+import { HealthCheck, httpGetCheck, tcpConnectCheck } from "../lib/healthchecks";
+import { tenantAlias } from "../lib/naming";
+import { httpUrl } from "../lib/urls";
+
+/** The long-running Dittofeed processes of a tenant. */
+export const APP_ROLES = ["api", "dashboard", "worker"] as const;
+export type AppRole = (typeof APP_ROLES)[number];
+
+/** Dittofeed's split images. The admin-cli image is the only one that carries the migrations. */
+export type DittofeedImage = AppRole | "adminCli";
+
+const REPOSITORIES: Record<DittofeedImage, string> = {
+  api: "dittofeed/dittofeed-api",
+  dashboard: "dittofeed/dittofeed-dashboard",
+  worker: "dittofeed/dittofeed-worker",
+  adminCli: "dittofeed/dittofeed-admin-cli",
+};
+
+/** The roles that serve HTTP, and their ports; the worker serves nothing. */
+export const APP_PORTS = { api: 3001, dashboard: 3000 } as const;
+export type ServingRole = keyof typeof APP_PORTS;
+
+/** Which Dittofeed release runs, and the operator's image overrides by role. */
+export interface DittofeedRelease {
+  version: string;
+  images: Partial<Record<DittofeedImage, string>>;
+}
+
+/** The image of each role: the operator's override, or the official image at the pinned version. */
+export function dittofeedImages(release: DittofeedRelease): Record<DittofeedImage, string> {
+  const images = {} as Record<DittofeedImage, string>;
+  for (const role of Object.keys(REPOSITORIES) as DittofeedImage[]) {
+    images[role] = release.images[role] ?? `${REPOSITORIES[role]}:${release.version}`;
+  }
+  return images;
+}
+
+/** Where a tenant's serving role answers inside the Docker network, by its alias. */
+export function appUrl(tenantId: string, role: ServingRole): string {
+  return httpUrl(tenantAlias(tenantId, role), APP_PORTS[role]);
+}
+
+/** A host and port on the platform network. */
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+/**
+ * Health checks of the long-running roles. api and dashboard have no `/health` path: `/api` and
+ * `/dashboard/api` are the paths that answer 200. The worker has no HTTP port; it is healthy when
+ * it can reach Temporal, which it needs to do any work at all.
+ */
+export function dittofeedHealthCheck(role: AppRole, temporal: Endpoint): HealthCheck {
+  switch (role) {
+    case "api":
+      return httpGetCheck(APP_PORTS.api, "/api");
+    case "dashboard":
+      return httpGetCheck(APP_PORTS.dashboard, "/dashboard/api");
+    case "worker":
+      return tcpConnectCheck(temporal.host, temporal.port);
+  }
+}
+
+/** Everything a tenant's Dittofeed processes need to know, resolved to plain values. */
+export interface DittofeedSettings {
+  databaseUrl: string;
+  clickhouseUrl: string;
+  clickhouseDatabase: string;
+  clickhouseUser: string;
+  clickhousePassword: string;
+  /** `<host>:<port>` of Temporal's frontend. */
+  temporalAddress: string;
+  temporalNamespace: string;
+  redisUrl: string;
+  secretKey: string;
+  adminPassword: string;
+  /** The origin the tenant's people open in a browser. */
+  dashboardUrl: string;
+  /** Where the browser sends API calls: the same origin behind the tunnel. */
+  apiBaseUrl: string;
+  logLevel: string;
+}
+
+/**
+ * The environment shared by api, dashboard, worker and the bootstrap job. `DATABASE_URL` is set
+ * (not `DATABASE_PASSWORD`): Dittofeed interpolates the separate settings into a URL without
+ * encoding them, which breaks on passwords with `+ / = @`.
+ */
+export function dittofeedEnvironment(s: DittofeedSettings): Record<string, string> {
+  return {
+    NODE_ENV: "production",
+    AUTH_MODE: "anonymous",
+    DATABASE_URL: s.databaseUrl,
+    CLICKHOUSE_HOST: s.clickhouseUrl,
+    CLICKHOUSE_DATABASE: s.clickhouseDatabase,
+    CLICKHOUSE_USER: s.clickhouseUser,
+    CLICKHOUSE_PASSWORD: s.clickhousePassword,
+    TEMPORAL_ADDRESS: s.temporalAddress,
+    TEMPORAL_NAMESPACE: s.temporalNamespace,
+    REDIS_URL: s.redisUrl,
+    SECRET_KEY: s.secretKey,
+    PASSWORD: s.adminPassword,
+    DASHBOARD_URL: s.dashboardUrl,
+    DASHBOARD_API_BASE: s.apiBaseUrl,
+    ALLOWED_ORIGINS: s.dashboardUrl,
+    BOOTSTRAP_SAFE: "true",
+    LOG_LEVEL: s.logLevel,
+    DITTOFEED_TELEMETRY_DISABLED: "true",
+  };
+}
+
+/** Role-specific additions: Next.js binds to the container hostname unless told otherwise. */
+export function roleEnvironment(role: AppRole): Record<string, string> {
+  switch (role) {
+    case "api":
+      return { API_HOST: "0.0.0.0", API_PORT: String(APP_PORTS.api) };
+    case "dashboard":
+      return { HOSTNAME: "0.0.0.0", PORT: String(APP_PORTS.dashboard) };
+    case "worker":
+      return {};
+  }
+}

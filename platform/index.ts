@@ -1,0 +1,268 @@
+/**
+ * The composition of one stack, as named steps: where tenants are reached and how the tunnel
+ * routes them (pure, checked before anything is registered), providers, the network and images,
+ * the shared services, the tenants, the edge, and the stack's outputs.
+ */
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { ClickHouse } from "../components/data/clickhouse";
+import { Postgres } from "../components/data/postgres";
+import { Redis } from "../components/data/redis";
+import { Temporal } from "../components/data/temporal";
+import { Tunnel, TunnelHost } from "../components/edge/tunnel";
+import { PlatformContext } from "../components/shared/context";
+import { platformNetwork, pulledImage } from "../components/shared/docker";
+import { Tenant } from "../components/tenant/tenant";
+import { PlatformConfig, TenantConfig } from "../config/schema";
+import { dittofeedImages } from "../dittofeed/contract";
+import { IngressRule, ingressRules, withAudiences } from "../lib/edge";
+import { cloudflareProvider, dockerProvider } from "./providers";
+import { TenantSite, tenantSite } from "./sites";
+
+/** The Cloudflare side of a stack that has a tunnel. */
+interface Edge {
+  accountId: string;
+  zoneId: string;
+  teamName?: string;
+}
+
+/** A tenant with where it is reached: the one place both are read from. */
+interface SitedTenant {
+  tenant: TenantConfig;
+  site: TenantSite;
+}
+
+/**
+ * The stack's ingress document with each tenant's audience still referenced by tenant id.
+ * Building it checks it: a document that would misroute a request throws here.
+ */
+function ingressDocument(edge: Edge, tenants: readonly SitedTenant[]): IngressRule<string>[] {
+  const routes = tenants.flatMap(({ tenant, site }) =>
+    site.route ? [{ ...site.route, audTag: tenant.id }] : [],
+  );
+  return ingressRules(routes, edge.teamName);
+}
+
+/** The images of the data services and of Dittofeed's roles, pulled once each. */
+function pullImages(config: PlatformConfig, provider: docker.Provider) {
+  const refs = {
+    postgres: config.postgres.image,
+    redis: config.redis.image,
+    clickhouse: config.clickhouse.image,
+    temporal: config.temporal.image,
+    ...dittofeedImages(config.dittofeed),
+  };
+  const ids = {} as Record<keyof typeof refs, pulumi.Output<string>>;
+  for (const key of Object.keys(refs) as (keyof typeof refs)[]) {
+    ids[key] = pulledImage(key, refs[key], provider);
+  }
+  return ids;
+}
+
+type Images = ReturnType<typeof pullImages>;
+
+function sharedServices(
+  config: PlatformConfig,
+  context: PlatformContext,
+  images: Images,
+  options: pulumi.ComponentResourceOptions,
+) {
+  const secrets = config.secrets;
+  const postgres = new Postgres(
+    "postgres",
+    {
+      context,
+      image: images.postgres,
+      memoryMb: config.postgres.memoryMb,
+      adminPort: config.postgres.adminPort,
+      adminHost: config.postgres.adminHost,
+      password: secrets.postgresPassword,
+    },
+    options,
+  );
+  const redis = new Redis(
+    "redis",
+    {
+      context,
+      image: images.redis,
+      memoryMb: config.redis.memoryMb,
+      password: secrets.redisPassword,
+    },
+    options,
+  );
+  const clickhouse = new ClickHouse(
+    "clickhouse",
+    {
+      context,
+      image: images.clickhouse,
+      memoryMb: config.clickhouse.memoryMb,
+      password: secrets.clickhousePassword,
+    },
+    options,
+  );
+  const temporal = new Temporal(
+    "temporal",
+    {
+      context,
+      image: images.temporal,
+      memoryMb: config.temporal.memoryMb,
+      postgres,
+      password: secrets.temporalPassword,
+    },
+    options,
+  );
+  return { postgres, redis, clickhouse, temporal };
+}
+
+function createTenant(
+  { tenant, site }: SitedTenant,
+  config: PlatformConfig,
+  context: PlatformContext,
+  edge: Edge | undefined,
+  images: Images,
+  shared: ReturnType<typeof sharedServices>,
+  options: pulumi.ComponentResourceOptions,
+): Tenant {
+  return new Tenant(
+    tenant.id,
+    {
+      context,
+      id: tenant.id,
+      workspaceName: tenant.workspaceName,
+      endpoints: site.endpoints,
+      devPorts: config.environment === "dev" ? tenant.devPorts : undefined,
+      memoryMb: tenant.memoryMb,
+      workerReplicas: tenant.workerReplicas,
+      logLevel: config.dittofeed.logLevel,
+      images,
+      shared,
+      secrets: config.secrets.tenants[tenant.id],
+      access:
+        edge && site.route
+          ? {
+              accountId: edge.accountId,
+              stack: context.stack,
+              tenantId: tenant.id,
+              hostname: site.route.hostname,
+              emails: tenant.accessEmails,
+              emailDomains: tenant.accessEmailDomains,
+            }
+          : undefined,
+    },
+    options,
+  );
+}
+
+/**
+ * Every routed hostname with the Access applications that must guard it first, and the audience
+ * tag of each tenant's application, which the ingress document refers to by tenant id.
+ */
+function guardedHosts(tenants: readonly (SitedTenant & { stamp: Tenant })[]) {
+  const hosts: TunnelHost[] = [];
+  const audiences = new Map<string, pulumi.Output<string>>();
+  for (const { tenant, site, stamp } of tenants) {
+    if (!site.route) continue;
+    if (!stamp.access) throw new Error(`Tenant ${tenant.id} would be routed without Access`);
+    hosts.push({
+      tenantId: tenant.id,
+      hostname: site.route.hostname,
+      guardedBy: stamp.access.applications,
+    });
+    audiences.set(tenant.id, stamp.access.aud);
+  }
+  const audienceOf = (tenantId: string) => {
+    const aud = audiences.get(tenantId);
+    if (aud === undefined) throw new Error(`Tenant ${tenantId} has no Access audience`);
+    return aud;
+  };
+  return { hosts, audienceOf };
+}
+
+export interface TenantOutputs {
+  workspaceName: string;
+  /** The origin the tenant's people open. */
+  url: string;
+  /** The dashboard's address. */
+  dashboardUrl: string;
+  /** Where the API (and public event ingestion under `/api/public`) answers. */
+  apiUrl: string;
+  /** Whether anything outside the Docker network reaches it. */
+  reachable: boolean;
+}
+
+export interface Platform {
+  tenants: Record<string, TenantOutputs>;
+  /** Connection details for operators (secret). */
+  connections: pulumi.Output<{
+    postgresAdmin: { host: string; port: number; user: string; password: string };
+    tenants: Record<string, { databaseUrl: string }>;
+  }>;
+}
+
+function tenantOutputs({ tenant, site }: SitedTenant): TenantOutputs {
+  return {
+    workspaceName: tenant.workspaceName,
+    url: site.endpoints.dashboardUrl,
+    dashboardUrl: `${site.endpoints.dashboardUrl}/dashboard`,
+    apiUrl: `${site.endpoints.apiBaseUrl}/api`,
+    reachable: site.reachable,
+  };
+}
+
+/** Registers the whole platform of one stack. `config` must come from `parsePlatformConfig`. */
+export function createPlatform(config: PlatformConfig, stack: string): Platform {
+  const edge: Edge | undefined = config.domain ? config.cloudflare : undefined;
+  const sited = config.tenants.map((tenant) => ({ tenant, site: tenantSite(config, tenant) }));
+  // Built before anything is registered: a document that would misroute creates nothing.
+  const ingress = edge && ingressDocument(edge, sited);
+
+  const provider = dockerProvider(config.secrets.registries);
+  const network = platformNetwork(stack, config.environment, config.hostMemoryMb, provider);
+  const context: PlatformContext = {
+    stack,
+    environment: config.environment,
+    network: network.name,
+  };
+  const images = pullImages(config, provider);
+  const options = { providers: edge ? [provider, cloudflareProvider()] : [provider] };
+
+  const shared = sharedServices(config, context, images, options);
+  const tenants = sited.map((entry) => ({
+    ...entry,
+    stamp: createTenant(entry, config, context, edge, images, shared, options),
+  }));
+
+  if (edge && ingress) {
+    const { hosts, audienceOf } = guardedHosts(tenants);
+    new Tunnel(
+      "tunnel",
+      {
+        context,
+        accountId: edge.accountId,
+        zoneId: edge.zoneId,
+        ingress: withAudiences(ingress, audienceOf),
+        hosts,
+        image: pulledImage("cloudflared", config.cloudflared.image, provider),
+        memoryMb: config.cloudflared.memoryMb,
+      },
+      options,
+    );
+  }
+
+  return {
+    tenants: Object.fromEntries(tenants.map((entry) => [entry.tenant.id, tenantOutputs(entry)])),
+    connections: pulumi.secret(
+      pulumi.output({
+        postgresAdmin: {
+          host: config.postgres.adminHost,
+          port: config.postgres.adminPort,
+          user: "postgres",
+          password: shared.postgres.password,
+        },
+        tenants: Object.fromEntries(
+          tenants.map(({ tenant, stamp }) => [tenant.id, { databaseUrl: stamp.databaseUrl }]),
+        ),
+      }),
+    ),
+  };
+}

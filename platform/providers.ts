@@ -1,0 +1,30 @@
+/**
+ * The providers of a stack, configured from the namespaces operators already know (`docker:`,
+ * `cloudflare:`). This is the only place that reads provider config.
+ */
+import * as cloudflare from "@pulumi/cloudflare";
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { PlatformConfig } from "../config/schema";
+
+/** The Docker engine: `docker:host` (e.g. `ssh://deploy@host`) and `docker:sshOpts`, or local. */
+export function dockerProvider(
+  registries: PlatformConfig["secrets"]["registries"],
+): docker.Provider {
+  const standard = new pulumi.Config("docker");
+  return new docker.Provider("docker", {
+    host: standard.get("host"),
+    sshOpts: standard.getObject<string[]>("sshOpts"),
+    registryAuth: registries.map((registry) => ({
+      address: registry.address,
+      username: registry.username,
+      password: pulumi.secret(registry.password),
+    })),
+  });
+}
+
+export function cloudflareProvider(): cloudflare.Provider {
+  // Unset, the provider falls back to CLOUDFLARE_API_TOKEN, as pipelines set it.
+  const apiToken = new pulumi.Config("cloudflare").getSecret("apiToken");
+  return new cloudflare.Provider("cloudflare", { apiToken });
+}

@@ -1,0 +1,136 @@
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { parseArgs } from "node:util";
+import { PROJECT_ROOT } from "../engine/runner";
+import { BLAST_STACKS, blastRadius } from "./blast";
+import { Measurement, MeasuredProgram } from "./measure";
+import {
+  BenchResults,
+  completed,
+  evaluateTargets,
+  Outcome,
+  ratioOf,
+  renderResultsMarkdown,
+  SizeResult,
+} from "./report";
+
+export const DEFAULT_SIZES = [1, 10, 100, 500];
+const MEASURE = path.join(__dirname, "measure.ts");
+const RESULTS = path.join(__dirname, "results");
+
+/** Small sizes are quick and noisy: they get the median of three runs, larger ones one run. */
+export const runsFor = (tenants: number) => (tenants <= 10 ? 3 : 1);
+
+function measureOnce(program: MeasuredProgram, tenants: number, skeleton: string): Outcome {
+  // Node's defaults, heap limit included: no flags beyond loading TypeScript.
+  const child = spawnSync(
+    process.execPath,
+    ["--import", "tsx", MEASURE, program, String(tenants), skeleton],
+    {
+      cwd: PROJECT_ROOT,
+      encoding: "utf8",
+      maxBuffer: 64 * 1024 * 1024,
+    },
+  );
+  if (child.status === 0) return JSON.parse(child.stdout) as Measurement;
+  const stderr = child.stderr.trim();
+  const reason = /heap limit|out of memory/i.test(stderr)
+    ? "out of memory at the default heap limit"
+    : (stderr.split("\n").at(-1) ?? `exit ${child.status}`);
+  return { failed: `${reason} (${child.signal ?? `exit ${child.status}`})` };
+}
+
+function median(outcomes: Outcome[]): Outcome {
+  const done = outcomes.filter(completed).sort((a, b) => a.wallMs - b.wallMs);
+  return done.length === outcomes.length
+    ? done[Math.floor(done.length / 2)]
+    : outcomes.find((o) => !completed(o))!;
+}
+
+function measureSize(tenants: number, log: (line: string) => void): SizeResult {
+  const skeleton = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "bench-")), "skeleton.json");
+  const runs = runsFor(tenants);
+  const platform: Outcome[] = [];
+  const floor: Outcome[] = [];
+  for (let run = 0; run < runs; run++) {
+    // Alternating keeps a slow spell of the machine from landing on one side only.
+    platform.push(measureOnce("platform", tenants, skeleton));
+    if (!completed(platform[run])) break;
+    floor.push(measureOnce("floor", tenants, skeleton));
+    log(
+      `${tenants} tenants, run ${run + 1}/${runs}: platform ${show(platform[run])}, floor ${show(floor[run])}`,
+    );
+  }
+  fs.rmSync(path.dirname(skeleton), { recursive: true, force: true });
+  const result = {
+    tenants,
+    runs,
+    platform: median(platform),
+    floor: floor.length ? median(floor) : { failed: "not run: the platform did not complete" },
+  };
+  return { ...result, ratio: ratioOf(result.platform, result.floor) };
+}
+
+const show = (o: Outcome) => (completed(o) ? `${o.wallMs} ms, ${o.peakRssMb} MB` : o.failed);
+
+export function parseSizes(value: string | undefined): number[] {
+  if (value === undefined) return DEFAULT_SIZES;
+  if (value === "none") return [];
+  const sizes = value.split(",").map((s) => Number(s.trim()));
+  if (sizes.some((n) => !Number.isInteger(n) || n < 1)) {
+    throw new Error(
+      `--sizes must be tenant counts like 1,10,100 (or none), got ${JSON.stringify(value)}`,
+    );
+  }
+  return [...new Set(sizes)].sort((a, b) => a - b);
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { sizes: { type: "string" } } });
+  const sizes = parseSizes(values.sizes);
+  const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
+  const started = Date.now();
+
+  const sizeResults = sizes.map((n) => measureSize(n, log));
+  const blast = [];
+  for (const stack of BLAST_STACKS) {
+    log(`blast radius on ${stack}`);
+    blast.push(...(await blastRadius(stack)));
+  }
+  const cpus = os.cpus();
+  const results: BenchResults = {
+    command: `npm run bench${values.sizes === undefined ? "" : ` -- --sizes ${values.sizes}`}`,
+    measuredOn: new Date().toISOString().slice(0, 10),
+    machine: {
+      cpus: cpus.length,
+      cpuModel: cpus[0]?.model.trim() ?? "unknown",
+      memoryGb: Math.round(os.totalmem() / 1024 ** 3),
+      node: process.version,
+      nodeOptions: process.env.NODE_OPTIONS ?? "",
+    },
+    durationSeconds: Math.round((Date.now() - started) / 1000),
+    sizes: sizeResults,
+    blast,
+    targets: evaluateTargets(sizeResults, blast, process.env.NODE_OPTIONS),
+  };
+  const markdown = renderResultsMarkdown(results);
+  // Only the full benchmark replaces the kept results; a partial run is printed.
+  if (values.sizes === undefined) {
+    fs.writeFileSync(`${RESULTS}.json`, `${JSON.stringify(results, null, 2)}\n`);
+    fs.writeFileSync(`${RESULTS}.md`, markdown);
+    log(
+      `wrote tools/bench/results.md and tools/bench/results.json in ${results.durationSeconds} s`,
+    );
+  } else {
+    process.stdout.write(markdown);
+  }
+}
+
+if (require.main === module) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,88 @@
+/**
+ * What the mocked providers answer: the outputs the program reads (ids, generated secrets, image
+ * ids, exit codes of one-shot jobs), shaped like the real providers' answers.
+ */
+import { createHash } from "node:crypto";
+import * as pulumi from "@pulumi/pulumi";
+
+/** How the engine marks a secret value on the wire. */
+export const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+const SIG_KEY = "4dabf18193072939515e22adb298388d";
+
+export function isSecret(value: unknown): value is { value: unknown } {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    (value as Record<string, unknown>)[SIG_KEY] === SECRET_SIG
+  );
+}
+
+function secret(value: unknown) {
+  return { [SIG_KEY]: SECRET_SIG, value };
+}
+
+/** A generated password as awkward as a real one can be, to prove it is always encoded. */
+export function mockPassword(name: string): string {
+  return `p+/=@:#?%&${name}`;
+}
+
+export interface JobOutcome {
+  exitCode: number;
+  logs: string;
+}
+
+/** The UUID the mocked Cloudflare API gives a tunnel of that logical name. */
+export function uuidOf(name: string): string {
+  const hex = createHash("sha256").update(name).digest("hex");
+  return [
+    hex.slice(0, 8),
+    hex.slice(8, 12),
+    hex.slice(12, 16),
+    hex.slice(16, 20),
+    hex.slice(20, 32),
+  ].join("-");
+}
+
+/** Mocks that answer like the providers do for the outputs the program reads. */
+export function mocks(jobs: Record<string, JobOutcome>): pulumi.runtime.Mocks {
+  return {
+    newResource(args) {
+      const inputs = args.inputs as Record<string, unknown>;
+      const state: Record<string, unknown> = { ...inputs };
+      switch (args.type) {
+        case "random:index/randomPassword:RandomPassword":
+          // The engine marks `result` secret (additionalSecretOutputs); the mock monitor does not.
+          state.result = secret(mockPassword(args.name));
+          break;
+        case "docker:index/remoteImage:RemoteImage":
+          // Like a real image id, it changes whenever the reference does.
+          state.imageId = `sha256:${createHash("sha256").update(String(inputs.name)).digest("hex")}`;
+          break;
+        case "random:index/randomBytes:RandomBytes":
+          state.base64 = secret(
+            Buffer.from(`bytes-of-${args.name}`.padEnd(32, ".")).toString("base64"),
+          );
+          break;
+        case "cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared":
+          // Tunnel ids are UUIDs; derived from the name so that two runs agree.
+          return { id: uuidOf(args.name), state };
+        case "cloudflare:index/zeroTrustAccessApplication:ZeroTrustAccessApplication":
+          state.aud = `mock-aud:${args.name}`;
+          break;
+        case "docker:index/container:Container":
+          if (inputs.attach) {
+            const outcome = jobs[args.name] ?? { exitCode: 0, logs: "done\n" };
+            state.exitCode = outcome.exitCode;
+            state.containerLogs = outcome.logs;
+          }
+          break;
+      }
+      return { id: `${args.name}-id`, state };
+    },
+    call(args) {
+      throw new Error(
+        `unexpected invoke ${args.token}: add a mock for it in tools/engine/mocks.ts`,
+      );
+    },
+  };
+}

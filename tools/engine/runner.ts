@@ -1,0 +1,256 @@
+/**
+ * Runs a Pulumi program offline, under the SDK's mocks, and records every registration exactly
+ * as the engine would receive it: what the tests, plans and benchmarks read.
+ */
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
+import { loadPlatformConfig } from "../../config";
+import { readStackFile } from "../../config/stackFile";
+import { createPlatform } from "../../platform";
+import { JobOutcome, mocks } from "./mocks";
+
+// Internal to the SDK (absent from its .d.ts), but it is the one way to know that every
+// registration the program started has reached the monitor.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const settings = require("@pulumi/pulumi/runtime/settings") as {
+  setMockOptions(monitor: unknown, project: string, stack: string, preview: boolean): void;
+  waitForRPCs(): Promise<void>;
+};
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const state = require("@pulumi/pulumi/runtime/state") as {
+  getStore(): { settings: { options: { rootDirectory?: string } } };
+};
+
+export const PROJECT_ROOT = path.resolve(__dirname, "../..");
+
+/** One resource registration as the engine would receive it. */
+export interface Registration {
+  urn: string;
+  type: string;
+  name: string;
+  parent: string;
+  custom: boolean;
+  provider: string;
+  /** URNs this resource waits for: explicit `dependsOn` plus Outputs in its inputs. */
+  dependencies: string[];
+  protect: boolean;
+  retainOnDelete: boolean;
+  deleteBeforeReplace: boolean;
+  /** The subset of `dependencies` that come from Outputs in inputs, by input property. */
+  propertyDependencies: Record<string, string[]>;
+  /** Outputs the engine stores as secrets whatever the inputs were. */
+  additionalSecretOutputs: string[];
+  /** Resolved inputs; secret values stay wrapped (see `isSecret` in ./mocks). */
+  inputs: Record<string, unknown>;
+}
+
+/** The parts of the SDK's RegisterResourceRequest the recorder reads. */
+interface RegisterRequest {
+  getType(): string;
+  getName(): string;
+  getParent(): string;
+  getCustom(): boolean;
+  getProvider(): string;
+  getDependenciesList(): string[];
+  getProtect(): boolean | undefined;
+  getRetainondelete(): boolean | undefined;
+  getDeletebeforereplace(): boolean;
+  getPropertydependenciesMap(): {
+    forEach(callback: (value: { getUrnsList(): string[] }, key: string) => void): void;
+  };
+  getAdditionalsecretoutputsList(): string[];
+  getObject(): Parameters<typeof pulumi.runtime.deserializeProperties>[0];
+}
+
+function propertyDependencies(req: RegisterRequest): Record<string, string[]> {
+  const byProperty: Record<string, string[]> = {};
+  req.getPropertydependenciesMap().forEach((value, key) => {
+    const urns = [...value.getUrnsList()].sort();
+    if (urns.length > 0) byProperty[key] = urns;
+  });
+  return byProperty;
+}
+
+class RecordingMonitor extends MockMonitor {
+  readonly registrations: Registration[] = [];
+  /** The stack's outputs as the engine receives them: secrets still marked. */
+  stackOutputs: Record<string, unknown> | undefined;
+
+  registerResourceOutputs(
+    req: {
+      getUrn(): string;
+      getOutputs(): Parameters<typeof pulumi.runtime.deserializeProperties>[0];
+    },
+    callback: (err: unknown, response: unknown) => void,
+  ): void {
+    if (req.getUrn().includes("::pulumi:pulumi:Stack::")) {
+      this.stackOutputs = pulumi.runtime.deserializeProperties(req.getOutputs());
+    }
+    super.registerResourceOutputs(req, callback);
+  }
+
+  async registerResource(
+    req: RegisterRequest,
+    callback: (err: unknown, response: { getUrn(): string } | undefined) => void,
+  ): Promise<void> {
+    return super.registerResource(req, (err: unknown, response?: { getUrn(): string }) => {
+      if (response) {
+        this.registrations.push({
+          urn: response.getUrn(),
+          type: req.getType(),
+          name: req.getName(),
+          parent: req.getParent(),
+          custom: req.getCustom(),
+          provider: req.getProvider(),
+          dependencies: [...req.getDependenciesList()].sort(),
+          protect: req.getProtect() ?? false,
+          retainOnDelete: req.getRetainondelete() ?? false,
+          deleteBeforeReplace: req.getDeletebeforereplace(),
+          propertyDependencies: propertyDependencies(req),
+          additionalSecretOutputs: [...req.getAdditionalsecretoutputsList()].sort(),
+          inputs: pulumi.runtime.deserializeProperties(req.getObject()),
+        });
+      }
+      callback(err, response);
+    });
+  }
+}
+
+export interface RunOptions {
+  /** Config as `pulumi config` holds it: `platform:key` to string (JSON for structured keys). */
+  config: Record<string, string>;
+  secretKeys?: string[];
+  stack?: string;
+  /** Outcomes of one-shot jobs by logical name; unnamed jobs exit 0. */
+  jobs?: Record<string, JobOutcome>;
+  /** Where the other stacks' files are, for the cross-stack checks. Default: none. */
+  stackFilesDirectory?: string;
+  /** What registers the resources and returns the stack outputs. Default: this checkout's platform. */
+  program?: Program;
+}
+
+/** A Pulumi program: registers resources synchronously, returns its stack outputs. */
+export type Program = () => Record<string, unknown>;
+
+export interface RunResult {
+  registrations: Registration[];
+  /** The stack outputs, secrets still marked (see `isSecret` in ./mocks). */
+  outputs: Record<string, unknown> | undefined;
+  /** The first error the program raised, if any. */
+  error: Error | undefined;
+}
+
+/**
+ * Runs the program once under mocks, offline, exactly as `index.ts` does (load config, build
+ * the stack), and returns every registration. Runs are independent: each has its own monitor.
+ */
+export async function runProgram(options: RunOptions): Promise<RunResult> {
+  const stack = options.stack ?? "test";
+  const theMocks = mocks(options.jobs ?? {});
+  await pulumi.runtime.setMocks(theMocks, "platform", stack, false);
+  const monitor = new RecordingMonitor(theMocks);
+  settings.setMockOptions(monitor, "platform", stack, false);
+  pulumi.runtime.setAllConfig(options.config, options.secretKeys ?? []);
+
+  // Pulumi's language host fails the update on an error the program raises, including inside
+  // an apply; here the harness plays that part for the duration of the run.
+  const errors: Error[] = [];
+  const record = (reason: unknown) =>
+    errors.push(reason instanceof Error ? reason : new Error(String(reason)));
+  const previous = process.listeners("unhandledRejection");
+  process.removeAllListeners("unhandledRejection");
+  process.on("unhandledRejection", record);
+  try {
+    await pulumi.runtime.runInPulumiStack(() => {
+      try {
+        const program =
+          options.program ??
+          (() => {
+            const platform = createPlatform(
+              loadPlatformConfig(options.stackFilesDirectory ?? null),
+              stack,
+            );
+            return { tenants: platform.tenants, connections: platform.connections };
+          });
+        return Promise.resolve(program());
+      } catch (error) {
+        record(error);
+        return Promise.resolve({});
+      }
+    });
+    await settings.waitForRPCs();
+  } catch (error) {
+    record(error);
+  } finally {
+    // Let rejections of registrations that failed late surface before the handler goes.
+    await new Promise((resolve) => setImmediate(resolve));
+    process.removeAllListeners("unhandledRejection");
+    for (const listener of previous) process.on("unhandledRejection", listener);
+  }
+  return { registrations: monitor.registrations, outputs: monitor.stackOutputs, error: errors[0] };
+}
+
+/** Placeholder for an encrypted value: long enough to pass the secrets' length rule. */
+export const SECURE_PLACEHOLDER = "secure-placeholder-0123456789";
+
+/**
+ * Reads a committed `Pulumi.<stack>.yaml` into the form `pulumi config` hands the program.
+ * Encrypted (`secure:`) values, top-level or nested, become placeholders and their keys secret.
+ */
+export function stackFileConfig(file: string): {
+  config: Record<string, string>;
+  secretKeys: string[];
+} {
+  const config: Record<string, string> = {};
+  const secretKeys: string[] = [];
+  for (const [key, value] of Object.entries(readStackFile(file))) {
+    let hasSecret = false;
+    const replace = (node: unknown): unknown => {
+      if (Array.isArray(node)) return node.map(replace);
+      if (node !== null && typeof node === "object") {
+        const entries = Object.entries(node as Record<string, unknown>);
+        if (entries.length === 1 && entries[0][0] === "secure") {
+          hasSecret = true;
+          return SECURE_PLACEHOLDER;
+        }
+        return Object.fromEntries(entries.map(([k, v]) => [k, replace(v)]));
+      }
+      return node;
+    };
+    const plain = replace(value);
+    config[key] = typeof plain === "string" ? plain : JSON.stringify(plain);
+    if (hasSecret) secretKeys.push(key);
+  }
+  return { config, secretKeys };
+}
+
+/**
+ * The program of a checkout, run the way the Pulumi CLI runs it: `index.ts` evaluated afresh with
+ * the checkout as working directory, so it reads that checkout's stack files. Its modules resolve
+ * `@pulumi/*` to the same installed copies as this process (the checkout's `node_modules` must
+ * be this project's, or a link to it), which is what lets the mocks see its registrations.
+ */
+export function checkoutProgram(root: string): Program {
+  return () => {
+    const absolute = path.resolve(root);
+    for (const key of Object.keys(require.cache)) {
+      if (
+        key.startsWith(absolute + path.sep) &&
+        !key.includes(`${path.sep}node_modules${path.sep}`)
+      )
+        delete require.cache[key];
+    }
+    // As the Pulumi CLI does: the project directory is both the working and the root directory.
+    state.getStore().settings.options.rootDirectory = absolute;
+    const previous = process.cwd();
+    process.chdir(absolute);
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      return require(path.join(absolute, "index.ts")) as Record<string, unknown>;
+    } finally {
+      process.chdir(previous);
+    }
+  };
+}

@@ -1,0 +1,129 @@
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { parseArgs } from "node:util";
+import { checkPolicies, mandatoryViolations, renderPolicyMarkdown } from "./policies";
+import { stackFilePath } from "../../config/stackFile";
+import { diffPlans, renderDiffJson, renderDiffMarkdown } from "./diff";
+import { buildPlan, Plan, renderPlanJson, renderPlanMarkdown } from "./plan";
+import {
+  checkoutProgram,
+  PROJECT_ROOT,
+  runProgram,
+  RunResult,
+  stackFileConfig,
+} from "../engine/runner";
+
+const USAGE = `usage:
+  npm run plan -- --stack <name> [--config <stack file>] [--out <file.json>]
+  npm run plan:diff -- --stack <name> --base <git ref> [--out <file.json>]`;
+
+class UsageError extends Error {}
+
+/**
+ * Runs the program of the checkout at `root` for `stack` offline: no Pulumi CLI, state,
+ * credentials or Docker. Undefined when the checkout has no file for the stack (it is new there).
+ */
+async function runCheckout(
+  root: string,
+  stack: string,
+  configFile?: string,
+): Promise<RunResult | undefined> {
+  const file = configFile ?? stackFilePath(root, stack);
+  if (!fs.existsSync(file)) {
+    if (configFile) throw new UsageError(`no such config file: ${file}`);
+    return undefined;
+  }
+  const run = await runProgram({ ...stackFileConfig(file), stack, program: checkoutProgram(root) });
+  if (run.error) throw new Error(`the program fails for stack ${stack}:\n${run.error.message}`);
+  return run;
+}
+
+/** The plan of `stack` as the checkout at `root` declares it; empty for a stack it lacks. */
+export async function planCheckout(
+  root: string,
+  stack: string,
+  options: { configFile?: string; digestKey?: string } = {},
+): Promise<Plan> {
+  const run = await runCheckout(root, stack, options.configFile);
+  return run ? buildPlan(stack, run, options.digestKey) : { stack, resources: [], outputs: {} };
+}
+
+/** Runs `work` on a throwaway checkout of `ref` that shares this project's node_modules. */
+async function withCheckout<T>(ref: string, work: (root: string) => Promise<T>): Promise<T> {
+  const git = (...args: string[]) =>
+    execFileSync("git", args, { cwd: PROJECT_ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  try {
+    git("rev-parse", "--verify", "--quiet", `${ref}^{commit}`);
+  } catch {
+    throw new UsageError(`--base ${ref} is not a commit in this repository`);
+  }
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "platform-base-"));
+  git("worktree", "add", "--detach", "--force", root, ref);
+  try {
+    fs.symlinkSync(path.join(PROJECT_ROOT, "node_modules"), path.join(root, "node_modules"), "dir");
+    return await work(root);
+  } finally {
+    git("worktree", "remove", "--force", root);
+  }
+}
+
+function write(out: string | undefined, json: string, markdown: string): void {
+  if (out === undefined) {
+    process.stdout.write(markdown);
+    return;
+  }
+  fs.writeFileSync(out, json);
+  fs.writeFileSync(out.replace(/\.json$/, "") + ".md", markdown);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      stack: { type: "string" },
+      config: { type: "string" },
+      base: { type: "string" },
+      out: { type: "string" },
+    },
+    strict: true,
+  });
+  if (!values.stack) throw new UsageError("--stack is required");
+  const stack = values.stack;
+  if (command === "plan") {
+    const run = await runCheckout(PROJECT_ROOT, stack, values.config);
+    if (!run) throw new UsageError(`no Pulumi.${stack}.yaml in ${PROJECT_ROOT}`);
+    const plan = buildPlan(stack, run);
+    const policies = checkPolicies(run.registrations);
+    write(
+      values.out,
+      renderPlanJson(plan),
+      `${renderPlanMarkdown(plan)}\n${renderPolicyMarkdown(policies)}`,
+    );
+    const violations = mandatoryViolations(policies);
+    if (violations > 0)
+      throw new Error(`${violations} mandatory policy violation(s), listed above`);
+  } else if (command === "diff") {
+    if (!values.base) throw new UsageError("--base is required");
+    const base = values.base;
+    // One key for both plans, never written: equal digests mean an unchanged secret.
+    const digestKey = randomBytes(32).toString("hex");
+    const before = await withCheckout(base, (root) => planCheckout(root, stack, { digestKey }));
+    const after = await planCheckout(PROJECT_ROOT, stack, { digestKey });
+    const diff = diffPlans(before, after, base);
+    write(values.out, renderDiffJson(diff), renderDiffMarkdown(diff));
+  } else {
+    throw new UsageError(`unknown command ${String(command)}`);
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).catch((error: unknown) => {
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`${message}\n${error instanceof UsageError ? `${USAGE}\n` : ""}`);
+    process.exit(error instanceof UsageError ? 2 : 1);
+  });
+}

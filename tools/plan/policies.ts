@@ -1,0 +1,63 @@
+import { isSecret } from "../engine/mocks";
+import { Registration } from "../engine/runner";
+import { CheckedResource, Rule, RULES, Violation } from "../../policy/rules";
+
+/** A registration as the rules see it, with what only the program knows: retention, secrecy. */
+export function fromRegistration(r: Registration): CheckedResource {
+  const props: Record<string, unknown> = {};
+  const secretInputs: string[] = [];
+  for (const [key, value] of Object.entries(r.inputs)) {
+    if (isSecret(value)) secretInputs.push(key);
+    props[key] = unwrap(value);
+  }
+  return {
+    type: r.type,
+    name: r.name,
+    urn: r.urn,
+    props,
+    opts: {
+      protect: r.protect,
+      retainOnDelete: r.retainOnDelete,
+      additionalSecretOutputs: r.additionalSecretOutputs,
+    },
+    secretInputs,
+  };
+}
+
+/** Secrets unwrapped, as CrossGuard hands values to policies. */
+function unwrap(value: unknown): unknown {
+  if (isSecret(value)) return unwrap(value.value);
+  if (Array.isArray(value)) return value.map(unwrap);
+  if (value !== null && typeof value === "object")
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unwrap(v)]));
+  return value;
+}
+
+export interface RuleResult {
+  rule: Rule;
+  violations: Violation[];
+}
+
+/** Every rule against one run of the program. */
+export function checkPolicies(registrations: readonly Registration[]): RuleResult[] {
+  const resources = registrations.filter((r) => r.custom).map(fromRegistration);
+  return RULES.map((rule) => ({ rule, violations: rule.check(resources) }));
+}
+
+export function mandatoryViolations(results: readonly RuleResult[]): number {
+  return results
+    .filter((r) => r.rule.enforcementLevel === "mandatory")
+    .reduce((n, r) => n + r.violations.length, 0);
+}
+
+export function renderPolicyMarkdown(results: readonly RuleResult[]): string {
+  const lines = ["| policy | level | result |", "| --- | --- | --- |"];
+  for (const { rule, violations } of results) {
+    const result =
+      violations.length === 0
+        ? "pass"
+        : `**${violations.length} violation${violations.length === 1 ? "" : "s"}**: ${violations.map((v) => v.message).join("; ")}`;
+    lines.push(`| \`${rule.name}\` | ${rule.enforcementLevel} | ${result} |`);
+  }
+  return `${lines.join("\n")}\n`;
+}
