@@ -1,3 +1,4 @@
+/** How invalid config is reported: every problem at once, each naming its key and value (never a secret). */
 import { NAMESPACE } from "./schema";
 
 /** Keys whose whole value is a secret: their values never appear in errors. */

@@ -1,3 +1,7 @@
+/**
+ * The CrossGuard pack that `pulumi preview` and `pulumi up` run with `--policy-pack policy`. The
+ * rules themselves are pure (rules.ts); the offline plan runs the same rules (tools/plan).
+ */
 import { PolicyPack, PolicyResource } from "@pulumi/policy";
 import { CheckedResource, RULES } from "./rules";
 

@@ -1,3 +1,4 @@
+/** What the suites share: running committed stacks under the recording mocks, and reading registrations. */
 import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import { isSecret } from "../tools/engine/mocks";

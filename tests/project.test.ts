@@ -39,3 +39,15 @@ test("the README documents every config key", () => {
   for (const key of CONFIG_KEYS)
     assert.ok(readme.includes(`platform:${key}`), `README lacks platform:${key}`);
 });
+
+test("the LICENSE file is the license package.json declares", () => {
+  const { license } = JSON.parse(
+    fs.readFileSync(path.join(PROJECT_ROOT, "package.json"), "utf8"),
+  ) as {
+    license: string;
+  };
+  const text = fs.readFileSync(path.join(PROJECT_ROOT, "LICENSE"), "utf8");
+  assert.equal(license, "Apache-2.0");
+  assert.match(text, /^\s*Apache License\s+Version 2\.0, January 2004/);
+  assert.match(text, /END OF TERMS AND CONDITIONS\s*$/);
+});

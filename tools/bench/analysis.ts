@@ -1,3 +1,4 @@
+/** What a plan says about the platform's shape: resources by class and tenant, critical path, cross-tenant waits. */
 import {
   bringUpOrder,
   nameOf,

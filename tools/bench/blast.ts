@@ -1,3 +1,4 @@
+/** The blast radius of typical operator changes: each applied to a committed stack file, both plans diffed. */
 import { randomBytes } from "node:crypto";
 import { diffPlans, PlanDiff, ResourceRef } from "../plan/diff";
 import { buildPlan, Plan, tenantsOf } from "../plan/plan";

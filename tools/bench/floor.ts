@@ -1,3 +1,4 @@
+/** The SDK floor: the same URNs registered with only the inputs each SDK class requires, and no logic of ours. */
 import * as cloudflare from "@pulumi/cloudflare";
 import * as docker from "@pulumi/docker";
 import * as postgresql from "@pulumi/postgresql";

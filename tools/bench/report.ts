@@ -1,3 +1,4 @@
+/** The benchmark's targets, whether they are met, and the results page (tools/bench/results.md). */
 import { BlastResult } from "./blast";
 import { Measurement } from "./measure";
 

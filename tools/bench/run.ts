@@ -1,3 +1,4 @@
+/** `npm run bench`: measures each size in fresh processes, runs the blast radius, writes the results. */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";

@@ -1,3 +1,4 @@
+/** Stacks of any size for the benchmark: production's settings with generated tenants. */
 import { stackFilePath } from "../../config/stackFile";
 import { PROJECT_ROOT, RunOptions, stackFileConfig } from "../engine/runner";
 

@@ -1,3 +1,4 @@
+/** `npm run plan` and `npm run plan:diff`: a stack's desired state, or its diff against a git ref, offline. */
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";

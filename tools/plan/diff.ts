@@ -1,3 +1,4 @@
+/** The difference between two plans, resource by resource, with what the engine would do to each. */
 import { Json, Plan, PlannedResource, shortType } from "./plan";
 import { ChangeKind, changeKind, strongest } from "./replacement";
 

@@ -1,3 +1,4 @@
+/** A run's registrations as a plan: stable ids, references by id, every secret redacted. */
 import { createHmac } from "node:crypto";
 import { isSecret } from "../engine/mocks";
 import { Registration, RunResult } from "../engine/runner";

@@ -1,3 +1,4 @@
+/** The policy pack's rules run on recorded registrations, where retention and secrecy are known too. */
 import { isSecret } from "../engine/mocks";
 import { Registration } from "../engine/runner";
 import { CheckedResource, Rule, RULES, Violation } from "../../policy/rules";
