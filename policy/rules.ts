@@ -1,4 +1,5 @@
 import { imagePinProblem } from "../lib/images";
+import { LABELS } from "../lib/labels";
 
 /**
  * The platform's safety rules as pure functions over resources. The CrossGuard pack (index.ts)
@@ -52,9 +53,9 @@ function ofType(resources: readonly CheckedResource[], type: string) {
 /** The stack's environment and host size, as the stack's network carries them in its labels. */
 function stackLabels(resources: readonly CheckedResource[]) {
   const labels = labelsOf(ofType(resources, NETWORK)[0] ?? { props: {} });
-  const host = Number(labels["platform.host-memory-mb"]);
+  const host = Number(labels[LABELS.hostMemoryMb]);
   return {
-    environment: labels["platform.environment"],
+    environment: labels[LABELS.environment],
     hostMemoryMb: Number.isFinite(host) && host > 0 ? host : undefined,
   };
 }
@@ -76,7 +77,7 @@ export const RULES: Rule[] = [
     enforcementLevel: "mandatory",
     check: (resources) =>
       ofType(resources, CONTAINER)
-        .filter((r) => DATA_SERVICES.has(labelsOf(r)["platform.service"]))
+        .filter((r) => DATA_SERVICES.has(labelsOf(r)[LABELS.service]))
         .flatMap((r) =>
           portsOf(r)
             .filter((p) => p.ip !== "127.0.0.1")
@@ -94,7 +95,7 @@ export const RULES: Rule[] = [
     check: (resources) => {
       const { environment } = stackLabels(resources);
       return ofType(resources, CONTAINER)
-        .filter((r) => !DATA_SERVICES.has(labelsOf(r)["platform.service"]))
+        .filter((r) => !DATA_SERVICES.has(labelsOf(r)[LABELS.service]))
         .flatMap((r) =>
           portsOf(r)
             .filter((p) => environment !== "dev" || p.ip !== "127.0.0.1")

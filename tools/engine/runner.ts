@@ -125,9 +125,9 @@ export interface RunOptions {
   stack?: string;
   /** Outcomes of one-shot jobs by logical name; unnamed jobs exit 0. */
   jobs?: Record<string, JobOutcome>;
-  /** Where the other stacks' files are, for the cross-stack checks. Default: none. */
+  /** Where the other stacks' files are, for the cross-stack checks. @default none */
   stackFilesDirectory?: string;
-  /** What registers the resources and returns the stack outputs. Default: this checkout's platform. */
+  /** What registers the resources and returns the stack outputs. @default this checkout's platform */
   program?: Program;
 }
 
