@@ -2,7 +2,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { AppRole, dittofeedHealthCheck, Endpoint } from "../../dittofeed/contract";
 import { dockerName, tenantAlias } from "../../lib/naming";
-import { PlatformContext } from "../shared/context";
+import { DependsOn, PlatformContext } from "../shared/context";
 import { LoopbackPort, serviceContainer } from "../shared/docker";
 
 export interface DittofeedServiceArgs {
@@ -25,7 +25,7 @@ export interface DittofeedServiceArgs {
   /** Loopback ports to publish (dev only). @default none */
   ports?: LoopbackPort[];
   /** What must be ready (and, for jobs, have succeeded) before any container starts. */
-  dependsOn: pulumi.Input<pulumi.Resource[]>;
+  dependsOn: DependsOn;
 }
 
 /**

@@ -53,18 +53,22 @@ export function secretOrGenerated(
   return new random.RandomPassword(name, { length, special: false }, { parent }).result;
 }
 
+/** What `dependsOn` accepts. */
+export type DependsOn = pulumi.CustomResourceOptions["dependsOn"];
+
 /**
- * A `dependsOn` value: every one of `prerequisites`, once each gate (see `jobSucceeded`) has
- * resolved. Its value is always empty, because the SDK takes an Output's own resources as
- * dependencies too. An Output whose value held the resources themselves would have the SDK walk
- * each resource's object graph for every Output built on it, which made evaluation half as slow
- * again as registering the same resources (tools/bench/results.md).
+ * A `dependsOn` value: every one of `prerequisites`, and every gate (see `jobSucceeded`), which
+ * holds the resources that depend on it until it has resolved. A gate's value is always empty:
+ * the SDK awaits each Output in a `dependsOn` list, flattens what it resolves to, and adds the
+ * resources the Output was built from. An Output whose value held resources would have the SDK
+ * walk each resource's object graph for every Output built on it, and every extra Output per
+ * tenant costs evaluation time (tools/bench/results.md).
  */
 export function waitFor(
   prerequisites: pulumi.Resource[],
   gates: pulumi.Output<pulumi.Resource[]>[] = [],
-): pulumi.Output<pulumi.Resource[]> {
-  return pulumi
-    .all([pulumi.all(gates), pulumi.all(prerequisites.map((r) => r.urn))])
-    .apply(() => []);
+): DependsOn {
+  // The option's type wants one resource per element; at run time the SDK flattens each
+  // element's value, which for a gate is the empty list.
+  return [...prerequisites, ...(gates as unknown as pulumi.Output<pulumi.Resource>[])];
 }

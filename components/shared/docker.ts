@@ -42,7 +42,7 @@ export function envList(env: Record<string, string>): string[] {
 export function secretEnv(
   env: pulumi.Input<Record<string, pulumi.Input<string>>>,
 ): pulumi.Output<string[]> {
-  return pulumi.secret(pulumi.output(env).apply(envList));
+  return pulumi.secret(env).apply(envList);
 }
 
 /** A bind of a container port onto the Docker host's loopback interface, never beyond it. */
@@ -177,10 +177,15 @@ export function jobSucceeded(
   job: docker.Container,
   description: string,
 ): pulumi.Output<pulumi.Resource[]> {
-  return pulumi.all([job.exitCode, job.containerLogs]).apply(([exitCode, logs]) => {
-    assertJobSucceeded(description, exitCode, logs ?? "");
-    return [];
-  });
+  // One Output per job on success; the logs are read only when the job failed.
+  return job.exitCode.apply((exitCode) =>
+    exitCode === 0
+      ? pulumi.output<pulumi.Resource[]>([])
+      : job.containerLogs.apply((logs): pulumi.Resource[] => {
+          assertJobSucceeded(description, exitCode, logs ?? "");
+          return [];
+        }),
+  );
 }
 
 /** The named volume `<stack>-<service>-data`, protected and kept in production. */

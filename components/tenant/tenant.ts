@@ -14,7 +14,7 @@ import { Redis } from "../data/redis";
 import { Temporal } from "../data/temporal";
 import { TenantAccess, TenantAccessArgs } from "../edge/tenantAccess";
 import { PlatformContext, secretOrGenerated, waitFor } from "../shared/context";
-import { LoopbackPort, secretEnv } from "../shared/docker";
+import { envList, LoopbackPort } from "../shared/docker";
 import { Database } from "./database";
 import { Migration } from "./migration";
 
@@ -121,14 +121,12 @@ export class Tenant extends pulumi.ComponentResource {
       apiBaseUrl: endpoints.apiBaseUrl,
       logLevel: args.logLevel,
     };
-    // Resolved once for the tenant's four environments: every Output costs the SDK promises.
-    const resolved = pulumi.output(settings);
+    // Resolved once, as a secret, for the tenant's four environments: each derived environment
+    // stays secret, and every Output costs the SDK promises.
+    const resolved = pulumi.secret(settings);
     const environment = (role?: AppRole) =>
-      secretEnv(
-        resolved.apply((s) => ({
-          ...dittofeedEnvironment(s),
-          ...(role ? roleEnvironment(role) : {}),
-        })),
+      resolved.apply((s) =>
+        envList({ ...dittofeedEnvironment(s), ...(role ? roleEnvironment(role) : {}) }),
       );
 
     const migration = new Migration(

@@ -77,6 +77,20 @@ class RecordingMonitor extends MockMonitor {
   readonly registrations: Registration[] = [];
   /** The stack's outputs as the engine receives them: secrets still marked. */
   stackOutputs: Record<string, unknown> | undefined;
+  /** The inputs MockMonitor deserialized for the mocks of the registration in progress. */
+  private readonly handedToMocks: { inputs?: Record<string, unknown> };
+
+  constructor(mocks: pulumi.runtime.Mocks) {
+    const handedToMocks: { inputs?: Record<string, unknown> } = {};
+    super({
+      newResource: (args) => {
+        handedToMocks.inputs = args.inputs as Record<string, unknown>;
+        return mocks.newResource(args);
+      },
+      call: (args) => mocks.call(args),
+    });
+    this.handedToMocks = handedToMocks;
+  }
 
   registerResourceOutputs(
     req: {
@@ -95,26 +109,36 @@ class RecordingMonitor extends MockMonitor {
     req: RegisterRequest,
     callback: (err: unknown, response: { getUrn(): string } | undefined) => void,
   ): Promise<void> {
-    return super.registerResource(req, (err: unknown, response?: { getUrn(): string }) => {
-      if (response) {
-        this.registrations.push({
-          urn: response.getUrn(),
-          type: req.getType(),
-          name: req.getName(),
-          parent: req.getParent(),
-          custom: req.getCustom(),
-          provider: req.getProvider(),
-          dependencies: [...req.getDependenciesList()].sort(),
-          protect: req.getProtect() ?? false,
-          retainOnDelete: req.getRetainondelete() ?? false,
-          deleteBeforeReplace: req.getDeletebeforereplace(),
-          propertyDependencies: propertyDependencies(req),
-          additionalSecretOutputs: [...req.getAdditionalsecretoutputsList()].sort(),
-          inputs: pulumi.runtime.deserializeProperties(req.getObject()),
-        });
-      }
-      callback(err, response);
-    });
+    this.handedToMocks.inputs = undefined;
+    const registered = super.registerResource(
+      req,
+      (err: unknown, response?: { getUrn(): string }) => {
+        if (response) {
+          this.registrations.push({
+            urn: response.getUrn(),
+            type: req.getType(),
+            name: req.getName(),
+            parent: req.getParent(),
+            custom: req.getCustom(),
+            provider: req.getProvider(),
+            dependencies: [...req.getDependenciesList()].sort(),
+            protect: req.getProtect() ?? false,
+            retainOnDelete: req.getRetainondelete() ?? false,
+            deleteBeforeReplace: req.getDeletebeforereplace(),
+            propertyDependencies: propertyDependencies(req),
+            additionalSecretOutputs: [...req.getAdditionalsecretoutputsList()].sort(),
+            // Deserializing every request a second time cost the bigger programs' runs seconds.
+            inputs: inputs ?? pulumi.runtime.deserializeProperties(req.getObject()),
+          });
+        }
+        callback(err, response);
+      },
+    );
+    // MockMonitor (SDK 3.270) hands the mocks the deserialized request before its first await,
+    // so the inputs are known by now; should that change, the callback deserializes them itself.
+    const inputs = this.handedToMocks.inputs;
+    this.handedToMocks.inputs = undefined;
+    return registered;
   }
 }
 
