@@ -3,8 +3,9 @@ import { before, describe, test } from "node:test";
 import { classesOf, crossTenantWaits } from "../tools/bench/analysis";
 import { BlastResult, blastRadius, SCENARIOS, sidesOf } from "../tools/bench/blast";
 import { floorProgram, MINIMAL, skeletonOf } from "../tools/bench/floor";
+import { Measurement } from "../tools/bench/measure";
 import { evaluateTargets, SizeResult } from "../tools/bench/report";
-import { parseSizes } from "../tools/bench/run";
+import { DEFAULT_HEAP_TENANTS, nodeArgsFor, parseSizes, RAISED_HEAP_MB } from "../tools/bench/run";
 import { syntheticStack } from "../tools/bench/synthetic";
 import { diffPlans } from "../tools/plan/diff";
 import { buildPlan, Plan, PlannedResource } from "../tools/plan/plan";
@@ -254,6 +255,25 @@ describe("targets", () => {
     const crashed = { ...size(500, 0, 1), platform: { failed: "out of memory" } };
     assert.match(targets([size(100, 1000, 1000), crashed]).join(), /default heap limit/);
     assert.match(targets([size(1, 10, 10, 9), size(10, 100, 100, 10)]).join(), /critical path/);
+  });
+
+  test("the largest size at the default heap must leave a quarter of it; raised sizes are not judged so", () => {
+    const heapTarget = (sizes: SizeResult[]) =>
+      evaluateTargets(sizes, []).find((t) => /default heap limit/.test(t.target));
+    const withHeap = (s: SizeResult, heapUsedMb: number): SizeResult => ({
+      ...s,
+      platform: { ...(s.platform as Measurement), heapUsedMb },
+    });
+    const crowded = withHeap(size(300, 1000, 1000), 3500);
+    assert.equal(heapTarget([size(100, 1000, 1000), crowded])?.met, false);
+    assert.match(heapTarget([size(100, 1000, 1000), crowded])!.target, /^300 tenants/);
+    const roomy = withHeap(size(300, 1000, 1000), 2000);
+    const raised = { ...withHeap(size(500, 1000, 1000), 4000), nodeArgs: nodeArgsFor(500) };
+    assert.deepEqual(raised.nodeArgs, [`--max-old-space-size=${RAISED_HEAP_MB}`]);
+    assert.deepEqual(nodeArgsFor(DEFAULT_HEAP_TENANTS), []);
+    const judged = heapTarget([roomy, raised]);
+    assert.equal(judged?.met, true);
+    assert.match(judged.target, /^300 tenants/);
   });
 });
 
