@@ -7,11 +7,10 @@ export {
   rawPlatformConfig,
 } from "./load";
 export { OtherStack } from "./rules";
+export { Environment, ENVIRONMENTS } from "../lib/environments";
 export {
   CONFIG_KEYS,
   DEFAULT_DITTOFEED_VERSION,
-  Environment,
-  ENVIRONMENTS,
   NAMESPACE,
   PlatformConfig,
   TenantConfig,

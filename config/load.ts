@@ -5,7 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { configError, Problem } from "./errors";
 import { crossFieldProblems, OtherStack } from "./rules";
-import { defaultDevPorts, NAMESPACE, PlatformConfig, rawSchema } from "./schema";
+import { defaultDevPorts, hostLabel, NAMESPACE, PlatformConfig, rawSchema } from "./schema";
 import { namespaceValues, readStackFile, stackFilePath, stacksIn } from "./stackFile";
 
 /**
@@ -31,7 +31,7 @@ export function parsePlatformConfig(
     ...config,
     tenants: config.tenants.map((tenant, index) => ({
       ...tenant,
-      hostname: tenant.hostname ?? tenant.id,
+      hostname: hostLabel(tenant),
       devPorts: tenant.devPorts ?? defaultDevPorts(index),
       exposed: config.cloudflare !== undefined,
     })),

@@ -5,7 +5,7 @@
  */
 import { publicHostname } from "../lib/urls";
 import { Problem } from "./errors";
-import { DEFAULT_ADMIN_PORT, defaultDevPorts } from "./schema";
+import { DEFAULT_ADMIN_PORT, defaultDevPorts, hostLabel } from "./schema";
 
 /** Another stack of this project, as its committed `Pulumi.<stack>.yaml` declares it. */
 export interface OtherStack {
@@ -32,7 +32,7 @@ function routedHostnames(raw: Record<string, unknown>): Map<string, number> {
   list(raw.tenants)
     .map(record)
     .forEach((tenant, index) =>
-      hosts.set(publicHostname(String(tenant.hostname ?? tenant.id), domain), index),
+      hosts.set(publicHostname(String(hostLabel(tenant)), domain), index),
     );
   return hosts;
 }
@@ -73,7 +73,7 @@ function tenantProblems(raw: Record<string, unknown>): {
           message: `duplicates tenants[${firstId}].id`,
         });
       } else seenIds.set(tenant.id, index);
-      const host = tenant.hostname ?? tenant.id;
+      const host = hostLabel(tenant);
       const firstHost = seenHosts.get(host);
       if (firstHost !== undefined) {
         problems.push({

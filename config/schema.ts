@@ -3,13 +3,11 @@
  * default. Defaults an operator may want to change live here and nowhere else.
  */
 import { z } from "zod";
+import { ENVIRONMENTS } from "../lib/environments";
 import { imagePinProblem } from "../lib/images";
 
 /** The config namespace of this project: every key below is `platform:<key>`. */
 export const NAMESPACE = "platform";
-
-export const ENVIRONMENTS = ["dev", "staging", "production"] as const;
-export type Environment = (typeof ENVIRONMENTS)[number];
 
 /** Dittofeed's current stable release; operators bump it through `platform:dittofeed.version`. */
 export const DEFAULT_DITTOFEED_VERSION = "v0.23.0";
@@ -175,7 +173,7 @@ export const rawSchema = z
   })
   .strict();
 
-export type RawConfig = z.infer<typeof rawSchema>;
+type RawConfig = z.infer<typeof rawSchema>;
 type RawTenant = z.infer<typeof tenantSchema>;
 
 /** One tenant after validation, with every default resolved. */
@@ -194,6 +192,14 @@ export interface PlatformConfig extends Omit<RawConfig, "tenants"> {
 
 /** The keys this program reads, in the order the README documents them. */
 export const CONFIG_KEYS = Object.keys(rawSchema.shape) as (keyof RawConfig)[];
+
+/** A tenant's DNS label under the domain: its `hostname`, or its id when that is not set. */
+export function hostLabel(tenant: { id: string; hostname?: string }): string;
+/** The same, on raw config as it came in (before validation). */
+export function hostLabel(tenant: Record<string, unknown>): unknown;
+export function hostLabel(tenant: { id?: unknown; hostname?: unknown }): unknown {
+  return tenant.hostname ?? tenant.id;
+}
 
 /** Dev ports default to 3000+10i (dashboard) and 3001+10i (api) for the i-th tenant. */
 export function defaultDevPorts(index: number): { api: number; dashboard: number } {

@@ -8,8 +8,7 @@ import { tenantAlias } from "../lib/naming";
 import { httpUrl } from "../lib/urls";
 
 /** The long-running Dittofeed processes of a tenant. */
-export const APP_ROLES = ["api", "dashboard", "worker"] as const;
-export type AppRole = (typeof APP_ROLES)[number];
+export type AppRole = "api" | "dashboard" | "worker";
 
 /** Dittofeed's split images. The admin-cli image is the only one that carries the migrations. */
 export type DittofeedImage = AppRole | "adminCli";
@@ -23,7 +22,7 @@ const REPOSITORIES: Record<DittofeedImage, string> = {
 
 /** The roles that serve HTTP, and their ports; the worker serves nothing. */
 export const APP_PORTS = { api: 3001, dashboard: 3000 } as const;
-export type ServingRole = keyof typeof APP_PORTS;
+type ServingRole = keyof typeof APP_PORTS;
 
 /** Which Dittofeed release runs, and the operator's image overrides by role. */
 export interface DittofeedRelease {

@@ -37,10 +37,12 @@ export function tcpConnectCommand(host: string, port: number): string[] {
   return ["CMD", "node", "-e", script];
 }
 
+/** @default startPeriod "30s" */
 export function httpGetCheck(port: number, path: string, startPeriod = "30s"): HealthCheck {
   return healthCheck(httpGetCommand(port, path), startPeriod);
 }
 
+/** @default startPeriod "30s" */
 export function tcpConnectCheck(host: string, port: number, startPeriod = "30s"): HealthCheck {
   return healthCheck(tcpConnectCommand(host, port), startPeriod);
 }

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import { CATCH_ALL_SERVICE, IngressRule, ingressRules, routeRequest } from "../lib/edge";
+import * as pulumi from "@pulumi/pulumi";
+import { Tunnel } from "../components/edge/tunnel";
 import { PlatformConfig } from "../config";
 import { tenantRoute } from "../platform/sites";
 import {
@@ -242,6 +244,31 @@ for (const stack of ["staging", "production"] as const) {
     });
   });
 }
+
+test("the tunnel refuses a routed hostname that has no DNS record behind Access, and the reverse", async () => {
+  const tunnel = (ingress: IngressRule[], hostnames: string[]) => () => {
+    const guard = new pulumi.ComponentResource("test:index:Guard", "guard");
+    new Tunnel("tunnel", {
+      context: { stack: "test", environment: "staging", network: "test-platform" },
+      accountId: "0123456789abcdef0123456789abcdef",
+      zoneId: "0123456789abcdef0123456789abcdef",
+      ingress,
+      hosts: hostnames.map((hostname) => ({ tenantId: "acme", hostname, guardedBy: [guard] })),
+      image: "sha256:cloudflared",
+      memoryMb: 128,
+    });
+    return {};
+  };
+  const rules = ingressRules([tenantRoute("example.com", { id: "acme", hostname: "acme" })]);
+  const run = (ingress: IngressRule[], hostnames: string[]) =>
+    runProgram({ config: {}, program: tunnel(ingress, hostnames) });
+  assert.equal((await run(rules, ["acme.example.com"])).error, undefined);
+  assert.match(String((await run(rules, [])).error), /no tenant hostnames/);
+  assert.match(
+    String((await run(rules, ["other.example.com"])).error),
+    /acme\.example\.com, other\.example\.com must be both routed .* and given a DNS record behind Access/,
+  );
+});
 
 describe("without platform:cloudflare", () => {
   test("nothing of Cloudflare is registered and no cloudflared runs (committed dev stack)", async () => {

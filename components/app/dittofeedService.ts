@@ -10,7 +10,7 @@ export interface DittofeedServiceArgs {
   context: PlatformContext;
   /** The tenant this service serves. */
   tenantId: string;
-  /** Which Dittofeed process: `api` (port 3001), `dashboard` (port 3000) or `worker` (no port). */
+  /** Which Dittofeed process: `api` or `dashboard` (serving HTTP on `APP_PORTS`), or `worker`. */
   role: AppRole;
   /** Image id of the role's image. */
   image: pulumi.Input<string>;
@@ -69,6 +69,7 @@ export class DittofeedService extends pulumi.ComponentResource {
           memoryMb: args.memoryMb,
           env: args.env,
           healthcheck,
+          // Generous: a wait that times out fails `pulumi up`, a slow first start harms nothing.
           waitTimeoutSeconds: 180,
           ports: args.ports,
         },

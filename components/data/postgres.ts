@@ -19,9 +19,9 @@ function postgresCheck(): HealthCheck {
 
 /** Image: Postgres 15. Password: the superuser's. */
 export interface PostgresArgs extends SharedServiceArgs {
-  /** Port on the Docker host's 127.0.0.1 where the admin endpoint is published. Required: config's default is 15432. */
+  /** Port on the Docker host's 127.0.0.1 where the admin endpoint is published. Required: its default is config's. */
   adminPort: number;
-  /** Address at which the machine running Pulumi reaches `adminPort` (through an SSH forward for remote hosts). Required: config's default is 127.0.0.1. */
+  /** Address at which the machine running Pulumi reaches `adminPort` (through an SSH forward for remote hosts). Required: its default is config's. */
   adminHost: string;
 }
 

@@ -69,6 +69,14 @@ export class Tunnel extends pulumi.ComponentResource {
         `Tunnel ${name}: ${unguarded.map((h) => h.hostname).join(", ")} would be public without Access in front`,
       );
     }
+    const routed = new Set(args.ingress.flatMap((rule) => rule.hostname ?? []));
+    const hosted = new Set(args.hosts.map((host) => host.hostname));
+    const mismatched = [...routed, ...hosted].filter((h) => !routed.has(h) || !hosted.has(h));
+    if (mismatched.length > 0) {
+      throw new Error(
+        `Tunnel ${name}: ${[...new Set(mismatched)].join(", ")} must be both routed by the ingress document and given a DNS record behind Access`,
+      );
+    }
     const { context, accountId } = args;
 
     // Generating the secret here lets the connector token be derived from it, without reading

@@ -1,7 +1,7 @@
 /** What every component of a stack shares, whatever runs its containers. */
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { Environment } from "../../config/schema";
+import { Environment } from "../../lib/environments";
 
 /** What every component of one stack needs to know about the stack it is in. */
 export interface PlatformContext {
@@ -41,7 +41,8 @@ export interface SharedServiceArgs {
 /**
  * The operator's secret from config when set, otherwise a generated one kept in state. Generated
  * passwords are alphanumeric: they still go through URL encoding, but they are also safe in the
- * SQL and shell contexts where a few of them end up.
+ * SQL and shell contexts where a few of them end up. `length` is the generated one's.
+ * @default length 32
  */
 export function secretOrGenerated(
   name: string,

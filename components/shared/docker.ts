@@ -61,9 +61,11 @@ export interface ContainerSpec {
   /** Stable DNS names on the network; nothing addresses a container by IP. */
   aliases: string[];
   memoryMb: number;
-  /** `KEY=value` pairs; pass a secret Output when any value is secret. */
+  /** `KEY=value` pairs; pass a secret Output when any value is secret. @default none */
   env?: pulumi.Input<pulumi.Input<string>[]>;
+  /** @default the image's */
   command?: string[];
+  /** @default the image's */
   entrypoint?: string[];
 }
 
@@ -100,10 +102,13 @@ function baseArgs(spec: ContainerSpec): docker.ContainerArgs {
  * replacement, so containers are replaced delete-first. `envs` is also a secret output: state
  * never holds an environment in plain text, and the policy pack can check that it is so.
  */
-const containerOptions: pulumi.CustomResourceOptions = {
+const containerOptions = {
   deleteBeforeReplace: true,
   additionalSecretOutputs: ["envs"],
-};
+} satisfies pulumi.CustomResourceOptions;
+
+/** Options a container's caller may set; the replacement and secrecy options are this module's. */
+type CallerOptions = Omit<pulumi.CustomResourceOptions, keyof typeof containerOptions>;
 
 /**
  * A long-running service: restarted unless stopped by hand, memory-limited, health-checked, and
@@ -129,7 +134,7 @@ export function serviceContainerArgs(spec: ServiceSpec): docker.ContainerArgs {
 export function serviceContainer(
   name: string,
   spec: ServiceSpec,
-  opts: pulumi.CustomResourceOptions,
+  opts: CallerOptions,
 ): docker.Container {
   return new docker.Container(name, serviceContainerArgs(spec), { ...opts, ...containerOptions });
 }
@@ -138,7 +143,7 @@ export function serviceContainer(
  * A one-shot job: `pulumi up` attaches until it exits and records its exit code and logs. The
  * provider does not fail on a non-zero exit; `jobSucceeded` does.
  */
-export function jobContainerArgs(spec: ContainerSpec): docker.ContainerArgs {
+function jobContainerArgs(spec: ContainerSpec): docker.ContainerArgs {
   return {
     ...baseArgs(spec),
     restart: "no",
@@ -151,7 +156,7 @@ export function jobContainerArgs(spec: ContainerSpec): docker.ContainerArgs {
 export function jobContainer(
   name: string,
   spec: ContainerSpec,
-  opts: pulumi.CustomResourceOptions,
+  opts: CallerOptions,
 ): docker.Container {
   return new docker.Container(name, jobContainerArgs(spec), { ...opts, ...containerOptions });
 }

@@ -39,7 +39,7 @@ export interface MigrationArgs {
 export class Migration extends pulumi.ComponentResource {
   public readonly clickhouseJob: docker.Container;
   public readonly bootstrapJob: docker.Container;
-  /** Resolves once both jobs exited 0: the `dependsOn` of every app container of the tenant. */
+  /** Resolves once the bootstrap exited 0, which waited for the ClickHouse job's success: the gate of every app container of the tenant. */
   public readonly succeeded: pulumi.Output<pulumi.Resource[]>;
 
   constructor(name: string, args: MigrationArgs, opts?: pulumi.ComponentResourceOptions) {

@@ -1,7 +1,7 @@
 /**
  * One measurement in a fresh process, so that its peak RSS is its own:
- *   node --import tsx bench/measure.ts platform <tenants> <skeleton file to write>
- *   node --import tsx bench/measure.ts floor <tenants> <skeleton file to read>
+ *   node --import tsx tools/bench/measure.ts platform <tenants> <skeleton file to write>
+ *   node --import tsx tools/bench/measure.ts floor <tenants> <skeleton file to read>
  * Prints one JSON `Measurement` on stdout.
  */
 import * as fs from "node:fs";

@@ -83,11 +83,11 @@ class RecordingMonitor extends MockMonitor {
   constructor(mocks: pulumi.runtime.Mocks) {
     const handedToMocks: { inputs?: Record<string, unknown> } = {};
     super({
+      ...mocks,
       newResource: (args) => {
         handedToMocks.inputs = args.inputs as Record<string, unknown>;
         return mocks.newResource(args);
       },
-      call: (args) => mocks.call(args),
     });
     this.handedToMocks = handedToMocks;
   }
