@@ -70,6 +70,7 @@ export function waitFor(
   gates: pulumi.Output<pulumi.Resource[]>[] = [],
 ): DependsOn {
   // The option's type wants one resource per element; at run time the SDK flattens each
-  // element's value, which for a gate is the empty list.
+  // element's value, which for a gate is the empty list, and adds the Output's own resources
+  // (@pulumi/pulumi 3.270.0, runtime/dependsOn.js); a gate that throws fails the registration.
   return [...prerequisites, ...(gates as unknown as pulumi.Output<pulumi.Resource>[])];
 }
