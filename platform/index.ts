@@ -13,7 +13,7 @@ import { Tunnel, TunnelHost } from "../components/edge/tunnel";
 import { PlatformContext } from "../components/shared/context";
 import { platformNetwork, pulledImage } from "../components/shared/docker";
 import { Tenant } from "../components/tenant/tenant";
-import { PlatformConfig, TenantConfig } from "../config/schema";
+import { PlatformConfig, TenantConfig } from "../config";
 import { dittofeedImages } from "../dittofeed/contract";
 import { IngressRule, ingressRules, withAudiences } from "../lib/edge";
 import { cloudflareProvider, dockerProvider } from "./providers";

@@ -5,7 +5,7 @@
 import * as cloudflare from "@pulumi/cloudflare";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { PlatformConfig } from "../config/schema";
+import { PlatformConfig } from "../config";
 
 /** The Docker engine: `docker:host` (e.g. `ssh://deploy@host`) and `docker:sshOpts`, or local. */
 export function dockerProvider(

@@ -2,7 +2,7 @@
  * Where each tenant is reached, computed once per tenant from config: its public hostname and
  * tunnel route when it is exposed, and the URLs its people and their browsers use.
  */
-import { PlatformConfig, TenantConfig } from "../config/schema";
+import { PlatformConfig, TenantConfig } from "../config";
 import { TenantEndpoints } from "../components/tenant/tenant";
 import { appUrl } from "../dittofeed/contract";
 import { TenantRoute } from "../lib/edge";
