@@ -1,10 +1,9 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { HealthCheck, healthCheck } from "../../lib/healthchecks";
-import { dockerName } from "../../lib/naming";
 import { httpUrl } from "../../lib/urls";
 import { secretOrGenerated, SharedServiceArgs } from "../shared/context";
-import { dataVolume, secretEnv, serviceContainer } from "../shared/docker";
+import { dataVolume, secretEnv, serviceContainer, sharedServiceSpec } from "../shared/docker";
 
 const CLICKHOUSE_ALIAS = "clickhouse";
 const CLICKHOUSE_HTTP_PORT = 8123;
@@ -41,12 +40,7 @@ export class ClickHouse extends pulumi.ComponentResource {
     this.container = serviceContainer(
       name,
       {
-        name: dockerName(context.stack, "clickhouse"),
-        image: args.image,
-        owner: { environment: context.environment, service: "clickhouse" },
-        network: context.network,
-        aliases: [this.host],
-        memoryMb: args.memoryMb,
+        ...sharedServiceSpec("clickhouse", this.host, args),
         env: secretEnv({
           CLICKHOUSE_USER: this.adminUser,
           CLICKHOUSE_PASSWORD: this.password,

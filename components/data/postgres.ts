@@ -2,9 +2,8 @@ import * as docker from "@pulumi/docker";
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import { HealthCheck, healthCheck } from "../../lib/healthchecks";
-import { dockerName } from "../../lib/naming";
 import { secretOrGenerated, SharedServiceArgs } from "../shared/context";
-import { dataVolume, secretEnv, serviceContainer } from "../shared/docker";
+import { dataVolume, secretEnv, serviceContainer, sharedServiceSpec } from "../shared/docker";
 
 const POSTGRES_ALIAS = "postgres";
 const POSTGRES_PORT = 5432;
@@ -48,12 +47,7 @@ export class Postgres extends pulumi.ComponentResource {
     this.container = serviceContainer(
       name,
       {
-        name: dockerName(context.stack, "postgres"),
-        image: args.image,
-        owner: { environment: context.environment, service: "postgres" },
-        network: context.network,
-        aliases: [this.host],
-        memoryMb: args.memoryMb,
+        ...sharedServiceSpec("postgres", this.host, args),
         env: secretEnv({ POSTGRES_PASSWORD: this.password }),
         healthcheck: postgresCheck(),
         waitTimeoutSeconds: 180,

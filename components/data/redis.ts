@@ -1,10 +1,9 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { HealthCheck, healthCheck } from "../../lib/healthchecks";
-import { dockerName } from "../../lib/naming";
 import { redisUrl } from "../../lib/urls";
 import { secretOrGenerated, SharedServiceArgs } from "../shared/context";
-import { dataVolume, secretEnv, serviceContainer } from "../shared/docker";
+import { dataVolume, secretEnv, serviceContainer, sharedServiceSpec } from "../shared/docker";
 
 const REDIS_ALIAS = "redis";
 const REDIS_PORT = 6379;
@@ -45,12 +44,7 @@ export class Redis extends pulumi.ComponentResource {
     this.container = serviceContainer(
       name,
       {
-        name: dockerName(context.stack, "redis"),
-        image: args.image,
-        owner: { environment: context.environment, service: "redis" },
-        network: context.network,
-        aliases: [this.host],
-        memoryMb: args.memoryMb,
+        ...sharedServiceSpec("redis", this.host, args),
         entrypoint: ["sh", "-c"],
         command: [
           `exec redis-server --appendonly yes --maxmemory ${maxMemoryMb}mb --maxmemory-policy noeviction --requirepass "$REDIS_PASSWORD"`,

@@ -2,9 +2,8 @@ import * as docker from "@pulumi/docker";
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import { HealthCheck, healthCheck } from "../../lib/healthchecks";
-import { dockerName } from "../../lib/naming";
 import { dataOptions, secretOrGenerated, SharedServiceArgs } from "../shared/context";
-import { secretEnv, serviceContainer } from "../shared/docker";
+import { secretEnv, serviceContainer, sharedServiceSpec } from "../shared/docker";
 import { Postgres } from "./postgres";
 
 /** Where Temporal's frontend answers on the platform network: its alias and gRPC port. */
@@ -59,12 +58,7 @@ export class Temporal extends pulumi.ComponentResource {
     this.container = serviceContainer(
       name,
       {
-        name: dockerName(context.stack, "temporal"),
-        image: args.image,
-        owner: { environment: context.environment, service: "temporal" },
-        network: context.network,
-        aliases: [TEMPORAL_ENDPOINT.host],
-        memoryMb: args.memoryMb,
+        ...sharedServiceSpec("temporal", TEMPORAL_ENDPOINT.host, args),
         env: secretEnv({
           DB: "postgres12",
           DB_PORT: String(postgres.port),

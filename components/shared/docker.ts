@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { HealthCheck } from "../../lib/healthchecks";
 import { LABELS } from "../../lib/labels";
 import { dockerName } from "../../lib/naming";
-import { dataOptions, PlatformContext } from "./context";
+import { dataOptions, PlatformContext, SharedServiceArgs } from "./context";
 
 /** What a container, volume or network belongs to; carried as `platform.*` labels. */
 export interface Ownership {
@@ -67,6 +67,23 @@ export interface ContainerSpec {
   command?: string[];
   /** @default the image's */
   entrypoint?: string[];
+}
+
+/** What every shared service's container has alike: `<stack>-<service>`, on the network by its alias. */
+export function sharedServiceSpec(
+  service: string,
+  alias: string,
+  args: SharedServiceArgs,
+): ContainerSpec {
+  const { context } = args;
+  return {
+    name: dockerName(context.stack, service),
+    image: args.image,
+    owner: { environment: context.environment, service },
+    network: context.network,
+    aliases: [alias],
+    memoryMb: args.memoryMb,
+  };
 }
 
 export interface ServiceSpec extends ContainerSpec {

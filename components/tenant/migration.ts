@@ -45,18 +45,20 @@ export class Migration extends pulumi.ComponentResource {
   constructor(name: string, args: MigrationArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:tenant:Migration", name, {}, opts);
     const { context, tenantId, clickhouse } = args;
-    const owner = { environment: context.environment, service: "migrate", tenant: tenantId };
-    const memoryMb = args.memoryMb ?? 1024;
+    // Both jobs: `<stack>-<tenant>-<job>`, labelled as the tenant's migration, reachable by no alias.
+    const job = (dockerSuffix: string, image: pulumi.Input<string>) => ({
+      name: dockerName(context.stack, tenantId, dockerSuffix),
+      image,
+      owner: { environment: context.environment, service: "migrate", tenant: tenantId },
+      network: context.network,
+      aliases: [],
+      memoryMb: args.memoryMb ?? 1024,
+    });
 
     this.clickhouseJob = jobContainer(
       `${name}-clickhouse`,
       {
-        name: dockerName(context.stack, tenantId, "clickhouse-access"),
-        image: args.clickhouseImage,
-        owner,
-        network: context.network,
-        aliases: [],
-        memoryMb,
+        ...job("clickhouse-access", args.clickhouseImage),
         entrypoint: ["sh", "-c"],
         command: [
           tenantAccessScript({
@@ -81,12 +83,7 @@ export class Migration extends pulumi.ComponentResource {
     this.bootstrapJob = jobContainer(
       `${name}-bootstrap`,
       {
-        name: dockerName(context.stack, tenantId, "migrate"),
-        image: args.adminCliImage,
-        owner,
-        network: context.network,
-        aliases: [],
-        memoryMb,
+        ...job("migrate", args.adminCliImage),
         command: ["bootstrap", `--workspace-name=${args.workspaceName}`],
         env: args.env,
       },
