@@ -59,7 +59,7 @@ export function rawPlatformConfig(all: Record<string, string>): Record<string, u
  * The `platform:*` values of every committed `Pulumi.<stack>.yaml` in `directory` except
  * `stack`'s own, for the checks that span stacks.
  */
-export function otherStackConfigs(directory: string, stack: string): OtherStack[] {
+function otherStackConfigs(directory: string, stack: string): OtherStack[] {
   return stacksIn(directory)
     .filter((name) => name !== stack)
     .map((name) => {

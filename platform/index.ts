@@ -114,14 +114,19 @@ function sharedServices(
   return { postgres, redis, clickhouse, temporal };
 }
 
+/** What every tenant of the stack is built on. */
+interface Foundation {
+  config: PlatformConfig;
+  context: PlatformContext;
+  edge?: Edge;
+  images: Images;
+  shared: ReturnType<typeof sharedServices>;
+  options: pulumi.ComponentResourceOptions;
+}
+
 function createTenant(
   { tenant, site }: SitedTenant,
-  config: PlatformConfig,
-  context: PlatformContext,
-  edge: Edge | undefined,
-  images: Images,
-  shared: ReturnType<typeof sharedServices>,
-  options: pulumi.ComponentResourceOptions,
+  { config, context, edge, images, shared, options }: Foundation,
 ): Tenant {
   return new Tenant(
     tenant.id,
@@ -227,10 +232,8 @@ export function createPlatform(config: PlatformConfig, stack: string): Platform 
   const options = { providers: edge ? [provider, cloudflareProvider()] : [provider] };
 
   const shared = sharedServices(config, context, images, options);
-  const tenants = sited.map((entry) => ({
-    ...entry,
-    stamp: createTenant(entry, config, context, edge, images, shared, options),
-  }));
+  const foundation: Foundation = { config, context, edge, images, shared, options };
+  const tenants = sited.map((entry) => ({ ...entry, stamp: createTenant(entry, foundation) }));
 
   if (edge && ingress) {
     const { hosts, audienceOf } = guardedHosts(tenants);
