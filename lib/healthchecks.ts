@@ -6,18 +6,43 @@
 export interface HealthCheck {
   /** Docker's test array: `["CMD", binary, ...args]` or `["CMD-SHELL", script]`. */
   tests: string[];
+  /** Durations as Go prints them (see `goDuration`). */
   interval: string;
   timeout: string;
   startPeriod: string;
   retries: number;
 }
 
+/**
+ * A whole number of seconds as Go's `time.Duration.String()` prints it (`90` is `"1m30s"`, `3600`
+ * is `"1h0m0s"`). The docker provider reads health-check durations back from Docker in that form
+ * (terraform-provider-docker v4.5.x, `flattenContainerHealthcheck`); any other spelling of the same
+ * duration shows as a change on every `pulumi refresh`.
+ */
+export function goDuration(seconds: number): string {
+  if (!Number.isSafeInteger(seconds) || seconds < 0) {
+    throw new RangeError(`goDuration: ${seconds} is not a whole, non-negative number of seconds`);
+  }
+  const hours = Math.floor(seconds / 3600);
+  const minutes = Math.floor((seconds % 3600) / 60);
+  const rest = seconds % 60;
+  if (hours > 0) return `${hours}h${minutes}m${rest}s`;
+  if (minutes > 0) return `${minutes}m${rest}s`;
+  return `${rest}s`;
+}
+
 /** How long a probe may take before it counts as failed; below Docker's own timeout. */
 const PROBE_TIMEOUT_MS = 4000;
 
-/** Docker's health check settings around a test; `startPeriod` is how long a first boot may take. */
-export function healthCheck(tests: string[], startPeriod: string): HealthCheck {
-  return { tests, interval: "10s", timeout: "5s", startPeriod, retries: 6 };
+/** Docker's health check settings around a test; the start period is how long a first boot may take. */
+export function healthCheck(tests: string[], startPeriodSeconds: number): HealthCheck {
+  return {
+    tests,
+    interval: goDuration(10),
+    timeout: goDuration(5),
+    startPeriod: goDuration(startPeriodSeconds),
+    retries: 6,
+  };
 }
 
 /** `GET http://127.0.0.1:<port><path>` must answer 2xx within the probe timeout. */
@@ -37,12 +62,12 @@ export function tcpConnectCommand(host: string, port: number): string[] {
   return ["CMD", "node", "-e", script];
 }
 
-/** @default startPeriod "30s" */
-export function httpGetCheck(port: number, path: string, startPeriod = "30s"): HealthCheck {
-  return healthCheck(httpGetCommand(port, path), startPeriod);
+/** @default startPeriodSeconds 30 */
+export function httpGetCheck(port: number, path: string, startPeriodSeconds = 30): HealthCheck {
+  return healthCheck(httpGetCommand(port, path), startPeriodSeconds);
 }
 
-/** @default startPeriod "30s" */
-export function tcpConnectCheck(host: string, port: number, startPeriod = "30s"): HealthCheck {
-  return healthCheck(tcpConnectCommand(host, port), startPeriod);
+/** @default startPeriodSeconds 30 */
+export function tcpConnectCheck(host: string, port: number, startPeriodSeconds = 30): HealthCheck {
+  return healthCheck(tcpConnectCommand(host, port), startPeriodSeconds);
 }

@@ -6,6 +6,18 @@ export const LABELS = {
   environment: "platform.environment",
   service: "platform.service",
   tenant: "platform.tenant",
-  /** On the stack's network only: the host's size, for the policy pack's memory rule. */
-  hostMemoryMb: "platform.host-memory-mb",
 } as const;
+
+/**
+ * The type of the component that carries the stack's facts about its Docker host, which the
+ * policy pack reads from its inputs. A component's inputs change in place; a label on the network
+ * would replace the network that every container is attached to.
+ */
+export const HOST_TYPE = "platform:shared:Host";
+
+/** The inputs of the {@link HOST_TYPE} component. */
+export interface HostFacts {
+  environment: string;
+  /** The host's memory in MB (`platform:hostMemoryMb`), when the operator gave it. */
+  memoryMb?: number;
+}

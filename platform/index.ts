@@ -11,6 +11,7 @@ import { Redis } from "../components/data/redis";
 import { Temporal } from "../components/data/temporal";
 import { Tunnel, TunnelHost } from "../components/edge/tunnel";
 import { PlatformContext } from "../components/shared/context";
+import { Host } from "../components/shared/host";
 import { platformNetwork, pulledImage } from "../components/shared/docker";
 import { Tenant } from "../components/tenant/tenant";
 import { PlatformConfig, TenantConfig } from "../config";
@@ -222,7 +223,8 @@ export function createPlatform(config: PlatformConfig, stack: string): Platform 
   const ingress = edge && ingressDocument(edge, sited);
 
   const provider = dockerProvider(config.secrets.registries);
-  const network = platformNetwork(stack, config.environment, config.hostMemoryMb, provider);
+  new Host("host", { environment: config.environment, memoryMb: config.hostMemoryMb });
+  const network = platformNetwork(stack, config.environment, provider);
   const context: PlatformContext = {
     stack,
     environment: config.environment,

@@ -1,5 +1,5 @@
 import { imagePinProblem } from "../lib/images";
-import { LABELS } from "../lib/labels";
+import { HOST_TYPE, HostFacts, LABELS } from "../lib/labels";
 
 /**
  * The platform's safety rules as pure functions over resources. The CrossGuard pack (index.ts)
@@ -35,7 +35,6 @@ export interface Rule {
 }
 
 const CONTAINER = "docker:index/container:Container";
-const NETWORK = "docker:index/network:Network";
 const DATA_SERVICES = new Set(["postgres", "redis", "clickhouse", "temporal"]);
 const RESTART_POLICIES = new Set(["always", "unless-stopped", "on-failure"]);
 
@@ -50,12 +49,12 @@ function ofType(resources: readonly CheckedResource[], type: string) {
   return resources.filter((r) => r.type === type);
 }
 
-/** The stack's environment and host size, as the stack's network carries them in its labels. */
+/** The stack's environment and host size, as its Host component carries them in its inputs. */
 function stackLabels(resources: readonly CheckedResource[]) {
-  const labels = labelsOf(ofType(resources, NETWORK)[0] ?? { props: {} });
-  const host = Number(labels[LABELS.hostMemoryMb]);
+  const facts = (ofType(resources, HOST_TYPE)[0]?.props ?? {}) as Partial<HostFacts>;
+  const host = Number(facts.memoryMb);
   return {
-    environment: labels[LABELS.environment],
+    environment: facts.environment,
     hostMemoryMb: Number.isFinite(host) && host > 0 ? host : undefined,
   };
 }

@@ -3,6 +3,7 @@ import { before, describe, test } from "node:test";
 import { parse as parsePgConnectionString } from "pg-connection-string";
 import { PlatformConfig } from "../config";
 import {
+  GO_DURATION,
   byName,
   COMMITTED_STACKS,
   committedStack,
@@ -95,6 +96,19 @@ for (const stack of COMMITTED_STACKS) {
           true,
           `${r.name}: fixed names need delete-first replacement`,
         );
+      }
+    });
+
+    test("nothing Docker rewrites on read-back: swap equals memory, durations as Go prints them", () => {
+      // terraform-provider-docker v4.5.x reads back HostConfig.MemorySwap (Docker's default is
+      // twice the memory) and prints durations with Go's time.Duration.String().
+      for (const r of ofType(run, CONTAINER)) {
+        assert.equal(r.inputs.memorySwap, r.inputs.memory, `${r.name} memorySwap`);
+        const check = r.inputs.healthcheck as Record<string, unknown> | undefined;
+        for (const field of ["interval", "timeout", "startPeriod"]) {
+          if (check === undefined) continue;
+          assert.match(String(check[field]), GO_DURATION, `${r.name} healthcheck.${field}`);
+        }
       }
     });
 

@@ -106,3 +106,10 @@ export function plainStrings(value: unknown, out: string[] = []): string[] {
     Object.values(value).forEach((v) => plainStrings(v, out));
   return out;
 }
+
+/**
+ * A whole-second duration as Go prints it: hours only with minutes, minutes and seconds below 60
+ * once a larger unit is present (`1h0m0s`, `1m30s`, `20s`).
+ */
+export const GO_DURATION =
+  /^(?:[1-9]\d*h(?:[0-9]|[1-5][0-9])m|(?:[1-9]|[1-5][0-9])m)?(?:[0-9]|[1-5][0-9])s$/;

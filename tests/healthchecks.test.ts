@@ -3,7 +3,9 @@ import { execFile } from "node:child_process";
 import * as http from "node:http";
 import * as net from "node:net";
 import { test } from "node:test";
-import { httpGetCommand, tcpConnectCommand } from "../lib/healthchecks";
+import { GO_DURATION } from "./harness";
+import fc from "fast-check";
+import { goDuration, httpGetCommand, tcpConnectCommand } from "../lib/healthchecks";
 import { TEMPORAL_ENDPOINT } from "../components/data/temporal";
 import { dittofeedHealthCheck } from "../dittofeed/contract";
 
@@ -80,4 +82,27 @@ test("worker health check: healthy while Temporal's port accepts connections, un
   assert.equal(await runCheck(probe), 0);
   await close(server);
   assert.notEqual(await runCheck(probe), 0);
+});
+
+test("durations are written as Go's time.Duration.String() prints them", () => {
+  // Go: (90 * time.Second).String() == "1m30s"; time.Hour.String() == "1h0m0s".
+  const cases: [number, string][] = [
+    [0, "0s"],
+    [5, "5s"],
+    [60, "1m0s"],
+    [90, "1m30s"],
+    [3600, "1h0m0s"],
+    [3661, "1h1m1s"],
+    [90000, "25h0m0s"],
+  ];
+  for (const [seconds, printed] of cases) assert.equal(goDuration(seconds), printed);
+  fc.assert(
+    fc.property(fc.nat(10_000_000), (seconds) => {
+      const printed = goDuration(seconds);
+      assert.match(printed, GO_DURATION);
+      const [, h = "0", m = "0", s] = /^(?:(\d+)h)?(?:(\d+)m)?(\d+)s$/.exec(printed)!;
+      assert.equal(Number(h) * 3600 + Number(m) * 60 + Number(s), seconds);
+    }),
+  );
+  assert.throws(() => goDuration(1.5), /whole, non-negative/);
 });

@@ -211,6 +211,42 @@ describe("npm run plan:diff", () => {
     );
   });
 
+  test("a new host size changes no container, network or volume", async () => {
+    const base = await planCheckout(PROJECT_ROOT, "production", { digestKey: key });
+    const file = editedStackFile("production", (config) => {
+      config["platform:hostMemoryMb"] = 32768;
+    });
+    const head = await planCheckout(PROJECT_ROOT, "production", {
+      configFile: file,
+      digestKey: key,
+    });
+    assert.deepEqual(diffPlans(base, head, "main"), {
+      stack: "production",
+      base: "main",
+      added: [],
+      removed: [],
+      changed: [],
+    });
+    const host = head.resources.find((r) => r.type === "platform:shared:Host");
+    assert.deepEqual(host?.inputs, { environment: "production", memoryMb: 32768 });
+  });
+
+  test("the labels of the network and of data volumes are never diffed: they would replace them", async () => {
+    const base = await planCheckout(PROJECT_ROOT, "production", { digestKey: key });
+    const relabelled: Plan = {
+      ...base,
+      resources: base.resources.map((r) =>
+        ["docker:index/network:Network", "docker:index/volume:Volume"].includes(r.type)
+          ? { ...r, inputs: { ...(r.inputs as object), labels: [] } }
+          : r,
+      ),
+    };
+    assert.deepEqual(diffPlans(relabelled, base, "main").changed, []);
+    for (const r of base.resources.filter((r) => /network:Network|volume:Volume/.test(r.type))) {
+      assert.deepEqual(r.ignoreChanges, ["labels"], r.name);
+    }
+  });
+
   test("what Docker replaces and what it only records", () => {
     const container = "docker:index/container:Container";
     assert.equal(changeKind(container, "image"), "replace");

@@ -23,13 +23,9 @@ function resource(
   };
 }
 
-const network = (environment: string, hostMemoryMb?: number) =>
-  resource("docker:index/network:Network", "network", {
-    labels: [
-      { label: "platform.environment", value: environment },
-      ...(hostMemoryMb ? [{ label: "platform.host-memory-mb", value: String(hostMemoryMb) }] : []),
-    ],
-  });
+/** The stack's facts, as the program's Host component carries them. */
+const host = (environment: string, memoryMb?: number) =>
+  resource("platform:shared:Host", "host", { environment, ...(memoryMb ? { memoryMb } : {}) });
 
 const service = (name: string, service: string, extra: Record<string, unknown> = {}) =>
   resource(CONTAINER, name, {
@@ -67,13 +63,13 @@ const CASES: Record<string, { pass: CheckedResource[]; fail: CheckedResource[]; 
     },
     "app-ports-only-in-dev": {
       pass: [
-        network("dev"),
+        host("dev"),
         service("acme-api", "api", {
           ports: [{ internal: 3001, external: 3001, ip: "127.0.0.1" }],
         }),
       ],
       fail: [
-        network("staging"),
+        host("staging"),
         service("acme-api", "api", {
           ports: [{ internal: 3001, external: 3001, ip: "127.0.0.1" }],
         }),
@@ -110,7 +106,7 @@ const CASES: Record<string, { pass: CheckedResource[]; fail: CheckedResource[]; 
     },
     "production-data-protected": {
       pass: [
-        network("production"),
+        host("production"),
         resource(
           "postgresql:index/database:Database",
           "acme-database-db",
@@ -119,7 +115,7 @@ const CASES: Record<string, { pass: CheckedResource[]; fail: CheckedResource[]; 
         ),
       ],
       fail: [
-        network("production"),
+        host("production"),
         resource(
           "postgresql:index/database:Database",
           "acme-database-db",
@@ -158,12 +154,12 @@ const CASES: Record<string, { pass: CheckedResource[]; fail: CheckedResource[]; 
     },
     "memory-within-host": {
       pass: [
-        network("production", 1024),
+        host("production", 1024),
         service("a", "api", { memory: 512 }),
         service("b", "api", { memory: 512 }),
       ],
       fail: [
-        network("production", 1024),
+        host("production", 1024),
         service("a", "api", { memory: 512 }),
         service("b", "api", { memory: 768 }),
       ],
@@ -191,8 +187,8 @@ describe("policy rules, each fed a passing and a failing stack", () => {
   test("without the offline-only facts (as under CrossGuard), a missing protect still fails", () => {
     const rule = RULES.find((r) => r.name === "production-data-protected")!;
     const volume = resource("docker:index/volume:Volume", "postgres-data", {});
-    assert.match(rule.check([network("production"), volume])[0].message, /not protected/);
-    assert.deepEqual(rule.check([network("staging"), volume]), []);
+    assert.match(rule.check([host("production"), volume])[0].message, /not protected/);
+    assert.deepEqual(rule.check([host("staging"), volume]), []);
   });
 
   test("CrossGuard cannot see secret inputs, so there the env rule rests on additionalSecretOutputs", () => {
@@ -212,4 +208,15 @@ describe("the committed stacks satisfy every rule", () => {
       }
     });
   }
+});
+
+test("the memory rule reads the host size the program registers: a host too small for staging is refused", async () => {
+  const options = committedStack("staging");
+  const run = await runProgram({
+    ...options,
+    config: { ...options.config, "platform:hostMemoryMb": "1024" },
+  });
+  assert.equal(run.error, undefined, String(run.error));
+  const memory = checkPolicies(run.registrations).find((r) => r.rule.name === "memory-within-host");
+  assert.match(memory?.violations[0]?.message ?? "", /more than the host's 1024 MB/);
 });

@@ -12,7 +12,7 @@ const CLICKHOUSE_HTTP_PORT = 8123;
 function clickhouseCheck(): HealthCheck {
   return healthCheck(
     ["CMD-SHELL", `wget -q -O- http://127.0.0.1:${CLICKHOUSE_HTTP_PORT}/ping | grep -q Ok`],
-    "30s",
+    30,
   );
 }
 

@@ -12,7 +12,7 @@ const POSTGRES_PORT = 5432;
 function postgresCheck(): HealthCheck {
   return healthCheck(
     ["CMD", "pg_isready", "-h", "127.0.0.1", "-p", String(POSTGRES_PORT), "-U", "postgres"],
-    "30s",
+    30,
   );
 }
 

@@ -13,7 +13,7 @@ const REDIS_PORT = 6379;
  * reply must not count as healthy.
  */
 function redisCheck(): HealthCheck {
-  return healthCheck(["CMD-SHELL", "redis-cli -h 127.0.0.1 ping | grep -q PONG"], "10s");
+  return healthCheck(["CMD-SHELL", "redis-cli -h 127.0.0.1 ping | grep -q PONG"], 10);
 }
 
 /** Image: Redis 7; Redis's own `maxmemory` is three quarters of `memoryMb`. Password: the `default` user's. */

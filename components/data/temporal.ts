@@ -16,7 +16,7 @@ function temporalCheck(): HealthCheck {
       "CMD-SHELL",
       `tctl --address "$(hostname -i):${TEMPORAL_ENDPOINT.port}" cluster health | grep -q SERVING`,
     ],
-    "90s",
+    90,
   );
 }
 

@@ -16,10 +16,7 @@ const METRICS_ADDRESS = "127.0.0.1:20241";
  * which answers 200 once at least one connection to Cloudflare's edge is up.
  */
 function cloudflaredCheck(): HealthCheck {
-  return healthCheck(
-    ["CMD", "cloudflared", "tunnel", "--metrics", METRICS_ADDRESS, "ready"],
-    "20s",
-  );
+  return healthCheck(["CMD", "cloudflared", "tunnel", "--metrics", METRICS_ADDRESS, "ready"], 20);
 }
 
 /** A public hostname the tunnel routes, with what must exist before it goes public. */

@@ -105,6 +105,10 @@ function baseArgs(spec: ContainerSpec): docker.ContainerArgs {
     labels: labels(spec.owner),
     networksAdvanced: [{ name: spec.network, aliases: spec.aliases }],
     memory: spec.memoryMb,
+    // Without it Docker sets twice the memory, which the provider reads back as a change on every
+    // refresh (terraform-provider-docker v4.5.x reads `HostConfig.MemorySwap`). Equal to the limit:
+    // no swap, so a container over its limit is killed rather than slowing the whole host.
+    memorySwap: spec.memoryMb,
     envs: spec.env,
     command: spec.command,
     entrypoints: spec.entrypoint,
@@ -210,6 +214,14 @@ export function jobSucceeded(
   );
 }
 
+/**
+ * A network's or volume's labels are ForceNew in the docker provider (terraform-provider-docker
+ * v4.5.x, `resource_docker_network.go` and `resource_docker_volume.go`): a changed label would
+ * replace the one network every container is on, or a volume with its data. Their labels are
+ * written once, at creation, and later changes to them are ignored.
+ */
+const LABELS_ARE_HISTORY = ["labels"];
+
 /** The named volume `<stack>-<service>-data`, protected and kept in production. */
 export function dataVolume(
   name: string,
@@ -223,18 +235,17 @@ export function dataVolume(
       name: dockerName(context.stack, `${service}-data`),
       labels: labels({ environment: context.environment, service }),
     },
-    { parent, ...dataOptions(context, { protect: true }) },
+    { parent, ...dataOptions(context, { protect: true }), ignoreChanges: LABELS_ARE_HISTORY },
   );
 }
 
 /**
  * The stack's bridge network `<stack>-platform`, on which services find each other by alias.
- * The host's size travels in its labels, where the policy pack can compare limits with it.
+ * Every container is attached to it and its name is fixed: it must never be replaced.
  */
 export function platformNetwork(
   stack: string,
   environment: string,
-  hostMemoryMb: number | undefined,
   provider: docker.Provider,
 ): docker.Network {
   return new docker.Network(
@@ -242,14 +253,9 @@ export function platformNetwork(
     {
       name: dockerName(stack, "platform"),
       driver: "bridge",
-      labels: [
-        ...labels({ environment, service: "network" }),
-        ...(hostMemoryMb === undefined
-          ? []
-          : [{ label: LABELS.hostMemoryMb, value: String(hostMemoryMb) }]),
-      ],
+      labels: labels({ environment, service: "network" }),
     },
-    { provider },
+    { provider, ignoreChanges: LABELS_ARE_HISTORY },
   );
 }
 

@@ -42,6 +42,8 @@ export interface Registration {
   propertyDependencies: Record<string, string[]>;
   /** Outputs the engine stores as secrets whatever the inputs were. */
   additionalSecretOutputs: string[];
+  /** Top-level inputs whose changes the engine ignores once the resource exists. */
+  ignoreChanges: string[];
   /** Resolved inputs; secret values stay wrapped (see `isSecret` in ./mocks). */
   inputs: Record<string, unknown>;
 }
@@ -61,6 +63,7 @@ interface RegisterRequest {
     forEach(callback: (value: { getUrnsList(): string[] }, key: string) => void): void;
   };
   getAdditionalsecretoutputsList(): string[];
+  getIgnorechangesList(): string[];
   getObject(): Parameters<typeof pulumi.runtime.deserializeProperties>[0];
 }
 
@@ -127,6 +130,7 @@ class RecordingMonitor extends MockMonitor {
             deleteBeforeReplace: req.getDeletebeforereplace(),
             propertyDependencies: propertyDependencies(req),
             additionalSecretOutputs: [...req.getAdditionalsecretoutputsList()].sort(),
+            ignoreChanges: [...req.getIgnorechangesList()].sort(),
             // Deserializing every request a second time cost the bigger programs' runs seconds.
             inputs: inputs ?? pulumi.runtime.deserializeProperties(req.getObject()),
           });

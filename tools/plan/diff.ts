@@ -76,7 +76,11 @@ const OPTION_KINDS = {
 type ComparedOption = keyof typeof OPTION_KINDS;
 
 function compare(before: PlannedResource, after: PlannedResource): ResourceChange | undefined {
-  const inputPaths = changedPaths(before.inputs, after.inputs);
+  // The engine keeps the stored value of an ignored input of a resource that already exists.
+  const ignored = new Set(after.ignoreChanges ?? []);
+  const inputPaths = changedPaths(before.inputs, after.inputs).filter(
+    (p) => !ignored.has(p.split(/[.[]/)[0]),
+  );
   const options = (Object.keys(OPTION_KINDS) as ComparedOption[]).filter(
     (o) => JSON.stringify(before[o]) !== JSON.stringify(after[o]),
   );

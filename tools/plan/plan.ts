@@ -25,6 +25,8 @@ export interface PlannedResource {
   retainOnDelete: boolean;
   deleteBeforeReplace: boolean;
   additionalSecretOutputs: string[];
+  /** Inputs whose changes the engine ignores once the resource exists. */
+  ignoreChanges: string[];
   inputs: Json;
 }
 
@@ -106,6 +108,7 @@ export function buildPlan(stack: string, run: RunResult, digestKey?: string): Pl
       retainOnDelete: r.retainOnDelete,
       deleteBeforeReplace: r.deleteBeforeReplace,
       additionalSecretOutputs: r.additionalSecretOutputs,
+      ignoreChanges: r.ignoreChanges,
       inputs: redact(r.inputs, marker),
     };
   });

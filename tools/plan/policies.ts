@@ -41,7 +41,8 @@ export interface RuleResult {
 
 /** Every rule against one run of the program. */
 export function checkPolicies(registrations: readonly Registration[]): RuleResult[] {
-  const resources = registrations.filter((r) => r.custom).map(fromRegistration);
+  // Components too: the Host component carries the stack's facts in its inputs.
+  const resources = registrations.map(fromRegistration);
   return RULES.map((rule) => ({ rule, violations: rule.check(resources) }));
 }
 
