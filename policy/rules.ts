@@ -226,6 +226,20 @@ export const RULES: Rule[] = [
         ]),
   },
   {
+    name: "job-output-is-secret",
+    description:
+      "A job's output, which the docker provider stores in state as containerLogs and which may echo its environment, is a secret.",
+    enforcementLevel: "mandatory",
+    check: (resources) =>
+      ofType(resources, CONTAINER)
+        .filter((r) => r.props.logs === true)
+        .filter((r) => !r.opts.additionalSecretOutputs.includes("containerLogs"))
+        .map((r) => ({
+          urn: r.urn,
+          message: `${r.name}: containerLogs is not in additionalSecretOutputs, so state could hold the job's output in plain text`,
+        })),
+  },
+  {
     name: "memory-within-host",
     description:
       "The memory limits of long-running containers add up to no more than the host's memory (platform:hostMemoryMb).",

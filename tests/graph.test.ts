@@ -422,13 +422,21 @@ describe("a failing migration", () => {
       jobs: {
         "acme-migration-bootstrap": {
           exitCode: 3,
-          logs: "error: migration 0042_add_index failed\n",
+          logs:
+            "error: migration 0042_add_index failed\n" +
+            `at postgresql://dittofeed_acme:${encodeURIComponent(mockPassword("acme-db-password"))}@postgres:5432\n`,
         },
       },
     });
     assert.ok(run.error, "the update fails");
     assert.match(run.error.message, /tenant acme exited with code 3/);
     assert.match(run.error.message, /migration 0042_add_index failed/);
+    assert.match(run.error.message, /dittofeed_acme:\[secret\]@postgres/);
+    assert.ok(!run.error.message.includes(encodeURIComponent(mockPassword("acme-db-password"))));
+    assert.match(
+      run.error.message,
+      /run it again with: pulumi up --replace 'urn:pulumi:[^']*::acme-migration-bootstrap'/,
+    );
     const containers = ofType(run, CONTAINER).map((r) => r.name);
     assert.ok(
       !containers.some((n) => /^acme-(api|dashboard|worker)/.test(n)),

@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { tenantAccessScript } from "../lib/clickhouse";
 import {
   assertJobSucceeded,
   JobFailedError,
+  redactSecrets,
   secretEnv,
   serviceContainerArgs,
 } from "../components/shared/docker";
@@ -31,16 +33,47 @@ test("published ports are bound to loopback whatever the caller asks", () => {
   assert.deepEqual(args.ports, [{ internal: 3000, external: 3000, ip: "127.0.0.1" }]);
 });
 
-test("a job fails with its exit code and output unless it exited 0", () => {
-  assert.doesNotThrow(() => assertJobSucceeded("job", 0, ""));
+test("a job fails with its exit code, its output and the command that re-runs it, unless it exited 0", () => {
+  const urn =
+    "urn:pulumi:dev::platform::platform:tenant:Migration$docker:index/container:Container::acme-migration-bootstrap";
+  assert.doesNotThrow(() => assertJobSucceeded("job", { exitCode: 0, logs: "", urn }));
   assert.throws(
-    () => assertJobSucceeded("Bootstrap of acme", 2, "boom\n"),
+    () => assertJobSucceeded("Bootstrap of acme", { exitCode: 2, logs: "boom\n", urn }),
     (e: JobFailedError) => {
-      assert.equal(e.message, "Bootstrap of acme exited with code 2. Its output:\nboom");
+      assert.equal(
+        e.message,
+        `Bootstrap of acme exited with code 2. Its output:\nboom\nOnce the cause is fixed, run it again with: pulumi up --replace '${urn}'`,
+      );
       return true;
     },
   );
-  assert.throws(() => assertJobSucceeded("job", undefined, ""), /code -1[\s\S]*\(no output\)/);
+  assert.throws(
+    () => assertJobSucceeded("job", { exitCode: undefined, logs: "", urn }),
+    /code -1[\s\S]*\(no output\)/,
+  );
+});
+
+test("a failed job's output never carries a secret it was given, raw or percent-encoded", () => {
+  const secret = "p@ss/w+rd=1";
+  const logs = `connecting to postgresql://acme:${encodeURIComponent(secret)}@postgres:5432/x\npassword ${secret} rejected\n`;
+  assert.throws(
+    () => assertJobSucceeded("job", { exitCode: 1, logs, urn: "urn" }, [secret, ""]),
+    (e: JobFailedError) => {
+      assert.ok(!e.message.includes(secret) && !e.message.includes(encodeURIComponent(secret)));
+      assert.match(e.message, /acme:\[secret\]@postgres[\s\S]*password \[secret\] rejected/);
+      return true;
+    },
+  );
+  const secretChars = fc.constantFrom(..."ab+/=@%:".split(""));
+  const otherText = fc.string({ unit: fc.constantFrom(..."xyz \n".split("")) });
+  fc.assert(
+    fc.property(fc.string({ unit: secretChars, minLength: 1 }), otherText, otherText, (s, a, b) => {
+      assert.equal(
+        redactSecrets(`${a}${s}${b}${encodeURIComponent(s)}`, [s]),
+        `${a}[secret]${b}[secret]`,
+      );
+    }),
+  );
 });
 
 test("the ClickHouse access script refuses identifiers that could inject SQL", () => {

@@ -104,7 +104,7 @@ describe("npm run plan", () => {
     assert.equal(tenantsOf(plan).get(resource(plan, "tunnel-config").id), "(shared)");
     const db = resource(plan, "acme-database-db");
     assert.deepEqual([db.protect, db.retainOnDelete], [true, true]);
-    assert.deepEqual(api.additionalSecretOutputs, ["envs"]);
+    assert.deepEqual(api.additionalSecretOutputs, ["containerLogs", "envs"]);
   });
 
   test("bring-up order: apps come after their migration; the critical path ends at an app", async () => {

@@ -152,6 +152,27 @@ const CASES: Record<string, { pass: CheckedResource[]; fail: CheckedResource[]; 
       ],
       expect: /acme-api: envs is passed in plain text/,
     },
+    "job-output-is-secret": {
+      pass: [
+        resource(
+          CONTAINER,
+          "acme-migration-bootstrap",
+          { envs: ["SECRET_KEY=x"], logs: true },
+          { additionalSecretOutputs: ["containerLogs", "envs"] },
+          ["envs"],
+        ),
+      ],
+      fail: [
+        resource(
+          CONTAINER,
+          "acme-migration-bootstrap",
+          { envs: ["SECRET_KEY=x"], logs: true },
+          { additionalSecretOutputs: ["envs"] },
+          ["envs"],
+        ),
+      ],
+      expect: /acme-migration-bootstrap: containerLogs is not in additionalSecretOutputs/,
+    },
     "memory-within-host": {
       pass: [
         host("production", 1024),

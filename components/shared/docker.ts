@@ -120,12 +120,13 @@ function baseArgs(spec: ContainerSpec): docker.ContainerArgs {
 
 /**
  * Fixed Docker names and fixed host ports collide with Pulumi's default create-before-delete
- * replacement, so containers are replaced delete-first. `envs` is also a secret output: state
- * never holds an environment in plain text, and the policy pack can check that it is so.
+ * replacement, so containers are replaced delete-first. `envs` and a job's `containerLogs` (which
+ * the provider stores in state) are secret outputs: state never holds an environment or a job's
+ * output in plain text, and the policy pack can check that it is so.
  */
 const containerOptions = {
   deleteBeforeReplace: true,
-  additionalSecretOutputs: ["envs"],
+  additionalSecretOutputs: ["envs", "containerLogs"],
 } satisfies pulumi.CustomResourceOptions;
 
 /** Options a container's caller may set; the replacement and secrecy options are this module's. */
@@ -182,35 +183,70 @@ export function jobContainer(
   return new docker.Container(name, jobContainerArgs(spec), { ...opts, ...containerOptions });
 }
 
+/**
+ * The job's output with every secret it was given, and each one's percent-encoded form (as in a
+ * `DATABASE_URL`), replaced by `[secret]`: an error message is printed and kept in logs.
+ */
+export function redactSecrets(text: string, secrets: readonly string[]): string {
+  const forms = secrets
+    .flatMap((secret) => [secret, encodeURIComponent(secret)])
+    .filter((form) => form.length > 0)
+    // Longest first, so that a secret containing another is replaced whole.
+    .sort((a, b) => b.length - a.length);
+  return forms.reduce((redacted, form) => redacted.split(form).join("[secret]"), text);
+}
+
 export class JobFailedError extends Error {
-  constructor(job: string, exitCode: number, logs: string) {
-    super(`${job} exited with code ${exitCode}. Its output:\n${logs.trimEnd() || "(no output)"}`);
+  constructor(job: string, exitCode: number, logs: string, urn: string) {
+    super(
+      `${job} exited with code ${exitCode}. Its output:\n${logs.trimEnd() || "(no output)"}\n` +
+        // The provider records a finished job as created whatever its exit code, so with
+        // unchanged inputs it never runs again: the retry has to be asked for.
+        `Once the cause is fixed, run it again with: pulumi up --replace '${urn}'`,
+    );
     this.name = "JobFailedError";
   }
 }
 
-/** Throws a {@link JobFailedError} unless the job exited 0. */
-export function assertJobSucceeded(job: string, exitCode: number | undefined, logs: string): void {
-  if (exitCode !== 0) throw new JobFailedError(job, exitCode ?? -1, logs);
+/** What a finished job left in state. */
+export interface JobOutcome {
+  exitCode: number | undefined;
+  logs: string;
+  urn: string;
+}
+
+/** Throws a {@link JobFailedError}, with `secrets` redacted from the output, unless the job exited 0. */
+export function assertJobSucceeded(
+  job: string,
+  { exitCode, logs, urn }: JobOutcome,
+  secrets: readonly string[] = [],
+): void {
+  if (exitCode !== 0) {
+    throw new JobFailedError(job, exitCode ?? -1, redactSecrets(logs, secrets), urn);
+  }
 }
 
 /**
  * A `dependsOn` value that resolves only when the job exited 0. Pass it to every resource that
- * must wait for the job: when the job fails, their registration fails with the job's logs, so
- * `pulumi up` stops and leaves them as they were. Combine it with others through `waitFor`.
+ * must wait for the job: when the job fails, their registration fails with the job's logs (with
+ * `secrets` redacted) and the command that re-runs it, so `pulumi up` stops and leaves them as
+ * they were. Combine it with others through `waitFor`.
  */
 export function jobSucceeded(
   job: docker.Container,
   description: string,
+  secrets: pulumi.Input<string>[] = [],
 ): pulumi.Output<pulumi.Resource[]> {
-  // One Output per job on success; the logs are read only when the job failed.
+  // One Output per job on success; the logs and secrets are read only when the job failed.
   return job.exitCode.apply((exitCode) =>
     exitCode === 0
       ? pulumi.output<pulumi.Resource[]>([])
-      : job.containerLogs.apply((logs): pulumi.Resource[] => {
-          assertJobSucceeded(description, exitCode, logs ?? "");
-          return [];
-        }),
+      : pulumi
+          .all([job.containerLogs, job.urn, pulumi.all(secrets)])
+          .apply(([logs, urn, values]): pulumi.Resource[] => {
+            assertJobSucceeded(description, { exitCode, logs: logs ?? "", urn }, values);
+            return [];
+          }),
   );
 }
 

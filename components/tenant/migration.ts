@@ -23,6 +23,8 @@ export interface MigrationArgs {
   clickhouseAccess: { database: string; user: string; password: pulumi.Input<string> };
   /** The tenant's Dittofeed environment (secret), as the app containers get it. */
   env: pulumi.Input<string[]>;
+  /** Every secret value in `env`, to be redacted from a failed job's output. */
+  secrets: pulumi.Input<string>[];
   /** What must be ready first: the tenant's database, Postgres, ClickHouse, Temporal. */
   dependsOn: pulumi.Resource[];
   /** Memory limit of the job containers in MB. @default 1024 */
@@ -78,6 +80,7 @@ export class Migration extends pulumi.ComponentResource {
     const clickhouseReady = jobSucceeded(
       this.clickhouseJob,
       `ClickHouse access job of tenant ${tenantId}`,
+      [clickhouse.password, args.clickhouseAccess.password],
     );
 
     this.bootstrapJob = jobContainer(
@@ -92,6 +95,7 @@ export class Migration extends pulumi.ComponentResource {
     this.succeeded = jobSucceeded(
       this.bootstrapJob,
       `Bootstrap (migrations) of tenant ${tenantId}`,
+      args.secrets,
     );
     this.registerOutputs({});
   }

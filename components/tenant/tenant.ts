@@ -140,6 +140,7 @@ export class Tenant extends pulumi.ComponentResource {
         clickhouse,
         clickhouseAccess: { database: sqlName, user: sqlName, password: clickhousePassword },
         env: environment(),
+        secrets: [databasePassword, clickhousePassword, secretKey, adminPassword, redis.password],
         dependsOn: [
           database.database,
           database.revokePublic,
