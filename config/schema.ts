@@ -50,7 +50,53 @@ const imageRef = z.string().superRefine((value, ctx) => {
 
 const port = z.number().int().min(1).max(65535);
 const memoryMb = (defaultMb: number) => z.number().int().min(64).max(262144).default(defaultMb);
-const secretString = z.string().min(16, "must be at least 16 characters");
+/**
+ * A secret an operator types. Each one must reach every consumer exactly as typed, so each kind
+ * refuses what one of its consumers would change or cut (the value never appears in the error).
+ */
+const secretString = z
+  .string()
+  .min(16, "must be at least 16 characters")
+  .regex(
+    /^[^\p{Cc}]*$/u,
+    "must not contain control characters: a NUL cannot be passed in a Docker environment variable, and Postgres's initdb reads its password up to the first newline",
+  );
+
+/**
+ * The password of a role the postgresql provider creates: it writes `PASSWORD '<value>'` with `\`
+ * doubled (terraform-provider-postgresql v1.27.0, `pqQuoteLiteral` in postgresql/helpers.go),
+ * while the server reads standard strings, so a backslash would be stored twice and the password
+ * as given would never authenticate.
+ */
+const rolePassword = secretString.refine(
+  (value) => !value.includes("\\"),
+  "must not contain a backslash: the postgresql provider doubles it in CREATE/ALTER ROLE, so the role would get a different password",
+);
+
+/**
+ * Temporal's role password also goes into Temporal's YAML config inside double quotes, unescaped
+ * (temporalio/temporal v1.22.4, docker/config_template.yaml: `password: "{{ default .Env.POSTGRES_PWD "" }}"`).
+ */
+const temporalPassword = rolePassword.refine(
+  (value) => !value.includes('"'),
+  'must not contain a double quote ("): Temporal writes it unescaped inside double quotes in its YAML config',
+);
+
+/** ClickHouse's entrypoint writes the password inside a CDATA section of users.d XML. */
+const clickhousePassword = secretString.refine(
+  (value) => !value.includes("]]>"),
+  "must not contain ]]>: ClickHouse's entrypoint writes the password inside an XML CDATA section, which ]]> would end",
+);
+
+/**
+ * Dittofeed's `SECRET_KEY`: base64 of exactly 32 bytes, an AES-256-GCM key (dittofeed v0.23.0,
+ * packages/backend-lib/src/secrets.ts throws "Invalid secret key length" otherwise). Canonical
+ * base64 only: Node decodes sloppy base64 without complaint, into some other key.
+ */
+const secretKey = z.string().refine((value) => {
+  const bytes = Buffer.from(value, "base64");
+  return bytes.length === 32 && bytes.toString("base64") === value;
+}, "must be base64 of exactly 32 random bytes (44 characters ending in =, e.g. from `openssl rand -base64 32`): Dittofeed uses it as an AES-256-GCM key");
 
 /** A shared service: which image runs it and how much memory it may use. */
 const serviceSchema = (image: string, defaultMemoryMb: number) =>
@@ -84,8 +130,8 @@ const tenantSchema = z
 
 const tenantSecretsSchema = z
   .object({
-    databasePassword: secretString.optional(),
-    secretKey: secretString.optional(),
+    databasePassword: rolePassword.optional(),
+    secretKey: secretKey.optional(),
     adminPassword: secretString.optional(),
   })
   .strict();
@@ -93,9 +139,9 @@ const tenantSecretsSchema = z
 const secretsSchema = z
   .object({
     postgresPassword: secretString.optional(),
-    temporalPassword: secretString.optional(),
+    temporalPassword: temporalPassword.optional(),
     redisPassword: secretString.optional(),
-    clickhousePassword: secretString.optional(),
+    clickhousePassword: clickhousePassword.optional(),
     registries: z
       .array(
         z

@@ -245,3 +245,66 @@ test("stack files: encrypted values, top-level or nested, become placeholders an
     postgresPassword: SECURE_PLACEHOLDER,
   });
 });
+
+test("typed secrets: each refuses what one of its consumers would change, naming key and rule, never the value", async () => {
+  const base = "Abcdefgh12345678";
+  const key32 = Buffer.alloc(32, 0x5c).toString("base64");
+  const cases: [string, Record<string, unknown>, RegExp][] = [
+    [
+      "platform:secrets.postgresPassword",
+      { postgresPassword: `${base}\u0000` },
+      /control characters: a NUL/,
+    ],
+    ["platform:secrets.redisPassword", { redisPassword: `${base}\nmore` }, /first newline/],
+    [
+      "platform:secrets.temporalPassword",
+      { temporalPassword: `${base}\\` },
+      /backslash.*doubles it/,
+    ],
+    ["platform:secrets.temporalPassword", { temporalPassword: `${base}"` }, /double quote.*YAML/],
+    ["platform:secrets.clickhousePassword", { clickhousePassword: `${base}]]>` }, /CDATA/],
+    [
+      "platform:secrets.tenants.acme.databasePassword",
+      { tenants: { acme: { databasePassword: `${base}\\x` } } },
+      /backslash/,
+    ],
+    [
+      "platform:secrets.tenants.acme.secretKey",
+      { tenants: { acme: { secretKey: Buffer.alloc(31, 1).toString("base64") } } },
+      /base64 of exactly 32 random bytes.*AES-256-GCM/,
+    ],
+    [
+      "platform:secrets.tenants.acme.secretKey",
+      { tenants: { acme: { secretKey: key32.replace(/=$/, "") } } },
+      /base64 of exactly 32/,
+    ],
+    [
+      "platform:secrets.tenants.acme.secretKey",
+      { tenants: { acme: { secretKey: "0123456789abcdef0123456789abcdef0123456789ab" } } },
+      /base64 of exactly 32/,
+    ],
+  ];
+  for (const [key, secrets, reason] of cases) {
+    await refuses({ ...valid, secrets }, key, "[secret]", reason);
+    const message = (() => {
+      try {
+        parsePlatformConfig({ ...valid, secrets });
+        return "";
+      } catch (error) {
+        return (error as Error).message;
+      }
+    })();
+    assert.ok(!message.includes(base), `${key}: the value is not in the error`);
+  }
+  // What every consumer takes as typed is accepted: URL, shell and SQL specials, non-ASCII.
+  const accepted = parsePlatformConfig({
+    ...valid,
+    secrets: {
+      postgresPassword: `${base}'"\\$\`+/=@:#?%&`,
+      temporalPassword: `${base}'$\`+/=@:#?% é`,
+      clickhousePassword: `${base}<&>]]`,
+      tenants: { acme: { databasePassword: `${base}'"$+/=@:#?%`, secretKey: key32 } },
+    },
+  });
+  assert.equal(accepted.secrets.tenants.acme.secretKey, key32);
+});

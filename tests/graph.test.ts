@@ -12,6 +12,7 @@ import {
   envOf,
   isSecret,
   labelMap,
+  mockBytes,
   mockPassword,
   ofType,
   plainStrings,
@@ -354,7 +355,9 @@ for (const stack of COMMITTED_STACKS) {
           assert.equal(env.TEMPORAL_ADDRESS, "temporal:7233");
           assert.equal(env.NODE_ENV, "production");
           assert.equal(env.AUTH_MODE, "anonymous");
-          assert.equal(env.SECRET_KEY, mockPassword(`${t.id}-secret-key`));
+          // Dittofeed v0.23.0 (packages/backend-lib/src/secrets.ts): an AES-256-GCM key, base64.
+          assert.equal(Buffer.from(env.SECRET_KEY, "base64").length, 32, `${name} SECRET_KEY`);
+          assert.equal(env.SECRET_KEY, mockBytes(`${t.id}-secret-key`, 32).toString("base64"));
           assert.equal(env.PASSWORD, mockPassword(`${t.id}-admin-password`));
           assert.equal(
             env.DATABASE_PASSWORD,
@@ -493,6 +496,7 @@ test("a Dittofeed version bump re-runs the bootstrap and leaves the data service
 });
 
 test("operator-supplied secrets replace generated ones and stay secret; provider settings pass through", async () => {
+  const OPERATOR_KEY = Buffer.alloc(32, 0xa7).toString("base64");
   const run = await runProgram({
     config: {
       "docker:host": "ssh://deploy@docker-host.example.com",
@@ -507,14 +511,14 @@ test("operator-supplied secrets replace generated ones and stay secret; provider
             password: "registry-token-0123456789",
           },
         ],
-        tenants: { acme: { secretKey: "operator-secret-key-0123456789" } },
+        tenants: { acme: { secretKey: OPERATOR_KEY } },
       }),
     },
     secretKeys: ["platform:secrets"],
   });
   assert.equal(run.error, undefined);
   assert.equal(envOf(byName(run, "postgres")).env.POSTGRES_PASSWORD, "operator+chosen/pass=word");
-  assert.equal(envOf(byName(run, "acme-api")).env.SECRET_KEY, "operator-secret-key-0123456789");
+  assert.equal(envOf(byName(run, "acme-api")).env.SECRET_KEY, OPERATOR_KEY);
   assert.ok(
     !run.registrations.some((r) => r.name === "postgres-password" || r.name === "acme-secret-key"),
   );

@@ -16,7 +16,7 @@ import {
   tenantsOf,
 } from "../tools/plan/plan";
 import { changeKind } from "../tools/plan/replacement";
-import { mockPassword, PROJECT_ROOT } from "./harness";
+import { mockBytes, mockPassword, PROJECT_ROOT } from "./harness";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "plan-test-"));
 
@@ -60,10 +60,12 @@ describe("npm run plan", () => {
   });
 
   test("no secret reaches the plan: planted config secrets, generated passwords, tunnel secret", async () => {
+    // A SECRET_KEY must be base64 of 32 bytes.
+    const PLANTED_KEY = Buffer.from("PLANTED-secret-key-0123456789abc").toString("base64");
     const planted = {
       postgresPassword: "PLANTED-postgres-0123456789",
       registries: [{ address: "r.example", username: "ci", password: "PLANTED-registry-0123" }],
-      tenants: { acme: { secretKey: "PLANTED-secret-key-0123456789" } },
+      tenants: { acme: { secretKey: PLANTED_KEY } },
     };
     const file = editedStackFile("production", (config) => {
       config["platform:secrets"] = planted;
@@ -73,9 +75,11 @@ describe("npm run plan", () => {
     const text = renderPlanJson(plan) + renderPlanMarkdown(plan);
     for (const needle of [
       "PLANTED",
+      PLANTED_KEY,
       mockPassword(""),
       encodeURIComponent(mockPassword("")),
-      Buffer.from("bytes-of-tunnel-secret").toString("base64").slice(0, 20),
+      mockBytes("tunnel-secret", 32).toString("base64"),
+      mockBytes("globex-secret-key", 32).toString("base64"),
     ]) {
       assert.ok(!text.includes(needle), `the plan contains ${needle}`);
     }

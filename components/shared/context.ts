@@ -40,18 +40,30 @@ export interface SharedServiceArgs {
 
 /**
  * The operator's secret from config when set, otherwise a generated one kept in state. Generated
- * passwords are alphanumeric: they still go through URL encoding, but they are also safe in the
- * SQL and shell contexts where a few of them end up. `length` is the generated one's.
- * @default length 32
+ * passwords are 32 alphanumerics: they still go through URL encoding, but they are also safe in
+ * the SQL, YAML and shell contexts where a few of them end up.
  */
 export function secretOrGenerated(
   name: string,
   override: string | undefined,
   parent: pulumi.Resource,
-  length = 32,
 ): pulumi.Output<string> {
   if (override !== undefined) return pulumi.secret(override);
-  return new random.RandomPassword(name, { length, special: false }, { parent }).result;
+  return new random.RandomPassword(name, { length: 32, special: false }, { parent }).result;
+}
+
+/**
+ * A key of `bytes` random bytes, base64-encoded, from config when set (config checks its shape),
+ * otherwise generated once and kept in state.
+ */
+export function keyOrGenerated(
+  name: string,
+  override: string | undefined,
+  bytes: number,
+  parent: pulumi.Resource,
+): pulumi.Output<string> {
+  if (override !== undefined) return pulumi.secret(override);
+  return new random.RandomBytes(name, { length: bytes }, { parent }).base64;
 }
 
 /** What `dependsOn` accepts. */

@@ -13,7 +13,7 @@ import { Postgres } from "../data/postgres";
 import { Redis } from "../data/redis";
 import { Temporal } from "../data/temporal";
 import { TenantAccess, TenantAccessArgs } from "../edge/tenantAccess";
-import { PlatformContext, secretOrGenerated, waitFor } from "../shared/context";
+import { keyOrGenerated, PlatformContext, secretOrGenerated, waitFor } from "../shared/context";
 import { envList, LoopbackPort } from "../shared/docker";
 import { Database } from "./database";
 import { Migration } from "./migration";
@@ -95,7 +95,9 @@ export class Tenant extends pulumi.ComponentResource {
       this,
     );
     const clickhousePassword = secretOrGenerated(`${name}-clickhouse-password`, undefined, this);
-    const secretKey = secretOrGenerated(`${name}-secret-key`, secrets.secretKey, this, 44);
+    // Dittofeed's SECRET_KEY is an AES-256-GCM key: base64 of exactly 32 bytes (dittofeed
+    // v0.23.0, packages/backend-lib/src/secrets.ts).
+    const secretKey = keyOrGenerated(`${name}-secret-key`, secrets.secretKey, 32, this);
     const adminPassword = secretOrGenerated(`${name}-admin-password`, secrets.adminPassword, this);
 
     const database = new Database(

@@ -26,6 +26,12 @@ export function mockPassword(name: string): string {
   return `p+/=@:#?%&${name}`;
 }
 
+/** The mocked `RandomBytes` of a resource: `length` bytes derived from its name. */
+export function mockBytes(name: string, length: number): Buffer {
+  const digest = createHash("sha512").update(`bytes-of-${name}`).digest();
+  return Buffer.concat(Array.from({ length: Math.ceil(length / digest.length) }, () => digest)).subarray(0, length);
+}
+
 export interface JobOutcome {
   exitCode: number;
   logs: string;
@@ -59,9 +65,8 @@ export function mocks(jobs: Record<string, JobOutcome>): pulumi.runtime.Mocks {
           state.imageId = `sha256:${createHash("sha256").update(String(inputs.name)).digest("hex")}`;
           break;
         case "random:index/randomBytes:RandomBytes":
-          state.base64 = secret(
-            Buffer.from(`bytes-of-${args.name}`.padEnd(32, ".")).toString("base64"),
-          );
+          // As many bytes as asked for, derived from the name so that two runs agree.
+          state.base64 = secret(mockBytes(args.name, Number(inputs.length)).toString("base64"));
           break;
         case "cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared":
           // Tunnel ids are UUIDs; derived from the name so that two runs agree.
