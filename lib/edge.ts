@@ -3,8 +3,64 @@
  * for a request, the connector token, and Access include lists. Nothing here talks to Cloudflare.
  */
 
-/** The one path under a tenant's hostname that is open to the internet (SDKs send events there). */
-export const PUBLIC_PATH = "/api/public";
+/** The serving roles behind a tenant's hostname. */
+export type ServingRole = "api" | "dashboard";
+
+/** A path under a tenant's hostname that the internet reaches without signing in. */
+export interface PublicPath {
+  /** The path prefix, as Access destinations take it (`<host><prefix>`). */
+  prefix: string;
+  /** Who serves it. */
+  role: ServingRole;
+  /** The ingress rule's regular expression (RE2, as cloudflared compiles it). */
+  pattern: string;
+  /** A request a browser really makes there, which must reach this rule. */
+  witness: string;
+}
+
+/**
+ * One path segment that is not `.` or `..` (nor any dot-file): a public rule sends requests to
+ * the origin without an Access check, so `/dashboard/_next/static/../../journeys` must not match
+ * it even where nothing normalised the path first. RE2 has no lookahead: the first character
+ * excludes the dot.
+ */
+const SEGMENT = "/[^/.][^/]*";
+
+/**
+ * What Dittofeed v0.23.0 serves to people who never sign in (github.com/dittofeed/dittofeed, tag
+ * v0.23.0):
+ * - `/api/public/*`: SDKs and websites send events with write keys; email providers' webhooks
+ *   (packages/api/src/buildApp/router.ts). The unsubscribe page's browser code also PUTs
+ *   `/api/public/subscription-management/user-subscriptions`
+ *   (packages/dashboard/src/lib/useUpdateSubscriptionsMutation.ts).
+ * - `/dashboard/public/subscription-management?...`: where every unsubscribe link in an email
+ *   points (`DASHBOARD_URL` + `/dashboard` + the page, packages/backend-lib/src/subscriptionGroups.ts).
+ *   The page renders on the server (getServerSideProps), so a direct load needs no
+ *   `/dashboard/_next/data/*`, which carries admin pages' props and stays behind Access.
+ * - `/dashboard/_next/static/*`: the page's scripts and styles (Next.js basePath `/dashboard`,
+ *   packages/dashboard/next.config.js): build output, the same for every visitor.
+ */
+export const PUBLIC_PATHS: readonly PublicPath[] = [
+  {
+    prefix: "/api/public",
+    role: "api",
+    pattern: `^/api/public(?:${SEGMENT})*/?$`,
+    witness: "/api/public/apps/track",
+  },
+  {
+    prefix: "/dashboard/public/subscription-management",
+    role: "dashboard",
+    pattern: "^/dashboard/public/subscription-management/?$",
+    witness: "/dashboard/public/subscription-management",
+  },
+  {
+    prefix: "/dashboard/_next/static",
+    role: "dashboard",
+    pattern: `^/dashboard/_next/static(?:${SEGMENT})+$`,
+    witness: "/dashboard/_next/static/chunks/main.js",
+  },
+];
+
 /** Everything else under `/api` is the admin API the dashboard calls. */
 export const API_PATH = "/api";
 /** The rule that answers every request no tenant rule claims. */
@@ -94,10 +150,10 @@ export class IngressError extends Error {
 }
 
 /**
- * Per tenant, most specific first: the public ingestion path (no Access check at the origin, as
- * Access lets it through without a token), the rest of `/api`, then the whole host to the
- * dashboard. With `teamName`, cloudflared itself refuses requests without the tenant's Access
- * token on the last two, so a missing or mistyped Access application cannot open a tenant.
+ * Per tenant, most specific first: the public paths (no Access check at the origin: Access lets
+ * them through without a token), the rest of `/api`, then the whole host to the dashboard. With
+ * `teamName`, cloudflared itself refuses requests without the tenant's Access token on the last
+ * two, so a missing or mistyped Access application cannot open a tenant.
  */
 function tenantRules<Aud>(route: TenantRoute<Aud>, teamName?: string): PrefixRule<Aud>[] {
   if (teamName !== undefined && route.audTag === undefined) {
@@ -108,11 +164,13 @@ function tenantRules<Aud>(route: TenantRoute<Aud>, teamName?: string): PrefixRul
     ? {}
     : { originRequest: { access: { required: true, teamName, audTags: [route.audTag as Aud] } } };
   const host = route.hostname;
+  const serviceOf = (role: ServingRole) =>
+    role === "api" ? route.apiService : route.dashboardService;
   return [
-    {
-      rule: { hostname: host, path: pathPattern(PUBLIC_PATH), service: route.apiService },
-      witness: { hostname: host, path: PUBLIC_PATH },
-    },
+    ...PUBLIC_PATHS.map(({ pattern, role, witness }) => ({
+      rule: { hostname: host, path: pattern, service: serviceOf(role) },
+      witness: { hostname: host, path: witness },
+    })),
     {
       rule: {
         hostname: host,
@@ -205,4 +263,32 @@ export function accessIncludes(emails: readonly string[], domains: readonly stri
     ...unique(emails).map((email): AccessInclude => ({ email: { email } })),
     ...unique(domains).map((domain): AccessInclude => ({ emailDomain: { domain } })),
   ];
+}
+
+/** An Access application's destination: `<hostname><path prefix>`, and whether it lets anyone by. */
+export interface AccessDestination {
+  uri: string;
+  bypass: boolean;
+}
+
+/**
+ * Which destination's application Cloudflare Access applies to a request: among those on its
+ * hostname whose path covers the request's (a path covers itself and everything below it), the
+ * most specific one. Cloudflare's docs: "When multiple rules are set for a common root path, the
+ * more specific rule takes precedence" (cloudflare-one, policies/app-paths).
+ */
+export function accessDestinationFor(
+  destinations: readonly AccessDestination[],
+  url: string,
+): AccessDestination | undefined {
+  const request = requestOf(url);
+  const covering = destinations.filter((d) => {
+    const slash = d.uri.indexOf("/");
+    const [host, prefix] = slash === -1 ? [d.uri, ""] : [d.uri.slice(0, slash), d.uri.slice(slash)];
+    return (
+      host.toLowerCase() === request.hostname &&
+      (prefix === "" || request.path === prefix || request.path.startsWith(`${prefix}/`))
+    );
+  });
+  return covering.sort((a, b) => b.uri.length - a.uri.length)[0];
 }

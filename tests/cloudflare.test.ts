@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
-import { CATCH_ALL_SERVICE, IngressRule, ingressRules, routeRequest } from "../lib/edge";
+import {
+  CATCH_ALL_SERVICE,
+  IngressRule,
+  ingressRules,
+  PUBLIC_PATHS,
+  routeRequest,
+} from "../lib/edge";
 import * as pulumi from "@pulumi/pulumi";
 import { Tunnel } from "../components/edge/tunnel";
 import { PlatformConfig } from "../config";
@@ -135,7 +141,7 @@ for (const stack of ["staging", "production"] as const) {
       );
     });
 
-    test("Access: the whole hostname admits only the tenant's list; /api/public bypasses", () => {
+    test("Access: the whole hostname admits only the tenant's list; its public paths bypass", () => {
       assert.equal(ofType(run, APP).length, 2 * config.tenants.length);
       assert.equal(ofType(run, POLICY).length, 2 * config.tenants.length);
       for (const t of config.tenants) {
@@ -156,9 +162,18 @@ for (const stack of ["staging", "production"] as const) {
 
         const publicApp = byName(run, `${t.id}-access-public-app`);
         const bypass = byName(run, `${t.id}-access-public`);
+        // One bypass application per tenant for all its public paths: event ingestion, and the
+        // unsubscribe page with its scripts and API (Dittofeed v0.23.0, see lib/edge.ts).
         assert.deepEqual(
           [publicApp.inputs.domain, publicApp.inputs.destinations],
-          [`${fqdn(t)}/api/public`, [{ type: "public", uri: `${fqdn(t)}/api/public` }]],
+          [
+            undefined,
+            [
+              { type: "public", uri: `${fqdn(t)}/api/public` },
+              { type: "public", uri: `${fqdn(t)}/dashboard/public/subscription-management` },
+              { type: "public", uri: `${fqdn(t)}/dashboard/_next/static` },
+            ],
+          ],
         );
         assert.deepEqual(publicApp.inputs.policies, [
           { id: `${t.id}-access-public-id`, precedence: 1 },
@@ -278,7 +293,7 @@ describe("without platform:cloudflare", () => {
       cloudflareResources(run).map((r) => r.name),
       [],
     );
-    assert.ok(!run.registrations.some((r) => r.type.startsWith("random:index/randomBytes")));
+    assert.ok(!run.registrations.some((r) => r.name === "tunnel-secret"));
     assert.ok(
       !ofType(run, CONTAINER).some((c) => labelMap(c)["platform.service"] === "cloudflared"),
     );
@@ -303,7 +318,7 @@ describe("with platform:cloudflare.teamName", () => {
     for (const rule of ingresses.slice(0, -1)) {
       const tenant = rule.hostname?.split("-")[0] ?? "";
       const aud = byName(run, `${tenant}-access-app`);
-      const expected = rule.path?.includes("public")
+      const expected = PUBLIC_PATHS.some((p) => p.pattern === rule.path)
         ? undefined
         : {
             access: {

@@ -2,11 +2,13 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import {
+  accessDestinationFor,
   accessIncludes,
   CATCH_ALL_SERVICE,
   IngressError,
   ingressRules,
   matchRule,
+  PUBLIC_PATHS,
   requestOf,
   routeRequest,
   TenantRoute,
@@ -115,11 +117,12 @@ describe("origin-side Access checks (platform:cloudflare.teamName)", () => {
     "example-team",
   );
 
-  test("every tenant rule but /api/public requires that tenant's own Access token", () => {
+  test("every tenant rule but its public paths requires that tenant's own Access token", () => {
+    const publicPatterns = new Set(PUBLIC_PATHS.map((p) => p.pattern));
     for (const rule of rules.slice(0, -1)) {
       const tenant = rule.service.includes("acme") ? "acme" : "globex";
-      if (rule.path?.includes("public")) {
-        assert.equal(rule.originRequest, undefined, "events carry write keys, not Access tokens");
+      if (rule.path !== undefined && publicPatterns.has(rule.path)) {
+        assert.equal(rule.originRequest, undefined, "recipients and SDKs carry no Access token");
       } else {
         assert.deepEqual(rule.originRequest, {
           access: { required: true, teamName: "example-team", audTags: [`aud-${tenant}`] },
@@ -148,4 +151,111 @@ test("access includes are sorted and without repeats, so reordering config chang
     { email: { email: "b@x.example" } },
     { emailDomain: { domain: "x.example" } },
   ]);
+});
+
+describe("a recipient who never signed in, and everyone else", () => {
+  const host = acme.hostname;
+  const rules = ingressRules([{ ...acme, audTag: "aud-acme" }], "example-team");
+  // The tenant's two Access applications, as TenantAccess declares them.
+  const destinations = [
+    { uri: host, bypass: false },
+    ...PUBLIC_PATHS.map((p) => ({ uri: `${host}${p.prefix}`, bypass: true })),
+  ];
+  const at = (path: string) => `https://${host}${path}`;
+  const originRule = (url: string) => rules[matchRule(rules, requestOf(url))];
+
+  // What a mail client's browser requests when a recipient clicks "unsubscribe" (Dittofeed
+  // v0.23.0: the link from subscriptionGroups.ts, the page's assets under Next.js's basePath, and
+  // the PUT from useUpdateSubscriptionsMutation.ts).
+  const recipient: [string, "api" | "dashboard"][] = [
+    [
+      "/dashboard/public/subscription-management?w=ws-1&i=user-1&ik=id&h=4f2a&s=sg-1&sub=0",
+      "dashboard",
+    ],
+    ["/dashboard/public/subscription-management/", "dashboard"],
+    ["/dashboard/_next/static/chunks/pages/public/subscription-management-0c1d7a.js", "dashboard"],
+    ["/dashboard/_next/static/chunks/framework-2c79e2a6.js", "dashboard"],
+    ["/dashboard/_next/static/css/5e1fb2.css", "dashboard"],
+    ["/dashboard/_next/static/k3Jd9-buildid/_buildManifest.js", "dashboard"],
+    ["/dashboard/_next/static/chunks/pages/journeys/%5Bid%5D-77aa.js", "dashboard"],
+    ["/api/public/subscription-management/user-subscriptions", "api"],
+    ["/api/public/apps/track", "api"],
+  ];
+
+  test("reaches the unsubscribe page, its scripts and its API: Access lets it by, cloudflared asks for no token", () => {
+    for (const [path, role] of recipient) {
+      const url = at(path);
+      assert.equal(accessDestinationFor(destinations, url)?.bypass, true, `${path}: edge bypass`);
+      const rule = originRule(url);
+      assert.equal(rule.originRequest, undefined, `${path}: no token asked at the origin`);
+      assert.equal(rule.service, role === "api" ? acme.apiService : acme.dashboardService, path);
+    }
+  });
+
+  const admin = [
+    "/",
+    "/dashboard",
+    "/dashboard/journeys",
+    "/dashboard/_next/data/k3Jd9-buildid/journeys.json",
+    "/dashboard/_next/image?url=%2Fx.png",
+    "/dashboard/public",
+    "/dashboard/public/other-page",
+    "/dashboard/public/subscription-managementx",
+    "/dashboard/api",
+    "/api",
+    "/api/admin/segments",
+    "/api/publicity",
+  ];
+
+  test("everything else needs a sign-in at the edge and the tenant's token at the origin", () => {
+    for (const path of admin) {
+      const url = at(path);
+      assert.equal(accessDestinationFor(destinations, url)?.bypass, false, `${path}: edge`);
+      assert.deepEqual(
+        originRule(url).originRequest?.access.audTags,
+        ["aud-acme"],
+        `${path}: cloudflared demands the token`,
+      );
+    }
+  });
+
+  test("a dot segment never turns a public rule into a way around the origin's check", () => {
+    const attempts = [
+      "/dashboard/_next/static/../../journeys",
+      "/dashboard/_next/static/chunks/../../../api/admin",
+      "/dashboard/public/subscription-management/../../journeys",
+      "/api/public/../admin/segments",
+      "/api/public/./admin",
+      "/dashboard/_next/static/%2e%2e/%2e%2e/journeys",
+    ];
+    // As cloudflared receives them: a URL parser would resolve the dot segments first.
+    const raw = (path: string) => rules[matchRule(rules, { hostname: host, path })];
+    for (const path of attempts) {
+      assert.ok(raw(decodeURIComponent(path)).originRequest, `${path}: the token is demanded`);
+    }
+    const segment = fc
+      .array(fc.constantFrom("a", "0", "-", "_", ".", "%2e", "%2E"), { maxLength: 4 })
+      .map((parts) => parts.join(""));
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...PUBLIC_PATHS.map((p) => p.prefix)),
+        fc.array(segment, { maxLength: 4 }),
+        (prefix, segments) => {
+          const decoded = decodeURIComponent(`${prefix}/${segments.join("/")}`);
+          if (decoded.split("/").some((part) => part === ".." || part === ".")) {
+            assert.ok(raw(decoded).originRequest, `${decoded} passes unchecked`);
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  test("every public pattern compiles as RE2 would and matches its own witness only through its rule", () => {
+    for (const p of PUBLIC_PATHS) {
+      // RE2 (Go's regexp) has no lookaround or backreferences.
+      assert.doesNotMatch(p.pattern, /\(\?[=!<]|\\[1-9]/, p.prefix);
+      assert.match(p.witness, new RegExp(p.pattern), p.prefix);
+    }
+  });
 });

@@ -1,6 +1,6 @@
 import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
-import { accessIncludes, PUBLIC_PATH } from "../../lib/edge";
+import { accessIncludes, PUBLIC_PATHS } from "../../lib/edge";
 
 export interface TenantAccessArgs {
   /** The Cloudflare account that holds the Zero Trust organisation. */
@@ -19,14 +19,14 @@ export interface TenantAccessArgs {
   sessionDuration?: string;
 }
 
-/** A self-hosted application for one destination, governed by exactly one policy. */
+/** A self-hosted application for its destinations (`<host>[/path]`), governed by exactly one policy. */
 function accessApplication(
   parent: pulumi.Resource,
   resourceName: string,
   args: TenantAccessArgs,
   app: {
     name: string;
-    destination: string;
+    destinations: string[];
     policy: cloudflare.ZeroTrustAccessPolicy;
     appLauncherVisible: boolean;
   },
@@ -37,8 +37,11 @@ function accessApplication(
       accountId: args.accountId,
       name: app.name,
       type: "self_hosted",
-      domain: app.destination,
-      destinations: [{ type: "public", uri: app.destination }],
+      // With several destinations the API derives `domain` from them; setting it too would
+      // contradict them (terraform-provider-cloudflare v5, zero_trust_access_application
+      // plan_modifiers.go: domain, self_hosted_domains and destinations change together).
+      ...(app.destinations.length === 1 ? { domain: app.destinations[0] } : {}),
+      destinations: app.destinations.map((uri) => ({ type: "public", uri })),
       policies: [{ id: app.policy.id, precedence: 1 }],
       appLauncherVisible: app.appLauncherVisible,
       sessionDuration: args.sessionDuration ?? "24h",
@@ -51,9 +54,10 @@ function accessApplication(
 
 /**
  * Cloudflare Access in front of one tenant: the whole hostname admits only the tenant's people,
- * except `/api/public`, where SDKs and browsers send events with write keys and no identity.
- * Cloudflare applies the most specific application's policies to a path, so the public
- * application's bypass does not leak to the rest of the host.
+ * except its public paths (`PUBLIC_PATHS`: event ingestion, the unsubscribe page and its static
+ * files), which one bypass application covers: the account's Access application limit is shared
+ * by every stack. Cloudflare applies the most specific application's policies to a path, so the
+ * bypass does not leak to the rest of the host.
  */
 export class TenantAccess extends pulumi.ComponentResource {
   /** The host-wide application's audience tag, which cloudflared checks on tenant requests. */
@@ -80,7 +84,7 @@ export class TenantAccess extends pulumi.ComponentResource {
     );
     this.application = accessApplication(this, `${name}-app`, args, {
       name: label,
-      destination: args.hostname,
+      destinations: [args.hostname],
       policy: members,
       appLauncherVisible: true,
     });
@@ -89,15 +93,15 @@ export class TenantAccess extends pulumi.ComponentResource {
       `${name}-public`,
       {
         accountId: args.accountId,
-        name: `${label} public ingestion`,
+        name: `${label} public paths`,
         decision: "bypass",
         includes: [{ everyone: {} }],
       },
       { parent: this },
     );
     this.publicApplication = accessApplication(this, `${name}-public-app`, args, {
-      name: `${label} public ingestion`,
-      destination: `${args.hostname}${PUBLIC_PATH}`,
+      name: `${label} public paths`,
+      destinations: PUBLIC_PATHS.map((p) => `${args.hostname}${p.prefix}`),
       policy: everyone,
       appLauncherVisible: false,
     });
