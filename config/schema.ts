@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { ENVIRONMENTS } from "../lib/environments";
 import { imagePinProblem } from "../lib/images";
+import { RESERVED_NAMESPACES } from "../lib/temporal";
 
 /** The config namespace of this project: every key below is `platform:<key>`. */
 export const NAMESPACE = "platform";
@@ -109,7 +110,10 @@ const serviceSchema = (image: string, defaultMemoryMb: number) =>
 
 const tenantSchema = z
   .object({
-    id: slug,
+    id: slug.refine(
+      (id) => !(RESERVED_NAMESPACES as readonly string[]).includes(id),
+      `must not be ${RESERVED_NAMESPACES.join(" or ")}: a tenant's id names its Temporal namespace, and Temporal keeps those for itself`,
+    ),
     workspaceName: z
       .string()
       .trim()
@@ -212,7 +216,11 @@ export const rawSchema = z
       .prefault({}),
     redis: serviceSchema("redis:7.4.2-alpine", 256).prefault({}),
     clickhouse: serviceSchema("clickhouse/clickhouse-server:24.12.6.70-alpine", 2048).prefault({}),
-    temporal: serviceSchema("temporalio/auto-setup:1.22.4", 768).prefault({}),
+    temporal: serviceSchema("temporalio/auto-setup:1.22.4", 768)
+      .extend({
+        namespaceRetentionDays: z.number().int().min(1).max(3650).default(3),
+      })
+      .prefault({}),
     cloudflared: serviceSchema("cloudflare/cloudflared:2025.10.0", 128).prefault({}),
     hostMemoryMb: z.number().int().min(512).optional(),
     secrets: secretsSchema,

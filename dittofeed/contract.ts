@@ -87,11 +87,11 @@ export interface DittofeedSettings {
 }
 
 /**
- * The environment shared by api, dashboard, worker and the bootstrap job. `DATABASE_URL` is set
- * (not `DATABASE_PASSWORD`): Dittofeed interpolates the separate settings into a URL without
- * encoding them, which breaks on passwords with `+ / = @`.
+ * Everything a tenant's Dittofeed processes may read. `DATABASE_URL` is set (not
+ * `DATABASE_PASSWORD`): Dittofeed interpolates the separate settings into a URL without encoding
+ * them, which breaks on passwords with `+ / = @`.
  */
-export function dittofeedEnvironment(s: DittofeedSettings): Record<string, string> {
+function dittofeedEnvironment(s: DittofeedSettings): Record<string, string> {
   return {
     NODE_ENV: "production",
     AUTH_MODE: "anonymous",
@@ -115,7 +115,7 @@ export function dittofeedEnvironment(s: DittofeedSettings): Record<string, strin
 }
 
 /** Role-specific additions: Next.js binds to the container hostname unless told otherwise. */
-export function roleEnvironment(role: AppRole): Record<string, string> {
+function roleEnvironment(role: AppRole): Record<string, string> {
   switch (role) {
     case "api":
       return { API_HOST: "0.0.0.0", API_PORT: String(APP_PORTS.api) };
@@ -124,4 +124,61 @@ export function roleEnvironment(role: AppRole): Record<string, string> {
     case "worker":
       return {};
   }
+}
+
+/** The one-shot admin-cli steps of a tenant (see `Migration`). */
+export type AdminStep = "bootstrap" | "schema";
+
+/**
+ * What each admin-cli step reads, and nothing more: a job's environment is one of its inputs, so
+ * a setting it does not read (a hostname, an access list) must not re-run it.
+ * - `schema` runs `migrate` (drizzle migrations only) and `bootstrap-clickhouse` (ClickHouse
+ *   database and tables): Postgres and ClickHouse (dittofeed v0.23.0,
+ *   packages/admin-cli/src/commandDefinitions.ts, packages/backend-lib/src/migrate.ts).
+ * - `bootstrap` also creates the workspace and, in production, starts its compute-properties
+ *   workflows and global cron (`bootstrapWorker`, packages/backend-lib/src/bootstrap.ts): it needs
+ *   Temporal too, and `SECRET_KEY` for what it stores.
+ */
+const STEP_KEYS: Record<AdminStep, readonly string[]> = {
+  schema: [
+    "NODE_ENV",
+    "DATABASE_URL",
+    "CLICKHOUSE_HOST",
+    "CLICKHOUSE_DATABASE",
+    "CLICKHOUSE_USER",
+    "CLICKHOUSE_PASSWORD",
+    "BOOTSTRAP_SAFE",
+    "LOG_LEVEL",
+    "DITTOFEED_TELEMETRY_DISABLED",
+  ],
+  bootstrap: [
+    "NODE_ENV",
+    "AUTH_MODE",
+    "DATABASE_URL",
+    "CLICKHOUSE_HOST",
+    "CLICKHOUSE_DATABASE",
+    "CLICKHOUSE_USER",
+    "CLICKHOUSE_PASSWORD",
+    "TEMPORAL_ADDRESS",
+    "TEMPORAL_NAMESPACE",
+    "SECRET_KEY",
+    "BOOTSTRAP_SAFE",
+    "LOG_LEVEL",
+    "DITTOFEED_TELEMETRY_DISABLED",
+  ],
+};
+
+/** Who reads a tenant's settings: a long-running role, or a one-shot admin-cli step. */
+export type Consumer = AppRole | AdminStep;
+
+/** The environment of one consumer of a tenant's settings. */
+export function consumerEnvironment(
+  consumer: Consumer,
+  s: DittofeedSettings,
+): Record<string, string> {
+  const all = dittofeedEnvironment(s);
+  if (consumer === "bootstrap" || consumer === "schema") {
+    return Object.fromEntries(STEP_KEYS[consumer].map((key) => [key, all[key]]));
+  }
+  return { ...all, ...roleEnvironment(consumer) };
 }

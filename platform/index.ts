@@ -139,6 +139,7 @@ function createTenant(
       devPorts: config.environment === "dev" ? tenant.devPorts : undefined,
       memoryMb: tenant.memoryMb,
       workerReplicas: tenant.workerReplicas,
+      namespaceRetentionDays: config.temporal.namespaceRetentionDays,
       logLevel: config.dittofeed.logLevel,
       images,
       shared,

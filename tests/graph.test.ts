@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import { parse as parsePgConnectionString } from "pg-connection-string";
 import { PlatformConfig } from "../config";
+import { namespaceScript } from "../lib/temporal";
 import {
   GO_DURATION,
   byName,
@@ -62,7 +63,7 @@ for (const stack of COMMITTED_STACKS) {
         assert.equal(labels["platform.environment"], config.environment, r.name);
         assert.match(
           labels["platform.service"] ?? "",
-          /^(postgres|redis|clickhouse|temporal|api|dashboard|worker|migrate|cloudflared|network)$/,
+          /^(postgres|redis|clickhouse|temporal|api|dashboard|worker|migrate|namespace|cloudflared|network)$/,
           r.name,
         );
         const owner = r.name.split("-")[0];
@@ -147,15 +148,15 @@ for (const stack of COMMITTED_STACKS) {
       );
       assert.equal(
         dittofeed.length,
-        config.tenants.reduce((n, t) => n + 3 + t.workerReplicas, 0),
+        config.tenants.reduce((n, t) => n + 4 + t.workerReplicas, 0),
       );
       for (const r of dittofeed) {
         const { env } = envOf(r);
         const hosts = [
           new URL(env.DATABASE_URL).hostname,
           new URL(env.CLICKHOUSE_HOST).hostname,
-          new URL(env.REDIS_URL).hostname,
-          env.TEMPORAL_ADDRESS.split(":")[0],
+          ...(env.REDIS_URL === undefined ? [] : [new URL(env.REDIS_URL).hostname]),
+          ...(env.TEMPORAL_ADDRESS === undefined ? [] : [env.TEMPORAL_ADDRESS.split(":")[0]]),
         ];
         for (const host of hosts)
           assert.ok(aliases.has(host), `${r.name} reaches ${host}, which is an alias`);
@@ -298,7 +299,23 @@ for (const stack of COMMITTED_STACKS) {
         }
       });
 
-      test(`tenant ${tenantIndex}: bootstrap runs after its database, ClickHouse access, Temporal; apps after bootstrap`, () => {
+      test(`tenant ${tenantIndex}: its Temporal namespace is registered with tctl once Temporal is healthy`, () => {
+        const t = config.tenants[tenantIndex];
+        const job = byName(run, `${t.id}-namespace-job`);
+        assert.ok(isJob(job));
+        assert.equal(job.inputs.image, byName(run, "temporal").inputs.image, "the image with tctl");
+        assert.deepEqual(job.inputs.entrypoints, ["sh", "-c"]);
+        assert.deepEqual(job.inputs.command, [namespaceScript()]);
+        const { env } = envOf(job);
+        assert.deepEqual(
+          [env.NAMESPACE, env.TEMPORAL_CLI_ADDRESS, env.RETENTION_DAYS, env.TASK_QUEUE],
+          [t.id, "temporal:7233", String(config.temporal.namespaceRetentionDays), "default"],
+        );
+        assert.equal(envOf(byName(run, `${t.id}-worker-1`)).env.TEMPORAL_NAMESPACE, env.NAMESPACE);
+        dependsOn(run, `${t.id}-namespace-job`, "temporal");
+      });
+
+      test(`tenant ${tenantIndex}: bootstrap runs once after its database, ClickHouse access, namespace, Temporal; then the schema job; apps after both`, () => {
         const t = config.tenants[tenantIndex];
         const bootstrap = byName(run, `${t.id}-migration-bootstrap`);
         assert.ok(isJob(bootstrap));
@@ -318,15 +335,33 @@ for (const stack of COMMITTED_STACKS) {
           "clickhouse",
           "temporal",
           `${t.id}-migration-clickhouse`,
+          `${t.id}-namespace-job`,
         );
         dependsOn(run, `${t.id}-migration-clickhouse`, "clickhouse");
+        // Once per workspace: a later change of what it was given does not run it again.
+        assert.deepEqual(bootstrap.ignoreChanges, ["command", "envs", "image"]);
+        const schema = byName(run, `${t.id}-migration-schema`);
+        assert.ok(isJob(schema));
+        assert.deepEqual(schema.inputs.command, [
+          "set -e; ./admin.sh migrate; ./admin.sh bootstrap-clickhouse",
+        ]);
+        assert.equal(schema.inputs.image, bootstrap.inputs.image);
+        assert.deepEqual(schema.ignoreChanges, []);
+        dependsOn(run, `${t.id}-migration-schema`, `${t.id}-migration-bootstrap`, "postgres");
         const apps = [
           `${t.id}-api`,
           `${t.id}-dashboard`,
           ...Array.from({ length: t.workerReplicas }, (_, i) => `${t.id}-worker-${i + 1}`),
         ];
         for (const app of apps)
-          dependsOn(run, app, `${t.id}-migration-bootstrap`, "temporal", "redis");
+          dependsOn(
+            run,
+            app,
+            `${t.id}-migration-schema`,
+            `${t.id}-namespace-job`,
+            "temporal",
+            "redis",
+          );
       });
 
       test(`tenant ${tenantIndex}: Dittofeed settings point at its own database, ClickHouse database and namespace`, () => {
@@ -334,11 +369,19 @@ for (const stack of COMMITTED_STACKS) {
         const sqlName = `dittofeed_${t.id.replace(/-/g, "_")}`;
         for (const name of [
           `${t.id}-migration-bootstrap`,
+          `${t.id}-migration-schema`,
           `${t.id}-api`,
           `${t.id}-dashboard`,
           `${t.id}-worker-1`,
         ]) {
           const { env } = envOf(byName(run, name));
+          // The schema job reads Postgres and ClickHouse only; the bootstrap also Temporal and
+          // SECRET_KEY; neither reads where the tenant is reached (see STEP_KEYS).
+          const step = name.includes("-migration-");
+          const reads = (key: string) =>
+            !step ||
+            (name.endsWith("-bootstrap") &&
+              ["TEMPORAL_NAMESPACE", "TEMPORAL_ADDRESS", "AUTH_MODE", "SECRET_KEY"].includes(key));
           const db = parsePgConnectionString(env.DATABASE_URL);
           assert.equal(db.user, sqlName, name);
           assert.equal(
@@ -351,14 +394,7 @@ for (const stack of COMMITTED_STACKS) {
           assert.equal(env.CLICKHOUSE_DATABASE, sqlName);
           assert.equal(env.CLICKHOUSE_USER, sqlName);
           assert.equal(env.CLICKHOUSE_PASSWORD, mockPassword(`${t.id}-clickhouse-password`));
-          assert.equal(env.TEMPORAL_NAMESPACE, t.id);
-          assert.equal(env.TEMPORAL_ADDRESS, "temporal:7233");
           assert.equal(env.NODE_ENV, "production");
-          assert.equal(env.AUTH_MODE, "anonymous");
-          // Dittofeed v0.23.0 (packages/backend-lib/src/secrets.ts): an AES-256-GCM key, base64.
-          assert.equal(Buffer.from(env.SECRET_KEY, "base64").length, 32, `${name} SECRET_KEY`);
-          assert.equal(env.SECRET_KEY, mockBytes(`${t.id}-secret-key`, 32).toString("base64"));
-          assert.equal(env.PASSWORD, mockPassword(`${t.id}-admin-password`));
           assert.equal(
             env.DATABASE_PASSWORD,
             undefined,
@@ -367,11 +403,22 @@ for (const stack of COMMITTED_STACKS) {
           const origin = t.exposed
             ? `https://${t.hostname}.${config.domain}`
             : `http://localhost:${t.devPorts.dashboard}`;
-          assert.equal(env.DASHBOARD_URL, origin);
-          assert.equal(
-            env.DASHBOARD_API_BASE,
-            t.exposed ? origin : `http://localhost:${t.devPorts.api}`,
-          );
+          const expected: Record<string, string> = {
+            TEMPORAL_NAMESPACE: t.id,
+            TEMPORAL_ADDRESS: "temporal:7233",
+            AUTH_MODE: "anonymous",
+            // Dittofeed v0.23.0 (packages/backend-lib/src/secrets.ts): an AES-256-GCM key, base64.
+            SECRET_KEY: mockBytes(`${t.id}-secret-key`, 32).toString("base64"),
+            PASSWORD: mockPassword(`${t.id}-admin-password`),
+            DASHBOARD_URL: origin,
+            DASHBOARD_API_BASE: t.exposed ? origin : `http://localhost:${t.devPorts.api}`,
+          };
+          for (const [key, value] of Object.entries(expected)) {
+            assert.equal(env[key], reads(key) ? value : undefined, `${name} ${key}`);
+          }
+          if (reads("SECRET_KEY")) {
+            assert.equal(Buffer.from(env.SECRET_KEY, "base64").length, 32, `${name} SECRET_KEY`);
+          }
         }
         assert.equal(envOf(byName(run, `${t.id}-dashboard`)).env.HOSTNAME, "0.0.0.0");
         const other = config.tenants[1 - tenantIndex];
@@ -465,7 +512,7 @@ describe("a failing migration", () => {
   });
 });
 
-test("a Dittofeed version bump re-runs the bootstrap and leaves the data services alone", async () => {
+test("a Dittofeed version bump re-runs the schema job and leaves the data services alone", async () => {
   const base = committedStack("production");
   const bumped = {
     ...base,
@@ -473,10 +520,7 @@ test("a Dittofeed version bump re-runs the bootstrap and leaves the data service
   };
   const [before, after] = [await runProgram(base), await runProgram(bumped)];
   const inputs = (run: RunResult, name: string) => JSON.stringify(byName(run, name).inputs);
-  assert.notEqual(
-    inputs(before, "acme-migration-bootstrap"),
-    inputs(after, "acme-migration-bootstrap"),
-  );
+  assert.notEqual(inputs(before, "acme-migration-schema"), inputs(after, "acme-migration-schema"));
   assert.notEqual(inputs(before, "acme-api"), inputs(after, "acme-api"));
   for (const name of [
     "postgres",

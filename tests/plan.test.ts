@@ -96,7 +96,7 @@ describe("npm run plan", () => {
     const api = resource(plan, "acme-api");
     assert.equal(api.parent, "platform:app:DittofeedService::acme-api");
     assert.equal(api.provider, "pulumi:providers:docker::docker");
-    assert.ok(api.dependsOn.includes("docker:index/container:Container::acme-migration-bootstrap"));
+    assert.ok(api.dependsOn.includes("docker:index/container:Container::acme-migration-schema"));
     assert.deepEqual(api.inputDependencies.image, [
       "docker:index/remoteImage:RemoteImage::image-api",
     ]);
@@ -133,7 +133,7 @@ describe("npm run plan", () => {
 describe("npm run plan:diff", () => {
   const key = "test-digest-key";
 
-  test("a version bump replaces exactly the Dittofeed images, apps and bootstrap jobs", async () => {
+  test("a version bump replaces exactly the Dittofeed images, apps and schema jobs, not the once-only bootstrap", async () => {
     const base = await planCheckout(PROJECT_ROOT, "production", { digestKey: key });
     const file = editedStackFile("production", (config) => {
       config["platform:dittofeed"] = { version: "v0.24.0" };
@@ -148,12 +148,12 @@ describe("npm run plan:diff", () => {
     assert.deepEqual(summary.sort(), [
       "acme-api replace image",
       "acme-dashboard replace image",
-      "acme-migration-bootstrap replace image",
+      "acme-migration-schema replace image",
       "acme-worker-1 replace image",
       "acme-worker-2 replace image",
       "globex-api replace image",
       "globex-dashboard replace image",
-      "globex-migration-bootstrap replace image",
+      "globex-migration-schema replace image",
       "globex-worker-1 replace image",
       "image-adminCli replace name",
       "image-api replace name",
@@ -248,6 +248,27 @@ describe("npm run plan:diff", () => {
     assert.deepEqual(diffPlans(relabelled, base, "main").changed, []);
     for (const r of base.resources.filter((r) => /network:Network|volume:Volume/.test(r.type))) {
       assert.deepEqual(r.ignoreChanges, ["labels"], r.name);
+    }
+  });
+
+  test("a new hostname or access list re-runs no namespace, migration or bootstrap job", async () => {
+    const base = await planCheckout(PROJECT_ROOT, "staging", { digestKey: key });
+    const file = editedStackFile("staging", (config) => {
+      const tenants = config["platform:tenants"] as { hostname?: string; accessEmails: string[] }[];
+      tenants[0].hostname = "acme-renamed";
+      tenants[0].accessEmails = [...tenants[0].accessEmails, "new@acme.example"];
+    });
+    const head = await planCheckout(PROJECT_ROOT, "staging", { configFile: file, digestKey: key });
+    const diff = diffPlans(base, head, "main");
+    const touched = [...diff.changed.map((c) => c.name), ...diff.added.map((r) => r.name)];
+    assert.ok(touched.includes("acme-api"), "the apps get the new DASHBOARD_URL");
+    for (const job of [
+      "namespace-job",
+      "migration-clickhouse",
+      "migration-bootstrap",
+      "migration-schema",
+    ]) {
+      assert.ok(!touched.includes(`acme-${job}`), `acme-${job} runs again: ${touched.join(", ")}`);
     }
   });
 

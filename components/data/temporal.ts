@@ -35,12 +35,15 @@ export class Temporal extends pulumi.ComponentResource {
   public readonly endpoint = TEMPORAL_ENDPOINT;
   /** `temporal:7233`, the form of Dittofeed's `TEMPORAL_ADDRESS`. */
   public readonly address = `${TEMPORAL_ENDPOINT.host}:${TEMPORAL_ENDPOINT.port}`;
+  /** The image id whose `tctl` tenants' jobs use to talk to this Temporal. */
+  public readonly toolsImage: pulumi.Input<string>;
   public readonly role: postgresql.Role;
   public readonly container: docker.Container;
 
   constructor(name: string, args: TemporalArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:data:Temporal", name, {}, opts);
     const { context, postgres } = args;
+    this.toolsImage = args.image;
 
     const password = secretOrGenerated(`${name}-password`, args.password, this);
     this.role = new postgresql.Role(

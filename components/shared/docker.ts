@@ -13,7 +13,7 @@ import { dataOptions, PlatformContext, SharedServiceArgs } from "./context";
 /** What a container, volume or network belongs to; carried as `platform.*` labels. */
 export interface Ownership {
   environment: string;
-  /** `postgres`, `redis`, `clickhouse`, `temporal`, `api`, `dashboard`, `worker`, `migrate`, `cloudflared`, `network`. */
+  /** `postgres`, `redis`, `clickhouse`, `temporal`, `api`, `dashboard`, `worker`, `migrate`, `namespace`, `cloudflared`, `network`. */
   service: string;
   /** Set when the object belongs to one tenant. */
   tenant?: string;

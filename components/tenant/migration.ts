@@ -1,5 +1,6 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { AdminStep } from "../../dittofeed/contract";
 import { ClickHouse } from "../data/clickhouse";
 import { tenantAccessScript } from "../../lib/clickhouse";
 import { dockerName } from "../../lib/naming";
@@ -21,33 +22,37 @@ export interface MigrationArgs {
   clickhouse: ClickHouse;
   /** The tenant's ClickHouse database and user (both created here) and the user's password. */
   clickhouseAccess: { database: string; user: string; password: pulumi.Input<string> };
-  /** The tenant's Dittofeed environment (secret), as the app containers get it. */
-  env: pulumi.Input<string[]>;
+  /** The environment (secret) of each admin-cli step: what it reads of the tenant's settings. */
+  env: Record<AdminStep, pulumi.Input<string[]>>;
   /** Every secret value in `env`, to be redacted from a failed job's output. */
   secrets: pulumi.Input<string>[];
   /** What must be ready first: the tenant's database, Postgres, ClickHouse, Temporal. */
   dependsOn: pulumi.Resource[];
+  /** Jobs that must have succeeded first (see `jobSucceeded`): the tenant's Temporal namespace. */
+  gates: pulumi.Output<pulumi.Resource[]>[];
   /** Memory limit of the job containers in MB. @default 1024 */
   memoryMb?: number;
 }
 
 /**
- * Brings a tenant's schema to the deployed version before any of its app containers start:
- * first the tenant's ClickHouse database and user, then Dittofeed's `bootstrap` (Postgres
- * migrations, ClickHouse tables, the Temporal namespace, the workspace). Both are one-shot
- * containers that run again whenever their image or settings change; a non-zero exit fails
- * `pulumi up` with the job's output and leaves the running app containers untouched.
+ * Brings a tenant's schema to the deployed version before any of its app containers start, as
+ * three one-shot containers in order: the tenant's ClickHouse database and user; Dittofeed's
+ * `bootstrap`, once per workspace (database, migrations, ClickHouse tables, the workspace; it
+ * starts workflows, so it waits for the tenant's Temporal namespace); and, per version, the
+ * schema job (`migrate` and `bootstrap-clickhouse`). A non-zero exit fails `pulumi up` with the
+ * job's output and leaves the running app containers untouched.
  */
 export class Migration extends pulumi.ComponentResource {
   public readonly clickhouseJob: docker.Container;
   public readonly bootstrapJob: docker.Container;
-  /** Resolves once the bootstrap exited 0, which waited for the ClickHouse job's success: the gate of every app container of the tenant. */
+  public readonly schemaJob: docker.Container;
+  /** Resolves once the schema job exited 0, which waited for the bootstrap and the ClickHouse job: the gate of every app container of the tenant. */
   public readonly succeeded: pulumi.Output<pulumi.Resource[]>;
 
   constructor(name: string, args: MigrationArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:tenant:Migration", name, {}, opts);
     const { context, tenantId, clickhouse } = args;
-    // Both jobs: `<stack>-<tenant>-<job>`, labelled as the tenant's migration, reachable by no alias.
+    // Every job: `<stack>-<tenant>-<job>`, labelled as the tenant's migration, reachable by no alias.
     const job = (dockerSuffix: string, image: pulumi.Input<string>) => ({
       name: dockerName(context.stack, tenantId, dockerSuffix),
       image,
@@ -83,18 +88,45 @@ export class Migration extends pulumi.ComponentResource {
       [clickhouse.password, args.clickhouseAccess.password],
     );
 
+    // Once per workspace: every later run would reset the workspace's default message templates
+    // and subscription-group names to Dittofeed's defaults (upsertMessageTemplate,
+    // upsertSubscriptionGroup in packages/backend-lib/src/bootstrap.ts), and a changed
+    // `workspaceName` would create a second workspace. So once it has run, changes to what it
+    // was given are ignored; `pulumi up --replace` runs it again on purpose.
     this.bootstrapJob = jobContainer(
       `${name}-bootstrap`,
       {
         ...job("migrate", args.adminCliImage),
         command: ["bootstrap", `--workspace-name=${args.workspaceName}`],
-        env: args.env,
+        env: args.env.bootstrap,
       },
-      { parent: this, dependsOn: waitFor(args.dependsOn, [clickhouseReady]) },
+      {
+        parent: this,
+        dependsOn: waitFor(args.dependsOn, [...args.gates, clickhouseReady]),
+        ignoreChanges: ["image", "command", "envs"],
+      },
+    );
+    const bootstrapped = jobSucceeded(
+      this.bootstrapJob,
+      `Bootstrap of tenant ${tenantId}`,
+      args.secrets,
+    );
+
+    // Per version: the drizzle migrations and ClickHouse tables of the image that is deployed.
+    // Both are idempotent; they run again when the version (the image) or a credential changes.
+    this.schemaJob = jobContainer(
+      `${name}-schema`,
+      {
+        ...job("schema", args.adminCliImage),
+        entrypoint: ["sh", "-c"],
+        command: ["set -e; ./admin.sh migrate; ./admin.sh bootstrap-clickhouse"],
+        env: args.env.schema,
+      },
+      { parent: this, dependsOn: waitFor(args.dependsOn, [bootstrapped]) },
     );
     this.succeeded = jobSucceeded(
-      this.bootstrapJob,
-      `Bootstrap (migrations) of tenant ${tenantId}`,
+      this.schemaJob,
+      `Schema migration of tenant ${tenantId}`,
       args.secrets,
     );
     this.registerOutputs({});

@@ -3,8 +3,8 @@ import {
   APP_PORTS,
   AppRole,
   DittofeedImage,
-  dittofeedEnvironment,
-  roleEnvironment,
+  Consumer,
+  consumerEnvironment,
 } from "../../dittofeed/contract";
 import { tenantSqlName } from "../../lib/naming";
 import { DittofeedService } from "../app/dittofeedService";
@@ -17,6 +17,7 @@ import { keyOrGenerated, PlatformContext, secretOrGenerated, waitFor } from "../
 import { envList, LoopbackPort } from "../shared/docker";
 import { Database } from "./database";
 import { Migration } from "./migration";
+import { Namespace } from "./namespace";
 
 /** Where a tenant is reached: by its people's browsers, and by the browser's API calls. */
 export interface TenantEndpoints {
@@ -45,6 +46,8 @@ export interface TenantArgs {
   logLevel: string;
   /** Image ids of the Dittofeed roles and of ClickHouse (for its client). */
   images: Record<DittofeedImage | "clickhouse", pulumi.Input<string>>;
+  /** Days Temporal keeps the history of the tenant's closed workflows. */
+  namespaceRetentionDays: number;
   /** The shared services of the stack. */
   shared: { postgres: Postgres; redis: Redis; clickhouse: ClickHouse; temporal: Temporal };
   /** Operator-supplied secrets; each one not given is generated. @default all generated */
@@ -107,6 +110,12 @@ export class Tenant extends pulumi.ComponentResource {
     );
     this.databaseUrl = database.url;
 
+    const namespace = new Namespace(
+      `${name}-namespace`,
+      { context, tenantId: id, temporal, retentionDays: args.namespaceRetentionDays },
+      { parent: this },
+    );
+
     const sqlName = tenantSqlName(id);
     const settings = {
       databaseUrl: database.url,
@@ -115,7 +124,7 @@ export class Tenant extends pulumi.ComponentResource {
       clickhouseUser: sqlName,
       clickhousePassword,
       temporalAddress: temporal.address,
-      temporalNamespace: id,
+      temporalNamespace: namespace.name,
       redisUrl: redis.url,
       secretKey,
       adminPassword,
@@ -126,10 +135,8 @@ export class Tenant extends pulumi.ComponentResource {
     // Resolved once, as a secret, for the tenant's four environments: each derived environment
     // stays secret, and every Output costs the SDK promises.
     const resolved = pulumi.secret(settings);
-    const environment = (role?: AppRole) =>
-      resolved.apply((s) =>
-        envList({ ...dittofeedEnvironment(s), ...(role ? roleEnvironment(role) : {}) }),
-      );
+    const environment = (consumer: Consumer) =>
+      resolved.apply((s) => envList(consumerEnvironment(consumer, s)));
 
     const migration = new Migration(
       `${name}-migration`,
@@ -141,7 +148,7 @@ export class Tenant extends pulumi.ComponentResource {
         clickhouseImage: images.clickhouse,
         clickhouse,
         clickhouseAccess: { database: sqlName, user: sqlName, password: clickhousePassword },
-        env: environment(),
+        env: { bootstrap: environment("bootstrap"), schema: environment("schema") },
         secrets: [databasePassword, clickhousePassword, secretKey, adminPassword, redis.password],
         dependsOn: [
           database.database,
@@ -150,11 +157,15 @@ export class Tenant extends pulumi.ComponentResource {
           clickhouse.container,
           temporal.container,
         ],
+        gates: [namespace.succeeded],
       },
       { parent: this },
     );
-    // Every app container waits for the migration's success and for the services it talks to.
-    const ready = waitFor([temporal.container, redis.container], [migration.succeeded]);
+    // Every app container waits for its namespace and migration, and for the services it talks to.
+    const ready = waitFor(
+      [temporal.container, redis.container],
+      [namespace.succeeded, migration.succeeded],
+    );
     const service = (role: AppRole) =>
       new DittofeedService(
         `${name}-${role}`,

@@ -29,7 +29,9 @@ export function mockPassword(name: string): string {
 /** The mocked `RandomBytes` of a resource: `length` bytes derived from its name. */
 export function mockBytes(name: string, length: number): Buffer {
   const digest = createHash("sha512").update(`bytes-of-${name}`).digest();
-  return Buffer.concat(Array.from({ length: Math.ceil(length / digest.length) }, () => digest)).subarray(0, length);
+  return Buffer.concat(
+    Array.from({ length: Math.ceil(length / digest.length) }, () => digest),
+  ).subarray(0, length);
 }
 
 export interface JobOutcome {

@@ -1,0 +1,67 @@
+/**
+ * Temporal as plain data: the namespaces it keeps for itself, and the scripts that tenants' jobs
+ * run with the `tctl` its server images ship (tctl v1.18.0 in temporalio/auto-setup:1.22.4 and
+ * temporalio/server:1.22.4, per temporalio/docker-builds' server.Dockerfile on release/v1.22.x).
+ *
+ * tctl facts the scripts rely on (temporalio/tctl v1.18.0, cli_curr/): global flags come before
+ * the command; the address comes from `TEMPORAL_CLI_ADDRESS`; errors go to stdout with exit code
+ * 1; `namespace register` on an existing namespace prints "Namespace already exists." (the
+ * server's NamespaceAlreadyExists); a bare retention number is days; no command used here prompts.
+ */
+
+/**
+ * Namespaces Temporal creates itself (`temporal-system` for its own workflows, `default` by
+ * auto-setup). A tenant's namespace is its id, so these ids are refused.
+ */
+export const RESERVED_NAMESPACES = ["default", "temporal-system"] as const;
+
+/** The task queue Dittofeed v0.23.0's worker polls unless `TASK_QUEUE` says otherwise. */
+export const DEFAULT_TASK_QUEUE = "default";
+
+/**
+ * The environment the namespace script reads. The values are plain: the script carries no
+ * secret, and a job's command line is stored in plain text.
+ */
+export interface NamespaceJobEnv {
+  /** Temporal's frontend, `host:port`. */
+  TEMPORAL_CLI_ADDRESS: string;
+  NAMESPACE: string;
+  /** Days a closed workflow's history is kept. */
+  RETENTION_DAYS: string;
+  /** The queue whose description proves a frontend knows the namespace. */
+  TASK_QUEUE: string;
+  /** How long to wait for a frontend to know a just-registered namespace. */
+  WAIT_SECONDS: string;
+}
+
+/**
+ * Registers the namespace, or brings an existing one's retention to the configured value; then
+ * waits until a frontend answers for it. Frontends learn of a new namespace from a cache that is
+ * refreshed every few seconds, and until then Dittofeed's bootstrap (which starts workflows)
+ * and workers would meet "Namespace ... is not found".
+ */
+export function namespaceScript(): string {
+  return [
+    "set -u",
+    'out=$(tctl --namespace "$NAMESPACE" namespace register --retention "$RETENTION_DAYS" 2>&1)',
+    "status=$?",
+    'printf "%s\\n" "$out"',
+    'if [ "$status" -ne 0 ]; then',
+    '  case "$out" in',
+    '    *"Namespace already exists"*)',
+    '      tctl --namespace "$NAMESPACE" namespace update --retention "$RETENTION_DAYS" || exit 1 ;;',
+    '    *) exit "$status" ;;',
+    "  esac",
+    "fi",
+    "waited=0",
+    'until tctl --namespace "$NAMESPACE" taskqueue describe --taskqueue "$TASK_QUEUE" >/dev/null 2>&1; do',
+    '  if [ "$waited" -ge "$WAIT_SECONDS" ]; then',
+    '    echo "Namespace $NAMESPACE is registered, but no Temporal frontend knows it after ${WAIT_SECONDS}s"',
+    "    exit 1",
+    "  fi",
+    "  sleep 1",
+    "  waited=$((waited + 1))",
+    "done",
+    'echo "Namespace $NAMESPACE is ready"',
+  ].join("\n");
+}

@@ -1,0 +1,136 @@
+/**
+ * The namespace job's script, run by a real POSIX shell against a stand-in `tctl` that answers as
+ * tctl v1.18.0 does (temporalio/tctl, cli_curr/namespaceCommands.go and taskQueueCommands.go:
+ * errors on stdout, exit code 1, "Namespace already exists." from the server).
+ */
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { describe, test } from "node:test";
+import { namespaceScript, NamespaceJobEnv, RESERVED_NAMESPACES } from "../lib/temporal";
+import { ConfigError, parsePlatformConfig } from "../config";
+
+/** How the stand-in behaves: which namespaces exist, and how many describes fail first. */
+interface Server {
+  existing: string[];
+  /** `register` fails as when the frontend is unreachable. */
+  down?: boolean;
+  /** How many `taskqueue describe` calls answer "not found" before the cache knows it. */
+  cacheLag?: number;
+}
+
+const FAKE_TCTL = `#!/bin/sh
+# Records each call, then answers as tctl v1.18.0 would.
+echo "$*" >> "$STATE/calls"
+ns=""; while [ "$1" != "" ]; do case "$1" in --namespace) ns="$2"; shift 2;; *) break;; esac; done
+case "$1 $2" in
+  "namespace register")
+    if [ -f "$STATE/down" ]; then
+      echo "Error: Register namespace operation failed."; echo "Error Details: context deadline exceeded"; exit 1
+    fi
+    if grep -qx "$ns" "$STATE/existing" 2>/dev/null; then
+      echo "Error: Namespace $ns already registered."; echo "Error Details: Namespace already exists."; exit 1
+    fi
+    echo "$ns" >> "$STATE/existing"; echo "Namespace $ns successfully registered."; exit 0;;
+  "namespace update")
+    echo "Namespace $ns successfully updated."; exit 0;;
+  "taskqueue describe")
+    lag=$(cat "$STATE/lag" 2>/dev/null || echo 0)
+    if [ "$lag" -gt 0 ]; then
+      echo $((lag - 1)) > "$STATE/lag"
+      echo "Error: Operation DescribeTaskQueue failed."; echo "Error Details: Namespace $ns is not found."; exit 1
+    fi
+    echo "  WORKFLOW POLLER IDENTITY | LAST ACCESS TIME  "; exit 0;;
+esac
+echo "unexpected call: $*"; exit 2
+`;
+
+async function runScript(
+  server: Server,
+  env: Partial<NamespaceJobEnv> = {},
+): Promise<{ code: number; output: string; calls: string[]; existing: string[] }> {
+  const state = fs.mkdtempSync(path.join(os.tmpdir(), "tctl-"));
+  const bin = path.join(state, "bin");
+  fs.mkdirSync(bin);
+  fs.writeFileSync(path.join(bin, "tctl"), FAKE_TCTL, { mode: 0o755 });
+  fs.writeFileSync(path.join(state, "existing"), server.existing.map((n) => `${n}\n`).join(""));
+  fs.writeFileSync(path.join(state, "lag"), String(server.cacheLag ?? 0));
+  if (server.down) fs.writeFileSync(path.join(state, "down"), "");
+  const jobEnv: NamespaceJobEnv = {
+    TEMPORAL_CLI_ADDRESS: "temporal:7233",
+    NAMESPACE: "acme",
+    RETENTION_DAYS: "3",
+    TASK_QUEUE: "default",
+    WAIT_SECONDS: "5",
+    ...env,
+  };
+  // `sh -c <script>`, as the job's entrypoint and command run it (busybox ash in the image).
+  const { code, output } = await new Promise<{ code: number; output: string }>((resolve) => {
+    execFile(
+      "sh",
+      ["-c", namespaceScript()],
+      { env: { PATH: `${bin}:/usr/bin:/bin`, STATE: state, ...jobEnv }, timeout: 30_000 },
+      (error, stdout, stderr) =>
+        resolve({
+          code: error ? Number((error as { code?: number }).code ?? 1) : 0,
+          output: stdout + stderr,
+        }),
+    );
+  });
+  const read = (file: string) =>
+    fs.existsSync(path.join(state, file))
+      ? fs.readFileSync(path.join(state, file), "utf8").split("\n").filter(Boolean)
+      : [];
+  return { code, output, calls: read("calls"), existing: read("existing") };
+}
+
+describe("the namespace job, in a real shell", () => {
+  test("registers a new namespace with the configured retention, global flags first", async () => {
+    const result = await runScript({ existing: ["default"] }, { RETENTION_DAYS: "7" });
+    assert.equal(result.code, 0, result.output);
+    assert.deepEqual(result.existing, ["default", "acme"]);
+    assert.equal(result.calls[0], "--namespace acme namespace register --retention 7");
+    assert.match(result.output, /Namespace acme is ready/);
+  });
+
+  test("an existing namespace counts as success, and gets the configured retention", async () => {
+    const result = await runScript({ existing: ["acme"] }, { RETENTION_DAYS: "14" });
+    assert.equal(result.code, 0, result.output);
+    assert.deepEqual(result.existing, ["acme"]);
+    assert.equal(result.calls[1], "--namespace acme namespace update --retention 14");
+  });
+
+  test("waits until a frontend knows the new namespace", async () => {
+    const result = await runScript({ existing: [], cacheLag: 2 });
+    assert.equal(result.code, 0, result.output);
+    assert.equal(result.calls.filter((c) => c.includes("taskqueue describe")).length, 3);
+  });
+
+  test("fails, with tctl's output, when Temporal does not answer or never knows the namespace", async () => {
+    const down = await runScript({ existing: [], down: true });
+    assert.equal(down.code, 1);
+    assert.match(down.output, /Register namespace operation failed/);
+    assert.ok(!down.calls.some((c) => c.includes("taskqueue")), "no waiting after a failure");
+
+    const unknown = await runScript({ existing: [], cacheLag: 100 }, { WAIT_SECONDS: "2" });
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.output, /no Temporal frontend knows it after 2s/);
+  });
+});
+
+test("a tenant id that is one of Temporal's own namespaces is refused, naming the key", () => {
+  for (const id of RESERVED_NAMESPACES) {
+    assert.throws(
+      () => parsePlatformConfig({ environment: "dev", tenants: [{ id, workspaceName: "X" }] }),
+      (error: ConfigError) =>
+        error.problems.some(
+          (p) =>
+            p.key === "platform:tenants[0].id" &&
+            p.value === JSON.stringify(id) &&
+            /names its Temporal namespace/.test(p.message),
+        ),
+    );
+  }
+});
