@@ -1,0 +1,329 @@
+/**
+ * The program's Postgres declarations, applied to a real PostgreSQL 15 as the postgresql provider
+ * applies them (see ./postgresServer), and then used the way Dittofeed v0.23.0 uses them: each
+ * tenant's `DATABASE_URL`, exactly as the program builds it, through node-postgres (the driver
+ * Dittofeed's drizzle uses), including what its bootstrap runs (`CREATE DATABASE` on the
+ * `postgres` database as the tenant's role: packages/backend-lib/src/migrate.ts, createDatabase).
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, before, describe, test } from "node:test";
+import fc from "fast-check";
+import pg from "pg";
+import * as YAML from "yaml";
+import { parsePlatformConfig } from "../config";
+import { tenantAccessScript } from "../lib/clickhouse";
+import {
+  byName,
+  envOf,
+  isSecret,
+  ofType,
+  platformConfig,
+  Registration,
+  runProgram,
+  RunResult,
+} from "./harness";
+import {
+  createDatabaseSql,
+  createRoleSql,
+  pqQuoteLiteral,
+  revokePublicSql,
+  RoleInputs,
+  Server,
+  startServer,
+  SUPERUSER,
+} from "./postgresServer";
+
+const ROLE = "postgresql:index/role:Role";
+const DATABASE = "postgresql:index/database:Database";
+const GRANT = "postgresql:index/grant:Grant";
+
+/** Accepted by config for a tenant's database password: quotes, URL and shell specials, non-ASCII. */
+const HOSTILE = `O'Brien "quoted" $HOME \`x\` +/=@:#?%& é ü`;
+
+const plain = (value: unknown): unknown => (isSecret(value) ? value.value : value);
+
+/** The tenant's URL with the Docker network's `postgres:5432` swapped for this server. */
+function onServer(databaseUrl: string, port: number, database?: string): string {
+  const url = new URL(databaseUrl);
+  url.hostname = "127.0.0.1";
+  url.port = String(port);
+  if (database !== undefined) url.pathname = `/${database}`;
+  return url.toString();
+}
+
+async function connect(connectionString: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString });
+  await client.connect();
+  return client;
+}
+
+/** The SQLSTATE a statement (or the connection before it) fails with; undefined on success. */
+async function sqlState(connectionString: string, sql?: string): Promise<string | undefined> {
+  let client: pg.Client | undefined;
+  try {
+    client = await connect(connectionString);
+    if (sql) await client.query(sql);
+    return undefined;
+  } catch (error) {
+    return (error as { code?: string }).code ?? String(error);
+  } finally {
+    await client?.end().catch(() => {});
+  }
+}
+
+describe("the program's Postgres declarations on a real PostgreSQL 15", () => {
+  let run: RunResult;
+  let server: Server;
+  const tenantIds = ["acme", "globex", "eu-west"];
+  const urlOf = (id: string) => envOf(byName(run, `${id}-api`)).env.DATABASE_URL;
+
+  before(async () => {
+    run = await runProgram({
+      config: platformConfig({
+        environment: "dev",
+        tenants: tenantIds.map((id) => ({ id, workspaceName: id })),
+        secrets: { tenants: { globex: { databasePassword: HOSTILE } } },
+      }),
+      secretKeys: ["platform:secrets"],
+    });
+    assert.equal(run.error, undefined, String(run.error));
+    // The superuser password the program gives both the container and the provider.
+    const provider = byName(run, "postgres-admin");
+    const containerPassword = envOf(byName(run, "postgres")).env.POSTGRES_PASSWORD;
+    assert.equal(plain(provider.inputs.password), containerPassword);
+    server = await startServer(containerPassword);
+
+    // Apply what the provider would, in the engine's order: roles, databases, then grants.
+    const admin = await server.admin();
+    for (const role of ofType(run, ROLE)) {
+      await admin.query(
+        createRoleSql({ ...role.inputs, password: plain(role.inputs.password) } as RoleInputs),
+      );
+    }
+    for (const db of ofType(run, DATABASE)) {
+      await admin.query(createDatabaseSql(String(db.inputs.name), String(db.inputs.owner)));
+    }
+    await admin.end();
+    for (const grant of ofType(run, GRANT)) {
+      assert.deepEqual(
+        [grant.inputs.role, grant.inputs.objectType, grant.inputs.privileges],
+        ["public", "database", []],
+      );
+      const client = await server.admin(String(grant.inputs.database));
+      await client.query(revokePublicSql(String(grant.inputs.database)));
+      await client.end();
+    }
+  });
+
+  after(async () => {
+    await server?.stop();
+  });
+
+  test("every tenant's DATABASE_URL, as the program builds it, authenticates and owns its database", async () => {
+    for (const id of tenantIds) {
+      const client = await connect(onServer(urlOf(id), server.port));
+      const { rows } = await client.query<{ user: string; db: string }>(
+        "SELECT current_user AS user, current_database() AS db",
+      );
+      const sqlName = `dittofeed_${id.replace(/-/g, "_")}`;
+      assert.deepEqual(rows[0], { user: sqlName, db: sqlName });
+      // Dittofeed's drizzle migrations create tables in the public schema of its database.
+      await client.query("CREATE TABLE probe (id serial PRIMARY KEY, note text)");
+      await client.query("INSERT INTO probe (note) VALUES ($1)", [id]);
+      const { rows: notes } = await client.query<{ note: string }>("SELECT note FROM probe");
+      assert.equal(notes[0].note, id);
+      await client.end();
+    }
+  });
+
+  test("the bootstrap's CREATE DATABASE on the postgres database meets 'already exists', not 'permission denied'", async () => {
+    for (const id of tenantIds) {
+      const sqlName = `dittofeed_${id.replace(/-/g, "_")}`;
+      // Dittofeed: `CREATE DATABASE ${database}` via databaseUrlWithoutName() (path `postgres`),
+      // tolerating only 42P04 (duplicate_database).
+      const state = await sqlState(
+        onServer(urlOf(id), server.port, "postgres"),
+        `CREATE DATABASE ${sqlName}`,
+      );
+      assert.equal(
+        state,
+        "42P04",
+        `${id}: bootstrap would ${state === "42501" ? "lack CREATEDB" : "fail"}`,
+      );
+    }
+    // And the privilege check comes first: a role without CREATEDB gets 42501 even though the
+    // database exists, which is why the program keeps CREATEDB on tenant roles.
+    const admin = await server.admin();
+    await admin.query(
+      createRoleSql({ name: "no_createdb", password: "pw-0123456789abcdef", login: true }),
+    );
+    await admin.end();
+    const url = `postgresql://no_createdb:pw-0123456789abcdef@127.0.0.1:${server.port}/postgres`;
+    assert.equal(await sqlState(url, "CREATE DATABASE dittofeed_acme"), "42501");
+  });
+
+  test("no tenant reaches another tenant's database", async () => {
+    for (const id of tenantIds) {
+      for (const other of tenantIds.filter((o) => o !== id)) {
+        const target = `dittofeed_${other.replace(/-/g, "_")}`;
+        const state = await sqlState(onServer(urlOf(id), server.port, target));
+        assert.equal(state, "42501", `${id} connecting to ${target}`);
+      }
+    }
+  });
+
+  test("the Temporal role the program declares logs in with its password", async () => {
+    const temporal = byName(run, "temporal-role");
+    const url = new URL(`postgresql://127.0.0.1:${server.port}/postgres`);
+    url.username = encodeURIComponent(String(temporal.inputs.name));
+    url.password = encodeURIComponent(String(plain(temporal.inputs.password)));
+    assert.equal(await sqlState(url.toString(), "SELECT 1"), undefined);
+  });
+
+  test("an accepted hostile password round-trips; a backslash, which config refuses, really would not", async () => {
+    assert.equal(await sqlState(onServer(urlOf("globex"), server.port), "SELECT 1"), undefined);
+    assert.ok(decodeURIComponent(new URL(urlOf("globex")).password) === HOSTILE);
+
+    const admin = await server.admin();
+    const typed = "back\\slash-0123456789";
+    await admin.query(createRoleSql({ name: "backslash", password: typed, login: true }));
+    await admin.end();
+    const as = (password: string) =>
+      `postgresql://backslash:${encodeURIComponent(password)}@127.0.0.1:${server.port}/postgres`;
+    assert.equal(await sqlState(as(typed)), "28P01", "the password as typed is refused");
+    assert.equal(await sqlState(as(pqQuoteLiteral(typed).replace(/''/g, "'"))), undefined);
+    assert.throws(
+      () =>
+        parsePlatformConfig({
+          environment: "dev",
+          tenants: [{ id: "acme", workspaceName: "A" }],
+          secrets: { tenants: { acme: { databasePassword: typed } } },
+        }),
+      /backslash/,
+    );
+  });
+
+  test("any password config accepts for a role survives the provider's quoting on the real server", async () => {
+    const admin = await server.admin();
+    const accepted = fc
+      .string({
+        unit: fc.constantFrom(..."aZ9 '\"$`+/=@:#?%&;é€\u{1F600}".split(/(?:)/u)),
+        minLength: 16,
+        maxLength: 24,
+      })
+      .filter((password) => {
+        try {
+          parsePlatformConfig({
+            environment: "dev",
+            tenants: [{ id: "acme", workspaceName: "A" }],
+            secrets: { tenants: { acme: { databasePassword: password } } },
+          });
+          return true;
+        } catch {
+          return false;
+        }
+      });
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(accepted, async (password) => {
+        const name = `prop_${n++}`;
+        await admin.query(createRoleSql({ name, password, login: true }));
+        const url = `postgresql://${name}:${encodeURIComponent(password)}@127.0.0.1:${server.port}/postgres`;
+        assert.equal(await sqlState(url, "SELECT 1"), undefined, JSON.stringify(password));
+      }),
+      { numRuns: 25 },
+    );
+    await admin.end();
+  });
+});
+
+test("Temporal's YAML config keeps every password config accepts, and would break on the refused ones", () => {
+  // temporalio/temporal v1.22.4, docker/config_template.yaml, rendered by dockerize without
+  // escaping: `password: "{{ default .Env.POSTGRES_PWD "" }}"`.
+  const rendered = (password: string) => `sql:\n  password: "${password}"\n`;
+  const parsed = (password: string): unknown => {
+    try {
+      return (YAML.parse(rendered(password)) as { sql: { password: unknown } }).sql.password;
+    } catch {
+      return Symbol("unparsable");
+    }
+  };
+  const acceptedByConfig = (password: string) => {
+    try {
+      parsePlatformConfig({
+        environment: "dev",
+        tenants: [{ id: "acme", workspaceName: "A" }],
+        secrets: { temporalPassword: password },
+      });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  fc.assert(
+    fc.property(
+      fc.string({
+        unit: fc.constantFrom(..."aZ9 '\"\\$#:{}[],&*!|>%@`é".split("")),
+        minLength: 16,
+        maxLength: 30,
+      }),
+      (password) => {
+        if (acceptedByConfig(password)) assert.equal(parsed(password), password);
+      },
+    ),
+    { numRuns: 500 },
+  );
+  for (const refused of ['abcdefgh12345678"', "abcdefgh12345678\\n", 'abc"def\\"gh12345678']) {
+    assert.ok(!acceptedByConfig(refused), refused);
+    assert.notEqual(parsed(refused), refused, `${refused} would reach Temporal intact`);
+  }
+});
+
+test("the admin password reaches clickhouse-client intact through the access job's real shell", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ch-"));
+  // A stand-in client that writes each argument it receives as one NUL-terminated record.
+  fs.writeFileSync(
+    path.join(dir, "clickhouse-client"),
+    `#!/bin/sh\nfor a in "$@"; do printf '%s\\0' "$a"; done > "${dir}/args"\n`,
+    { mode: 0o755 },
+  );
+  const adminPassword = `O'Brien "x" $HOME \`id\` ; & | \\ é-0123456789`;
+  const tenantPassword = "GeneratedAlnum0123456789abcdefXY";
+  const script = tenantAccessScript({
+    server: "clickhouse",
+    database: "dittofeed_acme",
+    user: "dittofeed_acme",
+  });
+  execFileSync("sh", ["-c", script], {
+    env: {
+      PATH: `${dir}:/usr/bin:/bin`,
+      ADMIN_USER: "default",
+      ADMIN_PASSWORD: adminPassword,
+      TENANT_PASSWORD: tenantPassword,
+    },
+  });
+  const args = fs.readFileSync(path.join(dir, "args"), "utf8").split("\0").slice(0, -1);
+  assert.equal(args[args.indexOf("--password") + 1], adminPassword);
+  const query = args[args.indexOf("--query") + 1];
+  // The tenant's password is generated alphanumeric (special: false), so it is a plain literal.
+  assert.ok(query.includes(`IDENTIFIED WITH sha256_password BY '${tenantPassword}'`), query);
+});
+
+/** The registrations a test above relies on, named so a rename fails loudly here. */
+test("the declarations the real-server tests apply are the program's", async () => {
+  const result = await runProgram({
+    config: platformConfig({ environment: "dev", tenants: [{ id: "acme", workspaceName: "A" }] }),
+  });
+  const names = (type: string) =>
+    ofType(result, type)
+      .map((r: Registration) => r.name)
+      .sort();
+  assert.deepEqual(names(ROLE), ["acme-database-role", "temporal-role"]);
+  assert.deepEqual(names(DATABASE), ["acme-database-db"]);
+  assert.deepEqual(names(GRANT), ["acme-database-revoke-public"]);
+  assert.equal(SUPERUSER, byName(result, "postgres-admin").inputs.username);
+});
