@@ -278,6 +278,13 @@ describe("npm run plan:diff", () => {
     assert.equal(changeKind(container, "envs"), "replace");
     assert.equal(changeKind(container, "memory"), "update");
     assert.equal(changeKind(container, "healthcheck"), "state-only");
+    // resourceDockerContainerUpdate (terraform-provider-docker v4.5.0) never touches rm.
+    assert.equal(changeKind(container, "rm"), "state-only");
+    assert.equal(changeKind(container, "mustRun"), "update");
+    const tunnel = "cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared";
+    // zero_trust_tunnel_cloudflared/schema.go: tunnel_secret has no RequiresReplace.
+    assert.equal(changeKind(tunnel, "tunnelSecret"), "update");
+    assert.equal(changeKind(tunnel, "accountId"), "replace");
     assert.equal(changeKind("docker:index/volume:Volume", "labels"), "replace");
     assert.equal(changeKind("cloudflare:index/dnsRecord:DnsRecord", "content"), "update");
     assert.equal(changeKind("some:new/type:Type", "x"), "unknown");

@@ -12,8 +12,10 @@ import { secretEnv, serviceContainer } from "../shared/docker";
 const METRICS_ADDRESS = "127.0.0.1:20241";
 
 /**
- * The cloudflared image has no shell: its own `tunnel ready` asks the metrics server's `/ready`,
- * which answers 200 once at least one connection to Cloudflare's edge is up.
+ * The cloudflared image has no shell (distroless): its own `tunnel ready` asks the metrics
+ * server's `/ready`, which answers 200 once at least one connection to Cloudflare's edge is up
+ * and 503 before. `--metrics` belongs to `tunnel`, before `ready`, which has no flags of its own
+ * (cloudflare/cloudflared 2025.10.0: cmd/cloudflared/tunnel/subcommands.go, metrics/readiness.go).
  */
 function cloudflaredCheck(): HealthCheck {
   return healthCheck(["CMD", "cloudflared", "tunnel", "--metrics", METRICS_ADDRESS, "ready"], 20);

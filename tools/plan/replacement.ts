@@ -1,7 +1,12 @@
 /**
  * Whether a provider updates a changed input in place or replaces the resource, per resource
- * type, as the providers' schemas say (terraform-provider-docker v4: every container attribute is
- * ForceNew except those `resourceDockerContainerUpdate` applies, plus a few it only records).
+ * type, as the providers' schemas say:
+ * - terraform-provider-docker v4.5.0 (internal/provider/resource_docker_container.go and
+ *   resource_docker_container_funcs.go): every container attribute is ForceNew except a few;
+ *   of those, `resourceDockerContainerUpdate` applies only the resource limits, the restart
+ *   policy and `must_run` (starting a stopped container); the rest it only records.
+ * - terraform-provider-cloudflare v5 (internal/services/<resource>/schema.go): only the attributes with a
+ *   RequiresReplace plan modifier replace; `tunnel_secret` is updated in place.
  */
 export type ChangeKind = "replace" | "update" | "state-only" | "unknown" | "none";
 
@@ -14,12 +19,12 @@ interface TypeRule {
   replaceOn?: readonly string[];
 }
 
+/** How the provider runs a container, not what runs: recorded, used by later operations. */
 const CONTAINER_RUNTIME_KNOBS = [
   "attach",
   "containerReadRefreshTimeoutMilliseconds",
   "destroyGraceSeconds",
   "logs",
-  "mustRun",
   "removeVolumes",
   "rm",
   "start",
@@ -29,8 +34,8 @@ const CONTAINER_RUNTIME_KNOBS = [
 
 const RULES: Record<string, TypeRule> = {
   "docker:index/container:Container": {
+    // What `ContainerUpdate` changes on the running container, and `mustRun` (which starts it).
     inPlace: [
-      ...CONTAINER_RUNTIME_KNOBS,
       "restart",
       "maxRetryCount",
       "memory",
@@ -38,9 +43,21 @@ const RULES: Record<string, TypeRule> = {
       "memorySwap",
       "cpuShares",
       "cpuSet",
+      "deviceReadBps",
+      "deviceReadIops",
+      "deviceWriteBps",
+      "deviceWriteIops",
+      "mustRun",
     ],
     // Docker cannot change these on a running container and the provider does not try.
-    stateOnly: ["healthcheck", "init", "tmpfs", "cpuPeriod", "cpuQuota"],
+    stateOnly: [
+      ...CONTAINER_RUNTIME_KNOBS,
+      "healthcheck",
+      "init",
+      "tmpfs",
+      "cpuPeriod",
+      "cpuQuota",
+    ],
   },
   "docker:index/volume:Volume": { inPlace: ["cluster"] },
   "docker:index/network:Network": { inPlace: [] },
@@ -54,7 +71,8 @@ const RULES: Record<string, TypeRule> = {
   "random:index/randomBytes:RandomBytes": { inPlace: [] },
   "cloudflare:index/dnsRecord:DnsRecord": { replaceOn: ["zoneId"] },
   "cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared": {
-    replaceOn: ["accountId", "configSrc", "tunnelSecret"],
+    // config_src is RequiresReplaceIfConfigured, and the program always sets it.
+    replaceOn: ["accountId", "configSrc"],
   },
   "cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig": {
     replaceOn: ["accountId", "tunnelId"],
