@@ -65,3 +65,55 @@ export function namespaceScript(): string {
     'echo "Namespace $NAMESPACE is ready"',
   ].join("\n");
 }
+
+/** The environment the worker check reads. */
+export interface WorkerCheckEnv {
+  /** Temporal's frontend, `host:port`. */
+  TEMPORAL_CLI_ADDRESS: string;
+  NAMESPACE: string;
+  TASK_QUEUE: string;
+  /** The hostnames of the tenant's worker containers, space-separated. */
+  WORKERS: string;
+  /** How long to wait for every worker's poll. */
+  WAIT_SECONDS: string;
+}
+
+/**
+ * Proves that each worker container polls the tenant's task queue: a container that is up is
+ * not yet a worker that works (a wrong namespace or task queue leaves it idle or crash-looping
+ * between health checks). `tctl taskqueue describe` lists pollers as `<pid>@<hostname> | <last
+ * access, RFC 3339>` under a header whose cells carry colour codes (tctl v1.18.0,
+ * cli_curr/taskQueueCommands.go); Temporal's TypeScript SDK names a worker `<pid>@<hostname>`
+ * by default, which Dittofeed v0.23.0 keeps (packages/worker/src/buildWorker.ts sets no
+ * identity). A poll must have arrived since the check started, so the record of a replaced
+ * container with the same hostname does not count; idle workers re-poll at least once a minute.
+ */
+export function workerCheckScript(): string {
+  return [
+    "set -u",
+    "since=$(date -u +%Y-%m-%dT%H:%M:%SZ)",
+    "waited=0",
+    "while :; do",
+    '  out=$(tctl --namespace "$NAMESPACE" taskqueue describe --taskqueue "$TASK_QUEUE" 2>&1)',
+    '  missing=""',
+    "  for host in $WORKERS; do",
+    '    seen=$(printf "%s\\n" "$out" | awk -F"|" -v host="$host" -v since="$since" \'',
+    '      { id = $1; at = $2; gsub(/^[ \\t]+|[ \\t]+$/, "", id); gsub(/^[ \\t]+|[ \\t]+$/, "", at)',
+    '        n = split(id, part, "@"); if (n >= 2 && part[n] == host && at >= since) seen = 1 }',
+    '      END { print seen ? "yes" : "no" }\')',
+    '    [ "$seen" = yes ] || missing="$missing $host"',
+    "  done",
+    '  if [ -z "$missing" ]; then',
+    '    echo "Every worker of namespace $NAMESPACE polls task queue $TASK_QUEUE"',
+    "    exit 0",
+    "  fi",
+    '  if [ "$waited" -ge "$WAIT_SECONDS" ]; then',
+    '    echo "No poll of task queue $TASK_QUEUE in namespace $NAMESPACE since $since from:$missing. What Temporal reports:"',
+    '    printf "%s\\n" "$out"',
+    "    exit 1",
+    "  fi",
+    "  sleep 1",
+    "  waited=$((waited + 1))",
+    "done",
+  ].join("\n");
+}

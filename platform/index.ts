@@ -195,6 +195,8 @@ export interface TenantOutputs {
   apiUrl: string;
   /** Whether anything outside the Docker network reaches it. */
   reachable: boolean;
+  /** True once every worker polls the tenant's task queue; the update fails otherwise. */
+  workersPolling: pulumi.Output<boolean>;
 }
 
 export interface Platform {
@@ -206,13 +208,14 @@ export interface Platform {
   }>;
 }
 
-function tenantOutputs({ tenant, site }: SitedTenant): TenantOutputs {
+function tenantOutputs({ tenant, site, stamp }: SitedTenant & { stamp: Tenant }): TenantOutputs {
   return {
     workspaceName: tenant.workspaceName,
     url: site.endpoints.dashboardUrl,
     dashboardUrl: `${site.endpoints.dashboardUrl}/dashboard`,
     apiUrl: `${site.endpoints.apiBaseUrl}/api`,
     reachable: site.reachable,
+    workersPolling: stamp.workersPolling.apply(() => true),
   };
 }
 

@@ -139,7 +139,7 @@ describe("blast radius", () => {
   test("what each change touches, exactly", () => {
     const added = result("production", "add-tenant");
     assert.deepEqual(names(added.changed), ["tunnel-config"]);
-    assert.ok(added.added.every((r) => r.owner === "initech") && added.added.length === 19);
+    assert.ok(added.added.every((r) => r.owner === "initech") && added.added.length === 20);
     assert.ok(names(added.added).includes("tunnel-dns-initech"));
     assert.deepEqual(names(result("production", "access-list").changed), ["globex-access-members"]);
     assert.deepEqual(names(result("production", "worker-count").added), ["globex-worker-2"]);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import { parse as parsePgConnectionString } from "pg-connection-string";
 import { PlatformConfig } from "../config";
-import { namespaceScript } from "../lib/temporal";
+import { namespaceScript, workerCheckScript } from "../lib/temporal";
 import {
   GO_DURATION,
   byName,
@@ -63,7 +63,7 @@ for (const stack of COMMITTED_STACKS) {
         assert.equal(labels["platform.environment"], config.environment, r.name);
         assert.match(
           labels["platform.service"] ?? "",
-          /^(postgres|redis|clickhouse|temporal|api|dashboard|worker|migrate|namespace|cloudflared|network)$/,
+          /^(postgres|redis|clickhouse|temporal|api|dashboard|worker|migrate|namespace|worker-check|cloudflared|network)$/,
           r.name,
         );
         const owner = r.name.split("-")[0];
@@ -315,6 +315,26 @@ for (const stack of COMMITTED_STACKS) {
         dependsOn(run, `${t.id}-namespace-job`, "temporal");
       });
 
+      test(`tenant ${tenantIndex}: after its workers start, a check proves each one polls its task queue`, () => {
+        const t = config.tenants[tenantIndex];
+        const check = byName(run, `${t.id}-worker-check-job`);
+        assert.ok(isJob(check));
+        assert.equal(check.inputs.image, byName(run, "temporal").inputs.image);
+        assert.deepEqual(check.inputs.command, [workerCheckScript()]);
+        const workers = Array.from({ length: t.workerReplicas }, (_, i) =>
+          byName(run, `${t.id}-worker-${i + 1}`),
+        );
+        // Temporal names a poll `<pid>@<hostname>`: each worker's hostname is its Docker name.
+        for (const w of workers) assert.equal(w.inputs.hostname, w.inputs.name);
+        const { env } = envOf(check);
+        assert.deepEqual(
+          [env.NAMESPACE, env.TASK_QUEUE, env.WORKERS],
+          [t.id, "default", workers.map((w) => String(w.inputs.name)).join(" ")],
+        );
+        dependsOn(run, `${t.id}-worker-check-job`, ...workers.map((w) => w.name));
+        assert.equal(byName(run, `${t.id}-api`).inputs.hostname, undefined);
+      });
+
       test(`tenant ${tenantIndex}: bootstrap runs once after its database, ClickHouse access, namespace, Temporal; then the schema job; apps after both`, () => {
         const t = config.tenants[tenantIndex];
         const bootstrap = byName(run, `${t.id}-migration-bootstrap`);
@@ -442,13 +462,14 @@ for (const stack of COMMITTED_STACKS) {
       });
     }
 
-    test("stack outputs: per tenant its URL and workspace name; connection details are secret", () => {
+    test("stack outputs: per tenant its URL, workspace name and that its workers poll; connection details are secret", () => {
       const tenants = run.outputs?.tenants as Record<
         string,
-        { url: string; workspaceName: string; dashboardUrl: string }
+        { url: string; workspaceName: string; dashboardUrl: string; workersPolling: boolean }
       >;
       for (const t of config.tenants) {
         assert.equal(tenants[t.id].workspaceName, t.workspaceName);
+        assert.equal(tenants[t.id].workersPolling, true);
         assert.equal(tenants[t.id].dashboardUrl, `${tenants[t.id].url}/dashboard`);
       }
       const stackOutputs = plainStrings(run.outputs?.tenants);
@@ -493,6 +514,21 @@ describe("a failing migration", () => {
       containers.join(", "),
     );
     assert.ok(containers.includes("globex-api"), "other tenants are not held back");
+  });
+
+  test("a worker check that sees no poll fails the update, naming the tenant and what Temporal reports", async () => {
+    const run = await runProgram({
+      config,
+      jobs: {
+        "acme-worker-check-job": {
+          exitCode: 1,
+          logs: "No poll of task queue default in namespace acme since T from: dev-acme-worker-1.\n",
+        },
+      },
+    });
+    assert.match(String(run.error?.message), /Worker check of tenant acme exited with code 1/);
+    assert.match(String(run.error?.message), /from: dev-acme-worker-1/);
+    assert.match(String(run.error?.message), /pulumi up --replace '[^']*acme-worker-check-job'/);
   });
 
   test("a failing ClickHouse access job stops the bootstrap too", async () => {

@@ -111,7 +111,7 @@ describe("npm run plan", () => {
     assert.deepEqual(api.additionalSecretOutputs, ["containerLogs", "envs"]);
   });
 
-  test("bring-up order: apps come after their migration; the critical path ends at an app", async () => {
+  test("bring-up order: apps come after their migration; the critical path ends at an app or its check", async () => {
     const plan = await planCheckout(PROJECT_ROOT, "staging");
     const { waves, criticalPath } = bringUpOrder(plan);
     const waveOf = (name: string) =>
@@ -120,7 +120,11 @@ describe("npm run plan", () => {
     assert.ok(waveOf("acme-migration-bootstrap") > waveOf("acme-database-db"));
     assert.ok(waveOf("tunnel-config") > waveOf("acme-access-app"));
     assert.equal(criticalPath.length, waves.length);
-    assert.match(criticalPath.at(-1) ?? "", /::(acme|globex)-(api|dashboard|worker-1)$/);
+    // The last step of a tenant's bring-up: its apps, or the check that its workers poll.
+    assert.match(
+      criticalPath.at(-1) ?? "",
+      /::(acme|globex)-(api|dashboard|worker-1|worker-check-job)$/,
+    );
   });
 
   test("refuses a missing --stack with usage, exit 2", () => {

@@ -9,7 +9,13 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, test } from "node:test";
-import { namespaceScript, NamespaceJobEnv, RESERVED_NAMESPACES } from "../lib/temporal";
+import {
+  namespaceScript,
+  NamespaceJobEnv,
+  RESERVED_NAMESPACES,
+  workerCheckScript,
+  WorkerCheckEnv,
+} from "../lib/temporal";
 import { ConfigError, parsePlatformConfig } from "../config";
 
 /** How the stand-in behaves: which namespaces exist, and how many describes fail first. */
@@ -19,6 +25,8 @@ interface Server {
   down?: boolean;
   /** How many `taskqueue describe` calls answer "not found" before the cache knows it. */
   cacheLag?: number;
+  /** Pollers `taskqueue describe` lists: identity and last access (`NOW` for the call's time). */
+  pollers?: [string, string][];
 }
 
 const FAKE_TCTL = `#!/bin/sh
@@ -42,14 +50,21 @@ case "$1 $2" in
       echo $((lag - 1)) > "$STATE/lag"
       echo "Error: Operation DescribeTaskQueue failed."; echo "Error Details: Namespace $ns is not found."; exit 1
     fi
-    echo "  WORKFLOW POLLER IDENTITY | LAST ACCESS TIME  "; exit 0;;
+    printf '  \\033[94mWORKFLOW POLLER IDENTITY\\033[0m | \\033[94mLAST ACCESS TIME\\033[0m  \\n'
+    # Pollers: "<identity> <time>" per line; NOW stands for the moment of the call.
+    while read -r identity at; do
+      [ "$at" = NOW ] && at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+      printf '  %s | %s  \n' "$identity" "$at"
+    done < "$STATE/pollers" 2>/dev/null
+    exit 0;;
 esac
 echo "unexpected call: $*"; exit 2
 `;
 
 async function runScript(
   server: Server,
-  env: Partial<NamespaceJobEnv> = {},
+  env: Partial<NamespaceJobEnv & WorkerCheckEnv> = {},
+  script = namespaceScript(),
 ): Promise<{ code: number; output: string; calls: string[]; existing: string[] }> {
   const state = fs.mkdtempSync(path.join(os.tmpdir(), "tctl-"));
   const bin = path.join(state, "bin");
@@ -58,19 +73,24 @@ async function runScript(
   fs.writeFileSync(path.join(state, "existing"), server.existing.map((n) => `${n}\n`).join(""));
   fs.writeFileSync(path.join(state, "lag"), String(server.cacheLag ?? 0));
   if (server.down) fs.writeFileSync(path.join(state, "down"), "");
-  const jobEnv: NamespaceJobEnv = {
+  fs.writeFileSync(
+    path.join(state, "pollers"),
+    (server.pollers ?? []).map((p) => `${p.join(" ")}\n`).join(""),
+  );
+  const jobEnv: NamespaceJobEnv & WorkerCheckEnv = {
     TEMPORAL_CLI_ADDRESS: "temporal:7233",
     NAMESPACE: "acme",
     RETENTION_DAYS: "3",
     TASK_QUEUE: "default",
     WAIT_SECONDS: "5",
+    WORKERS: "prod-acme-worker-1",
     ...env,
   };
   // `sh -c <script>`, as the job's entrypoint and command run it (busybox ash in the image).
   const { code, output } = await new Promise<{ code: number; output: string }>((resolve) => {
     execFile(
       "sh",
-      ["-c", namespaceScript()],
+      ["-c", script],
       { env: { PATH: `${bin}:/usr/bin:/bin`, STATE: state, ...jobEnv }, timeout: 30_000 },
       (error, stdout, stderr) =>
         resolve({
@@ -117,6 +137,41 @@ describe("the namespace job, in a real shell", () => {
     const unknown = await runScript({ existing: [], cacheLag: 100 }, { WAIT_SECONDS: "2" });
     assert.equal(unknown.code, 1);
     assert.match(unknown.output, /no Temporal frontend knows it after 2s/);
+  });
+});
+
+describe("the worker check, in a real shell", () => {
+  const check = (pollers: [string, string][], env: Partial<WorkerCheckEnv> = {}) =>
+    runScript({ existing: ["acme"], pollers }, { WAIT_SECONDS: "0", ...env }, workerCheckScript());
+
+  test("passes once every worker container has polled since the check began", async () => {
+    const result = await check(
+      [
+        ["1@prod-acme-worker-1", "NOW"],
+        ["7@prod-acme-worker-2", "NOW"],
+      ],
+      { WORKERS: "prod-acme-worker-1 prod-acme-worker-2" },
+    );
+    assert.equal(result.code, 0, result.output);
+    assert.equal(result.calls[0], "--namespace acme taskqueue describe --taskqueue default");
+  });
+
+  test("fails naming each worker that never polled, or polled only before (a replaced container)", async () => {
+    const result = await check(
+      [
+        ["1@prod-acme-worker-1", "2020-01-01T00:00:00Z"],
+        ["1@prod-globex-worker-2", "NOW"],
+      ],
+      { WORKERS: "prod-acme-worker-1 prod-acme-worker-2" },
+    );
+    assert.equal(result.code, 1);
+    assert.match(result.output, /since \S+ from: prod-acme-worker-1 prod-acme-worker-2\./);
+    assert.match(result.output, /WORKFLOW POLLER IDENTITY/, "Temporal's answer is shown");
+  });
+
+  test("a hostname that merely ends like another's does not count", async () => {
+    const result = await check([["1@x-prod-acme-worker-1", "NOW"]]);
+    assert.equal(result.code, 1);
   });
 });
 

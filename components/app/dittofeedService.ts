@@ -37,6 +37,11 @@ export class DittofeedService extends pulumi.ComponentResource {
   /** The network alias that tunnel routes and other services use. */
   public readonly alias: string;
   public readonly containers: docker.Container[];
+  /**
+   * Each worker container's hostname, its Docker name: Temporal names a worker's polls
+   * `<pid>@<hostname>`, so a check can tell which container polls. Empty for other roles.
+   */
+  public readonly workerHostnames: string[] = [];
 
   constructor(name: string, args: DittofeedServiceArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:app:DittofeedService", name, {}, opts);
@@ -58,10 +63,13 @@ export class DittofeedService extends pulumi.ComponentResource {
     this.containers = Array.from({ length: replicas }, (_, index) => {
       // A single container keeps the plain name; replicas are numbered from 1.
       const suffix = replicas === 1 && role !== "worker" ? [] : [String(index + 1)];
+      const dockerNamed = dockerName(context.stack, tenantId, role, ...suffix);
+      if (role === "worker") this.workerHostnames.push(dockerNamed);
       return serviceContainer(
         [name, ...suffix].join("-"),
         {
-          name: dockerName(context.stack, tenantId, role, ...suffix),
+          name: dockerNamed,
+          hostname: role === "worker" ? dockerNamed : undefined,
           image: args.image,
           owner: { environment: context.environment, service: role, tenant: tenantId },
           network: context.network,

@@ -67,6 +67,8 @@ export interface ContainerSpec {
   command?: string[];
   /** @default the image's */
   entrypoint?: string[];
+  /** The container's hostname, which some processes put into their identity. @default Docker's (the container id) */
+  hostname?: string;
 }
 
 /** What every shared service's container has alike: `<stack>-<service>`, on the network by its alias. */
@@ -110,6 +112,7 @@ function baseArgs(spec: ContainerSpec): docker.ContainerArgs {
     // no swap, so a container over its limit is killed rather than slowing the whole host.
     memorySwap: spec.memoryMb,
     envs: spec.env,
+    hostname: spec.hostname,
     command: spec.command,
     entrypoints: spec.entrypoint,
     // Without rotation, json-file logs grow until the host's disk is full.

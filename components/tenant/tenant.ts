@@ -18,6 +18,7 @@ import { envList, LoopbackPort } from "../shared/docker";
 import { Database } from "./database";
 import { Migration } from "./migration";
 import { Namespace } from "./namespace";
+import { WorkerCheck } from "./workerCheck";
 
 /** Where a tenant is reached: by its people's browsers, and by the browser's API calls. */
 export interface TenantEndpoints {
@@ -80,6 +81,11 @@ export class Tenant extends pulumi.ComponentResource {
   public readonly api: DittofeedService;
   public readonly dashboard: DittofeedService;
   public readonly worker: DittofeedService;
+  /**
+   * Resolves once every worker polls the tenant's task queue; fails otherwise. Nothing waits for
+   * it: the stack's outputs carry it, so a failed check fails `pulumi up` after the rest is done.
+   */
+  public readonly workersPolling: pulumi.Output<pulumi.Resource[]>;
   /** Access in front of the tenant's hostname, when it is exposed through the tunnel. */
   public readonly access?: TenantAccess;
 
@@ -186,6 +192,12 @@ export class Tenant extends pulumi.ComponentResource {
     this.api = service("api");
     this.dashboard = service("dashboard");
     this.worker = service("worker");
+    const workerCheck = new WorkerCheck(
+      `${name}-worker-check`,
+      { context, tenantId: id, namespace: namespace.name, workers: this.worker, temporal },
+      { parent: this },
+    );
+    this.workersPolling = workerCheck.succeeded;
     if (args.access)
       this.access = new TenantAccess(`${name}-access`, args.access, { parent: this });
 

@@ -39,6 +39,9 @@ const COMPONENT_CLASSES: Record<string, ResourceClass> = {
   "platform:edge:TenantAccess": "access",
   "platform:app:DittofeedService": "app",
   "platform:tenant:Migration": "bootstrap",
+  "platform:tenant:Namespace": "bootstrap",
+  // The check belongs to the rollout of the workers it checks.
+  "platform:tenant:WorkerCheck": "app",
 };
 
 /** Classes fixed by the resource's own type, whatever component holds it. */

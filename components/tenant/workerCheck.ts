@@ -1,0 +1,70 @@
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { dockerName } from "../../lib/naming";
+import { DEFAULT_TASK_QUEUE, workerCheckScript, WorkerCheckEnv } from "../../lib/temporal";
+import { DittofeedService } from "../app/dittofeedService";
+import { Temporal } from "../data/temporal";
+import { PlatformContext } from "../shared/context";
+import { jobContainer, jobSucceeded, secretEnv } from "../shared/docker";
+
+export interface WorkerCheckArgs {
+  /** The stack the tenant lives in. */
+  context: PlatformContext;
+  /** The tenant whose workers are checked. */
+  tenantId: string;
+  /** The tenant's Temporal namespace. */
+  namespace: string;
+  /** The tenant's workers. */
+  workers: DittofeedService;
+  /** The shared Temporal; its image's `tctl` asks for the task queue's pollers. */
+  temporal: Temporal;
+  /** How long the check waits for every worker's poll. @default 120 */
+  waitSeconds?: number;
+}
+
+/**
+ * After a tenant's workers start: a one-shot job that fails `pulumi up`, with Temporal's view of
+ * the task queue, unless every worker container has polled the tenant's task queue since the job
+ * began (see `workerCheckScript`). Docker's health check only shows that a worker can reach
+ * Temporal. It runs again whenever a worker container is replaced.
+ */
+export class WorkerCheck extends pulumi.ComponentResource {
+  public readonly job: docker.Container;
+  /** Resolves once every worker has polled; fails the update otherwise. */
+  public readonly succeeded: pulumi.Output<pulumi.Resource[]>;
+
+  constructor(name: string, args: WorkerCheckArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("platform:tenant:WorkerCheck", name, {}, opts);
+    const { context, tenantId, temporal, workers } = args;
+    const env: WorkerCheckEnv = {
+      TEMPORAL_CLI_ADDRESS: temporal.address,
+      NAMESPACE: args.namespace,
+      TASK_QUEUE: DEFAULT_TASK_QUEUE,
+      WORKERS: workers.workerHostnames.join(" "),
+      WAIT_SECONDS: String(args.waitSeconds ?? 120),
+    };
+    // The workers' container ids (which the script does not read) make the job's inputs change,
+    // and so the check run again, whenever a worker container is replaced.
+    const replacedWith = pulumi
+      .all(workers.containers.map((c) => c.id))
+      .apply((ids) => ids.join(" "));
+    this.job = jobContainer(
+      `${name}-job`,
+      {
+        name: dockerName(context.stack, tenantId, "worker-check"),
+        image: temporal.toolsImage,
+        owner: { environment: context.environment, service: "worker-check", tenant: tenantId },
+        network: context.network,
+        aliases: [],
+        memoryMb: 128,
+        // The image's entrypoint starts a Temporal server whatever the command says.
+        entrypoint: ["sh", "-c"],
+        command: [workerCheckScript()],
+        env: secretEnv({ ...env, WORKER_CONTAINERS: replacedWith }),
+      },
+      { parent: this, dependsOn: workers.containers },
+    );
+    this.succeeded = jobSucceeded(this.job, `Worker check of tenant ${tenantId}`);
+    this.registerOutputs({});
+  }
+}
