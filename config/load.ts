@@ -5,7 +5,14 @@
 import * as pulumi from "@pulumi/pulumi";
 import { configError, Problem } from "./errors";
 import { crossFieldProblems, OtherStack } from "./rules";
-import { defaultDevPorts, hostLabel, NAMESPACE, PlatformConfig, rawSchema } from "./schema";
+import {
+  defaultDevPorts,
+  defaultTemporalImage,
+  hostLabel,
+  NAMESPACE,
+  PlatformConfig,
+  rawSchema,
+} from "./schema";
 import { namespaceValues, readStackFile, stackFilePath, stacksIn } from "./stackFile";
 
 /**
@@ -29,6 +36,10 @@ export function parsePlatformConfig(
   const config = result.data;
   return {
     ...config,
+    temporal: {
+      ...config.temporal,
+      image: config.temporal.image ?? defaultTemporalImage(config.environment),
+    },
     tenants: config.tenants.map((tenant, index) => ({
       ...tenant,
       hostname: hostLabel(tenant),

@@ -3,9 +3,17 @@
  * defensively, so they are reported together with per-field problems rather than after those
  * are fixed.
  */
+import { imageParts } from "../lib/images";
+import { isAutoSetupImage } from "../lib/temporal";
 import { publicHostname } from "../lib/urls";
 import { Problem } from "./errors";
-import { DEFAULT_ADMIN_PORT, defaultDevPorts, hostLabel } from "./schema";
+import {
+  DEFAULT_ADMIN_PORT,
+  defaultDevPorts,
+  defaultTemporalImage,
+  hostLabel,
+  TEMPORAL_IMAGES,
+} from "./schema";
 
 /** Another stack of this project, as its committed `Pulumi.<stack>.yaml` declares it. */
 export interface OtherStack {
@@ -118,6 +126,38 @@ function devPortProblems(raw: Record<string, unknown>): Problem[] {
   return problems;
 }
 
+/**
+ * Temporal's images: staging and production do not run auto-setup, which changes its schema at
+ * every start; and the admin-tools image, whose schema files the schema job applies, is the
+ * server's version (the server refuses to start on an older schema: temporal v1.22.4,
+ * common/persistence/schema/version.go).
+ */
+function temporalProblems(raw: Record<string, unknown>): Problem[] {
+  const temporal = record(raw.temporal);
+  const image = typeof temporal.image === "string" ? temporal.image : undefined;
+  const problems: Problem[] = [];
+  const environment = typeof raw.environment === "string" ? raw.environment : "dev";
+  if (image !== undefined && environment !== "dev" && isAutoSetupImage(image)) {
+    problems.push({
+      path: ["temporal", "image"],
+      message: `must not be auto-setup in ${environment}: it creates or updates its schema at every start and is a development image; use ${TEMPORAL_IMAGES.server} (a job keeps the schema)`,
+    });
+  }
+  const server = imageParts(image ?? defaultTemporalImage(environment));
+  const tools = imageParts(
+    typeof temporal.adminToolsImage === "string"
+      ? temporal.adminToolsImage
+      : TEMPORAL_IMAGES.adminTools,
+  );
+  if (!isAutoSetupImage(image ?? defaultTemporalImage(environment)) && server.tag !== tools.tag) {
+    problems.push({
+      path: ["temporal", "adminToolsImage"],
+      message: `must be the server's Temporal version (${server.tag || "untagged"}), not ${tools.tag || "untagged"}: the schema job applies its schema files, and the server refuses a schema older than its own`,
+    });
+  }
+  return problems;
+}
+
 export function crossFieldProblems(
   raw: Record<string, unknown>,
   otherStacks: readonly OtherStack[],
@@ -130,7 +170,7 @@ export function crossFieldProblems(
     });
   }
   const tenants = tenantProblems(raw);
-  problems.push(...tenants.problems, ...devPortProblems(raw));
+  problems.push(...tenants.problems, ...devPortProblems(raw), ...temporalProblems(raw));
   for (const id of Object.keys(record(record(raw.secrets).tenants))) {
     if (!tenants.ids.has(id)) {
       problems.push({

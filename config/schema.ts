@@ -14,6 +14,22 @@ export const NAMESPACE = "platform";
 export const DEFAULT_DITTOFEED_VERSION = "v0.23.0";
 
 export const DEFAULT_ADMIN_PORT = 15432;
+
+/**
+ * Temporal's images, one version. `auto-setup` creates or updates its schema at every start and
+ * is documented upstream as a development image; staging and production run `server`, with the
+ * schema kept by a job in `admin-tools` (which ships temporal-sql-tool and the schema files).
+ */
+export const TEMPORAL_IMAGES = {
+  autoSetup: "temporalio/auto-setup:1.22.4",
+  server: "temporalio/server:1.22.4",
+  adminTools: "temporalio/admin-tools:1.22.4",
+} as const;
+
+/** The Temporal image of an environment when config names none. */
+export function defaultTemporalImage(environment: string): string {
+  return environment === "dev" ? TEMPORAL_IMAGES.autoSetup : TEMPORAL_IMAGES.server;
+}
 const SLUG = /^[a-z](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
 const DNS_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const DOMAIN = /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
@@ -216,10 +232,15 @@ export const rawSchema = z
       .prefault({}),
     redis: serviceSchema("redis:7.4.2-alpine", 256).prefault({}),
     clickhouse: serviceSchema("clickhouse/clickhouse-server:24.12.6.70-alpine", 2048).prefault({}),
-    temporal: serviceSchema("temporalio/auto-setup:1.22.4", 768)
-      .extend({
+    temporal: z
+      .object({
+        // The default depends on the environment: see `temporalImage`.
+        image: imageRef.optional(),
+        adminToolsImage: imageRef.default(TEMPORAL_IMAGES.adminTools),
+        memoryMb: memoryMb(768),
         namespaceRetentionDays: z.number().int().min(1).max(3650).default(3),
       })
+      .strict()
       .prefault({}),
     cloudflared: serviceSchema("cloudflare/cloudflared:2025.10.0", 128).prefault({}),
     hostMemoryMb: z.number().int().min(512).optional(),
@@ -240,8 +261,9 @@ export interface TenantConfig extends Omit<RawTenant, "hostname" | "devPorts"> {
   exposed: boolean;
 }
 
-export interface PlatformConfig extends Omit<RawConfig, "tenants"> {
+export interface PlatformConfig extends Omit<RawConfig, "tenants" | "temporal"> {
   tenants: TenantConfig[];
+  temporal: RawConfig["temporal"] & { image: string };
 }
 
 /** The keys this program reads, in the order the README documents them. */

@@ -13,3 +13,13 @@ export function imagePinProblem(ref: string): string | undefined {
   if (tag === "latest") return "must not use the floating tag 'latest': pin a version";
   return undefined;
 }
+
+/** An image reference's repository and tag (`""` when it has none), digest aside. */
+export function imageParts(ref: string): { repository: string; tag: string } {
+  const withoutDigest = ref.split("@")[0];
+  const slash = withoutDigest.lastIndexOf("/");
+  const colon = withoutDigest.lastIndexOf(":");
+  return colon > slash
+    ? { repository: withoutDigest.slice(0, colon), tag: withoutDigest.slice(colon + 1) }
+    : { repository: withoutDigest, tag: "" };
+}

@@ -9,11 +9,21 @@
  * server's NamespaceAlreadyExists); a bare retention number is days; no command used here prompts.
  */
 
+import { imageParts } from "./images";
+
 /**
  * Namespaces Temporal creates itself (`temporal-system` for its own workflows, `default` by
  * auto-setup). A tenant's namespace is its id, so these ids are refused.
  */
 export const RESERVED_NAMESPACES = ["default", "temporal-system"] as const;
+
+/**
+ * Whether an image is Temporal's auto-setup, which sets up its schema (and the `default`
+ * namespace) itself at every start, so the platform runs no schema job beside it.
+ */
+export function isAutoSetupImage(ref: string): boolean {
+  return imageParts(ref).repository.endsWith("temporalio/auto-setup");
+}
 
 /** The task queue Dittofeed v0.23.0's worker polls unless `TASK_QUEUE` says otherwise. */
 export const DEFAULT_TASK_QUEUE = "default";
@@ -114,6 +124,42 @@ export function workerCheckScript(): string {
     "  fi",
     "  sleep 1",
     "  waited=$((waited + 1))",
+    "done",
+  ].join("\n");
+}
+
+/** The environment the Temporal schema script reads; `SQL_PASSWORD` is temporal-sql-tool's own. */
+export interface TemporalSchemaEnv {
+  SQL_HOST: string;
+  SQL_PORT: string;
+  SQL_USER: string;
+  SQL_PASSWORD: string;
+  DBNAME: string;
+  VISIBILITY_DBNAME: string;
+  /** Where the admin-tools image keeps the PostgreSQL 12+ schemas. */
+  SCHEMA_ROOT: string;
+}
+
+/** The PostgreSQL 12+ schemas in temporalio/admin-tools (`/etc/temporal/schema`). */
+export const POSTGRES_SCHEMA_ROOT = "/etc/temporal/schema/postgresql/v12";
+
+/**
+ * Sets up and upgrades Temporal's two databases, as auto-setup does it (temporalio/docker-builds,
+ * docker/auto-setup.sh, `setup_postgres_schema`, for `DB=postgres12`): `setup-schema -v 0.0`
+ * (a no-op once a version is recorded) then `update-schema` to the newest version the image
+ * ships. The databases themselves are the postgresql provider's. The password reaches
+ * temporal-sql-tool through `SQL_PASSWORD` (temporal v1.22.4, tools/sql/main.go), never a
+ * command line.
+ */
+export function temporalSchemaScript(): string {
+  return [
+    "set -eu",
+    'for target in "$DBNAME:temporal" "$VISIBILITY_DBNAME:visibility"; do',
+    '  db="${target%%:*}"',
+    '  schema="${target#*:}"',
+    '  echo "Temporal schema of database $db"',
+    '  temporal-sql-tool --plugin postgres --ep "$SQL_HOST" -p "$SQL_PORT" -u "$SQL_USER" --db "$db" setup-schema -v 0.0',
+    '  temporal-sql-tool --plugin postgres --ep "$SQL_HOST" -p "$SQL_PORT" -u "$SQL_USER" --db "$db" update-schema -d "$SCHEMA_ROOT/$schema/versioned"',
     "done",
   ].join("\n");
 }

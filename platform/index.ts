@@ -17,6 +17,7 @@ import { Tenant } from "../components/tenant/tenant";
 import { PlatformConfig, TenantConfig } from "../config";
 import { dittofeedImages } from "../dittofeed/contract";
 import { IngressRule, ingressRules, withAudiences } from "../lib/edge";
+import { isAutoSetupImage } from "../lib/temporal";
 import { cloudflareProvider, dockerProvider } from "./providers";
 import { TenantSite, tenantSite } from "./sites";
 
@@ -66,6 +67,7 @@ function sharedServices(
   config: PlatformConfig,
   context: PlatformContext,
   images: Images,
+  provider: docker.Provider,
   options: pulumi.ComponentResourceOptions,
 ) {
   const secrets = config.secrets;
@@ -106,6 +108,10 @@ function sharedServices(
     {
       context,
       image: images.temporal,
+      // Pulled only where it is used: beside a server image, which does not keep its schema.
+      adminToolsImage: isAutoSetupImage(config.temporal.image)
+        ? undefined
+        : pulledImage("temporalAdminTools", config.temporal.adminToolsImage, provider),
       memoryMb: config.temporal.memoryMb,
       postgres,
       password: secrets.temporalPassword,
@@ -237,7 +243,7 @@ export function createPlatform(config: PlatformConfig, stack: string): Platform 
   const images = pullImages(config, provider);
   const options = { providers: edge ? [provider, cloudflareProvider()] : [provider] };
 
-  const shared = sharedServices(config, context, images, options);
+  const shared = sharedServices(config, context, images, provider, options);
   const foundation: Foundation = { config, context, edge, images, shared, options };
   const tenants = sited.map((entry) => ({ ...entry, stamp: createTenant(entry, foundation) }));
 

@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import { parse as parsePgConnectionString } from "pg-connection-string";
 import { PlatformConfig } from "../config";
-import { namespaceScript, workerCheckScript } from "../lib/temporal";
+import {
+  namespaceScript,
+  POSTGRES_SCHEMA_ROOT,
+  temporalSchemaScript,
+  workerCheckScript,
+} from "../lib/temporal";
 import {
   GO_DURATION,
   byName,
@@ -51,6 +56,9 @@ for (const stack of COMMITTED_STACKS) {
     before(async () => {
       ({ run, config } = await runCommitted(stack));
     });
+    /** The image whose tctl tenants' jobs run: admin-tools beside a server image, else auto-setup. */
+    const toolsImage = () =>
+      byName(run, stack === "dev" ? "temporal" : "temporal-schema").inputs.image;
 
     test("every container, volume and network is labelled with environment, service and tenant", () => {
       const tenants = new Set(config.tenants.map((t) => t.id));
@@ -63,7 +71,7 @@ for (const stack of COMMITTED_STACKS) {
         assert.equal(labels["platform.environment"], config.environment, r.name);
         assert.match(
           labels["platform.service"] ?? "",
-          /^(postgres|redis|clickhouse|temporal|api|dashboard|worker|migrate|namespace|worker-check|cloudflared|network)$/,
+          /^(postgres|redis|clickhouse|temporal|api|dashboard|worker|migrate|namespace|worker-check|temporal-schema|cloudflared|network)$/,
           r.name,
         );
         const owner = r.name.split("-")[0];
@@ -233,7 +241,9 @@ for (const stack of COMMITTED_STACKS) {
           ...ofType(run, DATABASE),
           ...ofType(run, ROLE),
         ];
-        assert.equal(dataBearing.length, 3 + 1 + 2 * config.tenants.length);
+        // Volumes of Postgres, Redis, ClickHouse; Temporal's role and two databases; per tenant
+        // a role and a database.
+        assert.equal(dataBearing.length, 3 + 3 + 2 * config.tenants.length);
         for (const r of dataBearing) assert.equal(r.retainOnDelete, production, r.name);
         for (const r of [...ofType(run, VOLUME), ...ofType(run, DATABASE)])
           assert.equal(r.protect, production, r.name);
@@ -255,9 +265,10 @@ for (const stack of COMMITTED_STACKS) {
       }
     });
 
-    test("shared services come up in order: Postgres before its provider, Temporal after its role", () => {
+    test("shared services come up in order: Postgres before its provider, Temporal after its role and databases", () => {
       dependsOn(run, "postgres-admin", "postgres");
-      dependsOn(run, "temporal", "postgres", "temporal-role");
+      dependsOn(run, "temporal", "postgres", "temporal-role", "temporal-db-main");
+      dependsOn(run, "temporal", "temporal-db-visibility");
       const temporalRole = byName(run, "temporal-role");
       assert.equal(providerUrn(temporalRole), byName(run, "postgres-admin").urn);
       assert.deepEqual(
@@ -266,9 +277,60 @@ for (const stack of COMMITTED_STACKS) {
           temporalRole.inputs.createRole,
           temporalRole.inputs.createDatabase,
         ],
-        [false, false, true],
+        [false, false, false],
+      );
+      // auto-setup creates no database named like its role (docker/auto-setup.sh): the
+      // provider creates both, owned by the role, closed to every other role.
+      for (const [key, database] of [
+        ["main", "temporal"],
+        ["visibility", "temporal_visibility"],
+      ]) {
+        const db = byName(run, `temporal-db-${key}`);
+        assert.deepEqual([db.inputs.name, db.inputs.owner], [database, "temporal"]);
+        const revoke = byName(run, `temporal-db-${key}-revoke-public`);
+        assert.deepEqual(
+          [revoke.inputs.database, revoke.inputs.role, revoke.inputs.privileges],
+          [database, "public", []],
+        );
+      }
+      const { env } = envOf(byName(run, "temporal"));
+      assert.deepEqual(
+        [env.DB, env.DBNAME, env.VISIBILITY_DBNAME, env.POSTGRES_USER, env.SKIP_DB_CREATE],
+        ["postgres12", "temporal", "temporal_visibility", "temporal", "true"],
       );
     });
+
+    test(
+      stack === "dev"
+        ? "Temporal is auto-setup, which keeps its own schema"
+        : "Temporal is the server image, after a job in admin-tools set up its schema",
+      () => {
+        const image = String(byName(run, "image-temporal").inputs.name);
+        const schemaJobs = run.registrations.filter((r) => r.name === "temporal-schema");
+        if (stack === "dev") {
+          assert.equal(image, "temporalio/auto-setup:1.22.4");
+          assert.deepEqual(schemaJobs, []);
+          return;
+        }
+        assert.equal(image, "temporalio/server:1.22.4");
+        const job = byName(run, "temporal-schema");
+        assert.ok(isJob(job));
+        assert.equal(
+          String(byName(run, "image-temporalAdminTools").inputs.name),
+          "temporalio/admin-tools:1.22.4",
+        );
+        assert.deepEqual(job.inputs.command, [temporalSchemaScript()]);
+        const { env } = envOf(job);
+        assert.deepEqual(
+          [env.SQL_HOST, env.SQL_USER, env.DBNAME, env.VISIBILITY_DBNAME, env.SCHEMA_ROOT],
+          ["postgres", "temporal", "temporal", "temporal_visibility", POSTGRES_SCHEMA_ROOT],
+        );
+        assert.equal(env.SQL_PASSWORD, envOf(byName(run, "temporal")).env.POSTGRES_PWD);
+        assert.ok(!JSON.stringify(job.inputs.command).includes(env.SQL_PASSWORD));
+        dependsOn(run, "temporal-schema", "temporal-role", "temporal-db-main", "postgres");
+        dependsOn(run, "temporal", "temporal-schema");
+      },
+    );
 
     for (const tenantIndex of [0, 1]) {
       test(`tenant ${tenantIndex}: own role, database and revoked PUBLIC connect`, () => {
@@ -303,7 +365,7 @@ for (const stack of COMMITTED_STACKS) {
         const t = config.tenants[tenantIndex];
         const job = byName(run, `${t.id}-namespace-job`);
         assert.ok(isJob(job));
-        assert.equal(job.inputs.image, byName(run, "temporal").inputs.image, "the image with tctl");
+        assert.equal(job.inputs.image, toolsImage(), "an image with tctl");
         assert.deepEqual(job.inputs.entrypoints, ["sh", "-c"]);
         assert.deepEqual(job.inputs.command, [namespaceScript()]);
         const { env } = envOf(job);
@@ -319,7 +381,7 @@ for (const stack of COMMITTED_STACKS) {
         const t = config.tenants[tenantIndex];
         const check = byName(run, `${t.id}-worker-check-job`);
         assert.ok(isJob(check));
-        assert.equal(check.inputs.image, byName(run, "temporal").inputs.image);
+        assert.equal(check.inputs.image, toolsImage());
         assert.deepEqual(check.inputs.command, [workerCheckScript()]);
         const workers = Array.from({ length: t.workerReplicas }, (_, i) =>
           byName(run, `${t.id}-worker-${i + 1}`),

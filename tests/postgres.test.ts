@@ -176,12 +176,22 @@ describe("the program's Postgres declarations on a real PostgreSQL 15", () => {
     }
   });
 
-  test("the Temporal role the program declares logs in with its password", async () => {
+  test("Temporal's role logs in to both its databases and can create its schema there; tenants cannot enter them", async () => {
     const temporal = byName(run, "temporal-role");
-    const url = new URL(`postgresql://127.0.0.1:${server.port}/postgres`);
-    url.username = encodeURIComponent(String(temporal.inputs.name));
-    url.password = encodeURIComponent(String(plain(temporal.inputs.password)));
-    assert.equal(await sqlState(url.toString(), "SELECT 1"), undefined);
+    for (const database of ["temporal", "temporal_visibility"]) {
+      const url = new URL(`postgresql://127.0.0.1:${server.port}/${database}`);
+      url.username = encodeURIComponent(String(temporal.inputs.name));
+      url.password = encodeURIComponent(String(plain(temporal.inputs.password)));
+      // What temporal-sql-tool's setup-schema does first (tools/common/schema/setuptask.go).
+      const created = await sqlState(
+        url.toString(),
+        "CREATE TABLE IF NOT EXISTS schema_version (version_partition INT NOT NULL PRIMARY KEY)",
+      );
+      assert.equal(created, undefined, database);
+      for (const id of tenantIds) {
+        assert.equal(await sqlState(onServer(urlOf(id), server.port, database)), "42501", id);
+      }
+    }
   });
 
   test("an accepted hostile password round-trips; a backslash, which config refuses, really would not", async () => {
@@ -323,7 +333,15 @@ test("the declarations the real-server tests apply are the program's", async () 
       .map((r: Registration) => r.name)
       .sort();
   assert.deepEqual(names(ROLE), ["acme-database-role", "temporal-role"]);
-  assert.deepEqual(names(DATABASE), ["acme-database-db"]);
-  assert.deepEqual(names(GRANT), ["acme-database-revoke-public"]);
+  assert.deepEqual(names(DATABASE), [
+    "acme-database-db",
+    "temporal-db-main",
+    "temporal-db-visibility",
+  ]);
+  assert.deepEqual(names(GRANT), [
+    "acme-database-revoke-public",
+    "temporal-db-main-revoke-public",
+    "temporal-db-visibility-revoke-public",
+  ]);
   assert.equal(SUPERUSER, byName(result, "postgres-admin").inputs.username);
 });

@@ -4,14 +4,19 @@
  * errors on stdout, exit code 1, "Namespace already exists." from the server).
  */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, test } from "node:test";
+import { imageParts } from "../lib/images";
 import {
+  isAutoSetupImage,
   namespaceScript,
   NamespaceJobEnv,
+  POSTGRES_SCHEMA_ROOT,
+  temporalSchemaScript,
+  TemporalSchemaEnv,
   RESERVED_NAMESPACES,
   workerCheckScript,
   WorkerCheckEnv,
@@ -188,4 +193,102 @@ test("a tenant id that is one of Temporal's own namespaces is refused, naming th
         ),
     );
   }
+});
+
+describe("Temporal's images in config", () => {
+  const base = (environment: string, temporal?: Record<string, unknown>) => ({
+    environment,
+    tenants: [{ id: "acme", workspaceName: "A" }],
+    ...(temporal ? { temporal } : {}),
+  });
+
+  test("dev runs auto-setup, staging and production the server image beside admin-tools", () => {
+    assert.equal(parsePlatformConfig(base("dev")).temporal.image, "temporalio/auto-setup:1.22.4");
+    for (const environment of ["staging", "production"]) {
+      const { temporal } = parsePlatformConfig(base(environment));
+      assert.deepEqual(
+        [temporal.image, temporal.adminToolsImage],
+        ["temporalio/server:1.22.4", "temporalio/admin-tools:1.22.4"],
+      );
+    }
+  });
+
+  test("auto-setup outside dev, or admin-tools of another version, is refused naming the key", () => {
+    const problems = (config: Record<string, unknown>) => {
+      try {
+        parsePlatformConfig(config);
+        return [];
+      } catch (error) {
+        return (error as ConfigError).problems;
+      }
+    };
+    const autoSetup = problems(base("production", { image: "temporalio/auto-setup:1.22.4" }));
+    assert.equal(autoSetup[0]?.key, "platform:temporal.image");
+    assert.match(autoSetup[0]?.message ?? "", /development image/);
+    const mismatch = problems(
+      base("staging", {
+        image: "temporalio/server:1.23.1",
+        adminToolsImage: "temporalio/admin-tools:1.22.4",
+      }),
+    );
+    assert.equal(mismatch[0]?.key, "platform:temporal.adminToolsImage");
+    assert.match(
+      mismatch[0]?.message ?? "",
+      /server's Temporal version \(1\.23\.1\), not 1\.22\.4/,
+    );
+    assert.deepEqual(problems(base("dev", { image: "temporalio/auto-setup:1.23.1" })), []);
+  });
+
+  test("an image reference splits into repository and tag, registry ports and digests aside", () => {
+    assert.deepEqual(imageParts("temporalio/server:1.22.4"), {
+      repository: "temporalio/server",
+      tag: "1.22.4",
+    });
+    assert.deepEqual(imageParts("registry.example:5000/temporalio/auto-setup"), {
+      repository: "registry.example:5000/temporalio/auto-setup",
+      tag: "",
+    });
+    assert.deepEqual(imageParts("temporalio/server:1.22.4@sha256:" + "a".repeat(64)), {
+      repository: "temporalio/server",
+      tag: "1.22.4",
+    });
+    assert.ok(isAutoSetupImage("registry.example:5000/temporalio/auto-setup:1.22.4"));
+    assert.ok(!isAutoSetupImage("temporalio/server:1.22.4"));
+  });
+});
+
+test("Temporal's schema job sets up, then upgrades, both databases, in a real shell; the password stays in the environment", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sql-tool-"));
+  // Records its arguments and the password it found; fails when told to.
+  fs.writeFileSync(
+    path.join(dir, "temporal-sql-tool"),
+    `#!/bin/sh\necho "$* | pw=$SQL_PASSWORD" >> "${dir}/calls"\n[ -f "${dir}/fail" ] && exit 3\nexit 0\n`,
+    { mode: 0o755 },
+  );
+  const env: TemporalSchemaEnv = {
+    SQL_HOST: "postgres",
+    SQL_PORT: "5432",
+    SQL_USER: "temporal",
+    SQL_PASSWORD: "s3cret'\"$x",
+    DBNAME: "temporal",
+    VISIBILITY_DBNAME: "temporal_visibility",
+    SCHEMA_ROOT: POSTGRES_SCHEMA_ROOT,
+  };
+  const run = () =>
+    spawnSync("sh", ["-c", temporalSchemaScript()], {
+      env: { PATH: `${dir}:/usr/bin:/bin`, ...env },
+      encoding: "utf8",
+    });
+  assert.equal(run().status, 0);
+  const common = "--plugin postgres --ep postgres -p 5432 -u temporal";
+  assert.deepEqual(fs.readFileSync(path.join(dir, "calls"), "utf8").trim().split("\n"), [
+    `${common} --db temporal setup-schema -v 0.0 | pw=${env.SQL_PASSWORD}`,
+    `${common} --db temporal update-schema -d ${POSTGRES_SCHEMA_ROOT}/temporal/versioned | pw=${env.SQL_PASSWORD}`,
+    `${common} --db temporal_visibility setup-schema -v 0.0 | pw=${env.SQL_PASSWORD}`,
+    `${common} --db temporal_visibility update-schema -d ${POSTGRES_SCHEMA_ROOT}/visibility/versioned | pw=${env.SQL_PASSWORD}`,
+  ]);
+  fs.writeFileSync(path.join(dir, "fail"), "");
+  fs.rmSync(path.join(dir, "calls"));
+  assert.equal(run().status, 3, "the first failure stops the job with its code");
+  assert.equal(fs.readFileSync(path.join(dir, "calls"), "utf8").trim().split("\n").length, 1);
 });

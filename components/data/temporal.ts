@@ -2,14 +2,28 @@ import * as docker from "@pulumi/docker";
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import { HealthCheck, healthCheck } from "../../lib/healthchecks";
-import { dataOptions, secretOrGenerated, SharedServiceArgs } from "../shared/context";
-import { secretEnv, serviceContainer, sharedServiceSpec } from "../shared/docker";
+import { dockerName } from "../../lib/naming";
+import { POSTGRES_SCHEMA_ROOT, temporalSchemaScript, TemporalSchemaEnv } from "../../lib/temporal";
+import { dataOptions, secretOrGenerated, SharedServiceArgs, waitFor } from "../shared/context";
+import {
+  jobContainer,
+  jobSucceeded,
+  secretEnv,
+  serviceContainer,
+  sharedServiceSpec,
+} from "../shared/docker";
 import { Postgres } from "./postgres";
 
 /** Where Temporal's frontend answers on the platform network: its alias and gRPC port. */
 export const TEMPORAL_ENDPOINT = { host: "temporal", port: 7233 } as const;
 
-/** auto-setup binds the frontend to the container's own address, not to loopback; it ships tctl. */
+/** Temporal's databases: history and the SQL visibility store. */
+const DATABASES = { main: "temporal", visibility: "temporal_visibility" } as const;
+
+/**
+ * Temporal binds its frontend to the container's own address, not to loopback; the server and
+ * auto-setup images ship tctl (temporalio/docker-builds, server.Dockerfile).
+ */
 function temporalCheck(): HealthCheck {
   return healthCheck(
     [
@@ -20,16 +34,24 @@ function temporalCheck(): HealthCheck {
   );
 }
 
-/** Image: `temporalio/auto-setup`. Password: its Postgres role's. */
+/** Image: `temporalio/server`, or `temporalio/auto-setup` in dev. Password: its Postgres role's. */
 export interface TemporalArgs extends SharedServiceArgs {
   /** The Postgres that stores Temporal's state, under a role of its own. */
   postgres: Postgres;
+  /**
+   * Image id of `temporalio/admin-tools` at the server's version, whose temporal-sql-tool keeps
+   * the schema before the server starts. @default none: the image is auto-setup, which keeps its
+   * schema itself at every start
+   */
+  adminToolsImage?: pulumi.Input<string>;
 }
 
 /**
- * Temporal (auto-setup) on the platform's Postgres. Its role may create databases, because
- * auto-setup creates and migrates `temporal` and `temporal_visibility` itself; it is not a
- * superuser.
+ * Temporal on the platform's Postgres, under a role that owns its two databases and nothing
+ * else (no CREATEDB: the provider creates the databases). With an admin-tools image, a one-shot
+ * job sets up and upgrades the schema before the server (re)starts: it runs again whenever the
+ * admin-tools image (the Temporal version) changes, and the server waits for its success.
+ * auto-setup (dev) does the same itself at every start.
  */
 export class Temporal extends pulumi.ComponentResource {
   public readonly endpoint = TEMPORAL_ENDPOINT;
@@ -38,12 +60,16 @@ export class Temporal extends pulumi.ComponentResource {
   /** The image id whose `tctl` tenants' jobs use to talk to this Temporal. */
   public readonly toolsImage: pulumi.Input<string>;
   public readonly role: postgresql.Role;
+  public readonly databases: postgresql.Database[];
+  /** The job that keeps the schema, when the server image does not. */
+  public readonly schemaJob?: docker.Container;
   public readonly container: docker.Container;
 
   constructor(name: string, args: TemporalArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:data:Temporal", name, {}, opts);
     const { context, postgres } = args;
-    this.toolsImage = args.image;
+    this.toolsImage = args.adminToolsImage ?? args.image;
+    const sql = { parent: this, provider: postgres.provider };
 
     const password = secretOrGenerated(`${name}-password`, args.password, this);
     this.role = new postgresql.Role(
@@ -52,27 +78,85 @@ export class Temporal extends pulumi.ComponentResource {
         name: "temporal",
         login: true,
         password,
-        createDatabase: true,
+        createDatabase: false,
         createRole: false,
         superuser: false,
       },
-      { parent: this, provider: postgres.provider, ...dataOptions(context, { protect: false }) },
+      { ...sql, ...dataOptions(context, { protect: false }) },
     );
+    // auto-setup creates neither database when the role is named like it ("the PostgreSQL
+    // container itself will create database": docker/auto-setup.sh, setup_postgres_schema), and
+    // this Postgres's superuser is `postgres`: the provider creates both.
+    this.databases = Object.entries(DATABASES).map(([key, database]) => {
+      const db = new postgresql.Database(
+        `${name}-db-${key}`,
+        { name: database, owner: this.role.name },
+        { ...sql, ...dataOptions(context, { protect: true }) },
+      );
+      // No other role (a tenant's, say) may even open Temporal's databases.
+      new postgresql.Grant(
+        `${name}-db-${key}-revoke-public`,
+        { database: db.name, role: "public", objectType: "database", privileges: [] },
+        sql,
+      );
+      return db;
+    });
+
+    const connection = {
+      host: postgres.host,
+      port: String(postgres.port),
+      user: this.role.name,
+    };
+    const ready = [postgres.container, this.role, ...this.databases];
+    let schemaReady: pulumi.Output<pulumi.Resource[]>[] = [];
+    if (args.adminToolsImage !== undefined) {
+      const env: pulumi.Input<Record<keyof TemporalSchemaEnv, pulumi.Input<string>>> = {
+        SQL_HOST: connection.host,
+        SQL_PORT: connection.port,
+        SQL_USER: connection.user,
+        SQL_PASSWORD: password,
+        DBNAME: DATABASES.main,
+        VISIBILITY_DBNAME: DATABASES.visibility,
+        SCHEMA_ROOT: POSTGRES_SCHEMA_ROOT,
+      };
+      this.schemaJob = jobContainer(
+        `${name}-schema`,
+        {
+          name: dockerName(context.stack, "temporal-schema"),
+          image: args.adminToolsImage,
+          owner: { environment: context.environment, service: "temporal-schema" },
+          network: context.network,
+          aliases: [],
+          memoryMb: 256,
+          // admin-tools' entrypoint only sleeps.
+          entrypoint: ["sh", "-c"],
+          command: [temporalSchemaScript()],
+          env: secretEnv(env),
+        },
+        { parent: this, dependsOn: ready },
+      );
+      schemaReady = [jobSucceeded(this.schemaJob, "Temporal's schema job", [password])];
+    }
+
     this.container = serviceContainer(
       name,
       {
         ...sharedServiceSpec("temporal", TEMPORAL_ENDPOINT.host, args),
         env: secretEnv({
           DB: "postgres12",
-          DB_PORT: String(postgres.port),
-          POSTGRES_SEEDS: postgres.host,
-          POSTGRES_USER: this.role.name,
+          DB_PORT: connection.port,
+          POSTGRES_SEEDS: connection.host,
+          POSTGRES_USER: connection.user,
           POSTGRES_PWD: password,
+          DBNAME: DATABASES.main,
+          VISIBILITY_DBNAME: DATABASES.visibility,
+          // Read by auto-setup only: the databases are the provider's.
+          SKIP_DB_CREATE: "true",
         }),
         healthcheck: temporalCheck(),
         waitTimeoutSeconds: 300,
       },
-      { parent: this, dependsOn: [postgres.container, this.role] },
+      { parent: this, dependsOn: waitFor(ready, schemaReady) },
     );
     this.registerOutputs({ address: this.address });
   }
