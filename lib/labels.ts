@@ -6,6 +6,8 @@ export const LABELS = {
   environment: "platform.environment",
   service: "platform.service",
   tenant: "platform.tenant",
+  /** On a tenant's bootstrap job only: the Dittofeed release the tenant was installed at. */
+  dittofeedVersion: "platform.dittofeed-version",
 } as const;
 
 /**

@@ -16,6 +16,12 @@ import { platformNetwork, pulledImage } from "../components/shared/docker";
 import { Tenant } from "../components/tenant/tenant";
 import { PlatformConfig, TenantConfig } from "../config";
 import { dittofeedImages } from "../dittofeed/contract";
+import {
+  FIRST_SUPPORTED_VERSION,
+  stepsCrossed,
+  UPGRADE_STEPS,
+  UpgradeStep,
+} from "../dittofeed/releases";
 import { IngressRule, ingressRules, withAudiences } from "../lib/edge";
 import { isAutoSetupImage } from "../lib/temporal";
 import { cloudflareProvider, dockerProvider } from "./providers";
@@ -128,12 +134,14 @@ interface Foundation {
   edge?: Edge;
   images: Images;
   shared: ReturnType<typeof sharedServices>;
+  /** The release's upgrade steps a tenant installed earlier must run. */
+  upgradeSteps: readonly UpgradeStep[];
   options: pulumi.ComponentResourceOptions;
 }
 
 function createTenant(
   { tenant, site }: SitedTenant,
-  { config, context, edge, images, shared, options }: Foundation,
+  { config, context, edge, images, shared, upgradeSteps, options }: Foundation,
 ): Tenant {
   return new Tenant(
     tenant.id,
@@ -145,6 +153,7 @@ function createTenant(
       devPorts: config.environment === "dev" ? tenant.devPorts : undefined,
       memoryMb: tenant.memoryMb,
       workerReplicas: tenant.workerReplicas,
+      release: { version: config.dittofeed.version, steps: upgradeSteps },
       namespaceRetentionDays: config.temporal.namespaceRetentionDays,
       logLevel: config.dittofeed.logLevel,
       images,
@@ -201,8 +210,11 @@ export interface TenantOutputs {
   apiUrl: string;
   /** Whether anything outside the Docker network reaches it. */
   reachable: boolean;
-  /** True once every worker polls the tenant's task queue; the update fails otherwise. */
-  workersPolling: pulumi.Output<boolean>;
+  /**
+   * True once every worker polls the tenant's task queue and the release's post-upgrade steps
+   * succeeded; the update fails otherwise.
+   */
+  deployed: pulumi.Output<boolean>;
 }
 
 export interface Platform {
@@ -221,12 +233,19 @@ function tenantOutputs({ tenant, site, stamp }: SitedTenant & { stamp: Tenant })
     dashboardUrl: `${site.endpoints.dashboardUrl}/dashboard`,
     apiUrl: `${site.endpoints.apiBaseUrl}/api`,
     reachable: site.reachable,
-    workersPolling: stamp.workersPolling.apply(() => true),
+    deployed: stamp.deployed.apply(() => true),
   };
 }
 
-/** Registers the whole platform of one stack. `config` must come from `parsePlatformConfig`. */
-export function createPlatform(config: PlatformConfig, stack: string): Platform {
+/**
+ * Registers the whole platform of one stack. `config` must come from `parsePlatformConfig`.
+ * `releaseSteps` is Dittofeed's table of upgrade steps (`UPGRADE_STEPS`); tests pass others.
+ */
+export function createPlatform(
+  config: PlatformConfig,
+  stack: string,
+  releaseSteps: readonly UpgradeStep[] = UPGRADE_STEPS,
+): Platform {
   const edge: Edge | undefined = config.domain ? config.cloudflare : undefined;
   const sited = config.tenants.map((tenant) => ({ tenant, site: tenantSite(config, tenant) }));
   // Built before anything is registered: a document that would misroute creates nothing.
@@ -244,7 +263,12 @@ export function createPlatform(config: PlatformConfig, stack: string): Platform 
   const options = { providers: edge ? [provider, cloudflareProvider()] : [provider] };
 
   const shared = sharedServices(config, context, images, provider, options);
-  const foundation: Foundation = { config, context, edge, images, shared, options };
+  const upgradeSteps = stepsCrossed(
+    FIRST_SUPPORTED_VERSION,
+    config.dittofeed.version,
+    releaseSteps,
+  );
+  const foundation: Foundation = { config, context, edge, images, shared, upgradeSteps, options };
   const tenants = sited.map((entry) => ({ ...entry, stamp: createTenant(entry, foundation) }));
 
   if (edge && ingress) {

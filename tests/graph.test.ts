@@ -421,7 +421,7 @@ for (const stack of COMMITTED_STACKS) {
         );
         dependsOn(run, `${t.id}-migration-clickhouse`, "clickhouse");
         // Once per workspace: a later change of what it was given does not run it again.
-        assert.deepEqual(bootstrap.ignoreChanges, ["command", "envs", "image"]);
+        assert.deepEqual(bootstrap.ignoreChanges, ["command", "envs", "image", "labels"]);
         const schema = byName(run, `${t.id}-migration-schema`);
         assert.ok(isJob(schema));
         assert.deepEqual(schema.inputs.command, [
@@ -527,11 +527,11 @@ for (const stack of COMMITTED_STACKS) {
     test("stack outputs: per tenant its URL, workspace name and that its workers poll; connection details are secret", () => {
       const tenants = run.outputs?.tenants as Record<
         string,
-        { url: string; workspaceName: string; dashboardUrl: string; workersPolling: boolean }
+        { url: string; workspaceName: string; dashboardUrl: string; deployed: boolean }
       >;
       for (const t of config.tenants) {
         assert.equal(tenants[t.id].workspaceName, t.workspaceName);
-        assert.equal(tenants[t.id].workersPolling, true);
+        assert.equal(tenants[t.id].deployed, true);
         assert.equal(tenants[t.id].dashboardUrl, `${tenants[t.id].url}/dashboard`);
       }
       const stackOutputs = plainStrings(run.outputs?.tenants);

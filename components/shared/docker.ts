@@ -17,6 +17,8 @@ export interface Ownership {
   service: string;
   /** Set when the object belongs to one tenant. */
   tenant?: string;
+  /** The Dittofeed release it was created for, where that is worth keeping. */
+  dittofeedVersion?: string;
 }
 
 export function labels(owner: Ownership): { label: string; value: string }[] {
@@ -25,6 +27,9 @@ export function labels(owner: Ownership): { label: string; value: string }[] {
     { label: LABELS.service, value: owner.service },
   ];
   if (owner.tenant !== undefined) list.push({ label: LABELS.tenant, value: owner.tenant });
+  if (owner.dittofeedVersion !== undefined) {
+    list.push({ label: LABELS.dittofeedVersion, value: owner.dittofeedVersion });
+  }
   return list;
 }
 
@@ -64,7 +69,7 @@ export interface ContainerSpec {
   /** `KEY=value` pairs; pass a secret Output when any value is secret. @default none */
   env?: pulumi.Input<pulumi.Input<string>[]>;
   /** @default the image's */
-  command?: string[];
+  command?: pulumi.Input<string[]>;
   /** @default the image's */
   entrypoint?: string[];
   /** The container's hostname, which some processes put into their identity. @default Docker's (the container id) */

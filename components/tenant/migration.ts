@@ -1,11 +1,14 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { AdminStep } from "../../dittofeed/contract";
+import { FIRST_SUPPORTED_VERSION, UpgradeStep } from "../../dittofeed/releases";
+import { LABELS } from "../../lib/labels";
 import { ClickHouse } from "../data/clickhouse";
 import { tenantAccessScript } from "../../lib/clickhouse";
 import { dockerName } from "../../lib/naming";
 import { PlatformContext, waitFor } from "../shared/context";
 import { jobContainer, jobSucceeded, secretEnv } from "../shared/docker";
+import { UpgradeSteps } from "./upgrade";
 
 export interface MigrationArgs {
   /** The stack this migration belongs to. */
@@ -30,6 +33,10 @@ export interface MigrationArgs {
   dependsOn: pulumi.Resource[];
   /** Jobs that must have succeeded first (see `jobSucceeded`): the tenant's Temporal namespace. */
   gates: pulumi.Output<pulumi.Resource[]>[];
+  /** The Dittofeed release being deployed. */
+  dittofeedVersion: string;
+  /** Its `pre` upgrade steps not older than the oldest supported release, in order. @default none */
+  preSteps?: readonly UpgradeStep[];
   /** Memory limit of the job containers in MB. @default 1024 */
   memoryMb?: number;
 }
@@ -46,6 +53,14 @@ export class Migration extends pulumi.ComponentResource {
   public readonly clickhouseJob: docker.Container;
   public readonly bootstrapJob: docker.Container;
   public readonly schemaJob: docker.Container;
+  /**
+   * The release the tenant was installed at, as its bootstrap job recorded it when it ran (a
+   * label, which later runs leave as it was); the oldest supported release for a bootstrap
+   * recorded before labels did.
+   */
+  public readonly installedVersion: pulumi.Output<string>;
+  /** The `pre` upgrade steps of the release, which run before its schema job. */
+  public readonly preUpgrade: UpgradeSteps;
   /** Resolves once the schema job exited 0, which waited for the bootstrap and the ClickHouse job: the gate of every app container of the tenant. */
   public readonly succeeded: pulumi.Output<pulumi.Resource[]>;
 
@@ -93,23 +108,47 @@ export class Migration extends pulumi.ComponentResource {
     // upsertSubscriptionGroup in packages/backend-lib/src/bootstrap.ts), and a changed
     // `workspaceName` would create a second workspace. So once it has run, changes to what it
     // was given are ignored; `pulumi up --replace` runs it again on purpose.
+    const bootstrapSpec = job("migrate", args.adminCliImage);
     this.bootstrapJob = jobContainer(
       `${name}-bootstrap`,
       {
-        ...job("migrate", args.adminCliImage),
+        ...bootstrapSpec,
+        // The release the tenant is installed at, kept as the job first recorded it.
+        owner: { ...bootstrapSpec.owner, dittofeedVersion: args.dittofeedVersion },
         command: ["bootstrap", `--workspace-name=${args.workspaceName}`],
         env: args.env.bootstrap,
       },
       {
         parent: this,
         dependsOn: waitFor(args.dependsOn, [...args.gates, clickhouseReady]),
-        ignoreChanges: ["image", "command", "envs"],
+        ignoreChanges: ["image", "command", "envs", "labels"],
       },
+    );
+    this.installedVersion = this.bootstrapJob.labels.apply(
+      (labels) =>
+        labels?.find((l) => l.label === LABELS.dittofeedVersion)?.value ?? FIRST_SUPPORTED_VERSION,
     );
     const bootstrapped = jobSucceeded(
       this.bootstrapJob,
       `Bootstrap of tenant ${tenantId}`,
       args.secrets,
+    );
+
+    // The release's `pre` steps, once each, before its migrations and apps.
+    this.preUpgrade = new UpgradeSteps(
+      `${name}-pre-upgrade`,
+      {
+        context,
+        tenantId,
+        steps: args.preSteps ?? [],
+        installedVersion: this.installedVersion,
+        adminCliImage: args.adminCliImage,
+        env: args.env.bootstrap,
+        secrets: args.secrets,
+        dependsOn: args.dependsOn,
+        gates: [bootstrapped],
+      },
+      { parent: this },
     );
 
     // Per version: the drizzle migrations and ClickHouse tables of the image that is deployed.
@@ -122,7 +161,7 @@ export class Migration extends pulumi.ComponentResource {
         command: ["set -e; ./admin.sh migrate; ./admin.sh bootstrap-clickhouse"],
         env: args.env.schema,
       },
-      { parent: this, dependsOn: waitFor(args.dependsOn, [bootstrapped]) },
+      { parent: this, dependsOn: waitFor(args.dependsOn, this.preUpgrade.succeeded) },
     );
     this.succeeded = jobSucceeded(
       this.schemaJob,

@@ -6,6 +6,7 @@ import {
   Consumer,
   consumerEnvironment,
 } from "../../dittofeed/contract";
+import { UpgradeStep } from "../../dittofeed/releases";
 import { tenantSqlName } from "../../lib/naming";
 import { DittofeedService } from "../app/dittofeedService";
 import { ClickHouse } from "../data/clickhouse";
@@ -18,6 +19,7 @@ import { envList, LoopbackPort } from "../shared/docker";
 import { Database } from "./database";
 import { Migration } from "./migration";
 import { Namespace } from "./namespace";
+import { UpgradeSteps } from "./upgrade";
 import { WorkerCheck } from "./workerCheck";
 
 /** Where a tenant is reached: by its people's browsers, and by the browser's API calls. */
@@ -47,6 +49,11 @@ export interface TenantArgs {
   logLevel: string;
   /** Image ids of the Dittofeed roles and of ClickHouse (for its client). */
   images: Record<DittofeedImage | "clickhouse", pulumi.Input<string>>;
+  /**
+   * The Dittofeed release deployed, and its upgrade steps that a tenant installed earlier must
+   * run (`stepsCrossed` from the oldest supported release), in order.
+   */
+  release: { version: string; steps: readonly UpgradeStep[] };
   /** Days Temporal keeps the history of the tenant's closed workflows. */
   namespaceRetentionDays: number;
   /** The shared services of the stack. */
@@ -82,10 +89,11 @@ export class Tenant extends pulumi.ComponentResource {
   public readonly dashboard: DittofeedService;
   public readonly worker: DittofeedService;
   /**
-   * Resolves once every worker polls the tenant's task queue; fails otherwise. Nothing waits for
-   * it: the stack's outputs carry it, so a failed check fails `pulumi up` after the rest is done.
+   * Resolves once every worker polls the tenant's task queue and the release's `post` upgrade
+   * steps succeeded; fails otherwise. Nothing waits for it: the stack's outputs carry it, so a
+   * failure fails `pulumi up` after the rest is done.
    */
-  public readonly workersPolling: pulumi.Output<pulumi.Resource[]>;
+  public readonly deployed: pulumi.Output<pulumi.Resource[]>;
   /** Access in front of the tenant's hostname, when it is exposed through the tunnel. */
   public readonly access?: TenantAccess;
 
@@ -144,6 +152,7 @@ export class Tenant extends pulumi.ComponentResource {
     const environment = (consumer: Consumer) =>
       resolved.apply((s) => envList(consumerEnvironment(consumer, s)));
 
+    const stepSecrets = [databasePassword, clickhousePassword, secretKey, adminPassword];
     const migration = new Migration(
       `${name}-migration`,
       {
@@ -155,7 +164,7 @@ export class Tenant extends pulumi.ComponentResource {
         clickhouse,
         clickhouseAccess: { database: sqlName, user: sqlName, password: clickhousePassword },
         env: { bootstrap: environment("bootstrap"), schema: environment("schema") },
-        secrets: [databasePassword, clickhousePassword, secretKey, adminPassword, redis.password],
+        secrets: stepSecrets,
         dependsOn: [
           database.database,
           database.revokePublic,
@@ -164,6 +173,8 @@ export class Tenant extends pulumi.ComponentResource {
           temporal.container,
         ],
         gates: [namespace.succeeded],
+        dittofeedVersion: args.release.version,
+        preSteps: args.release.steps.filter((step) => step.phase === "pre"),
       },
       { parent: this },
     );
@@ -197,7 +208,29 @@ export class Tenant extends pulumi.ComponentResource {
       { context, tenantId: id, namespace: namespace.name, workers: this.worker, temporal },
       { parent: this },
     );
-    this.workersPolling = workerCheck.succeeded;
+    // The release's `post` steps, once each, once its apps serve.
+    const postUpgrade = new UpgradeSteps(
+      `${name}-post-upgrade`,
+      {
+        context,
+        tenantId: id,
+        steps: args.release.steps.filter((step) => step.phase === "post"),
+        installedVersion: migration.installedVersion,
+        adminCliImage: images.adminCli,
+        env: environment("bootstrap"),
+        secrets: stepSecrets,
+        dependsOn: [
+          ...this.api.containers,
+          ...this.dashboard.containers,
+          ...this.worker.containers,
+        ],
+        gates: [],
+      },
+      { parent: this },
+    );
+    this.deployed = pulumi
+      .all([workerCheck.succeeded, ...postUpgrade.succeeded])
+      .apply((): pulumi.Resource[] => []);
     if (args.access)
       this.access = new TenantAccess(`${name}-access`, args.access, { parent: this });
 
