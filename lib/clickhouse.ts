@@ -1,7 +1,8 @@
 /**
  * The shell script a tenant's access job runs in the ClickHouse image: the tenant's database, and
  * a user that may do anything inside it and nothing outside it. Passwords come from the job's
- * environment, so the script (a plain container input) carries none. `ALTER USER` makes a
+ * environment (`CLICKHOUSE_USER`, `CLICKHOUSE_PASSWORD` for the admin, `TENANT_PASSWORD`), so
+ * the script (a plain container input) carries none. `ALTER USER` makes a
  * rotated password take effect for an existing user.
  */
 export function tenantAccessScript(args: {
@@ -23,8 +24,9 @@ export function tenantAccessScript(args: {
     `ALTER USER ${user} IDENTIFIED WITH sha256_password BY '$TENANT_PASSWORD'`,
     `GRANT ALL ON ${database}.* TO ${user}`,
   ];
-  return (
-    `set -e; exec clickhouse-client --host ${server} --user "$ADMIN_USER" --password "$ADMIN_PASSWORD" ` +
-    `--multiquery --query "${queries.join("; ")}"`
-  );
+  // No secret on a command line, where `ps` on the host shows it: clickhouse-client takes the
+  // admin's credentials from CLICKHOUSE_USER and CLICKHOUSE_PASSWORD (ClickHouse 24.12,
+  // programs/client/Client.cpp) and the queries, which carry the tenant's password, from stdin
+  // (printf is a shell builtin).
+  return `set -e; printf '%s;\n' ${queries.map((q) => `"${q}"`).join(" ")} | clickhouse-client --host ${server}`;
 }

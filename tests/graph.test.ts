@@ -517,7 +517,11 @@ for (const stack of COMMITTED_STACKS) {
         const script = (job.inputs.command as string[]).join(" ");
         assert.ok(script.includes(`GRANT ALL ON ${sqlName}.* TO ${sqlName}`), script);
         assert.ok(script.includes(`CREATE DATABASE IF NOT EXISTS ${sqlName}`));
-        assert.ok(script.includes("$TENANT_PASSWORD") && script.includes("$ADMIN_PASSWORD"));
+        assert.ok(script.includes("$TENANT_PASSWORD"));
+        assert.equal(
+          envOf(job).env.CLICKHOUSE_PASSWORD,
+          envOf(byName(run, "clickhouse")).env.CLICKHOUSE_PASSWORD,
+        );
         const other = config.tenants[1 - tenantIndex];
         assert.ok(!script.includes(`dittofeed_${other.id.replace(/-/g, "_")}`));
         assert.equal(envOf(job).env.TENANT_PASSWORD, mockPassword(`${t.id}-clickhouse-password`));

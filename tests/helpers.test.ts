@@ -86,6 +86,6 @@ test("the ClickHouse access script refuses identifiers that could inject SQL", (
     database: "dittofeed_a",
     user: "dittofeed_a",
   });
-  assert.match(script, /--host clickhouse /);
+  assert.match(script, /clickhouse-client --host clickhouse$/);
   assert.match(script, /GRANT ALL ON dittofeed_a\.\* TO dittofeed_a/);
 });

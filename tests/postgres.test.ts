@@ -293,12 +293,16 @@ test("Temporal's YAML config keeps every password config accepts, and would brea
   }
 });
 
-test("the admin password reaches clickhouse-client intact through the access job's real shell", () => {
+test("the access job's real shell gives clickhouse-client its secrets by environment and stdin, never on its command line", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ch-"));
-  // A stand-in client that writes each argument it receives as one NUL-terminated record.
+  // A stand-in client that records its arguments (NUL-separated), the password it finds in its
+  // environment, and the queries it reads from stdin.
   fs.writeFileSync(
     path.join(dir, "clickhouse-client"),
-    `#!/bin/sh\nfor a in "$@"; do printf '%s\\0' "$a"; done > "${dir}/args"\n`,
+    "#!/bin/sh\n" +
+      `for a in "$@"; do printf '%s\\0' "$a"; done > "${dir}/args"\n` +
+      `printf '%s' "$CLICKHOUSE_USER:$CLICKHOUSE_PASSWORD" > "${dir}/credentials"\n` +
+      `cat > "${dir}/stdin"\n`,
     { mode: 0o755 },
   );
   const adminPassword = `O'Brien "x" $HOME \`id\` ; & | \\ é-0123456789`;
@@ -311,16 +315,26 @@ test("the admin password reaches clickhouse-client intact through the access job
   execFileSync("sh", ["-c", script], {
     env: {
       PATH: `${dir}:/usr/bin:/bin`,
-      ADMIN_USER: "default",
-      ADMIN_PASSWORD: adminPassword,
+      CLICKHOUSE_USER: "default",
+      CLICKHOUSE_PASSWORD: adminPassword,
       TENANT_PASSWORD: tenantPassword,
     },
   });
   const args = fs.readFileSync(path.join(dir, "args"), "utf8").split("\0").slice(0, -1);
-  assert.equal(args[args.indexOf("--password") + 1], adminPassword);
-  const query = args[args.indexOf("--query") + 1];
+  assert.deepEqual(args, ["--host", "clickhouse"]);
+  assert.equal(fs.readFileSync(path.join(dir, "credentials"), "utf8"), `default:${adminPassword}`);
+  const queries = fs.readFileSync(path.join(dir, "stdin"), "utf8");
   // The tenant's password is generated alphanumeric (special: false), so it is a plain literal.
-  assert.ok(query.includes(`IDENTIFIED WITH sha256_password BY '${tenantPassword}'`), query);
+  assert.equal(
+    queries,
+    [
+      "CREATE DATABASE IF NOT EXISTS dittofeed_acme;",
+      `CREATE USER IF NOT EXISTS dittofeed_acme IDENTIFIED WITH sha256_password BY '${tenantPassword}';`,
+      `ALTER USER dittofeed_acme IDENTIFIED WITH sha256_password BY '${tenantPassword}';`,
+      "GRANT ALL ON dittofeed_acme.* TO dittofeed_acme;",
+      "",
+    ].join("\n"),
+  );
 });
 
 /** The registrations a test above relies on, named so a rename fails loudly here. */

@@ -90,8 +90,8 @@ export class Migration extends pulumi.ComponentResource {
           }),
         ],
         env: secretEnv({
-          ADMIN_USER: clickhouse.adminUser,
-          ADMIN_PASSWORD: clickhouse.password,
+          CLICKHOUSE_USER: clickhouse.adminUser,
+          CLICKHOUSE_PASSWORD: clickhouse.password,
           TENANT_PASSWORD: args.clickhouseAccess.password,
         }),
       },
