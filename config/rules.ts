@@ -149,7 +149,12 @@ function temporalProblems(raw: Record<string, unknown>): Problem[] {
       ? temporal.adminToolsImage
       : TEMPORAL_IMAGES.adminTools,
   );
-  if (!isAutoSetupImage(image ?? defaultTemporalImage(environment)) && server.tag !== tools.tag) {
+  // The release at the head of the tag: admin-tools also publishes longer tags of one release.
+  const release = (tag: string) => /^\d+\.\d+\.\d+/.exec(tag)?.[0] ?? tag;
+  if (
+    !isAutoSetupImage(image ?? defaultTemporalImage(environment)) &&
+    release(server.tag) !== release(tools.tag)
+  ) {
     problems.push({
       path: ["temporal", "adminToolsImage"],
       message: `must be the server's Temporal version (${server.tag || "untagged"}), not ${tools.tag || "untagged"}: the schema job applies its schema files, and the server refuses a schema older than its own`,

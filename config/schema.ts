@@ -35,12 +35,18 @@ const DNS_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const DOMAIN = /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 const CLOUDFLARE_ID = /^[0-9a-f]{32}$/;
 
+/** RFC 5891: labels with `--` as third and fourth characters are reserved for IDNA (`xn--`). */
+const RESERVED_LABEL = /^..--/;
+const RESERVED_LABEL_MESSAGE =
+  'must not have "--" as its third and fourth characters: DNS reserves such labels for internationalised names, and URLs refuse invalid ones';
+
 const slug = z
   .string()
   .regex(
     SLUG,
     "must be a slug: 1 to 40 lowercase letters, digits and hyphens, starting with a letter and not ending with a hyphen",
-  );
+  )
+  .refine((value) => !RESERVED_LABEL.test(value), RESERVED_LABEL_MESSAGE);
 
 const domain = z.string().regex(DOMAIN, "must be a lowercase DNS name such as example.com");
 
@@ -56,6 +62,8 @@ const hostnameLabel = z.string().superRefine((value, ctx) => {
       code: "custom",
       message: "must be a DNS label: lowercase letters, digits and hyphens, at most 63 characters",
     });
+  } else if (RESERVED_LABEL.test(value)) {
+    ctx.addIssue({ code: "custom", message: RESERVED_LABEL_MESSAGE });
   }
 });
 
@@ -217,6 +225,7 @@ export const rawSchema = z
           .strict()
           .prefault({}),
         logLevel: z.enum(["trace", "debug", "info", "warn", "error"]).default("info"),
+        workerCheckSeconds: z.number().int().min(30).max(3600).default(300),
       })
       .strict()
       .prefault({}),

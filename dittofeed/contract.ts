@@ -84,6 +84,8 @@ export interface DittofeedSettings {
   /** Where the browser sends API calls: the same origin behind the tunnel. */
   apiBaseUrl: string;
   logLevel: string;
+  /** The workspace the bootstrap creates once (see dittofeed/bootstrap.ts). */
+  workspaceName: string;
 }
 
 /**
@@ -178,7 +180,10 @@ export function consumerEnvironment(
 ): Record<string, string> {
   const all = dittofeedEnvironment(s);
   if (consumer === "bootstrap" || consumer === "schema") {
-    return Object.fromEntries(STEP_KEYS[consumer].map((key) => [key, all[key]]));
+    const picked = Object.fromEntries(STEP_KEYS[consumer].map((key) => [key, all[key]]));
+    // The bootstrap script's own input: it names the workspace only on the bootstrap's command
+    // line, so that a rename reaches no app.
+    return consumer === "bootstrap" ? { ...picked, WORKSPACE_NAME: s.workspaceName } : picked;
   }
   return { ...all, ...roleEnvironment(consumer) };
 }

@@ -155,6 +155,7 @@ function createTenant(
       workerReplicas: tenant.workerReplicas,
       release: { version: config.dittofeed.version, steps: upgradeSteps },
       namespaceRetentionDays: config.temporal.namespaceRetentionDays,
+      workerCheckSeconds: config.dittofeed.workerCheckSeconds,
       logLevel: config.dittofeed.logLevel,
       images,
       shared,

@@ -308,3 +308,19 @@ test("typed secrets: each refuses what one of its consumers would change, naming
   });
   assert.equal(accepted.secrets.tenants.acme.secretKey, key32);
 });
+
+test("a hostname or id reserved for internationalised names (xn--) is refused: no URL parser takes an invalid one", async () => {
+  assert.throws(() => new URL("https://xn--a.example.com/"));
+  await refuses(
+    { ...valid, tenants: [tenant("acme", { hostname: "xn--a" }), tenant("globex")] },
+    "platform:tenants[0].hostname",
+    '"xn--a"',
+    /reserves such labels for internationalised names/,
+  );
+  await refuses(
+    { ...valid, tenants: [tenant("ab--c"), tenant("globex")] },
+    "platform:tenants[0].id",
+    '"ab--c"',
+    /third and fourth characters/,
+  );
+});

@@ -137,7 +137,7 @@ describe("npm run plan", () => {
 describe("npm run plan:diff", () => {
   const key = "test-digest-key";
 
-  test("a version bump replaces exactly the Dittofeed images, apps and schema jobs, not the once-only bootstrap", async () => {
+  test("a version bump replaces exactly the Dittofeed images, apps and admin-cli jobs", async () => {
     const base = await planCheckout(PROJECT_ROOT, "production", { digestKey: key });
     const file = editedStackFile("production", (config) => {
       config["platform:dittofeed"] = { version: "v0.24.0" };
@@ -152,11 +152,14 @@ describe("npm run plan:diff", () => {
     assert.deepEqual(summary.sort(), [
       "acme-api replace image",
       "acme-dashboard replace image",
+      // It runs again and finds the workspace bootstrapped (dittofeed/bootstrap.ts).
+      "acme-migration-bootstrap replace image",
       "acme-migration-schema replace image",
       "acme-worker-1 replace image",
       "acme-worker-2 replace image",
       "globex-api replace image",
       "globex-dashboard replace image",
+      "globex-migration-bootstrap replace image",
       "globex-migration-schema replace image",
       "globex-worker-1 replace image",
       "image-adminCli replace name",

@@ -70,7 +70,7 @@ export async function startServer(superuserPassword: string): Promise<Server> {
 }
 
 /**
- * terraform-provider-postgresql v1.27.0 (which @pulumi/postgresql 3.18.1 wraps),
+ * terraform-provider-postgresql at commit ff936b95 (v1.27.0, which @pulumi/postgresql 3.18.x wraps),
  * postgresql/helpers.go: doubles `\` and `'` and puts the result in a plain `'...'` literal (never
  * `E'...'`), which the server reads with standard_conforming_strings on.
  */

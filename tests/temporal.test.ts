@@ -88,7 +88,7 @@ async function runScript(
     RETENTION_DAYS: "3",
     TASK_QUEUE: "default",
     WAIT_SECONDS: "5",
-    WORKERS: "prod-acme-worker-1",
+    WORKERS: "acme-worker-1",
     ...env,
   };
   // `sh -c <script>`, as the job's entrypoint and command run it (busybox ash in the image).
@@ -152,10 +152,10 @@ describe("the worker check, in a real shell", () => {
   test("passes once every worker container has polled since the check began", async () => {
     const result = await check(
       [
-        ["1@prod-acme-worker-1", "NOW"],
-        ["7@prod-acme-worker-2", "NOW"],
+        ["1@acme-worker-1", "NOW"],
+        ["7@acme-worker-2", "NOW"],
       ],
-      { WORKERS: "prod-acme-worker-1 prod-acme-worker-2" },
+      { WORKERS: "acme-worker-1 acme-worker-2" },
     );
     assert.equal(result.code, 0, result.output);
     assert.equal(result.calls[0], "--namespace acme taskqueue describe --taskqueue default");
@@ -164,18 +164,18 @@ describe("the worker check, in a real shell", () => {
   test("fails naming each worker that never polled, or polled only before (a replaced container)", async () => {
     const result = await check(
       [
-        ["1@prod-acme-worker-1", "2020-01-01T00:00:00Z"],
+        ["1@acme-worker-1", "2020-01-01T00:00:00Z"],
         ["1@prod-globex-worker-2", "NOW"],
       ],
-      { WORKERS: "prod-acme-worker-1 prod-acme-worker-2" },
+      { WORKERS: "acme-worker-1 acme-worker-2" },
     );
     assert.equal(result.code, 1);
-    assert.match(result.output, /since \S+ from: prod-acme-worker-1 prod-acme-worker-2\./);
+    assert.match(result.output, /since \S+ from: acme-worker-1 acme-worker-2\./);
     assert.match(result.output, /WORKFLOW POLLER IDENTITY/, "Temporal's answer is shown");
   });
 
   test("a hostname that merely ends like another's does not count", async () => {
-    const result = await check([["1@x-prod-acme-worker-1", "NOW"]]);
+    const result = await check([["1@x-acme-worker-1", "NOW"]]);
     assert.equal(result.code, 1);
   });
 });

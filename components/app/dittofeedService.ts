@@ -38,7 +38,7 @@ export class DittofeedService extends pulumi.ComponentResource {
   public readonly alias: string;
   public readonly containers: docker.Container[];
   /**
-   * Each worker container's hostname, its Docker name: Temporal names a worker's polls
+   * Each worker container's hostname, `<tenant>-worker-<n>`: Temporal names a worker's polls
    * `<pid>@<hostname>`, so a check can tell which container polls. Empty for other roles.
    */
   public readonly workerHostnames: string[] = [];
@@ -63,13 +63,14 @@ export class DittofeedService extends pulumi.ComponentResource {
     this.containers = Array.from({ length: replicas }, (_, index) => {
       // A single container keeps the plain name; replicas are numbered from 1.
       const suffix = replicas === 1 && role !== "worker" ? [] : [String(index + 1)];
-      const dockerNamed = dockerName(context.stack, tenantId, role, ...suffix);
-      if (role === "worker") this.workerHostnames.push(dockerNamed);
+      // Without the stack: a hostname has at most 64 bytes, and each stack has its own Temporal.
+      const hostname = role === "worker" ? [tenantId, role, ...suffix].join("-") : undefined;
+      if (hostname !== undefined) this.workerHostnames.push(hostname);
       return serviceContainer(
         [name, ...suffix].join("-"),
         {
-          name: dockerNamed,
-          hostname: role === "worker" ? dockerNamed : undefined,
+          name: dockerName(context.stack, tenantId, role, ...suffix),
+          hostname,
           image: args.image,
           owner: { environment: context.environment, service: role, tenant: tenantId },
           network: context.network,

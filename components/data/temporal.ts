@@ -84,9 +84,11 @@ export class Temporal extends pulumi.ComponentResource {
       },
       { ...sql, ...dataOptions(context, { protect: false }) },
     );
-    // auto-setup creates neither database when the role is named like it ("the PostgreSQL
-    // container itself will create database": docker/auto-setup.sh, setup_postgres_schema), and
-    // this Postgres's superuser is `postgres`: the provider creates both.
+    // auto-setup skips creating the database named like its user ("the PostgreSQL container
+    // itself will create database": docker/auto-setup.sh, setup_postgres_schema), and this
+    // Postgres's superuser is `postgres`: the provider creates both databases, and the container
+    // sets SKIP_DB_CREATE so that auto-setup (in dev) does not try `CREATE DATABASE` without
+    // CREATEDB for the other one.
     this.databases = Object.entries(DATABASES).map(([key, database]) => {
       const db = new postgresql.Database(
         `${name}-db-${key}`,

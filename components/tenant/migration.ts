@@ -1,5 +1,6 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { bootstrapOnceScript } from "../../dittofeed/bootstrap";
 import { AdminStep } from "../../dittofeed/contract";
 import { FIRST_SUPPORTED_VERSION, UpgradeStep } from "../../dittofeed/releases";
 import { LABELS } from "../../lib/labels";
@@ -15,8 +16,6 @@ export interface MigrationArgs {
   context: PlatformContext;
   /** The tenant whose schema this migrates. */
   tenantId: string;
-  /** Dittofeed workspace created (or kept) by the bootstrap. */
-  workspaceName: string;
   /** Image id of `dittofeed/dittofeed-admin-cli`, the only image that ships the migrations. */
   adminCliImage: pulumi.Input<string>;
   /** Image id of the ClickHouse server image, whose `clickhouse-client` creates the tenant's user. */
@@ -103,25 +102,24 @@ export class Migration extends pulumi.ComponentResource {
       [clickhouse.password, args.clickhouseAccess.password],
     );
 
-    // Once per workspace: every later run would reset the workspace's default message templates
-    // and subscription-group names to Dittofeed's defaults (upsertMessageTemplate,
-    // upsertSubscriptionGroup in packages/backend-lib/src/bootstrap.ts), and a changed
-    // `workspaceName` would create a second workspace. So once it has run, changes to what it
-    // was given are ignored; `pulumi up --replace` runs it again on purpose.
+    // Once per workspace, decided by the tenant's database (see dittofeed/bootstrap.ts): a later
+    // run of the job (a new version, a rotated password, a pruned container) skips the bootstrap,
+    // and a renamed workspace fails it. The label keeps the release the tenant was installed at:
+    // ignored changes keep their stored value, even when the job is replaced.
     const bootstrapSpec = job("migrate", args.adminCliImage);
     this.bootstrapJob = jobContainer(
       `${name}-bootstrap`,
       {
         ...bootstrapSpec,
-        // The release the tenant is installed at, kept as the job first recorded it.
         owner: { ...bootstrapSpec.owner, dittofeedVersion: args.dittofeedVersion },
-        command: ["bootstrap", `--workspace-name=${args.workspaceName}`],
+        entrypoint: ["sh", "-c"],
+        command: [bootstrapOnceScript()],
         env: args.env.bootstrap,
       },
       {
         parent: this,
         dependsOn: waitFor(args.dependsOn, [...args.gates, clickhouseReady]),
-        ignoreChanges: ["image", "command", "envs", "labels"],
+        ignoreChanges: ["labels"],
       },
     );
     this.installedVersion = this.bootstrapJob.labels.apply(

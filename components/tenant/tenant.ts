@@ -54,6 +54,8 @@ export interface TenantArgs {
    * run (`stepsCrossed` from the oldest supported release), in order.
    */
   release: { version: string; steps: readonly UpgradeStep[] };
+  /** How long, after its workers start, each of them has to poll its task queue. */
+  workerCheckSeconds: number;
   /** Days Temporal keeps the history of the tenant's closed workflows. */
   namespaceRetentionDays: number;
   /** The shared services of the stack. */
@@ -145,6 +147,7 @@ export class Tenant extends pulumi.ComponentResource {
       dashboardUrl: endpoints.dashboardUrl,
       apiBaseUrl: endpoints.apiBaseUrl,
       logLevel: args.logLevel,
+      workspaceName: args.workspaceName,
     };
     // Resolved once, as a secret, for the tenant's four environments: each derived environment
     // stays secret, and every Output costs the SDK promises.
@@ -158,7 +161,6 @@ export class Tenant extends pulumi.ComponentResource {
       {
         context,
         tenantId: id,
-        workspaceName: args.workspaceName,
         adminCliImage: images.adminCli,
         clickhouseImage: images.clickhouse,
         clickhouse,
@@ -205,7 +207,14 @@ export class Tenant extends pulumi.ComponentResource {
     this.worker = service("worker");
     const workerCheck = new WorkerCheck(
       `${name}-worker-check`,
-      { context, tenantId: id, namespace: namespace.name, workers: this.worker, temporal },
+      {
+        context,
+        tenantId: id,
+        namespace: namespace.name,
+        workers: this.worker,
+        temporal,
+        waitSeconds: args.workerCheckSeconds,
+      },
       { parent: this },
     );
     // The release's `post` steps, once each, once its apps serve.

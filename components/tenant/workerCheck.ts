@@ -18,8 +18,8 @@ export interface WorkerCheckArgs {
   workers: DittofeedService;
   /** The shared Temporal; its image's `tctl` asks for the task queue's pollers. */
   temporal: Temporal;
-  /** How long the check waits for every worker's poll. @default 120 */
-  waitSeconds?: number;
+  /** How long the check waits for every worker's poll. */
+  waitSeconds: number;
 }
 
 /**
@@ -41,7 +41,7 @@ export class WorkerCheck extends pulumi.ComponentResource {
       NAMESPACE: args.namespace,
       TASK_QUEUE: DEFAULT_TASK_QUEUE,
       WORKERS: workers.workerHostnames.join(" "),
-      WAIT_SECONDS: String(args.waitSeconds ?? 120),
+      WAIT_SECONDS: String(args.waitSeconds),
     };
     // The workers' container ids (which the script does not read) make the job's inputs change,
     // and so the check run again, whenever a worker container is replaced.

@@ -157,6 +157,8 @@ export interface RunOptions {
   stackFilesDirectory?: string;
   /** What registers the resources and returns the stack outputs. @default this checkout's platform */
   program?: Program;
+  /** Run as `pulumi preview` does (`pulumi.runtime.isDryRun()`). @default false: as `pulumi up` */
+  preview?: boolean;
 }
 
 /** A Pulumi program: registers resources synchronously, returns its stack outputs. */
@@ -177,9 +179,10 @@ export interface RunResult {
 export async function runProgram(options: RunOptions): Promise<RunResult> {
   const stack = options.stack ?? "test";
   const theMocks = mocks(options.jobs ?? {});
-  await pulumi.runtime.setMocks(theMocks, "platform", stack, false);
+  const preview = options.preview ?? false;
+  await pulumi.runtime.setMocks(theMocks, "platform", stack, preview);
   const monitor = new RecordingMonitor(theMocks);
-  settings.setMockOptions(monitor, "platform", stack, false);
+  settings.setMockOptions(monitor, "platform", stack, preview);
   pulumi.runtime.setAllConfig(options.config, options.secretKeys ?? []);
 
   // Pulumi's language host fails the update on an error the program raises, including inside
