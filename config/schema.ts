@@ -167,6 +167,7 @@ const tenantSecretsSchema = z
 const secretsSchema = z
   .object({
     postgresPassword: secretString.optional(),
+    postgresPasswordPrevious: secretString.optional(),
     temporalPassword: temporalPassword.optional(),
     redisPassword: secretString.optional(),
     clickhousePassword: clickhousePassword.optional(),

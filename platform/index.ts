@@ -86,6 +86,7 @@ function sharedServices(
       adminPort: config.postgres.adminPort,
       adminHost: config.postgres.adminHost,
       password: secrets.postgresPassword,
+      previousPassword: secrets.postgresPasswordPrevious,
     },
     options,
   );

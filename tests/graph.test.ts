@@ -23,6 +23,7 @@ import {
   mockPassword,
   ofType,
   plainStrings,
+  platformConfig,
   providerUrn,
   Registration,
   runProgram,
@@ -694,4 +695,63 @@ test("operator-supplied secrets replace generated ones and stay secret; provider
   assert.deepEqual(JSON.parse(String(registryAuth.value)), [
     { address: "registry.example.com", username: "ci", password: "registry-token-0123456789" },
   ]);
+});
+
+describe("rotating postgresPassword", () => {
+  const secrets = {
+    postgresPassword: "new-superuser-password-0123",
+    postgresPasswordPrevious: "old-superuser-password-0123",
+  };
+  const run = (values: Record<string, unknown>) =>
+    runProgram({
+      config: platformConfig({
+        environment: "dev",
+        tenants: [{ id: "acme", workspaceName: "Acme" }],
+        secrets: values,
+      }),
+      secretKeys: ["platform:secrets"],
+    });
+
+  test("a job sets the new password on the running server before the provider logs in with it", async () => {
+    const result = await run(secrets);
+    assert.equal(result.error, undefined, String(result.error));
+    const job = byName(result, "postgres-rotate-password");
+    assert.ok(isJob(job));
+    assert.equal(job.inputs.image, byName(result, "postgres").inputs.image, "its psql");
+    const { env, secret } = envOf(job);
+    assert.ok(secret);
+    assert.deepEqual(
+      [env.PGHOST, env.PGUSER, env.OLD_PASSWORD, env.NEW_PASSWORD],
+      ["postgres", "postgres", secrets.postgresPasswordPrevious, secrets.postgresPassword],
+    );
+    dependsOn(result, "postgres-rotate-password", "postgres");
+    dependsOn(result, "postgres-admin", "postgres-rotate-password");
+    for (const s of plainStrings(job.inputs)) {
+      assert.ok(
+        !s.includes(secrets.postgresPasswordPrevious) && !s.includes(secrets.postgresPassword),
+      );
+    }
+  });
+
+  test("without a previous password there is nothing to rotate and no job", async () => {
+    const result = await run({ postgresPassword: secrets.postgresPassword });
+    assert.ok(!result.registrations.some((r) => r.name === "postgres-rotate-password"));
+  });
+
+  test("a previous password without a new one, or equal to it, is refused naming the key", async () => {
+    for (const values of [
+      { postgresPasswordPrevious: secrets.postgresPasswordPrevious },
+      {
+        postgresPassword: secrets.postgresPassword,
+        postgresPasswordPrevious: secrets.postgresPassword,
+      },
+    ]) {
+      const result = await run(values);
+      assert.match(
+        String(result.error?.message),
+        /platform:secrets\.postgresPasswordPrevious = \[secret\]/,
+      );
+      assert.ok(!String(result.error?.message).includes(secrets.postgresPassword));
+    }
+  });
 });

@@ -6,7 +6,7 @@
  * `postgres` database as the tenant's role: packages/backend-lib/src/migrate.ts, createDatabase).
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -16,6 +16,7 @@ import pg from "pg";
 import * as YAML from "yaml";
 import { parsePlatformConfig } from "../config";
 import { tenantAccessScript } from "../lib/clickhouse";
+import { rotateSuperuserScript } from "../lib/postgres";
 import {
   byName,
   envOf,
@@ -358,4 +359,56 @@ test("the declarations the real-server tests apply are the program's", async () 
     "temporal-db-visibility-revoke-public",
   ]);
   assert.equal(SUPERUSER, byName(result, "postgres-admin").inputs.username);
+});
+
+describe("rotating the superuser's password, with the real psql 15 and server", () => {
+  const OLD = "old-superuser-password-0123";
+  // What psql's :'...' quoting must carry: quotes, a backslash, a dollar, spaces, non-ASCII.
+  const NEW = `n3w 'quoted' "double" \\back $HOME é-0123`;
+  let server: Server;
+
+  before(async () => {
+    server = await startServer(OLD);
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  const rotate = (oldPassword: string, newPassword: string) =>
+    spawnSync("sh", ["-c", rotateSuperuserScript()], {
+      env: {
+        PATH: process.env.PATH,
+        PGHOST: "127.0.0.1",
+        PGPORT: String(server.port),
+        PGUSER: SUPERUSER,
+        PGDATABASE: "postgres",
+        OLD_PASSWORD: oldPassword,
+        NEW_PASSWORD: newPassword,
+      },
+      encoding: "utf8",
+      timeout: 30_000,
+    });
+  const as = (password: string) =>
+    `postgresql://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${server.port}/postgres`;
+
+  test("sets the new password with the old one; the old one stops working", async () => {
+    assert.match(execFileSync("psql", ["--version"], { encoding: "utf8" }), /\(PostgreSQL\) 15\./);
+    const result = rotate(OLD, NEW);
+    assert.equal(result.status, 0, result.stdout + result.stderr);
+    assert.match(result.stdout, /password is rotated/);
+    assert.equal(await sqlState(as(NEW), "SELECT 1"), undefined);
+    assert.equal(await sqlState(as(OLD), "SELECT 1"), "28P01");
+  });
+
+  test("run again (or on a server initialised with the new password), it changes nothing", () => {
+    const result = rotate("not-the-old-one-0123456", NEW);
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /already has the new password/);
+  });
+
+  test("with a wrong old password it fails with psql's reason", () => {
+    const result = rotate("wrong-old-password-0123", "another-new-password-0123");
+    assert.equal(result.status, 1);
+    assert.match(result.stderr, /password authentication failed/);
+  });
 });

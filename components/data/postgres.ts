@@ -2,11 +2,22 @@ import * as docker from "@pulumi/docker";
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import { HealthCheck, healthCheck } from "../../lib/healthchecks";
-import { secretOrGenerated, SharedServiceArgs } from "../shared/context";
-import { dataVolume, secretEnv, serviceContainer, sharedServiceSpec } from "../shared/docker";
+import { dockerName } from "../../lib/naming";
+import { rotateSuperuserScript, RotationEnv } from "../../lib/postgres";
+import { secretOrGenerated, SharedServiceArgs, waitFor } from "../shared/context";
+import {
+  dataVolume,
+  jobContainer,
+  jobSucceeded,
+  secretEnv,
+  serviceContainer,
+  sharedServiceSpec,
+} from "../shared/docker";
 
 const POSTGRES_ALIAS = "postgres";
 const POSTGRES_PORT = 5432;
+/** The superuser the image creates (`POSTGRES_USER` unset). */
+const SUPERUSER = "postgres";
 
 /** Over TCP: the socket answers during initdb, before Postgres listens on the network. */
 function postgresCheck(): HealthCheck {
@@ -22,6 +33,11 @@ export interface PostgresArgs extends SharedServiceArgs {
   adminPort: number;
   /** Address at which the machine running Pulumi reaches `adminPort` (through an SSH forward for remote hosts). Required: its default is config's. */
   adminHost: string;
+  /**
+   * The superuser's password before `password`, while it is rotated: a job sets `password` on
+   * the running server with it. @default none (nothing to rotate)
+   */
+  previousPassword?: string;
 }
 
 /**
@@ -35,6 +51,8 @@ export class Postgres extends pulumi.ComponentResource {
   public readonly password: pulumi.Output<string>;
   public readonly volume: docker.Volume;
   public readonly container: docker.Container;
+  /** The job that sets a rotated superuser password on the running server, while one is. */
+  public readonly rotation?: docker.Container;
   /** Manages roles and databases; connects only once the container reports healthy. */
   public readonly provider: postgresql.Provider;
 
@@ -56,19 +74,53 @@ export class Postgres extends pulumi.ComponentResource {
       },
       { parent: this },
     );
+    // The image applies POSTGRES_PASSWORD only to an empty data directory: a rotation is applied
+    // to the running server before the provider logs in with the new password.
+    let rotated: pulumi.Output<pulumi.Resource[]>[] = [];
+    if (args.previousPassword !== undefined) {
+      const env: Record<keyof RotationEnv, pulumi.Input<string>> = {
+        PGHOST: this.host,
+        PGPORT: String(this.port),
+        PGUSER: SUPERUSER,
+        PGDATABASE: "postgres",
+        OLD_PASSWORD: pulumi.secret(args.previousPassword),
+        NEW_PASSWORD: this.password,
+      };
+      this.rotation = jobContainer(
+        `${name}-rotate-password`,
+        {
+          name: dockerName(context.stack, "postgres-rotate-password"),
+          image: args.image,
+          owner: { environment: context.environment, service: "postgres-rotation" },
+          network: context.network,
+          aliases: [],
+          memoryMb: 128,
+          entrypoint: ["sh", "-c"],
+          command: [rotateSuperuserScript()],
+          env: secretEnv(env),
+        },
+        { parent: this, dependsOn: [this.container] },
+      );
+      rotated = [
+        jobSucceeded(this.rotation, "Rotation of the Postgres superuser's password", [
+          this.password,
+          args.previousPassword,
+        ]),
+      ];
+    }
     this.provider = new postgresql.Provider(
       `${name}-admin`,
       {
         host: args.adminHost,
         port: args.adminPort,
-        username: "postgres",
+        username: SUPERUSER,
         password: this.password,
         database: "postgres",
         sslmode: "disable",
         superuser: true,
         connectTimeout: 30,
       },
-      { parent: this, dependsOn: [this.container] },
+      { parent: this, dependsOn: waitFor([this.container], rotated) },
     );
     this.registerOutputs({ host: this.host, port: this.port, password: this.password });
   }
