@@ -7,8 +7,8 @@ import { rotateSuperuserScript, RotationEnv } from "../../lib/postgres";
 import { secretOrGenerated, SharedServiceArgs, waitFor } from "../shared/context";
 import {
   dataVolume,
-  jobContainer,
   jobSucceeded,
+  scriptJob,
   secretEnv,
   serviceContainer,
   sharedServiceSpec,
@@ -86,17 +86,15 @@ export class Postgres extends pulumi.ComponentResource {
         OLD_PASSWORD: pulumi.secret(args.previousPassword),
         NEW_PASSWORD: this.password,
       };
-      this.rotation = jobContainer(
+      this.rotation = scriptJob(
         `${name}-rotate-password`,
         {
           name: dockerName(context.stack, "postgres-rotate-password"),
           image: args.image,
           owner: { environment: context.environment, service: "postgres-rotation" },
           network: context.network,
-          aliases: [],
           memoryMb: 128,
-          entrypoint: ["sh", "-c"],
-          command: [rotateSuperuserScript()],
+          script: rotateSuperuserScript(),
           env: secretEnv(env),
         },
         { parent: this, dependsOn: [this.container] },

@@ -6,8 +6,8 @@ import { dockerName } from "../../lib/naming";
 import { POSTGRES_SCHEMA_ROOT, temporalSchemaScript, TemporalSchemaEnv } from "../../lib/temporal";
 import { dataOptions, secretOrGenerated, SharedServiceArgs, waitFor } from "../shared/context";
 import {
-  jobContainer,
   jobSucceeded,
+  scriptJob,
   secretEnv,
   serviceContainer,
   sharedServiceSpec,
@@ -121,18 +121,15 @@ export class Temporal extends pulumi.ComponentResource {
         VISIBILITY_DBNAME: DATABASES.visibility,
         SCHEMA_ROOT: POSTGRES_SCHEMA_ROOT,
       };
-      this.schemaJob = jobContainer(
+      this.schemaJob = scriptJob(
         `${name}-schema`,
         {
           name: dockerName(context.stack, "temporal-schema"),
           image: args.adminToolsImage,
           owner: { environment: context.environment, service: "temporal-schema" },
           network: context.network,
-          aliases: [],
           memoryMb: 256,
-          // admin-tools' entrypoint only sleeps.
-          entrypoint: ["sh", "-c"],
-          command: [temporalSchemaScript()],
+          script: temporalSchemaScript(),
           env: secretEnv(env),
         },
         { parent: this, dependsOn: ready },

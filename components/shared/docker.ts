@@ -69,7 +69,7 @@ export interface ContainerSpec {
   /** `KEY=value` pairs; pass a secret Output when any value is secret. @default none */
   env?: pulumi.Input<pulumi.Input<string>[]>;
   /** @default the image's */
-  command?: pulumi.Input<string[]>;
+  command?: pulumi.Input<pulumi.Input<string>[]>;
   /** @default the image's */
   entrypoint?: string[];
   /** The container's hostname, which some processes put into their identity. @default Docker's (the container id) */
@@ -183,12 +183,28 @@ function jobContainerArgs(spec: ContainerSpec): docker.ContainerArgs {
   };
 }
 
-export function jobContainer(
+/** A one-shot job that runs a shell script, reachable by no alias. */
+export interface ScriptJobSpec extends Omit<ContainerSpec, "aliases" | "entrypoint" | "command"> {
+  /**
+   * A POSIX shell script, run as `sh -c <script>` in place of the image's entrypoint (which, in
+   * several images, starts a server or only sleeps). It carries no secret: those come from `env`.
+   */
+  script: pulumi.Input<string>;
+}
+
+export function scriptJob(
   name: string,
-  spec: ContainerSpec,
+  spec: ScriptJobSpec,
   opts: CallerOptions,
 ): docker.Container {
-  return new docker.Container(name, jobContainerArgs(spec), { ...opts, ...containerOptions });
+  const { script, ...rest } = spec;
+  const args = jobContainerArgs({
+    ...rest,
+    aliases: [],
+    entrypoint: ["sh", "-c"],
+    command: [script],
+  });
+  return new docker.Container(name, args, { ...opts, ...containerOptions });
 }
 
 /**

@@ -2,14 +2,13 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { bootstrapOnceScript } from "../../dittofeed/bootstrap";
 import { AdminStep } from "../../dittofeed/contract";
-import { FIRST_SUPPORTED_VERSION, UpgradeStep } from "../../dittofeed/releases";
-import { LABELS } from "../../lib/labels";
+import { UpgradeStep } from "../../dittofeed/releases";
 import { ClickHouse } from "../data/clickhouse";
 import { tenantAccessScript } from "../../lib/clickhouse";
 import { dockerName } from "../../lib/naming";
 import { PlatformContext, waitFor } from "../shared/context";
-import { jobContainer, jobSucceeded, secretEnv } from "../shared/docker";
-import { UpgradeSteps } from "./upgrade";
+import { jobSucceeded, scriptJob, secretEnv } from "../shared/docker";
+import { installedVersion, UpgradeSteps } from "./upgrade";
 
 export interface MigrationArgs {
   /** The stack this migration belongs to. */
@@ -52,42 +51,32 @@ export class Migration extends pulumi.ComponentResource {
   public readonly clickhouseJob: docker.Container;
   public readonly bootstrapJob: docker.Container;
   public readonly schemaJob: docker.Container;
-  /**
-   * The release the tenant was installed at, as its bootstrap job recorded it when it ran (a
-   * label, which later runs leave as it was); the oldest supported release for a bootstrap
-   * recorded before labels did.
-   */
-  public readonly installedVersion: pulumi.Output<string>;
-  /** The `pre` upgrade steps of the release, which run before its schema job. */
-  public readonly preUpgrade: UpgradeSteps;
+  /** The `pre` upgrade steps of the release, which run before its schema job, if it has any. */
+  public readonly preUpgrade?: UpgradeSteps;
   /** Resolves once the schema job exited 0, which waited for the bootstrap and the ClickHouse job: the gate of every app container of the tenant. */
   public readonly succeeded: pulumi.Output<pulumi.Resource[]>;
 
   constructor(name: string, args: MigrationArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:tenant:Migration", name, {}, opts);
     const { context, tenantId, clickhouse } = args;
-    // Every job: `<stack>-<tenant>-<job>`, labelled as the tenant's migration, reachable by no alias.
+    // Every job: `<stack>-<tenant>-<job>`, labelled as the tenant's migration.
     const job = (dockerSuffix: string, image: pulumi.Input<string>) => ({
       name: dockerName(context.stack, tenantId, dockerSuffix),
       image,
       owner: { environment: context.environment, service: "migrate", tenant: tenantId },
       network: context.network,
-      aliases: [],
       memoryMb: args.memoryMb ?? 1024,
     });
 
-    this.clickhouseJob = jobContainer(
+    this.clickhouseJob = scriptJob(
       `${name}-clickhouse`,
       {
         ...job("clickhouse-access", args.clickhouseImage),
-        entrypoint: ["sh", "-c"],
-        command: [
-          tenantAccessScript({
-            server: clickhouse.host,
-            database: args.clickhouseAccess.database,
-            user: args.clickhouseAccess.user,
-          }),
-        ],
+        script: tenantAccessScript({
+          server: clickhouse.host,
+          database: args.clickhouseAccess.database,
+          user: args.clickhouseAccess.user,
+        }),
         env: secretEnv({
           CLICKHOUSE_USER: clickhouse.adminUser,
           CLICKHOUSE_PASSWORD: clickhouse.password,
@@ -107,13 +96,12 @@ export class Migration extends pulumi.ComponentResource {
     // and a renamed workspace fails it. The label keeps the release the tenant was installed at:
     // ignored changes keep their stored value, even when the job is replaced.
     const bootstrapSpec = job("migrate", args.adminCliImage);
-    this.bootstrapJob = jobContainer(
+    this.bootstrapJob = scriptJob(
       `${name}-bootstrap`,
       {
         ...bootstrapSpec,
         owner: { ...bootstrapSpec.owner, dittofeedVersion: args.dittofeedVersion },
-        entrypoint: ["sh", "-c"],
-        command: [bootstrapOnceScript()],
+        script: bootstrapOnceScript(),
         env: args.env.bootstrap,
       },
       {
@@ -122,10 +110,6 @@ export class Migration extends pulumi.ComponentResource {
         ignoreChanges: ["labels"],
       },
     );
-    this.installedVersion = this.bootstrapJob.labels.apply(
-      (labels) =>
-        labels?.find((l) => l.label === LABELS.dittofeedVersion)?.value ?? FIRST_SUPPORTED_VERSION,
-    );
     const bootstrapped = jobSucceeded(
       this.bootstrapJob,
       `Bootstrap of tenant ${tenantId}`,
@@ -133,33 +117,39 @@ export class Migration extends pulumi.ComponentResource {
     );
 
     // The release's `pre` steps, once each, before its migrations and apps.
-    this.preUpgrade = new UpgradeSteps(
-      `${name}-pre-upgrade`,
-      {
-        context,
-        tenantId,
-        steps: args.preSteps ?? [],
-        installedVersion: this.installedVersion,
-        adminCliImage: args.adminCliImage,
-        env: args.env.bootstrap,
-        secrets: args.secrets,
-        dependsOn: args.dependsOn,
-        gates: [bootstrapped],
-      },
-      { parent: this },
-    );
+    const preSteps = args.preSteps ?? [];
+    this.preUpgrade =
+      preSteps.length === 0
+        ? undefined
+        : new UpgradeSteps(
+            `${name}-pre-upgrade`,
+            {
+              context,
+              tenantId,
+              steps: preSteps,
+              installedVersion: installedVersion(this.bootstrapJob),
+              adminCliImage: args.adminCliImage,
+              env: args.env.bootstrap,
+              secrets: args.secrets,
+              dependsOn: args.dependsOn,
+              gates: [bootstrapped],
+            },
+            { parent: this },
+          );
 
     // Per version: the drizzle migrations and ClickHouse tables of the image that is deployed.
     // Both are idempotent; they run again when the version (the image) or a credential changes.
-    this.schemaJob = jobContainer(
+    this.schemaJob = scriptJob(
       `${name}-schema`,
       {
         ...job("schema", args.adminCliImage),
-        entrypoint: ["sh", "-c"],
-        command: ["set -e; ./admin.sh migrate; ./admin.sh bootstrap-clickhouse"],
+        script: "set -e; ./admin.sh migrate; ./admin.sh bootstrap-clickhouse",
         env: args.env.schema,
       },
-      { parent: this, dependsOn: waitFor(args.dependsOn, this.preUpgrade.succeeded) },
+      {
+        parent: this,
+        dependsOn: waitFor(args.dependsOn, this.preUpgrade?.succeeded ?? [bootstrapped]),
+      },
     );
     this.succeeded = jobSucceeded(
       this.schemaJob,

@@ -4,7 +4,7 @@ import { dockerName } from "../../lib/naming";
 import { DEFAULT_TASK_QUEUE, namespaceScript, NamespaceJobEnv } from "../../lib/temporal";
 import { Temporal } from "../data/temporal";
 import { PlatformContext } from "../shared/context";
-import { jobContainer, jobSucceeded, secretEnv } from "../shared/docker";
+import { jobSucceeded, scriptJob, secretEnv } from "../shared/docker";
 
 export interface NamespaceArgs {
   /** The stack this namespace belongs to. */
@@ -44,18 +44,15 @@ export class Namespace extends pulumi.ComponentResource {
       TASK_QUEUE: DEFAULT_TASK_QUEUE,
       WAIT_SECONDS: String(args.waitSeconds ?? 60),
     };
-    this.job = jobContainer(
+    this.job = scriptJob(
       `${name}-job`,
       {
         name: dockerName(context.stack, tenantId, "namespace"),
         image: temporal.toolsImage,
         owner: { environment: context.environment, service: "namespace", tenant: tenantId },
         network: context.network,
-        aliases: [],
         memoryMb: 128,
-        // The image's entrypoint starts a Temporal server whatever the command says.
-        entrypoint: ["sh", "-c"],
-        command: [namespaceScript()],
+        script: namespaceScript(),
         // Nothing here is secret, but every container's environment is, by one rule that the
         // policy pack checks: a rule with exceptions is one nobody can check at a glance.
         env: secretEnv({ ...env }),

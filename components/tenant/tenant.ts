@@ -19,7 +19,7 @@ import { envList, LoopbackPort } from "../shared/docker";
 import { Database } from "./database";
 import { Migration } from "./migration";
 import { Namespace } from "./namespace";
-import { UpgradeSteps } from "./upgrade";
+import { installedVersion, UpgradeSteps } from "./upgrade";
 import { WorkerCheck } from "./workerCheck";
 
 /** Where a tenant is reached: by its people's browsers, and by the browser's API calls. */
@@ -218,28 +218,32 @@ export class Tenant extends pulumi.ComponentResource {
       { parent: this },
     );
     // The release's `post` steps, once each, once its apps serve.
-    const postUpgrade = new UpgradeSteps(
-      `${name}-post-upgrade`,
-      {
-        context,
-        tenantId: id,
-        steps: args.release.steps.filter((step) => step.phase === "post"),
-        installedVersion: migration.installedVersion,
-        adminCliImage: images.adminCli,
-        env: environment("bootstrap"),
-        secrets: stepSecrets,
-        dependsOn: [
-          ...this.api.containers,
-          ...this.dashboard.containers,
-          ...this.worker.containers,
-        ],
-        gates: [],
-      },
-      { parent: this },
-    );
-    this.deployed = pulumi
-      .all([workerCheck.succeeded, ...postUpgrade.succeeded])
-      .apply((): pulumi.Resource[] => []);
+    const postSteps = args.release.steps.filter((step) => step.phase === "post");
+    const postUpgrade =
+      postSteps.length === 0
+        ? undefined
+        : new UpgradeSteps(
+            `${name}-post-upgrade`,
+            {
+              context,
+              tenantId: id,
+              steps: postSteps,
+              installedVersion: installedVersion(migration.bootstrapJob),
+              adminCliImage: images.adminCli,
+              env: environment("bootstrap"),
+              secrets: stepSecrets,
+              dependsOn: [
+                ...this.api.containers,
+                ...this.dashboard.containers,
+                ...this.worker.containers,
+              ],
+              gates: [],
+            },
+            { parent: this },
+          );
+    this.deployed = postUpgrade
+      ? pulumi.all([workerCheck.succeeded, ...postUpgrade.succeeded]).apply(() => [])
+      : workerCheck.succeeded;
     if (args.access)
       this.access = new TenantAccess(`${name}-access`, args.access, { parent: this });
 

@@ -1,9 +1,10 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { compareVersions, UpgradeStep } from "../../dittofeed/releases";
+import { compareVersions, FIRST_SUPPORTED_VERSION, UpgradeStep } from "../../dittofeed/releases";
+import { LABELS } from "../../lib/labels";
 import { dockerName } from "../../lib/naming";
 import { PlatformContext, waitFor } from "../shared/context";
-import { jobContainer, jobSucceeded } from "../shared/docker";
+import { jobSucceeded, scriptJob } from "../shared/docker";
 
 /** What a tenant's upgrade steps of one phase run with. */
 export interface UpgradeStepsArgs {
@@ -22,6 +23,18 @@ export interface UpgradeStepsArgs {
   /** What must be ready, and which jobs must have succeeded, before the first step. */
   dependsOn: pulumi.Resource[];
   gates: pulumi.Output<pulumi.Resource[]>[];
+}
+
+/**
+ * The release a tenant was installed at, as its bootstrap job recorded it (a label, which later
+ * runs of the job keep as it was); the oldest supported release for a bootstrap recorded before
+ * the label existed.
+ */
+export function installedVersion(bootstrapJob: docker.Container): pulumi.Output<string> {
+  return bootstrapJob.labels.apply(
+    (labels) =>
+      labels?.find((l) => l.label === LABELS.dittofeedVersion)?.value ?? FIRST_SUPPORTED_VERSION,
+  );
 }
 
 /**
@@ -51,17 +64,15 @@ export class UpgradeSteps extends pulumi.ComponentResource {
     const { context, tenantId } = args;
     let gates = args.gates;
     for (const step of args.steps) {
-      const job = jobContainer(
+      const job = scriptJob(
         `${name}-${step.version}`,
         {
           name: dockerName(context.stack, tenantId, step.command),
           image: args.adminCliImage,
           owner: { environment: context.environment, service: "upgrade", tenant: tenantId },
           network: context.network,
-          aliases: [],
           memoryMb: 1024,
-          entrypoint: ["sh", "-c"],
-          command: args.installedVersion.apply((installed) => [upgradeCommand(step, installed)]),
+          script: args.installedVersion.apply((installed) => upgradeCommand(step, installed)),
           env: args.env,
         },
         {

@@ -5,7 +5,7 @@ import { DEFAULT_TASK_QUEUE, workerCheckScript, WorkerCheckEnv } from "../../lib
 import { DittofeedService } from "../app/dittofeedService";
 import { Temporal } from "../data/temporal";
 import { PlatformContext } from "../shared/context";
-import { jobContainer, jobSucceeded, secretEnv } from "../shared/docker";
+import { jobSucceeded, scriptJob, secretEnv } from "../shared/docker";
 
 export interface WorkerCheckArgs {
   /** The stack the tenant lives in. */
@@ -48,18 +48,15 @@ export class WorkerCheck extends pulumi.ComponentResource {
     const replacedWith = pulumi
       .all(workers.containers.map((c) => c.id))
       .apply((ids) => ids.join(" "));
-    this.job = jobContainer(
+    this.job = scriptJob(
       `${name}-job`,
       {
         name: dockerName(context.stack, tenantId, "worker-check"),
         image: temporal.toolsImage,
         owner: { environment: context.environment, service: "worker-check", tenant: tenantId },
         network: context.network,
-        aliases: [],
         memoryMb: 128,
-        // The image's entrypoint starts a Temporal server whatever the command says.
-        entrypoint: ["sh", "-c"],
-        command: [workerCheckScript()],
+        script: workerCheckScript(),
         env: secretEnv({ ...env, WORKER_CONTAINERS: replacedWith }),
       },
       { parent: this, dependsOn: workers.containers },
