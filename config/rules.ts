@@ -177,19 +177,12 @@ export function crossFieldProblems(
   const tenants = tenantProblems(raw);
   problems.push(...tenants.problems, ...devPortProblems(raw), ...temporalProblems(raw));
   const secrets = record(raw.secrets);
-  if (secrets.postgresPasswordPrevious !== undefined) {
-    if (secrets.postgresPassword === undefined) {
-      problems.push({
-        path: ["secrets", "postgresPasswordPrevious"],
-        message:
-          "rotates the superuser's password to platform:secrets.postgresPassword, which is not set: set it to the new password",
-      });
-    } else if (secrets.postgresPassword === secrets.postgresPasswordPrevious) {
-      problems.push({
-        path: ["secrets", "postgresPasswordPrevious"],
-        message: "is the same as platform:secrets.postgresPassword: there is nothing to rotate",
-      });
-    }
+  if (secrets.postgresPasswordPrevious !== undefined && secrets.postgresPassword === undefined) {
+    problems.push({
+      path: ["secrets", "postgresPasswordPrevious"],
+      message:
+        "rotates the superuser's password to platform:secrets.postgresPassword, which is not set: set it to the new password",
+    });
   }
   for (const id of Object.keys(record(secrets.tenants))) {
     if (!tenants.ids.has(id)) {

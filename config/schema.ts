@@ -35,10 +35,20 @@ const DNS_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const DOMAIN = /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 const CLOUDFLARE_ID = /^[0-9a-f]{32}$/;
 
-/** RFC 5891: labels with `--` as third and fourth characters are reserved for IDNA (`xn--`). */
-const RESERVED_LABEL = /^..--/;
-const RESERVED_LABEL_MESSAGE =
-  'must not have "--" as its third and fourth characters: DNS reserves such labels for internationalised names, and URLs refuse invalid ones';
+/**
+ * An `xn--` label must be valid punycode, or no URL parser takes a hostname made of it (WHATWG
+ * URL, which browsers and Node share, refuses `xn--a`).
+ */
+function urlRefusesLabel(label: string): boolean {
+  try {
+    new URL(`https://${label}.example.com/`);
+    return false;
+  } catch {
+    return true;
+  }
+}
+const INVALID_IDN_MESSAGE =
+  "is not a valid internationalised label (xn--...): no browser or URL parser accepts a hostname made of it";
 
 const slug = z
   .string()
@@ -46,7 +56,7 @@ const slug = z
     SLUG,
     "must be a slug: 1 to 40 lowercase letters, digits and hyphens, starting with a letter and not ending with a hyphen",
   )
-  .refine((value) => !RESERVED_LABEL.test(value), RESERVED_LABEL_MESSAGE);
+  .refine((value) => !urlRefusesLabel(value), INVALID_IDN_MESSAGE);
 
 const domain = z.string().regex(DOMAIN, "must be a lowercase DNS name such as example.com");
 
@@ -62,8 +72,8 @@ const hostnameLabel = z.string().superRefine((value, ctx) => {
       code: "custom",
       message: "must be a DNS label: lowercase letters, digits and hyphens, at most 63 characters",
     });
-  } else if (RESERVED_LABEL.test(value)) {
-    ctx.addIssue({ code: "custom", message: RESERVED_LABEL_MESSAGE });
+  } else if (urlRefusesLabel(value)) {
+    ctx.addIssue({ code: "custom", message: INVALID_IDN_MESSAGE });
   }
 });
 

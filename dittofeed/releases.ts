@@ -52,7 +52,15 @@ export function compareVersions(a: string, b: string): number {
   if (x.pre === y.pre) return 0;
   if (x.pre === "") return 1;
   if (y.pre === "") return -1;
-  return x.pre < y.pre ? -1 : 1;
+  // Semantic versioning: dot-separated identifiers, numeric ones compared as numbers.
+  const [p, q] = [x.pre.split("."), y.pre.split(".")];
+  for (let i = 0; i < Math.min(p.length, q.length); i++) {
+    if (p[i] === q[i]) continue;
+    const numeric = /^\d+$/.test(p[i]) && /^\d+$/.test(q[i]);
+    if (numeric) return Number(p[i]) - Number(q[i]);
+    return p[i] < q[i] ? -1 : 1;
+  }
+  return p.length - q.length;
 }
 
 /**

@@ -60,14 +60,18 @@ describe("the bootstrap job, once per workspace, on a real PostgreSQL", () => {
     return { status: result.status, output: result.stdout + result.stderr, asked };
   };
 
-  test("a failed bootstrap records nothing, so the retry runs it again", () => {
+  test("a failed bootstrap is only started, so the retry runs it again; renamed meanwhile, it is refused", () => {
     const failed = run("Acme Corp", 4);
     assert.equal(failed.status, 4, failed.output);
     assert.deepEqual(failed.asked, ["bootstrap --workspace-name=Acme Corp"]);
+    // The failed run may have created its workspace: another name now would be a second one.
+    const renamed = run("Acme Renamed");
+    assert.equal(renamed.status, 3, renamed.output);
+    assert.deepEqual(renamed.asked, []);
     const retried = run("Acme Corp");
     assert.equal(retried.status, 0, retried.output);
     assert.deepEqual(retried.asked, ["bootstrap --workspace-name=Acme Corp"]);
-    assert.match(retried.output, /Bootstrap of workspace "Acme Corp" recorded/);
+    assert.match(retried.output, /Bootstrap of workspace "Acme Corp" completed/);
   });
 
   test("once it completed, every later run (a new version, a lost container) skips it", () => {

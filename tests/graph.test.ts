@@ -738,20 +738,12 @@ describe("rotating postgresPassword", () => {
     assert.ok(!result.registrations.some((r) => r.name === "postgres-rotate-password"));
   });
 
-  test("a previous password without a new one, or equal to it, is refused naming the key", async () => {
-    for (const values of [
-      { postgresPasswordPrevious: secrets.postgresPasswordPrevious },
-      {
-        postgresPassword: secrets.postgresPassword,
-        postgresPasswordPrevious: secrets.postgresPassword,
-      },
-    ]) {
-      const result = await run(values);
-      assert.match(
-        String(result.error?.message),
-        /platform:secrets\.postgresPasswordPrevious = \[secret\]/,
-      );
-      assert.ok(!String(result.error?.message).includes(secrets.postgresPassword));
-    }
+  test("a previous password without a new one is refused naming the key", async () => {
+    const result = await run({ postgresPasswordPrevious: secrets.postgresPasswordPrevious });
+    assert.match(
+      String(result.error?.message),
+      /platform:secrets\.postgresPasswordPrevious = \[secret\]: .*postgresPassword, which is not set/,
+    );
+    assert.ok(!String(result.error?.message).includes(secrets.postgresPasswordPrevious));
   });
 });

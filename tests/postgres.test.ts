@@ -392,7 +392,11 @@ describe("rotating the superuser's password, with the real psql 15 and server", 
     `postgresql://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${server.port}/postgres`;
 
   test("sets the new password with the old one; the old one stops working", async () => {
-    assert.match(execFileSync("psql", ["--version"], { encoding: "utf8" }), /\(PostgreSQL\) 15\./);
+    // \getenv arrived in psql 15, the version of the postgres:15 image that runs the job.
+    const major = Number(
+      /\(PostgreSQL\) (\d+)/.exec(execFileSync("psql", ["--version"], { encoding: "utf8" }))?.[1],
+    );
+    assert.ok(major >= 15, `psql ${major} has no \\getenv`);
     const result = rotate(OLD, NEW);
     assert.equal(result.status, 0, result.stdout + result.stderr);
     assert.match(result.stdout, /password is rotated/);

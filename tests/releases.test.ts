@@ -19,6 +19,7 @@ describe("release steps", () => {
       "v0.23.0",
       "v0.24.0-alpha.5",
       "v0.24.0-alpha.9",
+      "v0.24.0-alpha.10",
       "0.24.0",
       "1.0.0",
     ];
