@@ -41,11 +41,12 @@ export interface MigrationArgs {
 
 /**
  * Brings a tenant's schema to the deployed version before any of its app containers start, as
- * three one-shot containers in order: the tenant's ClickHouse database and user; Dittofeed's
+ * one-shot containers in order: the tenant's ClickHouse database and user; Dittofeed's
  * `bootstrap`, once per workspace (database, migrations, ClickHouse tables, the workspace; it
- * starts workflows, so it waits for the tenant's Temporal namespace); and, per version, the
- * schema job (`migrate` and `bootstrap-clickhouse`). A non-zero exit fails `pulumi up` with the
- * job's output and leaves the running app containers untouched.
+ * starts workflows, so it waits for the tenant's Temporal namespace); the release's `pre`
+ * upgrade steps, if it has any; and, per version, the schema job (`migrate` and
+ * `bootstrap-clickhouse`). A non-zero exit fails `pulumi up` with the job's output and leaves the
+ * running app containers untouched.
  */
 export class Migration extends pulumi.ComponentResource {
   public readonly clickhouseJob: docker.Container;
