@@ -63,6 +63,51 @@ function collisionProblems(raw: Record<string, unknown>, others: readonly OtherS
   });
 }
 
+/**
+ * Mail providers where anyone can open an address: allowing such a domain through Access lets
+ * everyone in, and an exposed tenant's every request is an admin's (anonymous auth).
+ */
+export const PUBLIC_EMAIL_DOMAINS = [
+  "aol.com",
+  "gmail.com",
+  "googlemail.com",
+  "gmx.com",
+  "gmx.de",
+  "gmx.net",
+  "hotmail.com",
+  "icloud.com",
+  "live.com",
+  "mail.com",
+  "mail.ru",
+  "me.com",
+  "msn.com",
+  "outlook.com",
+  "pm.me",
+  "proton.me",
+  "protonmail.com",
+  "qq.com",
+  "web.de",
+  "yahoo.com",
+  "yandex.com",
+  "yandex.ru",
+  "zoho.com",
+] as const;
+
+function publicDomainProblems(tenant: Record<string, unknown>, index: number): Problem[] {
+  if (tenant.allowPublicEmailDomains === true) return [];
+  return list(tenant.accessEmailDomains).flatMap((domain, at) =>
+    (PUBLIC_EMAIL_DOMAINS as readonly unknown[]).includes(domain)
+      ? [
+          {
+            path: ["tenants", index, "accessEmailDomains", at],
+            message:
+              "is a public mail provider: anyone can open an address there and would administer this tenant; list people in accessEmails, or set allowPublicEmailDomains: true if you truly mean everyone",
+          },
+        ]
+      : [],
+  );
+}
+
 function tenantProblems(raw: Record<string, unknown>): {
   problems: Problem[];
   ids: Set<unknown>;
@@ -74,6 +119,7 @@ function tenantProblems(raw: Record<string, unknown>): {
   list(raw.tenants)
     .map(record)
     .forEach((tenant, index) => {
+      problems.push(...publicDomainProblems(tenant, index));
       const firstId = seenIds.get(tenant.id);
       if (firstId !== undefined) {
         problems.push({

@@ -157,6 +157,7 @@ const tenantSchema = z
     hostname: hostnameLabel.optional(),
     accessEmails: z.array(z.email("must be an email address")).default([]),
     accessEmailDomains: z.array(domain).default([]),
+    allowPublicEmailDomains: z.boolean().default(false),
     workerReplicas: z.number().int().min(1).max(16).default(1),
     memoryMb: z
       .object({ api: memoryMb(512), dashboard: memoryMb(384), worker: memoryMb(768) })

@@ -11,6 +11,11 @@ export function imagePinProblem(ref: string): string | undefined {
   const tag = lastSegment.includes(":") ? lastSegment.slice(lastSegment.indexOf(":") + 1) : "";
   if (tag === "") return "must pin a tag or digest (e.g. :v0.23.0)";
   if (tag === "latest") return "must not use the floating tag 'latest': pin a version";
+  // `postgres:16`, `redis:alpine`, `:head`: tags that move to every new minor release. A tag
+  // must name at least major.minor, which official images move only for patch releases.
+  if (!/^v?\d+\.\d+/.test(tag)) {
+    return `must not use the floating tag '${tag}': pin at least major.minor (e.g. :15.13) or a digest`;
+  }
   return undefined;
 }
 

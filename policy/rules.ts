@@ -127,7 +127,8 @@ export const RULES: Rule[] = [
   },
   {
     name: "images-pinned",
-    description: "No image is referenced by the tag latest or without a tag.",
+    description:
+      "No image is referenced without a tag, by the tag latest, or by a tag that floats to new minor releases.",
     enforcementLevel: "mandatory",
     check: (resources) =>
       [

@@ -333,3 +333,47 @@ test("a hostname or id that is invalid punycode (xn--) is refused: no URL parser
     ["ab--c", "xn--bcher-kva"],
   );
 });
+
+test("an image tag that floats to new minor releases is refused, naming the key; major.minor or a digest passes", async () => {
+  for (const [key, values, ref] of [
+    ["platform:postgres.image", { postgres: { image: "postgres:16" } }, "postgres:16"],
+    ["platform:redis.image", { redis: { image: "redis:alpine" } }, "redis:alpine"],
+    [
+      "platform:dittofeed.images.api",
+      { dittofeed: { images: { api: "registry.example/api:head" } } },
+      "registry.example/api:head",
+    ],
+  ] as const) {
+    await refuses({ ...valid, ...values }, key, JSON.stringify(ref), /floating tag .*major\.minor/);
+  }
+  const pinned = parsePlatformConfig({
+    ...valid,
+    postgres: { image: "postgres:15.13" },
+    redis: { image: "redis:7.4.2-alpine" },
+    dittofeed: { images: { api: `registry.example/api@sha256:${"a".repeat(64)}` } },
+  });
+  assert.equal(pinned.postgres.image, "postgres:15.13");
+});
+
+test("a public mail provider in accessEmailDomains is refused unless explicitly allowed", async () => {
+  await refuses(
+    {
+      ...valid,
+      tenants: [
+        tenant("acme", { accessEmailDomains: ["acme.example", "gmail.com"] }),
+        tenant("globex"),
+      ],
+    },
+    "platform:tenants[0].accessEmailDomains[1]",
+    '"gmail.com"',
+    /public mail provider: anyone can open an address there/,
+  );
+  const allowed = parsePlatformConfig({
+    ...valid,
+    tenants: [
+      tenant("acme", { accessEmailDomains: ["gmail.com"], allowPublicEmailDomains: true }),
+      tenant("globex"),
+    ],
+  });
+  assert.deepEqual(allowed.tenants[0].accessEmailDomains, ["gmail.com"]);
+});
