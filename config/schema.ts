@@ -159,6 +159,7 @@ const tenantSchema = z
     accessEmailDomains: z.array(domain).default([]),
     allowPublicEmailDomains: z.boolean().default(false),
     workerReplicas: z.number().int().min(1).max(16).default(1),
+    postgresConnectionLimit: z.number().int().min(1).max(10000).optional(),
     memoryMb: z
       .object({ api: memoryMb(512), dashboard: memoryMb(384), worker: memoryMb(768) })
       .strict()

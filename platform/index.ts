@@ -154,6 +154,7 @@ function createTenant(
       devPorts: config.environment === "dev" ? tenant.devPorts : undefined,
       memoryMb: tenant.memoryMb,
       workerReplicas: tenant.workerReplicas,
+      databaseConnectionLimit: tenant.postgresConnectionLimit,
       release: { version: config.dittofeed.version, steps: upgradeSteps },
       namespaceRetentionDays: config.temporal.namespaceRetentionDays,
       workerCheckSeconds: config.dittofeed.workerCheckSeconds,

@@ -335,13 +335,15 @@ for (const stack of COMMITTED_STACKS) {
     );
 
     for (const tenantIndex of [0, 1]) {
-      test(`tenant ${tenantIndex}: own role, database and revoked PUBLIC connect`, () => {
+      test(`tenant ${tenantIndex}: own role with a connection limit, database and revoked PUBLIC connect`, () => {
         const t = config.tenants[tenantIndex];
         const role = byName(run, `${t.id}-database-role`);
         assert.equal(role.inputs.name, `dittofeed_${t.id.replace(/-/g, "_")}`);
         assert.equal(role.inputs.superuser, false);
         assert.equal(role.inputs.createRole, false);
         assert.equal(role.inputs.login, true);
+        // A full pool (node-postgres's 10) per api, dashboard, worker and one job at a time.
+        assert.equal(role.inputs.connectionLimit, 10 * (3 + t.workerReplicas));
         const db = byName(run, `${t.id}-database-db`);
         assert.equal(db.inputs.owner, role.inputs.name);
         const grant = byName(run, `${t.id}-database-revoke-public`);

@@ -86,7 +86,11 @@ describe("the program's Postgres declarations on a real PostgreSQL 15", () => {
     run = await runProgram({
       config: platformConfig({
         environment: "dev",
-        tenants: tenantIds.map((id) => ({ id, workspaceName: id })),
+        tenants: tenantIds.map((id) => ({
+          id,
+          workspaceName: id,
+          ...(id === "globex" ? { postgresConnectionLimit: 2 } : {}),
+        })),
         secrets: { tenants: { globex: { databasePassword: HOSTILE } } },
       }),
       secretKeys: ["platform:secrets"],
@@ -165,6 +169,17 @@ describe("the program's Postgres declarations on a real PostgreSQL 15", () => {
     await admin.end();
     const url = `postgresql://no_createdb:pw-0123456789abcdef@127.0.0.1:${server.port}/postgres`;
     assert.equal(await sqlState(url, "CREATE DATABASE dittofeed_acme"), "42501");
+  });
+
+  test("a tenant role holds no more connections than its limit, so no tenant exhausts the server", async () => {
+    const role = (id: string) => byName(run, `${id}-database-role`).inputs.connectionLimit;
+    // The default: a full pool (10, node-postgres's default) per api, dashboard, worker and job.
+    assert.equal(role("acme"), 40);
+    assert.equal(role("globex"), 2);
+    const url = onServer(urlOf("globex"), server.port);
+    const held = [await connect(url), await connect(url)];
+    assert.equal(await sqlState(url, "SELECT 1"), "53300", "too_many_connections");
+    await Promise.all(held.map((c) => c.end()));
   });
 
   test("no tenant reaches another tenant's database", async () => {

@@ -91,6 +91,7 @@ export interface RoleInputs {
   superuser?: boolean;
   createDatabase?: boolean;
   createRole?: boolean;
+  connectionLimit?: number;
 }
 
 /**
@@ -108,7 +109,7 @@ export function createRoleSql(role: RoleInputs): string {
     flag(role.login, "LOGIN"),
     "NOREPLICATION",
     "NOBYPASSRLS",
-    "CONNECTION LIMIT -1",
+    `CONNECTION LIMIT ${role.connectionLimit ?? -1}`,
     `ENCRYPTED PASSWORD '${pqQuoteLiteral(role.password)}'`,
   ].join(" ");
 }

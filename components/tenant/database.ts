@@ -14,6 +14,8 @@ export interface DatabaseArgs {
   postgres: Postgres;
   /** The role's password (secret). */
   password: pulumi.Input<string>;
+  /** How many connections the role may hold at once, so that no tenant exhausts the server. */
+  connectionLimit: number;
 }
 
 /**
@@ -49,6 +51,7 @@ export class Database extends pulumi.ComponentResource {
         superuser: false,
         createRole: false,
         createDatabase: true,
+        connectionLimit: args.connectionLimit,
       },
       { ...childOptions, ...keepRole },
     );

@@ -5,6 +5,7 @@ import {
   DittofeedImage,
   Consumer,
   consumerEnvironment,
+  DATABASE_POOL_SIZE,
 } from "../../dittofeed/contract";
 import { UpgradeStep } from "../../dittofeed/releases";
 import { tenantSqlName } from "../../lib/naming";
@@ -45,6 +46,11 @@ export interface TenantArgs {
   memoryMb: Record<AppRole, number>;
   /** Number of worker containers. @default 1 */
   workerReplicas?: number;
+  /**
+   * Connections the tenant's Postgres role may hold at once.
+   * @default a full pool for each process: api, dashboard, each worker, and one job
+   */
+  databaseConnectionLimit?: number;
   /** Dittofeed's `LOG_LEVEL`. */
   logLevel: string;
   /** Image ids of the Dittofeed roles and of ClickHouse (for its client). */
@@ -121,7 +127,14 @@ export class Tenant extends pulumi.ComponentResource {
 
     const database = new Database(
       `${name}-database`,
-      { context, tenantId: id, postgres, password: databasePassword },
+      {
+        context,
+        tenantId: id,
+        postgres,
+        password: databasePassword,
+        connectionLimit:
+          args.databaseConnectionLimit ?? DATABASE_POOL_SIZE * (3 + (args.workerReplicas ?? 1)),
+      },
       { parent: this },
     );
     this.databaseUrl = database.url;
