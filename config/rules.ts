@@ -189,7 +189,8 @@ function temporalProblems(raw: Record<string, unknown>): Problem[] {
       message: `must not be auto-setup in ${environment}: it creates or updates its schema at every start and is a development image; use ${TEMPORAL_IMAGES.server} (a job keeps the schema)`,
     });
   }
-  const server = imageParts(image ?? defaultTemporalImage(environment));
+  const serverImage = image ?? defaultTemporalImage(environment);
+  const server = imageParts(serverImage);
   const tools = imageParts(
     typeof temporal.adminToolsImage === "string"
       ? temporal.adminToolsImage
@@ -197,10 +198,7 @@ function temporalProblems(raw: Record<string, unknown>): Problem[] {
   );
   // The release at the head of the tag: admin-tools also publishes longer tags of one release.
   const release = (tag: string) => /^\d+\.\d+\.\d+/.exec(tag)?.[0] ?? tag;
-  if (
-    !isAutoSetupImage(image ?? defaultTemporalImage(environment)) &&
-    release(server.tag) !== release(tools.tag)
-  ) {
+  if (!isAutoSetupImage(serverImage) && release(server.tag) !== release(tools.tag)) {
     problems.push({
       path: ["temporal", "adminToolsImage"],
       message: `must be the server's Temporal version (${server.tag || "untagged"}), not ${tools.tag || "untagged"}: the schema job applies its schema files, and the server refuses a schema older than its own`,

@@ -4,10 +4,17 @@ import * as pulumi from "@pulumi/pulumi";
 import { HealthCheck, healthCheck } from "../../lib/healthchecks";
 import { dockerName } from "../../lib/naming";
 import { POSTGRES_SCHEMA_ROOT, temporalSchemaScript, TemporalSchemaEnv } from "../../lib/temporal";
-import { dataOptions, secretOrGenerated, SharedServiceArgs, waitFor } from "../shared/context";
+import {
+  dataOptions,
+  PlatformContext,
+  secretOrGenerated,
+  SharedServiceArgs,
+  waitFor,
+} from "../shared/context";
 import {
   jobSucceeded,
   scriptJob,
+  ScriptJobSpec,
   secretEnv,
   serviceContainer,
   sharedServiceSpec,
@@ -61,6 +68,8 @@ export class Temporal extends pulumi.ComponentResource {
   public readonly toolsImage: pulumi.Input<string>;
   public readonly role: postgresql.Role;
   public readonly databases: postgresql.Database[];
+  /** The stack this Temporal belongs to. */
+  private readonly context: PlatformContext;
   /** The job that keeps the schema, when the server image does not. */
   public readonly schemaJob?: docker.Container;
   public readonly container: docker.Container;
@@ -69,6 +78,7 @@ export class Temporal extends pulumi.ComponentResource {
     super("platform:data:Temporal", name, {}, opts);
     const { context, postgres } = args;
     this.toolsImage = args.adminToolsImage ?? args.image;
+    this.context = context;
     const sql = { parent: this, provider: postgres.provider };
 
     const password = secretOrGenerated(`${name}-password`, args.password, this);
@@ -158,5 +168,20 @@ export class Temporal extends pulumi.ComponentResource {
       { parent: this, dependsOn: waitFor(ready, schemaReady) },
     );
     this.registerOutputs({ address: this.address });
+  }
+
+  /**
+   * What a tenant's job that talks to this Temporal with `tctl` has alike: `<stack>-<tenant>-
+   * <service>`, the image whose tctl matches the server, little memory.
+   */
+  tctlJobSpec(tenantId: string, service: string): Omit<ScriptJobSpec, "script" | "env"> {
+    const { context } = this;
+    return {
+      name: dockerName(context.stack, tenantId, service),
+      image: this.toolsImage,
+      owner: { environment: context.environment, service, tenant: tenantId },
+      network: context.network,
+      memoryMb: 128,
+    };
   }
 }

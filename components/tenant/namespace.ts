@@ -1,14 +1,10 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { dockerName } from "../../lib/naming";
 import { DEFAULT_TASK_QUEUE, namespaceScript, NamespaceJobEnv } from "../../lib/temporal";
 import { Temporal } from "../data/temporal";
-import { PlatformContext } from "../shared/context";
 import { jobSucceeded, scriptJob, secretEnv } from "../shared/docker";
 
 export interface NamespaceArgs {
-  /** The stack this namespace belongs to. */
-  context: PlatformContext;
   /** The tenant whose namespace this is; the namespace is named after it. */
   tenantId: string;
   /** The shared Temporal; its image's `tctl` registers the namespace. */
@@ -35,7 +31,7 @@ export class Namespace extends pulumi.ComponentResource {
 
   constructor(name: string, args: NamespaceArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:tenant:Namespace", name, {}, opts);
-    const { context, tenantId, temporal } = args;
+    const { tenantId, temporal } = args;
     this.name = tenantId;
     const env: NamespaceJobEnv = {
       TEMPORAL_CLI_ADDRESS: temporal.address,
@@ -47,11 +43,7 @@ export class Namespace extends pulumi.ComponentResource {
     this.job = scriptJob(
       `${name}-job`,
       {
-        name: dockerName(context.stack, tenantId, "namespace"),
-        image: temporal.toolsImage,
-        owner: { environment: context.environment, service: "namespace", tenant: tenantId },
-        network: context.network,
-        memoryMb: 128,
+        ...temporal.tctlJobSpec(tenantId, "namespace"),
         script: namespaceScript(),
         // Nothing here is secret, but every container's environment is, by one rule that the
         // policy pack checks: a rule with exceptions is one nobody can check at a glance.

@@ -141,7 +141,7 @@ export class Tenant extends pulumi.ComponentResource {
 
     const namespace = new Namespace(
       `${name}-namespace`,
-      { context, tenantId: id, temporal, retentionDays: args.namespaceRetentionDays },
+      { tenantId: id, temporal, retentionDays: args.namespaceRetentionDays },
       { parent: this },
     );
 
@@ -221,7 +221,6 @@ export class Tenant extends pulumi.ComponentResource {
     const workerCheck = new WorkerCheck(
       `${name}-worker-check`,
       {
-        context,
         tenantId: id,
         namespace: namespace.name,
         workers: this.worker,

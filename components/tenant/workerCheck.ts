@@ -1,15 +1,11 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { dockerName } from "../../lib/naming";
 import { DEFAULT_TASK_QUEUE, workerCheckScript, WorkerCheckEnv } from "../../lib/temporal";
 import { DittofeedService } from "../app/dittofeedService";
 import { Temporal } from "../data/temporal";
-import { PlatformContext } from "../shared/context";
 import { jobSucceeded, scriptJob, secretEnv } from "../shared/docker";
 
 export interface WorkerCheckArgs {
-  /** The stack the tenant lives in. */
-  context: PlatformContext;
   /** The tenant whose workers are checked. */
   tenantId: string;
   /** The tenant's Temporal namespace. */
@@ -35,7 +31,7 @@ export class WorkerCheck extends pulumi.ComponentResource {
 
   constructor(name: string, args: WorkerCheckArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:tenant:WorkerCheck", name, {}, opts);
-    const { context, tenantId, temporal, workers } = args;
+    const { tenantId, temporal, workers } = args;
     const env: WorkerCheckEnv = {
       TEMPORAL_CLI_ADDRESS: temporal.address,
       NAMESPACE: args.namespace,
@@ -51,11 +47,7 @@ export class WorkerCheck extends pulumi.ComponentResource {
     this.job = scriptJob(
       `${name}-job`,
       {
-        name: dockerName(context.stack, tenantId, "worker-check"),
-        image: temporal.toolsImage,
-        owner: { environment: context.environment, service: "worker-check", tenant: tenantId },
-        network: context.network,
-        memoryMb: 128,
+        ...temporal.tctlJobSpec(tenantId, "worker-check"),
         script: workerCheckScript(),
         env: secretEnv({ ...env, WORKER_CONTAINERS: replacedWith }),
       },
