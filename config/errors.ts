@@ -1,8 +1,28 @@
 /** How invalid config is reported: every problem at once, each naming its key and value (never a secret). */
+import { redactSecrets } from "../lib/redact";
 import { NAMESPACE } from "./schema";
 
-/** Keys whose whole value is a secret: their values never appear in errors. */
-const SECRET_KEYS = new Set(["secrets"]);
+/**
+ * Keys whose value is a secret, wherever they are: `platform:secrets` and anything named like a
+ * secret, so that a secret under a mistyped key (`platform:secret`, a password put under a
+ * tenant) is as hidden as under the right one.
+ */
+function isSecretKey(segment: PropertyKey, depth: number): boolean {
+  const key = String(segment);
+  return (
+    (depth === 0 && key === "secrets") ||
+    /secret|passw|token|credential|private|apikey|api_key/i.test(key)
+  );
+}
+
+/** Every string held under a secret key of `raw`, at any depth. */
+function secretValues(raw: unknown, depth = 0, underSecret = false): string[] {
+  if (typeof raw === "string") return underSecret ? [raw] : [];
+  if (raw === null || typeof raw !== "object") return [];
+  return Object.entries(raw as Record<string, unknown>).flatMap(([key, value]) =>
+    secretValues(value, depth + 1, underSecret || isSecretKey(key, depth)),
+  );
+}
 
 export interface ConfigProblem {
   /** The full key path, e.g. `platform:tenants[1].hostname`. */
@@ -49,18 +69,23 @@ function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
 }
 
 function describeValue(raw: unknown, path: readonly PropertyKey[]): string {
-  if (SECRET_KEYS.has(String(path[0]))) return "[secret]";
+  if (path.some((segment, depth) => isSecretKey(segment, depth))) return "[secret]";
   const value = valueAt(raw, path);
   return value === undefined ? "(not set)" : JSON.stringify(value);
 }
 
-/** The error for `problems` found in `raw`: each names its full key and the value found there. */
+/**
+ * The error for `problems` found in `raw`: each names its full key and the value found there.
+ * No secret appears in it, in any form, even where it sits inside a value shown whole.
+ */
 export function configError(raw: unknown, problems: readonly Problem[]): ConfigError {
+  const secrets = secretValues(raw);
+  const hide = (text: string) => redactSecrets(text, secrets);
   return new ConfigError(
     problems.map(({ path, message }) => ({
       key: formatPath(path),
-      value: describeValue(raw, path),
-      message,
+      value: hide(describeValue(raw, path)),
+      message: hide(message),
     })),
   );
 }

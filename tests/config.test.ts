@@ -195,6 +195,28 @@ test("never echoes a secret value in an error", () => {
   );
 });
 
+test("never prints a secret put under a mistyped key, nor inside a value shown whole", () => {
+  const leaked = 'Tr0ub4dor&3"\\+/=';
+  assert.throws(
+    () =>
+      parsePlatformConfig({
+        ...valid,
+        secret: { postgresPassword: leaked },
+        tenants: [{ id: "acme", workspaceName: "Acme", databasePassword: leaked }],
+        tenant: [{ id: "x", adminPassword: leaked }],
+      }),
+    (error: ConfigError) => {
+      const keys = error.problems.map((p) => p.key);
+      assert.ok(keys.includes("platform:secret"), keys.join());
+      assert.ok(keys.includes("platform:tenants[0].databasePassword"), keys.join());
+      assert.ok(keys.includes("platform:tenant"), keys.join());
+      for (const form of [leaked, JSON.stringify(leaked).slice(1, -1), encodeURIComponent(leaked)])
+        assert.ok(!error.message.includes(form), error.message);
+      return true;
+    },
+  );
+});
+
 test("resolves defaults: pinned version, hostname from id, dev ports per tenant", () => {
   const config = parsePlatformConfig({
     environment: "dev",

@@ -7,6 +7,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { HealthCheck } from "../../lib/healthchecks";
 import { LABELS } from "../../lib/labels";
+import { redactSecrets } from "../../lib/redact";
 import { dockerName } from "../../lib/naming";
 import { dataOptions, PlatformContext, SharedServiceArgs } from "./context";
 
@@ -205,19 +206,6 @@ export function scriptJob(
     command: [script],
   });
   return new docker.Container(name, args, { ...opts, ...containerOptions });
-}
-
-/**
- * The job's output with every secret it was given, and each one's percent-encoded form (as in a
- * `DATABASE_URL`), replaced by `[secret]`: an error message is printed and kept in logs.
- */
-export function redactSecrets(text: string, secrets: readonly string[]): string {
-  const forms = secrets
-    .flatMap((secret) => [secret, encodeURIComponent(secret)])
-    .filter((form) => form.length > 0)
-    // Longest first, so that a secret containing another is replaced whole.
-    .sort((a, b) => b.length - a.length);
-  return forms.reduce((redacted, form) => redacted.split(form).join("[secret]"), text);
 }
 
 export class JobFailedError extends Error {
