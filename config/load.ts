@@ -3,25 +3,28 @@
  * hostnames of the other committed stacks. Nothing is registered before this has passed.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { devPortsOf, parsePool, tenantSubnet } from "../lib/network";
 import { configError, Problem } from "./errors";
-import { crossFieldProblems, OtherStack } from "./rules";
+import { ConfigSurroundings, crossFieldProblems, OtherStack } from "./rules";
 import {
-  defaultDevPorts,
   defaultTemporalImage,
   hostLabel,
   NAMESPACE,
   PlatformConfig,
   rawSchema,
+  tenantSlot,
 } from "./schema";
 import { namespaceValues, readStackFile, stackFilePath, stacksIn } from "./stackFile";
 
 /**
  * Validates raw config values (as Pulumi hands them over: strings, or parsed JSON for
  * structured keys) and resolves every default. Throws a {@link ConfigError} listing every problem.
+ * `surroundings` are what the values are checked against besides themselves: the stack's name
+ * and Docker host, and the project's other stacks.
  */
 export function parsePlatformConfig(
   raw: Record<string, unknown>,
-  otherStacks: readonly OtherStack[] = [],
+  surroundings: ConfigSurroundings = {},
 ): PlatformConfig {
   const result = rawSchema.safeParse(raw);
   const fieldProblems: Problem[] = result.success
@@ -31,7 +34,7 @@ export function parsePlatformConfig(
           ? issue.keys.map((key) => ({ path: [...issue.path, key], message: "is not a known key" }))
           : [{ path: [...issue.path], message: issue.message }],
       );
-  const problems = [...fieldProblems, ...crossFieldProblems(raw, otherStacks)];
+  const problems = [...fieldProblems, ...crossFieldProblems(raw, surroundings)];
   if (problems.length > 0 || !result.success) throw configError(raw, problems);
   const config = result.data;
   return {
@@ -40,12 +43,17 @@ export function parsePlatformConfig(
       ...config.temporal,
       image: config.temporal.image ?? defaultTemporalImage(config.environment),
     },
-    tenants: config.tenants.map((tenant, index) => ({
-      ...tenant,
-      hostname: hostLabel(tenant),
-      devPorts: tenant.devPorts ?? defaultDevPorts(index),
-      exposed: config.cloudflare !== undefined,
-    })),
+    tenants: config.tenants.map((tenant) => {
+      const slot = tenantSlot(tenant, config.network.pool);
+      return {
+        ...tenant,
+        hostname: hostLabel(tenant),
+        slot,
+        subnet: tenantSubnet(parsePool(config.network.pool), slot),
+        devPorts: tenant.devPorts ?? devPortsOf(slot),
+        exposed: config.cloudflare !== undefined,
+      };
+    }),
   };
 }
 
@@ -58,11 +66,14 @@ function decode(text: string): unknown {
   }
 }
 
-/** Picks the `platform:*` keys out of a stack's config map (as `pulumi config` holds it). */
-export function rawPlatformConfig(all: Record<string, string>): Record<string, unknown> {
+/**
+ * Picks the `platform:*` keys out of a stack's config map, as `pulumi config` holds it or as a
+ * stack file has it: a structured key set without `--path` is a JSON string in both.
+ */
+export function rawPlatformConfig(all: Record<string, unknown>): Record<string, unknown> {
   const raw: Record<string, unknown> = {};
-  for (const [key, text] of Object.entries(namespaceValues(all, NAMESPACE)))
-    raw[key] = decode(text);
+  for (const [key, value] of Object.entries(namespaceValues(all, NAMESPACE)))
+    raw[key] = typeof value === "string" ? decode(value) : value;
   return raw;
 }
 
@@ -82,7 +93,12 @@ function otherStackConfigs(directory: string, stack: string): OtherStack[] {
           `Cannot read Pulumi.${name}.yaml to compare its hostnames with this stack's: ${String(error)}`,
         );
       }
-      return { stack: name, raw: namespaceValues(config, NAMESPACE) };
+      const dockerHost = config["docker:host"];
+      return {
+        stack: name,
+        raw: rawPlatformConfig(config),
+        dockerHost: typeof dockerHost === "string" ? dockerHost : undefined,
+      };
     });
 }
 
@@ -95,7 +111,10 @@ export function loadPlatformConfig(
   // The Pulumi CLI runs programs from their project directory.
   stackFilesDirectory: string | null = process.cwd(),
 ): PlatformConfig {
-  const others =
-    stackFilesDirectory === null ? [] : otherStackConfigs(stackFilesDirectory, pulumi.getStack());
-  return parsePlatformConfig(rawPlatformConfig(pulumi.runtime.allConfig()), others);
+  const stack = pulumi.getStack();
+  return parsePlatformConfig(rawPlatformConfig(pulumi.runtime.allConfig()), {
+    stack,
+    dockerHost: new pulumi.Config("docker").get("host"),
+    otherStacks: stackFilesDirectory === null ? [] : otherStackConfigs(stackFilesDirectory, stack),
+  });
 }

@@ -3,16 +3,25 @@
  * defensively, so they are reported together with per-field problems rather than after those
  * are fixed.
  */
+import { stackEnvironmentProblem } from "../lib/environments";
 import { imageParts } from "../lib/images";
+import {
+  DEFAULT_NETWORK_POOL,
+  devPortsOf,
+  overlaps,
+  parsePool,
+  poolProblem,
+  slotCount,
+} from "../lib/network";
 import { isAutoSetupImage } from "../lib/temporal";
 import { publicHostname } from "../lib/urls";
 import { Problem } from "./errors";
 import {
   DEFAULT_ADMIN_PORT,
-  defaultDevPorts,
   defaultTemporalImage,
   hostLabel,
   TEMPORAL_IMAGES,
+  tenantSlot,
 } from "./schema";
 
 /** Another stack of this project, as its committed `Pulumi.<stack>.yaml` declares it. */
@@ -20,6 +29,18 @@ export interface OtherStack {
   stack: string;
   /** Its `platform:*` values, keys without the namespace. */
   raw: Record<string, unknown>;
+  /** Its `docker:host`; unset means the engine of the machine running Pulumi. */
+  dockerHost?: string;
+}
+
+/** What config is checked against besides its own values. */
+export interface ConfigSurroundings {
+  /** The committed stack files of the project, except this stack's. @default none */
+  otherStacks?: readonly OtherStack[];
+  /** The stack's name, which binds its environment when it names one. @default not checked */
+  stack?: string;
+  /** The stack's `docker:host`. @default the local engine */
+  dockerHost?: string;
 }
 
 function record(value: unknown): Record<string, unknown> {
@@ -149,26 +170,172 @@ function tenantProblems(raw: Record<string, unknown>): {
   return { problems, ids: new Set(seenIds.keys()) };
 }
 
-/** In dev, every published loopback port (tenants' and Postgres's admin port) is taken once. */
-function devPortProblems(raw: Record<string, unknown>): Problem[] {
-  if (raw.environment !== "dev") return [];
-  const problems: Problem[] = [];
-  const adminPort = record(raw.postgres).adminPort ?? DEFAULT_ADMIN_PORT;
-  const seenPorts = new Map<unknown, string>([[adminPort, "postgres.adminPort"]]);
+/** The tenants' slots in the pool, where ids and pool are valid enough to compute them. */
+function slotsOf(raw: Record<string, unknown>): Map<number, number> {
+  const pool = poolOf(raw);
+  const slots = new Map<number, number>();
+  if (pool === undefined) return slots;
   list(raw.tenants)
     .map(record)
     .forEach((tenant, index) => {
-      const ports = { ...defaultDevPorts(index), ...record(tenant.devPorts) };
+      if (typeof tenant.id !== "string") return;
+      const own = typeof tenant.slot === "number" ? tenant.slot : undefined;
+      slots.set(index, tenantSlot({ id: tenant.id, slot: own }, pool));
+    });
+  return slots;
+}
+
+/** The stack's address pool when it is valid. */
+function poolOf(raw: Record<string, unknown>): string | undefined {
+  const pool = record(raw.network).pool ?? DEFAULT_NETWORK_POOL;
+  return typeof pool === "string" && poolProblem(pool) === undefined ? pool : undefined;
+}
+
+/**
+ * Each tenant's slot is its own: two tenants in one slot would get one subnet and, in dev, the
+ * same ports. A collision names a free slot to set, so that nobody has to search for one.
+ */
+function slotProblems(raw: Record<string, unknown>): Problem[] {
+  const pool = poolOf(raw);
+  if (pool === undefined) return [];
+  const count = slotCount(parsePool(pool));
+  const tenants = list(raw.tenants).map(record);
+  const slots = slotsOf(raw);
+  const taken = new Set(slots.values());
+  const free = () => [...Array(count).keys()].find((slot) => !taken.has(slot));
+  const owner = new Map<number, number>();
+  const problems: Problem[] = [];
+  for (const [index, slot] of slots) {
+    const key = tenants[index].slot === undefined ? "id" : "slot";
+    if (slot >= count) {
+      problems.push({
+        path: ["tenants", index, "slot"],
+        message: `must be below ${count}: platform:network.pool has ${count} slots of a /27`,
+      });
+      continue;
+    }
+    const first = owner.get(slot);
+    if (first === undefined) {
+      owner.set(slot, index);
+      continue;
+    }
+    // A repeated id is reported as such; its slot follows from it.
+    if (key === "id" && tenants[first].id === tenants[index].id) continue;
+    const suggestion = free();
+    problems.push({
+      path: ["tenants", index, key],
+      message: `takes network slot ${slot}, already tenants[${first}]'s (its subnet, and its ports in dev); set platform:tenants[${index}].slot to a free slot${suggestion === undefined ? "" : `, e.g. ${suggestion}`}`,
+    });
+    if (suggestion !== undefined) taken.add(suggestion);
+  }
+  return problems;
+}
+
+/** A loopback port the stack publishes on its Docker host, and the key that decides it. */
+interface PublishedPort {
+  port: unknown;
+  path: PropertyKey[];
+  /** Derived from a tenant's slot, not set in config. */
+  derived: boolean;
+}
+
+/** Every loopback port the stack publishes: Postgres's admin port and, in dev, the tenants'. */
+function publishedPorts(raw: Record<string, unknown>): PublishedPort[] {
+  const ports: PublishedPort[] = [
+    {
+      port: record(raw.postgres).adminPort ?? DEFAULT_ADMIN_PORT,
+      path: ["postgres", "adminPort"],
+      derived: false,
+    },
+  ];
+  if (raw.environment !== "dev") return ports;
+  const slots = slotsOf(raw);
+  list(raw.tenants)
+    .map(record)
+    .forEach((tenant, index) => {
+      const slot = slots.get(index);
+      const own = record(tenant.devPorts);
       for (const service of ["api", "dashboard"] as const) {
-        const owner = seenPorts.get(ports[service]);
-        if (owner !== undefined) {
-          problems.push({
+        if (own[service] !== undefined) {
+          ports.push({
+            port: own[service],
             path: ["tenants", index, "devPorts", service],
-            message: `port ${String(ports[service])} is already taken by ${owner}`,
+            derived: false,
           });
-        } else seenPorts.set(ports[service], `tenants[${index}].devPorts.${service}`);
+        } else if (slot !== undefined) {
+          const key = tenant.slot === undefined ? "id" : "slot";
+          ports.push({
+            port: devPortsOf(slot)[service],
+            path: ["tenants", index, key],
+            derived: true,
+          });
+        }
       }
     });
+  return ports;
+}
+
+const keyName = (path: readonly PropertyKey[]) =>
+  path
+    .map((s) => (typeof s === "number" ? `[${s}]` : `.${String(s)}`))
+    .join("")
+    .slice(1);
+
+/** In dev, every published loopback port (tenants' and Postgres's admin port) is taken once. */
+function devPortProblems(raw: Record<string, unknown>): Problem[] {
+  const problems: Problem[] = [];
+  const seen = new Map<unknown, PublishedPort>();
+  for (const entry of publishedPorts(raw)) {
+    const first = seen.get(entry.port);
+    if (first === undefined) {
+      seen.set(entry.port, entry);
+    } else if (!(first.derived && entry.derived)) {
+      // Two derived ports meet only where two slots do, which slotProblems reports.
+      problems.push({
+        path: entry.path,
+        message: `port ${String(entry.port)} is already taken by ${keyName(first.path)}`,
+      });
+    }
+  }
+  return problems;
+}
+
+/** Whether two stacks' containers run on one Docker engine: the same `docker:host`, or none. */
+function sameHost(ours: string | undefined, theirs: string | undefined): boolean {
+  return (ours ?? "local") === (theirs ?? "local");
+}
+
+/**
+ * Stacks on one Docker host share its loopback ports and its address space: a second stack
+ * publishing the same port fails to start its container, or worse, takes over the first's once it
+ * stops; overlapping subnets make Docker refuse the network.
+ */
+function hostProblems(raw: Record<string, unknown>, surroundings: ConfigSurroundings): Problem[] {
+  const others = (surroundings.otherStacks ?? []).filter((other) =>
+    sameHost(surroundings.dockerHost, other.dockerHost),
+  );
+  const where = surroundings.dockerHost ?? "this machine's Docker engine";
+  const problems: Problem[] = [];
+  const ours = publishedPorts(raw);
+  const ourPool = poolOf(raw);
+  for (const other of others) {
+    const theirs = publishedPorts(other.raw);
+    for (const { port, path } of ours) {
+      const their = theirs.find((entry) => entry.port === port);
+      if (their === undefined) continue;
+      problems.push({
+        path,
+        message: `port ${String(port)} on ${where} is also published by stack ${other.stack} (Pulumi.${other.stack}.yaml, ${keyName(their.path)}): choose another`,
+      });
+    }
+    const theirPool = poolOf(other.raw);
+    if (ourPool && theirPool && overlaps(parsePool(ourPool), parsePool(theirPool))) {
+      problems.push({
+        path: ["network", "pool"],
+        message: `overlaps ${theirPool}, the pool of stack ${other.stack} on ${where} (Pulumi.${other.stack}.yaml): Docker refuses overlapping subnets; give each stack on a host its own pool`,
+      });
+    }
+  }
   return problems;
 }
 
@@ -207,11 +374,80 @@ function temporalProblems(raw: Record<string, unknown>): Problem[] {
   return problems;
 }
 
+/**
+ * The Postgres admin endpoint carries the superuser's password. Over loopback (an SSH forward to
+ * a remote host) nobody else sees it; anywhere else it must be TLS that checks the server's
+ * certificate, or anyone on the path takes the password.
+ */
+function adminEndpointProblems(raw: Record<string, unknown>): Problem[] {
+  const postgres = record(raw.postgres);
+  const host = postgres.adminHost;
+  if (typeof host !== "string" || isLoopback(host)) return [];
+  const sslMode = postgres.adminSslMode ?? "disable";
+  if (sslMode === "verify-ca" || sslMode === "verify-full") return [];
+  return [
+    {
+      path: ["postgres", "adminHost"],
+      message:
+        "is not loopback, so the superuser's password would cross a network: reach the admin port through an SSH forward (ssh -L 15432:127.0.0.1:15432 host) and keep 127.0.0.1, or declare a TLS endpoint with platform:postgres.adminSslMode verify-full (and adminSslRootCert)",
+    },
+  ];
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127(?:\.\d{1,3}){3}$/.test(host);
+}
+
+/**
+ * Names that are not a tenant's to take: DNS labels a zone usually holds already (a tenant `www`
+ * would take over the site's record), and words the platform uses for itself.
+ */
+export const RESERVED_HOSTNAMES = [
+  "autoconfig",
+  "autodiscover",
+  "ftp",
+  "imap",
+  "localhost",
+  "mail",
+  "mx",
+  "ns1",
+  "ns2",
+  "pop",
+  "pop3",
+  "smtp",
+  "webmail",
+  "www",
+] as const;
+
+function reservedProblems(raw: Record<string, unknown>): Problem[] {
+  return list(raw.tenants)
+    .map(record)
+    .flatMap((tenant, index) =>
+      (["id", "hostname"] as const)
+        .filter((key) => (RESERVED_HOSTNAMES as readonly unknown[]).includes(tenant[key]))
+        .map((key) => ({
+          path: ["tenants", index, key],
+          message: `is reserved: a zone usually holds ${String(tenant[key])}.<domain> already, and a tenant there would take over its DNS record`,
+        })),
+    );
+}
+
 export function crossFieldProblems(
   raw: Record<string, unknown>,
-  otherStacks: readonly OtherStack[],
+  surroundings: ConfigSurroundings = {},
 ): Problem[] {
-  const problems: Problem[] = [...collisionProblems(raw, otherStacks)];
+  const problems: Problem[] = [...collisionProblems(raw, surroundings.otherStacks ?? [])];
+  const environmentProblem =
+    surroundings.stack !== undefined && typeof raw.environment === "string"
+      ? stackEnvironmentProblem(surroundings.stack, raw.environment)
+      : undefined;
+  if (environmentProblem) problems.push({ path: ["environment"], message: environmentProblem });
+  problems.push(
+    ...reservedProblems(raw),
+    ...slotProblems(raw),
+    ...hostProblems(raw, surroundings),
+    ...adminEndpointProblems(raw),
+  );
   if (raw.cloudflare !== undefined && raw.domain === undefined) {
     problems.push({
       path: ["domain"],

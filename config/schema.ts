@@ -5,6 +5,13 @@
 import { z } from "zod";
 import { ENVIRONMENTS } from "../lib/environments";
 import { imagePinProblem } from "../lib/images";
+import {
+  DEFAULT_NETWORK_POOL,
+  defaultSlot,
+  parsePool,
+  poolProblem,
+  slotCount,
+} from "../lib/network";
 import { RESERVED_NAMESPACES } from "../lib/temporal";
 
 /** The config namespace of this project: every key below is `platform:<key>`. */
@@ -84,6 +91,10 @@ const imageRef = z.string().superRefine((value, ctx) => {
 });
 
 const port = z.number().int().min(1).max(65535);
+const pool = z.string().superRefine((value, ctx) => {
+  const problem = poolProblem(value);
+  if (problem) ctx.addIssue({ code: "custom", message: problem });
+});
 const memoryMb = (defaultMb: number) => z.number().int().min(64).max(262144).default(defaultMb);
 /**
  * A secret an operator types. Each one must reach every consumer exactly as typed, so each kind
@@ -160,6 +171,7 @@ const tenantSchema = z
     allowPublicEmailDomains: z.boolean().default(false),
     workerReplicas: z.number().int().min(1).max(16).default(1),
     postgresConnectionLimit: z.number().int().min(1).max(10000).optional(),
+    slot: z.number().int().min(0).optional(),
     memoryMb: z
       .object({ api: memoryMb(512), dashboard: memoryMb(384), worker: memoryMb(768) })
       .strict()
@@ -249,6 +261,8 @@ export const rawSchema = z
         memoryMb: memoryMb(1024),
         adminPort: port.default(DEFAULT_ADMIN_PORT),
         adminHost: z.string().min(1).default("127.0.0.1"),
+        adminSslMode: z.enum(["disable", "verify-ca", "verify-full"]).default("disable"),
+        adminSslRootCert: z.string().min(1).optional(),
       })
       .strict()
       .prefault({}),
@@ -265,6 +279,10 @@ export const rawSchema = z
       .strict()
       .prefault({}),
     cloudflared: serviceSchema("cloudflare/cloudflared:2025.10.0", 128).prefault({}),
+    network: z
+      .object({ pool: pool.default(DEFAULT_NETWORK_POOL) })
+      .strict()
+      .prefault({}),
     hostMemoryMb: z.number().int().min(512).optional(),
     secrets: secretsSchema,
   })
@@ -274,9 +292,13 @@ type RawConfig = z.infer<typeof rawSchema>;
 type RawTenant = z.infer<typeof tenantSchema>;
 
 /** One tenant after validation, with every default resolved. */
-export interface TenantConfig extends Omit<RawTenant, "hostname" | "devPorts"> {
+export interface TenantConfig extends Omit<RawTenant, "hostname" | "devPorts" | "slot"> {
   /** The DNS label of the tenant under `domain`; defaults to its id. */
   hostname: string;
+  /** Its place in `network.pool` (see lib/network.ts); defaults to a hash of its id. */
+  slot: number;
+  /** Its network's subnet, the slot's /27 of `network.pool`. */
+  subnet: string;
   /** Loopback ports of api and dashboard; used only in `dev`. */
   devPorts: { api: number; dashboard: number };
   /** Whether the tenant is reached through the Cloudflare tunnel (every tenant, when it is set). */
@@ -299,7 +321,7 @@ export function hostLabel(tenant: { id?: unknown; hostname?: unknown }): unknown
   return tenant.hostname ?? tenant.id;
 }
 
-/** Dev ports default to 3000+10i (dashboard) and 3001+10i (api) for the i-th tenant. */
-export function defaultDevPorts(index: number): { api: number; dashboard: number } {
-  return { dashboard: 3000 + 10 * index, api: 3001 + 10 * index };
+/** A tenant's slot in `pool`: its own, or one derived from its id alone. */
+export function tenantSlot(tenant: { id: string; slot?: number }, pool: string): number {
+  return tenant.slot ?? defaultSlot(tenant.id, slotCount(parsePool(pool)));
 }

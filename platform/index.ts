@@ -14,7 +14,7 @@ import { PlatformContext } from "../components/shared/context";
 import { Host } from "../components/shared/host";
 import { platformNetwork, pulledImage } from "../components/shared/docker";
 import { Tenant } from "../components/tenant/tenant";
-import { PlatformConfig, TenantConfig } from "../config";
+import { configError, PlatformConfig, TenantConfig } from "../config";
 import { dittofeedImages } from "../dittofeed/contract";
 import {
   FIRST_SUPPORTED_VERSION,
@@ -23,6 +23,7 @@ import {
   UpgradeStep,
 } from "../dittofeed/releases";
 import { IngressRule, ingressRules, withAudiences } from "../lib/edge";
+import { stackEnvironmentProblem } from "../lib/environments";
 import { isAutoSetupImage } from "../lib/temporal";
 import { cloudflareProvider, dockerProvider } from "./providers";
 import { TenantSite, tenantSite } from "./sites";
@@ -85,6 +86,8 @@ function sharedServices(
       memoryMb: config.postgres.memoryMb,
       adminPort: config.postgres.adminPort,
       adminHost: config.postgres.adminHost,
+      adminSslMode: config.postgres.adminSslMode,
+      adminSslRootCert: config.postgres.adminSslRootCert,
       password: secrets.postgresPassword,
       previousPassword: secrets.postgresPasswordPrevious,
     },
@@ -249,6 +252,12 @@ export function createPlatform(
   stack: string,
   releaseSteps: readonly UpgradeStep[] = UPGRADE_STEPS,
 ): Platform {
+  // Config checks this when it knows the stack; a caller that parsed config without it is
+  // checked here, before anything is registered.
+  const environmentProblem = stackEnvironmentProblem(stack, config.environment);
+  if (environmentProblem) {
+    throw configError(config, [{ path: ["environment"], message: environmentProblem }]);
+  }
   const edge: Edge | undefined = config.domain ? config.cloudflare : undefined;
   const sited = config.tenants.map((tenant) => ({ tenant, site: tenantSite(config, tenant) }));
   // Built before anything is registered: a document that would misroute creates nothing.

@@ -62,7 +62,7 @@ describe("the floor", () => {
 
 test("synthetic stacks are valid production configs with distinct tenants and hostnames", () => {
   const options = syntheticStack(500);
-  const config = parsePlatformConfig(rawPlatformConfig(options.config), []);
+  const config = parsePlatformConfig(rawPlatformConfig(options.config));
   assert.equal(config.environment, "production");
   assert.equal(config.tenants.length, 500);
   assert.equal(new Set(config.tenants.map((t) => t.hostname)).size, 500);

@@ -5,6 +5,14 @@ import * as path from "node:path";
 import { test } from "node:test";
 import { ConfigError, DEFAULT_DITTOFEED_VERSION, parsePlatformConfig } from "../config";
 import {
+  DEFAULT_NETWORK_POOL,
+  defaultSlot,
+  devPortsOf,
+  parsePool,
+  slotCount,
+  tenantSubnet,
+} from "../lib/network";
+import {
   platformConfig,
   PROJECT_ROOT,
   runProgram,
@@ -217,30 +225,34 @@ test("never prints a secret put under a mistyped key, nor inside a value shown w
   );
 });
 
-test("resolves defaults: pinned version, hostname from id, dev ports per tenant", () => {
+test("resolves defaults: pinned version, hostname from id, slot, subnet and dev ports from the slot", () => {
   const config = parsePlatformConfig({
     environment: "dev",
     tenants: [tenant("acme"), tenant("globex")],
   });
   assert.equal(config.dittofeed.version, DEFAULT_DITTOFEED_VERSION);
   assert.notEqual(config.dittofeed.version, "latest");
+  const pool = parsePool(DEFAULT_NETWORK_POOL);
   assert.deepEqual(
-    config.tenants.map((t) => [t.hostname, t.devPorts, t.exposed, t.workerReplicas]),
-    [
-      ["acme", { dashboard: 3000, api: 3001 }, false, 1],
-      ["globex", { dashboard: 3010, api: 3011 }, false, 1],
-    ],
+    config.tenants.map((t) => [t.hostname, t.slot, t.subnet, t.devPorts, t.exposed]),
+    ["acme", "globex"].map((id) => {
+      const slot = defaultSlot(id, slotCount(pool));
+      return [id, slot, tenantSubnet(pool, slot), devPortsOf(slot), false];
+    }),
   );
 });
 
-test("refuses dev ports that collide", () => {
+test("refuses a dev port that another tenant's slot already gives it", () => {
+  const acme = devPortsOf(defaultSlot("acme", slotCount(parsePool(DEFAULT_NETWORK_POOL))));
   assert.throws(
     () =>
       parsePlatformConfig({
         environment: "dev",
-        tenants: [tenant("acme"), tenant("globex", { devPorts: { api: 3001, dashboard: 3020 } })],
+        tenants: [tenant("acme"), tenant("globex", { devPorts: { api: acme.api, dashboard: 3020 } })],
       }),
-    /platform:tenants\[1\]\.devPorts\.api = 3001: port 3001 is already taken by tenants\[0\]\.devPorts\.api/,
+    new RegExp(
+      `platform:tenants\\[1\\]\\.devPorts\\.api = ${acme.api}: port ${acme.api} is already taken by tenants\\[0\\]\\.id`,
+    ),
   );
 });
 

@@ -34,6 +34,13 @@ export interface PostgresArgs extends SharedServiceArgs {
   /** Address at which the machine running Pulumi reaches `adminPort` (through an SSH forward for remote hosts). Required: its default is config's. */
   adminHost: string;
   /**
+   * How the provider's connection to `adminHost` uses TLS: `disable` over loopback; config
+   * requires `verify-ca` or `verify-full` anywhere else. @default "disable"
+   */
+  adminSslMode?: "disable" | "verify-ca" | "verify-full";
+  /** The CA certificate file that verifies the admin endpoint's TLS. @default the system's */
+  adminSslRootCert?: string;
+  /**
    * The superuser's password before `password`, while it is rotated: a job sets `password` on
    * the running server with it. @default none (nothing to rotate)
    */
@@ -114,7 +121,8 @@ export class Postgres extends pulumi.ComponentResource {
         username: SUPERUSER,
         password: this.password,
         database: "postgres",
-        sslmode: "disable",
+        sslmode: args.adminSslMode ?? "disable",
+        sslrootcert: args.adminSslRootCert,
         superuser: true,
         connectTimeout: 30,
       },

@@ -10,7 +10,11 @@ export function syntheticTenantId(index: number): string {
   return `t${String(index).padStart(4, "0")}`;
 }
 
-/** The committed production stack with its tenants replaced by `count` generated ones. */
+/**
+ * The committed production stack with its tenants replaced by `count` generated ones. Each has
+ * an explicit slot, as a stack of hundreds of tenants would: hashed ids share slots from a few
+ * dozen tenants on.
+ */
 export function syntheticStack(count: number): RunOptions {
   const { config, secretKeys } = stackFileConfig(stackFilePath(PROJECT_ROOT, SCALE_STACK));
   const tenants = Array.from({ length: count }, (_, i) => {
@@ -20,6 +24,7 @@ export function syntheticStack(count: number): RunOptions {
       workspaceName: `Tenant ${i + 1}`,
       hostname: id,
       accessEmails: [`ops@${id}.example`],
+      slot: i,
     };
   });
   return {
