@@ -248,7 +248,10 @@ test("refuses a dev port that another tenant's slot already gives it", () => {
     () =>
       parsePlatformConfig({
         environment: "dev",
-        tenants: [tenant("acme"), tenant("globex", { devPorts: { api: acme.api, dashboard: 3020 } })],
+        tenants: [
+          tenant("acme"),
+          tenant("globex", { devPorts: { api: acme.api, dashboard: 3020 } }),
+        ],
       }),
     new RegExp(
       `platform:tenants\\[1\\]\\.devPorts\\.api = ${acme.api}: port ${acme.api} is already taken by tenants\\[0\\]\\.id`,
