@@ -279,6 +279,8 @@ export const rawSchema = z
       .strict()
       .prefault({}),
     cloudflared: serviceSchema("cloudflare/cloudflared:2025.10.0", 128).prefault({}),
+    // HAProxy 2.6, the version Debian bookworm ships, which the tests run the gateway's config on.
+    gateway: serviceSchema("haproxy:2.6-alpine", 64).prefault({}),
     network: z
       .object({ pool: pool.default(DEFAULT_NETWORK_POOL) })
       .strict()

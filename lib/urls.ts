@@ -21,14 +21,17 @@ export function postgresUrl(endpoint: PostgresEndpoint): string {
 }
 
 export interface RedisEndpoint {
+  /** An ACL user: a tenant's own (see lib/redis.ts), never `default`. */
+  user: string;
   password: string;
   host: string;
   port: number;
 }
 
-/** Redis 6+ ACL form with the `default` user, which `requirepass` configures. */
+/** Redis 6+ ACL form: `redis://<user>:<password>@<host>:<port>`. */
 export function redisUrl(endpoint: RedisEndpoint): string {
-  return `redis://${userinfo("default", endpoint.password)}@${endpoint.host}:${endpoint.port}`;
+  const { user, password, host, port } = endpoint;
+  return `redis://${userinfo(user, password)}@${host}:${port}`;
 }
 
 export function httpUrl(host: string, port: number): string {

@@ -59,6 +59,7 @@ function pullImages(config: PlatformConfig, provider: docker.Provider) {
     redis: config.redis.image,
     clickhouse: config.clickhouse.image,
     temporal: config.temporal.image,
+    gateway: config.gateway.image,
     ...dittofeedImages(config.dittofeed),
   };
   const ids = {} as Record<keyof typeof refs, pulumi.Output<string>>;
@@ -154,6 +155,8 @@ function createTenant(
       id: tenant.id,
       workspaceName: tenant.workspaceName,
       endpoints: site.endpoints,
+      subnet: tenant.subnet,
+      gatewayMemoryMb: config.gateway.memoryMb,
       devPorts: config.environment === "dev" ? tenant.devPorts : undefined,
       memoryMb: tenant.memoryMb,
       workerReplicas: tenant.workerReplicas,

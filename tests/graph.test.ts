@@ -47,6 +47,8 @@ const HEALTH_BINARY: Record<string, RegExp> = {
   dashboard: /^node$/,
   worker: /^node$/,
   cloudflared: /^cloudflared$/,
+  // busybox's, in haproxy's alpine image (docker-library/haproxy 2.6/alpine/Dockerfile).
+  gateway: /^wget$/,
 };
 
 const isJob = (r: Registration) => r.type === CONTAINER && r.inputs.attach === true;
@@ -73,7 +75,7 @@ for (const stack of COMMITTED_STACKS) {
         assert.equal(labels["platform.environment"], config.environment, r.name);
         assert.match(
           labels["platform.service"] ?? "",
-          /^(postgres|redis|clickhouse|temporal|api|dashboard|worker|migrate|namespace|worker-check|temporal-schema|cloudflared|network)$/,
+          /^(postgres|redis|clickhouse|temporal|api|dashboard|worker|migrate|namespace|worker-check|temporal-schema|cloudflared|network|gateway|redis-user)$/,
           r.name,
         );
         const owner = r.name.split("-")[0];
@@ -87,7 +89,7 @@ for (const stack of COMMITTED_STACKS) {
         services.length,
         4 +
           (config.cloudflare ? 1 : 0) +
-          config.tenants.reduce((n, t) => n + 2 + t.workerReplicas, 0),
+          config.tenants.reduce((n, t) => n + 3 + t.workerReplicas, 0),
       );
       for (const r of services) {
         assert.equal(r.inputs.restart, "unless-stopped", r.name);
@@ -129,29 +131,72 @@ for (const stack of COMMITTED_STACKS) {
       assert.deepEqual(tests.slice(1, 4), ["pg_isready", "-h", "127.0.0.1"]);
     });
 
-    test("Docker names carry the stack and are unique; services are reached by alias on the stack's network", () => {
+    test("Docker names carry the stack and tenant, read back unambiguously, and are unique", () => {
       const named = run.registrations.filter((r) => [CONTAINER, VOLUME, NETWORK].includes(r.type));
+      for (const r of named) {
+        const name = String(r.inputs.name);
+        const tenant = labelMap(r)["platform.tenant"];
+        if (tenant === undefined) assert.ok(name.startsWith(`${stack}-`), name);
+        else assert.match(name, new RegExp(`^${stack}_${tenant}\\.[a-z0-9-]+$`));
+      }
       const names = named.map((r) => String(r.inputs.name));
-      assert.ok(
-        names.every((n) => n.startsWith(`${stack}-`)),
-        names.join(", "),
-      );
       assert.equal(new Set(names).size, names.length);
-      const network = ofType(run, NETWORK)[0].inputs.name;
-      const aliases = new Set<string>();
+    });
+
+    test("no network joins two tenants: each tenant's containers are on its own network, the gateway alone also on the data network", () => {
+      const networks = ofType(run, NETWORK);
+      const dataNetwork = networks.find((n) => labelMap(n)["platform.tenant"] === undefined);
+      assert.ok(dataNetwork);
+      const tenantNetworks = new Map(
+        networks
+          .filter((n) => n !== dataNetwork)
+          .map((n) => [String(n.inputs.name), labelMap(n)["platform.tenant"]]),
+      );
+      assert.equal(tenantNetworks.size, config.tenants.length);
+      // Each tenant's subnet is explicit, its slot's, and no two overlap.
+      const subnets = networks
+        .filter((n) => n !== dataNetwork)
+        .map((n) => (n.inputs.ipamConfigs as { subnet: string }[])[0].subnet);
+      assert.deepEqual(subnets.sort(), config.tenants.map((t) => t.subnet).sort());
+      assert.equal(new Set(subnets).size, subnets.length);
+
+      const members = new Map<string, Set<string>>();
       for (const r of ofType(run, CONTAINER)) {
-        const networks = r.inputs.networksAdvanced as {
-          name: string;
-          aliases?: string[];
-          ipv4Address?: string;
-        }[];
-        assert.deepEqual(
-          networks.map((n) => n.name),
-          [network],
-          r.name,
+        const tenant = labelMap(r)["platform.tenant"];
+        const service = labelMap(r)["platform.service"];
+        const joined = (r.inputs.networksAdvanced as { name: string; ipv4Address?: string }[]).map(
+          (n) => {
+            assert.equal(n.ipv4Address, undefined, `${r.name} has no fixed IP`);
+            return n.name;
+          },
         );
-        assert.equal(networks[0].ipv4Address, undefined, `${r.name} has no fixed IP`);
-        (networks[0].aliases ?? []).forEach((a) => aliases.add(a));
+        const own = [...tenantNetworks].filter(([, t]) => t === tenant).map(([n]) => n);
+        const expected: string[] =
+          tenant === undefined
+            ? [String(dataNetwork.inputs.name)]
+            : service === "gateway"
+              ? [...own, String(dataNetwork.inputs.name)]
+              : own;
+        assert.deepEqual(joined, expected, r.name);
+        for (const network of joined) {
+          if (service === "gateway" && network === dataNetwork.inputs.name) continue;
+          const set = members.get(network) ?? new Set<string>();
+          set.add(tenant ?? "(shared)");
+          members.set(network, set);
+        }
+      }
+      for (const [network, owners] of members)
+        assert.equal(owners.size, 1, `${network} joins ${[...owners].join(" and ")}`);
+    });
+
+    test("every host a tenant's container connects to is an alias on its own network", () => {
+      const aliasesOn = new Map<string, Set<string>>();
+      for (const r of ofType(run, CONTAINER)) {
+        for (const n of r.inputs.networksAdvanced as { name: string; aliases?: string[] }[]) {
+          const set = aliasesOn.get(n.name) ?? new Set<string>();
+          (n.aliases ?? []).forEach((a) => set.add(a));
+          aliasesOn.set(n.name, set);
+        }
       }
       const dittofeed = ofType(run, CONTAINER).filter(
         (c) => envOf(c).env.DATABASE_URL !== undefined,
@@ -162,6 +207,7 @@ for (const stack of COMMITTED_STACKS) {
       );
       for (const r of dittofeed) {
         const { env } = envOf(r);
+        const network = (r.inputs.networksAdvanced as { name: string }[])[0].name;
         const hosts = [
           new URL(env.DATABASE_URL).hostname,
           new URL(env.CLICKHOUSE_HOST).hostname,
@@ -169,7 +215,7 @@ for (const stack of COMMITTED_STACKS) {
           ...(env.TEMPORAL_ADDRESS === undefined ? [] : [env.TEMPORAL_ADDRESS.split(":")[0]]),
         ];
         for (const host of hosts)
-          assert.ok(aliases.has(host), `${r.name} reaches ${host}, which is an alias`);
+          assert.ok(aliasesOn.get(network)?.has(host), `${r.name} reaches ${host} on ${network}`);
         const values = Object.values(env)
           .join(" ")
           .replace(/0\.0\.0\.0/g, "");
@@ -188,11 +234,17 @@ for (const stack of COMMITTED_STACKS) {
           );
         }
       }
-      const withSecrets = ofType(run, CONTAINER).filter((r) => envOf(r).secret);
-      assert.equal(
-        withSecrets.length,
-        ofType(run, CONTAINER).length,
-        "every container's env carries a secret",
+      const withEnv = ofType(run, CONTAINER).filter((r) => r.inputs.envs !== undefined);
+      assert.deepEqual(
+        ofType(run, CONTAINER)
+          .filter((r) => !withEnv.includes(r))
+          .map((r) => labelMap(r)["platform.service"]),
+        config.tenants.map(() => "gateway"),
+        "only gateways, whose config holds no secret, have no environment",
+      );
+      assert.ok(
+        withEnv.every((r) => envOf(r).secret),
+        "every environment is a secret",
       );
     });
 

@@ -52,9 +52,9 @@ test("the characters that broke hand-built URLs are encoded", () => {
 test("REDIS_URL round-trips any printable-ASCII password", () => {
   fc.assert(
     fc.property(printableAscii, (password) => {
-      const parsed = new URL(redisUrl({ password, host: "redis", port: 6379 }));
+      const parsed = new URL(redisUrl({ user: "acme-eu", password, host: "redis", port: 6379 }));
       assert.equal(decodeURIComponent(parsed.password), password);
-      assert.equal(decodeURIComponent(parsed.username), "default");
+      assert.equal(decodeURIComponent(parsed.username), "acme-eu");
       assert.equal(parsed.hostname, "redis");
       assert.equal(parsed.port, "6379");
     }),

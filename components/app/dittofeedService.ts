@@ -1,7 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { AppRole, dittofeedHealthCheck, Endpoint } from "../../dittofeed/contract";
-import { dockerName, tenantAlias } from "../../lib/naming";
+import { tenantDockerName, tenantAlias } from "../../lib/naming";
 import { DependsOn, PlatformContext } from "../shared/context";
 import { LoopbackPort, serviceContainer } from "../shared/docker";
 
@@ -69,7 +69,7 @@ export class DittofeedService extends pulumi.ComponentResource {
       return serviceContainer(
         [name, ...suffix].join("-"),
         {
-          name: dockerName(context.stack, tenantId, role, ...suffix),
+          name: tenantDockerName(context.stack, tenantId, role, ...suffix),
           hostname,
           image: args.image,
           owner: { environment: context.environment, service: role, tenant: tenantId },

@@ -25,6 +25,7 @@ export type ClickHouseArgs = SharedServiceArgs;
  */
 export class ClickHouse extends pulumi.ComponentResource {
   public readonly host = CLICKHOUSE_ALIAS;
+  public readonly port = CLICKHOUSE_HTTP_PORT;
   /** `http://clickhouse:8123`, the form Dittofeed's `CLICKHOUSE_HOST` expects. */
   public readonly url = httpUrl(CLICKHOUSE_ALIAS, CLICKHOUSE_HTTP_PORT);
   public readonly adminUser = "platform_admin";

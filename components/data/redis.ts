@@ -1,7 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { HealthCheck, healthCheck } from "../../lib/healthchecks";
-import { redisUrl } from "../../lib/urls";
+import { redisServerScript } from "../../lib/redis";
 import { secretOrGenerated, SharedServiceArgs } from "../shared/context";
 import { dataVolume, secretEnv, serviceContainer, sharedServiceSpec } from "../shared/docker";
 
@@ -19,13 +19,16 @@ function redisCheck(): HealthCheck {
 /** Image: Redis 7; Redis's own `maxmemory` is three quarters of `memoryMb`. Password: the `default` user's. */
 export type RedisArgs = SharedServiceArgs;
 
-/** Redis 7 with a password and append-only persistence on a named volume. */
+/**
+ * Redis 7 with append-only persistence on a named volume, and its users in an aclfile beside the
+ * data (see lib/redis.ts): the `default` user is the platform's, behind its password; each
+ * tenant gets its own user (components/tenant/redisUser.ts), so adding one changes nothing here.
+ */
 export class Redis extends pulumi.ComponentResource {
   public readonly host = REDIS_ALIAS;
   public readonly port = REDIS_PORT;
+  /** The `default` user's password (secret), for the platform's jobs only. */
   public readonly password: pulumi.Output<string>;
-  /** `redis://default:<password>@redis:6379`, percent-encoded; secret. */
-  public readonly url: pulumi.Output<string>;
   public readonly container: docker.Container;
 
   constructor(name: string, args: RedisArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -33,28 +36,21 @@ export class Redis extends pulumi.ComponentResource {
     const { context } = args;
 
     this.password = secretOrGenerated(`${name}-password`, args.password, this);
-    this.url = pulumi.secret(
-      this.password.apply((password) => redisUrl({ password, host: this.host, port: this.port })),
-    );
     const volume = dataVolume(name, context, "redis", this);
     // The password reaches redis-server through the environment, not the command line, which
-    // would put it in plain text in state and previews. At the memory limit Redis refuses writes
-    // (noeviction) instead of being OOM-killed or silently dropping keys.
-    const maxMemoryMb = Math.floor(args.memoryMb * 0.75);
+    // would put it in plain text in state and previews.
     this.container = serviceContainer(
       name,
       {
         ...sharedServiceSpec("redis", this.host, args),
         entrypoint: ["sh", "-c"],
-        command: [
-          `exec redis-server --appendonly yes --maxmemory ${maxMemoryMb}mb --maxmemory-policy noeviction --requirepass "$REDIS_PASSWORD"`,
-        ],
+        command: [redisServerScript({ maxMemoryMb: Math.floor(args.memoryMb * 0.75) })],
         env: secretEnv({ REDIS_PASSWORD: this.password, REDISCLI_AUTH: this.password }),
         healthcheck: redisCheck(),
         volumes: [{ volumeName: volume.name, containerPath: "/data" }],
       },
       { parent: this },
     );
-    this.registerOutputs({ host: this.host, port: this.port, url: this.url });
+    this.registerOutputs({ host: this.host, port: this.port });
   }
 }

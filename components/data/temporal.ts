@@ -2,7 +2,7 @@ import * as docker from "@pulumi/docker";
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import { HealthCheck, healthCheck } from "../../lib/healthchecks";
-import { dockerName } from "../../lib/naming";
+import { dockerName, tenantDockerName } from "../../lib/naming";
 import { POSTGRES_SCHEMA_ROOT, temporalSchemaScript, TemporalSchemaEnv } from "../../lib/temporal";
 import {
   dataOptions,
@@ -68,8 +68,6 @@ export class Temporal extends pulumi.ComponentResource {
   public readonly toolsImage: pulumi.Input<string>;
   public readonly role: postgresql.Role;
   public readonly databases: postgresql.Database[];
-  /** The stack this Temporal belongs to. */
-  private readonly context: PlatformContext;
   /** The job that keeps the schema, when the server image does not. */
   public readonly schemaJob?: docker.Container;
   public readonly container: docker.Container;
@@ -78,7 +76,6 @@ export class Temporal extends pulumi.ComponentResource {
     super("platform:data:Temporal", name, {}, opts);
     const { context, postgres } = args;
     this.toolsImage = args.adminToolsImage ?? args.image;
-    this.context = context;
     const sql = { parent: this, provider: postgres.provider };
 
     const password = secretOrGenerated(`${name}-password`, args.password, this);
@@ -171,13 +168,17 @@ export class Temporal extends pulumi.ComponentResource {
   }
 
   /**
-   * What a tenant's job that talks to this Temporal with `tctl` has alike: `<stack>-<tenant>-
-   * <service>`, the image whose tctl matches the server, little memory.
+   * What a tenant's job that talks to this Temporal with `tctl` has alike: `<stack>_<tenant>.
+   * <service>` on the tenant's own network (`context`), the image whose tctl matches the server,
+   * little memory.
    */
-  tctlJobSpec(tenantId: string, service: string): Omit<ScriptJobSpec, "script" | "env"> {
-    const { context } = this;
+  tctlJobSpec(
+    context: PlatformContext,
+    tenantId: string,
+    service: string,
+  ): Omit<ScriptJobSpec, "script" | "env"> {
     return {
-      name: dockerName(context.stack, tenantId, service),
+      name: tenantDockerName(context.stack, tenantId, service),
       image: this.toolsImage,
       owner: { environment: context.environment, service, tenant: tenantId },
       network: context.network,

@@ -5,10 +5,11 @@
  */
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { sharedAlias } from "../../lib/gateway";
 import { HealthCheck } from "../../lib/healthchecks";
 import { LABELS } from "../../lib/labels";
 import { redactSecrets } from "../../lib/redact";
-import { dockerName } from "../../lib/naming";
+import { dockerName, SharedService, tenantDockerName } from "../../lib/naming";
 import { dataOptions, PlatformContext, SharedServiceArgs } from "./context";
 
 /** What a container, volume or network belongs to; carried as `platform.*` labels. */
@@ -66,6 +67,8 @@ export interface ContainerSpec {
   network: pulumi.Input<string>;
   /** Stable DNS names on the network; nothing addresses a container by IP. */
   aliases: string[];
+  /** Further networks the container joins, with its names there: only a tenant's gateway has one. @default none */
+  moreNetworks?: { network: pulumi.Input<string>; aliases: string[] }[];
   memoryMb: number;
   /** `KEY=value` pairs; pass a secret Output when any value is secret. @default none */
   env?: pulumi.Input<pulumi.Input<string>[]>;
@@ -77,9 +80,13 @@ export interface ContainerSpec {
   hostname?: string;
 }
 
-/** What every shared service's container has alike: `<stack>-<service>`, on the network by its alias. */
+/**
+ * What every shared service's container has alike: `<stack>-<service>`, on the data network by
+ * its alias, which the stack's own jobs use, and by the alias that tenants' gateways relay to
+ * (see `sharedAlias`).
+ */
 export function sharedServiceSpec(
-  service: string,
+  service: SharedService,
   alias: string,
   args: SharedServiceArgs,
 ): ContainerSpec {
@@ -89,7 +96,7 @@ export function sharedServiceSpec(
     image: args.image,
     owner: { environment: context.environment, service },
     network: context.network,
-    aliases: [alias],
+    aliases: [alias, sharedAlias(alias)],
     memoryMb: args.memoryMb,
   };
 }
@@ -111,7 +118,10 @@ function baseArgs(spec: ContainerSpec): docker.ContainerArgs {
     name: spec.name,
     image: spec.image,
     labels: labels(spec.owner),
-    networksAdvanced: [{ name: spec.network, aliases: spec.aliases }],
+    networksAdvanced: [
+      { name: spec.network, aliases: spec.aliases },
+      ...(spec.moreNetworks ?? []).map((more) => ({ name: more.network, aliases: more.aliases })),
+    ],
     memory: spec.memoryMb,
     // Without it Docker sets twice the memory, which the provider reads back as a change on every
     // refresh (terraform-provider-docker v4.5.x reads `HostConfig.MemorySwap`). Equal to the limit:
@@ -281,7 +291,7 @@ const LABELS_ARE_HISTORY = ["labels"];
 export function dataVolume(
   name: string,
   context: PlatformContext,
-  service: string,
+  service: "postgres" | "redis" | "clickhouse",
   parent: pulumi.Resource,
 ): docker.Volume {
   return new docker.Volume(
@@ -295,8 +305,8 @@ export function dataVolume(
 }
 
 /**
- * The stack's bridge network `<stack>-platform`, on which services find each other by alias.
- * Every container is attached to it and its name is fixed: it must never be replaced.
+ * The stack's data network `<stack>-platform`: its shared services, its connector and each
+ * tenant's gateway, never a tenant's own container. Its name is fixed: it must never be replaced.
  */
 export function platformNetwork(
   stack: string,
@@ -311,6 +321,30 @@ export function platformNetwork(
       labels: labels({ environment, service: "network" }),
     },
     { provider, ignoreChanges: LABELS_ARE_HISTORY },
+  );
+}
+
+/**
+ * A tenant's own network `<stack>_<tenant>.network`, on its slot's subnet (explicit, so Docker's
+ * default pools, which run out after a few dozen networks, are never used, and it never moves).
+ * Its containers and its gateway are the only ones on it.
+ */
+export function tenantNetwork(
+  name: string,
+  context: PlatformContext,
+  tenantId: string,
+  subnet: string,
+  parent: pulumi.Resource,
+): docker.Network {
+  return new docker.Network(
+    name,
+    {
+      name: tenantDockerName(context.stack, tenantId, "network"),
+      driver: "bridge",
+      ipamConfigs: [{ subnet }],
+      labels: labels({ environment: context.environment, service: "network", tenant: tenantId }),
+    },
+    { parent, ignoreChanges: LABELS_ARE_HISTORY },
   );
 }
 

@@ -5,7 +5,7 @@ import { AdminStep } from "../../dittofeed/contract";
 import { UpgradeStep } from "../../dittofeed/releases";
 import { ClickHouse } from "../data/clickhouse";
 import { tenantAccessScript } from "../../lib/clickhouse";
-import { dockerName } from "../../lib/naming";
+import { tenantDockerName } from "../../lib/naming";
 import { PlatformContext, waitFor } from "../shared/context";
 import { jobSucceeded, scriptJob, secretEnv } from "../shared/docker";
 import { installedVersion, UpgradeSteps } from "./upgrade";
@@ -62,7 +62,7 @@ export class Migration extends pulumi.ComponentResource {
     const { context, tenantId, clickhouse } = args;
     // Every job: `<stack>-<tenant>-<job>`, labelled as the tenant's migration.
     const job = (dockerSuffix: string, image: pulumi.Input<string>) => ({
-      name: dockerName(context.stack, tenantId, dockerSuffix),
+      name: tenantDockerName(context.stack, tenantId, dockerSuffix),
       image,
       owner: { environment: context.environment, service: "migrate", tenant: tenantId },
       network: context.network,

@@ -2,15 +2,20 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { DEFAULT_TASK_QUEUE, namespaceScript, NamespaceJobEnv } from "../../lib/temporal";
 import { Temporal } from "../data/temporal";
+import { PlatformContext } from "../shared/context";
 import { jobSucceeded, scriptJob, secretEnv } from "../shared/docker";
 
 export interface NamespaceArgs {
+  /** The tenant's context: its jobs run on its own network. */
+  context: PlatformContext;
   /** The tenant whose namespace this is; the namespace is named after it. */
   tenantId: string;
   /** The shared Temporal; its image's `tctl` registers the namespace. */
   temporal: Temporal;
   /** Days Temporal keeps a closed workflow's history. */
   retentionDays: number;
+  /** What must run first: Temporal, and the tenant's gateway to it. */
+  dependsOn: pulumi.Resource[];
   /** How long the job waits for a frontend to know the new namespace. @default 60 */
   waitSeconds?: number;
 }
@@ -43,13 +48,13 @@ export class Namespace extends pulumi.ComponentResource {
     this.job = scriptJob(
       `${name}-job`,
       {
-        ...temporal.tctlJobSpec(tenantId, "namespace"),
+        ...temporal.tctlJobSpec(args.context, tenantId, "namespace"),
         script: namespaceScript(),
         // Nothing here is secret, but every container's environment is, by one rule that the
         // policy pack checks: a rule with exceptions is one nobody can check at a glance.
         env: secretEnv({ ...env }),
       },
-      { parent: this, dependsOn: [temporal.container] },
+      { parent: this, dependsOn: args.dependsOn },
     );
     this.succeeded = jobSucceeded(this.job, `Temporal namespace job of tenant ${tenantId}`);
     this.registerOutputs({ name: this.name });

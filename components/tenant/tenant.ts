@@ -16,10 +16,12 @@ import { Redis } from "../data/redis";
 import { Temporal } from "../data/temporal";
 import { TenantAccess, TenantAccessArgs } from "../edge/tenantAccess";
 import { keyOrGenerated, PlatformContext, secretOrGenerated, waitFor } from "../shared/context";
-import { envList, LoopbackPort } from "../shared/docker";
+import { envList, LoopbackPort, tenantNetwork } from "../shared/docker";
 import { Database } from "./database";
+import { Gateway } from "./gateway";
 import { Migration } from "./migration";
 import { Namespace } from "./namespace";
+import { RedisUser } from "./redisUser";
 import { installedVersion, UpgradeSteps } from "./upgrade";
 import { WorkerCheck } from "./workerCheck";
 
@@ -40,6 +42,10 @@ export interface TenantArgs {
   workspaceName: string;
   /** Where the tenant is reached. */
   endpoints: TenantEndpoints;
+  /** The subnet of the tenant's own network (its slot of `platform:network.pool`). */
+  subnet: string;
+  /** Memory limit of the tenant's gateway container in MB. Required: its default is config's. */
+  gatewayMemoryMb: number;
   /** Loopback ports on the Docker host to publish api and dashboard on (dev only). @default none */
   devPorts?: Record<keyof typeof APP_PORTS, number>;
   /** Container memory limits in MB. Required: their defaults are config's. */
@@ -53,8 +59,8 @@ export interface TenantArgs {
   databaseConnectionLimit?: number;
   /** Dittofeed's `LOG_LEVEL`. */
   logLevel: string;
-  /** Image ids of the Dittofeed roles and of ClickHouse (for its client). */
-  images: Record<DittofeedImage | "clickhouse", pulumi.Input<string>>;
+  /** Image ids of the Dittofeed roles, of the gateway, and of ClickHouse and Redis (for their clients). */
+  images: Record<DittofeedImage | "clickhouse" | "redis" | "gateway", pulumi.Input<string>>;
   /**
    * The Dittofeed release deployed, and its upgrade steps that a tenant installed earlier must
    * run (`stepsCrossed` from the oldest supported release), in order.
@@ -82,9 +88,12 @@ function loopbackPorts(
 }
 
 /**
- * One tenant's stamp: its own Postgres role and database, ClickHouse database and user, Temporal
- * namespace, a migration that must succeed first, then api, dashboard and workers, and, when it
- * is exposed, the Cloudflare Access applications in front of its hostname.
+ * One tenant's stamp: its own network, with a gateway as its only way to the shared services and
+ * the tunnel's only way in; its own Postgres role and database, ClickHouse database and user,
+ * Redis user and Temporal namespace; a migration that must succeed first, then api, dashboard
+ * and workers, and, when it is exposed, the Cloudflare Access applications in front of its
+ * hostname. Every container of the tenant is on its network alone; the gateway is the one that is
+ * also on the data network.
  */
 export class Tenant extends pulumi.ComponentResource {
   public readonly workspaceName: string;
@@ -107,8 +116,29 @@ export class Tenant extends pulumi.ComponentResource {
 
   constructor(name: string, args: TenantArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:tenant:Tenant", name, {}, opts);
-    const { context, id, endpoints, images } = args;
+    const { id, endpoints, images } = args;
     const { postgres, redis, clickhouse, temporal } = args.shared;
+    const network = tenantNetwork(`${name}-network`, args.context, id, args.subnet, this);
+    // The stack's context for this tenant's containers: every one of them on its own network.
+    const context: PlatformContext = { ...args.context, network: network.name };
+    const gateway = new Gateway(
+      `${name}-gateway`,
+      {
+        context: args.context,
+        tenantNetwork: network.name,
+        tenantId: id,
+        image: images.gateway,
+        memoryMb: args.gatewayMemoryMb,
+        shared: [
+          { host: postgres.host, port: postgres.port },
+          { host: redis.host, port: redis.port },
+          { host: clickhouse.host, port: clickhouse.port },
+          temporal.endpoint,
+        ],
+        serving: (["api", "dashboard"] as const).map((role) => ({ role, port: APP_PORTS[role] })),
+      },
+      { parent: this },
+    );
     const secrets = args.secrets ?? {};
     this.workspaceName = args.workspaceName;
     this.url = endpoints.dashboardUrl;
@@ -141,7 +171,24 @@ export class Tenant extends pulumi.ComponentResource {
 
     const namespace = new Namespace(
       `${name}-namespace`,
-      { tenantId: id, temporal, retentionDays: args.namespaceRetentionDays },
+      {
+        context,
+        tenantId: id,
+        temporal,
+        retentionDays: args.namespaceRetentionDays,
+        dependsOn: [temporal.container, gateway.container],
+      },
+      { parent: this },
+    );
+    const redisUser = new RedisUser(
+      `${name}-redis`,
+      {
+        context,
+        tenantId: id,
+        redis,
+        image: images.redis,
+        dependsOn: [redis.container, gateway.container],
+      },
       { parent: this },
     );
 
@@ -154,7 +201,7 @@ export class Tenant extends pulumi.ComponentResource {
       clickhousePassword,
       temporalAddress: temporal.address,
       temporalNamespace: namespace.name,
-      redisUrl: redis.url,
+      redisUrl: redisUser.url,
       secretKey,
       adminPassword,
       dashboardUrl: endpoints.dashboardUrl,
@@ -186,6 +233,7 @@ export class Tenant extends pulumi.ComponentResource {
           postgres.container,
           clickhouse.container,
           temporal.container,
+          gateway.container,
         ],
         gates: [namespace.succeeded],
         dittofeedVersion: args.release.version,
@@ -195,8 +243,8 @@ export class Tenant extends pulumi.ComponentResource {
     );
     // Every app container waits for its namespace and migration, and for the services it talks to.
     const ready = waitFor(
-      [temporal.container, redis.container],
-      [namespace.succeeded, migration.succeeded],
+      [temporal.container, redis.container, gateway.container],
+      [namespace.succeeded, migration.succeeded, redisUser.succeeded],
     );
     const service = (role: AppRole) =>
       new DittofeedService(
@@ -221,6 +269,7 @@ export class Tenant extends pulumi.ComponentResource {
     const workerCheck = new WorkerCheck(
       `${name}-worker-check`,
       {
+        context,
         tenantId: id,
         namespace: namespace.name,
         workers: this.worker,

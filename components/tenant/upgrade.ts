@@ -2,7 +2,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { compareVersions, FIRST_SUPPORTED_VERSION, UpgradeStep } from "../../dittofeed/releases";
 import { LABELS } from "../../lib/labels";
-import { dockerName } from "../../lib/naming";
+import { tenantDockerName } from "../../lib/naming";
 import { PlatformContext, waitFor } from "../shared/context";
 import { jobSucceeded, scriptJob } from "../shared/docker";
 
@@ -67,7 +67,7 @@ export class UpgradeSteps extends pulumi.ComponentResource {
       const job = scriptJob(
         `${name}-${step.version}`,
         {
-          name: dockerName(context.stack, tenantId, step.command),
+          name: tenantDockerName(context.stack, tenantId, step.command),
           image: args.adminCliImage,
           owner: { environment: context.environment, service: "upgrade", tenant: tenantId },
           network: context.network,

@@ -3,9 +3,12 @@ import * as pulumi from "@pulumi/pulumi";
 import { DEFAULT_TASK_QUEUE, workerCheckScript, WorkerCheckEnv } from "../../lib/temporal";
 import { DittofeedService } from "../app/dittofeedService";
 import { Temporal } from "../data/temporal";
+import { PlatformContext } from "../shared/context";
 import { jobSucceeded, scriptJob, secretEnv } from "../shared/docker";
 
 export interface WorkerCheckArgs {
+  /** The tenant's context: its jobs run on its own network. */
+  context: PlatformContext;
   /** The tenant whose workers are checked. */
   tenantId: string;
   /** The tenant's Temporal namespace. */
@@ -47,7 +50,7 @@ export class WorkerCheck extends pulumi.ComponentResource {
     this.job = scriptJob(
       `${name}-job`,
       {
-        ...temporal.tctlJobSpec(tenantId, "worker-check"),
+        ...temporal.tctlJobSpec(args.context, tenantId, "worker-check"),
         script: workerCheckScript(),
         env: secretEnv({ ...env, WORKER_CONTAINERS: replacedWith }),
       },

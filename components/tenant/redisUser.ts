@@ -1,0 +1,69 @@
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { redisUserOf, RedisUserJobEnv, redisUserScript } from "../../lib/redis";
+import { tenantDockerName } from "../../lib/naming";
+import { redisUrl } from "../../lib/urls";
+import { Redis } from "../data/redis";
+import { PlatformContext, secretOrGenerated } from "../shared/context";
+import { jobSucceeded, scriptJob, secretEnv } from "../shared/docker";
+
+export interface RedisUserArgs {
+  /** The tenant's context: the job runs on its own network, through its gateway. */
+  context: PlatformContext;
+  tenantId: string;
+  /** The shared Redis; its image's `redis-cli` adds the user. */
+  redis: Redis;
+  /** Image id of the Redis image. */
+  image: pulumi.Input<string>;
+  /** What must run first: Redis, and the tenant's gateway to it. */
+  dependsOn: pulumi.Resource[];
+}
+
+/**
+ * A tenant's own Redis user, `<tenant>`, confined to keys and channels under `<tenant>:` (see
+ * lib/redis.ts), set and saved to Redis's aclfile by a one-shot job, so that adding a tenant
+ * leaves the Redis container as it was. Dittofeed v0.23.0 does not use Redis; the user is for
+ * what later releases or extensions put there, and no tenant ever holds the `default` password.
+ */
+export class RedisUser extends pulumi.ComponentResource {
+  /** `redis://<tenant>:<password>@redis:6379`, percent-encoded; secret. */
+  public readonly url: pulumi.Output<string>;
+  public readonly job: docker.Container;
+  /** Resolves once the user is set and saved. */
+  public readonly succeeded: pulumi.Output<pulumi.Resource[]>;
+
+  constructor(name: string, args: RedisUserArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("platform:tenant:RedisUser", name, {}, opts);
+    const { context, tenantId, redis } = args;
+    const user = redisUserOf(tenantId);
+    const password = secretOrGenerated(`${name}-password`, undefined, this);
+    this.url = pulumi.secret(
+      password.apply((value) =>
+        redisUrl({ user, password: value, host: redis.host, port: redis.port }),
+      ),
+    );
+    const env: Record<keyof RedisUserJobEnv, pulumi.Input<string>> = {
+      REDISCLI_AUTH: redis.password,
+      REDIS_USER: user,
+      TENANT_PASSWORD: password,
+    };
+    this.job = scriptJob(
+      `${name}-job`,
+      {
+        name: tenantDockerName(context.stack, tenantId, "redis-user"),
+        image: args.image,
+        owner: { environment: context.environment, service: "redis-user", tenant: tenantId },
+        network: context.network,
+        memoryMb: 64,
+        script: redisUserScript({ host: redis.host, port: redis.port }),
+        env: secretEnv(env),
+      },
+      { parent: this, dependsOn: args.dependsOn },
+    );
+    this.succeeded = jobSucceeded(this.job, `Redis user job of tenant ${tenantId}`, [
+      redis.password,
+      password,
+    ]);
+    this.registerOutputs({ url: this.url });
+  }
+}
