@@ -23,6 +23,12 @@ export function tenantAccessScript(args: {
     `CREATE USER IF NOT EXISTS ${user} IDENTIFIED WITH sha256_password BY '$TENANT_PASSWORD'`,
     `ALTER USER ${user} IDENTIFIED WITH sha256_password BY '$TENANT_PASSWORD'`,
     `GRANT ALL ON ${database}.* TO ${user}`,
+    // Inside its own database a user may still create a dictionary with an HTTP or ClickHouse
+    // source, which ClickHouse 24.12 fetches without any SOURCES grant (src/Dictionaries/
+    // HTTPDictionarySource.cpp), and drop and re-create the database with a remote engine: both
+    // would let ClickHouse, which is on the data network, connect anywhere. Dittofeed v0.23.0
+    // needs neither (packages/backend-lib/src/clickhouse.ts creates tables and views only).
+    `REVOKE CREATE DICTIONARY, DROP DATABASE ON ${database}.* FROM ${user}`,
   ];
   // No secret on a command line, where `ps` on the host shows it: clickhouse-client takes the
   // admin's credentials from CLICKHOUSE_USER and CLICKHOUSE_PASSWORD (ClickHouse 24.12,

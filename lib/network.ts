@@ -90,6 +90,17 @@ export function tenantSubnet(pool: Cidr, slot: number): string {
   return `${toAddress(pool.base + slot * 2 ** (32 - TENANT_PREFIX))}/${TENANT_PREFIX}`;
 }
 
+/**
+ * The gateway address Docker gives a subnet's network when none is set: its first host address.
+ * Set explicitly, because the docker provider reads the gateway back into `ipamConfigs` (not a
+ * computed field), and a subnet without one would differ from state and replace the network
+ * (terraform-provider-docker v4.5.0, resource_docker_network_structures.go).
+ */
+export function gatewayOf(subnet: string): string {
+  const [address] = ipaddr.IPv4.parseCIDR(subnet);
+  return toAddress(toInt(address) + 1);
+}
+
 /** Whether two CIDRs share an address. */
 export function overlaps(a: Cidr, b: Cidr): boolean {
   const end = (c: Cidr) => c.base + 2 ** (32 - c.prefix);

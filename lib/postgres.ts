@@ -34,3 +34,28 @@ export function rotateSuperuserScript(): string {
     'echo "The superuser\'s password is rotated"',
   ].join("\n");
 }
+
+/**
+ * Refuses to let a Postgres image open a data directory of another major version: the server
+ * would refuse to start ("database files are incompatible with server") and every tenant would be
+ * down until the image is put back. Run in the new image with the volume mounted at `dataDir`,
+ * before the server container is replaced. The official image names its major in `PG_MAJOR`
+ * (docker-library/postgres, 15/bookworm/Dockerfile); `postgres -V` answers for any other.
+ * `PG_VERSION` holds the major of the cluster in a data directory (PostgreSQL's initdb writes it).
+ */
+export function versionCheckScript(dataDir: string): string {
+  return [
+    "set -eu",
+    `if [ ! -f ${dataDir}/PG_VERSION ]; then`,
+    '  echo "The data volume is empty: the new server initialises it"',
+    "  exit 0",
+    "fi",
+    `found=$(cat ${dataDir}/PG_VERSION)`,
+    "image=${PG_MAJOR:-$(postgres -V | awk '{print $3}' | cut -d . -f 1)}",
+    'if [ "$found" != "$image" ]; then',
+    '  echo "The data volume holds a PostgreSQL $found cluster, which PostgreSQL $image cannot open. Set platform:postgres.image back to a $found.x image, or upgrade the data first (pg_upgrade, or a dump restored into a new volume)."',
+    "  exit 1",
+    "fi",
+    'echo "The data volume holds PostgreSQL $found, as the image"',
+  ].join("\n");
+}

@@ -3,6 +3,7 @@ import { before, describe, test } from "node:test";
 import { parse as parsePgConnectionString } from "pg-connection-string";
 import { PlatformConfig } from "../config";
 import { bootstrapOnceScript } from "../dittofeed/bootstrap";
+import { gatewayOf } from "../lib/network";
 import {
   namespaceScript,
   POSTGRES_SCHEMA_ROOT,
@@ -154,9 +155,12 @@ for (const stack of COMMITTED_STACKS) {
       );
       assert.equal(tenantNetworks.size, config.tenants.length);
       // Each tenant's subnet is explicit, its slot's, and no two overlap.
-      const subnets = networks
+      const ipam = networks
         .filter((n) => n !== dataNetwork)
-        .map((n) => (n.inputs.ipamConfigs as { subnet: string }[])[0].subnet);
+        .map((n) => (n.inputs.ipamConfigs as { subnet: string; gateway?: string }[])[0]);
+      // The gateway set as Docker would choose it, so that reading it back changes nothing.
+      for (const { subnet, gateway } of ipam) assert.equal(gateway, gatewayOf(subnet), subnet);
+      const subnets = ipam.map((entry) => entry.subnet);
       assert.deepEqual(subnets.sort(), config.tenants.map((t) => t.subnet).sort());
       assert.equal(new Set(subnets).size, subnets.length);
 
@@ -238,9 +242,13 @@ for (const stack of COMMITTED_STACKS) {
       assert.deepEqual(
         ofType(run, CONTAINER)
           .filter((r) => !withEnv.includes(r))
-          .map((r) => labelMap(r)["platform.service"]),
-        config.tenants.map(() => "gateway"),
-        "only gateways, whose config holds no secret, have no environment",
+          .map((r) => r.name)
+          .sort(),
+        [
+          "postgres-version-check",
+          ...config.tenants.map((t) => `${t.id}-gateway-container`),
+        ].sort(),
+        "only the gateways and Postgres's version check, which are given no secret, have no environment",
       );
       assert.ok(
         withEnv.every((r) => envOf(r).secret),

@@ -16,7 +16,7 @@ import pg from "pg";
 import * as YAML from "yaml";
 import { parsePlatformConfig } from "../config";
 import { tenantAccessScript } from "../lib/clickhouse";
-import { rotateSuperuserScript } from "../lib/postgres";
+import { rotateSuperuserScript, versionCheckScript } from "../lib/postgres";
 import {
   byName,
   envOf,
@@ -265,6 +265,31 @@ describe("the program's Postgres declarations on a real PostgreSQL 15", () => {
     );
     await admin.end();
   });
+
+  test("the version check lets the image's own major open the volume, and refuses another", () => {
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), "pg-bin-"));
+    // What `postgres -V` prints in the official Debian image, for an image without PG_MAJOR.
+    fs.writeFileSync(
+      path.join(bin, "postgres"),
+      "#!/bin/sh\necho 'postgres (PostgreSQL) 16.4 (Debian 16.4-1.pgdg120+2)'\n",
+      { mode: 0o755 },
+    );
+    const check = (env: Record<string, string>, dataDir = server.dataDir) =>
+      spawnSync("sh", ["-c", versionCheckScript(dataDir)], {
+        encoding: "utf8",
+        env: { PATH: `${bin}:/usr/bin:/bin`, ...env },
+      });
+    assert.equal(check({ PG_MAJOR: "15" }).status, 0);
+    const refused = check({ PG_MAJOR: "16" });
+    assert.equal(refused.status, 1);
+    assert.match(refused.stdout, /holds a PostgreSQL 15 cluster, which PostgreSQL 16 cannot open/);
+    assert.match(refused.stdout, /platform:postgres\.image/);
+    assert.equal(check({}).status, 1, "the major from postgres -V when PG_MAJOR is unset");
+    assert.equal(
+      check({ PG_MAJOR: "16" }, fs.mkdtempSync(path.join(os.tmpdir(), "empty-"))).status,
+      0,
+    );
+  });
 });
 
 test("Temporal's YAML config keeps every password config accepts, and would break on the refused ones", () => {
@@ -348,6 +373,7 @@ test("the access job's real shell gives clickhouse-client its secrets by environ
       `CREATE USER IF NOT EXISTS dittofeed_acme IDENTIFIED WITH sha256_password BY '${tenantPassword}';`,
       `ALTER USER dittofeed_acme IDENTIFIED WITH sha256_password BY '${tenantPassword}';`,
       "GRANT ALL ON dittofeed_acme.* TO dittofeed_acme;",
+      "REVOKE CREATE DICTIONARY, DROP DATABASE ON dittofeed_acme.* FROM dittofeed_acme;",
       "",
     ].join("\n"),
   );

@@ -12,6 +12,8 @@ import pg from "pg";
 
 export interface Server {
   port: number;
+  /** The data directory, as real initdb 15 left it. */
+  dataDir: string;
   /** The superuser's client on a database (`postgres` unless given). */
   admin(database?: string): Promise<pg.Client>;
   stop(): Promise<void>;
@@ -54,6 +56,7 @@ export async function startServer(superuserPassword: string): Promise<Server> {
   await server.start();
   return {
     port,
+    dataDir: databaseDir,
     admin: async (database = "postgres") => {
       const client = new pg.Client({
         host: "127.0.0.1",

@@ -3,7 +3,7 @@ import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import { HealthCheck, healthCheck } from "../../lib/healthchecks";
 import { dockerName } from "../../lib/naming";
-import { rotateSuperuserScript, RotationEnv } from "../../lib/postgres";
+import { rotateSuperuserScript, RotationEnv, versionCheckScript } from "../../lib/postgres";
 import { secretOrGenerated, SharedServiceArgs, waitFor } from "../shared/context";
 import {
   dataVolume,
@@ -16,6 +16,8 @@ import {
 
 const POSTGRES_ALIAS = "postgres";
 const POSTGRES_PORT = 5432;
+/** Where the version check sees the data volume (read-only). */
+const VERSION_CHECK_MOUNT = "/volume";
 /** The superuser the image creates (`POSTGRES_USER` unset). */
 const SUPERUSER = "postgres";
 
@@ -57,6 +59,8 @@ export class Postgres extends pulumi.ComponentResource {
   public readonly port = POSTGRES_PORT;
   public readonly password: pulumi.Output<string>;
   public readonly volume: docker.Volume;
+  /** The job that refuses an image whose major version cannot open the data volume. */
+  public readonly versionCheck: docker.Container;
   public readonly container: docker.Container;
   /** The job that sets a rotated superuser password on the running server, while one is. */
   public readonly rotation?: docker.Container;
@@ -69,6 +73,23 @@ export class Postgres extends pulumi.ComponentResource {
 
     this.password = secretOrGenerated(`${name}-password`, args.password, this);
     this.volume = dataVolume(name, context, "postgres", this);
+    // Runs whenever the image changes, before the server is replaced: a new major over the old
+    // data directory stops `pulumi up` here, with the old server still running.
+    this.versionCheck = scriptJob(
+      `${name}-version-check`,
+      {
+        name: dockerName(context.stack, "postgres-version-check"),
+        image: args.image,
+        owner: { environment: context.environment, service: "postgres" },
+        network: context.network,
+        memoryMb: 64,
+        script: versionCheckScript(VERSION_CHECK_MOUNT),
+        volumes: [
+          { volumeName: this.volume.name, containerPath: VERSION_CHECK_MOUNT, readOnly: true },
+        ],
+      },
+      { parent: this },
+    );
     this.container = serviceContainer(
       name,
       {
@@ -79,7 +100,13 @@ export class Postgres extends pulumi.ComponentResource {
         ports: [{ internal: this.port, external: args.adminPort }],
         volumes: [{ volumeName: this.volume.name, containerPath: "/var/lib/postgresql/data" }],
       },
-      { parent: this },
+      {
+        parent: this,
+        dependsOn: waitFor(
+          [],
+          [jobSucceeded(this.versionCheck, "Check of the data volume's PostgreSQL version")],
+        ),
+      },
     );
     // The image applies POSTGRES_PASSWORD only to an empty data directory: a rotation is applied
     // to the running server before the provider logs in with the new password.

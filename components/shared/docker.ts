@@ -7,6 +7,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { sharedAlias } from "../../lib/gateway";
 import { HealthCheck } from "../../lib/healthchecks";
+import { gatewayOf } from "../../lib/network";
 import { LABELS } from "../../lib/labels";
 import { redactSecrets } from "../../lib/redact";
 import { dockerName, SharedService, tenantDockerName } from "../../lib/naming";
@@ -78,6 +79,8 @@ export interface ContainerSpec {
   entrypoint?: string[];
   /** The container's hostname, which some processes put into their identity. @default Docker's (the container id) */
   hostname?: string;
+  /** Named volumes to mount. @default none */
+  volumes?: { volumeName: pulumi.Input<string>; containerPath: string; readOnly?: boolean }[];
 }
 
 /**
@@ -107,8 +110,6 @@ export interface ServiceSpec extends ContainerSpec {
   waitTimeoutSeconds?: number;
   /** @default none */
   ports?: LoopbackPort[];
-  /** @default none */
-  volumes?: { volumeName: pulumi.Input<string>; containerPath: string }[];
   /** Resource limits beyond memory, e.g. open files. @default Docker's */
   ulimits?: docker.types.input.ContainerUlimit[];
 }
@@ -131,6 +132,7 @@ function baseArgs(spec: ContainerSpec): docker.ContainerArgs {
     hostname: spec.hostname,
     command: spec.command,
     entrypoints: spec.entrypoint,
+    volumes: spec.volumes,
     // Without rotation, json-file logs grow until the host's disk is full.
     logDriver: "json-file",
     logOpts: { "max-size": "10m", "max-file": "3" },
@@ -167,7 +169,6 @@ export function serviceContainerArgs(spec: ServiceSpec): docker.ContainerArgs {
       external: p.external,
       ip: "127.0.0.1",
     })),
-    volumes: spec.volumes,
     ulimits: spec.ulimits,
   };
 }
@@ -341,7 +342,7 @@ export function tenantNetwork(
     {
       name: tenantDockerName(context.stack, tenantId, "network"),
       driver: "bridge",
-      ipamConfigs: [{ subnet }],
+      ipamConfigs: [{ subnet, gateway: gatewayOf(subnet) }],
       labels: labels({ environment: context.environment, service: "network", tenant: tenantId }),
     },
     { parent, ignoreChanges: LABELS_ARE_HISTORY },
