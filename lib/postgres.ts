@@ -59,3 +59,33 @@ export function versionCheckScript(dataDir: string): string {
     'echo "The data volume holds PostgreSQL $found, as the image"',
   ].join("\n");
 }
+
+/** The environment the owner check reads; the libpq variables name the server and superuser. */
+export interface OwnerCheckEnv {
+  PGHOST: string;
+  PGPORT: string;
+  PGUSER: string;
+  PGPASSWORD: string;
+  PGDATABASE: string;
+  /** The tenant's database, and the role that must own it if it exists. */
+  DATABASE: string;
+  OWNER: string;
+}
+
+/**
+ * Refuses a tenant's database that exists already under another owner. Tenant roles may create
+ * databases (Dittofeed's bootstrap needs CREATEDB), so any tenant can create `dittofeed_<id>` of a
+ * tenant not added yet and read whatever that tenant later writes there. Run before the tenant's
+ * role and database are created: nothing of the tenant's data is created over a squatted name.
+ */
+export function ownerCheckScript(): string {
+  return [
+    "set -u",
+    "owner=$(printf '%s\\n' \"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = :'database';\" |",
+    '  psql -X -tA -v ON_ERROR_STOP=1 -v database="$DATABASE") || exit 1',
+    'if [ -z "$owner" ]; then echo "No database $DATABASE yet: it is created for its tenant"; exit 0; fi',
+    'if [ "$owner" = "$OWNER" ]; then echo "$DATABASE exists and is $OWNER\'s"; exit 0; fi',
+    'echo "Database $DATABASE already exists, owned by role $owner, not by this tenant\'s role $OWNER: another tenant (every tenant role may create databases) or someone else created it before this tenant was added, and could read what the tenant writes there. Inspect it, drop it (DROP DATABASE $DATABASE), then run pulumi up again."',
+    "exit 1",
+  ].join("\n");
+}

@@ -141,7 +141,7 @@ describe("blast radius", () => {
     assert.deepEqual(names(added.changed), ["tunnel-config"]);
     assert.ok(added.added.every((r) => r.owner === "initech"));
     // Its own network, gateway and Redis user included: nothing shared is replaced or attached.
-    assert.equal(added.added.length, 24, names(added.added).join(", "));
+    assert.equal(added.added.length, 25, names(added.added).join(", "));
     assert.ok(names(added.added).includes("tunnel-dns-initech"));
     assert.deepEqual(names(result("production", "access-list").changed), ["globex-access-members"]);
     assert.deepEqual(names(result("production", "worker-count").added), ["globex-worker-2"]);

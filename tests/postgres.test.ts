@@ -79,6 +79,7 @@ async function sqlState(connectionString: string, sql?: string): Promise<string 
 describe("the program's Postgres declarations on a real PostgreSQL 15", () => {
   let run: RunResult;
   let server: Server;
+  let containerPassword: string;
   const tenantIds = ["acme", "globex", "eu-west"];
   const urlOf = (id: string) => envOf(byName(run, `${id}-api`)).env.DATABASE_URL;
 
@@ -98,7 +99,7 @@ describe("the program's Postgres declarations on a real PostgreSQL 15", () => {
     assert.equal(run.error, undefined, String(run.error));
     // The superuser password the program gives both the container and the provider.
     const provider = byName(run, "postgres-admin");
-    const containerPassword = envOf(byName(run, "postgres")).env.POSTGRES_PASSWORD;
+    containerPassword = envOf(byName(run, "postgres")).env.POSTGRES_PASSWORD;
     assert.equal(plain(provider.inputs.password), containerPassword);
     server = await startServer(containerPassword);
 
@@ -264,6 +265,41 @@ describe("the program's Postgres declarations on a real PostgreSQL 15", () => {
       { numRuns: 25 },
     );
     await admin.end();
+  });
+
+  test("a tenant's database squatted by another tenant is refused before its role exists", async () => {
+    // The owner check's environment as the program gives the job, pointed at this server.
+    const job = byName(run, "acme-database-owner-check");
+    const { env } = envOf(job);
+    assert.equal(env.PGPASSWORD, containerPassword);
+    const check = (database: string) =>
+      spawnSync("sh", ["-c", String((job.inputs.command as string[])[0])], {
+        encoding: "utf8",
+        env: {
+          ...env,
+          PATH: "/usr/bin:/bin",
+          PGHOST: "127.0.0.1",
+          PGPORT: String(server.port),
+          DATABASE: database,
+          OWNER: database,
+        },
+      });
+    assert.equal(check("dittofeed_acme").status, 0, "its own database, already there");
+    assert.equal(check("dittofeed_initech").status, 0, "a name nobody has taken");
+    // What any tenant's role may do (CREATEDB): take a future tenant's name.
+    const squatter = await connect(onServer(urlOf("globex"), server.port, "postgres"));
+    await squatter.query("CREATE DATABASE dittofeed_initech");
+    await squatter.end();
+    const refused = check("dittofeed_initech");
+    assert.equal(refused.status, 1);
+    assert.match(
+      refused.stdout,
+      /dittofeed_initech already exists, owned by role dittofeed_globex/,
+    );
+    assert.ok(!`${refused.stdout}${refused.stderr}`.includes(containerPassword));
+    // The role and database wait for the check.
+    const role = byName(run, "acme-database-role");
+    assert.ok(role.dependencies.includes(job.urn), "the role waits for the owner check");
   });
 
   test("the version check lets the image's own major open the volume, and refuses another", () => {

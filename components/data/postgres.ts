@@ -57,6 +57,10 @@ export class Postgres extends pulumi.ComponentResource {
   /** The network alias other services connect to. */
   public readonly host = POSTGRES_ALIAS;
   public readonly port = POSTGRES_PORT;
+  /** The role the image creates, which the provider and the platform's jobs log in as. */
+  public readonly superuser = SUPERUSER;
+  /** The image id Postgres runs, whose `psql` the platform's jobs use. */
+  public readonly image: pulumi.Input<string>;
   public readonly password: pulumi.Output<string>;
   public readonly volume: docker.Volume;
   /** The job that refuses an image whose major version cannot open the data volume. */
@@ -70,6 +74,7 @@ export class Postgres extends pulumi.ComponentResource {
   constructor(name: string, args: PostgresArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:data:Postgres", name, {}, opts);
     const { context } = args;
+    this.image = args.image;
 
     this.password = secretOrGenerated(`${name}-password`, args.password, this);
     this.volume = dataVolume(name, context, "postgres", this);

@@ -1,12 +1,15 @@
+import * as docker from "@pulumi/docker";
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import { Postgres } from "../data/postgres";
-import { tenantSqlName } from "../../lib/naming";
+import { tenantDockerName, tenantSqlName } from "../../lib/naming";
+import { OwnerCheckEnv, ownerCheckScript } from "../../lib/postgres";
 import { postgresUrl } from "../../lib/urls";
-import { dataOptions, PlatformContext } from "../shared/context";
+import { dataOptions, PlatformContext, waitFor } from "../shared/context";
+import { jobSucceeded, scriptJob, secretEnv } from "../shared/docker";
 
 export interface DatabaseArgs {
-  /** The stack this database belongs to. */
+  /** The tenant's context: its owner check runs on the tenant's network. */
   context: PlatformContext;
   /** The tenant's id; the role and database are both named `dittofeed_<id>`. */
   tenantId: string;
@@ -16,16 +19,22 @@ export interface DatabaseArgs {
   password: pulumi.Input<string>;
   /** How many connections the role may hold at once, so that no tenant exhausts the server. */
   connectionLimit: number;
+  /** What the owner check needs first: the tenant's gateway to Postgres. */
+  dependsOn: pulumi.Resource[];
 }
 
 /**
  * A tenant's own Postgres role and database. The role owns only its database and is neither
  * superuser nor able to create roles. It may create databases: Dittofeed's bootstrap always
  * issues `CREATE DATABASE` and tolerates only "already exists", which Postgres reports after the
- * privilege check, so without CREATEDB every bootstrap fails. `CONNECT` is revoked from PUBLIC,
- * so no other tenant's role can even open this database.
+ * privilege check, so without CREATEDB every bootstrap fails. So any tenant could create this
+ * database before this tenant exists: a job checks its owner before anything is created (see
+ * `ownerCheckScript`). `CONNECT` is revoked from PUBLIC, so no other tenant's role can even open
+ * this database.
  */
 export class Database extends pulumi.ComponentResource {
+  /** The job that refuses a database of this name created by someone else. */
+  public readonly ownerCheck: docker.Container;
   public readonly role: postgresql.Role;
   public readonly database: postgresql.Database;
   public readonly revokePublic: postgresql.Grant;
@@ -42,6 +51,33 @@ export class Database extends pulumi.ComponentResource {
     const keepRole = dataOptions(context, { protect: false });
     const keepData = dataOptions(context, { protect: true });
 
+    const checkEnv: Record<keyof OwnerCheckEnv, pulumi.Input<string>> = {
+      PGHOST: postgres.host,
+      PGPORT: String(postgres.port),
+      PGUSER: postgres.superuser,
+      PGPASSWORD: postgres.password,
+      PGDATABASE: "postgres",
+      DATABASE: sqlName,
+      OWNER: sqlName,
+    };
+    this.ownerCheck = scriptJob(
+      `${name}-owner-check`,
+      {
+        name: tenantDockerName(context.stack, args.tenantId, "database-check"),
+        image: postgres.image,
+        owner: { environment: context.environment, service: "migrate", tenant: args.tenantId },
+        network: context.network,
+        memoryMb: 64,
+        script: ownerCheckScript(),
+        env: secretEnv(checkEnv),
+      },
+      // The provider resolves once Postgres is healthy and its password current.
+      { parent: this, dependsOn: [...args.dependsOn, postgres.provider] },
+    );
+    const checked = jobSucceeded(this.ownerCheck, `Owner check of ${sqlName}`, [
+      postgres.password,
+    ]);
+
     this.role = new postgresql.Role(
       `${name}-role`,
       {
@@ -53,7 +89,7 @@ export class Database extends pulumi.ComponentResource {
         createDatabase: true,
         connectionLimit: args.connectionLimit,
       },
-      { ...childOptions, ...keepRole },
+      { ...childOptions, ...keepRole, dependsOn: waitFor([], [checked]) },
     );
     this.database = new postgresql.Database(
       `${name}-db`,

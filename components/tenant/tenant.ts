@@ -164,6 +164,7 @@ export class Tenant extends pulumi.ComponentResource {
         password: databasePassword,
         connectionLimit:
           args.databaseConnectionLimit ?? DATABASE_POOL_SIZE * (3 + (args.workerReplicas ?? 1)),
+        dependsOn: [gateway.container],
       },
       { parent: this },
     );
