@@ -74,9 +74,7 @@ export class Database extends pulumi.ComponentResource {
       // The provider resolves once Postgres is healthy and its password current.
       { parent: this, dependsOn: [...args.dependsOn, postgres.provider] },
     );
-    const checked = jobSucceeded(this.ownerCheck, `Owner check of ${sqlName}`, [
-      postgres.password,
-    ]);
+    const checked = jobSucceeded(this.ownerCheck, `Owner check of ${sqlName}`, [postgres.password]);
 
     this.role = new postgresql.Role(
       `${name}-role`,
