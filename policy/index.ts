@@ -2,30 +2,34 @@
  * The CrossGuard pack that `pulumi preview` and `pulumi up` run with `--policy-pack policy`. The
  * rules themselves are pure (rules.ts); the offline plan runs the same rules (tools/plan).
  */
-import { PolicyPack, PolicyResource } from "@pulumi/policy";
-import { CheckedResource, RULES } from "./rules";
-
-/** What `pulumi preview` shows a policy: inputs with secrets unwrapped, and no retainOnDelete. */
-function fromPolicyResource(r: PolicyResource): CheckedResource {
-  return {
-    type: r.type,
-    name: r.name,
-    urn: r.urn,
-    props: r.props,
-    opts: { protect: r.opts.protect, additionalSecretOutputs: r.opts.additionalSecretOutputs },
-  };
-}
+import { PolicyPack, StackValidationPolicy } from "@pulumi/policy";
+import { fromPolicyResource } from "./adapter";
+import { RULES, uncheckedInPreview } from "./rules";
 
 new PolicyPack("platform", {
   description: "Safety rules of the self-hosted Dittofeed platform (see policy/rules.ts).",
-  policies: RULES.map((rule) => ({
-    name: rule.name,
-    description: rule.description,
-    enforcementLevel: rule.enforcementLevel,
-    validateStack: (args, reportViolation) => {
-      for (const v of rule.check(args.resources.map(fromPolicyResource))) {
-        reportViolation(v.message, v.urn);
-      }
+  policies: [
+    ...RULES.map((rule): StackValidationPolicy => ({
+      name: rule.name,
+      description: rule.description,
+      enforcementLevel: rule.enforcementLevel,
+      validateStack: (args, reportViolation) => {
+        for (const v of rule.check(args.resources.map(fromPolicyResource))) {
+          reportViolation(v.message, v.urn);
+        }
+      },
+    })),
+    {
+      name: "checked-once-known",
+      description:
+        "Lists, per resource, what a rule could not check in this preview because its value is known only once the update runs.",
+      enforcementLevel: "advisory",
+      validateStack: (args, reportViolation) => {
+        const resources = args.resources.map(fromPolicyResource);
+        for (const rule of RULES) {
+          for (const v of uncheckedInPreview(rule, resources)) reportViolation(v.message, v.urn);
+        }
+      },
     },
-  })),
+  ],
 });

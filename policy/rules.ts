@@ -27,21 +27,63 @@ export interface Violation {
   urn?: string;
 }
 
+/**
+ * A value `pulumi preview` cannot know yet (a new resource's id, a generated password). Rules
+ * check what is known around it and report, per resource, what they could not check (see
+ * `uncheckedInPreview`), instead of giving up on the whole stack.
+ */
+export const UNKNOWN: unique symbol = Symbol("unknown until the update");
+export const isUnknown = (value: unknown): value is typeof UNKNOWN => value === UNKNOWN;
+
+/** Whether `value` holds an unknown anywhere. */
+function holdsUnknown(value: unknown): boolean {
+  if (isUnknown(value)) return true;
+  if (value === null || typeof value !== "object") return false;
+  return Object.values(value).some(holdsUnknown);
+}
+
 export interface Rule {
   name: string;
   description: string;
   enforcementLevel: "mandatory" | "advisory";
+  /** The resource types the rule reads, and which of their properties. */
+  reads: { types: string[]; props: string[] };
   check(resources: readonly CheckedResource[]): Violation[];
 }
 
+/**
+ * For each rule, what it could not check in this preview: one finding per resource and property
+ * it reads that holds an unknown. Known properties of the same resources are still checked.
+ */
+export function uncheckedInPreview(rule: Rule, resources: readonly CheckedResource[]): Violation[] {
+  return resources
+    .filter((r) => rule.reads.types.includes(r.type))
+    .flatMap((r) =>
+      rule.reads.props
+        .filter((prop) => holdsUnknown(r.props[prop]))
+        .map((prop) => ({
+          urn: r.urn,
+          message: `${rule.name} could not check ${r.name}.${prop} in preview: it is known only once the update runs (the update checks it)`,
+        })),
+    );
+}
+
 const CONTAINER = "docker:index/container:Container";
+const REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage";
+const TUNNEL_CONFIG =
+  "cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig";
 const DATA_SERVICES = new Set(["postgres", "redis", "clickhouse", "temporal"]);
 const RESTART_POLICIES = new Set(["always", "unless-stopped", "on-failure"]);
 
 type Port = { internal?: number; external?: number; ip?: string };
 
+/** An array property, without its unknown elements; `[]` when it is unknown or absent. */
+function knownList<T>(value: unknown): T[] {
+  return Array.isArray(value) ? (value.filter((v) => !holdsUnknown(v)) as T[]) : [];
+}
+
 function labelsOf(r: Pick<CheckedResource, "props">): Record<string, string> {
-  const list = (r.props.labels ?? []) as { label: string; value: string }[];
+  const list = knownList<{ label: string; value: string }>(r.props.labels);
   return Object.fromEntries(list.map((l) => [l.label, l.value]));
 }
 
@@ -52,7 +94,7 @@ function ofType(resources: readonly CheckedResource[], type: string) {
 /** The stack's environment and host size, as its Host component carries them in its inputs. */
 function stackLabels(resources: readonly CheckedResource[]) {
   const facts = (ofType(resources, HOST_TYPE)[0]?.props ?? {}) as Partial<HostFacts>;
-  const host = Number(facts.memoryMb);
+  const host = typeof facts.memoryMb === "number" ? facts.memoryMb : NaN;
   return {
     environment: facts.environment,
     hostMemoryMb: Number.isFinite(host) && host > 0 ? host : undefined,
@@ -65,7 +107,7 @@ const text = (value: unknown) => (typeof value === "string" ? value : "");
 const isJob = (r: CheckedResource) => r.props.attach === true;
 const longRunning = (resources: readonly CheckedResource[]) =>
   ofType(resources, CONTAINER).filter((r) => !isJob(r));
-const portsOf = (r: CheckedResource) => (r.props.ports ?? []) as Port[];
+const portsOf = (r: CheckedResource) => knownList<Port>(r.props.ports);
 const describePort = (p: Port) => `${p.ip ?? "0.0.0.0"}:${p.external ?? "?"}->${p.internal ?? "?"}`;
 
 export const RULES: Rule[] = [
@@ -74,6 +116,7 @@ export const RULES: Rule[] = [
     description:
       "No database, cache, ClickHouse or Temporal port is published beyond the host's loopback.",
     enforcementLevel: "mandatory",
+    reads: { types: [CONTAINER], props: ["labels", "ports"] },
     check: (resources) =>
       ofType(resources, CONTAINER)
         .filter((r) => DATA_SERVICES.has(labelsOf(r)[LABELS.service]))
@@ -91,6 +134,7 @@ export const RULES: Rule[] = [
     description:
       "Apps publish no port outside dev (they are reached through the tunnel), and only on loopback in dev.",
     enforcementLevel: "mandatory",
+    reads: { types: [CONTAINER, HOST_TYPE], props: ["labels", "ports", "environment"] },
     check: (resources) => {
       const { environment } = stackLabels(resources);
       return ofType(resources, CONTAINER)
@@ -110,18 +154,23 @@ export const RULES: Rule[] = [
     description:
       "Every long-running container has a health check that does not call curl, a restart policy and a memory limit.",
     enforcementLevel: "mandatory",
+    reads: { types: [CONTAINER], props: ["attach", "healthcheck", "restart", "memory"] },
     check: (resources) =>
       longRunning(resources).flatMap((r) => {
         const problems: string[] = [];
-        const tests = (
-          (r.props.healthcheck as { tests?: string[] } | undefined)?.tests ?? []
-        ).filter((t) => t !== "NONE");
-        if (tests.length < 2) problems.push("has no health check");
-        else if (tests.some((t) => /(^|[\s/;|&])curl(\s|$)/.test(t)))
-          problems.push("health check calls curl, which the images do not ship");
-        if (!RESTART_POLICIES.has(text(r.props.restart)))
-          problems.push(`restart policy is ${JSON.stringify(r.props.restart ?? "no")}`);
-        if (!(Number(r.props.memory) > 0)) problems.push("has no memory limit");
+        const { healthcheck, restart, memory } = r.props;
+        if (!holdsUnknown(healthcheck)) {
+          const tests = ((healthcheck as { tests?: string[] } | undefined)?.tests ?? []).filter(
+            (t) => t !== "NONE",
+          );
+          if (tests.length < 2) problems.push("has no health check");
+          else if (tests.some((t) => /(^|[\s/;|&])curl(\s|$)/.test(t)))
+            problems.push("health check calls curl, which the images do not ship");
+        }
+        if (!isUnknown(restart) && !RESTART_POLICIES.has(text(restart)))
+          problems.push(`restart policy is ${JSON.stringify(restart ?? "no")}`);
+        if (!isUnknown(memory) && !(typeof memory === "number" && memory > 0))
+          problems.push("has no memory limit");
         return problems.map((p) => ({ urn: r.urn, message: `${r.name} ${p}` }));
       }),
   },
@@ -130,13 +179,15 @@ export const RULES: Rule[] = [
     description:
       "No image is referenced without a tag, by the tag latest, or by a tag that floats to new minor releases.",
     enforcementLevel: "mandatory",
+    reads: { types: [REMOTE_IMAGE, CONTAINER], props: ["name", "image"] },
     check: (resources) =>
       [
-        ...ofType(resources, "docker:index/remoteImage:RemoteImage").map((r) => ({
-          r,
-          ref: text(r.props.name),
-        })),
+        ...ofType(resources, REMOTE_IMAGE)
+          .filter((r) => !isUnknown(r.props.name))
+          .map((r) => ({ r, ref: text(r.props.name) })),
+        // A container runs a pulled image by id, which a preview often does not know yet.
         ...ofType(resources, CONTAINER)
+          .filter((r) => !isUnknown(r.props.image))
           .map((r) => ({ r, ref: text(r.props.image) }))
           .filter(({ ref }) => !ref.startsWith("sha256:")),
       ].flatMap(({ r, ref }) => {
@@ -151,6 +202,7 @@ export const RULES: Rule[] = [
     description:
       "In production, data volumes and tenant databases are protected and retained on delete.",
     enforcementLevel: "mandatory",
+    reads: { types: [HOST_TYPE], props: ["environment"] },
     check: (resources) => {
       if (stackLabels(resources).environment !== "production") return [];
       return [
@@ -176,17 +228,20 @@ export const RULES: Rule[] = [
     description:
       "A tunnel's ingress document ends with the catch-all http_status:404, and only there.",
     enforcementLevel: "mandatory",
+    reads: { types: [TUNNEL_CONFIG], props: ["config"] },
     check: (resources) =>
-      ofType(
-        resources,
-        "cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig",
-      ).flatMap((r) => {
-        const rules = ((r.props.config as { ingresses?: unknown[] } | undefined)?.ingresses ??
-          []) as {
-          hostname?: string;
-          path?: string;
-          service?: string;
-        }[];
+      ofType(resources, TUNNEL_CONFIG).flatMap((r) => {
+        const ingresses = (r.props.config as { ingresses?: unknown } | undefined)?.ingresses;
+        // Each rule is read by its hostname, path and service: an unknown elsewhere in it (a new
+        // tenant's Access audience) does not hide them.
+        const routing = (rule: unknown) => {
+          const { hostname, path, service } = (rule ?? {}) as Record<string, unknown>;
+          return { hostname, path, service };
+        };
+        if (isUnknown(r.props.config) || isUnknown(ingresses)) return [];
+        const all = Array.isArray(ingresses) ? ingresses.map(routing) : [];
+        if (all.some(holdsUnknown)) return [];
+        const rules = all as { hostname?: string; path?: string; service?: string }[];
         const last = rules.at(-1);
         const problems: string[] = [];
         if (!last || last.hostname || last.path || last.service !== "http_status:404")
@@ -204,9 +259,15 @@ export const RULES: Rule[] = [
     name: "container-env-is-secret",
     description: "No container environment is stored or shown in plain text: envs is a secret.",
     enforcementLevel: "mandatory",
+    // What it reads of a container is its options; an unknown environment is one it has.
+    reads: { types: [], props: [] },
     check: (resources) =>
       ofType(resources, CONTAINER)
-        .filter((r) => Array.isArray(r.props.envs) && (r.props.envs as unknown[]).length > 0)
+        .filter(
+          (r) =>
+            isUnknown(r.props.envs) ||
+            (Array.isArray(r.props.envs) && (r.props.envs as unknown[]).length > 0),
+        )
         .flatMap((r) => [
           ...(r.opts.additionalSecretOutputs.includes("envs")
             ? []
@@ -231,6 +292,7 @@ export const RULES: Rule[] = [
     description:
       "A job's output, which the docker provider stores in state as containerLogs and which may echo its environment, is a secret.",
     enforcementLevel: "mandatory",
+    reads: { types: [CONTAINER], props: ["logs"] },
     check: (resources) =>
       ofType(resources, CONTAINER)
         .filter((r) => r.props.logs === true)
@@ -245,11 +307,12 @@ export const RULES: Rule[] = [
     description:
       "The memory limits of long-running containers add up to no more than the host's memory (platform:hostMemoryMb).",
     enforcementLevel: "advisory",
+    reads: { types: [CONTAINER, HOST_TYPE], props: ["memory", "memoryMb"] },
     check: (resources) => {
       const { hostMemoryMb } = stackLabels(resources);
       if (hostMemoryMb === undefined) return [];
       const total = longRunning(resources).reduce(
-        (sum, r) => sum + (Number(r.props.memory) || 0),
+        (sum, r) => sum + (typeof r.props.memory === "number" ? r.props.memory : 0),
         0,
       );
       return total > hostMemoryMb

@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { checkPolicies } from "../tools/plan/policies";
-import { CheckedResource, RULES } from "../policy/rules";
+import { PolicyResource } from "@pulumi/policy";
+import { unknownValue } from "@pulumi/pulumi/runtime/rpc";
+import { fromPolicyResource, unknownCheckingProxy, UnknownValueError } from "../policy/adapter";
+import { checkPolicies, fromRegistration } from "../tools/plan/policies";
+import { CheckedResource, RULES, uncheckedInPreview } from "../policy/rules";
 import { COMMITTED_STACKS, committedStack, runProgram } from "./harness";
 
 const CONTAINER = "docker:index/container:Container";
@@ -240,4 +243,94 @@ test("the memory rule reads the host size the program registers: a host too smal
   assert.equal(run.error, undefined, String(run.error));
   const memory = checkPolicies(run.registrations).find((r) => r.rule.name === "memory-within-host");
   assert.match(memory?.violations[0]?.message ?? "", /more than the host's 1024 MB/);
+});
+
+/**
+ * What CrossGuard hands a stack policy during `pulumi preview` of two changes: a new tenant (its
+ * generated secrets, its network and image ids are unknown) and an image bump (every container's
+ * image id is unknown). Values are wrapped as the policy SDK wraps them: the engine's unknown
+ * sentinel inside `unknownCheckingProxy`, which throws on reading one.
+ */
+async function previewResources(plant: (resources: CheckedResource[]) => void) {
+  const run = await runProgram(committedStack("production"));
+  assert.equal(run.error, undefined);
+  const resources = run.registrations.map(fromRegistration);
+  const newTenant = (r: CheckedResource) => r.name.startsWith("globex-");
+  for (const r of resources) {
+    if (r.type !== CONTAINER) continue;
+    r.props.image = unknownValue;
+    if (newTenant(r)) {
+      if (r.props.envs !== undefined) r.props.envs = unknownValue;
+      r.props.networksAdvanced = (r.props.networksAdvanced as { name: string }[]).map((n) => ({
+        ...n,
+        name: unknownValue,
+      }));
+    }
+  }
+  const tunnel = resources.find((r) => r.name === "tunnel-config");
+  assert.ok(tunnel);
+  const { ingresses } = tunnel.props.config as { ingresses: Record<string, unknown>[] };
+  for (const rule of ingresses) {
+    if (String(rule.hostname).startsWith("globex."))
+      rule.originRequest = { access: { required: true, audTag: [unknownValue] } };
+  }
+  plant(resources);
+  return resources.map(
+    (r): PolicyResource =>
+      ({
+        type: r.type,
+        name: r.name,
+        urn: r.urn,
+        props: unknownCheckingProxy(r.props),
+        opts: { protect: r.opts.protect, additionalSecretOutputs: r.opts.additionalSecretOutputs },
+      }) as unknown as PolicyResource,
+  );
+}
+
+describe("rules hold in preview, around values it cannot know", () => {
+  test("a planted violation is reported although the stack is full of unknowns", async () => {
+    const seen = await previewResources((resources) => {
+      const postgres = resources.find((r) => r.type === CONTAINER && r.name === "postgres");
+      assert.ok(postgres);
+      postgres.props.ports = [{ internal: 5432, external: 15434 }];
+      const api = resources.find((r) => r.type === CONTAINER && r.name === "globex-api");
+      assert.ok(api);
+      api.props.healthcheck = { tests: ["CMD-SHELL", "curl -f http://127.0.0.1:3001/"] };
+    });
+    // Read naively, as the pack did before: the first unknown throws, and the policy SDK then
+    // reports the whole rule as "can't run during preview".
+    assert.throws(
+      () => seen.map((r) => JSON.stringify(r.props)),
+      (error: Error) => error instanceof UnknownValueError,
+    );
+    const resources = seen.map(fromPolicyResource);
+    const violations = Object.fromEntries(RULES.map((rule) => [rule.name, rule.check(resources)]));
+    assert.match(
+      violations["data-ports-on-loopback"][0]?.message ?? "",
+      /postgres publishes 0\.0\.0\.0:15434/,
+    );
+    assert.match(
+      violations["containers-are-supervised"][0]?.message ?? "",
+      /globex-api health check calls curl/,
+    );
+    for (const [name, found] of Object.entries(violations)) {
+      if (name === "data-ports-on-loopback" || name === "containers-are-supervised") {
+        assert.equal(found.length, 1, `${name}: ${found.map((v) => v.message).join("; ")}`);
+      } else assert.deepEqual(found, [], name);
+    }
+    // What could not be checked is said per resource: each container's image id.
+    const unchecked = RULES.flatMap((rule) => uncheckedInPreview(rule, resources));
+    assert.ok(
+      unchecked.some((v) =>
+        /images-pinned could not check globex-api\.image in preview/.test(v.message),
+      ),
+      unchecked.map((v) => v.message).join("\n"),
+    );
+    assert.ok(unchecked.every((v) => v.urn !== undefined));
+  });
+
+  test("the same preview without a planted violation passes every rule", async () => {
+    const resources = (await previewResources(() => {})).map(fromPolicyResource);
+    for (const rule of RULES) assert.deepEqual(rule.check(resources), [], rule.name);
+  });
 });
