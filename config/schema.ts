@@ -23,6 +23,12 @@ export const DEFAULT_DITTOFEED_VERSION = "v0.23.0";
 export const DEFAULT_ADMIN_PORT = 15432;
 
 /**
+ * An official image with `sh` and both iptables backends, for the egress guard
+ * (docker-library/docker, dind/Dockerfile; only its shell and iptables are used).
+ */
+export const EGRESS_GUARD_IMAGE = "docker:29.7.2-dind";
+
+/**
  * Temporal's images, one version. `auto-setup` creates or updates its schema at every start and
  * is documented upstream as a development image; staging and production run `server`, with the
  * schema kept by a job in `admin-tools` (which ships temporal-sql-tool and the schema files).
@@ -281,6 +287,14 @@ export const rawSchema = z
     cloudflared: serviceSchema("cloudflare/cloudflared:2025.10.0", 128).prefault({}),
     // HAProxy 2.6, the version Debian bookworm ships, which the tests run the gateway's config on.
     gateway: serviceSchema("haproxy:2.6-alpine", 64).prefault({}),
+    egress: z
+      .object({
+        guard: z.boolean().default(true),
+        image: imageRef.default(EGRESS_GUARD_IMAGE),
+        memoryMb: memoryMb(64),
+      })
+      .strict()
+      .prefault({}),
     network: z
       .object({ pool: pool.default(DEFAULT_NETWORK_POOL) })
       .strict()

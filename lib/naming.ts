@@ -31,6 +31,7 @@ export const SHARED_SERVICES = [
   "temporal",
   "temporal-schema",
   "cloudflared",
+  "egress-guard",
   "platform",
 ] as const;
 export type SharedService = (typeof SHARED_SERVICES)[number];

@@ -9,6 +9,7 @@ import { ClickHouse } from "../components/data/clickhouse";
 import { Postgres } from "../components/data/postgres";
 import { Redis } from "../components/data/redis";
 import { Temporal } from "../components/data/temporal";
+import { EgressGuard } from "../components/edge/egressGuard";
 import { Tunnel, TunnelHost } from "../components/edge/tunnel";
 import { PlatformContext } from "../components/shared/context";
 import { Host } from "../components/shared/host";
@@ -135,6 +136,8 @@ function sharedServices(
 /** What every tenant of the stack is built on. */
 interface Foundation {
   config: PlatformConfig;
+  /** The host firewall rules that must hold before any tenant container starts, when enabled. */
+  egressGuard?: EgressGuard;
   context: PlatformContext;
   edge?: Edge;
   images: Images;
@@ -146,7 +149,7 @@ interface Foundation {
 
 function createTenant(
   { tenant, site }: SitedTenant,
-  { config, context, edge, images, shared, upgradeSteps, options }: Foundation,
+  { config, context, edge, images, shared, upgradeSteps, egressGuard, options }: Foundation,
 ): Tenant {
   return new Tenant(
     tenant.id,
@@ -157,6 +160,7 @@ function createTenant(
       endpoints: site.endpoints,
       subnet: tenant.subnet,
       gatewayMemoryMb: config.gateway.memoryMb,
+      egressGuard: egressGuard?.container,
       devPorts: config.environment === "dev" ? tenant.devPorts : undefined,
       memoryMb: tenant.memoryMb,
       workerReplicas: tenant.workerReplicas,
@@ -283,7 +287,28 @@ export function createPlatform(
     config.dittofeed.version,
     releaseSteps,
   );
-  const foundation: Foundation = { config, context, edge, images, shared, upgradeSteps, options };
+  const egressGuard = config.egress.guard
+    ? new EgressGuard(
+        "egress",
+        {
+          context,
+          pool: config.network.pool,
+          image: pulledImage("egressGuard", config.egress.image, provider),
+          memoryMb: config.egress.memoryMb,
+        },
+        options,
+      )
+    : undefined;
+  const foundation: Foundation = {
+    config,
+    context,
+    edge,
+    images,
+    shared,
+    upgradeSteps,
+    egressGuard,
+    options,
+  };
   const tenants = sited.map((entry) => ({ ...entry, stamp: createTenant(entry, foundation) }));
 
   if (edge && ingress) {

@@ -44,13 +44,22 @@ const cloudflareResources = (run: RunResult) =>
     (r) => r.type.startsWith("cloudflare:") || r.type === "pulumi:providers:cloudflare",
   );
 
-/** The network aliases of every container, with the tenant label of the container. */
+/**
+ * The aliases on the connector's network, with the tenant label of the container that answers to
+ * each: what a tunnel route can reach.
+ */
 function aliasOwners(run: RunResult): Map<string, string | undefined> {
+  const attached = (c: Registration) =>
+    (c.inputs.networksAdvanced ?? []) as { name: string; aliases?: string[] }[];
+  const connector = ofType(run, CONTAINER).find(
+    (c) => labelMap(c)["platform.service"] === "cloudflared",
+  );
+  assert.ok(connector);
+  const [network] = attached(connector).map((n) => n.name);
   const owners = new Map<string, string | undefined>();
   for (const c of ofType(run, CONTAINER)) {
-    const networks = c.inputs.networksAdvanced as { aliases?: string[] }[];
-    for (const alias of networks[0].aliases ?? [])
-      owners.set(alias, labelMap(c)["platform.tenant"]);
+    for (const n of attached(c).filter((n) => n.name === network))
+      for (const alias of n.aliases ?? []) owners.set(alias, labelMap(c)["platform.tenant"]);
   }
   return owners;
 }

@@ -50,6 +50,8 @@ const HEALTH_BINARY: Record<string, RegExp> = {
   cloudflared: /^cloudflared$/,
   // busybox's, in haproxy's alpine image (docker-library/haproxy 2.6/alpine/Dockerfile).
   gateway: /^wget$/,
+  // The backend the guard chose, asked whether its jump is in place.
+  "egress-guard": /^\$\(cat \/tmp\/iptables\) -C DOCKER-USER -j PLATFORM-FWD-/,
 };
 
 const isJob = (r: Registration) => r.type === CONTAINER && r.inputs.attach === true;
@@ -76,7 +78,7 @@ for (const stack of COMMITTED_STACKS) {
         assert.equal(labels["platform.environment"], config.environment, r.name);
         assert.match(
           labels["platform.service"] ?? "",
-          /^(postgres|redis|clickhouse|temporal|api|dashboard|worker|migrate|namespace|worker-check|temporal-schema|cloudflared|network|gateway|redis-user)$/,
+          /^(postgres|redis|clickhouse|temporal|api|dashboard|worker|migrate|namespace|worker-check|temporal-schema|cloudflared|network|gateway|redis-user|egress-guard)$/,
           r.name,
         );
         const owner = r.name.split("-")[0];
@@ -90,6 +92,7 @@ for (const stack of COMMITTED_STACKS) {
         services.length,
         4 +
           (config.cloudflare ? 1 : 0) +
+          (config.egress.guard ? 1 : 0) +
           config.tenants.reduce((n, t) => n + 3 + t.workerReplicas, 0),
       );
       for (const r of services) {
@@ -168,6 +171,12 @@ for (const stack of COMMITTED_STACKS) {
       for (const r of ofType(run, CONTAINER)) {
         const tenant = labelMap(r)["platform.tenant"];
         const service = labelMap(r)["platform.service"];
+        if (service === "egress-guard") {
+          // The host's own network, which it must change: no Docker network at all.
+          assert.equal(r.inputs.networkMode, "host");
+          assert.equal(r.inputs.networksAdvanced, undefined);
+          continue;
+        }
         const joined = (r.inputs.networksAdvanced as { name: string; ipv4Address?: string }[]).map(
           (n) => {
             assert.equal(n.ipv4Address, undefined, `${r.name} has no fixed IP`);
@@ -196,7 +205,11 @@ for (const stack of COMMITTED_STACKS) {
     test("every host a tenant's container connects to is an alias on its own network", () => {
       const aliasesOn = new Map<string, Set<string>>();
       for (const r of ofType(run, CONTAINER)) {
-        for (const n of r.inputs.networksAdvanced as { name: string; aliases?: string[] }[]) {
+        const attached = (r.inputs.networksAdvanced ?? []) as {
+          name: string;
+          aliases?: string[];
+        }[];
+        for (const n of attached) {
           const set = aliasesOn.get(n.name) ?? new Set<string>();
           (n.aliases ?? []).forEach((a) => set.add(a));
           aliasesOn.set(n.name, set);
@@ -246,9 +259,10 @@ for (const stack of COMMITTED_STACKS) {
           .sort(),
         [
           "postgres-version-check",
+          "egress-container",
           ...config.tenants.map((t) => `${t.id}-gateway-container`),
         ].sort(),
-        "only the gateways and Postgres's version check, which are given no secret, have no environment",
+        "only the gateways, the egress guard and Postgres's version check, which are given no secret, have no environment",
       );
       assert.ok(
         withEnv.every((r) => envOf(r).secret),

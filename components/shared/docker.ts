@@ -59,12 +59,16 @@ export interface LoopbackPort {
   external: number;
 }
 
+/** The host's own network namespace, as a container's `network`. */
+export const HOST_NETWORK = "host";
+
 export interface ContainerSpec {
   /** The Docker name; carries the stack (see `dockerName`). */
   name: string;
   /** An image id, e.g. `RemoteImage.imageId`. */
   image: pulumi.Input<string>;
   owner: Ownership;
+  /** Its network; `host` for the host's own (no aliases there), which only the egress guard uses. */
   network: pulumi.Input<string>;
   /** Stable DNS names on the network; nothing addresses a container by IP. */
   aliases: string[];
@@ -79,6 +83,8 @@ export interface ContainerSpec {
   entrypoint?: string[];
   /** The container's hostname, which some processes put into their identity. @default Docker's (the container id) */
   hostname?: string;
+  /** Linux capabilities beyond Docker's default set. @default none */
+  capabilities?: string[];
   /** Named volumes to mount. @default none */
   volumes?: { volumeName: pulumi.Input<string>; containerPath: string; readOnly?: boolean }[];
 }
@@ -119,10 +125,15 @@ function baseArgs(spec: ContainerSpec): docker.ContainerArgs {
     name: spec.name,
     image: spec.image,
     labels: labels(spec.owner),
-    networksAdvanced: [
-      { name: spec.network, aliases: spec.aliases },
-      ...(spec.moreNetworks ?? []).map((more) => ({ name: more.network, aliases: more.aliases })),
-    ],
+    ...(spec.network === HOST_NETWORK
+      ? { networkMode: HOST_NETWORK }
+      : {
+          networksAdvanced: [
+            { name: spec.network, aliases: spec.aliases },
+            ...(spec.moreNetworks ?? []).map((m) => ({ name: m.network, aliases: m.aliases })),
+          ],
+        }),
+    capabilities: spec.capabilities && { adds: spec.capabilities },
     memory: spec.memoryMb,
     // Without it Docker sets twice the memory, which the provider reads back as a change on every
     // refresh (terraform-provider-docker v4.5.x reads `HostConfig.MemorySwap`). Equal to the limit:

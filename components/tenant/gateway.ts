@@ -33,6 +33,8 @@ export interface GatewayArgs {
   shared: SharedEndpoint[];
   /** The tenant's serving roles the tunnel reaches through the gateway: alias role and port. */
   serving: { role: string; port: number }[];
+  /** What must hold before the gateway, and so any container of the tenant, starts. @default none */
+  dependsOn?: pulumi.Resource[];
 }
 
 /**
@@ -99,7 +101,7 @@ export class Gateway extends pulumi.ComponentResource {
           10,
         ),
       },
-      { parent: this },
+      { parent: this, dependsOn: args.dependsOn },
     );
     this.registerOutputs({});
   }

@@ -46,6 +46,11 @@ export interface TenantArgs {
   subnet: string;
   /** Memory limit of the tenant's gateway container in MB. Required: its default is config's. */
   gatewayMemoryMb: number;
+  /**
+   * The host firewall rules that keep the tenant off private addresses (see EgressGuard); every
+   * container of the tenant starts after them. @default none (the operator turned the guard off)
+   */
+  egressGuard?: pulumi.Resource;
   /** Loopback ports on the Docker host to publish api and dashboard on (dev only). @default none */
   devPorts?: Record<keyof typeof APP_PORTS, number>;
   /** Container memory limits in MB. Required: their defaults are config's. */
@@ -136,6 +141,8 @@ export class Tenant extends pulumi.ComponentResource {
           temporal.endpoint,
         ],
         serving: (["api", "dashboard"] as const).map((role) => ({ role, port: APP_PORTS[role] })),
+        // Every other container of the tenant waits for its gateway, and so for the guard.
+        dependsOn: args.egressGuard ? [args.egressGuard] : [],
       },
       { parent: this },
     );
