@@ -15,12 +15,22 @@ function isSecretKey(segment: PropertyKey, depth: number): boolean {
   );
 }
 
-/** Every string held under a secret key of `raw`, at any depth. */
-function secretValues(raw: unknown, depth = 0, underSecret = false): string[] {
-  if (typeof raw === "string") return underSecret ? [raw] : [];
+/** Every value held under a secret key of `raw`, at any depth, as text. */
+function secretValues(
+  raw: unknown,
+  secretKeys: ReadonlySet<string>,
+  depth = 0,
+  underSecret = false,
+): string[] {
+  if (typeof raw === "string" || typeof raw === "number") return underSecret ? [String(raw)] : [];
   if (raw === null || typeof raw !== "object") return [];
   return Object.entries(raw as Record<string, unknown>).flatMap(([key, value]) =>
-    secretValues(value, depth + 1, underSecret || isSecretKey(key, depth)),
+    secretValues(
+      value,
+      secretKeys,
+      depth + 1,
+      underSecret || isSecretKey(key, depth) || (depth === 0 && secretKeys.has(key)),
+    ),
   );
 }
 
@@ -68,7 +78,12 @@ function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
   return current;
 }
 
-function describeValue(raw: unknown, path: readonly PropertyKey[]): string {
+function describeValue(
+  raw: unknown,
+  path: readonly PropertyKey[],
+  secretKeys: ReadonlySet<string>,
+): string {
+  if (secretKeys.has(String(path[0]))) return "[secret]";
   if (path.some((segment, depth) => isSecretKey(segment, depth))) return "[secret]";
   const value = valueAt(raw, path);
   return value === undefined ? "(not set)" : JSON.stringify(value);
@@ -76,15 +91,22 @@ function describeValue(raw: unknown, path: readonly PropertyKey[]): string {
 
 /**
  * The error for `problems` found in `raw`: each names its full key and the value found there.
- * No secret appears in it, in any form, even where it sits inside a value shown whole.
+ * No secret appears in it, in any form, even where it sits inside a value shown whole: values
+ * under secret-named keys, and under `secretKeys` (the top-level keys Pulumi holds as secrets,
+ * `pulumi config set --secret`), whatever their name.
  */
-export function configError(raw: unknown, problems: readonly Problem[]): ConfigError {
-  const secrets = secretValues(raw);
+export function configError(
+  raw: unknown,
+  problems: readonly Problem[],
+  secretKeys: readonly string[] = [],
+): ConfigError {
+  const secretKeySet = new Set(secretKeys);
+  const secrets = secretValues(raw, secretKeySet);
   const hide = (text: string) => redactSecrets(text, secrets);
   return new ConfigError(
     problems.map(({ path, message }) => ({
       key: formatPath(path),
-      value: hide(describeValue(raw, path)),
+      value: hide(describeValue(raw, path, secretKeySet)),
       message: hide(message),
     })),
   );

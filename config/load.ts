@@ -3,6 +3,7 @@
  * hostnames of the other committed stacks. Nothing is registered before this has passed.
  */
 import * as pulumi from "@pulumi/pulumi";
+import * as runtimeConfig from "@pulumi/pulumi/runtime/config";
 import { devPortsOf, parsePool, tenantSubnet } from "../lib/network";
 import { configError, Problem } from "./errors";
 import { ConfigSurroundings, crossFieldProblems, OtherStack } from "./rules";
@@ -35,7 +36,9 @@ export function parsePlatformConfig(
           : [{ path: [...issue.path], message: issue.message }],
       );
   const problems = [...fieldProblems, ...crossFieldProblems(raw, surroundings)];
-  if (problems.length > 0 || !result.success) throw configError(raw, problems);
+  if (problems.length > 0 || !result.success) {
+    throw configError(raw, problems, surroundings.secretKeys);
+  }
   const config = result.data;
   return {
     ...config,
@@ -55,6 +58,16 @@ export function parsePlatformConfig(
       };
     }),
   };
+}
+
+/**
+ * Whether Pulumi holds a config key as a secret. @pulumi/pulumi 3.270.0 has it in
+ * runtime/config.js (`isConfigSecret`, marked internal, so its typings omit it); it reads what
+ * the CLI and `setAllConfig` record.
+ */
+function isConfigSecret(key: string): boolean {
+  const internal = runtimeConfig as unknown as { isConfigSecret?: (key: string) => boolean };
+  return internal.isConfigSecret?.(key) ?? false;
 }
 
 /** Pulumi passes structured config as JSON text; plain strings stay strings. */
@@ -112,8 +125,12 @@ export function loadPlatformConfig(
   stackFilesDirectory: string | null = process.cwd(),
 ): PlatformConfig {
   const stack = pulumi.getStack();
-  return parsePlatformConfig(rawPlatformConfig(pulumi.runtime.allConfig()), {
+  const all = pulumi.runtime.allConfig();
+  return parsePlatformConfig(rawPlatformConfig(all), {
     stack,
+    secretKeys: Object.keys(namespaceValues(all, NAMESPACE)).filter((key) =>
+      isConfigSecret(`${NAMESPACE}:${key}`),
+    ),
     dockerHost: new pulumi.Config("docker").get("host"),
     otherStacks: stackFilesDirectory === null ? [] : otherStackConfigs(stackFilesDirectory, stack),
   });

@@ -7,6 +7,7 @@ import { stackEnvironmentProblem } from "../lib/environments";
 import { imageParts } from "../lib/images";
 import {
   DEFAULT_NETWORK_POOL,
+  DEV_PORT_LAST,
   devPortsOf,
   overlaps,
   parsePool,
@@ -41,6 +42,8 @@ export interface ConfigSurroundings {
   stack?: string;
   /** The stack's `docker:host`. @default the local engine */
   dockerHost?: string;
+  /** The top-level `platform:` keys Pulumi holds as secrets; errors never show their values. @default none */
+  secretKeys?: readonly string[];
 }
 
 function record(value: unknown): Record<string, unknown> {
@@ -224,7 +227,7 @@ function slotProblems(raw: Record<string, unknown>): Problem[] {
     const suggestion = free();
     problems.push({
       path: ["tenants", index, key],
-      message: `takes network slot ${slot}, already tenants[${first}]'s (its subnet, and its ports in dev); set platform:tenants[${index}].slot to a free slot${suggestion === undefined ? "" : `, e.g. ${suggestion}`}`,
+      message: `takes network slot ${slot}, which tenants[${first}] has (a slot gives a subnet and, in dev, ports): give the tenant you are adding a free slot${suggestion === undefined ? "" : `, e.g. ${suggestion}`}, with platform:tenants[<its index>].slot; setting it on a tenant already deployed would move its network`,
     });
     if (suggestion !== undefined) taken.add(suggestion);
   }
@@ -286,6 +289,13 @@ function devPortProblems(raw: Record<string, unknown>): Problem[] {
   const problems: Problem[] = [];
   const seen = new Map<unknown, PublishedPort>();
   for (const entry of publishedPorts(raw)) {
+    if (entry.derived && typeof entry.port === "number" && entry.port > DEV_PORT_LAST) {
+      problems.push({
+        path: entry.path,
+        message: `derives dev port ${entry.port} from its slot, beyond ${DEV_PORT_LAST} (Linux's ephemeral ports start above it): set its devPorts, or use a smaller platform:network.pool`,
+      });
+      continue;
+    }
     const first = seen.get(entry.port);
     if (first === undefined) {
       seen.set(entry.port, entry);

@@ -7,10 +7,12 @@
  */
 export function tenantAccessScript(args: {
   server: string;
+  /** The native protocol's port, which clickhouse-client speaks. */
+  port: number;
   database: string;
   user: string;
 }): string {
-  const { server, database, user } = args;
+  const { server, port, database, user } = args;
   for (const [what, identifier] of Object.entries({ database, user })) {
     if (!/^[a-z_][a-z0-9_]*$/.test(identifier)) {
       throw new Error(
@@ -34,5 +36,5 @@ export function tenantAccessScript(args: {
   // admin's credentials from CLICKHOUSE_USER and CLICKHOUSE_PASSWORD (ClickHouse 24.12,
   // programs/client/Client.cpp) and the queries, which carry the tenant's password, from stdin
   // (printf is a shell builtin).
-  return `set -e; printf '%s;\n' ${queries.map((q) => `"${q}"`).join(" ")} | clickhouse-client --host ${server}`;
+  return `set -e; printf '%s;\n' ${queries.map((q) => `"${q}"`).join(" ")} | clickhouse-client --host ${server} --port ${port}`;
 }

@@ -29,6 +29,9 @@ export const BLOCKED_RANGES = [
   "240.0.0.0/4",
 ] as const;
 
+/** How often the rules are checked again: a reboot or a restarted firewall service drops them. */
+export const REAPPLY_SECONDS = 30;
+
 /** The stack's two chains: one for forwarded traffic, one for traffic to the host itself. */
 export function egressChains(stack: string): { forward: string; input: string } {
   // iptables chain names have at most 28 characters; the hash keeps two stacks' chains apart.
@@ -36,67 +39,62 @@ export function egressChains(stack: string): { forward: string; input: string } 
   return { forward: `PLATFORM-FWD-${id}`, input: `PLATFORM-IN-${id}` };
 }
 
-/**
- * The stack's rules in iptables-restore form, for `iptables-restore --noflush`: declaring the
- * two chains empties them, so applying again replaces them whole and touches nothing else.
- * - Forwarded: DNS anywhere (Docker's resolver forwards a container's queries from the
- *   container's own namespace, to the host's resolvers, which are often private addresses); then
- *   a blocked destination is dropped unless it leaves through a Docker bridge (`br+`). Bridge to
- *   bridge is the tenant's own network, or another network, which Docker's isolation rules after
- *   DOCKER-USER drop.
- * - To the host: answers to connections the host opened (its published dev ports) and DNS; the
- *   rest is dropped.
- */
-export function egressRules(stack: string, pool: string): string {
-  const { forward, input } = egressChains(stack);
-  const dns = (chain: string) =>
-    ["udp", "tcp"].map((protocol) => `-A ${chain} -s ${pool} -p ${protocol} --dport 53 -j RETURN`);
-  return [
-    "*filter",
-    `:${forward} - [0:0]`,
-    `:${input} - [0:0]`,
-    ...dns(forward),
-    ...BLOCKED_RANGES.map((range) => `-A ${forward} -s ${pool} -d ${range} ! -o br+ -j DROP`),
-    `-A ${input} -s ${pool} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN`,
-    ...dns(input),
-    `-A ${input} -s ${pool} -j DROP`,
-    "COMMIT",
-    "",
-  ].join("\n");
-}
-
-/** How often the rules are applied again: a reboot or a restarted firewall service drops them. */
-export const REAPPLY_SECONDS = 30;
+/** The resolvers a host's containers ask, as Docker gives them: `nameserver` lines of its resolv.conf. */
+export const RESOLV_CONF = "/etc/resolv.conf";
 
 /**
  * The guard's command, for `sh -c` on the host's network with NET_ADMIN, in `docker:*-dind`
  * (docker-library/docker, dind/Dockerfile: Alpine's `iptables`, which is nf_tables, and
- * `iptables-legacy`). dockerd uses whichever `iptables` its host has; the guard uses legacy when
- * the legacy tables hold Docker's DOCKER-USER chain, nf_tables otherwise. It loads the stack's
- * chains, puts a jump to each first in DOCKER-USER and INPUT, and does it again every
- * `REAPPLY_SECONDS`. It stops with an error when DOCKER-USER does not exist (Docker's own
- * nftables backend has none): nothing here would hold.
+ * `iptables-legacy`). It writes the stack's rules in iptables-restore form, for
+ * `iptables-restore --noflush` (declaring the two chains empties them, so loading again replaces
+ * them whole and touches nothing else):
+ * - forwarded from the pool: to the pool itself (a tenant's own network; Docker's isolation rules,
+ *   after DOCKER-USER, drop one tenant's traffic to another's), and DNS to the host's resolvers
+ *   (a host-network container's resolv.conf is the host's; Docker before 28 asks them from the
+ *   container's namespace), pass; to any blocked range, dropped;
+ * - to the host itself from the pool: answers to connections the host opened (its published dev
+ *   ports) pass, the rest is dropped.
+ * dockerd uses whichever `iptables` its host has; the guard uses legacy when the legacy tables
+ * hold Docker's DOCKER-USER chain, nf_tables otherwise. It loads the rules when they differ from
+ * what is loaded (a first rule carries their hash, so a reload, which in legacy iptables rewrites
+ * the whole table, happens only on change), puts a jump to each chain first in DOCKER-USER and
+ * INPUT, and checks again every `REAPPLY_SECONDS`. It stops with an error when DOCKER-USER does not
+ * exist (Docker's own nftables backend has none): nothing here would hold.
  */
-export function egressGuardScript(stack: string, pool: string): string {
+export function egressGuardScript(stack: string, pool: string, resolvConf = RESOLV_CONF): string {
   const { forward, input } = egressChains(stack);
-  const rules = egressRules(stack, pool);
-  if (rules.split("\n").includes("EGRESS_RULES_END")) throw new Error("Unexpected end marker");
+  const lines = (...rules: string[]) => rules.map((rule) => `'${rule}'`).join(" ");
   return [
     "set -u",
     "if iptables-legacy-save 2>/dev/null | grep -q '^:DOCKER-USER '; then ipt=iptables-legacy; else ipt=iptables; fi",
     'echo "$ipt" > /tmp/iptables',
+    "rules() {",
+    `  printf '%s\\n' '*filter' ':${forward} - [0:0]' ':${input} - [0:0]' '-A ${forward} -s ${pool} -d ${pool} -j RETURN'`,
+    `  for ns in $(awk '$1 == "nameserver" { print $2 }' ${resolvConf} | grep -E '^[0-9]+([.][0-9]+){3}$'); do`,
+    ...["udp", "tcp"].map(
+      (protocol) =>
+        `    printf '%s\\n' "-A ${forward} -s ${pool} -d $ns/32 -p ${protocol} --dport 53 -j RETURN"`,
+    ),
+    "  done",
+    `  printf '%s\\n' ${lines(
+      ...BLOCKED_RANGES.map((range) => `-A ${forward} -s ${pool} -d ${range} -j DROP`),
+      `-A ${input} -s ${pool} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN`,
+      `-A ${input} -s ${pool} -j DROP`,
+    )}`,
+    "}",
     "apply() {",
     '  if ! "$ipt" -S DOCKER-USER >/dev/null 2>&1; then',
-    '    echo "No DOCKER-USER chain in $ipt: Docker manages no firewall here, so tenants\' egress cannot be restricted"; return 1',
+    '    echo "No DOCKER-USER chain in $ipt: Docker manages no firewall here, so tenant egress cannot be restricted"; return 1',
     "  fi",
-    `  "$ipt-restore" --noflush <<'EGRESS_RULES_END' || return 1`,
-    rules.trimEnd(),
-    "EGRESS_RULES_END",
+    "  hash=$(rules | sha256sum | cut -c 1-16)",
+    `  if ! "$ipt" -S ${forward} 2>/dev/null | grep -q "platform-egress-$hash"; then`,
+    `    { rules; printf '%s\\n' "-I ${forward} 1 -m comment --comment platform-egress-$hash" COMMIT; } | "$ipt-restore" --noflush || return 1`,
+    `    echo "Egress rules for ${pool} loaded with $ipt ($hash)"`,
+    "  fi",
     `  "$ipt" -C DOCKER-USER -j ${forward} 2>/dev/null || "$ipt" -I DOCKER-USER 1 -j ${forward} || return 1`,
     `  "$ipt" -C INPUT -j ${input} 2>/dev/null || "$ipt" -I INPUT 1 -j ${input} || return 1`,
     "}",
     "apply || exit 1",
-    `echo "Egress rules for ${pool} applied with $ipt"`,
     `while sleep ${REAPPLY_SECONDS}; do apply || exit 1; done`,
   ].join("\n");
 }

@@ -10,9 +10,11 @@ export const STACK_NAME_WORDS: Readonly<Record<string, Environment>> = {
   dev: "dev",
   development: "dev",
   local: "dev",
+  preprod: "staging",
   stage: "staging",
   staging: "staging",
   stg: "staging",
+  uat: "staging",
   prd: "production",
   prod: "production",
   production: "production",
@@ -20,14 +22,15 @@ export const STACK_NAME_WORDS: Readonly<Record<string, Environment>> = {
 
 /**
  * The environments a stack's name says it is: those of its words (split at `-`, `_` and `.`,
- * case aside) found in {@link STACK_NAME_WORDS}. `production-a` and `acme-production` say
- * production, `eu-1` says nothing. Production's protection must not hang on one free-text config
+ * case and trailing digits aside) found in {@link STACK_NAME_WORDS}. `production-a`,
+ * `acme-production` and `prod2` say production, `eu-1` says nothing. Production's protection must not hang on one free-text config
  * field that a copy-paste can change, so a name that says an environment binds it.
  */
 export function environmentsNamedBy(stack: string): Environment[] {
   const named = stack
     .toLowerCase()
     .split(/[-_.]/)
+    .map((word) => word.replace(/\d+$/, ""))
     .flatMap((word) => (Object.hasOwn(STACK_NAME_WORDS, word) ? [STACK_NAME_WORDS[word]] : []));
   return [...new Set(named)];
 }

@@ -19,6 +19,15 @@ export const DEFAULT_NETWORK_POOL = "10.213.0.0/16";
  */
 export const TENANT_PREFIX = 27;
 
+/** Docker's default address pools (moby, `daemon/libnetwork/ipamutils`): docker0 and the rest. */
+const DOCKER_DEFAULT_POOLS = [
+  "172.17.0.0/16",
+  "172.18.0.0/15",
+  "172.20.0.0/14",
+  "172.24.0.0/13",
+  "192.168.0.0/16",
+];
+
 /** The address ranges a pool may be cut from: private ones, never routed on the internet. */
 const PRIVATE_RANGES: readonly [string, number][] = [
   ["10.0.0.0", 8],
@@ -59,6 +68,11 @@ export function poolProblem(text: string): string | undefined {
     prefix >= bits && address.match(ipaddr.IPv4.parse(base), bits);
   if (!PRIVATE_RANGES.some(inside)) {
     return "must lie in a private range (10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16)";
+  }
+  const own = parsePool(text);
+  const taken = DOCKER_DEFAULT_POOLS.find((range) => overlaps(own, parsePool(range)));
+  if (taken !== undefined) {
+    return `must not overlap ${taken}, where Docker takes subnets for networks without one (the stack's data network among them), or creating a tenant network can fail`;
   }
   return undefined;
 }
@@ -109,9 +123,11 @@ export function overlaps(a: Cidr, b: Cidr): boolean {
 
 /** The first port of the dev range: above the ports development tools usually take. */
 export const DEV_PORT_BASE = 20000;
+/** The last port a slot may derive: below Linux's ephemeral ports (32768 on). */
+export const DEV_PORT_LAST = 32767;
 
-/** A tenant's loopback ports in dev: dashboard `20000 + 10 × slot`, api one above. */
+/** A tenant's loopback ports in dev: dashboard `20000 + 2 × slot`, api one above. */
 export function devPortsOf(slot: number): { dashboard: number; api: number } {
-  const dashboard = DEV_PORT_BASE + 10 * slot;
+  const dashboard = DEV_PORT_BASE + 2 * slot;
   return { dashboard, api: dashboard + 1 };
 }

@@ -70,7 +70,7 @@ test("the program's gateway command writes a config that HAProxy 2.6 accepts", a
     // itself answers to on the tenant's network.
     const config = fs.readFileSync(file, "utf8");
     for (const service of ["postgres", "redis", "clickhouse", "temporal"])
-      assert.match(config, new RegExp(`server ${service} ${sharedAlias(service)}:\\d+`));
+      assert.match(config, new RegExp(`server ${service}-\\d+ ${sharedAlias(service)}:\\d+`));
     assert.match(config, /server api api:3001/);
   }
 });

@@ -171,10 +171,16 @@ for (const stack of COMMITTED_STACKS) {
       for (const r of ofType(run, CONTAINER)) {
         const tenant = labelMap(r)["platform.tenant"];
         const service = labelMap(r)["platform.service"];
+        // Capabilities as Docker reads them back, or every refresh would replace the container;
+        // a tenant's containers cannot forge packets on their network.
+        const caps = (r.inputs.capabilities ?? {}) as { adds?: string[]; drops?: string[] };
+        for (const cap of [...(caps.adds ?? []), ...(caps.drops ?? [])]) assert.match(cap, /^CAP_/);
+        assert.equal(caps.drops?.includes("CAP_NET_RAW") ?? false, tenant !== undefined, r.name);
         if (service === "egress-guard") {
           // The host's own network, which it must change: no Docker network at all.
           assert.equal(r.inputs.networkMode, "host");
           assert.equal(r.inputs.networksAdvanced, undefined);
+          assert.deepEqual(caps.adds, ["CAP_NET_ADMIN", "CAP_NET_RAW"]);
           continue;
         }
         const joined = (r.inputs.networksAdvanced as { name: string; ipv4Address?: string }[]).map(
@@ -237,6 +243,44 @@ for (const stack of COMMITTED_STACKS) {
           .join(" ")
           .replace(/0\.0\.0\.0/g, "");
         assert.ok(!/\b\d{1,3}(\.\d{1,3}){3}\b/.test(values), `${r.name} env has no IP`);
+      }
+    });
+
+    test("each gateway relays to names that answer on the far side, and listens where its tenant's jobs connect", () => {
+      const containers = ofType(run, CONTAINER);
+      const aliasesOn = (network: string, tenant: string | undefined) =>
+        new Set(
+          containers
+            .filter((c) => labelMap(c)["platform.tenant"] === tenant)
+            .flatMap(
+              (c) => (c.inputs.networksAdvanced ?? []) as { name: string; aliases?: string[] }[],
+            )
+            .filter((n) => n.name === network)
+            .flatMap((n) => n.aliases ?? []),
+        );
+      for (const t of config.tenants) {
+        const gateway = byName(run, `${t.id}-gateway-container`);
+        const [own, data] = (gateway.inputs.networksAdvanced as { name: string }[]).map(
+          (n) => n.name,
+        );
+        const script = (gateway.inputs.command as string[])[0];
+        const listens = [...script.matchAll(/^ {4}bind :(\d+)$/gm)].map((m) => Number(m[1]));
+        const servers = [...script.matchAll(/^ {4}server \S+ ([^:\s]+):(\d+)$/gm)];
+        assert.ok(servers.length >= 6, script);
+        for (const [, host] of servers) {
+          // Toward a shared service: an alias on the data network, of a shared container only;
+          // toward the tenant's app: an alias on its own network, of its own container.
+          const far = host.startsWith("shared-")
+            ? aliasesOn(data, undefined)
+            : aliasesOn(own, t.id);
+          assert.ok(far.has(host), `${t.id}'s gateway relays to ${host}, which nothing answers to`);
+        }
+        const access = byName(run, `${t.id}-migration-clickhouse`);
+        const [, port] = /--port (\d+)/.exec((access.inputs.command as string[])[0]) ?? [];
+        assert.ok(
+          listens.includes(Number(port)),
+          `the gateway listens on ClickHouse's port ${port}`,
+        );
       }
     });
 

@@ -78,14 +78,21 @@ test("a failed job's output never carries a secret it was given, raw, percent-en
 
 test("the ClickHouse access script refuses identifiers that could inject SQL", () => {
   assert.throws(
-    () => tenantAccessScript({ server: "clickhouse", database: "x; DROP DATABASE y", user: "u" }),
+    () =>
+      tenantAccessScript({
+        server: "clickhouse",
+        port: 9000,
+        database: "x; DROP DATABASE y",
+        user: "u",
+      }),
     /database name .* is not a plain identifier/,
   );
   const script = tenantAccessScript({
     server: "clickhouse",
+    port: 9000,
     database: "dittofeed_a",
     user: "dittofeed_a",
   });
-  assert.match(script, /clickhouse-client --host clickhouse$/);
+  assert.match(script, /clickhouse-client --host clickhouse --port 9000$/);
   assert.match(script, /GRANT ALL ON dittofeed_a\.\* TO dittofeed_a/);
 });

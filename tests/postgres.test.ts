@@ -386,6 +386,7 @@ test("the access job's real shell gives clickhouse-client its secrets by environ
   const tenantPassword = "GeneratedAlnum0123456789abcdefXY";
   const script = tenantAccessScript({
     server: "clickhouse",
+    port: 9000,
     database: "dittofeed_acme",
     user: "dittofeed_acme",
   });
@@ -398,7 +399,7 @@ test("the access job's real shell gives clickhouse-client its secrets by environ
     },
   });
   const args = fs.readFileSync(path.join(dir, "args"), "utf8").split("\0").slice(0, -1);
-  assert.deepEqual(args, ["--host", "clickhouse"]);
+  assert.deepEqual(args, ["--host", "clickhouse", "--port", "9000"]);
   assert.equal(fs.readFileSync(path.join(dir, "credentials"), "utf8"), `default:${adminPassword}`);
   const queries = fs.readFileSync(path.join(dir, "stdin"), "utf8");
   // The tenant's password is generated alphanumeric (special: false), so it is a plain literal.

@@ -48,6 +48,8 @@ test("a stack's name binds its environment when it names one", () => {
   assert.deepEqual(environmentsNamedBy("acme-production"), ["production"]);
   assert.deepEqual(environmentsNamedBy("prod_eu.1"), ["production"]);
   assert.deepEqual(environmentsNamedBy("Staging-2"), ["staging"]);
+  assert.deepEqual(environmentsNamedBy("prod2"), ["production"]);
+  assert.deepEqual(environmentsNamedBy("acme-preprod"), ["staging"]);
   assert.deepEqual(environmentsNamedBy("eu-1"), []);
   assert.deepEqual(environmentsNamedBy("production-from-staging"), ["production", "staging"]);
   // A word inside another is not the word: "reproduction" and "devops" name nothing.
@@ -284,4 +286,18 @@ test("a pool must be private IPv4, aligned, and hold at least one tenant network
   for (const pool of ["8.8.0.0/16", "10.0.0.0/7", "10.213.1.0/16", "10.0.0.0/28", "fd00::/64"]) {
     problemAt(() => parsePlatformConfig({ ...dev, network: { pool } }), "platform:network.pool");
   }
+});
+
+test("a value Pulumi holds as a secret is never printed, whatever its key is called", async () => {
+  const leaked = "Not.A.Domain-hunter2";
+  const run = await runProgram({
+    config: platformConfig({ ...dev, domain: leaked, postgres: { adminPort: 1234567 } }),
+    // As `pulumi config set --secret platform:domain ...` records it.
+    secretKeys: ["platform:domain", "platform:postgres"],
+  });
+  assert.ok(run.error instanceof ConfigError, String(run.error));
+  const keys = run.error.problems.map((p) => p.key);
+  assert.ok(keys.includes("platform:domain") && keys.includes("platform:postgres.adminPort"));
+  assert.match(run.error.message, /platform:domain = \[secret\]/);
+  assert.ok(!run.error.message.includes(leaked) && !run.error.message.includes("1234567"));
 });

@@ -74,7 +74,9 @@ export class DittofeedService extends pulumi.ComponentResource {
           image: args.image,
           owner: { environment: context.environment, service: role, tenant: tenantId },
           network: context.network,
-          aliases: [this.alias],
+          // The bare role is the name the tenant's gateway relays the tunnel's requests to: on the
+          // data network the gateway itself answers to `<tenant>-<role>`.
+          aliases: [this.alias, role],
           memoryMb: args.memoryMb,
           env: args.env,
           healthcheck,

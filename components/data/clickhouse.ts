@@ -7,6 +7,8 @@ import { dataVolume, secretEnv, serviceContainer, sharedServiceSpec } from "../s
 
 const CLICKHOUSE_ALIAS = "clickhouse";
 const CLICKHOUSE_HTTP_PORT = 8123;
+/** clickhouse-client's native protocol, which only the platform's access jobs use. */
+const CLICKHOUSE_NATIVE_PORT = 9000;
 
 /** The alpine image has no curl, but busybox's wget. */
 function clickhouseCheck(): HealthCheck {
@@ -26,6 +28,7 @@ export type ClickHouseArgs = SharedServiceArgs;
 export class ClickHouse extends pulumi.ComponentResource {
   public readonly host = CLICKHOUSE_ALIAS;
   public readonly port = CLICKHOUSE_HTTP_PORT;
+  public readonly nativePort = CLICKHOUSE_NATIVE_PORT;
   /** `http://clickhouse:8123`, the form Dittofeed's `CLICKHOUSE_HOST` expects. */
   public readonly url = httpUrl(CLICKHOUSE_ALIAS, CLICKHOUSE_HTTP_PORT);
   public readonly adminUser = "platform_admin";

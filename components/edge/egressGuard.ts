@@ -37,7 +37,7 @@ export class EgressGuard extends pulumi.ComponentResource {
         owner: { environment: context.environment, service: "egress-guard" },
         network: HOST_NETWORK,
         aliases: [],
-        capabilities: ["NET_ADMIN", "NET_RAW"],
+        capabilities: ["CAP_NET_ADMIN", "CAP_NET_RAW"],
         memoryMb: args.memoryMb,
         entrypoint: ["sh", "-c"],
         command: [egressGuardScript(context.stack, args.pool)],

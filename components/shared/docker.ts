@@ -83,8 +83,8 @@ export interface ContainerSpec {
   entrypoint?: string[];
   /** The container's hostname, which some processes put into their identity. @default Docker's (the container id) */
   hostname?: string;
-  /** Linux capabilities beyond Docker's default set. @default none */
-  capabilities?: string[];
+  /** Linux capabilities beyond Docker's default set, as Docker reads them back (`CAP_NET_ADMIN`). @default none */
+  capabilities?: `CAP_${string}`[];
   /** Named volumes to mount. @default none */
   volumes?: { volumeName: pulumi.Input<string>; containerPath: string; readOnly?: boolean }[];
 }
@@ -120,6 +120,20 @@ export interface ServiceSpec extends ContainerSpec {
   ulimits?: docker.types.input.ContainerUlimit[];
 }
 
+/**
+ * A tenant's containers lose CAP_NET_RAW (which Docker grants by default and none of their
+ * programs uses): without it no process on the tenant's network can forge packets, such as ARP
+ * replies that would put it between the platform's jobs and the gateway. Names are written as
+ * Docker reads them back (moby's client adds the `CAP_` prefix; terraform-provider-docker v4.5.0
+ * compares them as given), or every refresh would show a replacement.
+ */
+function capabilitiesOf(spec: ContainerSpec): docker.types.input.ContainerCapabilities | undefined {
+  const drops = spec.owner.tenant === undefined ? [] : ["CAP_NET_RAW"];
+  const adds = spec.capabilities ?? [];
+  if (adds.length + drops.length === 0) return undefined;
+  return { ...(adds.length ? { adds } : {}), ...(drops.length ? { drops } : {}) };
+}
+
 function baseArgs(spec: ContainerSpec): docker.ContainerArgs {
   return {
     name: spec.name,
@@ -133,7 +147,7 @@ function baseArgs(spec: ContainerSpec): docker.ContainerArgs {
             ...(spec.moreNetworks ?? []).map((m) => ({ name: m.network, aliases: m.aliases })),
           ],
         }),
-    capabilities: spec.capabilities && { adds: spec.capabilities },
+    capabilities: capabilitiesOf(spec),
     memory: spec.memoryMb,
     // Without it Docker sets twice the memory, which the provider reads back as a change on every
     // refresh (terraform-provider-docker v4.5.x reads `HostConfig.MemorySwap`). Equal to the limit:

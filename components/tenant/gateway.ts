@@ -48,7 +48,7 @@ export function gatewayRelays(
 ): Relay[] {
   return [
     ...shared.map(({ host, port }) => ({
-      name: host,
+      name: `${host}-${port}`,
       port,
       upstream: { host: sharedAlias(host), port },
     })),
@@ -78,7 +78,7 @@ export class Gateway extends pulumi.ComponentResource {
         image: args.image,
         owner: { environment: context.environment, service: "gateway", tenant: tenantId },
         network: args.tenantNetwork,
-        aliases: args.shared.map((endpoint) => endpoint.host),
+        aliases: [...new Set(args.shared.map((endpoint) => endpoint.host))],
         moreNetworks: [
           {
             network: context.network,

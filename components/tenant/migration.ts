@@ -75,6 +75,7 @@ export class Migration extends pulumi.ComponentResource {
         ...job("clickhouse-access", args.clickhouseImage),
         script: tenantAccessScript({
           server: clickhouse.host,
+          port: clickhouse.nativePort,
           database: args.clickhouseAccess.database,
           user: args.clickhouseAccess.user,
         }),
@@ -84,7 +85,8 @@ export class Migration extends pulumi.ComponentResource {
           TENANT_PASSWORD: args.clickhouseAccess.password,
         }),
       },
-      { parent: this, dependsOn: [clickhouse.container] },
+      // Through the tenant's gateway, like every job of the tenant.
+      { parent: this, dependsOn: args.dependsOn },
     );
     const clickhouseReady = jobSucceeded(
       this.clickhouseJob,

@@ -138,6 +138,7 @@ export class Tenant extends pulumi.ComponentResource {
           { host: postgres.host, port: postgres.port },
           { host: redis.host, port: redis.port },
           { host: clickhouse.host, port: clickhouse.port },
+          { host: clickhouse.host, port: clickhouse.nativePort },
           temporal.endpoint,
         ],
         serving: (["api", "dashboard"] as const).map((role) => ({ role, port: APP_PORTS[role] })),
