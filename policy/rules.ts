@@ -303,6 +303,41 @@ export const RULES: Rule[] = [
         })),
   },
   {
+    name: "tenants-never-share-a-network",
+    description:
+      "No Docker network joins containers of two tenants, or a tenant's containers and the shared services; only a tenant's gateway is on its own network and the data network.",
+    enforcementLevel: "mandatory",
+    reads: { types: [CONTAINER], props: ["labels", "networksAdvanced"] },
+    check: (resources) => {
+      const owners = new Map<string, Set<string>>();
+      const violations: Violation[] = [];
+      for (const r of ofType(resources, CONTAINER)) {
+        const labels = labelsOf(r);
+        const networks = knownList<{ name?: unknown }>(r.props.networksAdvanced)
+          .map((n) => n.name)
+          .filter((name): name is string => typeof name === "string");
+        if (labels[LABELS.service] === "gateway") {
+          if (networks.length > 2)
+            violations.push({
+              urn: r.urn,
+              message: `${r.name} joins ${networks.length} networks: a gateway joins its tenant's and the data network only`,
+            });
+          continue;
+        }
+        for (const network of networks) {
+          const set = owners.get(network) ?? new Set<string>();
+          set.add(labels[LABELS.tenant] ?? "the shared services");
+          owners.set(network, set);
+        }
+      }
+      for (const [network, set] of owners) {
+        if (set.size > 1)
+          violations.push({ message: `network ${network} joins ${[...set].sort().join(" and ")}` });
+      }
+      return violations;
+    },
+  },
+  {
     name: "memory-within-host",
     description:
       "The memory limits of long-running containers add up to no more than the host's memory (platform:hostMemoryMb).",

@@ -40,6 +40,16 @@ const service = (name: string, service: string, extra: Record<string, unknown> =
     ...extra,
   });
 
+/** A tenant's container on `networks`. */
+const tenantContainer = (name: string, tenant: string, networks: string[], role = "api") =>
+  service(name, role, {
+    labels: [
+      { label: "platform.service", value: role },
+      { label: "platform.tenant", value: tenant },
+    ],
+    networksAdvanced: networks.map((network) => ({ name: network })),
+  });
+
 /** A tunnel document with one tenant rule, then `last`. */
 const tunnelConfig = (last: Record<string, string>) =>
   resource(
@@ -78,6 +88,19 @@ const CASES: Record<string, { pass: CheckedResource[]; fail: CheckedResource[]; 
         }),
       ],
       expect: /acme-api publishes 127\.0\.0\.1:3001->3001 in staging/,
+    },
+    "tenants-never-share-a-network": {
+      pass: [
+        tenantContainer("acme-api", "acme", ["prod_acme.network"]),
+        tenantContainer("acme-gateway", "acme", ["prod_acme.network", "prod-platform"], "gateway"),
+        tenantContainer("globex-api", "globex", ["prod_globex.network"]),
+        service("postgres", "postgres", { networksAdvanced: [{ name: "prod-platform" }] }),
+      ],
+      fail: [
+        tenantContainer("acme-api", "acme", ["prod_acme.network"]),
+        tenantContainer("globex-api", "globex", ["prod_acme.network"]),
+      ],
+      expect: /network prod_acme\.network joins acme and globex/,
     },
     "containers-are-supervised": {
       pass: [
