@@ -11,9 +11,9 @@
 import { createHash } from "node:crypto";
 
 /**
- * Destinations no tenant may open a connection to, other than through its gateway (which is on
- * its own bridge, and not forwarded): private, shared, link-local (cloud metadata), loopback,
- * benchmark, multicast and reserved ranges.
+ * Destinations no tenant may open a connection to, other than its own network (where its
+ * gateway is): private, shared, link-local (cloud metadata), loopback, benchmark, multicast and
+ * reserved ranges.
  */
 export const BLOCKED_RANGES = [
   "0.0.0.0/8",
@@ -39,57 +39,76 @@ export function egressChains(stack: string): { forward: string; input: string } 
   return { forward: `PLATFORM-FWD-${id}`, input: `PLATFORM-IN-${id}` };
 }
 
-/** The resolvers a host's containers ask, as Docker gives them: `nameserver` lines of its resolv.conf. */
-export const RESOLV_CONF = "/etc/resolv.conf";
+/**
+ * The stack's rules in iptables-restore form, for `iptables-restore --noflush`: declaring the two
+ * chains empties them, so loading again replaces them whole and touches nothing else. The first
+ * rule counts nothing and says which rules these are, so the guard can tell whether they are
+ * loaded.
+ * - Forwarded from the pool: to the pool itself (a tenant's own network: with br_netfilter,
+ *   traffic between two containers of one bridge passes FORWARD too; Docker's isolation rules,
+ *   after DOCKER-USER, drop one tenant's traffic to another's), and DNS anywhere, pass; to any
+ *   blocked range, dropped. DNS is let through to any address because a container's resolver
+ *   may be private and the guard cannot see which: Docker gives containers the host's resolvers,
+ *   from systemd-resolved's own file where the host's /etc/resolv.conf names only its stub, and
+ *   before Docker 28 asks them from the container's namespace (moby v28.5.2,
+ *   libnetwork/resolvconf.go: HostLoopback since 28.0).
+ * - To the host itself from the pool: answers to connections the host opened (its published dev
+ *   ports) pass, the rest is dropped.
+ */
+export function egressRules(stack: string, pool: string): string {
+  const { forward, input } = egressChains(stack);
+  const body = [
+    `-A ${forward} -s ${pool} -d ${pool} -j RETURN`,
+    ...["udp", "tcp"].map(
+      (protocol) => `-A ${forward} -s ${pool} -p ${protocol} --dport 53 -j RETURN`,
+    ),
+    ...BLOCKED_RANGES.map((range) => `-A ${forward} -s ${pool} -d ${range} -j DROP`),
+    `-A ${input} -s ${pool} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN`,
+    `-A ${input} -s ${pool} -j DROP`,
+  ];
+  return [
+    "*filter",
+    `:${forward} - [0:0]`,
+    `:${input} - [0:0]`,
+    `-A ${forward} -m comment --comment ${egressMarker(body)}`,
+    ...body,
+    "COMMIT",
+    "",
+  ].join("\n");
+}
+
+/** What the first rule of the stack's chain says: a hash of the rules that follow it. */
+function egressMarker(body: readonly string[]): string {
+  return `platform-egress-${createHash("sha256").update(body.join("\n")).digest("hex").slice(0, 16)}`;
+}
 
 /**
  * The guard's command, for `sh -c` on the host's network with NET_ADMIN, in `docker:*-dind`
  * (docker-library/docker, dind/Dockerfile: Alpine's `iptables`, which is nf_tables, and
- * `iptables-legacy`). It writes the stack's rules in iptables-restore form, for
- * `iptables-restore --noflush` (declaring the two chains empties them, so loading again replaces
- * them whole and touches nothing else):
- * - forwarded from the pool: to the pool itself (a tenant's own network; Docker's isolation rules,
- *   after DOCKER-USER, drop one tenant's traffic to another's), and DNS to the host's resolvers
- *   (a host-network container's resolv.conf is the host's; Docker before 28 asks them from the
- *   container's namespace), pass; to any blocked range, dropped;
- * - to the host itself from the pool: answers to connections the host opened (its published dev
- *   ports) pass, the rest is dropped.
- * dockerd uses whichever `iptables` its host has; the guard uses legacy when the legacy tables
- * hold Docker's DOCKER-USER chain, nf_tables otherwise. It loads the rules when they differ from
- * what is loaded (a first rule carries their hash, so a reload, which in legacy iptables rewrites
- * the whole table, happens only on change), puts a jump to each chain first in DOCKER-USER and
- * INPUT, and checks again every `REAPPLY_SECONDS`. It stops with an error when DOCKER-USER does not
- * exist (Docker's own nftables backend has none): nothing here would hold.
+ * `iptables-legacy`). dockerd uses whichever `iptables` its host has; the guard uses legacy when
+ * the legacy tables hold Docker's DOCKER-USER chain, nf_tables otherwise. It loads the stack's
+ * rules when the loaded ones are not these (a reload, which in legacy iptables rewrites the whole
+ * table, happens only on change), puts a jump to each chain first in DOCKER-USER and INPUT, and
+ * checks again every `REAPPLY_SECONDS`. It stops with an error when DOCKER-USER does not exist
+ * (Docker's own nftables backend has none): nothing here would hold.
  */
-export function egressGuardScript(stack: string, pool: string, resolvConf = RESOLV_CONF): string {
+export function egressGuardScript(stack: string, pool: string): string {
   const { forward, input } = egressChains(stack);
-  const lines = (...rules: string[]) => rules.map((rule) => `'${rule}'`).join(" ");
+  const rules = egressRules(stack, pool);
+  const marker = /--comment (\S+)/.exec(rules)?.[1] ?? "";
   return [
     "set -u",
     "if iptables-legacy-save 2>/dev/null | grep -q '^:DOCKER-USER '; then ipt=iptables-legacy; else ipt=iptables; fi",
     'echo "$ipt" > /tmp/iptables',
-    "rules() {",
-    `  printf '%s\\n' '*filter' ':${forward} - [0:0]' ':${input} - [0:0]' '-A ${forward} -s ${pool} -d ${pool} -j RETURN'`,
-    `  for ns in $(awk '$1 == "nameserver" { print $2 }' ${resolvConf} | grep -E '^[0-9]+([.][0-9]+){3}$'); do`,
-    ...["udp", "tcp"].map(
-      (protocol) =>
-        `    printf '%s\\n' "-A ${forward} -s ${pool} -d $ns/32 -p ${protocol} --dport 53 -j RETURN"`,
-    ),
-    "  done",
-    `  printf '%s\\n' ${lines(
-      ...BLOCKED_RANGES.map((range) => `-A ${forward} -s ${pool} -d ${range} -j DROP`),
-      `-A ${input} -s ${pool} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN`,
-      `-A ${input} -s ${pool} -j DROP`,
-    )}`,
-    "}",
     "apply() {",
     '  if ! "$ipt" -S DOCKER-USER >/dev/null 2>&1; then',
     '    echo "No DOCKER-USER chain in $ipt: Docker manages no firewall here, so tenant egress cannot be restricted"; return 1',
     "  fi",
-    "  hash=$(rules | sha256sum | cut -c 1-16)",
-    `  if ! "$ipt" -S ${forward} 2>/dev/null | grep -q "platform-egress-$hash"; then`,
-    `    { rules; printf '%s\\n' "-I ${forward} 1 -m comment --comment platform-egress-$hash" COMMIT; } | "$ipt-restore" --noflush || return 1`,
-    `    echo "Egress rules for ${pool} loaded with $ipt ($hash)"`,
+    `  if ! "$ipt" -S ${forward} 2>/dev/null | grep -q -- '${marker}'; then`,
+    `    "$ipt-restore" --noflush <<'EGRESS_RULES_END' || return 1`,
+    rules.trimEnd(),
+    "EGRESS_RULES_END",
+    `    echo "Egress rules for ${pool} loaded with $ipt"`,
     "  fi",
     `  "$ipt" -C DOCKER-USER -j ${forward} 2>/dev/null || "$ipt" -I DOCKER-USER 1 -j ${forward} || return 1`,
     `  "$ipt" -C INPUT -j ${input} 2>/dev/null || "$ipt" -I INPUT 1 -j ${input} || return 1`,

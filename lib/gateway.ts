@@ -25,6 +25,31 @@ export interface Relay {
   upstream: { host: string; port: number };
 }
 
+/** A shared service as a tenant reaches it: the alias its apps use, and the port. */
+export interface SharedEndpoint {
+  host: string;
+  port: number;
+}
+
+/**
+ * The relays of a tenant's gateway: each shared service under its own alias and port, towards its
+ * data-network alias; each serving role of the tenant under its port, towards the role's alias on
+ * the tenant's network (`api`), which nothing on the data network answers to.
+ */
+export function gatewayRelays(
+  shared: readonly SharedEndpoint[],
+  serving: readonly { role: string; port: number }[],
+): Relay[] {
+  return [
+    ...shared.map(({ host, port }) => ({
+      name: `${host}-${port}`,
+      port,
+      upstream: { host: sharedAlias(host), port },
+    })),
+    ...serving.map(({ role, port }) => ({ name: role, port, upstream: { host: role, port } })),
+  ];
+}
+
 /** Where HAProxy answers Docker's health check: `GET /healthz` on this port. */
 export const GATEWAY_HEALTH_PORT = 8404;
 export const GATEWAY_HEALTH_PATH = "/healthz";

@@ -307,26 +307,41 @@ export const RULES: Rule[] = [
     description:
       "No Docker network joins containers of two tenants, or a tenant's containers and the shared services; only a tenant's gateway is on its own network and the data network.",
     enforcementLevel: "mandatory",
-    reads: { types: [CONTAINER], props: ["labels", "networksAdvanced"] },
+    reads: { types: [CONTAINER], props: ["labels", "networksAdvanced", "networkMode"] },
     check: (resources) => {
+      const containers = ofType(resources, CONTAINER).map((r) => ({
+        r,
+        labels: labelsOf(r),
+        networks: knownList<{ name?: unknown }>(r.props.networksAdvanced)
+          .map((n) => n.name)
+          .filter((name): name is string => typeof name === "string"),
+      }));
+      // The data network is the one the shared services are on; a gateway's other network is
+      // its tenant's.
+      const data = new Set(
+        containers.filter((c) => c.labels[LABELS.tenant] === undefined).flatMap((c) => c.networks),
+      );
       const owners = new Map<string, Set<string>>();
       const violations: Violation[] = [];
-      for (const r of ofType(resources, CONTAINER)) {
-        const labels = labelsOf(r);
-        const networks = knownList<{ name?: unknown }>(r.props.networksAdvanced)
-          .map((n) => n.name)
-          .filter((name): name is string => typeof name === "string");
-        if (labels[LABELS.service] === "gateway") {
-          if (networks.length > 2)
-            violations.push({
-              urn: r.urn,
-              message: `${r.name} joins ${networks.length} networks: a gateway joins its tenant's and the data network only`,
-            });
-          continue;
+      for (const { r, labels, networks } of containers) {
+        const tenant = labels[LABELS.tenant];
+        const mode = text(r.props.networkMode);
+        if (tenant !== undefined && (mode === "host" || mode.startsWith("container:"))) {
+          violations.push({
+            urn: r.urn,
+            message: `${r.name} of tenant ${tenant} shares the network namespace ${mode}`,
+          });
         }
-        for (const network of networks) {
+        const gateway = labels[LABELS.service] === "gateway";
+        if (gateway && networks.filter((n) => !data.has(n)).length > 1) {
+          violations.push({
+            urn: r.urn,
+            message: `${r.name} joins ${networks.join(", ")}: a gateway joins its tenant's network and the data network only`,
+          });
+        }
+        for (const network of gateway ? networks.filter((n) => !data.has(n)) : networks) {
           const set = owners.get(network) ?? new Set<string>();
-          set.add(labels[LABELS.tenant] ?? "the shared services");
+          set.add(tenant ?? "the shared services");
           owners.set(network, set);
         }
       }

@@ -12,8 +12,13 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, test } from "node:test";
-import { gatewayRelays } from "../components/tenant/gateway";
-import { GATEWAY_HEALTH_PATH, gatewayConfig, gatewayScript, sharedAlias } from "../lib/gateway";
+import {
+  GATEWAY_HEALTH_PATH,
+  gatewayConfig,
+  gatewayRelays,
+  gatewayScript,
+  sharedAlias,
+} from "../lib/gateway";
 import { CONTAINER, labelMap, ofType, runCommitted } from "./harness";
 
 const HAPROXY = "/usr/sbin/haproxy";

@@ -357,3 +357,55 @@ describe("rules hold in preview, around values it cannot know", () => {
     for (const rule of RULES) assert.deepEqual(rule.check(resources), [], rule.name);
   });
 });
+
+test("a gateway on another tenant's network, or a tenant container in the host's namespace, is refused", () => {
+  const rule = RULES.find((r) => r.name === "tenants-never-share-a-network");
+  assert.ok(rule);
+  const postgres = service("postgres", "postgres", {
+    networksAdvanced: [{ name: "prod-platform" }],
+  });
+  const cases: [CheckedResource[], RegExp][] = [
+    [
+      [
+        postgres,
+        tenantContainer(
+          "acme-gateway",
+          "acme",
+          ["prod_globex.network", "prod-platform"],
+          "gateway",
+        ),
+        tenantContainer("globex-api", "globex", ["prod_globex.network"]),
+      ],
+      /network prod_globex\.network joins acme and globex/,
+    ],
+    [
+      [
+        postgres,
+        tenantContainer(
+          "acme-gateway",
+          "acme",
+          ["prod_acme.network", "prod_globex.network", "prod-platform"],
+          "gateway",
+        ),
+      ],
+      /acme-gateway joins .*: a gateway joins its tenant's network and the data network only/,
+    ],
+    [
+      [
+        postgres,
+        {
+          ...tenantContainer("acme-worker", "acme", []),
+          props: { ...tenantContainer("acme-worker", "acme", []).props, networkMode: "host" },
+        },
+      ],
+      /acme-worker of tenant acme shares the network namespace host/,
+    ],
+  ];
+  for (const [resources, expected] of cases) {
+    const messages = rule.check(resources).map((v) => v.message);
+    assert.ok(
+      messages.some((m) => expected.test(m)),
+      `${expected}: ${messages.join("; ")}`,
+    );
+  }
+});

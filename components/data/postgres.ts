@@ -78,16 +78,23 @@ export class Postgres extends pulumi.ComponentResource {
 
     this.password = secretOrGenerated(`${name}-password`, args.password, this);
     this.volume = dataVolume(name, context, "postgres", this);
+    // The platform's jobs in the Postgres image, on the data network.
+    const job = (
+      service: "postgres-version-check" | "postgres-rotate-password",
+      memoryMb: number,
+    ) => ({
+      name: dockerName(context.stack, service),
+      image: args.image,
+      network: context.network,
+      memoryMb,
+    });
     // Runs whenever the image changes, before the server is replaced: a new major over the old
     // data directory stops `pulumi up` here, with the old server still running.
     this.versionCheck = scriptJob(
       `${name}-version-check`,
       {
-        name: dockerName(context.stack, "postgres-version-check"),
-        image: args.image,
+        ...job("postgres-version-check", 64),
         owner: { environment: context.environment, service: "postgres" },
-        network: context.network,
-        memoryMb: 64,
         script: versionCheckScript(VERSION_CHECK_MOUNT),
         volumes: [
           { volumeName: this.volume.name, containerPath: VERSION_CHECK_MOUNT, readOnly: true },
@@ -128,11 +135,8 @@ export class Postgres extends pulumi.ComponentResource {
       this.rotation = scriptJob(
         `${name}-rotate-password`,
         {
-          name: dockerName(context.stack, "postgres-rotate-password"),
-          image: args.image,
+          ...job("postgres-rotate-password", 128),
           owner: { environment: context.environment, service: "postgres-rotation" },
-          network: context.network,
-          memoryMb: 128,
           script: rotateSuperuserScript(),
           env: secretEnv(env),
         },

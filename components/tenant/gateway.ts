@@ -4,20 +4,14 @@ import {
   GATEWAY_HEALTH_PATH,
   GATEWAY_HEALTH_PORT,
   gatewayConfig,
+  gatewayRelays,
   gatewayScript,
-  Relay,
-  sharedAlias,
+  SharedEndpoint,
 } from "../../lib/gateway";
 import { healthCheck } from "../../lib/healthchecks";
 import { tenantAlias, tenantDockerName } from "../../lib/naming";
 import { PlatformContext } from "../shared/context";
 import { serviceContainer } from "../shared/docker";
-
-/** A shared service as a tenant reaches it: the alias its apps use, and the port. */
-export interface SharedEndpoint {
-  host: string;
-  port: number;
-}
 
 export interface GatewayArgs {
   /** The stack's context; its network is the data network, where the shared services are. */
@@ -35,25 +29,6 @@ export interface GatewayArgs {
   serving: { role: string; port: number }[];
   /** What must hold before the gateway, and so any container of the tenant, starts. @default none */
   dependsOn?: pulumi.Resource[];
-}
-
-/**
- * The relays of a tenant's gateway: each shared service under its own alias and port, towards its
- * data-network alias; each serving role of the tenant under its port, towards the role's alias on
- * the tenant's network (`api`), which nothing on the data network answers to.
- */
-export function gatewayRelays(
-  shared: readonly SharedEndpoint[],
-  serving: readonly { role: string; port: number }[],
-): Relay[] {
-  return [
-    ...shared.map(({ host, port }) => ({
-      name: `${host}-${port}`,
-      port,
-      upstream: { host: sharedAlias(host), port },
-    })),
-    ...serving.map(({ role, port }) => ({ name: role, port, upstream: { host: role, port } })),
-  ];
 }
 
 /**

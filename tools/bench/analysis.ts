@@ -42,6 +42,9 @@ const COMPONENT_CLASSES: Record<string, ResourceClass> = {
   "platform:tenant:Namespace": "bootstrap",
   // The check belongs to the rollout of the workers it checks.
   "platform:tenant:WorkerCheck": "app",
+  "platform:tenant:Gateway": "network",
+  "platform:tenant:RedisUser": "cache",
+  "platform:edge:EgressGuard": "network",
 };
 
 /** Classes fixed by the resource's own type, whatever component holds it. */
