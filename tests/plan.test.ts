@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { describe, test } from "node:test";
 import * as YAML from "yaml";
 import { planCheckout } from "../tools/plan/cli";
-import { diffPlans } from "../tools/plan/diff";
+import { diffPlans, renderDiffMarkdown } from "../tools/plan/diff";
 import {
   bringUpOrder,
   Plan,
@@ -167,6 +167,22 @@ describe("npm run plan:diff", () => {
       "image-dashboard replace name",
       "image-worker replace name",
     ]);
+    // Each replacement says its order and what is down meanwhile: every app container goes down
+    // until its successor is healthy (pulumi-docker replaces containers delete-first); a job or
+    // an image takes nothing down.
+    const down = Object.fromEntries(
+      diff.changed.map((c) => [c.name, [c.replacement?.order, c.replacement?.downtime]]),
+    );
+    assert.deepEqual(down["acme-api"], ["delete-first", "tenant acme's api"]);
+    assert.deepEqual(down["globex-worker-1"], ["delete-first", "tenant globex's worker"]);
+    assert.deepEqual(down["acme-migration-schema"], ["delete-first", undefined]);
+    assert.deepEqual(down["image-api"], ["create-first", undefined]);
+    const markdown = renderDiffMarkdown(diff);
+    assert.match(markdown, /\*\*Downtime:\*\* 7 replacements delete the running container first/);
+    assert.match(
+      markdown,
+      /\| ~ \| `acme-api` \| Container \| \*\*replace\*\* \(delete-first\) because of `image` \| tenant acme's api \|/,
+    );
   });
 
   test("a changed secret shows as changed, marked secret, without its value", async () => {

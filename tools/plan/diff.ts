@@ -17,6 +17,46 @@ export interface ResourceChange extends ResourceRef {
   secretPaths: string[];
   /** The changed inputs that force the replacement. */
   replacingInputs: string[];
+  /** For a replacement: in which order, and what is down meanwhile. */
+  replacement?: Replacement;
+}
+
+/**
+ * How the engine replaces a resource: the new one first and then the old one deleted, or the old
+ * one deleted first (`deleteBeforeReplace`, or the provider's own default), which leaves a
+ * long-running container's service down until the new one is healthy.
+ */
+export interface Replacement {
+  order: "create-first" | "delete-first";
+  /** What is down while it is replaced, e.g. `tenant acme's api`; absent when nothing is. */
+  downtime?: string;
+}
+
+/**
+ * Resource types whose provider replaces them delete-first whatever the program says:
+ * pulumi-docker marks `docker_container` DeleteBeforeReplace (pulumi/pulumi-docker,
+ * provider/resources.go), since a fixed container name cannot exist twice.
+ */
+const PROVIDER_DELETES_FIRST = new Set(["docker:index/container:Container"]);
+
+function labelOf(r: PlannedResource, label: string): string | undefined {
+  const inputs = r.inputs as { labels?: { label: string; value: string }[] } | null;
+  return (Array.isArray(inputs?.labels) ? inputs.labels : []).find((l) => l.label === label)?.value;
+}
+
+function replacementOf(r: PlannedResource): Replacement {
+  const deleteFirst = r.deleteBeforeReplace || PROVIDER_DELETES_FIRST.has(r.type);
+  if (!deleteFirst) return { order: "create-first" };
+  const inputs = r.inputs as { attach?: unknown } | null;
+  const longRunning = r.type === "docker:index/container:Container" && inputs?.attach !== true;
+  if (!longRunning) return { order: "delete-first" };
+  const service = labelOf(r, "platform.service") ?? r.name;
+  const tenant = labelOf(r, "platform.tenant");
+  return {
+    order: "delete-first",
+    downtime:
+      tenant === undefined ? `shared ${service}: every tenant` : `tenant ${tenant}'s ${service}`,
+  };
 }
 
 export interface PlanDiff {
@@ -91,16 +131,18 @@ function compare(before: PlannedResource, after: PlannedResource): ResourceChang
     ...topLevel.map((property) => changeKind(after.type, property)),
     ...options.map((o): ChangeKind => OPTION_KINDS[o]),
   ];
+  const action = strongest(kinds);
   return {
     id: after.id,
     type: after.type,
     name: after.name,
-    action: strongest(kinds),
+    action,
     paths: [...inputPaths, ...options.map((o) => `options.${o}`)],
     secretPaths: inputPaths.filter(
       (p) => isSecretMark(valueAt(before.inputs, p)) || isSecretMark(valueAt(after.inputs, p)),
     ),
     replacingInputs: causes.filter((_, i) => kinds[i] === "replace"),
+    ...(action === "replace" ? { replacement: replacementOf(after) } : {}),
   };
 }
 
@@ -135,6 +177,7 @@ const ACTION_TEXT: Record<ChangeKind, string> = {
 /** A pull-request comment: counts first, then each resource with what changes and how. */
 export function renderDiffMarkdown(diff: PlanDiff): string {
   const replaced = diff.changed.filter((c) => c.action === "replace");
+  const down = replaced.flatMap((c) => (c.replacement?.downtime ? [c.replacement.downtime] : []));
   const lines = [
     `### Stack \`${diff.stack}\` against \`${diff.base}\``,
     "",
@@ -143,6 +186,12 @@ export function renderDiffMarkdown(diff: PlanDiff): string {
       : `${diff.added.length} to create, ${diff.changed.length} to change (${replaced.length} replaced), ${diff.removed.length} to delete.`,
     "",
   ];
+  if (down.length > 0) {
+    lines.push(
+      `**Downtime:** ${down.length} replacement${down.length === 1 ? "" : "s"} delete the running container first, so each is down until its successor is healthy: ${down.join("; ")}.`,
+      "",
+    );
+  }
   if (diff.added.length + diff.removed.length > 0) {
     lines.push("| | resource | type |", "| --- | --- | --- |");
     for (const r of diff.added) lines.push(`| + | \`${r.name}\` | ${shortType(r.type)} |`);
@@ -150,7 +199,10 @@ export function renderDiffMarkdown(diff: PlanDiff): string {
     lines.push("");
   }
   if (diff.changed.length > 0) {
-    lines.push("| | resource | type | action | changed |", "| --- | --- | --- | --- | --- |");
+    lines.push(
+      "| | resource | type | action | down while replaced | changed |",
+      "| --- | --- | --- | --- | --- | --- |",
+    );
     for (const c of diff.changed) {
       const paths = c.paths.map((p) => `\`${p}\`${c.secretPaths.includes(p) ? " (secret)" : ""}`);
       const shown =
@@ -158,8 +210,10 @@ export function renderDiffMarkdown(diff: PlanDiff): string {
       const why = c.replacingInputs.length
         ? ` because of ${c.replacingInputs.map((p) => `\`${p}\``).join(", ")}`
         : "";
+      const order = c.replacement ? ` (${c.replacement.order})` : "";
+      const down = c.replacement?.downtime ?? "";
       lines.push(
-        `| ~ | \`${c.name}\` | ${shortType(c.type)} | ${ACTION_TEXT[c.action]}${why} | ${shown.join(", ")} |`,
+        `| ~ | \`${c.name}\` | ${shortType(c.type)} | ${ACTION_TEXT[c.action]}${order}${why} | ${down} | ${shown.join(", ")} |`,
       );
     }
     lines.push("");
