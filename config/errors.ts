@@ -59,14 +59,16 @@ export class ConfigError extends Error {
   }
 }
 
-function formatPath(path: readonly PropertyKey[]): string {
+/** A key path within the namespace, e.g. `tenants[1].hostname`. */
+export function keyPath(path: readonly PropertyKey[]): string {
   return path
-    .reduce<string>(
-      (acc, segment) =>
-        typeof segment === "number" ? `${acc}[${segment}]` : `${acc}.${String(segment)}`,
-      NAMESPACE,
-    )
-    .replace(`${NAMESPACE}.`, `${NAMESPACE}:`);
+    .map((segment) => (typeof segment === "number" ? `[${segment}]` : `.${String(segment)}`))
+    .join("")
+    .slice(1);
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  return `${NAMESPACE}:${keyPath(path)}`;
 }
 
 function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {

@@ -16,7 +16,7 @@ import {
 } from "../lib/network";
 import { isAutoSetupImage } from "../lib/temporal";
 import { publicHostname } from "../lib/urls";
-import { Problem } from "./errors";
+import { keyPath, Problem } from "./errors";
 import {
   DEFAULT_ADMIN_PORT,
   defaultTemporalImage,
@@ -278,12 +278,6 @@ function publishedPorts(raw: Record<string, unknown>): PublishedPort[] {
   return ports;
 }
 
-const keyName = (path: readonly PropertyKey[]) =>
-  path
-    .map((s) => (typeof s === "number" ? `[${s}]` : `.${String(s)}`))
-    .join("")
-    .slice(1);
-
 /** In dev, every published loopback port (tenants' and Postgres's admin port) is taken once. */
 function devPortProblems(raw: Record<string, unknown>): Problem[] {
   const problems: Problem[] = [];
@@ -303,7 +297,7 @@ function devPortProblems(raw: Record<string, unknown>): Problem[] {
       // Two derived ports meet only where two slots do, which slotProblems reports.
       problems.push({
         path: entry.path,
-        message: `port ${String(entry.port)} is already taken by ${keyName(first.path)}`,
+        message: `port ${String(entry.port)} is already taken by ${keyPath(first.path)}`,
       });
     }
   }
@@ -335,7 +329,7 @@ function hostProblems(raw: Record<string, unknown>, surroundings: ConfigSurround
       if (their === undefined) continue;
       problems.push({
         path,
-        message: `port ${String(port)} on ${where} is also published by stack ${other.stack} (Pulumi.${other.stack}.yaml, ${keyName(their.path)}): choose another`,
+        message: `port ${String(port)} on ${where} is also published by stack ${other.stack} (Pulumi.${other.stack}.yaml, ${keyPath(their.path)}): choose another`,
       });
     }
     const theirPool = poolOf(other.raw);

@@ -2,7 +2,7 @@ import * as docker from "@pulumi/docker";
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import { HealthCheck, healthCheck } from "../../lib/healthchecks";
-import { dockerName, tenantDockerName } from "../../lib/naming";
+import { dockerName } from "../../lib/naming";
 import { POSTGRES_SCHEMA_ROOT, temporalSchemaScript, TemporalSchemaEnv } from "../../lib/temporal";
 import {
   dataOptions,
@@ -18,6 +18,7 @@ import {
   secretEnv,
   serviceContainer,
   sharedServiceSpec,
+  tenantJobSpec,
 } from "../shared/docker";
 import { Postgres } from "./postgres";
 
@@ -177,12 +178,10 @@ export class Temporal extends pulumi.ComponentResource {
     tenantId: string,
     service: string,
   ): Omit<ScriptJobSpec, "script" | "env"> {
-    return {
-      name: tenantDockerName(context.stack, tenantId, service),
+    return tenantJobSpec(context, tenantId, {
+      name: service,
       image: this.toolsImage,
-      owner: { environment: context.environment, service, tenant: tenantId },
-      network: context.network,
       memoryMb: 128,
-    };
+    });
   }
 }

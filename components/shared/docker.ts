@@ -229,6 +229,31 @@ export interface ScriptJobSpec extends Omit<ContainerSpec, "aliases" | "entrypoi
   script: pulumi.Input<string>;
 }
 
+/**
+ * What every one-shot job of a tenant has alike: the Docker name `<stack>_<tenant>.<name>`, the
+ * tenant's network (`context` is the tenant's), and the labels of the tenant's `service`.
+ */
+export function tenantJobSpec(
+  context: PlatformContext,
+  tenantId: string,
+  job: {
+    /** The Docker name's service part. */
+    name: string;
+    /** The `platform.service` label. @default the name */
+    service?: string;
+    image: pulumi.Input<string>;
+    memoryMb: number;
+  },
+): Omit<ScriptJobSpec, "script" | "env"> {
+  return {
+    name: tenantDockerName(context.stack, tenantId, job.name),
+    image: job.image,
+    owner: { environment: context.environment, service: job.service ?? job.name, tenant: tenantId },
+    network: context.network,
+    memoryMb: job.memoryMb,
+  };
+}
+
 export function scriptJob(
   name: string,
   spec: ScriptJobSpec,

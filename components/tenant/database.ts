@@ -2,11 +2,11 @@ import * as docker from "@pulumi/docker";
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import { Postgres } from "../data/postgres";
-import { tenantDockerName, tenantSqlName } from "../../lib/naming";
+import { tenantSqlName } from "../../lib/naming";
 import { OwnerCheckEnv, ownerCheckScript } from "../../lib/postgres";
 import { postgresUrl } from "../../lib/urls";
 import { dataOptions, PlatformContext, waitFor } from "../shared/context";
-import { jobSucceeded, scriptJob, secretEnv } from "../shared/docker";
+import { jobSucceeded, scriptJob, secretEnv, tenantJobSpec } from "../shared/docker";
 
 export interface DatabaseArgs {
   /** The tenant's context: its owner check runs on the tenant's network. */
@@ -63,11 +63,12 @@ export class Database extends pulumi.ComponentResource {
     this.ownerCheck = scriptJob(
       `${name}-owner-check`,
       {
-        name: tenantDockerName(context.stack, args.tenantId, "database-check"),
-        image: postgres.image,
-        owner: { environment: context.environment, service: "migrate", tenant: args.tenantId },
-        network: context.network,
-        memoryMb: 64,
+        ...tenantJobSpec(context, args.tenantId, {
+          name: "database-check",
+          service: "migrate",
+          image: postgres.image,
+          memoryMb: 64,
+        }),
         script: ownerCheckScript(),
         env: secretEnv(checkEnv),
       },

@@ -5,9 +5,8 @@ import { AdminStep } from "../../dittofeed/contract";
 import { UpgradeStep } from "../../dittofeed/releases";
 import { ClickHouse } from "../data/clickhouse";
 import { tenantAccessScript } from "../../lib/clickhouse";
-import { tenantDockerName } from "../../lib/naming";
 import { PlatformContext, waitFor } from "../shared/context";
-import { jobSucceeded, scriptJob, secretEnv } from "../shared/docker";
+import { jobSucceeded, scriptJob, secretEnv, tenantJobSpec } from "../shared/docker";
 import { installedVersion, UpgradeSteps } from "./upgrade";
 
 export interface MigrationArgs {
@@ -61,13 +60,13 @@ export class Migration extends pulumi.ComponentResource {
     super("platform:tenant:Migration", name, {}, opts);
     const { context, tenantId, clickhouse } = args;
     // Every job: `<stack>-<tenant>-<job>`, labelled as the tenant's migration.
-    const job = (dockerSuffix: string, image: pulumi.Input<string>) => ({
-      name: tenantDockerName(context.stack, tenantId, dockerSuffix),
-      image,
-      owner: { environment: context.environment, service: "migrate", tenant: tenantId },
-      network: context.network,
-      memoryMb: args.memoryMb ?? 1024,
-    });
+    const job = (name: string, image: pulumi.Input<string>) =>
+      tenantJobSpec(context, tenantId, {
+        name,
+        service: "migrate",
+        image,
+        memoryMb: args.memoryMb ?? 1024,
+      });
 
     this.clickhouseJob = scriptJob(
       `${name}-clickhouse`,

@@ -1,11 +1,10 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { redisUserOf, RedisUserJobEnv, redisUserScript } from "../../lib/redis";
-import { tenantDockerName } from "../../lib/naming";
 import { redisUrl } from "../../lib/urls";
 import { Redis } from "../data/redis";
 import { PlatformContext, secretOrGenerated } from "../shared/context";
-import { jobSucceeded, scriptJob, secretEnv } from "../shared/docker";
+import { jobSucceeded, scriptJob, secretEnv, tenantJobSpec } from "../shared/docker";
 
 export interface RedisUserArgs {
   /** The tenant's context: the job runs on its own network, through its gateway. */
@@ -50,11 +49,11 @@ export class RedisUser extends pulumi.ComponentResource {
     this.job = scriptJob(
       `${name}-job`,
       {
-        name: tenantDockerName(context.stack, tenantId, "redis-user"),
-        image: args.image,
-        owner: { environment: context.environment, service: "redis-user", tenant: tenantId },
-        network: context.network,
-        memoryMb: 64,
+        ...tenantJobSpec(context, tenantId, {
+          name: "redis-user",
+          image: args.image,
+          memoryMb: 64,
+        }),
         script: redisUserScript({ host: redis.host, port: redis.port }),
         env: secretEnv(env),
       },

@@ -2,9 +2,8 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { compareVersions, FIRST_SUPPORTED_VERSION, UpgradeStep } from "../../dittofeed/releases";
 import { LABELS } from "../../lib/labels";
-import { tenantDockerName } from "../../lib/naming";
 import { PlatformContext, waitFor } from "../shared/context";
-import { jobSucceeded, scriptJob } from "../shared/docker";
+import { jobSucceeded, scriptJob, tenantJobSpec } from "../shared/docker";
 
 /** What a tenant's upgrade steps of one phase run with. */
 export interface UpgradeStepsArgs {
@@ -67,11 +66,12 @@ export class UpgradeSteps extends pulumi.ComponentResource {
       const job = scriptJob(
         `${name}-${step.version}`,
         {
-          name: tenantDockerName(context.stack, tenantId, step.command),
-          image: args.adminCliImage,
-          owner: { environment: context.environment, service: "upgrade", tenant: tenantId },
-          network: context.network,
-          memoryMb: 1024,
+          ...tenantJobSpec(context, tenantId, {
+            name: step.command,
+            service: "upgrade",
+            image: args.adminCliImage,
+            memoryMb: 1024,
+          }),
           script: args.installedVersion.apply((installed) => upgradeCommand(step, installed)),
           env: args.env,
         },
