@@ -37,7 +37,12 @@ export interface Registration {
   dependencies: string[];
   protect: boolean;
   retainOnDelete: boolean;
-  deleteBeforeReplace: boolean;
+  /**
+   * The program's `deleteBeforeReplace`; undefined when it set none, and the provider decides
+   * (the engine lets an explicit value, `false` included, override the provider's: pulumi/pulumi
+   * pkg/resource/deploy/step_generator.go).
+   */
+  deleteBeforeReplace?: boolean;
   /** The subset of `dependencies` that come from Outputs in inputs, by input property. */
   propertyDependencies: Record<string, string[]>;
   /** Outputs the engine stores as secrets whatever the inputs were. */
@@ -59,6 +64,7 @@ interface RegisterRequest {
   getProtect(): boolean | undefined;
   getRetainondelete(): boolean | undefined;
   getDeletebeforereplace(): boolean;
+  getDeletebeforereplacedefined(): boolean;
   getPropertydependenciesMap(): {
     forEach(callback: (value: { getUrnsList(): string[] }, key: string) => void): void;
   };
@@ -127,7 +133,9 @@ class RecordingMonitor extends MockMonitor {
             dependencies: [...req.getDependenciesList()].sort(),
             protect: req.getProtect() ?? false,
             retainOnDelete: req.getRetainondelete() ?? false,
-            deleteBeforeReplace: req.getDeletebeforereplace(),
+            deleteBeforeReplace: req.getDeletebeforereplacedefined()
+              ? req.getDeletebeforereplace()
+              : undefined,
             propertyDependencies: propertyDependencies(req),
             additionalSecretOutputs: [...req.getAdditionalsecretoutputsList()].sort(),
             ignoreChanges: [...req.getIgnorechangesList()].sort(),

@@ -33,9 +33,11 @@ export interface Replacement {
 }
 
 /**
- * Resource types whose provider replaces them delete-first whatever the program says:
- * pulumi-docker marks `docker_container` DeleteBeforeReplace (pulumi/pulumi-docker,
- * provider/resources.go), since a fixed container name cannot exist twice.
+ * Resource types whose provider asks for delete-first replacement unless the program says
+ * otherwise: pulumi-docker marks `docker_container` DeleteBeforeReplace (pulumi/pulumi-docker,
+ * provider/resources.go), since a fixed container name cannot exist twice. The program's own
+ * `deleteBeforeReplace`, `false` included, overrides it (pulumi/pulumi,
+ * pkg/resource/deploy/step_generator.go).
  */
 const PROVIDER_DELETES_FIRST = new Set(["docker:index/container:Container"]);
 
@@ -45,7 +47,7 @@ function labelOf(r: PlannedResource, label: string): string | undefined {
 }
 
 function replacementOf(r: PlannedResource): Replacement {
-  const deleteFirst = r.deleteBeforeReplace || PROVIDER_DELETES_FIRST.has(r.type);
+  const deleteFirst = r.deleteBeforeReplace ?? PROVIDER_DELETES_FIRST.has(r.type);
   if (!deleteFirst) return { order: "create-first" };
   const inputs = r.inputs as { attach?: unknown } | null;
   const longRunning = r.type === "docker:index/container:Container" && inputs?.attach !== true;
@@ -175,6 +177,13 @@ const ACTION_TEXT: Record<ChangeKind, string> = {
 };
 
 /** A pull-request comment: counts first, then each resource with what changes and how. */
+/** `a ×2; b`: each distinct entry once, in first-seen order, with how often it occurs. */
+function countedList(entries: readonly string[]): string {
+  const counts = new Map<string, number>();
+  for (const entry of entries) counts.set(entry, (counts.get(entry) ?? 0) + 1);
+  return [...counts].map(([entry, n]) => (n === 1 ? entry : `${entry} ×${n}`)).join("; ");
+}
+
 export function renderDiffMarkdown(diff: PlanDiff): string {
   const replaced = diff.changed.filter((c) => c.action === "replace");
   const down = replaced.flatMap((c) => (c.replacement?.downtime ? [c.replacement.downtime] : []));
@@ -188,7 +197,7 @@ export function renderDiffMarkdown(diff: PlanDiff): string {
   ];
   if (down.length > 0) {
     lines.push(
-      `**Downtime:** ${down.length} replacement${down.length === 1 ? "" : "s"} delete the running container first, so each is down until its successor is healthy: ${down.join("; ")}.`,
+      `**Downtime:** ${down.length} replacement${down.length === 1 ? "" : "s"} delete the running container first, so each is down until its successor is healthy: ${countedList(down)}.`,
       "",
     );
   }

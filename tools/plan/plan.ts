@@ -23,7 +23,8 @@ export interface PlannedResource {
   inputDependencies: Record<string, string[]>;
   protect: boolean;
   retainOnDelete: boolean;
-  deleteBeforeReplace: boolean;
+  /** The program's choice, or null when the provider's default decides. */
+  deleteBeforeReplace: boolean | null;
   additionalSecretOutputs: string[];
   /** Inputs whose changes the engine ignores once the resource exists. */
   ignoreChanges: string[];
@@ -106,7 +107,7 @@ export function buildPlan(stack: string, run: RunResult, digestKey?: string): Pl
       inputDependencies,
       protect: r.protect,
       retainOnDelete: r.retainOnDelete,
-      deleteBeforeReplace: r.deleteBeforeReplace,
+      deleteBeforeReplace: r.deleteBeforeReplace ?? null,
       additionalSecretOutputs: r.additionalSecretOutputs,
       ignoreChanges: r.ignoreChanges,
       inputs: redact(r.inputs, marker),
