@@ -29,7 +29,8 @@ export const DATABASE_POOL_SIZE = 10;
 
 /** The roles that serve HTTP, and their ports; the worker serves nothing. */
 export const APP_PORTS = { api: 3001, dashboard: 3000 } as const;
-type ServingRole = keyof typeof APP_PORTS;
+export type ServingRole = keyof typeof APP_PORTS;
+export const SERVING_ROLES = Object.keys(APP_PORTS) as ServingRole[];
 
 /** Which Dittofeed release runs, and the operator's image overrides by role. */
 export interface DittofeedRelease {
@@ -58,19 +59,24 @@ export interface Endpoint {
 }
 
 /**
- * Health checks of the long-running roles. api and dashboard have no `/health` path: `/api` and
- * `/dashboard/api` are the paths that answer 200. The worker has no HTTP port; it is healthy when
- * it can reach Temporal, which it needs to do any work at all.
+ * The path each serving role answers 200 on without signing in. api and dashboard have no
+ * `/health`: dittofeed v0.23.0 packages/api/src/controllers/indexController.ts (`GET /` under the
+ * `/api` prefix, "Application health check endpoint") and
+ * packages/dashboard/src/pages/api/index.page.ts ("Used for health checks", under the basePath
+ * `/dashboard`).
+ */
+export function dittofeedHealthPath(role: ServingRole): string {
+  return role === "api" ? "/api" : "/dashboard/api";
+}
+
+/**
+ * Health checks of the long-running roles: the serving roles on their health paths. The worker
+ * has no HTTP port; it is healthy when it can reach Temporal, which it needs to do any work at all.
  */
 export function dittofeedHealthCheck(role: AppRole, temporal: Endpoint): HealthCheck {
-  switch (role) {
-    case "api":
-      return httpGetCheck(APP_PORTS.api, "/api");
-    case "dashboard":
-      return httpGetCheck(APP_PORTS.dashboard, "/dashboard/api");
-    case "worker":
-      return tcpConnectCheck(temporal.host, temporal.port);
-  }
+  return role === "worker"
+    ? tcpConnectCheck(temporal.host, temporal.port)
+    : httpGetCheck(APP_PORTS[role], dittofeedHealthPath(role));
 }
 
 /** Everything a tenant's Dittofeed processes need to know, resolved to plain values. */

@@ -76,13 +76,13 @@ export interface OriginAccess<Aud> {
 }
 
 /** One rule of a tunnel's ingress document. Cloudflared takes the first rule that matches. */
-export interface IngressRule<Aud = string> {
+export interface IngressRule<Aud = string, Service = string> {
   /** Exact hostname; absent on the catch-all. */
   hostname?: string;
   /** Regular expression matched against the decoded request path; absent means every path. */
   path?: string;
   /** `http://<network alias>:<port>`, or `http_status:<code>`. */
-  service: string;
+  service: Service;
   originRequest?: { access: OriginAccess<Aud> };
 }
 
@@ -222,10 +222,10 @@ export function ingressRules<Aud>(
  * The same document with each audience tag replaced, e.g. a tenant id by that tenant's Access
  * application's tag once it exists: the document is built and checked once, before any resource.
  */
-export function withAudiences<From, To>(
-  rules: readonly IngressRule<From>[],
+export function withAudiences<From, To, Service>(
+  rules: readonly IngressRule<From, Service>[],
   audience: (tag: From) => To,
-): IngressRule<To>[] {
+): IngressRule<To, Service>[] {
   return rules.map(({ originRequest, ...rule }) =>
     originRequest === undefined
       ? rule
@@ -238,6 +238,20 @@ export function withAudiences<From, To>(
             },
           },
         },
+  );
+}
+
+/**
+ * The same document with each tenant service replaced, e.g. the placeholder `appUrl` of a
+ * tenant's role by the address of the front of the release being deployed; the catch-all's
+ * status service stays as it is.
+ */
+export function withServices<Aud, To>(
+  rules: readonly IngressRule<Aud>[],
+  service: (placeholder: string) => To,
+): IngressRule<Aud, To | string>[] {
+  return rules.map((rule) =>
+    rule.service === CATCH_ALL_SERVICE ? rule : { ...rule, service: service(rule.service) },
   );
 }
 

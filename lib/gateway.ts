@@ -1,11 +1,14 @@
 /**
- * A tenant's gateway: the one container on both the tenant's own network and the stack's data
- * network. It relays fixed TCP ports and nothing else, so a tenant reaches the shared services
- * under the names its apps already use, and the tunnel reaches the tenant's api and dashboard,
- * while no network joins two tenants. It is HAProxy in TCP mode (image `haproxy:2.6-alpine`,
- * docker-library/haproxy `2.6/alpine/Dockerfile`: busybox `sh` and `wget`, runs as the
- * unprivileged user `haproxy`, `/tmp` writable).
+ * A tenant's relays: the only containers on both the tenant's own network and the stack's data
+ * network. Each relays fixed TCP ports and nothing else, so no network joins two tenants:
+ * - its gateway lets the tenant reach the shared services under the names its apps already use;
+ * - its front (one per release of its api and dashboard) lets the tunnel reach that release,
+ *   and answers healthy only while both of the release's roles answer their health paths.
+ * Both are HAProxy in TCP mode (image `haproxy:2.6-alpine`, docker-library/haproxy
+ * `2.6/alpine/Dockerfile`: busybox `sh` and `wget`, runs as the unprivileged user `haproxy`,
+ * `/tmp` writable, `STOPSIGNAL SIGUSR1`: a graceful stop that finishes open connections).
  */
+import { HealthCheck, healthCheck } from "./healthchecks";
 
 /**
  * The second alias of a shared service on the data network, which only gateways use. A gateway
@@ -23,6 +26,12 @@ export interface Relay {
   port: number;
   /** A network alias that the gateway alone resolves on the far network, and its port. */
   upstream: { host: string; port: number };
+  /**
+   * An HTTP path on the upstream that answers 2xx when it serves. With it, HAProxy sends no
+   * connection to the upstream until that path answers, and the relay's health answers 503.
+   * @default none: the upstream is relayed to whatever its state
+   */
+  healthPath?: string;
 }
 
 /** A shared service as a tenant reaches it: the alias its apps use, and the port. */
@@ -33,26 +42,60 @@ export interface SharedEndpoint {
 
 /**
  * The relays of a tenant's gateway: each shared service under its own alias and port, towards its
- * data-network alias; each serving role of the tenant under its port, towards the role's alias on
- * the tenant's network (`api`), which nothing on the data network answers to.
+ * data-network alias.
  */
-export function gatewayRelays(
-  shared: readonly SharedEndpoint[],
-  serving: readonly { role: string; port: number }[],
-): Relay[] {
-  return [
-    ...shared.map(({ host, port }) => ({
-      name: `${host}-${port}`,
-      port,
-      upstream: { host: sharedAlias(host), port },
-    })),
-    ...serving.map(({ role, port }) => ({ name: role, port, upstream: { host: role, port } })),
-  ];
+export function sharedRelays(shared: readonly SharedEndpoint[]): Relay[] {
+  return shared.map(({ host, port }) => ({
+    name: `${host}-${port}`,
+    port,
+    upstream: { host: sharedAlias(host), port },
+  }));
+}
+
+/** One serving role of one release of a tenant, as its front reaches it on the tenant's network. */
+export interface ServingUpstream {
+  role: string;
+  port: number;
+  /** The release's alias, e.g. `api-<tag>`: answered by that release's container alone. */
+  host: string;
+  /** The path that answers 2xx when the role serves, e.g. `/api`. */
+  healthPath: string;
+}
+
+/**
+ * The relays of a tenant's front: each serving role under its own port, towards the alias of the
+ * one release the front was made for, health-checked.
+ */
+export function servingRelays(upstreams: readonly ServingUpstream[]): Relay[] {
+  return upstreams.map(({ role, port, host, healthPath }) => ({
+    name: role,
+    port,
+    upstream: { host, port },
+    healthPath,
+  }));
 }
 
 /** Where HAProxy answers Docker's health check: `GET /healthz` on this port. */
 export const GATEWAY_HEALTH_PORT = 8404;
 export const GATEWAY_HEALTH_PATH = "/healthz";
+
+/** Docker's health check of a relay: busybox's wget, since the alpine image has no curl. */
+export function relayHealthCheck(): HealthCheck {
+  return healthCheck(
+    [
+      "CMD",
+      "wget",
+      "-q",
+      "-O",
+      "/dev/null",
+      `http://127.0.0.1:${GATEWAY_HEALTH_PORT}${GATEWAY_HEALTH_PATH}`,
+    ],
+    10,
+  );
+}
+
+/** Seconds between two HTTP checks of a checked upstream. */
+const CHECK_EVERY_SECONDS = 2;
 
 /** Docker's embedded DNS, which every container on a user-defined network asks. */
 const DOCKER_DNS = "127.0.0.11:53";
@@ -68,6 +111,9 @@ const RESOLVE_EVERY_SECONDS = 5;
  * every few seconds, and may be missing at start (`init-addr none`): HAProxy otherwise refuses to
  * start while an upstream is being replaced. Timeouts suit long-lived Postgres pools and
  * Temporal's gRPC streams. No `user`, `group` or `chroot`: the image already runs unprivileged.
+ * A relay with a health path starts with its upstream down and sends it nothing until the path
+ * answers 2xx; while any such relay has no upstream up, the health URI answers 503, so Docker
+ * reports the relay unhealthy and `pulumi up`, waiting for it, never routes to it.
  */
 export function gatewayConfig(
   relays: readonly Relay[],
@@ -83,9 +129,15 @@ export function gatewayConfig(
     if (!/^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(relay.upstream.host)) {
       throw new Error(`Gateway upstream ${JSON.stringify(relay.upstream.host)} is not a host name`);
     }
+    if (relay.healthPath !== undefined && !/^\/[A-Za-z0-9/_.-]*$/.test(relay.healthPath)) {
+      throw new Error(
+        `Gateway health path ${JSON.stringify(relay.healthPath)} is not a plain path`,
+      );
+    }
     names.add(relay.name);
     ports.add(relay.port);
   }
+  const checked = relays.filter((relay) => relay.healthPath !== undefined);
   const hold = ["valid", "other", "refused", "nx", "timeout", "obsolete"].map(
     (status) => `    hold ${status} ${RESOLVE_EVERY_SECONDS}s`,
   );
@@ -120,10 +172,20 @@ export function gatewayConfig(
     `    bind :${healthPort}`,
     "    timeout client 5s",
     `    monitor-uri ${GATEWAY_HEALTH_PATH}`,
+    ...(checked.length === 0
+      ? []
+      : [`    monitor fail if ${checked.map((r) => `{ nbsrv(${r.name}) lt 1 }`).join(" || ")}`]),
     ...relays.flatMap((relay) => [
       `listen ${relay.name}`,
       `    bind :${relay.port}`,
-      `    server ${relay.name} ${relay.upstream.host}:${relay.upstream.port}`,
+      ...(relay.healthPath === undefined
+        ? [`    server ${relay.name} ${relay.upstream.host}:${relay.upstream.port}`]
+        : [
+            "    option httpchk",
+            `    http-check send meth GET uri ${relay.healthPath} ver HTTP/1.1 hdr Host localhost`,
+            "    http-check expect rstatus ^2",
+            `    server ${relay.name} ${relay.upstream.host}:${relay.upstream.port} check inter ${CHECK_EVERY_SECONDS}s fall 2 rise 1`,
+          ]),
     ]),
     "",
   ].join("\n");
@@ -144,5 +206,49 @@ export function gatewayScript(config: string, configFile = "/tmp/haproxy.cfg"): 
     config.endsWith("\n") ? config.slice(0, -1) : config,
     "HAPROXY_CONFIG_END",
     `exec haproxy -W -db -f ${configFile}`,
+  ].join("\n");
+}
+
+/** A path a relay must answer 2xx on, on one of its ports. */
+export interface RelayProbe {
+  port: number;
+  path: string;
+}
+
+/**
+ * A shell script (busybox `sh`, `timeout` and `wget`, as in the relay's image) that succeeds once `host`
+ * answers its health URI and every probe through its relays, trying every `intervalSeconds` up to
+ * `attempts` times, and fails otherwise.
+ */
+export function relayCheckScript(
+  host: string,
+  probes: readonly RelayProbe[],
+  attempts = 30,
+  intervalSeconds = 2,
+): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(host)) {
+    throw new Error(`Relay check host ${JSON.stringify(host)} is not a host name`);
+  }
+  const urls = [
+    `http://${host}:${GATEWAY_HEALTH_PORT}${GATEWAY_HEALTH_PATH}`,
+    ...probes.map(({ port, path }) => {
+      if (!/^\/[A-Za-z0-9/_.-]*$/.test(path)) {
+        throw new Error(`Relay check path ${JSON.stringify(path)} is not a plain path`);
+      }
+      return `http://${host}:${port}${path}`;
+    }),
+  ];
+  // busybox's `timeout`, not wget's own `-T`, which crashes Debian's busybox 1.35.
+  const all = urls.map((url) => `timeout 5 wget -q -O /dev/null ${url}`).join(" && ");
+  return [
+    "i=0",
+    `while [ "$i" -lt ${attempts} ]; do`,
+    `  if ${all}; then echo "${host} serves"; exit 0; fi`,
+    "  i=$((i + 1))",
+    `  sleep ${intervalSeconds}`,
+    "done",
+    `echo "${host} did not serve ${urls.join(", ")} within ${attempts * intervalSeconds} s" >&2`,
+    "exit 1",
+    "",
   ].join("\n");
 }

@@ -5,6 +5,7 @@
  */
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
 import { ClickHouse } from "../components/data/clickhouse";
 import { Postgres } from "../components/data/postgres";
 import { Redis } from "../components/data/redis";
@@ -23,7 +24,7 @@ import {
   UPGRADE_STEPS,
   UpgradeStep,
 } from "../dittofeed/releases";
-import { IngressRule, ingressRules, withAudiences } from "../lib/edge";
+import { IngressRule, ingressRules, withAudiences, withServices } from "../lib/edge";
 import { stackEnvironmentProblem } from "../lib/environments";
 import { isAutoSetupImage } from "../lib/temporal";
 import { cloudflareProvider, dockerProvider } from "./providers";
@@ -192,25 +193,39 @@ function createTenant(
  * Every routed hostname with the Access applications that must guard it first, and the audience
  * tag of each tenant's application, which the ingress document refers to by tenant id.
  */
-function guardedHosts(tenants: readonly (SitedTenant & { stamp: Tenant })[]) {
+function routedHosts(tenants: readonly (SitedTenant & { stamp: Tenant })[]) {
   const hosts: TunnelHost[] = [];
   const audiences = new Map<string, pulumi.Output<string>>();
+  const services = new Map<string, pulumi.Output<string>>();
   for (const { tenant, site, stamp } of tenants) {
     if (!site.route) continue;
-    if (!stamp.access) throw new Error(`Tenant ${tenant.id} would be routed without Access`);
+    const { access, front } = stamp;
+    if (!access || !front) throw new Error(`Tenant ${tenant.id} would be routed without Access`);
     hosts.push({
       tenantId: tenant.id,
       hostname: site.route.hostname,
-      guardedBy: stamp.access.applications,
+      guardedBy: access.applications,
+      servedBy: {
+        containers: [front.container, ...stamp.api.containers, ...stamp.dashboard.containers],
+        gates: [front.serving],
+      },
     });
-    audiences.set(tenant.id, stamp.access.aud);
+    audiences.set(tenant.id, access.aud);
+    services.set(site.route.apiService, front.services.api);
+    services.set(site.route.dashboardService, front.services.dashboard);
   }
-  const audienceOf = (tenantId: string) => {
-    const aud = audiences.get(tenantId);
-    if (aud === undefined) throw new Error(`Tenant ${tenantId} has no Access audience`);
-    return aud;
+  const lookup =
+    <T>(map: Map<string, T>, what: string) =>
+    (key: string): T => {
+      const value = map.get(key);
+      if (value === undefined) throw new Error(`No ${what} for ${key}`);
+      return value;
+    };
+  return {
+    hosts,
+    audienceOf: lookup(audiences, "Access audience"),
+    serviceOf: lookup(services, "front"),
   };
-  return { hosts, audienceOf };
 }
 
 export interface TenantOutputs {
@@ -277,6 +292,7 @@ export function createPlatform(
     stack,
     environment: config.environment,
     network: network.name,
+    releaseKey: new random.RandomBytes("release-key", { length: 32 }).base64,
   };
   const images = pullImages(config, provider);
   const options = { providers: edge ? [provider, cloudflareProvider()] : [provider] };
@@ -312,14 +328,14 @@ export function createPlatform(
   const tenants = sited.map((entry) => ({ ...entry, stamp: createTenant(entry, foundation) }));
 
   if (edge && ingress) {
-    const { hosts, audienceOf } = guardedHosts(tenants);
+    const { hosts, audienceOf, serviceOf } = routedHosts(tenants);
     new Tunnel(
       "tunnel",
       {
         context,
         accountId: edge.accountId,
         zoneId: edge.zoneId,
-        ingress: withAudiences(ingress, audienceOf),
+        ingress: withServices(withAudiences(ingress, audienceOf), serviceOf),
         hosts,
         image: pulledImage("cloudflared", config.cloudflared.image, provider),
         memoryMb: config.cloudflared.memoryMb,

@@ -68,6 +68,9 @@ export function uncheckedInPreview(rule: Rule, resources: readonly CheckedResour
     );
 }
 
+/** The services of a tenant that relay between its network and the data network. */
+const RELAYS = ["gateway", "front"];
+
 const CONTAINER = "docker:index/container:Container";
 const REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage";
 const TUNNEL_CONFIG =
@@ -305,7 +308,7 @@ export const RULES: Rule[] = [
   {
     name: "tenants-never-share-a-network",
     description:
-      "No Docker network joins containers of two tenants, or a tenant's containers and the shared services; only a tenant's gateway is on its own network and the data network.",
+      "No Docker network joins containers of two tenants, or a tenant's containers and the shared services; only a tenant's relays (its gateway and its fronts) are on its own network and the data network.",
     enforcementLevel: "mandatory",
     reads: { types: [CONTAINER], props: ["labels", "networksAdvanced", "networkMode"] },
     check: (resources) => {
@@ -316,8 +319,8 @@ export const RULES: Rule[] = [
           .map((n) => n.name)
           .filter((name): name is string => typeof name === "string"),
       }));
-      // The data network is the one the shared services are on; a gateway's other network is
-      // its tenant's.
+      // The data network is the one the shared services are on; a relay's other network is its
+      // tenant's.
       const data = new Set(
         containers.filter((c) => c.labels[LABELS.tenant] === undefined).flatMap((c) => c.networks),
       );
@@ -332,14 +335,14 @@ export const RULES: Rule[] = [
             message: `${r.name} of tenant ${tenant} shares the network namespace ${mode}`,
           });
         }
-        const gateway = labels[LABELS.service] === "gateway";
-        if (gateway && networks.filter((n) => !data.has(n)).length > 1) {
+        const relay = RELAYS.includes(labels[LABELS.service] ?? "");
+        if (relay && networks.filter((n) => !data.has(n)).length > 1) {
           violations.push({
             urn: r.urn,
-            message: `${r.name} joins ${networks.join(", ")}: a gateway joins its tenant's network and the data network only`,
+            message: `${r.name} joins ${networks.join(", ")}: a relay joins its tenant's network and the data network only`,
           });
         }
-        for (const network of gateway ? networks.filter((n) => !data.has(n)) : networks) {
+        for (const network of relay ? networks.filter((n) => !data.has(n)) : networks) {
           const set = owners.get(network) ?? new Set<string>();
           set.add(tenant ?? "the shared services");
           owners.set(network, set);

@@ -82,13 +82,20 @@ describe("dependency analysis", () => {
 
   test("finds a tenant waiting for another, directly or through a shared resource", () => {
     const plan = planOf("staging");
-    assert.deepEqual(crossTenantWaits(withDependency(plan, "acme-api", "globex-api")), [
+    // acme's front and its check wait for acme's api, and so for globex too.
+    const acmeWaits = [
       "acme-api waits for globex",
-    ]);
-    // The ingress document waits for every tenant's Access applications.
-    assert.deepEqual(crossTenantWaits(withDependency(plan, "acme-api", "tunnel-config")), [
-      "acme-api waits for globex",
-    ]);
+      "acme-front-check waits for globex",
+      "acme-front-container waits for globex",
+    ];
+    assert.deepEqual(crossTenantWaits(withDependency(plan, "acme-api", "globex-api")), acmeWaits);
+    // Through a shared resource: the egress guard, which every tenant's containers wait for.
+    const through = crossTenantWaits(withDependency(plan, "egress-container", "globex-network"));
+    assert.ok(through.includes("acme-api waits for globex"), through.join("\n"));
+    assert.ok(
+      through.every((wait) => /^acme-\S+ waits for globex$/.test(wait)),
+      through.join("\n"),
+    );
   });
 
   test("classes every resource as the blast-radius targets name them", () => {
@@ -140,8 +147,9 @@ describe("blast radius", () => {
     const added = result("production", "add-tenant");
     assert.deepEqual(names(added.changed), ["tunnel-config"]);
     assert.ok(added.added.every((r) => r.owner === "initech"));
-    // Its own network, gateway and Redis user included: nothing shared is replaced or attached.
-    assert.equal(added.added.length, 25, names(added.added).join(", "));
+    // Its own network, gateway, front and Redis user included: nothing shared is replaced or
+    // attached.
+    assert.equal(added.added.length, 27, names(added.added).join(", "));
     assert.ok(names(added.added).includes("tunnel-dns-initech"));
     assert.deepEqual(names(result("production", "access-list").changed), ["globex-access-members"]);
     assert.deepEqual(names(result("production", "worker-count").added), ["globex-worker-2"]);
@@ -150,14 +158,19 @@ describe("blast radius", () => {
     assert.ok(removed.find((r) => r.name === "globex-database-db")?.retained);
   });
 
-  test("a version bump touches apps, bootstrap jobs and Dittofeed images only", () => {
+  test("a version bump touches apps, bootstrap jobs, Dittofeed images and the ingress document only", () => {
     const bump = result("production", "version-bump");
     assert.deepEqual([...new Set(bump.changed.map((c) => c.kind))].sort(), [
       "app",
       "bootstrap",
       "image",
+      "tunnel",
     ]);
-    assert.ok(bump.changed.every((c) => c.action === "replace"));
+    // The document is updated in place, to the new fronts; everything else is replaced.
+    assert.deepEqual(
+      bump.changed.filter((c) => c.action !== "replace").map((c) => [c.name, c.action]),
+      [["tunnel-config", "update"]],
+    );
   });
 
   test("a target's check flags what lies outside it", () => {

@@ -17,6 +17,7 @@ import {
   CONTAINER,
   dependsOn,
   envOf,
+  followService,
   isSecret,
   labelMap,
   ofType,
@@ -44,26 +45,6 @@ const cloudflareResources = (run: RunResult) =>
     (r) => r.type.startsWith("cloudflare:") || r.type === "pulumi:providers:cloudflare",
   );
 
-/**
- * The aliases on the connector's network, with the tenant label of the container that answers to
- * each: what a tunnel route can reach.
- */
-function aliasOwners(run: RunResult): Map<string, string | undefined> {
-  const attached = (c: Registration) =>
-    (c.inputs.networksAdvanced ?? []) as { name: string; aliases?: string[] }[];
-  const connector = ofType(run, CONTAINER).find(
-    (c) => labelMap(c)["platform.service"] === "cloudflared",
-  );
-  assert.ok(connector);
-  const [network] = attached(connector).map((n) => n.name);
-  const owners = new Map<string, string | undefined>();
-  for (const c of ofType(run, CONTAINER)) {
-    for (const n of attached(c).filter((n) => n.name === network))
-      for (const alias of n.aliases ?? []) owners.set(alias, labelMap(c)["platform.tenant"]);
-  }
-  return owners;
-}
-
 for (const stack of ["staging", "production"] as const) {
   describe(`the edge of committed stack ${stack}`, () => {
     let run: RunResult;
@@ -86,42 +67,38 @@ for (const stack of ["staging", "production"] as const) {
       dependsOn(run, "tunnel", "tunnel-secret");
     });
 
-    test("exactly one ingress document, for that tunnel, routing every tenant by alias", () => {
+    test("exactly one ingress document, for that tunnel, routing every tenant to its own release through its front", () => {
       const configs = ofType(run, TUNNEL_CONFIG);
       assert.equal(configs.length, 1, "two documents on one tunnel would overwrite each other");
       const document = configs[0];
       assert.equal(document.inputs.tunnelId, TUNNEL_ID);
       const ingresses = (document.inputs.config as { ingresses: IngressRule[] }).ingresses;
+      // The document as checked before anything was registered, each service then moved to the
+      // front of the release being deployed.
+      const planned = ingressRules(config.tenants.map((t) => tenantRoute(config.domain!, t)));
       assert.deepEqual(
-        ingresses,
-        ingressRules(config.tenants.map((t) => tenantRoute(config.domain!, t))),
+        ingresses.map(({ service, ...rule }) => ({ ...rule, front: /-front-/.test(service) })),
+        planned.map(({ service, ...rule }) => ({ ...rule, front: service !== CATCH_ALL_SERVICE })),
       );
       assert.deepEqual(ingresses.at(-1), { service: CATCH_ALL_SERVICE });
 
-      const owners = aliasOwners(run);
       for (const rule of ingresses.slice(0, -1)) {
-        const target = new URL(rule.service);
-        assert.ok(owners.has(target.hostname), `${rule.service} is a container alias`);
+        // Docker's DNS and the front's config, followed: one front, then one container.
+        const { front, upstream } = followService(run, rule.service);
         const tenant = config.tenants.find((t) => fqdn(t) === rule.hostname);
+        assert.equal(labelMap(front)["platform.tenant"], tenant?.id, `${rule.hostname}'s front`);
         assert.equal(
-          owners.get(target.hostname),
+          labelMap(upstream)["platform.tenant"],
           tenant?.id,
           `${rule.hostname} reaches its own tenant only`,
         );
       }
+      const roleAt = (url: string) =>
+        labelMap(followService(run, routeRequest(ingresses, url)).upstream)["platform.service"];
       for (const t of config.tenants) {
-        assert.equal(
-          routeRequest(ingresses, `https://${fqdn(t)}/api/public/track`),
-          `http://${t.id}-api:3001`,
-        );
-        assert.equal(
-          routeRequest(ingresses, `https://${fqdn(t)}/api/admin`),
-          `http://${t.id}-api:3001`,
-        );
-        assert.equal(
-          routeRequest(ingresses, `https://${fqdn(t)}/dashboard`),
-          `http://${t.id}-dashboard:3000`,
-        );
+        assert.equal(roleAt(`https://${fqdn(t)}/api/public/track`), "api");
+        assert.equal(roleAt(`https://${fqdn(t)}/api/admin`), "api");
+        assert.equal(roleAt(`https://${fqdn(t)}/dashboard`), "dashboard");
       }
     });
 
@@ -273,11 +250,21 @@ test("the tunnel refuses a routed hostname that has no DNS record behind Access,
   const tunnel = (ingress: IngressRule[], hostnames: string[]) => () => {
     const guard = new pulumi.ComponentResource("test:index:Guard", "guard");
     new Tunnel("tunnel", {
-      context: { stack: "test", environment: "staging", network: "test-platform" },
+      context: {
+        stack: "test",
+        environment: "staging",
+        network: "test-platform",
+        releaseKey: "key",
+      },
       accountId: "0123456789abcdef0123456789abcdef",
       zoneId: "0123456789abcdef0123456789abcdef",
       ingress,
-      hosts: hostnames.map((hostname) => ({ tenantId: "acme", hostname, guardedBy: [guard] })),
+      hosts: hostnames.map((hostname) => ({
+        tenantId: "acme",
+        hostname,
+        guardedBy: [guard],
+        servedBy: { containers: [], gates: [] },
+      })),
       image: "sha256:cloudflared",
       memoryMb: 128,
     });

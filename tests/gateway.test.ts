@@ -1,8 +1,10 @@
 /**
- * A tenant's gateway against the real HAProxy 2.6 (Debian bookworm's package, which `.ci/run`
- * installs; the image is `haproxy:2.6-alpine`): the program's own gateway command passes
- * `haproxy -c`, and a gateway rendered the same way relays real connections and answers its
- * health check.
+ * A tenant's relays against the real HAProxy 2.6 (Debian bookworm's package, which `.ci/run`
+ * installs; the image is `haproxy:2.6-alpine`) and busybox (the image's `sh` and `wget`): the
+ * program's own gateway and front commands pass `haproxy -c`; a gateway rendered the same way
+ * relays real connections and answers its health check; a front sends nothing to a release and
+ * reports unhealthy until that release answers its health path, and its check job's script
+ * tells the two apart.
  */
 import assert from "node:assert/strict";
 import { ChildProcess, spawn, spawnSync } from "node:child_process";
@@ -15,8 +17,9 @@ import { after, test } from "node:test";
 import {
   GATEWAY_HEALTH_PATH,
   gatewayConfig,
-  gatewayRelays,
   gatewayScript,
+  relayCheckScript,
+  servingRelays,
   sharedAlias,
 } from "../lib/gateway";
 import { CONTAINER, labelMap, ofType, runCommitted } from "./harness";
@@ -46,19 +49,19 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-test("the program's gateway command writes a config that HAProxy 2.6 accepts", async () => {
+test("the program's gateway and front commands write configs that HAProxy 2.6 accepts", async () => {
   assert.ok(
     fs.existsSync(HAPROXY),
     `${HAPROXY} is missing: install Debian's haproxy (.ci/run does)`,
   );
   const { run } = await runCommitted("production");
-  const gateways = ofType(run, CONTAINER).filter(
-    (r) => labelMap(r)["platform.service"] === "gateway",
+  const relays = ofType(run, CONTAINER).filter((r) =>
+    ["gateway", "front"].includes(labelMap(r)["platform.service"]),
   );
-  assert.equal(gateways.length, 2);
-  for (const gateway of gateways) {
-    const [script] = gateway.inputs.command as string[];
-    const file = path.join(directory, `${gateway.name}.cfg`);
+  assert.equal(relays.length, 4);
+  for (const relay of relays) {
+    const [script] = relay.inputs.command as string[];
+    const file = path.join(directory, `${relay.name}.cfg`);
     // The command as registered, writing where this test can read, checked instead of run.
     const shim = path.join(directory, "bin");
     fs.mkdirSync(shim, { recursive: true });
@@ -71,13 +74,128 @@ test("the program's gateway command writes a config that HAProxy 2.6 accepts", a
     });
     assert.equal(result.status, 0, `${result.stdout}${result.stderr}`);
     assert.match(`${result.stdout}${result.stderr}`, /Configuration file is valid/);
-    // Every shared service is relayed to its data-network alias, never to the name the gateway
-    // itself answers to on the tenant's network.
     const config = fs.readFileSync(file, "utf8");
-    for (const service of ["postgres", "redis", "clickhouse", "temporal"])
-      assert.match(config, new RegExp(`server ${service}-\\d+ ${sharedAlias(service)}:\\d+`));
-    assert.match(config, /server api api:3001/);
+    if (labelMap(relay)["platform.service"] === "gateway") {
+      // Every shared service is relayed to its data-network alias, never to the name the
+      // gateway itself answers to on the tenant's network; nothing of the tenant's apps.
+      for (const service of ["postgres", "redis", "clickhouse", "temporal"])
+        assert.match(config, new RegExp(`server ${service}-\\d+ ${sharedAlias(service)}:\\d+`));
+      assert.doesNotMatch(config, /server (api|dashboard) /);
+    } else {
+      // A front relays each serving role to one release's alias, checked on its health path.
+      assert.match(config, /server api api-[0-9a-f]{10}:3001 check /);
+      assert.match(config, /server dashboard dashboard-[0-9a-f]{10}:3000 check /);
+      assert.match(config, /uri \/api ver/);
+      assert.match(config, /uri \/dashboard\/api ver/);
+      assert.match(
+        config,
+        /monitor fail if \{ nbsrv\(api\) lt 1 \} \|\| \{ nbsrv\(dashboard\) lt 1 \}/,
+      );
+    }
   }
+});
+
+/** Busybox's `wget` and `timeout` first on the PATH, as in the HAProxy image. */
+function busyboxPath(): string {
+  const bin = path.join(directory, "busybox-bin");
+  fs.mkdirSync(bin, { recursive: true });
+  for (const applet of ["wget", "timeout"])
+    if (!fs.existsSync(path.join(bin, applet)))
+      fs.symlinkSync("/usr/bin/busybox", path.join(bin, applet));
+  return `${bin}:${process.env.PATH ?? ""}`;
+}
+
+/** Runs a relay check script with busybox's sh, timeout and wget; its exit code and output. */
+function runCheck(script: string): Promise<{ status: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn("/usr/bin/busybox", ["sh", "-c", script], {
+      env: { PATH: busyboxPath() },
+    });
+    let output = "";
+    child.stdout.on("data", (d) => (output += String(d)));
+    child.stderr.on("data", (d) => (output += String(d)));
+    child.on("close", (status) => resolve({ status, output }));
+  });
+}
+
+test("a front routes nothing to a release, and answers unhealthy, until the release answers its health path", async () => {
+  assert.ok(
+    fs.existsSync("/usr/bin/busybox"),
+    "busybox is missing: install Debian's busybox (.ci/run does)",
+  );
+  // A release that is up but not yet healthy: its health path answers 503 until it is told.
+  let healthy = false;
+  const requests: string[] = [];
+  const release = await listen(
+    http.createServer((request, response) => {
+      requests.push(request.url ?? "");
+      if (request.url === "/api") {
+        response.statusCode = healthy ? 200 : 503;
+        response.end();
+        return;
+      }
+      response.end("new release");
+    }),
+  );
+  const [apiPort, healthPort] = [await freePort(), await freePort()];
+  const relays = servingRelays([
+    { role: "api", port: apiPort, host: "127.0.0.1", healthPath: "/api" },
+  ]);
+  // The release's port differs from the front's here: both run on one host.
+  relays[0].upstream.port = release;
+  const file = path.join(directory, "front.cfg");
+  running.push(
+    spawn("sh", ["-c", gatewayScript(gatewayConfig(relays, healthPort), file)], {
+      stdio: "ignore",
+    }),
+  );
+  const get = (port: number, urlPath: string) =>
+    new Promise<{ status: number; body: string }>((resolve) => {
+      const request = http.get(
+        { host: "127.0.0.1", port, path: urlPath, timeout: 1000 },
+        (response) => {
+          let body = "";
+          response.on("data", (chunk) => (body += String(chunk)));
+          response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+        },
+      );
+      request.on("error", () => resolve({ status: 0, body: "" }));
+    });
+  const until = async (what: () => Promise<boolean>) => {
+    for (let attempt = 0; attempt < 100; attempt += 1) {
+      if (await what()) return true;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return false;
+  };
+  // Up, but unhealthy: the front answers its own health URI with 503 and relays nothing.
+  assert.ok(await until(async () => (await get(healthPort, GATEWAY_HEALTH_PATH)).status === 503));
+  await new Promise((resolve) => setTimeout(resolve, 2500));
+  assert.equal((await get(healthPort, GATEWAY_HEALTH_PATH)).status, 503);
+  const served = await get(apiPort, "/journeys");
+  assert.notEqual(
+    served.body,
+    "new release",
+    "the front relayed a request to an unhealthy release",
+  );
+  assert.ok(
+    requests.every((url) => url === "/api"),
+    `only health checks reached it: ${requests.join(", ")}`,
+  );
+  // The check job's script, as the job runs it, fails against it.
+  const probes = [{ port: apiPort, path: "/api" }];
+  const checkAgainst = (host: string) =>
+    relayCheckScript(host, probes, 2, 1).split(`:8404`).join(`:${healthPort}`);
+  const failing = await runCheck(checkAgainst("127.0.0.1"));
+  assert.equal(failing.status, 1, failing.output);
+  assert.match(failing.output, /did not serve/);
+
+  // Healthy: the front reports healthy within a few checks, relays, and the check passes.
+  healthy = true;
+  assert.ok(await until(async () => (await get(healthPort, GATEWAY_HEALTH_PATH)).status === 200));
+  assert.deepEqual(await get(apiPort, "/journeys"), { status: 200, body: "new release" });
+  const passing = await runCheck(checkAgainst("127.0.0.1"));
+  assert.equal(passing.status, 0, passing.output);
 });
 
 test("a gateway relays TCP both ways and answers its health check", async () => {
@@ -92,10 +210,10 @@ test("a gateway relays TCP both ways and answers its health check", async () => 
     await freePort(),
     await freePort(),
   ];
-  const relays = gatewayRelays([], []).concat([
+  const relays = [
     { name: "postgres", port: postgresPort, upstream: { host: "127.0.0.1", port: echo } },
     { name: "api", port: apiPort, upstream: { host: "127.0.0.1", port: api } },
-  ]);
+  ];
   const file = path.join(directory, "runtime.cfg");
   const gateway = spawn("sh", ["-c", gatewayScript(gatewayConfig(relays, healthPort), file)], {
     stdio: "ignore",

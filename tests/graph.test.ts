@@ -50,6 +50,7 @@ const HEALTH_BINARY: Record<string, RegExp> = {
   cloudflared: /^cloudflared$/,
   // busybox's, in haproxy's alpine image (docker-library/haproxy 2.6/alpine/Dockerfile).
   gateway: /^wget$/,
+  front: /^wget$/,
   // The backend the guard chose, asked whether its jump is in place.
   "egress-guard": /^\$\(cat \/tmp\/iptables\) -C DOCKER-USER -j PLATFORM-FWD-/,
 };
@@ -78,7 +79,7 @@ for (const stack of COMMITTED_STACKS) {
         assert.equal(labels["platform.environment"], config.environment, r.name);
         assert.match(
           labels["platform.service"] ?? "",
-          /^(postgres|redis|clickhouse|temporal|api|dashboard|worker|migrate|namespace|worker-check|temporal-schema|cloudflared|network|gateway|redis-user|egress-guard)$/,
+          /^(postgres|redis|clickhouse|temporal|api|dashboard|worker|migrate|namespace|worker-check|temporal-schema|cloudflared|network|gateway|front|front-check|redis-user|egress-guard)$/,
           r.name,
         );
         const owner = r.name.split("-")[0];
@@ -86,13 +87,15 @@ for (const stack of COMMITTED_STACKS) {
       }
     });
 
-    test("every long-running container restarts, is memory-limited, health-checked without curl, and waited for", () => {
+    test("every long-running container restarts, is memory-limited, health-checked without curl, waited for, and stopped gracefully", () => {
       const services = run.registrations.filter(isService);
+      const routed = config.domain ? config.tenants.filter((t) => t.exposed).length : 0;
       assert.equal(
         services.length,
         4 +
           (config.cloudflare ? 1 : 0) +
           (config.egress.guard ? 1 : 0) +
+          routed +
           config.tenants.reduce((n, t) => n + 3 + t.workerReplicas, 0),
       );
       for (const r of services) {
@@ -109,11 +112,17 @@ for (const stack of COMMITTED_STACKS) {
           HEALTH_BINARY[service],
           `${r.name} checks with a binary its image has`,
         );
-        assert.equal(
-          r.deleteBeforeReplace,
-          true,
-          `${r.name}: fixed names need delete-first replacement`,
-        );
+        // Blue/green where nothing holds data and no fixed host port is published: a new
+        // release under its own tagged name beside the old one. Delete-first, under a fixed
+        // name, for the rest (lib/release.ts, components/shared/docker.ts).
+        const blueGreen =
+          ["gateway", "front", "cloudflared"].includes(service) ||
+          (["api", "dashboard"].includes(service) && stack !== "dev");
+        assert.equal(r.deleteBeforeReplace, !blueGreen, `${r.name}: replacement order`);
+        if (blueGreen) assert.match(String(r.inputs.name), /-[0-9a-f]{10}$/, r.name);
+        else assert.doesNotMatch(String(r.inputs.name), /-[0-9a-f]{10}$/, r.name);
+        // A stop without a grace period kills at once (terraform-provider-docker v4.5.0).
+        assert.ok(Number(r.inputs.destroyGraceSeconds) >= 30, `${r.name} stops gracefully`);
       }
     });
 
@@ -147,7 +156,7 @@ for (const stack of COMMITTED_STACKS) {
       assert.equal(new Set(names).size, names.length);
     });
 
-    test("no network joins two tenants: each tenant's containers are on its own network, the gateway alone also on the data network", () => {
+    test("no network joins two tenants: each tenant's containers are on its own network, its relays alone also on the data network", () => {
       const networks = ofType(run, NETWORK);
       const dataNetwork = networks.find((n) => labelMap(n)["platform.tenant"] === undefined);
       assert.ok(dataNetwork);
@@ -190,15 +199,16 @@ for (const stack of COMMITTED_STACKS) {
           },
         );
         const own = [...tenantNetworks].filter(([, t]) => t === tenant).map(([n]) => n);
+        const relay = service === "gateway" || service === "front";
         const expected: string[] =
           tenant === undefined
             ? [String(dataNetwork.inputs.name)]
-            : service === "gateway"
+            : relay
               ? [...own, String(dataNetwork.inputs.name)]
               : own;
         assert.deepEqual(joined, expected, r.name);
         for (const network of joined) {
-          if (service === "gateway" && network === dataNetwork.inputs.name) continue;
+          if (relay && network === dataNetwork.inputs.name) continue;
           const set = members.get(network) ?? new Set<string>();
           set.add(tenant ?? "(shared)");
           members.set(network, set);
@@ -266,15 +276,15 @@ for (const stack of COMMITTED_STACKS) {
         const script = (gateway.inputs.command as string[])[0];
         const listens = [...script.matchAll(/^ {4}bind :(\d+)$/gm)].map((m) => Number(m[1]));
         const servers = [...script.matchAll(/^ {4}server \S+ ([^:\s]+):(\d+)$/gm)];
-        assert.ok(servers.length >= 6, script);
+        assert.equal(servers.length, 5, script);
         for (const [, host] of servers) {
-          // Toward a shared service: an alias on the data network, of a shared container only;
-          // toward the tenant's app: an alias on its own network, of its own container.
-          const far = host.startsWith("shared-")
-            ? aliasesOn(data, undefined)
-            : aliasesOn(own, t.id);
-          assert.ok(far.has(host), `${t.id}'s gateway relays to ${host}, which nothing answers to`);
+          // Toward a shared service: an alias on the data network, of a shared container only.
+          assert.ok(
+            aliasesOn(data, undefined).has(host),
+            `${t.id}'s gateway relays to ${host}, which no shared container answers to`,
+          );
         }
+        assert.ok(aliasesOn(own, t.id).has("postgres"), `${t.id}'s gateway answers as postgres`);
         const access = byName(run, `${t.id}-migration-clickhouse`);
         const [, port] = /--port (\d+)/.exec((access.inputs.command as string[])[0]) ?? [];
         assert.ok(
@@ -304,9 +314,14 @@ for (const stack of COMMITTED_STACKS) {
         [
           "postgres-version-check",
           "egress-container",
-          ...config.tenants.map((t) => `${t.id}-gateway-container`),
+          ...config.tenants.flatMap((t) => [
+            `${t.id}-gateway-container`,
+            ...(config.domain && t.exposed
+              ? [`${t.id}-front-container`, `${t.id}-front-check`]
+              : []),
+          ]),
         ].sort(),
-        "only the gateways, the egress guard and Postgres's version check, which are given no secret, have no environment",
+        "only the relays, their checks, the egress guard and Postgres's version check, which are given no secret, have no environment",
       );
       assert.ok(
         withEnv.every((r) => envOf(r).secret),

@@ -113,3 +113,55 @@ export function plainStrings(value: unknown, out: string[] = []): string[] {
  */
 export const GO_DURATION =
   /^(?:[1-9]\d*h(?:[0-9]|[1-5][0-9])m|(?:[1-9]|[1-5][0-9])m)?(?:[0-9]|[1-5][0-9])s$/;
+
+/** The containers that answer `alias` on `network`. */
+export function answering(run: RunResult, network: string, alias: string): Registration[] {
+  return ofType(run, CONTAINER).filter((c) =>
+    ((c.inputs.networksAdvanced ?? []) as { name: string; aliases?: string[] }[]).some(
+      (n) => n.name === network && (n.aliases ?? []).includes(alias),
+    ),
+  );
+}
+
+/** Where a request the tunnel sends to `service` (`http://<alias>:<port>`) really lands. */
+export interface Hop {
+  /** The one container that answers the service's alias on the connector's network. */
+  front: Registration;
+  /** The one container the front relays that port to, on its other network. */
+  upstream: Registration;
+}
+
+/**
+ * Follows `service` as Docker's DNS and the front's own HAProxy config would: from the
+ * connector's network to the container answering the alias there, then through that container's
+ * listener on the port to the one container answering its upstream on its other network. Throws
+ * where a hop has no container, or more than one.
+ */
+export function followService(run: RunResult, service: string): Hop {
+  const connector = ofType(run, CONTAINER).find(
+    (c) => labelMap(c)["platform.service"] === "cloudflared",
+  );
+  if (!connector) throw new Error("no connector");
+  const networksOf = (c: Registration) =>
+    ((c.inputs.networksAdvanced ?? []) as { name: string }[]).map((n) => n.name);
+  const [data] = networksOf(connector);
+  const url = new URL(service);
+  const one = (found: Registration[], what: string) => {
+    if (found.length !== 1) throw new Error(`${found.length} containers answer ${what}`);
+    return found[0];
+  };
+  const front = one(answering(run, data, url.hostname), `${url.hostname} on ${data}`);
+  const config = (front.inputs.command as string[])[0];
+  const listener = new RegExp(
+    `^ {4}bind :${url.port}\\n(?: {4}.*\\n)*? {4}server \\S+ ([^:\\s]+):(\\d+)`,
+    "m",
+  );
+  const match = listener.exec(config);
+  if (!match) throw new Error(`${front.name} does not relay port ${url.port}`);
+  const other = networksOf(front).filter((n) => n !== data);
+  const upstream = one(
+    other.flatMap((n) => answering(run, n, match[1])),
+    `${match[1]} behind ${front.name}`,
+  );
+  return { front, upstream };
+}

@@ -111,7 +111,7 @@ describe("npm run plan", () => {
     assert.deepEqual(api.additionalSecretOutputs, ["containerLogs", "envs"]);
   });
 
-  test("bring-up order: apps come after their migration; the critical path ends at an app or its check", async () => {
+  test("bring-up order: apps come after their migration, routing after the apps; the critical path ends at an app, its check or the connector", async () => {
     const plan = await planCheckout(PROJECT_ROOT, "staging");
     const { waves, criticalPath } = bringUpOrder(plan);
     const waveOf = (name: string) =>
@@ -121,9 +121,14 @@ describe("npm run plan", () => {
     assert.ok(waveOf("tunnel-config") > waveOf("acme-access-app"));
     assert.equal(criticalPath.length, waves.length);
     // The last step of a tenant's bring-up: its apps, or the check that its workers poll.
+    // The routing waits for every tenant's apps, front and its check; the connector for the
+    // routing.
+    assert.ok(waveOf("tunnel-config") > waveOf("acme-front-check"));
+    assert.ok(waveOf("acme-front-check") > waveOf("acme-front-container"));
+    assert.ok(waveOf("acme-front-container") > waveOf("acme-api"));
     assert.match(
       criticalPath.at(-1) ?? "",
-      /::(acme|globex)-(api|dashboard|worker-1|worker-check-job)$/,
+      /::((acme|globex)-(api|dashboard|worker-1|worker-check-job)|tunnel-connector)$/,
     );
   });
 
@@ -150,15 +155,21 @@ describe("npm run plan:diff", () => {
     assert.deepEqual([diff.added, diff.removed], [[], []]);
     const summary = diff.changed.map((c) => `${c.name} ${c.action} ${c.replacingInputs.join(",")}`);
     assert.deepEqual(summary.sort(), [
-      "acme-api replace image",
-      "acme-dashboard replace image",
+      // A new release of api and dashboard: a new Docker name and release alias beside the old.
+      "acme-api replace image,name,networksAdvanced",
+      "acme-dashboard replace image,name,networksAdvanced",
+      // Its own front, proven to serve by its check, before the document names it.
+      "acme-front-check replace command",
+      "acme-front-container replace command,name,networksAdvanced",
       // It runs again and finds the workspace bootstrapped (dittofeed/bootstrap.ts).
       "acme-migration-bootstrap replace image",
       "acme-migration-schema replace image",
       "acme-worker-1 replace image",
       "acme-worker-2 replace image",
-      "globex-api replace image",
-      "globex-dashboard replace image",
+      "globex-api replace image,name,networksAdvanced",
+      "globex-dashboard replace image,name,networksAdvanced",
+      "globex-front-check replace command",
+      "globex-front-container replace command,name,networksAdvanced",
       "globex-migration-bootstrap replace image",
       "globex-migration-schema replace image",
       "globex-worker-1 replace image",
@@ -166,22 +177,29 @@ describe("npm run plan:diff", () => {
       "image-api replace name",
       "image-dashboard replace name",
       "image-worker replace name",
+      // The routing moves to the new fronts in the same update.
+      "tunnel-config update ",
     ]);
-    // Each replacement says its order and what is down meanwhile: every app container goes down
-    // until its successor is healthy (pulumi-docker replaces containers delete-first); a job or
-    // an image takes nothing down.
+    // Each replacement says its order and what is down meanwhile: api, dashboard and fronts are
+    // created first, so nothing serving goes down; workers, which serve no requests, go down
+    // until their successors are healthy; a job or an image takes nothing down.
     const down = Object.fromEntries(
       diff.changed.map((c) => [c.name, [c.replacement?.order, c.replacement?.downtime]]),
     );
-    assert.deepEqual(down["acme-api"], ["delete-first", "tenant acme's api"]);
+    assert.deepEqual(down["acme-api"], ["create-first", undefined]);
+    assert.deepEqual(down["acme-dashboard"], ["create-first", undefined]);
+    assert.deepEqual(down["acme-front-container"], ["create-first", undefined]);
     assert.deepEqual(down["globex-worker-1"], ["delete-first", "tenant globex's worker"]);
     assert.deepEqual(down["acme-migration-schema"], ["delete-first", undefined]);
     assert.deepEqual(down["image-api"], ["create-first", undefined]);
     const markdown = renderDiffMarkdown(diff);
-    assert.match(markdown, /\*\*Downtime:\*\* 7 replacements delete the running container first/);
     assert.match(
       markdown,
-      /\| ~ \| `acme-api` \| Container \| \*\*replace\*\* \(delete-first\) because of `image` \| tenant acme's api \|/,
+      /\*\*Downtime:\*\* 3 replacements delete the running container first[^\n]*: tenant acme's worker ×2; tenant globex's worker\./,
+    );
+    assert.match(
+      markdown,
+      /\| ~ \| `acme-api` \| Container \| \*\*replace\*\* \(create-first\) because of `image`, `name`, `networksAdvanced` \|  \|/,
     );
   });
 
@@ -197,9 +215,15 @@ describe("npm run plan:diff", () => {
     const api = diff.changed.find((c) => c.name === "globex-api");
     assert.ok(api);
     // The env no longer comes from the generated password, which goes.
+    // A new release of it: the new name and release alias are the secret's keyed digest.
     assert.deepEqual(
-      [api.paths, api.secretPaths, api.action],
-      [["envs", "options.inputDependencies"], ["envs"], "replace"],
+      [api.paths, api.secretPaths, api.action, api.replacement?.order],
+      [
+        ["envs", "name", "networksAdvanced[0].aliases[1]", "options.inputDependencies"],
+        ["envs"],
+        "replace",
+        "create-first",
+      ],
     );
     assert.deepEqual(
       diff.removed.map((r) => r.name),

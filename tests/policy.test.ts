@@ -388,7 +388,7 @@ test("a gateway on another tenant's network, or a tenant container in the host's
           "gateway",
         ),
       ],
-      /acme-gateway joins .*: a gateway joins its tenant's network and the data network only/,
+      /acme-gateway joins .*: a relay joins its tenant's network and the data network only/,
     ],
     [
       [

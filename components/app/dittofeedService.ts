@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { AppRole, dittofeedHealthCheck, Endpoint } from "../../dittofeed/contract";
 import { tenantDockerName, tenantAlias } from "../../lib/naming";
 import { DependsOn, PlatformContext } from "../shared/context";
-import { LoopbackPort, serviceContainer } from "../shared/docker";
+import { blueGreenContainer, LoopbackPort, serviceContainer } from "../shared/docker";
 
 export interface DittofeedServiceArgs {
   /** The stack this service belongs to. */
@@ -22,8 +22,10 @@ export interface DittofeedServiceArgs {
   temporal: Endpoint;
   /** Number of containers. @default 1 */
   replicas?: number;
-  /** Loopback ports to publish (dev only). @default none */
+  /** Loopback ports to publish (dev only); a container with ports is replaced delete-first. @default none */
   ports?: LoopbackPort[];
+  /** The stack's release key, which tags a blue/green container's name and release alias. */
+  releaseKey: pulumi.Input<string>;
   /** What must be ready (and, for jobs, have succeeded) before any container starts. */
   dependsOn: DependsOn;
 }
@@ -32,11 +34,23 @@ export interface DittofeedServiceArgs {
  * One Dittofeed process of one tenant, as one or more identical containers behind the alias
  * `<tenant>-<role>`. Each container carries its own `dependsOn`: a component's dependencies do
  * not delay its children.
+ *
+ * How each role is replaced:
+ * - api and dashboard are blue/green (see `blueGreenContainer`): each release has its own Docker
+ *   name and its own alias `<role>-<tag>`, which the tenant's front routes to once it is healthy.
+ *   In `dev`, where they publish fixed loopback ports, they are replaced delete-first instead.
+ * - workers are replaced delete-first: they serve no requests, a short gap only queues work in
+ *   Temporal, and two releases polling one task queue at once invite non-determinism errors.
  */
 export class DittofeedService extends pulumi.ComponentResource {
   /** The network alias that tunnel routes and other services use. */
   public readonly alias: string;
   public readonly containers: docker.Container[];
+  /**
+   * The alias under which this release of a serving role answers on the tenant's network, and
+   * which nothing else answers to: `<role>-<tag>` when blue/green, the bare role otherwise.
+   */
+  public readonly releaseAlias: pulumi.Output<string>;
   /**
    * Each worker container's hostname, `<tenant>-worker-<n>`: Temporal names a worker's polls
    * `<pid>@<hostname>`, so a check can tell which container polls. Empty for other roles.
@@ -52,6 +66,11 @@ export class DittofeedService extends pulumi.ComponentResource {
         `DittofeedService ${name}: replicas must be a positive integer, got ${replicas}`,
       );
     }
+    if (role !== "worker" && replicas > 1) {
+      throw new Error(
+        `DittofeedService ${name}: a serving role runs one container per release (its front routes to one), got ${replicas}`,
+      );
+    }
     if (args.ports?.length && replicas > 1) {
       throw new Error(
         `DittofeedService ${name}: published ports need exactly one replica, got ${replicas}`,
@@ -60,33 +79,43 @@ export class DittofeedService extends pulumi.ComponentResource {
     this.alias = tenantAlias(tenantId, role);
     const healthcheck = dittofeedHealthCheck(role, args.temporal);
 
+    const blueGreen = role !== "worker" && !args.ports?.length;
+    const releaseAliases: pulumi.Output<string>[] = [];
     this.containers = Array.from({ length: replicas }, (_, index) => {
       // A single container keeps the plain name; replicas are numbered from 1.
       const suffix = replicas === 1 && role !== "worker" ? [] : [String(index + 1)];
       // Without the stack: a hostname has at most 64 bytes, and each stack has its own Temporal.
       const hostname = role === "worker" ? [tenantId, role, ...suffix].join("-") : undefined;
       if (hostname !== undefined) this.workerHostnames.push(hostname);
-      return serviceContainer(
-        [name, ...suffix].join("-"),
-        {
-          name: tenantDockerName(context.stack, tenantId, role, ...suffix),
-          hostname,
-          image: args.image,
-          owner: { environment: context.environment, service: role, tenant: tenantId },
-          network: context.network,
-          // The bare role is the name the tenant's gateway relays the tunnel's requests to: on the
-          // data network the gateway itself answers to `<tenant>-<role>`.
-          aliases: [this.alias, role],
-          memoryMb: args.memoryMb,
-          env: args.env,
-          healthcheck,
-          // Generous: a wait that times out fails `pulumi up`, a slow first start harms nothing.
-          waitTimeoutSeconds: 180,
-          ports: args.ports,
-        },
-        { parent: this, dependsOn: args.dependsOn },
+      const spec = {
+        name: tenantDockerName(context.stack, tenantId, role, ...suffix),
+        hostname,
+        image: args.image,
+        owner: { environment: context.environment, service: role, tenant: tenantId },
+        network: context.network,
+        memoryMb: args.memoryMb,
+        env: args.env,
+        healthcheck,
+        // Generous: a wait that times out fails `pulumi up`, a slow first start harms nothing.
+        waitTimeoutSeconds: 180,
+        ports: args.ports,
+      };
+      const childName = [name, ...suffix].join("-");
+      const options = { parent: this, dependsOn: args.dependsOn };
+      if (!blueGreen) {
+        // The bare role is what the tenant's front relays to when releases are not told apart.
+        return serviceContainer(childName, { ...spec, aliases: [this.alias, role] }, options);
+      }
+      const release = blueGreenContainer(
+        childName,
+        { ...spec, aliases: [this.alias] },
+        { key: args.releaseKey, alias: role },
+        options,
       );
+      releaseAliases.push(release.releaseAlias!);
+      return release.container;
     });
+    this.releaseAlias = releaseAliases[0] ?? pulumi.output(role);
     this.registerOutputs({ alias: this.alias });
   }
 }

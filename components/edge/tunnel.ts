@@ -5,8 +5,8 @@ import * as random from "@pulumi/random";
 import { IngressRule, tunnelToken } from "../../lib/edge";
 import { HealthCheck, healthCheck } from "../../lib/healthchecks";
 import { dockerName } from "../../lib/naming";
-import { PlatformContext } from "../shared/context";
-import { secretEnv, serviceContainer } from "../shared/docker";
+import { PlatformContext, waitFor } from "../shared/context";
+import { blueGreenContainer, secretEnv } from "../shared/docker";
 
 /** Where cloudflared serves metrics and `/ready`: inside its container only. */
 const METRICS_ADDRESS = "127.0.0.1:20241";
@@ -28,6 +28,11 @@ export interface TunnelHost {
   hostname: string;
   /** The Access applications guarding the hostname; its DNS record and the document wait for them. */
   guardedBy: pulumi.Resource[];
+  /**
+   * The containers the document routes the hostname to, and the gates (see `jobSucceeded`) that
+   * prove they serve: the document waits for both, so it never names a release before it serves.
+   */
+  servedBy: { containers: pulumi.Resource[]; gates: pulumi.Output<pulumi.Resource[]>[] };
 }
 
 export interface TunnelArgs {
@@ -38,7 +43,7 @@ export interface TunnelArgs {
   /** The zone (of `platform:domain`) that holds the tenants' DNS records. */
   zoneId: string;
   /** The stack's whole ingress document, as `ingressRules` builds and checks it. */
-  ingress: IngressRule<pulumi.Input<string>>[];
+  ingress: IngressRule<pulumi.Input<string>, pulumi.Input<string>>[];
   /** Every hostname the document routes: one DNS record each. */
   hosts: TunnelHost[];
   /** Image id of cloudflared, from a pulled `RemoteImage`. */
@@ -97,8 +102,15 @@ export class Tunnel extends pulumi.ComponentResource {
     this.config = new cloudflare.ZeroTrustTunnelCloudflaredConfig(
       `${name}-config`,
       { accountId, tunnelId: tunnel.id, source: "cloudflare", config: { ingresses: args.ingress } },
-      // Routing a hostname before Access guards it would open the tenant, if only for a moment.
-      { parent: this, dependsOn: args.hosts.flatMap((host) => host.guardedBy) },
+      {
+        parent: this,
+        dependsOn: waitFor(
+          // Routing a hostname before Access guards it would open the tenant, if only for a
+          // moment; routing it to a release before that release serves would take it down.
+          args.hosts.flatMap((host) => [...host.guardedBy, ...host.servedBy.containers]),
+          args.hosts.flatMap((host) => host.servedBy.gates),
+        ),
+      },
     );
     for (const host of args.hosts) {
       new cloudflare.DnsRecord(
@@ -119,7 +131,11 @@ export class Tunnel extends pulumi.ComponentResource {
     const token = pulumi
       .all([tunnel.id, secret.base64])
       .apply(([tunnelId, tunnelSecret]) => tunnelToken(accountId, tunnelId, tunnelSecret));
-    this.connector = serviceContainer(
+    // Blue/green: several connectors may run one tunnel at once (cloudflare/cloudflared
+    // CHANGES.md 2021.5.0), so a new connector joins before the old one leaves. On SIGTERM
+    // cloudflared stops taking requests and finishes those in flight for `--grace-period`
+    // (30 s by default, cmd/cloudflared/tunnel/cmd.go); the provider waits a little longer.
+    this.connector = blueGreenContainer(
       `${name}-connector`,
       {
         name: dockerName(context.stack, "cloudflared"),
@@ -131,10 +147,12 @@ export class Tunnel extends pulumi.ComponentResource {
         command: ["tunnel", "--no-autoupdate", "--metrics", METRICS_ADDRESS, "run"],
         env: secretEnv({ TUNNEL_TOKEN: token }),
         healthcheck: cloudflaredCheck(),
+        stopGraceSeconds: 40,
       },
+      { key: context.releaseKey },
       // A remotely managed connector fetches its routes when it connects: they must exist by then.
       { parent: this, dependsOn: [this.config] },
-    );
+    ).container;
     this.registerOutputs({ tunnelId: this.tunnelId, cname: this.cname });
   }
 }

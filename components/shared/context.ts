@@ -10,6 +10,11 @@ export interface PlatformContext {
   environment: Environment;
   /** The name of the stack's Docker network. */
   network: pulumi.Input<string>;
+  /**
+   * The stack's release key (secret, generated once): keys the tags that tell a blue/green
+   * container's releases apart (see `releaseTag`). Replacing it renames every such container.
+   */
+  releaseKey: pulumi.Input<string>;
 }
 
 /**

@@ -8,6 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { sharedAlias } from "../../lib/gateway";
 import { HealthCheck } from "../../lib/healthchecks";
 import { gatewayOf } from "../../lib/network";
+import { releaseTag, tagged } from "../../lib/release";
 import { LABELS } from "../../lib/labels";
 import { redactSecrets } from "../../lib/redact";
 import { dockerName, SharedService, tenantDockerName } from "../../lib/naming";
@@ -64,16 +65,16 @@ export const HOST_NETWORK = "host";
 
 export interface ContainerSpec {
   /** The Docker name; carries the stack (see `dockerName`). */
-  name: string;
+  name: pulumi.Input<string>;
   /** An image id, e.g. `RemoteImage.imageId`. */
   image: pulumi.Input<string>;
   owner: Ownership;
   /** Its network; `host` for the host's own (no aliases there), which only the egress guard uses. */
   network: pulumi.Input<string>;
   /** Stable DNS names on the network; nothing addresses a container by IP. */
-  aliases: string[];
-  /** Further networks the container joins, with its names there: only a tenant's gateway has one. @default none */
-  moreNetworks?: { network: pulumi.Input<string>; aliases: string[] }[];
+  aliases: pulumi.Input<string>[];
+  /** Further networks the container joins, with its names there: only a tenant's relays have one. @default none */
+  moreNetworks?: { network: pulumi.Input<string>; aliases: pulumi.Input<string>[] }[];
   memoryMb: number;
   /** `KEY=value` pairs; pass a secret Output when any value is secret. @default none */
   env?: pulumi.Input<pulumi.Input<string>[]>;
@@ -118,6 +119,13 @@ export interface ServiceSpec extends ContainerSpec {
   ports?: LoopbackPort[];
   /** Resource limits beyond memory, e.g. open files. @default Docker's */
   ulimits?: docker.types.input.ContainerUlimit[];
+  /**
+   * Seconds a container being deleted has to stop on its image's stop signal before it is killed.
+   * Without it the provider stops with a timeout of 0, i.e. kills at once (terraform-provider-docker
+   * v4.5.0, resourceDockerContainerDelete): open requests and connections are cut, and a database
+   * skips its clean shutdown. @default 30
+   */
+  stopGraceSeconds?: number;
 }
 
 /**
@@ -195,6 +203,7 @@ export function serviceContainerArgs(spec: ServiceSpec): docker.ContainerArgs {
       ip: "127.0.0.1",
     })),
     ulimits: spec.ulimits,
+    destroyGraceSeconds: spec.stopGraceSeconds ?? 30,
   };
 }
 
@@ -204,6 +213,69 @@ export function serviceContainer(
   opts: CallerOptions,
 ): docker.Container {
   return new docker.Container(name, serviceContainerArgs(spec), { ...opts, ...containerOptions });
+}
+
+/** How a blue/green container's release is named. */
+export interface BlueGreen {
+  /** The stack's release key (secret), which keys every tag (see `releaseTag`). */
+  key: pulumi.Input<string>;
+  /** An alias, on each network the container joins, that carries the tag: for what routes to this release. @default none */
+  alias?: string;
+}
+
+export interface BlueGreenContainer {
+  container: docker.Container;
+  /** The tag of this release: a digest of everything the container is (see `releaseTag`). */
+  tag: pulumi.Output<string>;
+  /** `<alias>-<tag>`, where this release answers; absent without `alias`. */
+  releaseAlias?: pulumi.Output<string>;
+}
+
+/**
+ * A long-running service replaced create-first (blue/green). Its Docker name, and its release
+ * alias, carry a tag of everything else the container is, so that a change which replaces it
+ * (a new image, environment or command) also renames it: the engine then starts the new one
+ * beside the old one, waits for it to be healthy (`wait`), updates what depends on it, and deletes
+ * the old one only at the end of the update. The explicit `deleteBeforeReplace: false` is what
+ * allows it: pulumi-docker asks for delete-first on every container (pulumi/pulumi-docker,
+ * provider/resources.go), and the engine lets a program's own option override the provider's
+ * (pulumi/pulumi, pkg/resource/deploy/step_generator.go). A container that fails its health check
+ * is left beside the old one, which keeps serving. Published host ports cannot be held twice, so
+ * a container with ports cannot be blue/green.
+ */
+export function blueGreenContainer(
+  name: string,
+  spec: ServiceSpec,
+  blueGreen: BlueGreen,
+  opts: CallerOptions,
+): BlueGreenContainer {
+  if (spec.ports?.length) {
+    throw new Error(`Container ${name}: published host ports cannot be held by two releases`);
+  }
+  // Everything but the name, which is what gets the tag.
+  const described = { ...serviceContainerArgs(spec), name: undefined };
+  // A digest of a secret environment reveals nothing without the key: the tag is not secret.
+  const tag = pulumi.unsecret(
+    pulumi
+      .all([blueGreen.key, pulumi.output(described)])
+      .apply(([key, resolved]) => releaseTag(key, resolved)),
+  );
+  const releaseAlias =
+    blueGreen.alias === undefined ? undefined : tag.apply((t) => tagged(blueGreen.alias!, t));
+  const withRelease = (aliases: pulumi.Input<string>[]) =>
+    releaseAlias === undefined ? aliases : [...aliases, releaseAlias];
+  const args = serviceContainerArgs({
+    ...spec,
+    name: pulumi.all([spec.name, tag]).apply(([base, t]) => tagged(base, t)),
+    aliases: withRelease(spec.aliases),
+    moreNetworks: spec.moreNetworks?.map((m) => ({ ...m, aliases: withRelease(m.aliases) })),
+  });
+  const container = new docker.Container(name, args, {
+    ...opts,
+    ...containerOptions,
+    deleteBeforeReplace: false,
+  });
+  return { container, tag, releaseAlias };
 }
 
 /**

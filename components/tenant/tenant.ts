@@ -6,6 +6,8 @@ import {
   Consumer,
   consumerEnvironment,
   DATABASE_POOL_SIZE,
+  dittofeedHealthPath,
+  SERVING_ROLES,
 } from "../../dittofeed/contract";
 import { UpgradeStep } from "../../dittofeed/releases";
 import { tenantSqlName } from "../../lib/naming";
@@ -18,6 +20,7 @@ import { TenantAccess, TenantAccessArgs } from "../edge/tenantAccess";
 import { keyOrGenerated, PlatformContext, secretOrGenerated, waitFor } from "../shared/context";
 import { envList, LoopbackPort, tenantNetwork } from "../shared/docker";
 import { Database } from "./database";
+import { Front } from "./front";
 import { Gateway } from "./gateway";
 import { Migration } from "./migration";
 import { Namespace } from "./namespace";
@@ -79,7 +82,10 @@ export interface TenantArgs {
   shared: { postgres: Postgres; redis: Redis; clickhouse: ClickHouse; temporal: Temporal };
   /** Operator-supplied secrets; each one not given is generated. @default all generated */
   secrets?: { databasePassword?: string; secretKey?: string; adminPassword?: string };
-  /** Cloudflare Access for the tenant's public hostname. @default none (not exposed) */
+  /**
+   * Cloudflare Access for the tenant's public hostname; with it, the tenant is routed through the
+   * tunnel and gets a front for each release. @default none (not exposed)
+   */
   access?: TenantAccessArgs;
 }
 
@@ -118,6 +124,8 @@ export class Tenant extends pulumi.ComponentResource {
   public readonly deployed: pulumi.Output<pulumi.Resource[]>;
   /** Access in front of the tenant's hostname, when it is exposed through the tunnel. */
   public readonly access?: TenantAccess;
+  /** Where the tunnel reaches this release of the tenant's api and dashboard, when it is exposed. */
+  public readonly front?: Front;
 
   constructor(name: string, args: TenantArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:tenant:Tenant", name, {}, opts);
@@ -141,7 +149,6 @@ export class Tenant extends pulumi.ComponentResource {
           { host: clickhouse.host, port: clickhouse.nativePort },
           temporal.endpoint,
         ],
-        serving: (["api", "dashboard"] as const).map((role) => ({ role, port: APP_PORTS[role] })),
         // Every other container of the tenant waits for its gateway, and so for the guard.
         dependsOn: args.egressGuard ? [args.egressGuard] : [],
       },
@@ -268,6 +275,7 @@ export class Tenant extends pulumi.ComponentResource {
           temporal: temporal.endpoint,
           replicas: role === "worker" ? (args.workerReplicas ?? 1) : 1,
           ports: loopbackPorts(role, args.devPorts),
+          releaseKey: context.releaseKey,
           dependsOn: ready,
         },
         { parent: this },
@@ -275,6 +283,26 @@ export class Tenant extends pulumi.ComponentResource {
     this.api = service("api");
     this.dashboard = service("dashboard");
     this.worker = service("worker");
+    if (args.access) {
+      this.front = new Front(
+        `${name}-front`,
+        {
+          context,
+          dataNetwork: args.context.network,
+          tenantId: id,
+          image: images.gateway,
+          memoryMb: args.gatewayMemoryMb,
+          upstreams: SERVING_ROLES.map((role) => ({
+            role,
+            port: APP_PORTS[role],
+            host: this[role].releaseAlias,
+            healthPath: dittofeedHealthPath(role),
+            containers: this[role].containers,
+          })),
+        },
+        { parent: this },
+      );
+    }
     const workerCheck = new WorkerCheck(
       `${name}-worker-check`,
       {
@@ -307,7 +335,7 @@ export class Tenant extends pulumi.ComponentResource {
                 ...this.dashboard.containers,
                 ...this.worker.containers,
               ],
-              gates: [],
+              gates: this.front ? [this.front.serving] : [],
             },
             { parent: this },
           );

@@ -43,6 +43,8 @@ const COMPONENT_CLASSES: Record<string, ResourceClass> = {
   // The check belongs to the rollout of the workers it checks.
   "platform:tenant:WorkerCheck": "app",
   "platform:tenant:Gateway": "network",
+  // A release's front belongs to the rollout of the apps it routes to.
+  "platform:tenant:Front": "app",
   "platform:tenant:RedisUser": "cache",
   "platform:edge:EgressGuard": "network",
 };

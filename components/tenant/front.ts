@@ -1,0 +1,118 @@
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import {
+  gatewayConfig,
+  gatewayScript,
+  relayCheckScript,
+  relayHealthCheck,
+  ServingUpstream,
+  servingRelays,
+} from "../../lib/gateway";
+import { tenantAlias, tenantDockerName } from "../../lib/naming";
+import { httpUrl } from "../../lib/urls";
+import { PlatformContext } from "../shared/context";
+import { blueGreenContainer, jobSucceeded, scriptJob, tenantJobSpec } from "../shared/docker";
+
+/** One serving role of the release the front is made for. */
+export interface FrontUpstream extends Omit<ServingUpstream, "host"> {
+  /** The release's alias on the tenant's network (`DittofeedService.releaseAlias`). */
+  host: pulumi.Input<string>;
+  /** The release's containers, which the front waits for. */
+  containers: docker.Container[];
+}
+
+export interface FrontArgs {
+  /** The tenant's context: its network is the tenant's own, where its api and dashboard are. */
+  context: PlatformContext;
+  /** The stack's data network, where the tunnel's connector is. */
+  dataNetwork: pulumi.Input<string>;
+  tenantId: string;
+  /** Image id of HAProxy (`platform:gateway.image`). */
+  image: pulumi.Input<string>;
+  /** Container memory limit in MB. Required: its default is config's. */
+  memoryMb: number;
+  /** The roles the tunnel routes to, each at the release being deployed. */
+  upstreams: FrontUpstream[];
+}
+
+/**
+ * Where the tunnel reaches one release of a tenant's api and dashboard: HAProxy answering
+ * `<tenant>-front-<tag>`, relaying each role's port to that release's alias on the tenant's
+ * network (see lib/gateway.ts). A new release of either role gives the front another tag, so
+ * each release has its own front:
+ * - it starts once the release's containers are healthy, and reports healthy only while each of
+ *   them answers its health path through it;
+ * - a check job then proves, on every `pulumi up` that deploys it, that it serves, and only then
+ *   (`serving`) may the tunnel's ingress document name it. The check's outcome is kept like every
+ *   job's: a failed check holds the routing back until it is re-run or a new release replaces it.
+ *   A container that failed its health check stays in state as created (the provider records it
+ *   before waiting, and the next `pulumi up` only updates it: pulumi/pulumi
+ *   pkg/resource/deploy/step_generator.go), so a health wait alone would not hold a route back
+ *   on the next run;
+ * - the previous front keeps routing to the previous release until the engine deletes both, at
+ *   the end of an update that succeeded.
+ */
+export class Front extends pulumi.ComponentResource {
+  public readonly container: docker.Container;
+  /** `<tenant>-front-<tag>`, on the data network and the tenant's. */
+  public readonly alias: pulumi.Output<string>;
+  /** `http://<alias>:<port>` of each role, for the tunnel's ingress rules. */
+  public readonly services: Record<string, pulumi.Output<string>>;
+  /** Resolves once the check job proved the front serves every role; fails otherwise. */
+  public readonly serving: pulumi.Output<pulumi.Resource[]>;
+
+  constructor(name: string, args: FrontArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("platform:tenant:Front", name, {}, opts);
+    const { context, tenantId, upstreams } = args;
+    if (upstreams.length === 0) throw new Error(`Front ${name}: no upstreams to route to`);
+    const script = pulumi
+      .all(upstreams.map((u) => u.host))
+      .apply((hosts) =>
+        gatewayScript(
+          gatewayConfig(servingRelays(upstreams.map((u, i) => ({ ...u, host: hosts[i] })))),
+        ),
+      );
+    const front = blueGreenContainer(
+      `${name}-container`,
+      {
+        name: tenantDockerName(context.stack, tenantId, "front"),
+        image: args.image,
+        owner: { environment: context.environment, service: "front", tenant: tenantId },
+        network: context.network,
+        aliases: [],
+        moreNetworks: [{ network: args.dataNetwork, aliases: [] }],
+        memoryMb: args.memoryMb,
+        entrypoint: ["sh", "-c"],
+        command: [script],
+        healthcheck: relayHealthCheck(),
+      },
+      { key: context.releaseKey, alias: tenantAlias(tenantId, "front") },
+      { parent: this, dependsOn: upstreams.flatMap((u) => u.containers) },
+    );
+    this.container = front.container;
+    this.alias = front.releaseAlias!;
+    this.services = Object.fromEntries(
+      upstreams.map((u) => [u.role, this.alias.apply((alias) => httpUrl(alias, u.port))]),
+    );
+
+    const check = scriptJob(
+      `${name}-check`,
+      {
+        ...tenantJobSpec(context, tenantId, {
+          name: "front-check",
+          image: args.image,
+          memoryMb: args.memoryMb,
+        }),
+        script: this.alias.apply((alias) =>
+          relayCheckScript(
+            alias,
+            upstreams.map((u) => ({ port: u.port, path: u.healthPath })),
+          ),
+        ),
+      },
+      { parent: this, dependsOn: [this.container] },
+    );
+    this.serving = jobSucceeded(check, `The check that tenant ${tenantId}'s new front serves`);
+    this.registerOutputs({ alias: this.alias });
+  }
+}
