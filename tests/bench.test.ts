@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import { classesOf, crossTenantWaits } from "../tools/bench/analysis";
 import { BlastResult, blastRadius, SCENARIOS, sidesOf } from "../tools/bench/blast";
+import { DOWNTIME_CHANGES, downtime, DowntimeResult } from "../tools/bench/downtime";
 import { floorProgram, MINIMAL, skeletonOf } from "../tools/bench/floor";
 import { Measurement } from "../tools/bench/measure";
 import { evaluateTargets, SizeResult } from "../tools/bench/report";
@@ -10,7 +11,15 @@ import { syntheticStack } from "../tools/bench/synthetic";
 import { diffPlans } from "../tools/plan/diff";
 import { buildPlan, Plan, PlannedResource } from "../tools/plan/plan";
 import { parsePlatformConfig, rawPlatformConfig } from "../config";
-import { COMMITTED_STACKS, committedStack, runCommitted, runProgram, RunResult } from "./harness";
+import { checkoutProgram } from "../tools/engine/runner";
+import {
+  COMMITTED_STACKS,
+  committedStack,
+  PROJECT_ROOT,
+  runCommitted,
+  runProgram,
+  RunResult,
+} from "./harness";
 
 const runs: Record<string, RunResult> = {};
 before(async () => {
@@ -296,4 +305,38 @@ test("--sizes takes tenant counts or none, and names the bad value", () => {
   assert.deepEqual(parseSizes("100,1,10"), [1, 10, 100]);
   assert.deepEqual(parseSizes("none"), []);
   assert.throws(() => parseSizes("1,ten"), /--sizes .*"1,ten"/);
+});
+
+describe("downtime of a change", () => {
+  let results: DowntimeResult[];
+  before(async () => {
+    results = await downtime(checkoutProgram(PROJECT_ROOT), "after");
+  });
+
+  test("a version bump, a secret rotation and a hostname change take down workers only", () => {
+    assert.equal(results.length, 2 * DOWNTIME_CHANGES.length);
+    for (const r of results)
+      assert.ok(
+        r.down.every((d) => /^tenant \S+'s worker$/.test(d)),
+        `${r.stack} ${r.change}: ${r.down.join("; ")}`,
+      );
+    const staging = (change: string) =>
+      results.find((r) => r.stack === "staging" && r.change === change)!.down;
+    // One worker per tenant the change reaches: every tenant for a release, one for the rest.
+    assert.deepEqual(staging("version-bump"), ["tenant acme's worker", "tenant globex's worker"]);
+    assert.deepEqual(staging("secret-rotation"), ["tenant globex's worker"]);
+    assert.deepEqual(staging("hostname-change"), ["tenant globex's worker"]);
+  });
+
+  test("the target flags a serving container that would be down", () => {
+    const [first, ...rest] = results;
+    const broken = [{ ...first, down: [...first.down, "tenant acme's api"] }, ...rest];
+    const target = (list: DowntimeResult[]) =>
+      evaluateTargets([], [], "", list).find((t) =>
+        t.target.startsWith("no container that serves"),
+      )!;
+    assert.equal(target(results).met, true, target(results).detail);
+    assert.equal(target(broken).met, false);
+    assert.match(target(broken).detail, /tenant acme's api/);
+  });
 });

@@ -1,5 +1,6 @@
 /** The benchmark's targets, whether they are met, and the results page (tools/bench/results.md). */
 import { BlastResult } from "./blast";
+import { DOWNTIME_BASELINE, DowntimeResult } from "./downtime";
 import { Measurement } from "./measure";
 
 /** A measurement that did not complete, e.g. a process killed at the heap limit. */
@@ -37,6 +38,7 @@ export interface BenchResults {
   durationSeconds: number;
   sizes: SizeResult[];
   blast: BlastResult[];
+  downtime: DowntimeResult[];
   targets: Target[];
 }
 
@@ -77,10 +79,14 @@ export function marginalCosts(
 }
 
 /** Whether each target of the benchmark is met by these results, and why. */
+/** What is down that serves requests: everything but workers, which only poll Temporal. */
+const servingDown = (r: DowntimeResult) => r.down.filter((d) => !d.endsWith("'s worker"));
+
 export function evaluateTargets(
   sizes: readonly SizeResult[],
   blast: readonly BlastResult[],
   nodeOptions = "",
+  downtime: readonly DowntimeResult[] = [],
 ): Target[] {
   const targets: Target[] = [];
   const over = sizes.filter((s) => !s.ratio || s.ratio.wall > MAX_RATIO || s.ratio.rss > MAX_RATIO);
@@ -146,6 +152,19 @@ export function evaluateTargets(
         r.violations.length === 0
           ? `${r.added.length} added, ${r.changed.length} changed, ${r.removed.length} removed`
           : `outside the target: ${r.violations.join(", ")}`,
+    });
+  }
+  const after = downtime.filter((r) => r.program === "after");
+  if (after.length > 0) {
+    const serving = after.flatMap((r) => servingDown(r).map((d) => `${r.stack} ${r.change}: ${d}`));
+    targets.push({
+      target:
+        "no container that serves requests (api, dashboard, front, gateway, connector, shared service) is down during a version bump, a secret rotation or a hostname change",
+      met: serving.length === 0,
+      detail:
+        serving.length === 0
+          ? `${after.length} changes; down only: ${[...new Set(after.flatMap((r) => r.down))].join(", ") || "nothing"}`
+          : serving.join(", "),
     });
   }
   return targets;
@@ -279,6 +298,33 @@ function blastSection(blast: readonly BlastResult[]): string[] {
   return lines;
 }
 
+function downtimeSection(downtime: readonly DowntimeResult[]): string[] {
+  const of = (r: DowntimeResult | undefined) =>
+    r === undefined ? "not measured" : `${r.down.length} (${servingDown(r).length} serving)`;
+  const keys = [
+    ...new Set(downtime.filter((r) => r.program === "after").map((r) => `${r.stack}\t${r.change}`)),
+  ];
+  const find = (key: string, program: DowntimeResult["program"]) =>
+    downtime.find((r) => `${r.stack}\t${r.change}` === key && r.program === program);
+  return [
+    "## 4. Downtime of a change",
+    "",
+    "Tenant and shared containers a change replaces delete-first, each down until its successor",
+    "is healthy: from the same plan diff reviewers see (`npm run plan:diff`, the **Downtime**",
+    `line). "Before" runs the program at \`${DOWNTIME_BASELINE}\`, the last commit before blue/green`,
+    'releases; "after" this checkout\'s. Workers serve no requests: while one is replaced, work',
+    "waits in Temporal's task queue.",
+    "",
+    "| stack | change | down before | down after | down after, by name |",
+    "| --- | --- | --- | --- | --- |",
+    ...keys.map((key) => {
+      const [stack, change] = key.split("\t");
+      const after = find(key, "after")!;
+      return `| ${stack} | ${change} | ${of(find(key, "before"))} | ${of(after)} | ${after.down.join("; ") || "nothing"} |`;
+    }),
+  ];
+}
+
 /** The results as a page: targets first, then each part with the command that reproduces it. */
 export function renderResultsMarkdown(results: BenchResults): string {
   const m = results.machine;
@@ -299,6 +345,8 @@ export function renderResultsMarkdown(results: BenchResults): string {
     ...criticalPathSection(results.sizes),
     "",
     ...blastSection(results.blast),
+    "",
+    ...downtimeSection(results.downtime),
     "",
   ].join("\n");
 }

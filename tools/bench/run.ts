@@ -6,6 +6,7 @@ import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { PROJECT_ROOT } from "../engine/runner";
 import { BLAST_STACKS, blastRadius } from "./blast";
+import { DOWNTIME_BASELINE, downtimeBeforeAndAfter } from "./downtime";
 import { Measurement, MeasuredProgram } from "./measure";
 import {
   BenchResults,
@@ -118,6 +119,8 @@ async function main(): Promise<void> {
     log(`blast radius on ${stack}`);
     blast.push(...(await blastRadius(stack)));
   }
+  log(`downtime of changes, before (${DOWNTIME_BASELINE}) and after`);
+  const downtime = await downtimeBeforeAndAfter();
   const cpus = os.cpus();
   const results: BenchResults = {
     command: `npm run bench${values.sizes === undefined ? "" : ` -- --sizes ${values.sizes}`}`,
@@ -132,7 +135,8 @@ async function main(): Promise<void> {
     durationSeconds: Math.round((Date.now() - started) / 1000),
     sizes: sizeResults,
     blast,
-    targets: evaluateTargets(sizeResults, blast, process.env.NODE_OPTIONS),
+    downtime,
+    targets: evaluateTargets(sizeResults, blast, process.env.NODE_OPTIONS, downtime),
   };
   const markdown = renderResultsMarkdown(results);
   // Only the full benchmark replaces the kept results; a partial run is printed.

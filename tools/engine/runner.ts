@@ -2,6 +2,9 @@
  * Runs a Pulumi program offline, under the SDK's mocks, and records every registration exactly
  * as the engine would receive it: what the tests, plans and benchmarks read.
  */
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
@@ -292,4 +295,26 @@ export function checkoutProgram(root: string): Program {
       process.chdir(previous);
     }
   };
+}
+
+/** Thrown by `withCheckout` for a ref that names no commit. */
+export class UnknownRefError extends Error {}
+
+/** Runs `work` on a throwaway checkout of `ref` that shares this project's node_modules. */
+export async function withCheckout<T>(ref: string, work: (root: string) => Promise<T>): Promise<T> {
+  const git = (...args: string[]) =>
+    execFileSync("git", args, { cwd: PROJECT_ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  try {
+    git("rev-parse", "--verify", "--quiet", `${ref}^{commit}`);
+  } catch {
+    throw new UnknownRefError(`--base ${ref} is not a commit in this repository`);
+  }
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "platform-base-"));
+  git("worktree", "add", "--detach", "--force", root, ref);
+  try {
+    fs.symlinkSync(path.join(PROJECT_ROOT, "node_modules"), path.join(root, "node_modules"), "dir");
+    return await work(root);
+  } finally {
+    git("worktree", "remove", "--force", root);
+  }
 }

@@ -1,9 +1,6 @@
 /** `npm run plan` and `npm run plan:diff`: a stack's desired state, or its diff against a git ref, offline. */
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { checkPolicies, mandatoryViolations, renderPolicyMarkdown } from "./policies";
 import { stackFilePath } from "../../config/stackFile";
@@ -15,6 +12,8 @@ import {
   runProgram,
   RunResult,
   stackFileConfig,
+  UnknownRefError,
+  withCheckout,
 } from "../engine/runner";
 
 const USAGE = `usage:
@@ -50,25 +49,6 @@ export async function planCheckout(
 ): Promise<Plan> {
   const run = await runCheckout(root, stack, options.configFile);
   return run ? buildPlan(stack, run, options.digestKey) : { stack, resources: [], outputs: {} };
-}
-
-/** Runs `work` on a throwaway checkout of `ref` that shares this project's node_modules. */
-async function withCheckout<T>(ref: string, work: (root: string) => Promise<T>): Promise<T> {
-  const git = (...args: string[]) =>
-    execFileSync("git", args, { cwd: PROJECT_ROOT, stdio: ["ignore", "pipe", "pipe"] });
-  try {
-    git("rev-parse", "--verify", "--quiet", `${ref}^{commit}`);
-  } catch {
-    throw new UsageError(`--base ${ref} is not a commit in this repository`);
-  }
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), "platform-base-"));
-  git("worktree", "add", "--detach", "--force", root, ref);
-  try {
-    fs.symlinkSync(path.join(PROJECT_ROOT, "node_modules"), path.join(root, "node_modules"), "dir");
-    return await work(root);
-  } finally {
-    git("worktree", "remove", "--force", root);
-  }
 }
 
 function write(out: string | undefined, json: string, markdown: string): void {
@@ -112,7 +92,11 @@ export async function main(argv: string[]): Promise<void> {
     const base = values.base;
     // One key for both plans, never written: equal digests mean an unchanged secret.
     const digestKey = randomBytes(32).toString("hex");
-    const before = await withCheckout(base, (root) => planCheckout(root, stack, { digestKey }));
+    const before = await withCheckout(base, (root) =>
+      planCheckout(root, stack, { digestKey }),
+    ).catch((error: unknown) => {
+      throw error instanceof UnknownRefError ? new UsageError(error.message) : error;
+    });
     const after = await planCheckout(PROJECT_ROOT, stack, { digestKey });
     const diff = diffPlans(before, after, base);
     write(values.out, renderDiffJson(diff), renderDiffMarkdown(diff));
