@@ -306,3 +306,39 @@ export function accessDestinationFor(
   });
   return covering.sort((a, b) => b.uri.length - a.uri.length)[0];
 }
+
+/**
+ * A shell script (busybox `sh`, `timeout`, `wget` and `grep`) that succeeds once the connector's
+ * current configuration, as its metrics server serves it at `/config`
+ * (`{"version": n, "config": {"ingress": [{"service": "http://..."}, ...]}}`, cloudflare/cloudflared
+ * 2025.10.0 orchestration/orchestrator.go `GetVersionedConfigJSON`), routes to every one of
+ * `services`: the API took the new document, and the edge has pushed it to this connector.
+ */
+export function routesAppliedScript(
+  configUrl: string,
+  services: readonly string[],
+  attempts = 60,
+  intervalSeconds = 2,
+): string {
+  for (const value of [configUrl, ...services]) {
+    if (!/^http:\/\/[A-Za-z0-9.-]+:\d+(\/[A-Za-z0-9/_-]*)?$/.test(value)) {
+      throw new Error(`Routes check: ${JSON.stringify(value)} is not a plain http URL`);
+    }
+  }
+  const all = [...new Set(services)]
+    .map((service) => `echo "$body" | grep -qF '"service":"${service}"'`)
+    .join(" && ");
+  return [
+    "i=0",
+    `while [ "$i" -lt ${attempts} ]; do`,
+    `  if body=$(timeout 5 wget -q -O - ${configUrl}) && ${all || "true"}; then`,
+    '    echo "cloudflared routes to the new services"; exit 0',
+    "  fi",
+    "  i=$((i + 1))",
+    `  sleep ${intervalSeconds}`,
+    "done",
+    `echo "cloudflared did not route to every new service within ${attempts * intervalSeconds} s: $body" >&2`,
+    "exit 1",
+    "",
+  ].join("\n");
+}

@@ -111,9 +111,12 @@ const RESOLVE_EVERY_SECONDS = 5;
  * every few seconds, and may be missing at start (`init-addr none`): HAProxy otherwise refuses to
  * start while an upstream is being replaced. Timeouts suit long-lived Postgres pools and
  * Temporal's gRPC streams. No `user`, `group` or `chroot`: the image already runs unprivileged.
- * A relay with a health path starts with its upstream down and sends it nothing until the path
- * answers 2xx; while any such relay has no upstream up, the health URI answers 503, so Docker
- * reports the relay unhealthy and `pulumi up`, waiting for it, never routes to it.
+ * A relay with a health path sends its upstream nothing while the path does not answer 2xx, and
+ * while any such relay has no upstream up the health URI answers 503: Docker reports the relay
+ * unhealthy and `pulumi up`, waiting for it, never routes to it. HAProxy 2.6 counts a checked
+ * upstream up until its first check, within the first `CHECK_EVERY_SECONDS` (`init-state down`
+ * came in 3.1); nothing reaches a new front that early: Docker's first probe comes after 10 s,
+ * and the tunnel names the front only once its check job has passed.
  */
 export function gatewayConfig(
   relays: readonly Relay[],
@@ -145,8 +148,10 @@ export function gatewayConfig(
     "global",
     "    log stdout format raw local0",
     "    maxconn 4096",
-    // Long timeouts would hold `docker stop` until Docker kills the container.
-    "    hard-stop-after 10s",
+    // On `docker stop` (SIGUSR1, the image's stop signal) HAProxy stops accepting connections at
+    // once and lets open ones finish; those still open after this are cut, inside the stop grace
+    // period (30 s, `ServiceSpec.stopGraceSeconds`) so that the relay, not Docker, ends them.
+    "    hard-stop-after 25s",
     "resolvers docker",
     `    nameserver dns ${DOCKER_DNS}`,
     "    resolve_retries 3",

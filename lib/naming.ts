@@ -31,6 +31,7 @@ export const SHARED_SERVICES = [
   "temporal",
   "temporal-schema",
   "cloudflared",
+  "tunnel-check",
   "egress-guard",
   "platform",
 ] as const;

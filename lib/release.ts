@@ -1,16 +1,18 @@
 /**
  * Release tags: what lets a new container run beside the one it replaces. A container replaced
  * create-first needs a Docker name (and, when something routes to it, an alias) that differs
- * from its predecessor's; the tag is that difference, computed from everything the container is.
+ * from its predecessor's, and from every earlier release still waiting to be deleted. The tag is
+ * a random id drawn anew whenever the digest here, of everything the container is, changes (see
+ * `blueGreenContainer`).
  */
 import { createHmac } from "node:crypto";
 import { stringify } from "safe-stable-stringify";
 
-/** Hex characters in a tag: 40 bits, so two specs of one container never share a tag in practice. */
+/** Hex characters in a spec's digest. */
 export const RELEASE_TAG_LENGTH = 10;
 
 /**
- * The tag of a container spec: a keyed digest of its canonical JSON (object keys sorted, so equal
+ * The digest of a container spec: a keyed digest of its canonical JSON (object keys sorted, so equal
  * specs give equal tags whatever order their fields were written in). Any change to the spec,
  * secrets in its environment included, gives another tag. Keyed with a secret that state keeps:
  * names are plain text in state, in previews and on the host, and an unkeyed digest of a spec

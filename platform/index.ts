@@ -239,8 +239,9 @@ export interface TenantOutputs {
   /** Whether anything outside the Docker network reaches it. */
   reachable: boolean;
   /**
-   * True once every worker polls the tenant's task queue and the release's post-upgrade steps
-   * succeeded; the update fails otherwise.
+   * True once every worker polls the tenant's task queue, the release's post-upgrade steps
+   * succeeded and, behind a tunnel, the connector routes to this update's releases; the update
+   * fails otherwise.
    */
   deployed: pulumi.Output<boolean>;
 }
@@ -254,14 +255,17 @@ export interface Platform {
   }>;
 }
 
-function tenantOutputs({ tenant, site, stamp }: SitedTenant & { stamp: Tenant }): TenantOutputs {
+function tenantOutputs(
+  { tenant, site, stamp }: SitedTenant & { stamp: Tenant },
+  routesApplied?: pulumi.Output<pulumi.Resource[]>,
+): TenantOutputs {
   return {
     workspaceName: tenant.workspaceName,
     url: site.endpoints.dashboardUrl,
     dashboardUrl: `${site.endpoints.dashboardUrl}/dashboard`,
     apiUrl: `${site.endpoints.apiBaseUrl}/api`,
     reachable: site.reachable,
-    deployed: stamp.deployed.apply(() => true),
+    deployed: pulumi.all([stamp.deployed, routesApplied ?? []]).apply(() => true),
   };
 }
 
@@ -327,9 +331,10 @@ export function createPlatform(
   };
   const tenants = sited.map((entry) => ({ ...entry, stamp: createTenant(entry, foundation) }));
 
+  let routesApplied: pulumi.Output<pulumi.Resource[]> | undefined;
   if (edge && ingress) {
     const { hosts, audienceOf, serviceOf } = routedHosts(tenants);
-    new Tunnel(
+    routesApplied = new Tunnel(
       "tunnel",
       {
         context,
@@ -339,13 +344,16 @@ export function createPlatform(
         hosts,
         image: pulledImage("cloudflared", config.cloudflared.image, provider),
         memoryMb: config.cloudflared.memoryMb,
+        routesCheck: { image: images.gateway, memoryMb: config.gateway.memoryMb },
       },
       options,
-    );
+    ).routesApplied;
   }
 
   return {
-    tenants: Object.fromEntries(tenants.map((entry) => [entry.tenant.id, tenantOutputs(entry)])),
+    tenants: Object.fromEntries(
+      tenants.map((entry) => [entry.tenant.id, tenantOutputs(entry, routesApplied)]),
+    ),
     connections: pulumi.secret(
       pulumi.output({
         postgresAdmin: {

@@ -71,6 +71,12 @@ export function uncheckedInPreview(rule: Rule, resources: readonly CheckedResour
 /** The services of a tenant that relay between its network and the data network. */
 const RELAYS = ["gateway", "front"];
 
+/**
+ * The services replaced blue/green unless they publish host ports (components/shared/docker.ts
+ * `blueGreenContainer`): during a release, old and new run side by side.
+ */
+const BLUE_GREEN = ["api", "dashboard", "front", "gateway", "cloudflared"];
+
 const CONTAINER = "docker:index/container:Container";
 const REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage";
 const TUNNEL_CONFIG =
@@ -358,20 +364,31 @@ export const RULES: Rule[] = [
   {
     name: "memory-within-host",
     description:
-      "The memory limits of long-running containers add up to no more than the host's memory (platform:hostMemoryMb).",
+      "The memory limits of long-running containers add up to no more than the host's memory (platform:hostMemoryMb), counting twice those replaced blue/green, which run beside their successors during a release.",
     enforcementLevel: "advisory",
-    reads: { types: [CONTAINER, HOST_TYPE], props: ["memory", "memoryMb"] },
+    reads: {
+      types: [CONTAINER, HOST_TYPE],
+      props: ["memory", "memoryMb", "labels", "ports", "networkMode"],
+    },
     check: (resources) => {
       const { hostMemoryMb } = stackLabels(resources);
       if (hostMemoryMb === undefined) return [];
-      const total = longRunning(resources).reduce(
-        (sum, r) => sum + (typeof r.props.memory === "number" ? r.props.memory : 0),
-        0,
-      );
-      return total > hostMemoryMb
+      const memoryOf = (r: CheckedResource) =>
+        typeof r.props.memory === "number" ? r.props.memory : 0;
+      const running = longRunning(resources);
+      const total = running.reduce((sum, r) => sum + memoryOf(r), 0);
+      // A version bump starts a second generation of every one of them at once.
+      const overlap = running
+        .filter(
+          (r) =>
+            BLUE_GREEN.includes(labelsOf(r)[LABELS.service] ?? "") &&
+            knownList(r.props.ports).length === 0,
+        )
+        .reduce((sum, r) => sum + memoryOf(r), 0);
+      return total + overlap > hostMemoryMb
         ? [
             {
-              message: `container memory limits add up to ${total} MB, more than the host's ${hostMemoryMb} MB`,
+              message: `container memory limits add up to ${total} MB, and ${total + overlap} MB while a release runs beside the previous one: more than the host's ${hostMemoryMb} MB`,
             },
           ]
         : [];

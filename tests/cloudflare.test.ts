@@ -267,6 +267,7 @@ test("the tunnel refuses a routed hostname that has no DNS record behind Access,
       })),
       image: "sha256:cloudflared",
       memoryMb: 128,
+      routesCheck: { image: "sha256:haproxy", memoryMb: 64 },
     });
     return {};
   };

@@ -4,7 +4,8 @@
  * program's own gateway and front commands pass `haproxy -c`; a gateway rendered the same way
  * relays real connections and answers its health check; a front sends nothing to a release and
  * reports unhealthy until that release answers its health path, and its check job's script
- * tells the two apart.
+ * tells the two apart; the tunnel's routes check waits until the connector's `/config` routes to
+ * every new front.
  */
 import assert from "node:assert/strict";
 import { ChildProcess, spawn, spawnSync } from "node:child_process";
@@ -22,7 +23,8 @@ import {
   servingRelays,
   sharedAlias,
 } from "../lib/gateway";
-import { CONTAINER, labelMap, ofType, runCommitted } from "./harness";
+import { routesAppliedScript } from "../lib/edge";
+import { byName, CONTAINER, labelMap, ofType, runCommitted } from "./harness";
 
 const HAPROXY = "/usr/sbin/haproxy";
 const directory = fs.mkdtempSync(path.join(os.tmpdir(), "gateway-"));
@@ -95,17 +97,17 @@ test("the program's gateway and front commands write configs that HAProxy 2.6 ac
   }
 });
 
-/** Busybox's `wget` and `timeout` first on the PATH, as in the HAProxy image. */
+/** Busybox's `wget`, `timeout` and `grep` first on the PATH, as in the HAProxy image. */
 function busyboxPath(): string {
   const bin = path.join(directory, "busybox-bin");
   fs.mkdirSync(bin, { recursive: true });
-  for (const applet of ["wget", "timeout"])
+  for (const applet of ["wget", "timeout", "grep"])
     if (!fs.existsSync(path.join(bin, applet)))
       fs.symlinkSync("/usr/bin/busybox", path.join(bin, applet));
   return `${bin}:${process.env.PATH ?? ""}`;
 }
 
-/** Runs a relay check script with busybox's sh, timeout and wget; its exit code and output. */
+/** Runs a check script with busybox's sh and applets; its exit code and output. */
 function runCheck(script: string): Promise<{ status: number | null; output: string }> {
   return new Promise((resolve) => {
     const child = spawn("/usr/bin/busybox", ["sh", "-c", script], {
@@ -118,7 +120,7 @@ function runCheck(script: string): Promise<{ status: number | null; output: stri
   });
 }
 
-test("a front routes nothing to a release, and answers unhealthy, until the release answers its health path", async () => {
+test("once it has checked a release, a front routes nothing to it, and answers unhealthy, until the release answers its health path", async () => {
   assert.ok(
     fs.existsSync("/usr/bin/busybox"),
     "busybox is missing: install Debian's busybox (.ci/run does)",
@@ -264,4 +266,47 @@ test("a gateway config refuses what HAProxy would misread", () => {
     () => gatewayConfig([{ ...relay, upstream: { host: "a b", port: 1 } }]),
     /not a host name/,
   );
+});
+
+test("the routes check waits until the connector's own config routes to every new service", async () => {
+  // What cloudflared 2025.10.0 serves at /config: Go's JSON of its current ingress rules.
+  const document = (services: string[]) =>
+    JSON.stringify({
+      version: services.length,
+      config: {
+        ingress: [
+          ...services.map((service) => ({ hostname: "acme.example.com", path: null, service })),
+          { hostname: "", path: null, service: "http_status:404" },
+        ],
+        "warp-routing": {},
+        originRequest: {},
+      },
+    });
+  let current = ["http://acme-front-0000000000:3001", "http://acme-front-0000000000:3000"];
+  const port = await listen(
+    http.createServer((request, response) => {
+      response.end(request.url === "/config" ? document(current) : "");
+    }),
+  );
+  const wanted = ["http://acme-front-1111111111:3001", "http://acme-front-1111111111:3000"];
+  const script = routesAppliedScript(`http://127.0.0.1:${port}/config`, wanted, 3, 1);
+  const stale = await runCheck(script);
+  assert.equal(stale.status, 1, stale.output);
+  assert.match(stale.output, /did not route to every new service/);
+  // Half the new document is not enough; the whole of it is.
+  current = [wanted[0], current[1]];
+  assert.equal((await runCheck(script)).status, 1);
+  current = wanted;
+  const applied = await runCheck(script);
+  assert.equal(applied.status, 0, applied.output);
+
+  // The program's own check asks for every service its ingress document names.
+  const { run } = await runCommitted("staging");
+  const [rendered] = byName(run, "tunnel-routes-check").inputs.command as string[];
+  const ingress = (
+    byName(run, "tunnel-config").inputs.config as { ingresses: { service: string }[] }
+  ).ingresses;
+  const services = ingress.map((rule) => rule.service).filter((s) => s.startsWith("http://"));
+  assert.ok(services.length >= 4);
+  for (const service of services) assert.ok(rendered.includes(`"service":"${service}"`), service);
 });

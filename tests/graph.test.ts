@@ -79,7 +79,7 @@ for (const stack of COMMITTED_STACKS) {
         assert.equal(labels["platform.environment"], config.environment, r.name);
         assert.match(
           labels["platform.service"] ?? "",
-          /^(postgres|redis|clickhouse|temporal|api|dashboard|worker|migrate|namespace|worker-check|temporal-schema|cloudflared|network|gateway|front|front-check|redis-user|egress-guard)$/,
+          /^(postgres|redis|clickhouse|temporal|api|dashboard|worker|migrate|namespace|worker-check|temporal-schema|cloudflared|tunnel-check|network|gateway|front|front-check|redis-user|egress-guard)$/,
           r.name,
         );
         const owner = r.name.split("-")[0];
@@ -185,6 +185,15 @@ for (const stack of COMMITTED_STACKS) {
         const caps = (r.inputs.capabilities ?? {}) as { adds?: string[]; drops?: string[] };
         for (const cap of [...(caps.adds ?? []), ...(caps.drops ?? [])]) assert.match(cap, /^CAP_/);
         assert.equal(caps.drops?.includes("CAP_NET_RAW") ?? false, tenant !== undefined, r.name);
+        if (service === "tunnel-check") {
+          // In the connector's network namespace, to read its loopback-only metrics.
+          assert.equal(
+            r.inputs.networkMode,
+            `container:${byName(run, "tunnel-connector").urn.split("::").at(-1)}-id`,
+          );
+          assert.equal(r.inputs.networksAdvanced, undefined);
+          continue;
+        }
         if (service === "egress-guard") {
           // The host's own network, which it must change: no Docker network at all.
           assert.equal(r.inputs.networkMode, "host");
@@ -314,6 +323,7 @@ for (const stack of COMMITTED_STACKS) {
         [
           "postgres-version-check",
           "egress-container",
+          ...(config.cloudflare ? ["tunnel-routes-check"] : []),
           ...config.tenants.flatMap((t) => [
             `${t.id}-gateway-container`,
             ...(config.domain && t.exposed

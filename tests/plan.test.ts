@@ -111,7 +111,7 @@ describe("npm run plan", () => {
     assert.deepEqual(api.additionalSecretOutputs, ["containerLogs", "envs"]);
   });
 
-  test("bring-up order: apps come after their migration, routing after the apps; the critical path ends at an app, its check or the connector", async () => {
+  test("bring-up order: apps come after their migration, routing after the apps; the critical path ends at an app, its check or the routes check", async () => {
     const plan = await planCheckout(PROJECT_ROOT, "staging");
     const { waves, criticalPath } = bringUpOrder(plan);
     const waveOf = (name: string) =>
@@ -121,14 +121,14 @@ describe("npm run plan", () => {
     assert.ok(waveOf("tunnel-config") > waveOf("acme-access-app"));
     assert.equal(criticalPath.length, waves.length);
     // The last step of a tenant's bring-up: its apps, or the check that its workers poll.
-    // The routing waits for every tenant's apps, front and its check; the connector for the
-    // routing.
+    // The routing waits for every tenant's apps, front and its check; its own check, last,
+    // for the routing and the connector.
     assert.ok(waveOf("tunnel-config") > waveOf("acme-front-check"));
     assert.ok(waveOf("acme-front-check") > waveOf("acme-front-container"));
     assert.ok(waveOf("acme-front-container") > waveOf("acme-api"));
     assert.match(
       criticalPath.at(-1) ?? "",
-      /::((acme|globex)-(api|dashboard|worker-1|worker-check-job)|tunnel-connector)$/,
+      /::((acme|globex)-(api|dashboard|worker-1|worker-check-job)|tunnel-routes-check)$/,
     );
   });
 
@@ -157,19 +157,26 @@ describe("npm run plan:diff", () => {
     assert.deepEqual(summary.sort(), [
       // A new release of api and dashboard: a new Docker name and release alias beside the old.
       "acme-api replace image,name,networksAdvanced",
+      // Each new spec draws a new release tag.
+      "acme-api-release replace keepers",
       "acme-dashboard replace image,name,networksAdvanced",
+      "acme-dashboard-release replace keepers",
       // Its own front, proven to serve by its check, before the document names it.
       "acme-front-check replace command",
       "acme-front-container replace command,name,networksAdvanced",
+      "acme-front-container-release replace keepers",
       // It runs again and finds the workspace bootstrapped (dittofeed/bootstrap.ts).
       "acme-migration-bootstrap replace image",
       "acme-migration-schema replace image",
       "acme-worker-1 replace image",
       "acme-worker-2 replace image",
       "globex-api replace image,name,networksAdvanced",
+      "globex-api-release replace keepers",
       "globex-dashboard replace image,name,networksAdvanced",
+      "globex-dashboard-release replace keepers",
       "globex-front-check replace command",
       "globex-front-container replace command,name,networksAdvanced",
+      "globex-front-container-release replace keepers",
       "globex-migration-bootstrap replace image",
       "globex-migration-schema replace image",
       "globex-worker-1 replace image",
@@ -177,8 +184,9 @@ describe("npm run plan:diff", () => {
       "image-api replace name",
       "image-dashboard replace name",
       "image-worker replace name",
-      // The routing moves to the new fronts in the same update.
+      // The routing moves to the new fronts in the same update, and is checked on the connector.
       "tunnel-config update ",
+      "tunnel-routes-check replace command",
     ]);
     // Each replacement says its order and what is down meanwhile: api, dashboard and fronts are
     // created first, so nothing serving goes down; workers, which serve no requests, go down

@@ -200,17 +200,19 @@ const CASES: Record<string, { pass: CheckedResource[]; fail: CheckedResource[]; 
       expect: /acme-migration-bootstrap: containerLogs is not in additionalSecretOutputs/,
     },
     "memory-within-host": {
+      // Blue/green services count twice: a release runs beside the previous one.
       pass: [
         host("production", 1024),
-        service("a", "api", { memory: 512 }),
-        service("b", "api", { memory: 512 }),
+        service("a", "api", { memory: 256 }),
+        service("b", "worker", { memory: 512 }),
       ],
       fail: [
         host("production", 1024),
-        service("a", "api", { memory: 512 }),
-        service("b", "api", { memory: 768 }),
+        service("a", "api", { memory: 384 }),
+        service("b", "worker", { memory: 512 }),
       ],
-      expect: /add up to 1280 MB, more than the host's 1024 MB/,
+      expect:
+        /add up to 896 MB, and 1280 MB while a release runs beside the previous one: more than the host's 1024 MB/,
     },
   };
 

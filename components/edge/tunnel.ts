@@ -2,11 +2,11 @@ import * as cloudflare from "@pulumi/cloudflare";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { IngressRule, tunnelToken } from "../../lib/edge";
+import { IngressRule, routesAppliedScript, tunnelToken } from "../../lib/edge";
 import { HealthCheck, healthCheck } from "../../lib/healthchecks";
 import { dockerName } from "../../lib/naming";
 import { PlatformContext, waitFor } from "../shared/context";
-import { blueGreenContainer, secretEnv } from "../shared/docker";
+import { blueGreenContainer, jobSucceeded, scriptJob, secretEnv } from "../shared/docker";
 
 /** Where cloudflared serves metrics and `/ready`: inside its container only. */
 const METRICS_ADDRESS = "127.0.0.1:20241";
@@ -50,6 +50,8 @@ export interface TunnelArgs {
   image: pulumi.Input<string>;
   /** Memory limit of the connector container in MB. Required: its default is config's. */
   memoryMb: number;
+  /** What the routes check runs on: an image with busybox (the relays' HAProxy) and its memory limit. */
+  routesCheck: { image: pulumi.Input<string>; memoryMb: number };
 }
 
 /**
@@ -63,6 +65,12 @@ export class Tunnel extends pulumi.ComponentResource {
   public readonly cname: pulumi.Output<string>;
   public readonly config: cloudflare.ZeroTrustTunnelCloudflaredConfig;
   public readonly connector: docker.Container;
+  /**
+   * Resolves once the connector routes to every service of this update's ingress document; fails
+   * otherwise. Until it resolves the update is not over, so the engine deletes no release that
+   * the connector might still route to (replaced resources are deleted after the program ends).
+   */
+  public readonly routesApplied: pulumi.Output<pulumi.Resource[]>;
 
   constructor(name: string, args: TunnelArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:edge:Tunnel", name, {}, opts);
@@ -153,6 +161,28 @@ export class Tunnel extends pulumi.ComponentResource {
       // A remotely managed connector fetches its routes when it connects: they must exist by then.
       { parent: this, dependsOn: [this.config] },
     ).container;
+
+    // The API returns before the edge has pushed the document to the connector; the connector's
+    // metrics server, on its own loopback, serves the document it runs with.
+    const services = pulumi
+      .all(args.ingress.map((rule) => rule.service))
+      .apply((all) => all.filter((service) => service.startsWith("http://")));
+    const check = scriptJob(
+      `${name}-routes-check`,
+      {
+        name: dockerName(context.stack, "tunnel-check"),
+        image: args.routesCheck.image,
+        owner: { environment: context.environment, service: "tunnel-check" },
+        network: context.network,
+        namespaceOf: this.connector.id,
+        memoryMb: args.routesCheck.memoryMb,
+        script: services.apply((list) =>
+          routesAppliedScript(`http://${METRICS_ADDRESS}/config`, list),
+        ),
+      },
+      { parent: this, dependsOn: [this.config, this.connector] },
+    );
+    this.routesApplied = jobSucceeded(check, "The check that cloudflared runs the new routes");
     this.registerOutputs({ tunnelId: this.tunnelId, cname: this.cname });
   }
 }

@@ -5,10 +5,11 @@
  */
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
 import { sharedAlias } from "../../lib/gateway";
 import { HealthCheck } from "../../lib/healthchecks";
 import { gatewayOf } from "../../lib/network";
-import { releaseTag, tagged } from "../../lib/release";
+import { RELEASE_TAG_LENGTH, releaseTag, tagged } from "../../lib/release";
 import { LABELS } from "../../lib/labels";
 import { redactSecrets } from "../../lib/redact";
 import { dockerName, SharedService, tenantDockerName } from "../../lib/naming";
@@ -73,6 +74,12 @@ export interface ContainerSpec {
   network: pulumi.Input<string>;
   /** Stable DNS names on the network; nothing addresses a container by IP. */
   aliases: pulumi.Input<string>[];
+  /**
+   * A container whose network namespace this one shares (`container:<id>`), in place of
+   * `network`: only the tunnel's routes check, which reads the connector's loopback-only metrics.
+   * @default none
+   */
+  namespaceOf?: pulumi.Input<string>;
   /** Further networks the container joins, with its names there: only a tenant's relays have one. @default none */
   moreNetworks?: { network: pulumi.Input<string>; aliases: pulumi.Input<string>[] }[];
   memoryMb: number;
@@ -147,14 +154,16 @@ function baseArgs(spec: ContainerSpec): docker.ContainerArgs {
     name: spec.name,
     image: spec.image,
     labels: labels(spec.owner),
-    ...(spec.network === HOST_NETWORK
-      ? { networkMode: HOST_NETWORK }
-      : {
-          networksAdvanced: [
-            { name: spec.network, aliases: spec.aliases },
-            ...(spec.moreNetworks ?? []).map((m) => ({ name: m.network, aliases: m.aliases })),
-          ],
-        }),
+    ...(spec.namespaceOf !== undefined
+      ? { networkMode: pulumi.interpolate`container:${spec.namespaceOf}` }
+      : spec.network === HOST_NETWORK
+        ? { networkMode: HOST_NETWORK }
+        : {
+            networksAdvanced: [
+              { name: spec.network, aliases: spec.aliases },
+              ...(spec.moreNetworks ?? []).map((m) => ({ name: m.network, aliases: m.aliases })),
+            ],
+          }),
     capabilities: capabilitiesOf(spec),
     memory: spec.memoryMb,
     // Without it Docker sets twice the memory, which the provider reads back as a change on every
@@ -217,7 +226,7 @@ export function serviceContainer(
 
 /** How a blue/green container's release is named. */
 export interface BlueGreen {
-  /** The stack's release key (secret), which keys every tag (see `releaseTag`). */
+  /** The stack's release key (secret), which keys the digest of each spec (see `releaseTag`). */
   key: pulumi.Input<string>;
   /** An alias, on each network the container joins, that carries the tag: for what routes to this release. @default none */
   alias?: string;
@@ -225,7 +234,7 @@ export interface BlueGreen {
 
 export interface BlueGreenContainer {
   container: docker.Container;
-  /** The tag of this release: a digest of everything the container is (see `releaseTag`). */
+  /** The tag of this release: a random id drawn anew whenever the container's spec changes. */
   tag: pulumi.Output<string>;
   /** `<alias>-<tag>`, where this release answers; absent without `alias`. */
   releaseAlias?: pulumi.Output<string>;
@@ -233,15 +242,19 @@ export interface BlueGreenContainer {
 
 /**
  * A long-running service replaced create-first (blue/green). Its Docker name, and its release
- * alias, carry a tag of everything else the container is, so that a change which replaces it
- * (a new image, environment or command) also renames it: the engine then starts the new one
- * beside the old one, waits for it to be healthy (`wait`), updates what depends on it, and deletes
- * the old one only at the end of the update. The explicit `deleteBeforeReplace: false` is what
- * allows it: pulumi-docker asks for delete-first on every container (pulumi/pulumi-docker,
- * provider/resources.go), and the engine lets a program's own option override the provider's
- * (pulumi/pulumi, pkg/resource/deploy/step_generator.go). A container that fails its health check
- * is left beside the old one, which keeps serving. Published host ports cannot be held twice, so
- * a container with ports cannot be blue/green.
+ * alias, carry a tag that changes with everything else the container is, so that a change which
+ * replaces it (a new image, environment or command) also renames it: the engine then starts the
+ * new one beside the old one, waits for it to be healthy (`wait`), updates what depends on it,
+ * and deletes the old one only at the end of an update that succeeded. The explicit
+ * `deleteBeforeReplace: false` is what allows it: pulumi-docker asks for delete-first on every
+ * container (pulumi/pulumi-docker, provider/resources.go), and the engine lets a program's own
+ * option override the provider's (pulumi/pulumi, pkg/resource/deploy/step_generator.go).
+ *
+ * The tag is a `RandomId` whose keeper is the spec's keyed digest, not the digest itself: after a
+ * failed update the previous releases still run, waiting for deletion, and going back to an
+ * earlier spec (a rollback) must not ask Docker for a name one of them holds. A new digest draws
+ * a new id, and so does `pulumi up --replace` of the id, which starts the same spec afresh.
+ * Published host ports cannot be held twice, so a container with ports cannot be blue/green.
  */
 export function blueGreenContainer(
   name: string,
@@ -254,12 +267,17 @@ export function blueGreenContainer(
   }
   // Everything but the name, which is what gets the tag.
   const described = { ...serviceContainerArgs(spec), name: undefined };
-  // A digest of a secret environment reveals nothing without the key: the tag is not secret.
-  const tag = pulumi.unsecret(
+  // A digest of a secret environment reveals nothing without the key: the keeper is not secret.
+  const digest = pulumi.unsecret(
     pulumi
       .all([blueGreen.key, pulumi.output(described)])
       .apply(([key, resolved]) => releaseTag(key, resolved)),
   );
+  const tag = new random.RandomId(
+    `${name}-release`,
+    { byteLength: RELEASE_TAG_LENGTH / 2, keepers: { spec: digest } },
+    { parent: opts.parent },
+  ).hex;
   const releaseAlias =
     blueGreen.alias === undefined ? undefined : tag.apply((t) => tagged(blueGreen.alias!, t));
   const withRelease = (aliases: pulumi.Input<string>[]) =>

@@ -46,6 +46,7 @@ const CHANGED = "globex";
 const ADDED = "initech";
 const TUNNEL_CONFIG =
   "cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig";
+const ROUTES_CHECK = "tunnel-routes-check";
 /** What holds data a tenant would lose if the engine deleted it. */
 const DATA_BEARING = ["postgresql:index/database:Database", "docker:index/volume:Volume"];
 
@@ -71,9 +72,10 @@ function outside(
   });
 }
 
-const besidesTunnelConfig = (diff: PlanDiff): PlanDiff => ({
+/** The stack's routing: its one ingress document, and the check that the connector runs it. */
+const besidesRouting = (diff: PlanDiff): PlanDiff => ({
   ...diff,
-  changed: diff.changed.filter((c) => c.type !== TUNNEL_CONFIG),
+  changed: diff.changed.filter((c) => c.type !== TUNNEL_CONFIG && c.name !== ROUTES_CHECK),
 });
 
 /** A role whose only change is its connection limit, which follows the worker count. */
@@ -93,7 +95,8 @@ export const SCENARIOS: Scenario[] = [
   {
     id: "add-tenant",
     change: `add tenant \`${ADDED}\``,
-    target: "only the new tenant's resources, plus the tunnel's one ingress document",
+    target:
+      "only the new tenant's resources, plus the tunnel's one ingress document and the check that the connector runs it",
     edit: (config, stack) =>
       config.tenants.push({
         id: ADDED,
@@ -102,7 +105,7 @@ export const SCENARIOS: Scenario[] = [
         accessEmails: [`ops@${ADDED}.example`],
       }),
     violations: (diff, sides) => [
-      ...outside(besidesTunnelConfig(diff), sides, { tenant: ADDED }),
+      ...outside(besidesRouting(diff), sides, { tenant: ADDED }),
       ...diff.removed.map((r) => `${r.name} removed`),
     ],
   },
@@ -110,7 +113,7 @@ export const SCENARIOS: Scenario[] = [
     id: "remove-tenant",
     change: `remove tenant \`${CHANGED}\``,
     target:
-      "only that tenant's resources, plus the ingress document; in production, none of them holds data without being retained",
+      "only that tenant's resources, plus the ingress document and its check; in production, none of them holds data without being retained",
     edit: (config) => {
       config.tenants = config.tenants.filter((t) => t.id !== CHANGED);
     },
@@ -123,7 +126,7 @@ export const SCENARIOS: Scenario[] = [
               .map((r) => `${r.name} holds data and is not retained`)
           : [];
       return [
-        ...outside(besidesTunnelConfig(diff), sides, { tenant: CHANGED }),
+        ...outside(besidesRouting(diff), sides, { tenant: CHANGED }),
         ...diff.added.map((r) => `${r.name} added`),
         ...unretained,
       ];
@@ -158,7 +161,7 @@ export const SCENARIOS: Scenario[] = [
     id: "version-bump",
     change: "bump `dittofeed.version` one patch release",
     target:
-      "app containers (with each tenant's front), bootstrap jobs and the Dittofeed images they run, and the ingress document, which moves to the new fronts; no database, cache, ClickHouse, Temporal, volume, DNS, Access or other tunnel resource",
+      "app containers (with each tenant's front), bootstrap jobs and the Dittofeed images they run, and the ingress document, which moves to the new fronts, with its check; no database, cache, ClickHouse, Temporal, volume, DNS, Access or other tunnel resource",
     edit: (config) => {
       const [major, minor, patch] = (config.dittofeed.version ?? DEFAULT_DITTOFEED_VERSION)
         .replace(/^v/, "")
@@ -167,7 +170,7 @@ export const SCENARIOS: Scenario[] = [
       config.dittofeed.version = `v${major}.${minor}.${patch + 1}`;
     },
     violations: (diff, sides) =>
-      outside(besidesTunnelConfig(diff), sides, { classes: ["app", "bootstrap", "image"] }),
+      outside(besidesRouting(diff), sides, { classes: ["app", "bootstrap", "image"] }),
   },
 ];
 

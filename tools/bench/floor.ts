@@ -45,6 +45,8 @@ export const MINIMAL: Record<string, Register> = {
     new random.RandomPassword(name, { length: 16 }, opts),
   "random:index/randomBytes:RandomBytes": (name, opts) =>
     new random.RandomBytes(name, { length: 16 }, opts),
+  "random:index/randomId:RandomId": (name, opts) =>
+    new random.RandomId(name, { byteLength: 5 }, opts),
   "cloudflare:index/dnsRecord:DnsRecord": (name, opts) =>
     new cloudflare.DnsRecord(name, { zoneId: ACCOUNT, name, type: "CNAME", ttl: 1 }, opts),
   "cloudflare:index/zeroTrustAccessApplication:ZeroTrustAccessApplication": (name, opts) =>

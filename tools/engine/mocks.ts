@@ -70,6 +70,16 @@ export function mocks(jobs: Record<string, JobOutcome>): pulumi.runtime.Mocks {
           // As many bytes as asked for, derived from the name so that two runs agree.
           state.base64 = secret(mockBytes(args.name, Number(inputs.length)).toString("base64"));
           break;
+        case "random:index/randomId:RandomId": {
+          // A stand-in for a random id: derived from the name and the keepers, so that two runs
+          // agree and new keepers (a replacement) give another id. The real provider draws a new
+          // one on every replacement, even back to keepers it had before.
+          const digest = createHash("sha256")
+            .update(`id-of-${args.name}-${JSON.stringify(inputs.keepers ?? {})}`)
+            .digest();
+          state.hex = digest.subarray(0, Number(inputs.byteLength)).toString("hex");
+          break;
+        }
         case "cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared":
           // Tunnel ids are UUIDs; derived from the name so that two runs agree.
           return { id: uuidOf(args.name), state };

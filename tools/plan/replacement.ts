@@ -69,6 +69,7 @@ const RULES: Record<string, TypeRule> = {
   "postgresql:index/role:Role": { replaceOn: [] },
   "random:index/randomPassword:RandomPassword": { inPlace: [] },
   "random:index/randomBytes:RandomBytes": { inPlace: [] },
+  "random:index/randomId:RandomId": { inPlace: [] },
   "cloudflare:index/dnsRecord:DnsRecord": { replaceOn: ["zoneId"] },
   "cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared": {
     // config_src is RequiresReplaceIfConfigured, and the program always sets it.
