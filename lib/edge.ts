@@ -2,6 +2,7 @@
  * The Cloudflare edge as plain data: the tunnel's ingress document, how cloudflared picks a rule
  * for a request, the connector token, and Access include lists. Nothing here talks to Cloudflare.
  */
+import { retryScript } from "./retry";
 
 /** The serving roles behind a tenant's hostname. */
 export type ServingRole = "api" | "dashboard";
@@ -325,20 +326,14 @@ export function routesAppliedScript(
       throw new Error(`Routes check: ${JSON.stringify(value)} is not a plain http URL`);
     }
   }
-  const all = [...new Set(services)]
-    .map((service) => `echo "$body" | grep -qF '"service":"${service}"'`)
-    .join(" && ");
-  return [
-    "i=0",
-    `while [ "$i" -lt ${attempts} ]; do`,
-    `  if body=$(timeout 5 wget -q -O - ${configUrl}) && ${all || "true"}; then`,
-    '    echo "cloudflared routes to the new services"; exit 0',
-    "  fi",
-    "  i=$((i + 1))",
-    `  sleep ${intervalSeconds}`,
-    "done",
-    `echo "cloudflared did not route to every new service within ${attempts * intervalSeconds} s: $body" >&2`,
-    "exit 1",
-    "",
-  ].join("\n");
+  const routed = [...new Set(services)].map(
+    (service) => `echo "$body" | grep -qF '"service":"${service}"'`,
+  );
+  return retryScript({
+    condition: [`body=$(timeout 5 wget -q -O - ${configUrl})`, ...routed].join(" && "),
+    success: "cloudflared routes to the new services",
+    failure: `cloudflared did not route to every new service within ${attempts * intervalSeconds} s: $body`,
+    attempts,
+    intervalSeconds,
+  });
 }

@@ -6,9 +6,11 @@
  *   and answers healthy only while both of the release's roles answer their health paths.
  * Both are HAProxy in TCP mode (image `haproxy:2.6-alpine`, docker-library/haproxy
  * `2.6/alpine/Dockerfile`: busybox `sh` and `wget`, runs as the unprivileged user `haproxy`,
- * `/tmp` writable, `STOPSIGNAL SIGUSR1`: a graceful stop that finishes open connections).
+ * `/tmp` writable, `STOPSIGNAL SIGUSR1`: a graceful stop, which takes no new connections and lets
+ * open ones finish until `hard-stop-after`).
  */
 import { HealthCheck, healthCheck } from "./healthchecks";
+import { retryScript } from "./retry";
 
 /**
  * The second alias of a shared service on the data network, which only gateways use. A gateway
@@ -27,8 +29,9 @@ export interface Relay {
   /** A network alias that the gateway alone resolves on the far network, and its port. */
   upstream: { host: string; port: number };
   /**
-   * An HTTP path on the upstream that answers 2xx when it serves. With it, HAProxy sends no
-   * connection to the upstream until that path answers, and the relay's health answers 503.
+   * An HTTP path on the upstream that answers 2xx when it serves. With it, once HAProxy has
+   * checked the upstream, it sends it no connection while that path does not answer, and the
+   * relay's health answers 503 meanwhile.
    * @default none: the upstream is relayed to whatever its state
    */
   healthPath?: string;
@@ -243,17 +246,12 @@ export function relayCheckScript(
       return `http://${host}:${port}${path}`;
     }),
   ];
-  // busybox's `timeout`, not wget's own `-T`, which crashes Debian's busybox 1.35.
-  const all = urls.map((url) => `timeout 5 wget -q -O /dev/null ${url}`).join(" && ");
-  return [
-    "i=0",
-    `while [ "$i" -lt ${attempts} ]; do`,
-    `  if ${all}; then echo "${host} serves"; exit 0; fi`,
-    "  i=$((i + 1))",
-    `  sleep ${intervalSeconds}`,
-    "done",
-    `echo "${host} did not serve ${urls.join(", ")} within ${attempts * intervalSeconds} s" >&2`,
-    "exit 1",
-    "",
-  ].join("\n");
+  return retryScript({
+    // busybox's `timeout`, not wget's own `-T`, which crashes Debian's busybox 1.35.
+    condition: urls.map((url) => `timeout 5 wget -q -O /dev/null ${url}`).join(" && "),
+    success: `${host} serves`,
+    failure: `${host} did not serve ${urls.join(", ")} within ${attempts * intervalSeconds} s`,
+    attempts,
+    intervalSeconds,
+  });
 }

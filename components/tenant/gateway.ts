@@ -32,8 +32,9 @@ export interface GatewayArgs {
  * to the data network (see lib/gateway.ts). The tenant's containers find the shared services here
  * under the names they always used. Adding a tenant adds a gateway and touches no shared
  * container (a container's networks are ForceNew in the docker provider). Replaced blue/green:
- * while two gateways answer the same names the tenant's connections go through either, and the
- * old one, stopped gracefully, finishes the connections it holds.
+ * while two gateways answer the same names new connections go through either; the old one, once
+ * stopped, takes none and cuts those it still holds after 25 s, which the apps' pools and clients
+ * open again through the new one.
  */
 export class Gateway extends pulumi.ComponentResource {
   public readonly container: docker.Container;
