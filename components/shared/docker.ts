@@ -224,6 +224,36 @@ export function serviceContainer(
   return new docker.Container(name, serviceContainerArgs(spec), { ...opts, ...containerOptions });
 }
 
+/** Where `resolvedOnce` puts back the value of the Output at `index`. */
+class Slot {
+  constructor(readonly index: number) {}
+}
+
+/**
+ * `value` with every Output and promise in it resolved, as one Output: one `pulumi.all` over
+ * them, where `pulumi.output(value)` makes an Output of every property and element on the way,
+ * and each Output costs evaluation time (tools/bench/results.md).
+ */
+function resolvedOnce<T extends unknown[]>(value: T): pulumi.Output<unknown[]> {
+  const inputs: unknown[] = [];
+  const shape = (v: unknown): unknown => {
+    if (pulumi.Output.isInstance(v) || v instanceof Promise) return new Slot(inputs.push(v) - 1);
+    if (Array.isArray(v)) return v.map(shape);
+    if (v !== null && typeof v === "object")
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, shape(x)]));
+    return v;
+  };
+  const template = shape(value);
+  const fill = (v: unknown, values: unknown[]): unknown => {
+    if (v instanceof Slot) return values[v.index];
+    if (Array.isArray(v)) return v.map((x) => fill(x, values));
+    if (v !== null && typeof v === "object")
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, fill(x, values)]));
+    return v;
+  };
+  return pulumi.all(inputs).apply((values) => fill(template, values) as unknown[]);
+}
+
 /** How a blue/green container's release is named. */
 export interface BlueGreen {
   /** The stack's release key (secret), which keys the digest of each spec (see `releaseTag`). */
@@ -265,13 +295,12 @@ export function blueGreenContainer(
   if (spec.ports?.length) {
     throw new Error(`Container ${name}: published host ports cannot be held by two releases`);
   }
-  // Everything but the name, which is what gets the tag.
-  const described = { ...serviceContainerArgs(spec), name: undefined };
-  // A digest of a secret environment reveals nothing without the key: the keeper is not secret.
+  // Everything but the name, which is what gets the tag. A digest of a secret environment
+  // reveals nothing without the key: the keeper is not secret.
   const digest = pulumi.unsecret(
-    pulumi
-      .all([blueGreen.key, pulumi.output(described)])
-      .apply(([key, resolved]) => releaseTag(key, resolved)),
+    resolvedOnce([blueGreen.key, { ...serviceContainerArgs(spec), name: undefined }]).apply(
+      ([key, described]) => releaseTag(key as string, described),
+    ),
   );
   const tag = new random.RandomId(
     `${name}-release`,
