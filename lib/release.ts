@@ -2,8 +2,8 @@
  * Release tags: what lets a new container run beside the one it replaces. A container replaced
  * create-first needs a Docker name (and, when something routes to it, an alias) that differs
  * from its predecessor's, and from every earlier release still waiting to be deleted. The tag is
- * a random id drawn anew whenever the digest here, of everything the container is, changes (see
- * `blueGreenContainer`).
+ * the digest here of everything the container is together with a random id drawn anew whenever
+ * that spec changes (see `blueGreenContainer`).
  */
 import { createHmac } from "node:crypto";
 import { stringify } from "safe-stable-stringify";
@@ -19,7 +19,6 @@ export const RELEASE_TAG_LENGTH = 10;
  * that holds an operator's password would let anyone test guesses of that password against it.
  */
 export function releaseTag(key: string, spec: unknown): string {
-  if (key.length === 0) throw new Error("releaseTag: the key must not be empty");
   const canonical = stringify(spec);
   if (canonical === undefined) throw new Error("releaseTag: the spec has no JSON form");
   return createHmac("sha256", key).update(canonical).digest("hex").slice(0, RELEASE_TAG_LENGTH);

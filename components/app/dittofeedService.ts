@@ -14,6 +14,8 @@ export interface DittofeedServiceArgs {
   role: AppRole;
   /** Image id of the role's image. */
   image: pulumi.Input<string>;
+  /** The Dittofeed release the image is of, labelled on each container for `docker ps`. */
+  dittofeedVersion: string;
   /** The role's environment (secret). */
   env: pulumi.Input<string[]>;
   /** Container memory limit in MB. Required: the defaults per role are config's. */
@@ -91,7 +93,12 @@ export class DittofeedService extends pulumi.ComponentResource {
         name: tenantDockerName(context.stack, tenantId, role, ...suffix),
         hostname,
         image: args.image,
-        owner: { environment: context.environment, service: role, tenant: tenantId },
+        owner: {
+          environment: context.environment,
+          service: role,
+          tenant: tenantId,
+          dittofeedVersion: args.dittofeedVersion,
+        },
         network: context.network,
         memoryMb: args.memoryMb,
         env: args.env,

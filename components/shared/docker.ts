@@ -254,6 +254,13 @@ function resolvedOnce<T extends unknown[]>(value: T): pulumi.Output<unknown[]> {
   return pulumi.all(inputs).apply((values) => fill(template, values) as unknown[]);
 }
 
+/**
+ * A string output's value, or "" where there is none: a provider always returns a
+ * `RandomBytes.base64` and a `RandomId.hex`, but mocks that echo their inputs (Pulumi's own
+ * testing guide) return neither, and names must still be built.
+ */
+const textOf = (value: unknown): string => (typeof value === "string" ? value : "");
+
 /** How a blue/green container's release is named. */
 export interface BlueGreen {
   /** The stack's release key (secret), which keys the digest of each spec (see `releaseTag`). */
@@ -288,7 +295,7 @@ export interface BlueGreenContainer {
  */
 export function blueGreenContainer(
   name: string,
-  spec: ServiceSpec,
+  spec: ServiceSpec & { name: string },
   blueGreen: BlueGreen,
   opts: CallerOptions,
 ): BlueGreenContainer {
@@ -296,24 +303,30 @@ export function blueGreenContainer(
     throw new Error(`Container ${name}: published host ports cannot be held by two releases`);
   }
   // Everything but the name, which is what gets the tag. A digest of a secret environment
-  // reveals nothing without the key: the keeper is not secret.
-  const digest = pulumi.unsecret(
-    resolvedOnce([blueGreen.key, { ...serviceContainerArgs(spec), name: undefined }]).apply(
-      ([key, described]) => releaseTag(key as string, described),
-    ),
+  // reveals nothing without the key: neither the keeper nor the tag is secret.
+  const described = resolvedOnce([blueGreen.key, serviceContainerArgs(spec)]).apply(
+    ([key, args]) => ({ key: textOf(key), spec: { ...(args as object), name: undefined } }),
   );
-  const tag = new random.RandomId(
+  const digest = pulumi.unsecret(described.apply(({ key: k, spec: s }) => releaseTag(k, s)));
+  const id = new random.RandomId(
     `${name}-release`,
     { byteLength: RELEASE_TAG_LENGTH / 2, keepers: { spec: digest } },
     { parent: opts.parent },
-  ).hex;
+  );
+  // The spec and the id drawn for it: a new spec gives a new tag by itself, a new id (a spec
+  // gone back to, or `--replace` of the id) gives one as well.
+  const tag = pulumi.unsecret(
+    pulumi
+      .all([described, id.hex])
+      .apply(([{ key: k, spec: s }, hex]) => releaseTag(k, { spec: s, id: textOf(hex) })),
+  );
   const releaseAlias =
     blueGreen.alias === undefined ? undefined : tag.apply((t) => tagged(blueGreen.alias!, t));
   const withRelease = (aliases: pulumi.Input<string>[]) =>
     releaseAlias === undefined ? aliases : [...aliases, releaseAlias];
   const args = serviceContainerArgs({
     ...spec,
-    name: pulumi.all([spec.name, tag]).apply(([base, t]) => tagged(base, t)),
+    name: tag.apply((t) => tagged(spec.name, t)),
     aliases: withRelease(spec.aliases),
     moreNetworks: spec.moreNetworks?.map((m) => ({ ...m, aliases: withRelease(m.aliases) })),
   });

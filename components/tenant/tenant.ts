@@ -270,6 +270,7 @@ export class Tenant extends pulumi.ComponentResource {
           tenantId: id,
           role,
           image: images[role],
+          dittofeedVersion: args.release.version,
           env: environment(role),
           memoryMb: args.memoryMb[role],
           temporal: temporal.endpoint,

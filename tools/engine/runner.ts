@@ -170,6 +170,8 @@ export interface RunOptions {
   program?: Program;
   /** Run as `pulumi preview` does (`pulumi.runtime.isDryRun()`). @default false: as `pulumi up` */
   preview?: boolean;
+  /** Other mocks than the providers' stand-ins (`jobs` is then ignored). @default ./mocks */
+  mocks?: pulumi.runtime.Mocks;
 }
 
 /** A Pulumi program: registers resources synchronously, returns its stack outputs. */
@@ -189,7 +191,7 @@ export interface RunResult {
  */
 export async function runProgram(options: RunOptions): Promise<RunResult> {
   const stack = options.stack ?? "test";
-  const theMocks = mocks(options.jobs ?? {});
+  const theMocks = options.mocks ?? mocks(options.jobs ?? {});
   const preview = options.preview ?? false;
   await pulumi.runtime.setMocks(theMocks, "platform", stack, preview);
   const monitor = new RecordingMonitor(theMocks);
