@@ -13,7 +13,7 @@ import {
 import { parsePlatformConfig, PlatformConfig, rawPlatformConfig } from "../config";
 import { stackFilePath } from "../config/stackFile";
 
-export { isSecret, mockBytes, mockPassword, uuidOf } from "../tools/engine/mocks";
+export { isSecret, mockBytes, mockPassword, mocks, uuidOf } from "../tools/engine/mocks";
 export {
   PROJECT_ROOT,
   Registration,

@@ -18,6 +18,7 @@ import {
   CONTAINER,
   followService,
   labelMap,
+  mocks,
   ofType,
   Registration,
   runProgram,
@@ -109,6 +110,45 @@ for (const stack of ["staging", "production"] as const) {
         assert.equal(front.inputs.wait, true);
         assert.ok(byName(base, `${tenant}-front-check`).dependencies.includes(front.urn));
       }
+    });
+
+    test("the routes check waits for the document and the connector, and tenants count as deployed only after it", () => {
+      const check = byName(base, "tunnel-routes-check");
+      for (const name of ["tunnel-config", "tunnel-connector"])
+        assert.ok(check.dependencies.includes(byName(base, name).urn), `waits for ${name}`);
+      // A failed check fails every tenant's `deployed` output, and so the update.
+      return runProgram({
+        ...committedStack(stack),
+        jobs: { "tunnel-routes-check": { exitCode: 1, logs: "did not route\n" } },
+      }).then((failed) => {
+        assert.match(String(failed.error), /cloudflared runs the new routes exited with code 1/);
+      });
+    });
+
+    test("a new release id alone (a spec gone back to, or --replace) gives new Docker names", async () => {
+      // The real provider draws a new id on every replacement; here each run draws another.
+      const withIds = (suffix: string): pulumi.runtime.Mocks => {
+        const base = mocks({});
+        return {
+          ...base,
+          newResource: async (args) => {
+            const created = await base.newResource(args);
+            return args.type === "random:index/randomId:RandomId"
+              ? { ...created, state: { ...created.state, hex: `00000000${suffix}` } }
+              : created;
+          },
+        };
+      };
+      const names: string[][] = [];
+      for (const suffix of ["01", "02"]) {
+        const result = await run({ ...committedStack(stack), mocks: withIds(suffix) });
+        names.push(
+          ["acme-api", "acme-dashboard", "acme-front-container"].map((n) =>
+            dockerName(byName(result, n)),
+          ),
+        );
+      }
+      for (let i = 0; i < names[0].length; i++) assert.notEqual(names[0][i], names[1][i]);
     });
 
     test("no api, dashboard, front or connector is replaced delete-first", () => {
