@@ -97,6 +97,10 @@ export function relayHealthCheck(): HealthCheck {
   );
 }
 
+/** What relays and their checks accept as an upstream's name, and as an HTTP path. */
+const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9.-]*$/;
+const PLAIN_PATH = /^\/[A-Za-z0-9/_.-]*$/;
+
 /** Seconds between two HTTP checks of a checked upstream. */
 const CHECK_EVERY_SECONDS = 2;
 
@@ -132,10 +136,10 @@ export function gatewayConfig(
       throw new Error(`Gateway relay name ${JSON.stringify(relay.name)} is invalid or repeated`);
     }
     if (ports.has(relay.port)) throw new Error(`Gateway port ${relay.port} is taken twice`);
-    if (!/^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(relay.upstream.host)) {
+    if (!HOST_NAME.test(relay.upstream.host)) {
       throw new Error(`Gateway upstream ${JSON.stringify(relay.upstream.host)} is not a host name`);
     }
-    if (relay.healthPath !== undefined && !/^\/[A-Za-z0-9/_.-]*$/.test(relay.healthPath)) {
+    if (relay.healthPath !== undefined && !PLAIN_PATH.test(relay.healthPath)) {
       throw new Error(
         `Gateway health path ${JSON.stringify(relay.healthPath)} is not a plain path`,
       );
@@ -234,13 +238,13 @@ export function relayCheckScript(
   attempts = 30,
   intervalSeconds = 2,
 ): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(host)) {
+  if (!HOST_NAME.test(host)) {
     throw new Error(`Relay check host ${JSON.stringify(host)} is not a host name`);
   }
   const urls = [
     `http://${host}:${GATEWAY_HEALTH_PORT}${GATEWAY_HEALTH_PATH}`,
     ...probes.map(({ port, path }) => {
-      if (!/^\/[A-Za-z0-9/_.-]*$/.test(path)) {
+      if (!PLAIN_PATH.test(path)) {
         throw new Error(`Relay check path ${JSON.stringify(path)} is not a plain path`);
       }
       return `http://${host}:${port}${path}`;

@@ -41,6 +41,12 @@ export interface Scenario {
   violations(diff: PlanDiff, sides: Sides): string[];
 }
 
+/** The release one patch after `version` (the default release when none is set). */
+export function nextPatchRelease(version: string = DEFAULT_DITTOFEED_VERSION): string {
+  const [major, minor, patch] = version.replace(/^v/, "").split(/[.-]/).map(Number);
+  return `v${major}.${minor}.${patch + 1}`;
+}
+
 /** The tenant the scenarios change or remove, and the one they add. */
 const CHANGED = "globex";
 const ADDED = "initech";
@@ -163,11 +169,7 @@ export const SCENARIOS: Scenario[] = [
     target:
       "app containers (with each tenant's front), bootstrap jobs and the Dittofeed images they run, and the ingress document, which moves to the new fronts, with its check; no database, cache, ClickHouse, Temporal, volume, DNS, Access or other tunnel resource",
     edit: (config) => {
-      const [major, minor, patch] = (config.dittofeed.version ?? DEFAULT_DITTOFEED_VERSION)
-        .replace(/^v/, "")
-        .split(/[.-]/)
-        .map(Number);
-      config.dittofeed.version = `v${major}.${minor}.${patch + 1}`;
+      config.dittofeed.version = nextPatchRelease(config.dittofeed.version);
     },
     violations: (diff, sides) =>
       outside(besidesRouting(diff), sides, { classes: ["app", "bootstrap", "image"] }),

@@ -15,9 +15,8 @@ import {
   stackFileConfig,
   withCheckout,
 } from "../engine/runner";
-import { DEFAULT_DITTOFEED_VERSION } from "../../config";
 import { stackFilePath } from "../../config/stackFile";
-import { BLAST_STACKS } from "./blast";
+import { BLAST_STACKS, nextPatchRelease } from "./blast";
 
 /** The last commit before blue/green releases: what "before" measures. */
 export const DOWNTIME_BASELINE = "799a7a8";
@@ -42,15 +41,11 @@ export const DOWNTIME_CHANGES: DowntimeChange[] = [
     change: "bump `dittofeed.version` one patch release",
     edit: (config) => {
       const dittofeed = json(config, "platform:dittofeed", {}) as { version?: string };
-      const [major, minor, patch] = (dittofeed.version ?? DEFAULT_DITTOFEED_VERSION)
-        .replace(/^v/, "")
-        .split(/[.-]/)
-        .map(Number);
       return {
         ...config,
         "platform:dittofeed": JSON.stringify({
           ...dittofeed,
-          version: `v${major}.${minor}.${patch + 1}`,
+          version: nextPatchRelease(dittofeed.version),
         }),
       };
     },

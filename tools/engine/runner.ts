@@ -309,7 +309,7 @@ export async function withCheckout<T>(ref: string, work: (root: string) => Promi
   try {
     git("rev-parse", "--verify", "--quiet", `${ref}^{commit}`);
   } catch {
-    throw new UnknownRefError(`--base ${ref} is not a commit in this repository`);
+    throw new UnknownRefError(`${ref} is not a commit in this repository`);
   }
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "platform-base-"));
   git("worktree", "add", "--detach", "--force", root, ref);

@@ -95,7 +95,7 @@ export async function main(argv: string[]): Promise<void> {
     const before = await withCheckout(base, (root) =>
       planCheckout(root, stack, { digestKey }),
     ).catch((error: unknown) => {
-      throw error instanceof UnknownRefError ? new UsageError(error.message) : error;
+      throw error instanceof UnknownRefError ? new UsageError(`--base ${error.message}`) : error;
     });
     const after = await planCheckout(PROJECT_ROOT, stack, { digestKey });
     const diff = diffPlans(before, after, base);
