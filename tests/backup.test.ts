@@ -1,0 +1,693 @@
+/**
+ * Backups for real: the backup script in real bash with Debian's `pg_dump` 15 and `gpg` (the
+ * tools of the `postgres:15` image it runs in: docker-library/postgres, 15/bookworm/Dockerfile)
+ * against a real PostgreSQL 15, with the roles and grants the program declares; and `npm run
+ * restore`'s code decrypting with the private key and restoring with `pg_restore` 15. ClickHouse
+ * is not on this machine: the script's ClickHouse half is not run here.
+ */
+import assert from "node:assert/strict";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, before, describe, test } from "node:test";
+import fc from "fast-check";
+import pg from "pg";
+import { BACKUP_ROLE } from "../components/data/backup";
+import {
+  BACKUP_GRACE_SECONDS,
+  BackupEnv,
+  BackupPaths,
+  backupHealthTest,
+  backupScript,
+} from "../lib/backup";
+import { tenantSqlName } from "../lib/naming";
+import { restore } from "../tools/restore/restore";
+import {
+  createDatabaseSql,
+  createRoleSql,
+  revokePublicSql,
+  Server,
+  startServer,
+  SUPERUSER,
+} from "./postgresServer";
+
+/** A row of the table each tenant gets here. */
+interface Segment {
+  id: number;
+  name: string;
+  payload: unknown;
+  note: string | null;
+}
+
+const SUPERUSER_PASSWORD = "superuser-password-0123456789";
+const BACKUP_PASSWORD = "backup-password-0123456789ab";
+const TENANT_PASSWORD = "tenant-password-0123456789ab";
+/** In every tenant's rows: found in no backup file, which are all ciphertext. */
+const MARKER = "plain-text-marker-7f3a";
+
+/** A throwaway OpenPGP key pair in its own keyring: the public half as config holds it. */
+function keyPair(): { home: string; publicKey: string } {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), "platform-gpg-"));
+  const gpg = (...args: string[]) =>
+    execFileSync(
+      "gpg",
+      ["--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase", "", ...args],
+      {
+        env: { ...process.env, GNUPGHOME: home },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    ).toString();
+  gpg("--quick-generate-key", "Backups test <ops@example.com>", "ed25519", "cert", "never");
+  const fpr = /^fpr:+([0-9A-F]+):/m.exec(gpg("--list-keys", "--with-colons"))![1];
+  gpg("--quick-add-key", fpr, "cv25519", "encr", "never");
+  return { home, publicKey: gpg("--export", "--armor", fpr) };
+}
+
+interface Run {
+  code: number;
+  output: string;
+}
+
+/** The backup script, as the container runs it: `bash -c <script>` with its environment. */
+function runBackup(env: Partial<BackupEnv> & BackupPaths, base: BackupEnv): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn("bash", ["-c", backupScript()], {
+      env: { PATH: "/usr/bin:/bin", ...base, ...env },
+    });
+    let output = "";
+    child.stdout.on("data", (d) => (output += d));
+    child.stderr.on("data", (d) => (output += d));
+    child.on("close", (code) => resolve({ code: code ?? -1, output }));
+  });
+}
+
+/** Every file under `dir`, relative. */
+function filesUnder(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs
+    .readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
+    .sort();
+}
+
+/** The complete sets of a directory of sets. */
+const setsIn = (dir: string) =>
+  fs.existsSync(dir)
+    ? fs
+        .readdirSync(dir)
+        .filter((n) => /^\d{8}T\d{6}Z$/.test(n))
+        .sort()
+    : [];
+
+describe("backups and restores on a real PostgreSQL 15", () => {
+  let server: Server;
+  let admin: pg.Client;
+  let key: { home: string; publicKey: string };
+  let root: string;
+  let base: BackupEnv;
+  const acme = tenantSqlName("acme");
+  const globex = tenantSqlName("globex");
+
+  /** A tenant as the program declares it: role, database, PUBLIC revoked, the backup role let in. */
+  async function createTenant(database: string) {
+    await admin.query(
+      createRoleSql({
+        name: database,
+        password: TENANT_PASSWORD,
+        login: true,
+        createDatabase: true,
+      }),
+    );
+    await admin.query(createDatabaseSql(database, database));
+    await admin.query(revokePublicSql(database));
+    await admin.query(`GRANT CONNECT ON DATABASE "${database}" TO "${BACKUP_ROLE}"`);
+  }
+
+  async function asTenant<T>(database: string, work: (c: pg.Client) => Promise<T>): Promise<T> {
+    const client = new pg.Client({
+      host: "127.0.0.1",
+      port: server.port,
+      user: database,
+      password: TENANT_PASSWORD,
+      database,
+    });
+    await client.connect();
+    try {
+      return await work(client);
+    } finally {
+      await client.end();
+    }
+  }
+
+  const rowsOf = (database: string) =>
+    asTenant(
+      database,
+      async (c) =>
+        (await c.query<Segment>(`SELECT id, name, payload, note FROM "Segment" ORDER BY id`)).rows,
+    );
+
+  before(async () => {
+    server = await startServer(SUPERUSER_PASSWORD);
+    admin = await server.admin();
+    key = keyPair();
+    root = fs.mkdtempSync(path.join(os.tmpdir(), "platform-backups-"));
+    // The backup role as components/data/backup.ts declares it (postgresql.Role, `roles`).
+    await admin.query(
+      createRoleSql({ name: BACKUP_ROLE, password: BACKUP_PASSWORD, login: true }) +
+        `; GRANT pg_read_all_data TO "${BACKUP_ROLE}"`,
+    );
+    for (const database of [acme, globex]) await createTenant(database);
+    // Temporal's databases (components/data/temporal.ts): PUBLIC revoked, the backup role let in.
+    await admin.query(createRoleSql({ name: "temporal", password: TENANT_PASSWORD, login: true }));
+    for (const database of ["temporal", "temporal_visibility"]) {
+      await admin.query(createDatabaseSql(database, "temporal"));
+      await admin.query(revokePublicSql(database));
+      await admin.query(`GRANT CONNECT ON DATABASE "${database}" TO "${BACKUP_ROLE}"`);
+    }
+    // Not the platform's: the naming rule leaves it out.
+    await admin.query(createDatabaseSql("unrelated", SUPERUSER));
+    for (const database of [acme, globex]) {
+      await asTenant(database, async (c) => {
+        await c.query(
+          `CREATE TABLE "Segment" (id serial PRIMARY KEY, name text NOT NULL, payload jsonb, note text)`,
+        );
+        await c.query(
+          `INSERT INTO "Segment" (name, payload, note) VALUES ($1, $2, $3), ($4, $5, NULL)`,
+          [
+            `${database} é 🚀`,
+            { marker: MARKER, n: 1 },
+            `O'Brien\n\t"quoted" ${MARKER}`,
+            "second",
+            null,
+          ],
+        );
+      });
+    }
+    base = {
+      PGHOST: "127.0.0.1",
+      PGPORT: String(server.port),
+      PGUSER: BACKUP_ROLE,
+      PGPASSWORD: BACKUP_PASSWORD,
+      PUBLIC_KEY: key.publicKey,
+      MODE: "once",
+      DESTINATION: "scheduled",
+      DATABASES: "",
+      EXTRA_DATABASES: "temporal temporal_visibility",
+      CLICKHOUSE_DATABASES: "",
+      CLICKHOUSE_HOST: "",
+      CLICKHOUSE_PORT: "",
+      CLICKHOUSE_USER: "",
+      CLICKHOUSE_PASSWORD: "",
+      INTERVAL_HOURS: "24",
+      RETENTION_DAYS: "14",
+      REMOTE: "",
+    };
+  });
+
+  after(async () => {
+    await admin?.end();
+    await server?.stop();
+  });
+
+  test("pg_dump and pg_restore are the server's major version, as the backup image's are", async () => {
+    const major = Number(
+      (
+        await admin.query<{ server_version_num: string }>("SHOW server_version_num")
+      ).rows[0].server_version_num.slice(0, 2),
+    );
+    for (const tool of ["pg_dump", "pg_restore"]) {
+      const version = execFileSync(tool, ["--version"]).toString();
+      assert.equal(Number(/(\d+)\.\d+/.exec(version)![1]), major, version);
+    }
+  });
+
+  test("the backup role reads every tenant's data and may write none", async () => {
+    const client = new pg.Client({
+      host: "127.0.0.1",
+      port: server.port,
+      user: BACKUP_ROLE,
+      password: BACKUP_PASSWORD,
+      database: acme,
+    });
+    await client.connect();
+    try {
+      assert.equal(
+        (await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM "Segment"`)).rows[0].n,
+        2,
+      );
+      for (const sql of [
+        `INSERT INTO "Segment" (name) VALUES ('x')`,
+        `UPDATE "Segment" SET name = 'x'`,
+        `DELETE FROM "Segment"`,
+        `CREATE TABLE intruder (id int)`,
+        `DROP TABLE "Segment"`,
+      ]) {
+        await assert.rejects(client.query(sql), (e: { code?: string }) => e.code === "42501", sql);
+      }
+    } finally {
+      await client.end();
+    }
+  });
+
+  test("one set holds every tenant's database and Temporal's, each sealed, found by name", async () => {
+    const result = await runBackup({ BACKUP_ROOT: root }, base);
+    assert.equal(result.code, 0, result.output);
+    const [stamp] = setsIn(path.join(root, "scheduled"));
+    assert.ok(stamp, result.output);
+    const set = path.join(root, "scheduled", stamp);
+    assert.deepEqual(filesUnder(set), [
+      "SHA256SUMS",
+      `postgres/${acme}.dump.gpg`,
+      `postgres/${globex}.dump.gpg`,
+      "postgres/temporal.dump.gpg",
+      "postgres/temporal_visibility.dump.gpg",
+    ]);
+    for (const file of filesUnder(set).filter((f) => f.endsWith(".gpg"))) {
+      const bytes = fs.readFileSync(path.join(set, file));
+      // pg_dump's custom format starts with PGDMP; a sealed file is an OpenPGP message.
+      assert.ok(!bytes.includes("PGDMP") && !bytes.includes(MARKER), `${file} is plain`);
+      // Without the private key gpg fails to decrypt, but lists the packets it read.
+      const packets = spawnSync("gpg", ["--list-packets", "--batch", path.join(set, file)], {
+        env: { ...process.env, GNUPGHOME: fs.mkdtempSync(path.join(os.tmpdir(), "gpg-empty-")) },
+      }).stdout.toString();
+      assert.match(packets, /pubkey enc packet/, file);
+    }
+    // The checksums are right, as sha256sum -c checks them.
+    const check = spawnSync("sha256sum", ["-c", "SHA256SUMS"], { cwd: set });
+    assert.equal(check.status, 0, check.stdout.toString());
+    assert.match(result.output, /backup: ok scheduled\/\d{8}T\d{6}Z: 4 databases/);
+  });
+
+  test("a tenant added later is in the next set with no change to the service", async () => {
+    const initech = tenantSqlName("initech");
+    await createTenant(initech);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "platform-backups-"));
+    const result = await runBackup({ BACKUP_ROOT: dir }, base);
+    assert.equal(result.code, 0, result.output);
+    const set = path.join(dir, "scheduled", setsIn(path.join(dir, "scheduled"))[0]);
+    assert.ok(fs.existsSync(path.join(set, "postgres", `${initech}.dump.gpg`)));
+    assert.ok(!fs.existsSync(path.join(set, "postgres", "unrelated.dump.gpg")));
+    await admin.query(`DROP DATABASE "${initech}"`);
+    await admin.query(`DROP ROLE "${initech}"`);
+  });
+
+  test("a failed dump fails the set: nothing complete is left, nothing counts as a success", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "platform-backups-"));
+    const missing = await runBackup(
+      { BACKUP_ROOT: dir, DATABASES: `${acme} dittofeed_missing` },
+      base,
+    );
+    assert.notEqual(missing.code, 0, missing.output);
+    assert.deepEqual(setsIn(path.join(dir, "scheduled")), []);
+    assert.ok(!fs.existsSync(path.join(dir, "status", "last-success")));
+    // A wrong password fails the listing itself, which must not pass for an empty set.
+    const denied = await runBackup(
+      { BACKUP_ROOT: dir, PGPASSWORD: "wrong-password-0123456" },
+      base,
+    );
+    assert.notEqual(denied.code, 0, denied.output);
+    assert.deepEqual(setsIn(path.join(dir, "scheduled")), []);
+  });
+
+  test("the service backs up when due, logs a failure without counting it, and stays healthy only while sets are recent", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "platform-backups-"));
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "platform-backup-tmp-"));
+    /** Runs the service until its first run has logged, then stops it. */
+    const serviceRun = (env: Partial<BackupEnv>) =>
+      new Promise<string>((resolve, reject) => {
+        const child = spawn("bash", ["-c", backupScript()], {
+          env: {
+            PATH: "/usr/bin:/bin",
+            ...base,
+            MODE: "service",
+            BACKUP_ROOT: dir,
+            TMPDIR: tmp,
+            TICK_SECONDS: "1",
+            ...env,
+          },
+        });
+        let output = "";
+        const timer = setTimeout(() => {
+          child.kill();
+          reject(new Error(`the service logged no run: ${output}`));
+        }, 60_000);
+        const onData = (d: Buffer) => {
+          output += d.toString();
+          if (/backup: (ok|FAILED)/.test(output)) {
+            clearTimeout(timer);
+            child.kill();
+            resolve(output);
+          }
+        };
+        child.stdout.on("data", onData);
+        child.stderr.on("data", onData);
+      });
+    const healthy = () =>
+      spawnSync(backupHealthTest(24)[1], backupHealthTest(24).slice(2), {
+        env: { PATH: "/usr/bin:/bin", BACKUP_ROOT: dir, TMPDIR: tmp },
+      }).status === 0;
+
+    // Inside `if`, bash ignores errexit: a failed dump must still fail the run.
+    const failed = await serviceRun({ DATABASES: "dittofeed_missing" });
+    assert.match(failed, /backup: FAILED/);
+    assert.ok(!fs.existsSync(path.join(dir, "status", "last-success")), failed);
+    assert.deepEqual(setsIn(path.join(dir, "scheduled")), []);
+
+    fs.rmSync(path.join(dir, "status", "last-attempt"));
+    const ok = await serviceRun({});
+    assert.match(ok, /backup: ok scheduled\//);
+    assert.equal(setsIn(path.join(dir, "scheduled")).length, 1);
+    assert.ok(healthy(), "a fresh set is healthy");
+
+    // Overdue: the last success, and the service's own start, a day and the grace ago.
+    const overdue = Math.floor(Date.now() / 1000) - 24 * 3600 - BACKUP_GRACE_SECONDS - 60;
+    fs.writeFileSync(path.join(dir, "status", "last-success"), String(overdue));
+    fs.writeFileSync(path.join(tmp, "backup-started"), String(overdue));
+    assert.ok(!healthy(), "an overdue set is unhealthy");
+    // A service that just started has its interval to take its first set.
+    fs.writeFileSync(path.join(tmp, "backup-started"), String(Math.floor(Date.now() / 1000)));
+    assert.ok(healthy(), "a service just started is healthy");
+  });
+
+  test("pruning keeps recent sets and the newest of each directory, and never exports", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "platform-backups-"));
+    const mk = (...parts: string[]) => fs.mkdirSync(path.join(dir, ...parts), { recursive: true });
+    mk("scheduled", "20200101T000000Z");
+    mk("scheduled", "20200102T000000Z");
+    mk("snapshots", "acme", "20200101T000000Z"); // acme's only snapshot: the newest, kept
+    mk("snapshots", "globex", "20200101T000000Z");
+    mk("snapshots", "globex", "20200105T000000Z");
+    mk("exports", "initech", "20200101T000000Z");
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "platform-backup-tmp-"));
+    await new Promise<void>((resolve) => {
+      const child = spawn("bash", ["-c", backupScript()], {
+        env: {
+          PATH: "/usr/bin:/bin",
+          ...base,
+          MODE: "service",
+          BACKUP_ROOT: dir,
+          TMPDIR: tmp,
+          TICK_SECONDS: "1",
+        },
+      });
+      let output = "";
+      child.stdout.on("data", (d) => {
+        output += d;
+        if (/backup: ok/.test(output)) setTimeout(() => (child.kill(), resolve()), 500);
+      });
+    });
+    const scheduled = setsIn(path.join(dir, "scheduled"));
+    assert.equal(scheduled.length, 1, "only this run's set: both old ones are past retention");
+    assert.ok(scheduled[0] > "2020");
+    assert.deepEqual(setsIn(path.join(dir, "snapshots", "acme")), ["20200101T000000Z"]);
+    assert.deepEqual(setsIn(path.join(dir, "snapshots", "globex")), ["20200105T000000Z"]);
+    assert.deepEqual(setsIn(path.join(dir, "exports", "initech")), ["20200101T000000Z"]);
+  });
+
+  test("a tenant's one-shot set holds its database and its SECRET_KEY, sealed, and nothing else", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "platform-backups-"));
+    const secretKey = Buffer.alloc(32, 7).toString("base64");
+    const result = await runBackup(
+      {
+        BACKUP_ROOT: dir,
+        DESTINATION: "snapshots/acme",
+        DATABASES: acme,
+        CLICKHOUSE_DATABASES: "-",
+        SECRET_KEY: secretKey,
+      },
+      base,
+    );
+    assert.equal(result.code, 0, result.output);
+    const set = path.join(dir, "snapshots", "acme", setsIn(path.join(dir, "snapshots", "acme"))[0]);
+    assert.deepEqual(filesUnder(set), [
+      "SHA256SUMS",
+      `postgres/${acme}.dump.gpg`,
+      "secret-key.gpg",
+    ]);
+    const decrypted = execFileSync(
+      "gpg",
+      ["--batch", "--quiet", "--decrypt", path.join(set, "secret-key.gpg")],
+      {
+        env: { ...process.env, GNUPGHOME: key.home },
+      },
+    ).toString();
+    assert.equal(decrypted, secretKey);
+  });
+
+  describe("npm run restore", () => {
+    let set: string;
+    const connection = () => ({
+      host: "127.0.0.1",
+      port: server.port,
+      user: SUPERUSER,
+      password: SUPERUSER_PASSWORD,
+    });
+    const databases = async () =>
+      (
+        await admin.query<{ datname: string }>("SELECT datname FROM pg_database ORDER BY 1")
+      ).rows.map((r) => r.datname);
+
+    before(() => {
+      set = path.join(root, "scheduled", setsIn(path.join(root, "scheduled"))[0]);
+    });
+
+    test("without --yes it says what it would replace and changes nothing", async () => {
+      const before = await databases();
+      const lines: string[] = [];
+      const result = await restore({
+        set,
+        database: acme,
+        into: acme,
+        connection: connection(),
+        apply: false,
+        env: { ...process.env, GNUPGHOME: key.home },
+        log: (l) => lines.push(l),
+      });
+      assert.equal(result.applied, false);
+      assert.match(lines.join("\n"), new RegExp(`Database ${acme} exists .*1 tables.* REPLACED`));
+      assert.deepEqual(await databases(), before);
+    });
+
+    test("into a new database beside the tenant's: every row round-trips", async () => {
+      const into = `${acme}_inspect`;
+      const result = await restore({
+        set,
+        database: acme,
+        into,
+        connection: connection(),
+        apply: true,
+        env: { ...process.env, GNUPGHOME: key.home },
+        log: () => {},
+      });
+      assert.deepEqual(result, { applied: true });
+      const client = await server.admin(into);
+      try {
+        const restored = (
+          await client.query(`SELECT id, name, payload, note FROM "Segment" ORDER BY id`)
+        ).rows;
+        assert.deepEqual(restored, await rowsOf(acme));
+        // Owned by the tenant's role (its name), closed to PUBLIC, open to the backup role.
+        const { rows } = await client.query(
+          `SELECT pg_get_userbyid(datdba) AS owner,
+                  has_database_privilege('public', datname, 'CONNECT') AS public_connect,
+                  has_database_privilege($1, datname, 'CONNECT') AS backup_connect
+             FROM pg_database WHERE datname = $2`,
+          [BACKUP_ROLE, into],
+        );
+        assert.deepEqual(rows[0], { owner: acme, public_connect: false, backup_connect: true });
+      } finally {
+        await client.end();
+      }
+    });
+
+    test("over the tenant's own database after a bad migration: the backup's rows, the damaged one kept", async () => {
+      const good = await rowsOf(acme);
+      // A bad migration: a column dropped, rows rewritten.
+      await asTenant(acme, async (c) => {
+        await c.query(`ALTER TABLE "Segment" DROP COLUMN note`);
+        await c.query(`UPDATE "Segment" SET name = 'broken'`);
+      });
+      const result = await restore({
+        set,
+        database: acme,
+        into: acme,
+        connection: connection(),
+        apply: true,
+        env: { ...process.env, GNUPGHOME: key.home },
+        log: () => {},
+        now: new Date("2026-11-27T06:17:00Z"),
+      });
+      assert.deepEqual(result, { applied: true, keptAs: `${acme}_before_20261127T0617` });
+      assert.deepEqual(await rowsOf(acme), good);
+      const kept = await server.admin(result.keptAs);
+      try {
+        const names = (await kept.query<{ name: string }>(`SELECT name FROM "Segment"`)).rows.map(
+          (r) => r.name,
+        );
+        assert.deepEqual(names, ["broken", "broken"]);
+      } finally {
+        await kept.end();
+      }
+      assert.ok(!(await databases()).includes(`${acme}_restoring`));
+    });
+
+    test("a damaged file is refused before anything is touched", async () => {
+      const copy = fs.mkdtempSync(path.join(os.tmpdir(), "platform-set-"));
+      fs.cpSync(set, copy, { recursive: true });
+      const file = path.join(copy, "postgres", `${globex}.dump.gpg`);
+      const bytes = fs.readFileSync(file);
+      bytes[bytes.length - 1] ^= 0xff;
+      fs.writeFileSync(file, bytes);
+      const before = await databases();
+      await assert.rejects(
+        restore({
+          set: copy,
+          database: globex,
+          into: globex,
+          connection: connection(),
+          apply: true,
+          env: { ...process.env, GNUPGHOME: key.home },
+          log: () => {},
+        }),
+        /does not match its checksum/,
+      );
+      assert.deepEqual(await databases(), before);
+    });
+
+    test("whole host: every database of a set into an empty server, Temporal's with their owner", async () => {
+      const fresh = await startServer(SUPERUSER_PASSWORD);
+      const freshAdmin = await fresh.admin();
+      try {
+        // What `pulumi up` on a new host creates before any restore: roles and empty databases.
+        for (const role of [acme, globex, "temporal", BACKUP_ROLE]) {
+          await freshAdmin.query(
+            createRoleSql({ name: role, password: TENANT_PASSWORD, login: true }),
+          );
+        }
+        for (const [database, owner] of [
+          [acme, acme],
+          [globex, globex],
+          ["temporal", "temporal"],
+          ["temporal_visibility", "temporal"],
+        ]) {
+          await freshAdmin.query(createDatabaseSql(database, owner));
+          await freshAdmin.query(revokePublicSql(database));
+        }
+        for (const database of [acme, globex, "temporal", "temporal_visibility"]) {
+          await restore({
+            set,
+            database,
+            into: database,
+            connection: { ...connection(), port: fresh.port },
+            apply: true,
+            env: { ...process.env, GNUPGHOME: key.home },
+            log: () => {},
+          });
+        }
+        const owners = (
+          await freshAdmin.query(
+            "SELECT datname, pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname NOT LIKE '%\\_before\\_%' AND datname NOT IN ('postgres','template0','template1') ORDER BY 1",
+          )
+        ).rows;
+        assert.deepEqual(owners, [
+          { datname: acme, owner: acme },
+          { datname: globex, owner: globex },
+          { datname: "temporal", owner: "temporal" },
+          { datname: "temporal_visibility", owner: "temporal" },
+        ]);
+        const client = await fresh.admin(globex);
+        try {
+          const rows = (
+            await client.query(`SELECT id, name, payload, note FROM "Segment" ORDER BY id`)
+          ).rows;
+          assert.deepEqual(rows, await rowsOf(globex));
+        } finally {
+          await client.end();
+        }
+      } finally {
+        await freshAdmin.end();
+        await fresh.stop();
+      }
+    });
+  });
+
+  test("any row a tenant can write comes back from a set byte for byte", async () => {
+    const database = tenantSqlName("props");
+    await createTenant(database);
+    await asTenant(database, (c) =>
+      c.query(`CREATE TABLE "Event" (id serial PRIMARY KEY, body text, data jsonb, raw bytea)`),
+    );
+    const text = fc.string({ unit: "grapheme", maxLength: 40 }).map((s) => s.replace(/\0/g, ""));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({ body: text, n: fc.integer(), raw: fc.uint8Array({ maxLength: 32 }) }),
+          {
+            maxLength: 8,
+          },
+        ),
+        async (events) => {
+          await asTenant(database, async (c) => {
+            await c.query(`TRUNCATE "Event"`);
+            for (const e of events) {
+              await c.query(`INSERT INTO "Event" (body, data, raw) VALUES ($1, $2, $3)`, [
+                e.body,
+                { body: e.body, n: e.n },
+                Buffer.from(e.raw),
+              ]);
+            }
+          });
+          const dir = fs.mkdtempSync(path.join(os.tmpdir(), "platform-backups-"));
+          const result = await runBackup(
+            {
+              BACKUP_ROOT: dir,
+              DESTINATION: "snapshots/props",
+              DATABASES: database,
+              CLICKHOUSE_DATABASES: "-",
+            },
+            base,
+          );
+          assert.equal(result.code, 0, result.output);
+          const set = path.join(
+            dir,
+            "snapshots",
+            "props",
+            setsIn(path.join(dir, "snapshots", "props"))[0],
+          );
+          const into = `${database}_check`;
+          await admin.query(`DROP DATABASE IF EXISTS "${into}"`);
+          await restore({
+            set,
+            database,
+            into,
+            connection: {
+              host: "127.0.0.1",
+              port: server.port,
+              user: SUPERUSER,
+              password: SUPERUSER_PASSWORD,
+            },
+            apply: true,
+            env: { ...process.env, GNUPGHOME: key.home },
+            log: () => {},
+          });
+          const read = async (db: string) => {
+            const client = await server.admin(db);
+            try {
+              return (
+                await client.query<Record<string, unknown>>(
+                  `SELECT id, body, data, raw FROM "Event" ORDER BY id`,
+                )
+              ).rows;
+            } finally {
+              await client.end();
+            }
+          };
+          assert.deepEqual(await read(into), await read(database));
+        },
+      ),
+      { numRuns: 8 },
+    );
+  });
+});

@@ -1,0 +1,66 @@
+/** `npm run restore`: one database of a backup set back into a stack's Postgres (see ./restore). */
+import * as fs from "node:fs";
+import { parseArgs } from "node:util";
+import { DEFAULT_ADMIN_PORT } from "../../config/schema";
+import { namespaceValues, readStackFile, stackFilePath } from "../../config/stackFile";
+import { tenantSqlName } from "../../lib/naming";
+import { PROJECT_ROOT } from "../engine/runner";
+import { restore, RestoreError } from "./restore";
+
+const USAGE = `usage:
+  PGPASSWORD=<superuser password> npm run restore -- --stack <name> --from <backup set directory>
+      (--tenant <id> | --database <name>) [--into <database>] [--yes]
+
+  --tenant     restore the tenant's database (dittofeed_<id>); --database names any other (temporal)
+  --into       restore into this database instead, beside the original (for inspection)
+  --yes        do it; without it, only say what would be replaced
+  The superuser's password: pulumi stack output connections --show-secrets -s <stack>.
+  The admin endpoint is the stack's platform:postgres.adminHost/adminPort (PGHOST/PGPORT override).`;
+
+class UsageError extends Error {}
+
+async function main(argv: string[]) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      stack: { type: "string" },
+      from: { type: "string" },
+      tenant: { type: "string" },
+      database: { type: "string" },
+      into: { type: "string" },
+      yes: { type: "boolean", default: false },
+    },
+  });
+  if (!values.stack || !values.from) throw new UsageError("--stack and --from are required");
+  if ((values.tenant === undefined) === (values.database === undefined)) {
+    throw new UsageError("give one of --tenant and --database");
+  }
+  const password = process.env.PGPASSWORD;
+  if (!password)
+    throw new UsageError("PGPASSWORD must hold the stack's Postgres superuser password");
+  const file = stackFilePath(PROJECT_ROOT, values.stack);
+  if (!fs.existsSync(file)) throw new UsageError(`no stack file ${file}`);
+  const raw = namespaceValues(readStackFile(file), "platform");
+  const postgres = (raw.postgres ?? {}) as { adminHost?: string; adminPort?: number };
+  const database = values.database ?? tenantSqlName(values.tenant!);
+  return restore({
+    set: values.from,
+    database,
+    into: values.into ?? database,
+    apply: values.yes,
+    connection: {
+      host: process.env.PGHOST ?? postgres.adminHost ?? "127.0.0.1",
+      port: Number(process.env.PGPORT ?? postgres.adminPort ?? DEFAULT_ADMIN_PORT),
+      user: process.env.PGUSER ?? "postgres",
+      password,
+    },
+    log: (line) => console.log(line),
+  });
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof UsageError) console.error(`${error.message}\n\n${USAGE}`);
+  else if (error instanceof RestoreError) console.error(error.message);
+  else console.error(error);
+  process.exitCode = 1;
+});
