@@ -54,7 +54,7 @@ export function parsePlatformConfig(
         slot,
         subnet: tenantSubnet(parsePool(config.network.pool), slot),
         devPorts: tenant.devPorts ?? devPortsOf(slot),
-        exposed: config.cloudflare !== undefined,
+        exposed: config.cloudflare !== undefined && !tenant.offboarded,
       };
     }),
   };

@@ -14,7 +14,7 @@ import {
   poolProblem,
   slotCount,
 } from "../lib/network";
-import { isAutoSetupImage } from "../lib/temporal";
+import { isAutoSetupImage, tenantNamespace } from "../lib/temporal";
 import { publicHostname } from "../lib/urls";
 import { keyPath, Problem } from "./errors";
 import {
@@ -161,6 +161,7 @@ function tenantProblems(raw: Record<string, unknown>): {
       } else seenHosts.set(host, index);
       if (
         cloudflare &&
+        tenant.offboarded !== true &&
         list(tenant.accessEmails).length + list(tenant.accessEmailDomains).length === 0
       ) {
         problems.push({
@@ -436,6 +437,66 @@ function reservedProblems(raw: Record<string, unknown>): Problem[] {
     );
 }
 
+/**
+ * Backups leave the host only encrypted, to a key whose private half is not on the host, and
+ * staging and production always back up: there they need that key. R2 is Cloudflare's.
+ */
+function backupProblems(raw: Record<string, unknown>): Problem[] {
+  const backup = record(raw.backup);
+  const problems: Problem[] = [];
+  if (
+    (raw.environment === "staging" || raw.environment === "production") &&
+    backup.publicKey === undefined
+  ) {
+    problems.push({
+      path: ["backup", "publicKey"],
+      message: `is required in ${raw.environment}: every backup is encrypted to this OpenPGP public key before it is written. Create a key pair where restores happen (gpg --quick-generate-key 'Backups <ops@example.com>' ed25519 cert never, then gpg --quick-add-key <fingerprint> cv25519 encr never) and set the output of gpg --export --armor <fingerprint> here; the private half never goes on the host`,
+    });
+  }
+  if (backup.r2 !== undefined && raw.cloudflare === undefined) {
+    problems.push({
+      path: ["backup", "r2"],
+      message: "needs platform:cloudflare: the bucket and its token are created in that account",
+    });
+  }
+  return problems;
+}
+
+/**
+ * A retired id stays retired: its ClickHouse database, Temporal namespace and (in production) its
+ * Postgres database may still exist, and a new tenant under that id would inherit them. Every
+ * tenant's Temporal namespace must be its own.
+ */
+function retiredProblems(raw: Record<string, unknown>): Problem[] {
+  const retired = new Set(list(raw.retiredTenants));
+  // Each namespace with the tenant that has it first (a duplicate id is reported as such).
+  const namespaces = new Map<string, { index: number; id: string }>();
+  const problems: Problem[] = [];
+  list(raw.tenants)
+    .map(record)
+    .forEach((tenant, index) => {
+      if (retired.has(tenant.id)) {
+        problems.push({
+          path: ["tenants", index, "id"],
+          message: `is retired (platform:retiredTenants): a tenant removed under this id may have left its ClickHouse database, Temporal namespace and Postgres database behind, which a new tenant would inherit; choose another id`,
+        });
+      }
+      if (typeof tenant.id !== "string") return;
+      const generation =
+        typeof tenant.namespaceGeneration === "number" ? tenant.namespaceGeneration : 1;
+      const namespace = tenantNamespace(tenant.id, generation);
+      const first = namespaces.get(namespace);
+      if (first === undefined) namespaces.set(namespace, { index, id: tenant.id });
+      else if (first.id !== tenant.id) {
+        problems.push({
+          path: ["tenants", index, "namespaceGeneration"],
+          message: `gives Temporal namespace ${JSON.stringify(namespace)}, which is tenants[${first.index}]'s`,
+        });
+      }
+    });
+  return problems;
+}
+
 export function crossFieldProblems(
   raw: Record<string, unknown>,
   surroundings: ConfigSurroundings = {},
@@ -451,6 +512,8 @@ export function crossFieldProblems(
     ...slotProblems(raw),
     ...hostProblems(raw, surroundings),
     ...adminEndpointProblems(raw),
+    ...backupProblems(raw),
+    ...retiredProblems(raw),
   );
   if (raw.cloudflare !== undefined && raw.domain === undefined) {
     problems.push({

@@ -23,6 +23,12 @@ export const DEFAULT_DITTOFEED_VERSION = "v0.23.0";
 export const DEFAULT_ADMIN_PORT = 15432;
 
 /**
+ * rclone's official image: only its static binary is used, copied beside the backup service's
+ * tools (rclone/rclone, Dockerfile: built with CGO_ENABLED=0 into /usr/local/bin/rclone).
+ */
+export const RCLONE_IMAGE = "rclone/rclone:1.71.2";
+
+/**
  * An official image with `sh` and both iptables backends, for the egress guard
  * (docker-library/docker, dind/Dockerfile; only its shell and iptables are used).
  */
@@ -150,6 +156,41 @@ const secretKey = z.string().refine((value) => {
   return bytes.length === 32 && bytes.toString("base64") === value;
 }, "must be base64 of exactly 32 random bytes (44 characters ending in =, e.g. from `openssl rand -base64 32`): Dittofeed uses it as an AES-256-GCM key");
 
+/**
+ * An OpenPGP public key, ASCII-armored (`gpg --export --armor <key>`): backups are encrypted to
+ * it on the host, and only whoever holds its private half can read them. A private key here would
+ * put that half on the host and in the stack's config, so it is refused.
+ */
+const openPgpPublicKey = z.string().superRefine((value, ctx) => {
+  if (/-----BEGIN PGP PRIVATE KEY BLOCK-----/.test(value)) {
+    ctx.addIssue({
+      code: "custom",
+      message:
+        "is a PRIVATE key: only the public half belongs in config and on the host (gpg --export --armor <key>); keep the private half off the host, with the people who restore",
+    });
+  } else if (
+    !/^\s*-----BEGIN PGP PUBLIC KEY BLOCK-----\r?\n[\s\S]+\r?\n-----END PGP PUBLIC KEY BLOCK-----\s*$/.test(
+      value,
+    )
+  ) {
+    ctx.addIssue({
+      code: "custom",
+      message:
+        "must be an ASCII-armored OpenPGP public key (-----BEGIN PGP PUBLIC KEY BLOCK----- ... -----END PGP PUBLIC KEY BLOCK-----), as gpg --export --armor <key> prints it",
+    });
+  }
+});
+
+/** An R2 bucket name (Cloudflare: 3 to 63 lowercase letters, digits and hyphens). */
+const bucketName = z
+  .string()
+  .regex(
+    /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/,
+    "must be an R2 bucket name: 3 to 63 lowercase letters, digits and hyphens, not starting or ending with a hyphen",
+  );
+
+const days = (defaultDays: number) => z.number().int().min(1).max(3650).default(defaultDays);
+
 /** A shared service: which image runs it and how much memory it may use. */
 const serviceSchema = (image: string, defaultMemoryMb: number) =>
   z
@@ -183,6 +224,8 @@ const tenantSchema = z
       .strict()
       .prefault({}),
     devPorts: z.object({ api: port, dashboard: port }).strict().optional(),
+    offboarded: z.boolean().default(false),
+    namespaceGeneration: z.number().int().min(1).max(99).default(1),
   })
   .strict();
 
@@ -299,6 +342,21 @@ export const rawSchema = z
       .object({ pool: pool.default(DEFAULT_NETWORK_POOL) })
       .strict()
       .prefault({}),
+    backup: z
+      .object({
+        intervalHours: z.number().int().min(1).max(168).default(24),
+        retentionDays: days(14),
+        publicKey: openPgpPublicKey.optional(),
+        r2: z
+          .object({ bucket: bucketName, retentionDays: days(90) })
+          .strict()
+          .optional(),
+        rcloneImage: imageRef.default(RCLONE_IMAGE),
+        memoryMb: memoryMb(512),
+      })
+      .strict()
+      .prefault({}),
+    retiredTenants: z.array(slug).default([]),
     hostMemoryMb: z.number().int().min(512).optional(),
     secrets: secretsSchema,
   })
@@ -317,7 +375,7 @@ export interface TenantConfig extends Omit<RawTenant, "hostname" | "devPorts" | 
   subnet: string;
   /** Loopback ports of api and dashboard; used only in `dev`. */
   devPorts: { api: number; dashboard: number };
-  /** Whether the tenant is reached through the Cloudflare tunnel (every tenant, when it is set). */
+  /** Whether the tenant is reached through the Cloudflare tunnel (every tenant not offboarded, when it is set). */
   exposed: boolean;
 }
 

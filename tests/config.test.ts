@@ -13,6 +13,7 @@ import {
   tenantSubnet,
 } from "../lib/network";
 import {
+  BACKUP_PUBLIC_KEY,
   platformConfig,
   PROJECT_ROOT,
   runProgram,
@@ -35,6 +36,7 @@ const valid = {
   domain: "example.com",
   cloudflare: CLOUDFLARE,
   tenants: [tenant("acme"), tenant("globex")],
+  backup: { publicKey: BACKUP_PUBLIC_KEY },
 };
 
 /** Runs the whole program on a bad config: it must fail naming key and value, and create nothing. */
@@ -413,4 +415,81 @@ test("a public mail provider in accessEmailDomains is refused unless explicitly 
     ],
   });
   assert.deepEqual(allowed.tenants[0].accessEmailDomains, ["gmail.com"]);
+});
+
+test("staging and production refuse to run without a key to encrypt backups to", () =>
+  refuses(
+    { ...valid, environment: "production", backup: {} },
+    "platform:backup.publicKey",
+    "(not set)",
+    /is required in production: every backup is encrypted to this OpenPGP public key/,
+  ));
+
+test("a private key in config is refused before it reaches the host", async () => {
+  const privateKey =
+    "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBGV...\n-----END PGP PRIVATE KEY BLOCK-----\n";
+  const run = await runProgram({
+    config: platformConfig({ ...valid, backup: { publicKey: privateKey } }),
+  });
+  assert.ok(run.error instanceof ConfigError);
+  const problem = run.error.problems.find((p) => p.key === "platform:backup.publicKey");
+  assert.match(problem?.message ?? "", /is a PRIVATE key: only the public half belongs in config/);
+  assert.deepEqual(
+    run.registrations.filter((r) => r.custom),
+    [],
+  );
+});
+
+test("refuses anything but an armored public key, an R2 bucket name R2 refuses, and R2 without Cloudflare", async () => {
+  await refuses(
+    { ...valid, backup: { publicKey: "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgp" } },
+    "platform:backup.publicKey",
+    '"age1qyqszqgpqyqszqgpqyqszqgpqyqszqgp"',
+    /must be an ASCII-armored OpenPGP public key/,
+  );
+  await refuses(
+    { ...valid, backup: { publicKey: BACKUP_PUBLIC_KEY, r2: { bucket: "Backups_1" } } },
+    "platform:backup.r2.bucket",
+    '"Backups_1"',
+    /must be an R2 bucket name/,
+  );
+  const noEdge = { environment: valid.environment, tenants: valid.tenants };
+  await refuses(
+    { ...noEdge, backup: { publicKey: BACKUP_PUBLIC_KEY, r2: { bucket: "backups" } } },
+    "platform:backup.r2",
+    '{"bucket":"backups"}',
+    /needs platform:cloudflare/,
+  );
+});
+
+test("a retired id is refused; two tenants on one Temporal namespace are refused", async () => {
+  await refuses(
+    { ...valid, retiredTenants: ["globex"] },
+    "platform:tenants[1].id",
+    '"globex"',
+    /is retired \(platform:retiredTenants\).*would inherit/,
+  );
+  await refuses(
+    {
+      ...valid,
+      tenants: [tenant("acme", { namespaceGeneration: 2 }), tenant("acme-gen2")],
+    },
+    "platform:tenants[1].namespaceGeneration",
+    "(not set)",
+    /gives Temporal namespace "acme-gen2", which is tenants\[0\]'s/,
+  );
+});
+
+test("an offboarded tenant is not exposed and needs no one to sign in", () => {
+  const config = parsePlatformConfig({
+    ...valid,
+    tenants: [tenant("acme"), { id: "globex", workspaceName: "G", offboarded: true }],
+  });
+  assert.deepEqual(
+    config.tenants.map((t) => [t.id, t.exposed, t.offboarded]),
+    [
+      ["acme", true, false],
+      ["globex", false, true],
+    ],
+  );
 });

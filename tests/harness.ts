@@ -44,6 +44,14 @@ export async function runCommitted(
 
 export const COMMITTED_STACKS = ["dev", "staging", "production"] as const;
 
+/**
+ * The committed examples' OpenPGP public key, which staging and production encrypt backups to
+ * (its private half was discarded when it was made): for configs written in tests.
+ */
+export const BACKUP_PUBLIC_KEY = (
+  rawPlatformConfig(committedStack("production").config).backup as { publicKey: string }
+).publicKey;
+
 /** Resolves an Output's value in tests (never used by the program itself). */
 export function promiseOf<T>(output: pulumi.Output<T>): Promise<T> {
   return new Promise((resolve) => output.apply(resolve));

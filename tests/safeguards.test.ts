@@ -21,7 +21,7 @@ import {
   slotCount,
   tenantSubnet,
 } from "../lib/network";
-import { platformConfig, runProgram } from "./harness";
+import { BACKUP_PUBLIC_KEY, platformConfig, runProgram } from "./harness";
 
 const tenant = (id: string, extra: Record<string, unknown> = {}) => ({
   id,
@@ -266,7 +266,11 @@ test("two ids in one slot are refused with a free slot to set, and setting it wo
     if (first !== undefined) pair = [first, id];
     else seen.set(slot, id);
   }
-  const raw = { environment: "staging", tenants: pair.map((id) => tenant(id)) };
+  const raw = {
+    environment: "staging",
+    tenants: pair.map((id) => tenant(id)),
+    backup: { publicKey: BACKUP_PUBLIC_KEY },
+  };
   const problem = problemAt(() => parsePlatformConfig(raw), "platform:tenants[1].id");
   const suggested = Number(/e\.g\. (\d+)/.exec(problem.message)?.[1]);
   assert.ok(Number.isInteger(suggested), problem.message);
