@@ -23,7 +23,8 @@ export function tenantAccessScript(args: {
   const queries = [
     `CREATE DATABASE IF NOT EXISTS ${database}`,
     `CREATE USER IF NOT EXISTS ${user} IDENTIFIED WITH sha256_password BY '$TENANT_PASSWORD'`,
-    `ALTER USER ${user} IDENTIFIED WITH sha256_password BY '$TENANT_PASSWORD'`,
+    // HOST ANY: a tenant brought back after offboarding (see `lockUserScript`) may log in again.
+    `ALTER USER ${user} IDENTIFIED WITH sha256_password BY '$TENANT_PASSWORD' HOST ANY`,
     `GRANT ALL ON ${database}.* TO ${user}`,
     // Inside its own database a user may still create a dictionary with an HTTP or ClickHouse
     // source, which ClickHouse 24.12 fetches without any SOURCES grant (src/Dictionaries/
@@ -37,4 +38,31 @@ export function tenantAccessScript(args: {
   // programs/client/Client.cpp) and the queries, which carry the tenant's password, from stdin
   // (printf is a shell builtin).
   return `set -e; printf '%s;\n' ${queries.map((q) => `"${q}"`).join(" ")} | clickhouse-client --host ${server} --port ${port}`;
+}
+
+/** The user the backup service reads every tenant's ClickHouse database as. */
+export const BACKUP_USER = "platform_backup";
+
+/**
+ * The backup user: it may read every table (which is also what lets it list them: ClickHouse
+ * grants SHOW implicitly with any privilege on a table) and nothing else, so the service that
+ * holds its password cannot change what it backs up. Run like `tenantAccessScript`, with the
+ * admin's credentials and `BACKUP_PASSWORD` from the environment.
+ */
+export function backupAccessScript(args: { server: string; port: number }): string {
+  const queries = [
+    `CREATE USER IF NOT EXISTS ${BACKUP_USER} IDENTIFIED WITH sha256_password BY '$BACKUP_PASSWORD'`,
+    `ALTER USER ${BACKUP_USER} IDENTIFIED WITH sha256_password BY '$BACKUP_PASSWORD'`,
+    `GRANT SELECT ON *.* TO ${BACKUP_USER}`,
+  ];
+  return `set -e; printf '%s;\n' ${queries.map((q) => `"${q}"`).join(" ")} | clickhouse-client --host ${args.server} --port ${args.port}`;
+}
+
+/**
+ * Locks an offboarded tenant's user out, keeping its grants: `HOST NONE` leaves the user no host
+ * to log in from (ClickHouse, src/Parsers/Access/ParserCreateUserQuery.cpp). Bringing the tenant
+ * back runs `tenantAccessScript` again, whose `ALTER USER ... HOST ANY` lets it in again.
+ */
+export function lockUserScript(args: { server: string; port: number; user: string }): string {
+  return `set -e; printf '%s;\n' "ALTER USER IF EXISTS ${args.user} HOST NONE" | clickhouse-client --host ${args.server} --port ${args.port}`;
 }

@@ -34,6 +34,12 @@ export const SHARED_SERVICES = [
   "tunnel-check",
   "egress-guard",
   "platform",
+  "backup",
+  "backup-data",
+  "backup-tools",
+  "backup-access",
+  "backup-clickhouse-copy",
+  "backup-rclone-copy",
 ] as const;
 export type SharedService = (typeof SHARED_SERVICES)[number];
 

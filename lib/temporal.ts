@@ -18,6 +18,16 @@ import { imageParts } from "./images";
 export const RESERVED_NAMESPACES = ["default", "temporal-system"] as const;
 
 /**
+ * A tenant's Temporal namespace: its id, or `<id>-gen<n>` from its second generation on.
+ * Offboarding deprecates a namespace, and Temporal never takes a deprecated namespace back
+ * (temporalio/temporal v1.22.4, service/frontend/namespace_handler.go, validateStateUpdate: from
+ * DEPRECATED only DELETED is allowed), so a tenant brought back gets the next generation.
+ */
+export function tenantNamespace(tenantId: string, generation = 1): string {
+  return generation === 1 ? tenantId : `${tenantId}-gen${generation}`;
+}
+
+/**
  * Whether an image is Temporal's auto-setup, which sets up its schema (and the `default`
  * namespace) itself at every start, so the platform runs no schema job beside it.
  */
@@ -59,6 +69,12 @@ export function namespaceScript(): string {
     'if [ "$status" -ne 0 ]; then',
     '  case "$out" in',
     '    *"Namespace already exists"*)',
+    // An offboarded tenant's namespace is deprecated for good (see `tenantNamespace`): no new
+    // workflow starts there. tctl v1.18.0 prints `State: <state>` (cli_curr/namespaceCommands.go).
+    '      if tctl --namespace "$NAMESPACE" namespace describe 2>&1 | grep -Eq "^State: (Deprecated|NAMESPACE_STATE_DEPRECATED)"; then',
+    '        echo "Namespace $NAMESPACE was deprecated when its tenant was offboarded, and Temporal never takes a deprecated namespace back: raise the tenant\'s namespaceGeneration in platform:tenants"',
+    "        exit 1",
+    "      fi",
     '      tctl --namespace "$NAMESPACE" namespace update --retention "$RETENTION_DAYS" || exit 1 ;;',
     '    *) exit "$status" ;;',
     "  esac",
@@ -162,4 +178,45 @@ export function temporalSchemaScript(): string {
     '  temporal-sql-tool --plugin postgres --ep "$SQL_HOST" -p "$SQL_PORT" -u "$SQL_USER" --db "$db" update-schema -d "$SCHEMA_ROOT/$schema/versioned"',
     "done",
   ].join("\n");
+}
+
+/** The environment the deprecation reads. */
+export interface DeprecateNamespaceEnv {
+  /** Temporal's frontend, `host:port`. */
+  TEMPORAL_ADDRESS: string;
+  NAMESPACE: string;
+}
+
+/**
+ * Node, run in Dittofeed's admin-cli image (WORKDIR /service; `@temporalio/client` 1.11.6 from
+ * backend-lib's dependencies, dittofeed v0.23.0 packages/backend-lib/package.json): sets the
+ * namespace's state to DEPRECATED (2, temporal.api.enums.v1.NamespaceState), after which Temporal
+ * starts no new workflow there. Neither tctl v1.18.0 nor the `temporal` CLI of the 1.22.4 images
+ * can set a namespace's state; the server's UpdateNamespace can (temporalio/temporal v1.22.4,
+ * service/frontend/namespace_handler.go), and does nothing for one already deprecated. A namespace
+ * that does not exist (gRPC NOT_FOUND, 5) has nothing to deprecate. No single quote in it: the
+ * shell carries it inside single quotes.
+ */
+export const DEPRECATE_NAMESPACE_JS = [
+  `const { Connection } = require(require.resolve("@temporalio/client", { paths: ["./packages/backend-lib", "."] }));`,
+  `const ns = process.env.NAMESPACE;`,
+  `const DEPRECATED = 2;`,
+  `(async () => {`,
+  `  const c = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS });`,
+  `  try {`,
+  `    await c.workflowService.updateNamespace({ namespace: ns, updateInfo: { state: DEPRECATED } });`,
+  `  } catch (e) {`,
+  `    if (e && e.code === 5) { console.log("Namespace " + ns + " does not exist: nothing to deprecate"); return c.close(); }`,
+  `    throw e;`,
+  `  }`,
+  `  const r = await c.workflowService.describeNamespace({ namespace: ns });`,
+  `  const state = r.namespaceInfo && r.namespaceInfo.state;`,
+  `  if (state !== DEPRECATED) throw new Error("Namespace " + ns + " is in state " + state + " after the update, not deprecated");`,
+  `  console.log("Namespace " + ns + " is deprecated: no new workflow starts there");`,
+  `  await c.close();`,
+  `})().catch((e) => { console.error("Deprecating namespace " + ns + " failed: " + ((e && e.message) || e)); process.exit(1); });`,
+].join("\n");
+
+export function deprecateNamespaceScript(): string {
+  return `exec node -e '${DEPRECATE_NAMESPACE_JS}'`;
 }

@@ -408,7 +408,7 @@ test("the access job's real shell gives clickhouse-client its secrets by environ
     [
       "CREATE DATABASE IF NOT EXISTS dittofeed_acme;",
       `CREATE USER IF NOT EXISTS dittofeed_acme IDENTIFIED WITH sha256_password BY '${tenantPassword}';`,
-      `ALTER USER dittofeed_acme IDENTIFIED WITH sha256_password BY '${tenantPassword}';`,
+      `ALTER USER dittofeed_acme IDENTIFIED WITH sha256_password BY '${tenantPassword}' HOST ANY;`,
       "GRANT ALL ON dittofeed_acme.* TO dittofeed_acme;",
       "REVOKE CREATE DICTIONARY, DROP DATABASE ON dittofeed_acme.* FROM dittofeed_acme;",
       "",

@@ -11,6 +11,7 @@ import * as path from "node:path";
 import { describe, test } from "node:test";
 import { imageParts } from "../lib/images";
 import {
+  deprecateNamespaceScript,
   isAutoSetupImage,
   namespaceScript,
   NamespaceJobEnv,
@@ -22,10 +23,13 @@ import {
   WorkerCheckEnv,
 } from "../lib/temporal";
 import { ConfigError, parsePlatformConfig } from "../config";
+import { BACKUP_PUBLIC_KEY } from "./harness";
 
 /** How the stand-in behaves: which namespaces exist, and how many describes fail first. */
 interface Server {
   existing: string[];
+  /** Namespaces an offboarding deprecated. */
+  deprecated?: string[];
   /** `register` fails as when the frontend is unreachable. */
   down?: boolean;
   /** How many `taskqueue describe` calls answer "not found" before the cache knows it. */
@@ -49,6 +53,9 @@ case "$1 $2" in
     echo "$ns" >> "$STATE/existing"; echo "Namespace $ns successfully registered."; exit 0;;
   "namespace update")
     echo "Namespace $ns successfully updated."; exit 0;;
+  "namespace describe")
+    state=Registered; grep -qx "$ns" "$STATE/deprecated" 2>/dev/null && state=Deprecated
+    printf 'Name: %s\nId: 0b7f5e0c-7c39-4d1c-9d4b-1f0e2a8d1c11\nDescription: \nOwnerEmail: \nNamespaceData: map[string]string(nil)\nState: %s\nRetention: 72h0m0s\n' "$ns" "$state"; exit 0;;
   "taskqueue describe")
     lag=$(cat "$STATE/lag" 2>/dev/null || echo 0)
     if [ "$lag" -gt 0 ]; then
@@ -77,6 +84,10 @@ async function runScript(
   fs.writeFileSync(path.join(bin, "tctl"), FAKE_TCTL, { mode: 0o755 });
   fs.writeFileSync(path.join(state, "existing"), server.existing.map((n) => `${n}\n`).join(""));
   fs.writeFileSync(path.join(state, "lag"), String(server.cacheLag ?? 0));
+  fs.writeFileSync(
+    path.join(state, "deprecated"),
+    (server.deprecated ?? []).map((n) => `${n}\n`).join(""),
+  );
   if (server.down) fs.writeFileSync(path.join(state, "down"), "");
   fs.writeFileSync(
     path.join(state, "pollers"),
@@ -124,7 +135,16 @@ describe("the namespace job, in a real shell", () => {
     const result = await runScript({ existing: ["acme"] }, { RETENTION_DAYS: "14" });
     assert.equal(result.code, 0, result.output);
     assert.deepEqual(result.existing, ["acme"]);
-    assert.equal(result.calls[1], "--namespace acme namespace update --retention 14");
+    assert.equal(result.calls[2], "--namespace acme namespace update --retention 14");
+  });
+
+  test("refuses a namespace an offboarding deprecated, naming the way out", async () => {
+    // Temporal v1.22.4 never takes DEPRECATED back to REGISTERED (namespace_handler.go,
+    // validateStateUpdate): workers would poll a namespace where no workflow may start.
+    const result = await runScript({ existing: ["acme"], deprecated: ["acme"] });
+    assert.equal(result.code, 1, result.output);
+    assert.match(result.output, /deprecated when its tenant was offboarded.*namespaceGeneration/);
+    assert.ok(!result.calls.some((c) => c.includes("update") || c.includes("taskqueue")));
   });
 
   test("waits until a frontend knows the new namespace", async () => {
@@ -199,6 +219,7 @@ describe("Temporal's images in config", () => {
   const base = (environment: string, temporal?: Record<string, unknown>) => ({
     environment,
     tenants: [{ id: "acme", workspaceName: "A" }],
+    backup: { publicKey: BACKUP_PUBLIC_KEY },
     ...(temporal ? { temporal } : {}),
   });
 
@@ -291,4 +312,87 @@ test("Temporal's schema job sets up, then upgrades, both databases, in a real sh
   fs.rmSync(path.join(dir, "calls"));
   assert.equal(run().status, 3, "the first failure stops the job with its code");
   assert.equal(fs.readFileSync(path.join(dir, "calls"), "utf8").trim().split("\n").length, 1);
+});
+
+describe("the namespace deprecation of an offboarding, in real node", () => {
+  /**
+   * A stand-in for @temporalio/client 1.11.6 (what dittofeed v0.23.0's admin-cli image ships):
+   * `Connection.connect({ address })`, and `workflowService.updateNamespace` and
+   * `describeNamespace` answering as Temporal v1.22.4 does (NOT_FOUND is gRPC code 5).
+   */
+  const STAND_IN = `
+const fs = require("fs");
+const log = (call) => fs.appendFileSync(process.env.CALLS, JSON.stringify(call) + "\\n");
+const scenario = process.env.SCENARIO;
+let state = scenario === "deprecated" ? 2 : 1;
+exports.Connection = {
+  connect: async ({ address }) => {
+    log({ connect: address });
+    return {
+      workflowService: {
+        updateNamespace: async (request) => {
+          log({ update: request });
+          if (scenario === "missing") throw Object.assign(new Error("Namespace acme is not found."), { code: 5 });
+          if (scenario === "unavailable") throw Object.assign(new Error("connect ECONNREFUSED"), { code: 14 });
+          if (scenario !== "ignored") state = request.updateInfo.state;
+          return {};
+        },
+        describeNamespace: async ({ namespace }) => ({ namespaceInfo: { name: namespace, state } }),
+      },
+      close: async () => log({ close: true }),
+    };
+  },
+};`;
+
+  function deprecate(scenario: string) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "admin-cli-"));
+    const module = path.join(dir, "node_modules", "@temporalio", "client");
+    fs.mkdirSync(module, { recursive: true });
+    fs.writeFileSync(path.join(module, "index.js"), STAND_IN);
+    const calls = path.join(dir, "calls");
+    const result = spawnSync("sh", ["-c", deprecateNamespaceScript()], {
+      cwd: dir,
+      env: {
+        PATH: process.env.PATH,
+        CALLS: calls,
+        SCENARIO: scenario,
+        TEMPORAL_ADDRESS: "temporal:7233",
+        NAMESPACE: "acme",
+      },
+    });
+    return {
+      code: result.status,
+      output: result.stdout.toString() + result.stderr.toString(),
+      calls: fs.existsSync(calls)
+        ? fs
+            .readFileSync(calls, "utf8")
+            .trim()
+            .split("\n")
+            .map((l) => JSON.parse(l) as Record<string, unknown>)
+        : [],
+    };
+  }
+
+  test("sets the namespace DEPRECATED through the frontend, and checks that it is", () => {
+    const result = deprecate("registered");
+    assert.equal(result.code, 0, result.output);
+    assert.deepEqual(result.calls.slice(0, 2), [
+      { connect: "temporal:7233" },
+      { update: { namespace: "acme", updateInfo: { state: 2 } } },
+    ]);
+    assert.match(result.output, /Namespace acme is deprecated/);
+  });
+
+  test("an already deprecated or missing namespace is done; anything else fails the job", () => {
+    assert.equal(deprecate("deprecated").code, 0);
+    const missing = deprecate("missing");
+    assert.equal(missing.code, 0, missing.output);
+    assert.match(missing.output, /does not exist: nothing to deprecate/);
+    const down = deprecate("unavailable");
+    assert.equal(down.code, 1);
+    assert.match(down.output, /Deprecating namespace acme failed: connect ECONNREFUSED/);
+    const ignored = deprecate("ignored");
+    assert.equal(ignored.code, 1);
+    assert.match(ignored.output, /is in state 1 after the update, not deprecated/);
+  });
 });
