@@ -7,3 +7,4 @@ const platform = createPlatform(loadPlatformConfig(), pulumi.getStack());
 
 export const tenants = platform.tenants;
 export const connections = platform.connections;
+export const backups = platform.backups;

@@ -6,6 +6,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { Backup } from "../components/data/backup";
 import { ClickHouse } from "../components/data/clickhouse";
 import { Postgres } from "../components/data/postgres";
 import { Redis } from "../components/data/redis";
@@ -26,6 +27,7 @@ import {
 } from "../dittofeed/releases";
 import { IngressRule, ingressRules, withAudiences, withServices } from "../lib/edge";
 import { stackEnvironmentProblem } from "../lib/environments";
+import { LABELS } from "../lib/labels";
 import { isAutoSetupImage } from "../lib/temporal";
 import { cloudflareProvider, dockerProvider } from "./providers";
 import { TenantSite, tenantSite } from "./sites";
@@ -134,6 +136,46 @@ function sharedServices(
   return { postgres, redis, clickhouse, temporal };
 }
 
+type Shared = ReturnType<typeof sharedServices>;
+
+/** The backup service, wherever config gives it a key to encrypt to (staging and production must). */
+function backupService(
+  config: PlatformConfig,
+  context: PlatformContext,
+  images: Images,
+  shared: Shared,
+  provider: docker.Provider,
+  options: pulumi.ComponentResourceOptions,
+): Backup | undefined {
+  const { backup } = config;
+  if (backup.publicKey === undefined) return undefined;
+  return new Backup(
+    "backup",
+    {
+      context,
+      postgres: shared.postgres,
+      clickhouse: shared.clickhouse,
+      clickhouseImage: images.clickhouse,
+      temporalDatabases: shared.temporal.databases,
+      intervalHours: backup.intervalHours,
+      retentionDays: backup.retentionDays,
+      publicKey: backup.publicKey,
+      memoryMb: backup.memoryMb,
+      // Config refuses r2 without platform:cloudflare.
+      r2:
+        backup.r2 && config.cloudflare
+          ? {
+              accountId: config.cloudflare.accountId,
+              bucket: backup.r2.bucket,
+              retentionDays: backup.r2.retentionDays,
+              rcloneImage: pulledImage("rclone", backup.rcloneImage, provider),
+            }
+          : undefined,
+    },
+    options,
+  );
+}
+
 /** What every tenant of the stack is built on. */
 interface Foundation {
   config: PlatformConfig;
@@ -142,7 +184,9 @@ interface Foundation {
   context: PlatformContext;
   edge?: Edge;
   images: Images;
-  shared: ReturnType<typeof sharedServices>;
+  shared: Shared;
+  /** The stack's backup service, when it has one. */
+  backup?: Backup;
   /** The release's upgrade steps a tenant installed earlier must run. */
   upgradeSteps: readonly UpgradeStep[];
   options: pulumi.ComponentResourceOptions;
@@ -150,7 +194,7 @@ interface Foundation {
 
 function createTenant(
   { tenant, site }: SitedTenant,
-  { config, context, edge, images, shared, upgradeSteps, egressGuard, options }: Foundation,
+  { config, context, edge, images, shared, upgradeSteps, egressGuard, backup, options }: Foundation,
 ): Tenant {
   return new Tenant(
     tenant.id,
@@ -173,6 +217,10 @@ function createTenant(
       images,
       shared,
       secrets: config.secrets.tenants[tenant.id],
+      namespaceGeneration: tenant.namespaceGeneration,
+      offboarded: tenant.offboarded,
+      // Production snapshots each tenant before each of its migrations.
+      backup: backup && { service: backup, snapshots: config.environment === "production" },
       access:
         edge && site.route
           ? {
@@ -199,14 +247,16 @@ function routedHosts(tenants: readonly (SitedTenant & { stamp: Tenant })[]) {
   const services = new Map<string, pulumi.Output<string>>();
   for (const { tenant, site, stamp } of tenants) {
     if (!site.route) continue;
-    const { access, front } = stamp;
-    if (!access || !front) throw new Error(`Tenant ${tenant.id} would be routed without Access`);
+    const { access, front, api, dashboard } = stamp;
+    if (!access || !front || !api || !dashboard) {
+      throw new Error(`Tenant ${tenant.id} would be routed without Access or without its apps`);
+    }
     hosts.push({
       tenantId: tenant.id,
       hostname: site.route.hostname,
       guardedBy: access.applications,
       servedBy: {
-        containers: [front.container, ...stamp.api.containers, ...stamp.dashboard.containers],
+        containers: [front.container, ...api.containers, ...dashboard.containers],
         gates: [front.serving],
       },
     });
@@ -248,11 +298,19 @@ export interface TenantOutputs {
 
 export interface Platform {
   tenants: Record<string, TenantOutputs>;
-  /** Connection details for operators (secret). */
+  /** Connection details for operators, and each tenant's `SECRET_KEY`, which a restore needs (secret). */
   connections: pulumi.Output<{
     postgresAdmin: { host: string; port: number; user: string; password: string };
-    tenants: Record<string, { databaseUrl: string }>;
+    tenants: Record<string, { databaseUrl: string; secretKey: string }>;
   }>;
+  /** Where backups go and how often, when the stack backs up. */
+  backups?: {
+    location: pulumi.Output<string>;
+    intervalHours: number;
+    retentionDays: number;
+    /** The Docker label that finds the service (`docker ps --filter label=...`), whose health says whether the last set is recent. */
+    service: string;
+  };
 }
 
 function tenantOutputs(
@@ -302,6 +360,7 @@ export function createPlatform(
   const options = { providers: edge ? [provider, cloudflareProvider()] : [provider] };
 
   const shared = sharedServices(config, context, images, provider, options);
+  const backup = backupService(config, context, images, shared, provider, options);
   const upgradeSteps = stepsCrossed(
     FIRST_SUPPORTED_VERSION,
     config.dittofeed.version,
@@ -327,6 +386,7 @@ export function createPlatform(
     shared,
     upgradeSteps,
     egressGuard,
+    backup,
     options,
   };
   const tenants = sited.map((entry) => ({ ...entry, stamp: createTenant(entry, foundation) }));
@@ -363,9 +423,18 @@ export function createPlatform(
           password: shared.postgres.password,
         },
         tenants: Object.fromEntries(
-          tenants.map(({ tenant, stamp }) => [tenant.id, { databaseUrl: stamp.databaseUrl }]),
+          tenants.map(({ tenant, stamp }) => [
+            tenant.id,
+            { databaseUrl: stamp.databaseUrl, secretKey: stamp.secretKey },
+          ]),
         ),
       }),
     ),
+    backups: backup && {
+      location: backup.location,
+      intervalHours: config.backup.intervalHours,
+      retentionDays: config.backup.retentionDays,
+      service: `${LABELS.service}=backup`,
+    },
   };
 }

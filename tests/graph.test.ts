@@ -48,6 +48,8 @@ const HEALTH_BINARY: Record<string, RegExp> = {
   dashboard: /^node$/,
   worker: /^node$/,
   cloudflared: /^cloudflared$/,
+  // The backup service's own script runs in bash, which the Postgres image has.
+  backup: /^bash$/,
   // busybox's, in haproxy's alpine image (docker-library/haproxy 2.6/alpine/Dockerfile).
   gateway: /^wget$/,
   front: /^wget$/,
@@ -79,7 +81,7 @@ for (const stack of COMMITTED_STACKS) {
         assert.equal(labels["platform.environment"], config.environment, r.name);
         assert.match(
           labels["platform.service"] ?? "",
-          /^(postgres|redis|clickhouse|temporal|api|dashboard|worker|migrate|namespace|worker-check|temporal-schema|cloudflared|tunnel-check|network|gateway|front|front-check|redis-user|egress-guard)$/,
+          /^(postgres|redis|clickhouse|temporal|api|dashboard|worker|migrate|namespace|worker-check|temporal-schema|cloudflared|tunnel-check|network|gateway|front|front-check|redis-user|egress-guard|backup|backup-access|backup-clickhouse-copy|backup-rclone-copy|snapshot|export|offboard)$/,
           r.name,
         );
         const owner = r.name.split("-")[0];
@@ -93,6 +95,7 @@ for (const stack of COMMITTED_STACKS) {
       assert.equal(
         services.length,
         4 +
+          (config.backup.publicKey ? 1 : 0) +
           (config.cloudflare ? 1 : 0) +
           (config.egress.guard ? 1 : 0) +
           routed +
@@ -323,6 +326,8 @@ for (const stack of COMMITTED_STACKS) {
         [
           "postgres-version-check",
           "egress-container",
+          ...(config.backup.publicKey ? ["backup-clickhouse-copy"] : []),
+          ...(config.backup.r2 ? ["backup-rclone-copy"] : []),
           ...(config.cloudflare ? ["tunnel-routes-check"] : []),
           ...config.tenants.flatMap((t) => [
             `${t.id}-gateway-container`,
@@ -331,7 +336,7 @@ for (const stack of COMMITTED_STACKS) {
               : []),
           ]),
         ].sort(),
-        "only the relays, their checks, the egress guard and Postgres's version check, which are given no secret, have no environment",
+        "only the relays, their checks, the egress guard, Postgres's version check and the backup tools' copies, which are given no secret, have no environment",
       );
       assert.ok(
         withEnv.every((r) => envOf(r).secret),
@@ -387,8 +392,11 @@ for (const stack of COMMITTED_STACKS) {
           ...ofType(run, ROLE),
         ];
         // Volumes of Postgres, Redis, ClickHouse; Temporal's role and two databases; per tenant
-        // a role and a database.
-        assert.equal(dataBearing.length, 3 + 3 + 2 * config.tenants.length);
+        // a role and a database; with backups, their volume, their tools' volume and their role.
+        assert.equal(
+          dataBearing.length,
+          3 + 3 + 2 * config.tenants.length + (config.backup.publicKey ? 3 : 0),
+        );
         for (const r of dataBearing) assert.equal(r.retainOnDelete, production, r.name);
         for (const r of [...ofType(run, VOLUME), ...ofType(run, DATABASE)])
           assert.equal(r.protect, production, r.name);

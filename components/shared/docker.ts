@@ -355,10 +355,12 @@ function jobContainerArgs(spec: ContainerSpec): docker.ContainerArgs {
 /** A one-shot job that runs a shell script, reachable by no alias. */
 export interface ScriptJobSpec extends Omit<ContainerSpec, "aliases" | "entrypoint" | "command"> {
   /**
-   * A POSIX shell script, run as `sh -c <script>` in place of the image's entrypoint (which, in
+   * A shell script, run as `<shell> -c <script>` in place of the image's entrypoint (which, in
    * several images, starts a server or only sleeps). It carries no secret: those come from `env`.
    */
   script: pulumi.Input<string>;
+  /** The shell that runs it; `bash` only in images that have it. @default "sh" */
+  shell?: "sh" | "bash";
 }
 
 /**
@@ -391,11 +393,11 @@ export function scriptJob(
   spec: ScriptJobSpec,
   opts: CallerOptions,
 ): docker.Container {
-  const { script, ...rest } = spec;
+  const { script, shell, ...rest } = spec;
   const args = jobContainerArgs({
     ...rest,
     aliases: [],
-    entrypoint: ["sh", "-c"],
+    entrypoint: [shell ?? "sh", "-c"],
     command: [script],
   });
   return new docker.Container(name, args, { ...opts, ...containerOptions });
@@ -474,7 +476,7 @@ const LABELS_ARE_HISTORY = ["labels"];
 export function dataVolume(
   name: string,
   context: PlatformContext,
-  service: "postgres" | "redis" | "clickhouse",
+  service: "postgres" | "redis" | "clickhouse" | "backup",
   parent: pulumi.Resource,
 ): docker.Volume {
   return new docker.Volume(

@@ -21,6 +21,14 @@ export interface DatabaseArgs {
   connectionLimit: number;
   /** What the owner check needs first: the tenant's gateway to Postgres. */
   dependsOn: pulumi.Resource[];
+  /** The backup service's role, which gets CONNECT here (it reads every table already). @default none */
+  backupRole?: pulumi.Input<string>;
+  /**
+   * The tenant is offboarded: its role may no longer log in, and in production its database is
+   * no longer protected, so that removing the tenant (the second step) retains it without a
+   * `pulumi state unprotect`. @default false
+   */
+  offboarded?: boolean;
 }
 
 /**
@@ -30,7 +38,7 @@ export interface DatabaseArgs {
  * privilege check, so without CREATEDB every bootstrap fails. So any tenant could create this
  * database before this tenant exists: a job checks its owner before anything is created (see
  * `ownerCheckScript`). `CONNECT` is revoked from PUBLIC, so no other tenant's role can even open
- * this database.
+ * this database; the backup service's role, which reads and never writes, gets it.
  */
 export class Database extends pulumi.ComponentResource {
   /** The job that refuses a database of this name created by someone else. */
@@ -38,6 +46,8 @@ export class Database extends pulumi.ComponentResource {
   public readonly role: postgresql.Role;
   public readonly database: postgresql.Database;
   public readonly revokePublic: postgresql.Grant;
+  /** The grants this database's readers need besides its owner: the backup role's, when there is one. */
+  public readonly grants: postgresql.Grant[] = [];
   /** The tenant's `DATABASE_URL`, percent-encoded; secret. */
   public readonly url: pulumi.Output<string>;
 
@@ -49,7 +59,7 @@ export class Database extends pulumi.ComponentResource {
     // In production the database is also protected: dropping a tenant's data takes a deliberate
     // `pulumi state unprotect`, not just a line removed from config.
     const keepRole = dataOptions(context, { protect: false });
-    const keepData = dataOptions(context, { protect: true });
+    const keepData = dataOptions(context, { protect: !args.offboarded });
 
     const checkEnv: Record<keyof OwnerCheckEnv, pulumi.Input<string>> = {
       PGHOST: postgres.host,
@@ -81,7 +91,7 @@ export class Database extends pulumi.ComponentResource {
       `${name}-role`,
       {
         name: sqlName,
-        login: true,
+        login: !args.offboarded,
         password: args.password,
         superuser: false,
         createRole: false,
@@ -100,6 +110,19 @@ export class Database extends pulumi.ComponentResource {
       { database: this.database.name, role: "public", objectType: "database", privileges: [] },
       childOptions,
     );
+    if (args.backupRole !== undefined) {
+      const backupConnect = new postgresql.Grant(
+        `${name}-backup-connect`,
+        {
+          database: this.database.name,
+          role: args.backupRole,
+          objectType: "database",
+          privileges: ["CONNECT"],
+        },
+        childOptions,
+      );
+      this.grants.push(backupConnect);
+    }
     this.url = pulumi.secret(
       pulumi
         .all([this.role.name, args.password, this.database.name])

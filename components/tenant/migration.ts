@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { bootstrapOnceScript } from "../../dittofeed/bootstrap";
 import { AdminStep } from "../../dittofeed/contract";
 import { UpgradeStep } from "../../dittofeed/releases";
+import { Backup } from "../data/backup";
 import { ClickHouse } from "../data/clickhouse";
 import { tenantAccessScript } from "../../lib/clickhouse";
 import { PlatformContext, waitFor } from "../shared/context";
@@ -36,6 +37,19 @@ export interface MigrationArgs {
   preSteps?: readonly UpgradeStep[];
   /** Memory limit of the job containers in MB. @default 1024 */
   memoryMb?: number;
+  /**
+   * A snapshot of the tenant's database, taken by the stack's backup service before anything
+   * here runs, and again before each new migration image. @default none
+   */
+  snapshot?: {
+    backup: Backup;
+    /** The tenant's database. */
+    database: string;
+    /** The tenant's `SECRET_KEY` (secret), sealed into the snapshot. */
+    secretKey: pulumi.Input<string>;
+    /** What the snapshot needs first: the gateway, the database, the backup role's grant. */
+    dependsOn: pulumi.Resource[];
+  };
 }
 
 /**
@@ -48,6 +62,8 @@ export interface MigrationArgs {
  * running app containers untouched.
  */
 export class Migration extends pulumi.ComponentResource {
+  /** The snapshot every other job here waits for, with `snapshot`. */
+  public readonly snapshot?: docker.Container;
   public readonly clickhouseJob: docker.Container;
   public readonly bootstrapJob: docker.Container;
   public readonly schemaJob: docker.Container;
@@ -59,6 +75,31 @@ export class Migration extends pulumi.ComponentResource {
   constructor(name: string, args: MigrationArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:tenant:Migration", name, {}, opts);
     const { context, tenantId, clickhouse } = args;
+    // The tenant's Postgres database as it was before this migration: ClickHouse's changes at
+    // upgrades are additive (`ADD COLUMN IF NOT EXISTS`, new tables: dittofeed v0.23.0
+    // packages/admin-cli/src/upgrades.ts), and its rows are in the scheduled sets.
+    const gates = [...args.gates];
+    if (args.snapshot) {
+      const { backup, database, secretKey, dependsOn } = args.snapshot;
+      this.snapshot = backup.tenantSetJob(
+        `${name}-snapshot`,
+        {
+          context,
+          tenantId,
+          kind: "snapshot",
+          database,
+          clickhouse: false,
+          secretKey,
+          before: args.adminCliImage,
+        },
+        { parent: this, dependsOn },
+      );
+      gates.push(
+        jobSucceeded(this.snapshot, `Snapshot of tenant ${tenantId} before its migration`, [
+          secretKey,
+        ]),
+      );
+    }
     // Every job: `<stack>-<tenant>-<job>`, labelled as the tenant's migration.
     const job = (name: string, image: pulumi.Input<string>) =>
       tenantJobSpec(context, tenantId, {
@@ -108,7 +149,7 @@ export class Migration extends pulumi.ComponentResource {
       },
       {
         parent: this,
-        dependsOn: waitFor(args.dependsOn, [...args.gates, clickhouseReady]),
+        dependsOn: waitFor(args.dependsOn, [...gates, clickhouseReady]),
         ignoreChanges: ["labels"],
       },
     );
@@ -134,7 +175,7 @@ export class Migration extends pulumi.ComponentResource {
               env: args.env.bootstrap,
               secrets: args.secrets,
               dependsOn: args.dependsOn,
-              gates: [bootstrapped],
+              gates: [bootstrapped, ...gates],
             },
             { parent: this },
           );
@@ -150,7 +191,10 @@ export class Migration extends pulumi.ComponentResource {
       },
       {
         parent: this,
-        dependsOn: waitFor(args.dependsOn, this.preUpgrade?.succeeded ?? [bootstrapped]),
+        dependsOn: waitFor(args.dependsOn, [
+          ...(this.preUpgrade?.succeeded ?? [bootstrapped]),
+          ...gates,
+        ]),
       },
     );
     this.succeeded = jobSucceeded(

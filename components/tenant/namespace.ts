@@ -8,8 +8,10 @@ import { jobSucceeded, scriptJob, secretEnv } from "../shared/docker";
 export interface NamespaceArgs {
   /** The tenant's context: its jobs run on its own network. */
   context: PlatformContext;
-  /** The tenant whose namespace this is; the namespace is named after it. */
+  /** The tenant whose namespace this is. */
   tenantId: string;
+  /** The namespace's name (see `tenantNamespace`). */
+  namespace: string;
   /** The shared Temporal; its image's `tctl` registers the namespace. */
   temporal: Temporal;
   /** Days Temporal keeps a closed workflow's history. */
@@ -37,7 +39,7 @@ export class Namespace extends pulumi.ComponentResource {
   constructor(name: string, args: NamespaceArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:tenant:Namespace", name, {}, opts);
     const { tenantId, temporal } = args;
-    this.name = tenantId;
+    this.name = args.namespace;
     const env: NamespaceJobEnv = {
       TEMPORAL_CLI_ADDRESS: temporal.address,
       NAMESPACE: this.name,

@@ -11,7 +11,9 @@ import {
 } from "../../dittofeed/contract";
 import { UpgradeStep } from "../../dittofeed/releases";
 import { tenantSqlName } from "../../lib/naming";
+import { tenantNamespace } from "../../lib/temporal";
 import { DittofeedService } from "../app/dittofeedService";
+import { Backup } from "../data/backup";
 import { ClickHouse } from "../data/clickhouse";
 import { Postgres } from "../data/postgres";
 import { Redis } from "../data/redis";
@@ -20,6 +22,7 @@ import { TenantAccess, TenantAccessArgs } from "../edge/tenantAccess";
 import { keyOrGenerated, PlatformContext, secretOrGenerated, waitFor } from "../shared/context";
 import { envList, LoopbackPort, tenantNetwork } from "../shared/docker";
 import { Database } from "./database";
+import { Offboarding } from "./offboarding";
 import { Front } from "./front";
 import { Gateway } from "./gateway";
 import { Migration } from "./migration";
@@ -87,6 +90,18 @@ export interface TenantArgs {
    * tunnel and gets a front for each release. @default none (not exposed)
    */
   access?: TenantAccessArgs;
+  /** Its Temporal namespace's generation (see `tenantNamespace`). @default 1 */
+  namespaceGeneration?: number;
+  /**
+   * The stack's backup service, which the tenant's database lets in; with `snapshots`, each of
+   * the tenant's migrations waits for a snapshot of its database. @default none (no backups)
+   */
+  backup?: { service: Backup; snapshots: boolean };
+  /**
+   * Offboarded (see `Offboarding`): no apps, its data exported and its access locked; its
+   * network, gateway, database and secrets stay, so that it can come back. @default false
+   */
+  offboarded?: boolean;
 }
 
 /** The loopback binds of a serving role in dev; workers serve nothing. */
@@ -113,12 +128,17 @@ export class Tenant extends pulumi.ComponentResource {
   public readonly apiUrl: string;
   /** The tenant's `DATABASE_URL` (secret). */
   public readonly databaseUrl: pulumi.Output<string>;
-  public readonly api: DittofeedService;
-  public readonly dashboard: DittofeedService;
-  public readonly worker: DittofeedService;
+  /** The tenant's `SECRET_KEY` (secret): what a restore of its database needs besides the data. */
+  public readonly secretKey: pulumi.Output<string>;
+  /** Its apps; none while it is offboarded. */
+  public readonly api?: DittofeedService;
+  public readonly dashboard?: DittofeedService;
+  public readonly worker?: DittofeedService;
+  /** What offboarding did, while the tenant is offboarded. */
+  public readonly offboarding?: Offboarding;
   /**
    * Resolves once every worker polls the tenant's task queue and the release's `post` upgrade
-   * steps succeeded; fails otherwise. Nothing waits for it: the stack's outputs carry it, so a
+   * steps succeeded (offboarded: once offboarding succeeded); fails otherwise. Nothing waits for it: the stack's outputs carry it, so a
    * failure fails `pulumi up` after the rest is done.
    */
   public readonly deployed: pulumi.Output<pulumi.Resource[]>;
@@ -168,6 +188,7 @@ export class Tenant extends pulumi.ComponentResource {
     // Dittofeed's SECRET_KEY is an AES-256-GCM key: base64 of exactly 32 bytes (dittofeed
     // v0.23.0, packages/backend-lib/src/secrets.ts).
     const secretKey = keyOrGenerated(`${name}-secret-key`, secrets.secretKey, 32, this);
+    this.secretKey = secretKey;
     const adminPassword = secretOrGenerated(`${name}-admin-password`, secrets.adminPassword, this);
 
     const database = new Database(
@@ -180,16 +201,44 @@ export class Tenant extends pulumi.ComponentResource {
         connectionLimit:
           args.databaseConnectionLimit ?? DATABASE_POOL_SIZE * (3 + (args.workerReplicas ?? 1)),
         dependsOn: [gateway.container],
+        backupRole: args.backup?.service.role.name,
+        offboarded: args.offboarded,
       },
       { parent: this },
     );
     this.databaseUrl = database.url;
+    const sqlName = tenantSqlName(id);
+    const namespaceName = tenantNamespace(id, args.namespaceGeneration);
+
+    if (args.offboarded) {
+      this.offboarding = new Offboarding(
+        `${name}-offboarding`,
+        {
+          context,
+          tenantId: id,
+          sqlName,
+          namespace: namespaceName,
+          secretKey,
+          backup: args.backup?.service,
+          clickhouse,
+          clickhouseImage: images.clickhouse,
+          temporal,
+          adminCliImage: images.adminCli,
+          dependsOn: [gateway.container, database.database, clickhouse.container],
+        },
+        { parent: this },
+      );
+      this.deployed = this.offboarding.succeeded;
+      this.registerOutputs({ workspaceName: this.workspaceName, databaseUrl: this.databaseUrl });
+      return;
+    }
 
     const namespace = new Namespace(
       `${name}-namespace`,
       {
         context,
         tenantId: id,
+        namespace: namespaceName,
         temporal,
         retentionDays: args.namespaceRetentionDays,
         dependsOn: [temporal.container, gateway.container],
@@ -208,7 +257,6 @@ export class Tenant extends pulumi.ComponentResource {
       { parent: this },
     );
 
-    const sqlName = tenantSqlName(id);
     const settings = {
       databaseUrl: database.url,
       clickhouseUrl: clickhouse.url,
@@ -252,6 +300,15 @@ export class Tenant extends pulumi.ComponentResource {
           gateway.container,
         ],
         gates: [namespace.succeeded],
+        // In production every migration has a point to go back to.
+        snapshot: args.backup?.snapshots
+          ? {
+              backup: args.backup.service,
+              database: sqlName,
+              secretKey,
+              dependsOn: [gateway.container, database.database, ...database.grants],
+            }
+          : undefined,
         dittofeedVersion: args.release.version,
         preSteps: args.release.steps.filter((step) => step.phase === "pre"),
       },
@@ -281,9 +338,14 @@ export class Tenant extends pulumi.ComponentResource {
         },
         { parent: this },
       );
-    this.api = service("api");
-    this.dashboard = service("dashboard");
-    this.worker = service("worker");
+    const apps = {
+      api: service("api"),
+      dashboard: service("dashboard"),
+      worker: service("worker"),
+    };
+    this.api = apps.api;
+    this.dashboard = apps.dashboard;
+    this.worker = apps.worker;
     if (args.access) {
       this.front = new Front(
         `${name}-front`,
@@ -296,9 +358,9 @@ export class Tenant extends pulumi.ComponentResource {
           upstreams: SERVING_ROLES.map((role) => ({
             role,
             port: APP_PORTS[role],
-            host: this[role].releaseAlias,
+            host: apps[role].releaseAlias,
             healthPath: dittofeedHealthPath(role),
-            containers: this[role].containers,
+            containers: apps[role].containers,
           })),
         },
         { parent: this },
@@ -310,7 +372,7 @@ export class Tenant extends pulumi.ComponentResource {
         context,
         tenantId: id,
         namespace: namespace.name,
-        workers: this.worker,
+        workers: apps.worker,
         temporal,
         waitSeconds: args.workerCheckSeconds,
       },
@@ -332,9 +394,9 @@ export class Tenant extends pulumi.ComponentResource {
               env: environment("bootstrap"),
               secrets: stepSecrets,
               dependsOn: [
-                ...this.api.containers,
-                ...this.dashboard.containers,
-                ...this.worker.containers,
+                ...apps.api.containers,
+                ...apps.dashboard.containers,
+                ...apps.worker.containers,
               ],
               gates: this.front ? [this.front.serving] : [],
             },

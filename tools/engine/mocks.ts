@@ -83,6 +83,10 @@ export function mocks(jobs: Record<string, JobOutcome>): pulumi.runtime.Mocks {
         case "cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared":
           // Tunnel ids are UUIDs; derived from the name so that two runs agree.
           return { id: uuidOf(args.name), state };
+        case "cloudflare:index/accountToken:AccountToken":
+          // The token's value, which the API returns once, at creation (secret).
+          state.value = secret(`mock-token-${mockPassword(args.name)}`);
+          return { id: createHash("md5").update(args.name).digest("hex"), state };
         case "cloudflare:index/zeroTrustAccessApplication:ZeroTrustAccessApplication":
           state.aud = `mock-aud:${args.name}`;
           break;
@@ -97,6 +101,26 @@ export function mocks(jobs: Record<string, JobOutcome>): pulumi.runtime.Mocks {
       return { id: `${args.name}-id`, state };
     },
     call(args) {
+      if (
+        args.token ===
+        "cloudflare:index/getAccountApiTokenPermissionGroupsList:getAccountApiTokenPermissionGroupsList"
+      ) {
+        // The groups the program looks up by name, with ids derived from the names.
+        const names = [
+          "Workers R2 Storage Bucket Item Read",
+          "Workers R2 Storage Bucket Item Write",
+        ];
+        return {
+          accountId: (args.inputs as { accountId?: string }).accountId,
+          results: names.map((name) => ({
+            id: uuidOf(name).replace(/-/g, ""),
+            name,
+            category: "developer_platform",
+            isSelectable: true,
+            scopes: ["com.cloudflare.edge.r2.bucket"],
+          })),
+        };
+      }
       throw new Error(
         `unexpected invoke ${args.token}: add a mock for it in tools/engine/mocks.ts`,
       );
