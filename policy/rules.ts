@@ -209,7 +209,7 @@ export const RULES: Rule[] = [
   {
     name: "production-data-protected",
     description:
-      "In production, data volumes and tenant databases are protected and retained on delete.",
+      "In production, data volumes, tenant databases and the backup bucket are protected and retained on delete.",
     enforcementLevel: "mandatory",
     reads: { types: [HOST_TYPE], props: ["environment"] },
     check: (resources) => {
@@ -217,6 +217,8 @@ export const RULES: Rule[] = [
       return [
         ...ofType(resources, "docker:index/volume:Volume"),
         ...ofType(resources, "postgresql:index/database:Database"),
+        // Where backups leave the host to.
+        ...ofType(resources, "cloudflare:index/r2Bucket:R2Bucket"),
       ].flatMap((r) => [
         ...(r.opts.protect
           ? []
@@ -230,6 +232,46 @@ export const RULES: Rule[] = [
             ]
           : []),
       ]);
+    },
+  },
+  {
+    name: "production-backs-up",
+    description:
+      "In production, a long-running backup service runs, and every tenant that migrates has a snapshot job.",
+    enforcementLevel: "mandatory",
+    reads: { types: [HOST_TYPE, CONTAINER], props: ["environment", "labels", "restart"] },
+    check: (resources) => {
+      if (stackLabels(resources).environment !== "production") return [];
+      const containers = ofType(resources, CONTAINER).map((r) => ({ r, labels: labelsOf(r) }));
+      const violations: Violation[] = [];
+      const service = containers.find(
+        (c) =>
+          c.labels[LABELS.service] === "backup" &&
+          c.labels[LABELS.tenant] === undefined &&
+          RESTART_POLICIES.has(text(c.r.props.restart)),
+      );
+      if (!service) {
+        violations.push({
+          message:
+            "production has no backup service (a long-running container labelled platform.service=backup)",
+        });
+      }
+      const tenantsWith = (label: string) =>
+        new Set(
+          containers
+            .filter((c) => c.labels[LABELS.service] === label)
+            .map((c) => c.labels[LABELS.tenant])
+            .filter((t): t is string => t !== undefined),
+        );
+      const snapshotted = tenantsWith("snapshot");
+      for (const tenant of [...tenantsWith("migrate")].sort()) {
+        if (!snapshotted.has(tenant)) {
+          violations.push({
+            message: `tenant ${tenant} migrates in production without a snapshot job (platform.service=snapshot) to go back to`,
+          });
+        }
+      }
+      return violations;
     },
   },
   {

@@ -156,9 +156,11 @@ describe("blast radius", () => {
     const added = result("production", "add-tenant");
     assert.deepEqual(names(added.changed), ["tunnel-config", "tunnel-routes-check"]);
     assert.ok(added.added.every((r) => r.owner === "initech"));
-    // Its own network, gateway, front, release tags and Redis user included: nothing shared is
-    // replaced or attached.
-    assert.equal(added.added.length, 31, names(added.added).join(", "));
+    // Its own network, gateway, front, release tags, Redis user, the backup role's grant and its
+    // snapshot included: nothing shared is replaced or attached (the backup service finds its
+    // database by name).
+    assert.equal(added.added.length, 33, names(added.added).join(", "));
+    assert.ok(names(added.added).includes("initech-migration-snapshot"));
     assert.ok(names(added.added).includes("tunnel-dns-initech"));
     assert.deepEqual(names(result("production", "access-list").changed), ["globex-access-members"]);
     assert.deepEqual(names(result("production", "worker-count").added), ["globex-worker-2"]);

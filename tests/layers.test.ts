@@ -24,6 +24,7 @@ const LAYERS: { folder: string; rank: number }[] = [
   { folder: "index.ts", rank: 7 },
   { folder: "tools/engine/", rank: 8 },
   { folder: "tools/plan/", rank: 9 },
+  { folder: "tools/restore/", rank: 9 },
   { folder: "tools/bench/", rank: 10 },
 ];
 

@@ -168,6 +168,8 @@ describe("npm run plan:diff", () => {
       // It runs again and finds the workspace bootstrapped (dittofeed/bootstrap.ts).
       "acme-migration-bootstrap replace image",
       "acme-migration-schema replace image",
+      // A new snapshot of the tenant's database before the new migration image runs.
+      "acme-migration-snapshot replace envs",
       "acme-worker-1 replace image,labels",
       "acme-worker-2 replace image,labels",
       "globex-api replace image,labels,name,networksAdvanced",
@@ -179,6 +181,7 @@ describe("npm run plan:diff", () => {
       "globex-front-container-release replace keepers",
       "globex-migration-bootstrap replace image",
       "globex-migration-schema replace image",
+      "globex-migration-snapshot replace envs",
       "globex-worker-1 replace image,labels",
       "image-adminCli replace name",
       "image-api replace name",

@@ -151,6 +151,22 @@ const CASES: Record<string, { pass: CheckedResource[]; fail: CheckedResource[]; 
       ],
       expect: /acme-database-db holds production data but is not retained on delete/,
     },
+    "production-backs-up": {
+      pass: [
+        host("production"),
+        service("backup-container", "backup", { healthcheck: { tests: ["CMD", "bash"] } }),
+        tenantContainer("acme-migration-schema", "acme", ["acme-net"], "migrate"),
+        tenantContainer("acme-migration-snapshot", "acme", ["acme-net"], "snapshot"),
+      ],
+      fail: [
+        host("production"),
+        service("backup-container", "backup", { healthcheck: { tests: ["CMD", "bash"] } }),
+        tenantContainer("acme-migration-schema", "acme", ["acme-net"], "migrate"),
+        tenantContainer("globex-migration-schema", "globex", ["globex-net"], "migrate"),
+        tenantContainer("acme-migration-snapshot", "acme", ["acme-net"], "snapshot"),
+      ],
+      expect: /tenant globex migrates in production without a snapshot job/,
+    },
     "tunnel-ingress-ends-with-404": {
       pass: [tunnelConfig({ service: "http_status:404" })],
       fail: [tunnelConfig({ service: "http://a-api:3001" })],
@@ -238,6 +254,21 @@ describe("policy rules, each fed a passing and a failing stack", () => {
     const volume = resource("docker:index/volume:Volume", "postgres-data", {});
     assert.match(rule.check([host("production"), volume])[0].message, /not protected/);
     assert.deepEqual(rule.check([host("staging"), volume]), []);
+    const bucket = resource("cloudflare:index/r2Bucket:R2Bucket", "backup-bucket", {});
+    assert.match(
+      rule.check([host("production"), bucket])[0].message,
+      /backup-bucket holds production data but is not protected/,
+    );
+  });
+
+  test("production without a backup service fails; other environments are not judged", () => {
+    const rule = RULES.find((r) => r.name === "production-backs-up")!;
+    const job = resource(CONTAINER, "backup-clickhouse-copy", {
+      labels: [{ label: "platform.service", value: "backup" }],
+      restart: "no",
+    });
+    assert.match(rule.check([host("production"), job])[0].message, /no backup service/);
+    assert.deepEqual(rule.check([host("staging"), job]), []);
   });
 
   test("CrossGuard cannot see secret inputs, so there the env rule rests on additionalSecretOutputs", () => {

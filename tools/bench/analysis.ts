@@ -26,6 +26,7 @@ export type ResourceClass =
   | "image"
   | "network"
   | "provider"
+  | "backup"
   | "secret";
 
 /** The component each class of resource lives in; the first match up the parent chain wins. */
@@ -47,6 +48,8 @@ const COMPONENT_CLASSES: Record<string, ResourceClass> = {
   "platform:tenant:Front": "app",
   "platform:tenant:RedisUser": "cache",
   "platform:edge:EgressGuard": "network",
+  "platform:data:Backup": "backup",
+  "platform:tenant:Offboarding": "backup",
 };
 
 /** Classes fixed by the resource's own type, whatever component holds it. */

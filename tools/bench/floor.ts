@@ -47,6 +47,12 @@ export const MINIMAL: Record<string, Register> = {
     new random.RandomBytes(name, { length: 16 }, opts),
   "random:index/randomId:RandomId": (name, opts) =>
     new random.RandomId(name, { byteLength: 5 }, opts),
+  "cloudflare:index/r2Bucket:R2Bucket": (name, opts) =>
+    new cloudflare.R2Bucket(name, { accountId: ACCOUNT, name }, opts),
+  "cloudflare:index/r2BucketLifecycle:R2BucketLifecycle": (name, opts) =>
+    new cloudflare.R2BucketLifecycle(name, { accountId: ACCOUNT, bucketName: name }, opts),
+  "cloudflare:index/accountToken:AccountToken": (name, opts) =>
+    new cloudflare.AccountToken(name, { accountId: ACCOUNT, name, policies: [] }, opts),
   "cloudflare:index/dnsRecord:DnsRecord": (name, opts) =>
     new cloudflare.DnsRecord(name, { zoneId: ACCOUNT, name, type: "CNAME", ttl: 1 }, opts),
   "cloudflare:index/zeroTrustAccessApplication:ZeroTrustAccessApplication": (name, opts) =>

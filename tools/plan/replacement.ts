@@ -82,6 +82,14 @@ const RULES: Record<string, TypeRule> = {
     replaceOn: ["accountId", "zoneId"],
   },
   "cloudflare:index/zeroTrustAccessPolicy:ZeroTrustAccessPolicy": { replaceOn: ["accountId"] },
+  // v5.22.0, internal/services/r2_bucket/schema.go: a bucket's location cannot change after it
+  // is created (RequiresReplaceIfConfigured); its jurisdiction and storage class are updated.
+  "cloudflare:index/r2Bucket:R2Bucket": { replaceOn: ["accountId", "name", "location"] },
+  "cloudflare:index/r2BucketLifecycle:R2BucketLifecycle": {
+    replaceOn: ["accountId", "bucketName"],
+  },
+  // A token's policies and name are updated in place; only another account replaces it.
+  "cloudflare:index/accountToken:AccountToken": { replaceOn: ["accountId"] },
 };
 
 /** What changing the top-level input `property` of a resource of `type` does. */
