@@ -25,5 +25,7 @@ read -r target port < <(node -e '
   console.log(host.slice("ssh://".length), config["platform:postgres"]?.adminPort ?? 15432);
 ' "$stack_file")
 
+# Later steps' docker CLI (the backup health check) reaches the same host over SSH.
+[ -z "${GITHUB_ENV:-}" ] || echo "DOCKER_HOST=ssh://${target}" >> "$GITHUB_ENV"
 ssh -fN -o ExitOnForwardFailure=yes -L "${port}:127.0.0.1:${port}" "$target"
 echo "Docker host ${target}: SSH ready, Postgres admin port ${port} forwarded"

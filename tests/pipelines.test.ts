@@ -81,6 +81,46 @@ describe("workflows", () => {
     );
   });
 
+  test("drift: then the backup service's health, also after a drift", () => {
+    const drift = workflow("drift.yml");
+    const list = drift.jobs.drift.steps ?? [];
+    const health = list.find((s) => s.run?.includes("scripts/backup-health.sh"));
+    assert.ok(health, "a step runs scripts/backup-health.sh");
+    assert.equal(health.if, "${{ !cancelled() }}");
+    assert.ok(list.indexOf(health) > list.findIndex((s) => s.uses?.startsWith("pulumi/actions")));
+  });
+
+  test("the backup health check passes only on a healthy service, naming what it found", () => {
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), "docker-"));
+    // A stand-in docker CLI: `inspect` prints $HEALTH (or fails without a container), `logs` two lines.
+    fs.writeFileSync(
+      path.join(bin, "docker"),
+      `#!/bin/sh
+case "$1" in
+  inspect) [ -n "$HEALTH" ] || { echo "Error: No such object: $3" >&2; exit 1; }; echo "$HEALTH";;
+  logs) echo "backup: ok scheduled/20261127T061700Z: 6 databases"; echo "other line";;
+esac
+`,
+      { mode: 0o755 },
+    );
+    const check = (health: string) =>
+      spawnSync("bash", ["scripts/backup-health.sh", "production"], {
+        cwd: PROJECT_ROOT,
+        encoding: "utf8",
+        env: { PATH: `${bin}:/usr/bin:/bin`, HEALTH: health },
+      });
+    const healthy = check("healthy");
+    assert.equal(healthy.status, 0, healthy.stderr);
+    assert.match(healthy.stdout, /production-backup: healthy\nbackup: ok scheduled/);
+    const unhealthy = check("unhealthy");
+    assert.equal(unhealthy.status, 1);
+    assert.match(unhealthy.stderr, /stack production is unhealthy: no complete backup set/);
+    assert.match(check("starting").stderr, /is starting/);
+    const missing = check("");
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /No backup service production-backup on the Docker host/);
+  });
+
   test("the policy pack the workflows name exists", () => {
     assert.ok(fs.existsSync(path.join(PROJECT_ROOT, "policy/PulumiPolicy.yaml")));
   });
