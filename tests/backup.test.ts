@@ -70,7 +70,10 @@ interface Run {
 }
 
 /** The backup script, as the container runs it: `bash -c <script>` with its environment. */
-function runBackup(env: Partial<BackupEnv> & BackupPaths, base: BackupEnv): Promise<Run> {
+function runBackup(
+  env: Partial<BackupEnv> & BackupPaths & Record<string, string>,
+  base: BackupEnv,
+): Promise<Run> {
   return new Promise((resolve) => {
     const child = spawn("bash", ["-c", backupScript()], {
       env: { PATH: "/usr/bin:/bin", ...base, ...env },
@@ -404,6 +407,34 @@ describe("backups and restores on a real PostgreSQL 15", () => {
     assert.deepEqual(setsIn(path.join(dir, "snapshots", "acme")), ["20200101T000000Z"]);
     assert.deepEqual(setsIn(path.join(dir, "snapshots", "globex")), ["20200105T000000Z"]);
     assert.deepEqual(setsIn(path.join(dir, "exports", "initech")), ["20200101T000000Z"]);
+  });
+
+  test("a set is copied off the host, sealed, by rclone configured from the environment alone", async () => {
+    // rclone's `local` backend stands in for R2's S3: the remote is built the same way, from
+    // RCLONE_CONFIG_OFFSITE_* (rclone docs/content/docs.md), which is what the program sets.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "platform-backups-"));
+    const tools = fs.mkdtempSync(path.join(os.tmpdir(), "platform-tools-"));
+    fs.symlinkSync("/usr/bin/rclone", path.join(tools, "rclone"));
+    const bucket = fs.mkdtempSync(path.join(os.tmpdir(), "platform-bucket-"));
+    const result = await runBackup(
+      {
+        BACKUP_ROOT: dir,
+        TOOLS_ROOT: tools,
+        DATABASES: acme,
+        CLICKHOUSE_DATABASES: "-",
+        REMOTE: `offsite:${bucket}`,
+        RCLONE_CONFIG_OFFSITE_TYPE: "local",
+        HOME: dir,
+      },
+      base,
+    );
+    assert.equal(result.code, 0, result.output);
+    const [stamp] = setsIn(path.join(dir, "scheduled"));
+    assert.deepEqual(
+      filesUnder(path.join(bucket, "scheduled", stamp)),
+      filesUnder(path.join(dir, "scheduled", stamp)),
+    );
+    assert.match(result.output, new RegExp(`copied to offsite:${bucket}`));
   });
 
   test("a tenant's one-shot set holds its database and its SECRET_KEY, sealed, and nothing else", async () => {
