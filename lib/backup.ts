@@ -11,8 +11,9 @@
  * A backup set is a directory named after its UTC start, `20261127T061700Z`, holding one file per
  * database, each encrypted on its way to disk, so no plain dump is ever written:
  * - `postgres/<database>.dump.gpg`: `pg_dump --format=custom`, which `pg_restore` reads;
- * - `clickhouse/<database>/schema.sql.gpg`: each table's and view's CREATE statement, tables first;
- * - `clickhouse/<database>/<table>.native.gpg`: each table's rows in ClickHouse's Native format;
+ * - `clickhouse/<database>/tables.sql.gpg`: the CREATE statement of each table that stores rows;
+ * - `clickhouse/<database>/<table>.native.gpg`: each such table's rows in ClickHouse's Native format;
+ * - `clickhouse/<database>/views.sql.gpg`: the CREATE statement of each view, to run after the rows;
  * - `secret-key.gpg`: in a tenant's snapshot or export, its `SECRET_KEY`, which decrypts the
  *   provider credentials stored in its database;
  * - `SHA256SUMS`: the checksum of every file above (names only, no data).
@@ -93,21 +94,29 @@ export interface BackupPaths {
   TMPDIR?: string;
   /** Seconds between the service's checks of whether a set is due. @default 60 */
   TICK_SECONDS?: string;
+  /** Seconds before a failed set or copy is tried again. @default RETRY_SECONDS */
+  RETRY_SECONDS?: string;
 }
 
 /**
- * The backup script. In `once` mode it writes one set and exits non-zero on any failure (a
- * partial set is left as `.partial` and never counts). In `service` mode it writes a set whenever
- * the last success is `INTERVAL_HOURS` old (a failure is retried after `RETRY_SECONDS`), prunes
- * what `RETENTION_DAYS` lets go, and logs one `backup:` line per run. `status/last-success` on the
- * volume holds the epoch second of the last complete set, which the health check reads.
+ * The backup script. In `once` mode it writes one set (and copies it off the host, with a remote)
+ * and exits non-zero on any failure, leaving nothing behind. In `service` mode it writes a set
+ * whenever the last one is `INTERVAL_HOURS` old, copies each set off the host until that works,
+ * prunes what `RETENTION_DAYS` lets go, and logs one `backup:` line per step. A failure is tried
+ * again after `RETRY_SECONDS`. `status/last-success` on the volume holds the epoch second at
+ * which the newest set became complete (and copied), which the health check reads; one-shot sets
+ * never touch it.
  */
 export function backupScript(): string {
   return `set -euo pipefail
+# Command substitutions keep errexit: a failed listing must fail the set, not make it empty.
+shopt -s inherit_errexit
 umask 077
 root=\${BACKUP_ROOT:-${BACKUP_ROOT}}
 tools=\${TOOLS_ROOT:-${TOOLS_ROOT}}
 started=\${TMPDIR:-/tmp}/backup-started
+retry=\${RETRY_SECONDS:-${RETRY_SECONDS}}
+status=$root/status
 log() { printf 'backup: %s\\n' "$*"; }
 keyring=$(mktemp -d)
 trap 'rm -rf "$keyring"' EXIT
@@ -115,119 +124,169 @@ export GNUPGHOME="$keyring"
 printf '%s\\n' "$PUBLIC_KEY" > "$keyring/recipient.asc"
 # Reads stdin, writes only ciphertext: nothing in plain text touches the disk.
 seal() { gpg --batch --quiet --no-tty --trust-model always --recipient-file "$keyring/recipient.asc" --encrypt --output "$1"; }
-identifier() { [[ "$1" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]]; }
 ch() { "$tools/clickhouse" client --host "$CLICKHOUSE_HOST" --port "$CLICKHOUSE_PORT" "$@"; }
+sets_in() { find "$1" -mindepth 1 -maxdepth 1 -type d -name '20*Z' -printf '%f\\n' 2>/dev/null | sort; }
 
+# The platform's databases: each tenant's is named dittofeed_<id> and owned by the role of that
+# name, and the backup role may open it. Anything else of that prefix (a database a tenant's role
+# created, one kept by a restore) is named in the log and left out.
 postgres_databases() {
   if [ -n "$DATABASES" ]; then printf '%s\\n' $DATABASES; return; fi
-  psql -X -tA -v ON_ERROR_STOP=1 -d postgres -c "SELECT datname FROM pg_database WHERE starts_with(datname, '${TENANT_DATABASE_PREFIX}') ORDER BY 1"
+  psql -X -tA -v ON_ERROR_STOP=1 -d postgres -c "SELECT datname, (datallowconn AND has_database_privilege(datname, 'CONNECT') AND pg_get_userbyid(datdba) = datname AND datname ~ '^${TENANT_DATABASE_PREFIX}[a-z0-9_]+$')::int FROM pg_database WHERE starts_with(datname, '${TENANT_DATABASE_PREFIX}') ORDER BY 1" |
+    while IFS='|' read -r name ok; do
+      if [ "$ok" = 1 ]; then printf '%s\\n' "$name"; else log "leaving out Postgres database $name: not a tenant's" >&2; fi
+    done
   [ -z "$EXTRA_DATABASES" ] || printf '%s\\n' $EXTRA_DATABASES
 }
 clickhouse_databases() {
   if [ -z "$CLICKHOUSE_HOST" ] || [ "$CLICKHOUSE_DATABASES" = "-" ]; then return; fi
   if [ -n "$CLICKHOUSE_DATABASES" ]; then printf '%s\\n' $CLICKHOUSE_DATABASES; return; fi
-  ch --query "SELECT name FROM system.databases WHERE startsWith(name, '${TENANT_DATABASE_PREFIX}') ORDER BY name FORMAT TSVRaw"
+  ch --query "SELECT name FROM system.databases WHERE match(name, '^${TENANT_DATABASE_PREFIX}[a-z0-9_]+$') ORDER BY name FORMAT TSVRaw"
 }
 
-# One ClickHouse database: its CREATE statements (tables before the views that read them), and
-# every table's rows. Views hold no rows of their own.
+# One ClickHouse database: the CREATE statements of its tables, every table's rows, then the
+# CREATE statements of its views, apart, so that a restore fills the tables before any view
+# reads them. Rows only of engines that store them: a table of another engine (URL, S3,
+# GenerateRandom, ...) would fetch from elsewhere or never end, and is left out, named.
 dump_clickhouse() {
   local db=$1 out=$2 name engine
   mkdir -p "$out"
-  ch --query "SELECT name, engine FROM system.tables WHERE database = '$db' AND NOT is_temporary ORDER BY engine LIKE '%View', name FORMAT TSVRaw" > "$out/.tables"
+  ch --query "SELECT name, engine FROM system.tables WHERE database = '$db' AND NOT is_temporary ORDER BY name FORMAT TSVRaw" > "$out/.tables"
+  : > "$out/.stored"
+  : > "$out/.views"
   while IFS=$'\\t' read -r name engine; do
-    identifier "$name" || { log "skipping ClickHouse table $db.$name: not a plain identifier"; continue; }
-    ch --query "SELECT create_table_query FROM system.tables WHERE database = '$db' AND name = '$name' FORMAT TSVRaw"
-    printf ';\\n'
-  done < "$out/.tables" | seal "$out/schema.sql.gpg"
-  while IFS=$'\\t' read -r name engine; do
-    identifier "$name" || continue
-    case "$engine" in *View) continue ;; esac
-    ch --query "SELECT * FROM \\\`$db\\\`.\\\`$name\\\` FORMAT Native" | seal "$out/$name.native.gpg"
+    if ! [[ "$name" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]]; then log "leaving out ClickHouse table $db.$name: not a plain name"; continue; fi
+    case "$engine" in
+      *MergeTree | Log | TinyLog | StripeLog | Memory) printf '%s\\n' "$name" >> "$out/.stored" ;;
+      View | MaterializedView) printf '%s\\n' "$name" >> "$out/.views" ;;
+      *) log "leaving out ClickHouse table $db.$name: engine $engine stores no rows of its own" ;;
+    esac
   done < "$out/.tables"
-  rm -f "$out/.tables"
+  statements() {
+    while read -r name; do
+      ch --query "SELECT create_table_query FROM system.tables WHERE database = '$db' AND name = '$name' FORMAT TSVRaw"
+      printf ';\\n'
+    done < "$1"
+  }
+  statements "$out/.stored" | seal "$out/tables.sql.gpg"
+  statements "$out/.views" | seal "$out/views.sql.gpg"
+  while read -r name; do
+    ch --query "SELECT * FROM \\\`$db\\\`.\\\`$name\\\` FORMAT Native" | seal "$out/$name.native.gpg"
+  done < "$out/.stored"
+  rm -f "$out/.tables" "$out/.stored" "$out/.views"
 }
 
-# One set under $1: returns non-zero, leaving <stamp>.partial, on any failure.
+# One complete set under $1, or a failure that leaves nothing behind.
 write_set() {
-  local parent=$root/$1 stamp db count=0
+  local parent=$root/$1 stamp db count=0 postgres clickhouse
   stamp=$(date -u +%Y%m%dT%H%M%SZ)
   local set=$parent/$stamp.partial
-  mkdir -p "$set/postgres"
-  # Listed first, each by itself: a failed listing must fail the set, not make it empty.
-  local postgres clickhouse
   postgres=$(postgres_databases)
   clickhouse=$(clickhouse_databases)
+  mkdir -p "$set/postgres"
   for db in $postgres; do
-    identifier "$db" || { log "refusing Postgres database name $db"; return 1; }
+    [[ "$db" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || { log "refusing Postgres database name $db"; return 1; }
     pg_dump --format=custom --dbname="$db" | seal "$set/postgres/$db.dump.gpg"
     count=$((count + 1))
   done
   for db in $clickhouse; do
-    identifier "$db" || { log "refusing ClickHouse database name $db"; return 1; }
     dump_clickhouse "$db" "$set/clickhouse/$db"
     count=$((count + 1))
   done
   if [ -n "\${SECRET_KEY:-}" ]; then printf '%s' "$SECRET_KEY" | seal "$set/secret-key.gpg"; fi
   (cd "$set" && find . -type f ! -name SHA256SUMS -print0 | sort -z | xargs -0 -r sha256sum > SHA256SUMS)
   mv "$set" "$parent/$stamp"
-  if [ -n "$REMOTE" ]; then
-    "$tools/rclone" copy --no-traverse "$parent/$stamp" "$REMOTE/$1/$stamp"
-  fi
-  mkdir -p "$root/status"
-  date -u +%s > "$root/status/last-success"
-  log "ok $1/$stamp: $count databases$([ -n "$REMOTE" ] && echo ", copied to $REMOTE" || true)"
+  log "wrote $1/$stamp: $count databases"
 }
-
-# Keeps every set younger than RETENTION_DAYS and the newest set of each directory; drops
-# partial sets a day old. Exports are never pruned.
-prune() {
-  local cutoff dir newest set name
-  cutoff=$(date -u -d "@$(( $(date +%s) - RETENTION_DAYS * 86400 ))" +%Y%m%dT%H%M%SZ)
-  for dir in "$root/${BACKUP_KINDS.scheduled}" "$root/${BACKUP_KINDS.snapshot}"/*; do
-    [ -d "$dir" ] || continue
-    newest=$(find "$dir" -mindepth 1 -maxdepth 1 -type d -name '20*Z' -printf '%f\\n' | sort | tail -n 1)
-    for set in "$dir"/20*Z; do
-      [ -d "$set" ] || continue
-      name=\${set##*/}
-      if [[ "$name" < "$cutoff" && "$name" != "$newest" ]]; then rm -rf "$set"; log "pruned \${set#$root/}"; fi
-    done
-    find "$dir" -mindepth 1 -maxdepth 1 -type d -name '*.partial' -mtime +0 -exec rm -rf {} +
-  done
+# Runs write_set in a subshell with errexit of its own, puts its status in $set_result, and
+# removes what a failure left. Never call it where bash ignores errexit (in an \`if\`, or before
+# \`||\` or \`&&\`): errexit would be off inside it too, and a failed dump would count as a success.
+attempt_set() {
+  set +e
+  ( set -e; write_set "$1" )
+  set_result=$?
+  set -e
+  if (( set_result != 0 )); then rm -rf "$root/$1"/*.partial; fi
 }
+upload() { "$tools/rclone" copy --no-traverse "$root/$1/$2" "$REMOTE/$1/$2"; }
 
 if [ "$MODE" = once ]; then
-  write_set "$DESTINATION"
+  attempt_set "$DESTINATION"
+  if (( set_result != 0 )); then log "FAILED: no set of $DESTINATION"; exit 1; fi
+  if [ -n "$REMOTE" ]; then
+    stamp=$(sets_in "$root/$DESTINATION" | tail -n 1)
+    upload "$DESTINATION" "$stamp"
+    log "copied $DESTINATION/$stamp to $REMOTE"
+  fi
   exit 0
 fi
 
+# Service: a set whenever the last one written is an interval old (a failure is tried again after
+# $retry seconds, not at every tick); with a remote, each written set is copied off the host,
+# oldest first, a failed copy retried on its own, without writing new sets meanwhile.
+# status/last-success is when the newest set became complete and copied: what health reads.
+mkdir -p "$status/copied"
 date -u +%s > "$started"
-mkdir -p "$root/status"
 log "every $INTERVAL_HOURS h into $root/$DESTINATION$([ -n "$REMOTE" ] && echo " and $REMOTE" || true), kept $RETENTION_DAYS days"
+copy_pending() {
+  local stamp
+  (( $(date +%s) - $(cat "$status/last-copy-attempt" 2>/dev/null || echo 0) >= retry )) || return 0
+  for stamp in $(sets_in "$root/$DESTINATION"); do
+    [ -e "$status/copied/$stamp" ] && continue
+    date -u +%s > "$status/last-copy-attempt"
+    if upload "$DESTINATION" "$stamp"; then
+      touch "$status/copied/$stamp"
+      date -u +%s > "$status/last-success"
+      log "copied $DESTINATION/$stamp to $REMOTE"
+    else
+      log "FAILED: copying $DESTINATION/$stamp to $REMOTE; the next try is in $((retry / 60)) minutes"
+      return 0
+    fi
+  done
+}
+# Keeps every set younger than RETENTION_DAYS, the newest set of each directory, and any set not
+# yet copied off the host; exports are never pruned.
+prune() {
+  local cutoff dir newest name
+  cutoff=$(date -u -d "@$(( $(date +%s) - RETENTION_DAYS * 86400 ))" +%Y%m%dT%H%M%SZ)
+  for dir in "$root/${BACKUP_KINDS.scheduled}" "$root/${BACKUP_KINDS.snapshot}"/*; do
+    [ -d "$dir" ] || continue
+    newest=$(sets_in "$dir" | tail -n 1)
+    for name in $(sets_in "$dir"); do
+      [[ "$name" < "$cutoff" && "$name" != "$newest" ]] || continue
+      if [ "$dir" = "$root/$DESTINATION" ] && [ -n "$REMOTE" ] && [ ! -e "$status/copied/$name" ]; then continue; fi
+      rm -rf "\${dir:?}/$name" "$status/copied/$name"
+      log "pruned \${dir#$root/}/$name"
+    done
+  done
+}
 while true; do
   now=$(date +%s)
-  last=$(cat "$root/status/last-success" 2>/dev/null || echo 0)
-  attempt=$(cat "$root/status/last-attempt" 2>/dev/null || echo 0)
-  if (( now - last >= INTERVAL_HOURS * 3600 && now - attempt >= ${RETRY_SECONDS} )); then
-    echo "$now" > "$root/status/last-attempt"
-    # A subshell with errexit of its own: inside an \`if\` condition bash would ignore errexit,
-    # and a failed dump would count as a success.
-    set +e
-    ( set -e; write_set "$DESTINATION" )
-    result=$?
-    set -e
-    if (( result == 0 )); then prune || log "pruning failed"
-    else log "FAILED: no complete set this run; the next try is in ${RETRY_SECONDS / 60} minutes"; fi
+  written=$(cat "$status/last-written" 2>/dev/null || echo 0)
+  attempted=$(cat "$status/last-attempt" 2>/dev/null || echo 0)
+  if (( now - written >= INTERVAL_HOURS * 3600 && now - attempted >= retry )); then
+    echo "$now" > "$status/last-attempt"
+    attempt_set "$DESTINATION"
+    if (( set_result == 0 )); then
+      echo "$now" > "$status/last-written"
+      if [ -z "$REMOTE" ]; then echo "$now" > "$status/last-success"; fi
+      log "next set in $INTERVAL_HOURS h"
+    else
+      log "FAILED: no complete set this run; the next try is in $((retry / 60)) minutes"
+    fi
   fi
+  if [ -n "$REMOTE" ]; then copy_pending; fi
+  prune || log "pruning failed"
   sleep "\${TICK_SECONDS:-60}"
 done
 `;
 }
 
 /**
- * Healthy while the last complete set, or the service's own start when it has none yet, is at
- * most one interval and the grace old: a backup that did not succeed on schedule turns the
- * container unhealthy, which `docker ps` and the drift workflow show.
+ * Healthy while the newest complete (and copied) set is at most one interval and the grace old.
+ * Before its first set, the service has that long from its own start; after it, a restart gives
+ * no new grace, so a crash loop cannot hide an overdue backup. Unhealthy shows in `docker ps`,
+ * and the drift workflow fails on it.
  */
 export function backupHealthTest(intervalHours: number): string[] {
   const limit = intervalHours * 3600 + BACKUP_GRACE_SECONDS;
@@ -235,9 +294,8 @@ export function backupHealthTest(intervalHours: number): string[] {
     "CMD",
     "bash",
     "-c",
-    `last=$(cat \${BACKUP_ROOT:-${BACKUP_ROOT}}/status/last-success 2>/dev/null || echo 0); ` +
-      `started=$(cat \${TMPDIR:-/tmp}/backup-started 2>/dev/null || echo 0); ` +
-      `(( last > started )) || last=$started; ` +
+    `last=$(cat \${BACKUP_ROOT:-${BACKUP_ROOT}}/status/last-success 2>/dev/null || ` +
+      `cat \${TMPDIR:-/tmp}/backup-started 2>/dev/null || echo 0); ` +
       `(( $(date +%s) - last <= ${limit} ))`,
   ];
 }

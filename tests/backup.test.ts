@@ -22,6 +22,7 @@ import {
   backupScript,
 } from "../lib/backup";
 import { tenantSqlName } from "../lib/naming";
+import { EndSessionsEnv, endSessionsScript } from "../lib/postgres";
 import { restore } from "../tools/restore/restore";
 import {
   createDatabaseSql,
@@ -280,7 +281,7 @@ describe("backups and restores on a real PostgreSQL 15", () => {
     // The checksums are right, as sha256sum -c checks them.
     const check = spawnSync("sha256sum", ["-c", "SHA256SUMS"], { cwd: set });
     assert.equal(check.status, 0, check.stdout.toString());
-    assert.match(result.output, /backup: ok scheduled\/\d{8}T\d{6}Z: 4 databases/);
+    assert.match(result.output, /backup: wrote scheduled\/\d{8}T\d{6}Z: 4 databases/);
   });
 
   test("a tenant added later is in the next set with no change to the service", async () => {
@@ -303,75 +304,155 @@ describe("backups and restores on a real PostgreSQL 15", () => {
       base,
     );
     assert.notEqual(missing.code, 0, missing.output);
-    assert.deepEqual(setsIn(path.join(dir, "scheduled")), []);
+    // Nothing left behind: no set, no partial one holding the dumps that worked.
+    assert.deepEqual(fs.readdirSync(path.join(dir, "scheduled")), []);
     assert.ok(!fs.existsSync(path.join(dir, "status", "last-success")));
-    // A wrong password fails the listing itself, which must not pass for an empty set.
-    const denied = await runBackup(
-      { BACKUP_ROOT: dir, PGPASSWORD: "wrong-password-0123456" },
-      base,
+    // A listing that fails must fail the set, though Temporal's databases, named in config,
+    // would still dump: a psql that cannot list stands in for one that cannot connect.
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), "platform-bin-"));
+    fs.writeFileSync(
+      path.join(bin, "psql"),
+      "#!/bin/sh\necho 'psql: error: connection refused' >&2\nexit 2\n",
+      {
+        mode: 0o755,
+      },
     );
-    assert.notEqual(denied.code, 0, denied.output);
-    assert.deepEqual(setsIn(path.join(dir, "scheduled")), []);
+    const unlisted = await runBackup({ BACKUP_ROOT: dir, PATH: `${bin}:/usr/bin:/bin` }, base);
+    assert.notEqual(unlisted.code, 0, unlisted.output);
+    assert.match(unlisted.output, /connection refused/);
+    assert.deepEqual(fs.readdirSync(path.join(dir, "scheduled")), []);
   });
 
-  test("the service backs up when due, logs a failure without counting it, and stays healthy only while sets are recent", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "platform-backups-"));
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "platform-backup-tmp-"));
-    /** Runs the service until its first run has logged, then stops it. */
-    const serviceRun = (env: Partial<BackupEnv>) =>
-      new Promise<string>((resolve, reject) => {
-        const child = spawn("bash", ["-c", backupScript()], {
-          env: {
-            PATH: "/usr/bin:/bin",
-            ...base,
-            MODE: "service",
-            BACKUP_ROOT: dir,
-            TMPDIR: tmp,
-            TICK_SECONDS: "1",
-            ...env,
-          },
-        });
-        let output = "";
-        const timer = setTimeout(() => {
-          child.kill();
-          reject(new Error(`the service logged no run: ${output}`));
-        }, 60_000);
-        const onData = (d: Buffer) => {
-          output += d.toString();
-          if (/backup: (ok|FAILED)/.test(output)) {
-            clearTimeout(timer);
-            child.kill();
-            resolve(output);
-          }
-        };
-        child.stdout.on("data", onData);
-        child.stderr.on("data", onData);
+  test("a database a tenant's role made under the prefix is left out, named, and fails nothing", async () => {
+    // Tenant roles may create databases (Dittofeed's bootstrap needs it): one that owns
+    // dittofeed_bloat must not get it into every set, nor break the sets with a name or a grant.
+    await asTenant(acme, (c) => c.query(`CREATE DATABASE dittofeed_bloat`));
+    await asTenant(acme, (c) => c.query(`CREATE DATABASE "dittofeed_Bad-Name"`));
+    await admin.query(`REVOKE ALL ON DATABASE dittofeed_bloat FROM PUBLIC`);
+    try {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "platform-backups-"));
+      const result = await runBackup({ BACKUP_ROOT: dir }, base);
+      assert.equal(result.code, 0, result.output);
+      assert.match(result.output, /leaving out Postgres database dittofeed_bloat: not a tenant's/);
+      assert.match(result.output, /leaving out Postgres database dittofeed_Bad-Name/);
+      const set = path.join(dir, "scheduled", setsIn(path.join(dir, "scheduled"))[0]);
+      assert.deepEqual(
+        filesUnder(path.join(set, "postgres")),
+        [acme, globex, "temporal", "temporal_visibility"].map((d) => `${d}.dump.gpg`),
+      );
+    } finally {
+      await admin.query(`DROP DATABASE dittofeed_bloat`);
+      await admin.query(`DROP DATABASE "dittofeed_Bad-Name"`);
+    }
+  });
+
+  /** Runs the backup service until its log matches `until`, then stops it. */
+  function serviceRun(dir: string, tmp: string, until: RegExp, env: Record<string, string> = {}) {
+    return new Promise<string>((resolve, reject) => {
+      const child = spawn("bash", ["-c", backupScript()], {
+        env: {
+          PATH: "/usr/bin:/bin",
+          ...base,
+          MODE: "service",
+          BACKUP_ROOT: dir,
+          TMPDIR: tmp,
+          TICK_SECONDS: "1",
+          ...env,
+        },
       });
+      let output = "";
+      const timer = setTimeout(() => {
+        child.kill();
+        reject(new Error(`the service never logged ${String(until)}: ${output}`));
+      }, 60_000);
+      const onData = (d: Buffer) => {
+        output += d.toString();
+        if (until.test(output)) {
+          clearTimeout(timer);
+          child.kill();
+          resolve(output);
+        }
+      };
+      child.stdout.on("data", onData);
+      child.stderr.on("data", onData);
+    });
+  }
+  const tempDir = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+
+  test("the service backs up when due, logs a failure without counting it, and stays healthy only while sets are recent", async () => {
+    const dir = tempDir("platform-backups-");
+    const tmp = tempDir("platform-backup-tmp-");
     const healthy = () =>
       spawnSync(backupHealthTest(24)[1], backupHealthTest(24).slice(2), {
         env: { PATH: "/usr/bin:/bin", BACKUP_ROOT: dir, TMPDIR: tmp },
       }).status === 0;
 
     // Inside `if`, bash ignores errexit: a failed dump must still fail the run.
-    const failed = await serviceRun({ DATABASES: "dittofeed_missing" });
+    const failed = await serviceRun(dir, tmp, /backup: (wrote|FAILED)/, {
+      DATABASES: "dittofeed_missing",
+    });
     assert.match(failed, /backup: FAILED/);
     assert.ok(!fs.existsSync(path.join(dir, "status", "last-success")), failed);
-    assert.deepEqual(setsIn(path.join(dir, "scheduled")), []);
+    assert.deepEqual(fs.readdirSync(path.join(dir, "scheduled")), []);
+    assert.ok(healthy(), "a service that just started has its interval for its first set");
 
     fs.rmSync(path.join(dir, "status", "last-attempt"));
-    const ok = await serviceRun({});
-    assert.match(ok, /backup: ok scheduled\//);
+    const ok = await serviceRun(dir, tmp, /backup: (next set in|FAILED)/);
+    assert.match(ok, /backup: wrote scheduled\//);
     assert.equal(setsIn(path.join(dir, "scheduled")).length, 1);
     assert.ok(healthy(), "a fresh set is healthy");
 
-    // Overdue: the last success, and the service's own start, a day and the grace ago.
+    // Overdue: the last success a day and the grace ago. A restart of the service (a new start
+    // time) must not hide it, or a crash loop would look healthy.
     const overdue = Math.floor(Date.now() / 1000) - 24 * 3600 - BACKUP_GRACE_SECONDS - 60;
     fs.writeFileSync(path.join(dir, "status", "last-success"), String(overdue));
-    fs.writeFileSync(path.join(tmp, "backup-started"), String(overdue));
-    assert.ok(!healthy(), "an overdue set is unhealthy");
-    // A service that just started has its interval to take its first set.
     fs.writeFileSync(path.join(tmp, "backup-started"), String(Math.floor(Date.now() / 1000)));
-    assert.ok(healthy(), "a service just started is healthy");
+    assert.ok(!healthy(), "an overdue set is unhealthy, restart or not");
+  });
+
+  test("a one-shot set never moves the service's schedule or health", async () => {
+    const dir = tempDir("platform-backups-");
+    const result = await runBackup(
+      {
+        BACKUP_ROOT: dir,
+        DESTINATION: "snapshots/acme",
+        DATABASES: acme,
+        CLICKHOUSE_DATABASES: "-",
+      },
+      base,
+    );
+    assert.equal(result.code, 0, result.output);
+    assert.ok(!fs.existsSync(path.join(dir, "status")), "no status written by a snapshot");
+  });
+
+  test("a copy off the host that fails is retried alone: no new set meanwhile, healthy only once copied", async () => {
+    const dir = tempDir("platform-backups-");
+    const tmp = tempDir("platform-backup-tmp-");
+    const tools = tempDir("platform-tools-");
+    fs.symlinkSync("/usr/bin/rclone", path.join(tools, "rclone"));
+    // rclone's `local` backend stands in for R2's S3; a file where the bucket should be makes
+    // every copy fail, as an outage or a revoked token would.
+    const bucket = path.join(tempDir("platform-bucket-"), "bucket");
+    fs.writeFileSync(bucket, "not a directory");
+    const env = {
+      TOOLS_ROOT: tools,
+      REMOTE: `offsite:${bucket}`,
+      RCLONE_CONFIG_OFFSITE_TYPE: "local",
+      HOME: tmp,
+      RETRY_SECONDS: "2",
+    };
+    const failing = await serviceRun(dir, tmp, /FAILED: copying[\s\S]*FAILED: copying/, env);
+    assert.equal(setsIn(path.join(dir, "scheduled")).length, 1, "one set, copied again and again");
+    assert.ok(!fs.existsSync(path.join(dir, "status", "last-success")), failing);
+    fs.rmSync(bucket);
+    const copied = await serviceRun(dir, tmp, /backup: copied scheduled\//, env);
+    assert.match(copied, new RegExp(`copied scheduled/\\d{8}T\\d{6}Z to offsite:${bucket}`));
+    assert.ok(fs.existsSync(path.join(dir, "status", "last-success")));
+    const [stamp] = setsIn(path.join(dir, "scheduled"));
+    assert.deepEqual(
+      filesUnder(path.join(bucket, "scheduled", stamp)),
+      filesUnder(path.join(dir, "scheduled", stamp)),
+    );
   });
 
   test("pruning keeps recent sets and the newest of each directory, and never exports", async () => {
@@ -398,7 +479,7 @@ describe("backups and restores on a real PostgreSQL 15", () => {
       let output = "";
       child.stdout.on("data", (d) => {
         output += d;
-        if (/backup: ok/.test(output)) setTimeout(() => (child.kill(), resolve()), 500);
+        if (/backup: next set in/.test(output)) setTimeout(() => (child.kill(), resolve()), 500);
       });
     });
     const scheduled = setsIn(path.join(dir, "scheduled"));
@@ -434,7 +515,7 @@ describe("backups and restores on a real PostgreSQL 15", () => {
       filesUnder(path.join(bucket, "scheduled", stamp)),
       filesUnder(path.join(dir, "scheduled", stamp)),
     );
-    assert.match(result.output, new RegExp(`copied to offsite:${bucket}`));
+    assert.match(result.output, new RegExp(`copied scheduled/\\d{8}T\\d{6}Z to offsite:${bucket}`));
   });
 
   test("a tenant's one-shot set holds its database and its SECRET_KEY, sealed, and nothing else", async () => {
@@ -465,6 +546,45 @@ describe("backups and restores on a real PostgreSQL 15", () => {
       },
     ).toString();
     assert.equal(decrypted, secretKey);
+  });
+
+  test("offboarding: once the role is locked, its open sessions end and no new one opens", async () => {
+    const leaving = tenantSqlName("leaving");
+    await createTenant(leaving);
+    const session = new pg.Client({
+      host: "127.0.0.1",
+      port: server.port,
+      user: leaving,
+      password: TENANT_PASSWORD,
+      database: leaving,
+    });
+    await session.connect();
+    session.on("error", () => {});
+    // What the postgresql provider runs for `login: false` (resource_postgresql_role.go).
+    await admin.query(`ALTER ROLE "${leaving}" NOLOGIN`);
+    assert.equal(
+      (await session.query("SELECT 1 AS one")).rows.length,
+      1,
+      "NOLOGIN alone ends nothing",
+    );
+    const env: EndSessionsEnv = {
+      PGHOST: "127.0.0.1",
+      PGPORT: String(server.port),
+      PGUSER: SUPERUSER,
+      PGPASSWORD: SUPERUSER_PASSWORD,
+      PGDATABASE: "postgres",
+      ROLE: leaving,
+    };
+    const ended = spawnSync("sh", ["-c", endSessionsScript()], {
+      env: { PATH: "/usr/bin:/bin", ...env },
+    });
+    assert.equal(ended.status, 0, ended.stderr.toString());
+    assert.match(ended.stdout.toString(), new RegExp(`Ended 1 session\\(s\\) of ${leaving}`));
+    await assert.rejects(session.query("SELECT 1"), "the session was ended");
+    await assert.rejects(
+      asTenant(leaving, (c) => c.query("SELECT 1")),
+      (e: { code?: string }) => e.code === "28000",
+    );
   });
 
   describe("npm run restore", () => {
@@ -528,9 +648,35 @@ describe("backups and restores on a real PostgreSQL 15", () => {
           [BACKUP_ROLE, into],
         );
         assert.deepEqual(rows[0], { owner: acme, public_connect: false, backup_connect: true });
+        const tables = await client.query<{ tableowner: string }>(
+          `SELECT tableowner FROM pg_tables WHERE tablename = 'Segment'`,
+        );
+        assert.deepEqual(tables.rows, [{ tableowner: acme }]);
       } finally {
         await client.end();
       }
+    });
+
+    test("into another tenant's database: the data becomes that tenant's, which can read it", async () => {
+      // A customer brought back under a new id: its new database, as `pulumi up` makes it.
+      const newco = tenantSqlName("newco");
+      await createTenant(newco);
+      await restore({
+        set,
+        database: acme,
+        into: newco,
+        connection: connection(),
+        apply: true,
+        env: { ...process.env, GNUPGHOME: key.home },
+        log: () => {},
+      });
+      assert.deepEqual(await rowsOf(newco), await rowsOf(acme));
+      const owners = await asTenant(newco, (c) =>
+        c.query<{ tableowner: string }>(
+          `SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'`,
+        ),
+      );
+      assert.deepEqual(owners.rows, [{ tableowner: newco }]);
     });
 
     test("over the tenant's own database after a bad migration: the backup's rows, the damaged one kept", async () => {
