@@ -89,3 +89,28 @@ export function ownerCheckScript(): string {
     "exit 1",
   ].join("\n");
 }
+
+/** The environment the session-ending script reads; the libpq variables name the server and superuser. */
+export interface EndSessionsEnv {
+  PGHOST: string;
+  PGPORT: string;
+  PGUSER: string;
+  PGPASSWORD: string;
+  PGDATABASE: string;
+  /** The role whose sessions end (it can no longer log in: NOLOGIN applies to new sessions only). */
+  ROLE: string;
+}
+
+/**
+ * Ends every session of a role that was just locked (NOLOGIN), so that nothing of the tenant
+ * writes after it: its final export then holds its last data. The role's name goes in as a psql
+ * variable, quoted as a literal by `:'role'` (psql 15), never into the SQL text.
+ */
+export function endSessionsScript(): string {
+  return [
+    "set -u",
+    "ended=$(printf '%s\\n' \"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = :'role';\" |",
+    '  psql -X -tA -v ON_ERROR_STOP=1 -v role="$ROLE") || exit 1',
+    'echo "Ended $ended session(s) of $ROLE"',
+  ].join("\n");
+}

@@ -101,6 +101,16 @@ describe("the backup service of committed stack production", () => {
         ["snapshots/", { type: "Age", maxAge: 90 * 86400 }],
       ],
     );
+    // Objects cannot be deleted, by the host's token or anyone, before R2 would expire them.
+    const lock = byName(run, "backup-lock");
+    assert.deepEqual(lock.inputs.rules, [
+      {
+        id: "keep-backups",
+        enabled: true,
+        prefix: "",
+        condition: { type: "Age", maxAgeSeconds: 90 * 86400 },
+      },
+    ]);
     const token = byName(run, "backup-token");
     const [policy] = token.inputs.policies as {
       resources: string;
@@ -199,6 +209,7 @@ describe("offboarding globex in production", () => {
       "globex-database-db",
       "globex-secret-key",
       "globex-db-password",
+      "globex-redis-password",
     ]) {
       assert.ok(byName(run, kept), kept);
     }
@@ -206,7 +217,7 @@ describe("offboarding globex in production", () => {
     assert.ok(byName(run, "acme-api") && byName(run, "tunnel-dns-acme"));
   });
 
-  test("a final export with its SECRET_KEY, then its ClickHouse user locked; its role locked, its database releasable", () => {
+  test("its writers locked out, then a final export with its SECRET_KEY; its database releasable", () => {
     const exportJob = byName(run, "globex-offboarding-export");
     assert.equal(labelMap(exportJob)["platform.service"], "export");
     const { env } = envOf(exportJob);
@@ -220,7 +231,15 @@ describe("offboarding globex in production", () => {
       ],
     );
     assert.ok(env.SECRET_KEY && env.SECRET_KEY.length === 44);
-    dependsOn(run, "globex-offboarding-clickhouse-lock", "globex-offboarding-export");
+    // Nothing of the tenant writes any more before the export: role locked, its sessions
+    // ended, its ClickHouse user locked. The namespace goes last.
+    dependsOn(run, "globex-offboarding-sessions-end", "globex-database-role");
+    dependsOn(
+      run,
+      "globex-offboarding-export",
+      "globex-offboarding-sessions-end",
+      "globex-offboarding-clickhouse-lock",
+    );
     dependsOn(run, "globex-offboarding-namespace-deprecation", "globex-offboarding-export");
     assert.match(
       (byName(run, "globex-offboarding-clickhouse-lock").inputs.command as string[])[0],
@@ -245,7 +264,7 @@ describe("offboarding globex in production", () => {
     assert.equal(tenants.globex.deployed, true);
   });
 
-  test("a failed export stops the update before anything is locked", async () => {
+  test("a failed export stops the update before the namespace is deprecated", async () => {
     const options = committedStack("production");
     const tenants = JSON.parse(options.config["platform:tenants"]) as Record<string, unknown>[];
     const failed = await runProgram({
@@ -261,8 +280,8 @@ describe("offboarding globex in production", () => {
       },
     });
     assert.match(String(failed.error), /Final export of tenant globex exited with code 1/);
+    // The namespace stays registered until the data is safe.
     const registered = failed.registrations.map((r) => r.name);
-    assert.ok(!registered.includes("globex-offboarding-clickhouse-lock"));
     assert.ok(!registered.includes("globex-offboarding-namespace-deprecation"));
   });
 

@@ -75,13 +75,18 @@ function s3Credentials(token: cloudflare.AccountToken) {
     // "Access Key ID: the id of the API token. Secret Access Key: the SHA-256 hash of the API
     // token value."
     accessKeyId: token.id,
-    // The provider always returns the value; mocks that echo inputs (Pulumi's testing guide) do not.
     secretAccessKey: pulumi.secret(
-      token.value.apply((value) =>
-        createHash("sha256")
-          .update(value ?? "")
-          .digest("hex"),
-      ),
+      token.value.apply((value) => {
+        // Cloudflare returns a token's value once, at creation, and the provider keeps it in
+        // state: without it no right secret can be derived, and a wrong one would only fail at
+        // the next upload.
+        if (!value) {
+          throw new Error(
+            "Cloudflare gave no value for the backup service's R2 token: create it anew with pulumi up --replace on the URN of backup-token",
+          );
+        }
+        return createHash("sha256").update(value).digest("hex");
+      }),
     ),
   };
 }
@@ -295,6 +300,24 @@ export class Backup extends pulumi.ComponentResource {
           // Seconds (@pulumi/cloudflare 6.22.1, R2BucketLifecycleRuleDeleteObjectsTransitionCondition).
           deleteObjectsTransition: { condition: { type: "Age", maxAge } },
         })),
+      },
+      { parent: this },
+    );
+    // The token may delete objects (R2 has no write-only permission), so a host that is taken
+    // over could wipe its own backups: a lock keeps every object for as long as R2 keeps sets.
+    new cloudflare.R2BucketLock(
+      `${name}-lock`,
+      {
+        accountId,
+        bucketName: bucketResource.name,
+        rules: [
+          {
+            id: "keep-backups",
+            enabled: true,
+            prefix: "",
+            condition: { type: "Age", maxAgeSeconds: maxAge },
+          },
+        ],
       },
       { parent: this },
     );

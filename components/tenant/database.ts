@@ -119,7 +119,9 @@ export class Database extends pulumi.ComponentResource {
           objectType: "database",
           privileges: ["CONNECT"],
         },
-        childOptions,
+        // Kept with the database it opens: a retained database whose grant were revoked would
+        // fail every later backup of the stack.
+        { ...childOptions, ...keepRole },
       );
       this.grants.push(backupConnect);
     }

@@ -1,9 +1,12 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import * as postgresql from "@pulumi/postgresql";
 import { lockUserScript } from "../../lib/clickhouse";
+import { EndSessionsEnv, endSessionsScript } from "../../lib/postgres";
 import { DeprecateNamespaceEnv, deprecateNamespaceScript } from "../../lib/temporal";
 import { Backup } from "../data/backup";
 import { ClickHouse } from "../data/clickhouse";
+import { Postgres } from "../data/postgres";
 import { Temporal } from "../data/temporal";
 import { PlatformContext, waitFor } from "../shared/context";
 import { jobSucceeded, scriptJob, secretEnv, tenantJobSpec } from "../shared/docker";
@@ -26,21 +29,28 @@ export interface OffboardingArgs {
   temporal: Temporal;
   /** Image id of Dittofeed's admin-cli image, whose Temporal client deprecates the namespace. */
   adminCliImage: pulumi.Input<string>;
+  /** The stack's Postgres: its superuser ends the locked role's sessions. */
+  postgres: Postgres;
+  /** The tenant's role, locked (NOLOGIN) by its Database while the tenant is offboarded. */
+  role: postgresql.Role;
   /** What the jobs need first: the tenant's gateway, its database, the services they talk to. */
   dependsOn: pulumi.Resource[];
 }
 
 /**
- * The first step of removing a tenant, reviewable on its own and reversible: its apps are gone
- * (the tenant stops creating them), a final export of its databases and its `SECRET_KEY` is
- * taken, its ClickHouse user is locked (its Postgres role is, by its Database), and its Temporal
- * namespace is deprecated, so nothing starts there again. The lock waits for the export, which
- * reads as the backup service, not as the tenant.
+ * The first step of removing a tenant, reviewable on its own and reversible. Its apps are gone
+ * (the tenant stops creating them), but the engine deletes them only at the end of the update,
+ * so first nothing of the tenant may write any more: its Postgres role is locked (NOLOGIN, by its
+ * Database) and its open sessions ended, and its ClickHouse user is locked. Then a final export
+ * of its databases and its `SECRET_KEY` is taken, as the backup service (which the locks do not
+ * touch), and its Temporal namespace is deprecated, so nothing starts there again.
  */
 export class Offboarding extends pulumi.ComponentResource {
-  /** The final export, when the stack backs up. */
-  public readonly export?: docker.Container;
+  /** Ends the sessions of the tenant's role once it is locked. */
+  public readonly sessionsEnd: docker.Container;
   public readonly lock: docker.Container;
+  /** The final export, when the stack backs up; after the locks. */
+  public readonly export?: docker.Container;
   public readonly deprecation: docker.Container;
   /** Resolves once the export (if any), the lock and the deprecation succeeded. */
   public readonly succeeded: pulumi.Output<pulumi.Resource[]>;
@@ -48,23 +58,30 @@ export class Offboarding extends pulumi.ComponentResource {
   constructor(name: string, args: OffboardingArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:tenant:Offboarding", name, {}, opts);
     const { context, tenantId, clickhouse } = args;
-    const gates: pulumi.Output<pulumi.Resource[]>[] = [];
-    if (args.backup) {
-      this.export = args.backup.tenantSetJob(
-        `${name}-export`,
-        {
-          context,
-          tenantId,
-          kind: "export",
-          database: args.sqlName,
-          clickhouse: true,
-          secretKey: args.secretKey,
-        },
-        { parent: this, dependsOn: args.dependsOn },
-      );
-      gates.push(jobSucceeded(this.export, `Final export of tenant ${tenantId}`, [args.secretKey]));
-    }
-    const exported = waitFor(args.dependsOn, [...gates]);
+    const { postgres } = args;
+    const sessionsEnv: Record<keyof EndSessionsEnv, pulumi.Input<string>> = {
+      PGHOST: postgres.host,
+      PGPORT: String(postgres.port),
+      PGUSER: postgres.superuser,
+      PGPASSWORD: postgres.password,
+      PGDATABASE: "postgres",
+      ROLE: args.sqlName,
+    };
+    this.sessionsEnd = scriptJob(
+      `${name}-sessions-end`,
+      {
+        ...tenantJobSpec(context, tenantId, {
+          name: "sessions-end",
+          service: "offboard",
+          image: postgres.image,
+          memoryMb: 64,
+        }),
+        script: endSessionsScript(),
+        env: secretEnv(sessionsEnv),
+      },
+      // After the role's NOLOGIN: a session ended before it could simply open again.
+      { parent: this, dependsOn: [...args.dependsOn, args.role, postgres.provider] },
+    );
     this.lock = scriptJob(
       `${name}-clickhouse-lock`,
       {
@@ -84,8 +101,29 @@ export class Offboarding extends pulumi.ComponentResource {
           CLICKHOUSE_PASSWORD: clickhouse.password,
         }),
       },
-      { parent: this, dependsOn: exported },
+      { parent: this, dependsOn: args.dependsOn },
     );
+    const gates = [
+      jobSucceeded(this.sessionsEnd, `End of tenant ${tenantId}'s Postgres sessions`, [
+        postgres.password,
+      ]),
+      jobSucceeded(this.lock, `ClickHouse lock of tenant ${tenantId}`, [clickhouse.password]),
+    ];
+    if (args.backup) {
+      this.export = args.backup.tenantSetJob(
+        `${name}-export`,
+        {
+          context,
+          tenantId,
+          kind: "export",
+          database: args.sqlName,
+          clickhouse: true,
+          secretKey: args.secretKey,
+        },
+        { parent: this, dependsOn: args.dependsOn, gates: [...gates] },
+      );
+      gates.push(jobSucceeded(this.export, `Final export of tenant ${tenantId}`, [args.secretKey]));
+    }
     const env: DeprecateNamespaceEnv = {
       TEMPORAL_ADDRESS: args.temporal.address,
       NAMESPACE: args.namespace,
@@ -110,7 +148,6 @@ export class Offboarding extends pulumi.ComponentResource {
     this.succeeded = pulumi
       .all([
         ...gates,
-        jobSucceeded(this.lock, `ClickHouse lock of tenant ${tenantId}`, [clickhouse.password]),
         jobSucceeded(this.deprecation, `Deprecation of tenant ${tenantId}'s namespace`),
       ])
       .apply(() => []);

@@ -210,6 +210,20 @@ export class Tenant extends pulumi.ComponentResource {
     const sqlName = tenantSqlName(id);
     const namespaceName = tenantNamespace(id, args.namespaceGeneration);
 
+    // Kept while offboarded, with its password: Dittofeed v0.23.0 does not use Redis, and a
+    // tenant brought back finds its user as it was.
+    const redisUser = new RedisUser(
+      `${name}-redis`,
+      {
+        context,
+        tenantId: id,
+        redis,
+        image: images.redis,
+        dependsOn: [redis.container, gateway.container],
+      },
+      { parent: this },
+    );
+
     if (args.offboarded) {
       this.offboarding = new Offboarding(
         `${name}-offboarding`,
@@ -224,6 +238,8 @@ export class Tenant extends pulumi.ComponentResource {
           clickhouseImage: images.clickhouse,
           temporal,
           adminCliImage: images.adminCli,
+          postgres,
+          role: database.role,
           dependsOn: [gateway.container, database.database, clickhouse.container],
         },
         { parent: this },
@@ -242,17 +258,6 @@ export class Tenant extends pulumi.ComponentResource {
         temporal,
         retentionDays: args.namespaceRetentionDays,
         dependsOn: [temporal.container, gateway.container],
-      },
-      { parent: this },
-    );
-    const redisUser = new RedisUser(
-      `${name}-redis`,
-      {
-        context,
-        tenantId: id,
-        redis,
-        image: images.redis,
-        dependsOn: [redis.container, gateway.container],
       },
       { parent: this },
     );

@@ -51,6 +51,8 @@ export const MINIMAL: Record<string, Register> = {
     new cloudflare.R2Bucket(name, { accountId: ACCOUNT, name }, opts),
   "cloudflare:index/r2BucketLifecycle:R2BucketLifecycle": (name, opts) =>
     new cloudflare.R2BucketLifecycle(name, { accountId: ACCOUNT, bucketName: name }, opts),
+  "cloudflare:index/r2BucketLock:R2BucketLock": (name, opts) =>
+    new cloudflare.R2BucketLock(name, { accountId: ACCOUNT, bucketName: name }, opts),
   "cloudflare:index/accountToken:AccountToken": (name, opts) =>
     new cloudflare.AccountToken(name, { accountId: ACCOUNT, name, policies: [] }, opts),
   "cloudflare:index/dnsRecord:DnsRecord": (name, opts) =>

@@ -88,6 +88,7 @@ const RULES: Record<string, TypeRule> = {
   "cloudflare:index/r2BucketLifecycle:R2BucketLifecycle": {
     replaceOn: ["accountId", "bucketName"],
   },
+  "cloudflare:index/r2BucketLock:R2BucketLock": { replaceOn: ["accountId", "bucketName"] },
   // A token's policies and name are updated in place; only another account replaces it.
   "cloudflare:index/accountToken:AccountToken": { replaceOn: ["accountId"] },
 };

@@ -194,9 +194,20 @@ export async function restore(request: RestoreRequest): Promise<RestoreResult> {
       if (await roleExists(admin, BACKUP_ROLE)) {
         await admin.query(`GRANT CONNECT ON DATABASE ${quote(staging)} TO ${quote(BACKUP_ROLE)}`);
       }
+      // Under another name it becomes another database's (a new tenant's, say): everything in
+      // it is then owned by that database's owner, not by the role it was dumped from.
+      const ownership = into === database ? [] : ["--no-owner", `--role=${owner}`];
       execFileSync(
         "pg_restore",
-        ["--exit-on-error", "--single-transaction", "--no-password", "--dbname", staging, plain],
+        [
+          "--exit-on-error",
+          "--single-transaction",
+          "--no-password",
+          ...ownership,
+          "--dbname",
+          staging,
+          plain,
+        ],
         {
           env: {
             ...process.env,
