@@ -100,8 +100,10 @@ export interface BackupPaths {
 
 /**
  * The backup script. In `once` mode it writes one set (and copies it off the host, with a remote)
- * and exits non-zero on any failure, leaving nothing behind. In `service` mode it writes a set
- * whenever the last one is `INTERVAL_HOURS` old, copies each set off the host until that works,
+ * and exits non-zero on any failure: a failed set leaves nothing behind, a failed copy leaves the
+ * set on the volume. In `service` mode it writes a set
+ * whenever the last one is `INTERVAL_HOURS` old, copies each set off the host until that works
+ * (retrying the copy, not the set),
  * prunes what `RETENTION_DAYS` lets go, and logs one `backup:` line per step. A failure is tried
  * again after `RETRY_SECONDS`. `status/last-success` on the volume holds the epoch second at
  * which the newest set became complete (and copied), which the health check reads; one-shot sets
@@ -126,6 +128,10 @@ printf '%s\\n' "$PUBLIC_KEY" > "$keyring/recipient.asc"
 seal() { gpg --batch --quiet --no-tty --trust-model always --recipient-file "$keyring/recipient.asc" --encrypt --output "$1"; }
 ch() { "$tools/clickhouse" client --host "$CLICKHOUSE_HOST" --port "$CLICKHOUSE_PORT" "$@"; }
 sets_in() { find "$1" -mindepth 1 -maxdepth 1 -type d -name '20*Z' -printf '%f\\n' 2>/dev/null | sort; }
+# Status files hold an epoch second, written whole (a full disk must not leave one empty); one
+# that holds anything else reads as 0.
+now_into() { date -u +%s > "$1.new" && mv -f "$1.new" "$1"; }
+epoch_of() { local v; v=$(cat "$1" 2>/dev/null || true); if [[ "$v" =~ ^[0-9]+$ ]]; then echo "$v"; else echo 0; fi; }
 
 # The platform's databases: each tenant's is named dittofeed_<id> and owned by the role of that
 # name, and the backup role may open it. Anything else of that prefix (a database a tenant's role
@@ -196,6 +202,7 @@ write_set() {
   if [ -n "\${SECRET_KEY:-}" ]; then printf '%s' "$SECRET_KEY" | seal "$set/secret-key.gpg"; fi
   (cd "$set" && find . -type f ! -name SHA256SUMS -print0 | sort -z | xargs -0 -r sha256sum > SHA256SUMS)
   mv "$set" "$parent/$stamp"
+  printf '%s\\n' "$stamp" > "$parent/.written"
   log "wrote $1/$stamp: $count databases"
 }
 # Runs write_set in a subshell with errexit of its own, puts its status in $set_result, and
@@ -214,8 +221,9 @@ if [ "$MODE" = once ]; then
   attempt_set "$DESTINATION"
   if (( set_result != 0 )); then log "FAILED: no set of $DESTINATION"; exit 1; fi
   if [ -n "$REMOTE" ]; then
-    stamp=$(sets_in "$root/$DESTINATION" | tail -n 1)
-    upload "$DESTINATION" "$stamp"
+    stamp=$(cat "$root/$DESTINATION/.written")
+    # A failed copy fails the job; the set stays on the volume.
+    upload "$DESTINATION" "$stamp" || { log "FAILED: copying $DESTINATION/$stamp to $REMOTE; the set is on the volume"; exit 1; }
     log "copied $DESTINATION/$stamp to $REMOTE"
   fi
   exit 0
@@ -226,17 +234,22 @@ fi
 # oldest first, a failed copy retried on its own, without writing new sets meanwhile.
 # status/last-success is when the newest set became complete and copied: what health reads.
 mkdir -p "$status/copied"
-date -u +%s > "$started"
+# What a run that was stopped or killed half-way left.
+rm -rf "$root/$DESTINATION"/*.partial
+now_into "$started"
 log "every $INTERVAL_HOURS h into $root/$DESTINATION$([ -n "$REMOTE" ] && echo " and $REMOTE" || true), kept $RETENTION_DAYS days"
 copy_pending() {
-  local stamp
-  (( $(date +%s) - $(cat "$status/last-copy-attempt" 2>/dev/null || echo 0) >= retry )) || return 0
-  for stamp in $(sets_in "$root/$DESTINATION"); do
+  local stamp sets newest
+  (( $(date +%s) - $(epoch_of "$status/last-copy-attempt") >= retry )) || return 0
+  sets=$(sets_in "$root/$DESTINATION")
+  newest=$(printf '%s\\n' "$sets" | tail -n 1)
+  for stamp in $sets; do
     [ -e "$status/copied/$stamp" ] && continue
-    date -u +%s > "$status/last-copy-attempt"
+    now_into "$status/last-copy-attempt"
     if upload "$DESTINATION" "$stamp"; then
       touch "$status/copied/$stamp"
-      date -u +%s > "$status/last-success"
+      # Healthy again only once the newest set is off the host.
+      if [ "$stamp" = "$newest" ]; then now_into "$status/last-success"; fi
       log "copied $DESTINATION/$stamp to $REMOTE"
     else
       log "FAILED: copying $DESTINATION/$stamp to $REMOTE; the next try is in $((retry / 60)) minutes"
@@ -247,12 +260,16 @@ copy_pending() {
 # Keeps every set younger than RETENTION_DAYS, the newest set of each directory, and any set not
 # yet copied off the host; exports are never pruned.
 prune() {
-  local cutoff dir newest name
+  local cutoff dir sets newest name
   cutoff=$(date -u -d "@$(( $(date +%s) - RETENTION_DAYS * 86400 ))" +%Y%m%dT%H%M%SZ)
   for dir in "$root/${BACKUP_KINDS.scheduled}" "$root/${BACKUP_KINDS.snapshot}"/*; do
     [ -d "$dir" ] || continue
-    newest=$(sets_in "$dir" | tail -n 1)
-    for name in $(sets_in "$dir"); do
+    # Listed once: the newest is taken from the very list that is pruned.
+    sets=$(sets_in "$dir") || continue
+    newest=$(printf '%s\\n' "$sets" | tail -n 1)
+    # A partial set a day old belongs to no run any more (a job that was killed, say).
+    find "$dir" -mindepth 1 -maxdepth 1 -type d -name '*.partial' -mmin +1440 -exec rm -rf {} +
+    for name in $sets; do
       [[ "$name" < "$cutoff" && "$name" != "$newest" ]] || continue
       if [ "$dir" = "$root/$DESTINATION" ] && [ -n "$REMOTE" ] && [ ! -e "$status/copied/$name" ]; then continue; fi
       rm -rf "\${dir:?}/$name" "$status/copied/$name"
@@ -262,14 +279,14 @@ prune() {
 }
 while true; do
   now=$(date +%s)
-  written=$(cat "$status/last-written" 2>/dev/null || echo 0)
-  attempted=$(cat "$status/last-attempt" 2>/dev/null || echo 0)
+  written=$(epoch_of "$status/last-written")
+  attempted=$(epoch_of "$status/last-attempt")
   if (( now - written >= INTERVAL_HOURS * 3600 && now - attempted >= retry )); then
-    echo "$now" > "$status/last-attempt"
+    now_into "$status/last-attempt"
     attempt_set "$DESTINATION"
     if (( set_result == 0 )); then
-      echo "$now" > "$status/last-written"
-      if [ -z "$REMOTE" ]; then echo "$now" > "$status/last-success"; fi
+      now_into "$status/last-written"
+      if [ -z "$REMOTE" ]; then now_into "$status/last-success"; fi
       log "next set in $INTERVAL_HOURS h"
     else
       log "FAILED: no complete set this run; the next try is in $((retry / 60)) minutes"

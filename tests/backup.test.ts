@@ -441,10 +441,17 @@ describe("backups and restores on a real PostgreSQL 15", () => {
       HOME: tmp,
       RETRY_SECONDS: "2",
     };
+    // What a run killed half-way left behind.
+    fs.mkdirSync(path.join(dir, "scheduled", "20200101T000000Z.partial", "postgres"), {
+      recursive: true,
+    });
     const failing = await serviceRun(dir, tmp, /FAILED: copying[\s\S]*FAILED: copying/, env);
+    assert.ok(!fs.existsSync(path.join(dir, "scheduled", "20200101T000000Z.partial")));
     assert.equal(setsIn(path.join(dir, "scheduled")).length, 1, "one set, copied again and again");
     assert.ok(!fs.existsSync(path.join(dir, "status", "last-success")), failing);
     fs.rmSync(bucket);
+    // A status file a full disk left empty reads as never: copies go on.
+    fs.writeFileSync(path.join(dir, "status", "last-copy-attempt"), "");
     const copied = await serviceRun(dir, tmp, /backup: copied scheduled\//, env);
     assert.match(copied, new RegExp(`copied scheduled/\\d{8}T\\d{6}Z to offsite:${bucket}`));
     assert.ok(fs.existsSync(path.join(dir, "status", "last-success")));
@@ -516,6 +523,33 @@ describe("backups and restores on a real PostgreSQL 15", () => {
       filesUnder(path.join(dir, "scheduled", stamp)),
     );
     assert.match(result.output, new RegExp(`copied scheduled/\\d{8}T\\d{6}Z to offsite:${bucket}`));
+  });
+
+  test("a one-shot set whose copy off the host fails fails its job, and stays on the volume", async () => {
+    const dir = tempDir("platform-backups-");
+    const tools = tempDir("platform-tools-");
+    fs.symlinkSync("/usr/bin/rclone", path.join(tools, "rclone"));
+    const bucket = path.join(tempDir("platform-bucket-"), "bucket");
+    fs.writeFileSync(bucket, "not a directory");
+    const result = await runBackup(
+      {
+        BACKUP_ROOT: dir,
+        TOOLS_ROOT: tools,
+        DESTINATION: "exports/acme",
+        DATABASES: acme,
+        CLICKHOUSE_DATABASES: "-",
+        REMOTE: `offsite:${bucket}`,
+        RCLONE_CONFIG_OFFSITE_TYPE: "local",
+        HOME: dir,
+      },
+      base,
+    );
+    assert.equal(result.code, 1, result.output);
+    assert.match(
+      result.output,
+      /FAILED: copying exports\/acme\/\d{8}T\d{6}Z to offsite:.*the set is on the volume/,
+    );
+    assert.equal(setsIn(path.join(dir, "exports", "acme")).length, 1);
   });
 
   test("a tenant's one-shot set holds its database and its SECRET_KEY, sealed, and nothing else", async () => {

@@ -11,7 +11,6 @@ import { syntheticStack } from "../tools/bench/synthetic";
 import { diffPlans } from "../tools/plan/diff";
 import { buildPlan, Plan, PlannedResource } from "../tools/plan/plan";
 import { parsePlatformConfig, rawPlatformConfig } from "../config";
-import { checkoutProgram } from "../tools/engine/runner";
 import {
   COMMITTED_STACKS,
   committedStack,
@@ -312,7 +311,7 @@ test("--sizes takes tenant counts or none, and names the bad value", () => {
 describe("downtime of a change", () => {
   let results: DowntimeResult[];
   before(async () => {
-    results = await downtime(checkoutProgram(PROJECT_ROOT), "after");
+    results = await downtime(PROJECT_ROOT, "after");
   });
 
   test("a version bump, a secret rotation and a hostname change take down workers only", () => {

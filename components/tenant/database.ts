@@ -119,8 +119,8 @@ export class Database extends pulumi.ComponentResource {
           objectType: "database",
           privileges: ["CONNECT"],
         },
-        // Kept with the database it opens: a retained database whose grant were revoked would
-        // fail every later backup of the stack.
+        // Kept with the database it opens: a retained database (a removed tenant's, in
+        // production) stays in the backups only while the backup role may open it.
         { ...childOptions, ...keepRole },
       );
       this.grants.push(backupConnect);

@@ -10,7 +10,6 @@ import { buildPlan } from "../plan/plan";
 import {
   checkoutProgram,
   PROJECT_ROOT,
-  Program,
   runProgram,
   stackFileConfig,
   withCheckout,
@@ -89,10 +88,13 @@ export interface DowntimeResult {
 async function downOf(
   stack: string,
   change: DowntimeChange,
-  program: Program,
+  root: string,
   digestKey: string,
 ): Promise<string[]> {
-  const { config, secretKeys } = stackFileConfig(stackFilePath(PROJECT_ROOT, stack));
+  // Each program with its own checkout's stack file: a later release's keys are unknown to an
+  // earlier one, which refuses them.
+  const { config, secretKeys } = stackFileConfig(stackFilePath(root, stack));
+  const program = checkoutProgram(root);
   const planOf = async (values: Record<string, string>) => {
     const run = await runProgram({ config: values, secretKeys, stack, program });
     if (run.error) throw new Error(`stack ${stack}, ${change.id}: ${run.error.message}`);
@@ -102,8 +104,8 @@ async function downOf(
   return diff.changed.flatMap((c) => (c.replacement?.downtime ? [c.replacement.downtime] : []));
 }
 
-/** Every change on every stack with a tunnel, for one program. */
-export async function downtime(program: Program, side: DowntimeResult["program"]) {
+/** Every change on every stack with a tunnel, for the program of the checkout at `root`. */
+export async function downtime(root: string, side: DowntimeResult["program"]) {
   const digestKey = randomBytes(32).toString("hex");
   const results: DowntimeResult[] = [];
   for (const stack of BLAST_STACKS) {
@@ -112,7 +114,7 @@ export async function downtime(program: Program, side: DowntimeResult["program"]
         stack,
         change: change.id,
         program: side,
-        down: await downOf(stack, change, program, digestKey),
+        down: await downOf(stack, change, root, digestKey),
       });
     }
   }
@@ -121,8 +123,6 @@ export async function downtime(program: Program, side: DowntimeResult["program"]
 
 /** Both sides: the baseline commit's program, checked out beside this one, and this checkout's. */
 export async function downtimeBeforeAndAfter(): Promise<DowntimeResult[]> {
-  const before = await withCheckout(DOWNTIME_BASELINE, (root) =>
-    downtime(checkoutProgram(root), "before"),
-  );
-  return [...before, ...(await downtime(checkoutProgram(PROJECT_ROOT), "after"))];
+  const before = await withCheckout(DOWNTIME_BASELINE, (root) => downtime(root, "before"));
+  return [...before, ...(await downtime(PROJECT_ROOT, "after"))];
 }
