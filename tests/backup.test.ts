@@ -156,7 +156,7 @@ describe("backups and restores on a real PostgreSQL 15", () => {
     server = await startServer(SUPERUSER_PASSWORD);
     admin = await server.admin();
     key = keyPair();
-    root = fs.mkdtempSync(path.join(os.tmpdir(), "platform-backups-"));
+    root = tempDir("platform-backups-");
     // The backup role as components/data/backup.ts declares it (postgresql.Role, `roles`).
     await admin.query(
       createRoleSql({ name: BACKUP_ROLE, password: BACKUP_PASSWORD, login: true }) +
@@ -287,7 +287,7 @@ describe("backups and restores on a real PostgreSQL 15", () => {
   test("a tenant added later is in the next set with no change to the service", async () => {
     const initech = tenantSqlName("initech");
     await createTenant(initech);
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "platform-backups-"));
+    const dir = tempDir("platform-backups-");
     const result = await runBackup({ BACKUP_ROOT: dir }, base);
     assert.equal(result.code, 0, result.output);
     const set = path.join(dir, "scheduled", setsIn(path.join(dir, "scheduled"))[0]);
@@ -298,7 +298,7 @@ describe("backups and restores on a real PostgreSQL 15", () => {
   });
 
   test("a failed dump fails the set: nothing complete is left, nothing counts as a success", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "platform-backups-"));
+    const dir = tempDir("platform-backups-");
     const missing = await runBackup(
       { BACKUP_ROOT: dir, DATABASES: `${acme} dittofeed_missing` },
       base,
@@ -330,7 +330,7 @@ describe("backups and restores on a real PostgreSQL 15", () => {
     await asTenant(acme, (c) => c.query(`CREATE DATABASE "dittofeed_Bad-Name"`));
     await admin.query(`REVOKE ALL ON DATABASE dittofeed_bloat FROM PUBLIC`);
     try {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "platform-backups-"));
+      const dir = tempDir("platform-backups-");
       const result = await runBackup({ BACKUP_ROOT: dir }, base);
       assert.equal(result.code, 0, result.output);
       assert.match(result.output, /leaving out Postgres database dittofeed_bloat: not a tenant's/);
@@ -378,6 +378,24 @@ describe("backups and restores on a real PostgreSQL 15", () => {
     });
   }
   const tempDir = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  /**
+   * An off-host remote: rclone's `local` backend standing in for R2's S3, configured from the
+   * environment alone, as the service's is (RCLONE_CONFIG_OFFSITE_*, rclone docs/content/docs.md).
+   * A broken one has a file where the bucket should be: every copy fails, as in an outage.
+   */
+  function offsite(home: string, broken = false) {
+    const tools = tempDir("platform-tools-");
+    fs.symlinkSync("/usr/bin/rclone", path.join(tools, "rclone"));
+    const bucket = path.join(tempDir("platform-bucket-"), "bucket");
+    if (broken) fs.writeFileSync(bucket, "not a directory");
+    const env = {
+      TOOLS_ROOT: tools,
+      REMOTE: `offsite:${bucket}`,
+      RCLONE_CONFIG_OFFSITE_TYPE: "local",
+      HOME: home,
+    };
+    return { bucket, env };
+  }
 
   test("the service backs up when due, logs a failure without counting it, and stays healthy only while sets are recent", async () => {
     const dir = tempDir("platform-backups-");
@@ -428,19 +446,9 @@ describe("backups and restores on a real PostgreSQL 15", () => {
   test("a copy off the host that fails is retried alone: no new set meanwhile, healthy only once copied", async () => {
     const dir = tempDir("platform-backups-");
     const tmp = tempDir("platform-backup-tmp-");
-    const tools = tempDir("platform-tools-");
-    fs.symlinkSync("/usr/bin/rclone", path.join(tools, "rclone"));
-    // rclone's `local` backend stands in for R2's S3; a file where the bucket should be makes
-    // every copy fail, as an outage or a revoked token would.
-    const bucket = path.join(tempDir("platform-bucket-"), "bucket");
-    fs.writeFileSync(bucket, "not a directory");
-    const env = {
-      TOOLS_ROOT: tools,
-      REMOTE: `offsite:${bucket}`,
-      RCLONE_CONFIG_OFFSITE_TYPE: "local",
-      HOME: tmp,
-      RETRY_SECONDS: "2",
-    };
+    const remote = offsite(tmp, true);
+    const bucket = remote.bucket;
+    const env = { ...remote.env, RETRY_SECONDS: "2" };
     // What a run killed half-way left behind.
     fs.mkdirSync(path.join(dir, "scheduled", "20200101T000000Z.partial", "postgres"), {
       recursive: true,
@@ -463,7 +471,7 @@ describe("backups and restores on a real PostgreSQL 15", () => {
   });
 
   test("pruning keeps recent sets and the newest of each directory, and never exports", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "platform-backups-"));
+    const dir = tempDir("platform-backups-");
     const mk = (...parts: string[]) => fs.mkdirSync(path.join(dir, ...parts), { recursive: true });
     mk("scheduled", "20200101T000000Z");
     mk("scheduled", "20200102T000000Z");
@@ -498,22 +506,10 @@ describe("backups and restores on a real PostgreSQL 15", () => {
   });
 
   test("a set is copied off the host, sealed, by rclone configured from the environment alone", async () => {
-    // rclone's `local` backend stands in for R2's S3: the remote is built the same way, from
-    // RCLONE_CONFIG_OFFSITE_* (rclone docs/content/docs.md), which is what the program sets.
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "platform-backups-"));
-    const tools = fs.mkdtempSync(path.join(os.tmpdir(), "platform-tools-"));
-    fs.symlinkSync("/usr/bin/rclone", path.join(tools, "rclone"));
-    const bucket = fs.mkdtempSync(path.join(os.tmpdir(), "platform-bucket-"));
+    const dir = tempDir("platform-backups-");
+    const { bucket, env } = offsite(dir);
     const result = await runBackup(
-      {
-        BACKUP_ROOT: dir,
-        TOOLS_ROOT: tools,
-        DATABASES: acme,
-        CLICKHOUSE_DATABASES: "-",
-        REMOTE: `offsite:${bucket}`,
-        RCLONE_CONFIG_OFFSITE_TYPE: "local",
-        HOME: dir,
-      },
+      { BACKUP_ROOT: dir, DATABASES: acme, CLICKHOUSE_DATABASES: "-", ...env },
       base,
     );
     assert.equal(result.code, 0, result.output);
@@ -527,20 +523,13 @@ describe("backups and restores on a real PostgreSQL 15", () => {
 
   test("a one-shot set whose copy off the host fails fails its job, and stays on the volume", async () => {
     const dir = tempDir("platform-backups-");
-    const tools = tempDir("platform-tools-");
-    fs.symlinkSync("/usr/bin/rclone", path.join(tools, "rclone"));
-    const bucket = path.join(tempDir("platform-bucket-"), "bucket");
-    fs.writeFileSync(bucket, "not a directory");
     const result = await runBackup(
       {
         BACKUP_ROOT: dir,
-        TOOLS_ROOT: tools,
         DESTINATION: "exports/acme",
         DATABASES: acme,
         CLICKHOUSE_DATABASES: "-",
-        REMOTE: `offsite:${bucket}`,
-        RCLONE_CONFIG_OFFSITE_TYPE: "local",
-        HOME: dir,
+        ...offsite(dir, true).env,
       },
       base,
     );
@@ -553,7 +542,7 @@ describe("backups and restores on a real PostgreSQL 15", () => {
   });
 
   test("a tenant's one-shot set holds its database and its SECRET_KEY, sealed, and nothing else", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "platform-backups-"));
+    const dir = tempDir("platform-backups-");
     const secretKey = Buffer.alloc(32, 7).toString("base64");
     const result = await runBackup(
       {
@@ -850,7 +839,7 @@ describe("backups and restores on a real PostgreSQL 15", () => {
               ]);
             }
           });
-          const dir = fs.mkdtempSync(path.join(os.tmpdir(), "platform-backups-"));
+          const dir = tempDir("platform-backups-");
           const result = await runBackup(
             {
               BACKUP_ROOT: dir,
