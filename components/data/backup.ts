@@ -145,7 +145,12 @@ export class Backup extends pulumi.ComponentResource {
             objectType: "database",
             privileges: ["CONNECT"],
           },
-          { parent: this, provider: postgres.provider },
+          // Kept with the databases it opens, as each tenant's is.
+          {
+            parent: this,
+            provider: postgres.provider,
+            ...dataOptions(context, { protect: false }),
+          },
         ),
     );
 

@@ -119,7 +119,8 @@ function loopbackPorts(
  * Redis user and Temporal namespace; a migration that must succeed first, then api, dashboard
  * and workers, and, when it is exposed, the Cloudflare Access applications in front of its
  * hostname. Every container of the tenant is on its network alone; the gateway is the one that is
- * also on the data network.
+ * also on the data network. Offboarded, it keeps its network, gateway, database, Redis user and
+ * secrets, and has no apps: see `Offboarding`.
  */
 export class Tenant extends pulumi.ComponentResource {
   public readonly workspaceName: string;
