@@ -346,6 +346,19 @@ describe("backups and restores on a real PostgreSQL 15", () => {
     }
   });
 
+  /** A one-shot set of acme's Postgres database under `destination`, as a tenant's job takes it. */
+  const acmeSet = (dir: string, destination: string, env: Record<string, string> = {}) =>
+    runBackup(
+      {
+        BACKUP_ROOT: dir,
+        DESTINATION: destination,
+        DATABASES: acme,
+        CLICKHOUSE_DATABASES: "-",
+        ...env,
+      },
+      base,
+    );
+
   /** Runs the backup service until its log matches `until`, then stops it. */
   function serviceRun(dir: string, tmp: string, until: RegExp, env: Record<string, string> = {}) {
     return new Promise<string>((resolve, reject) => {
@@ -430,15 +443,7 @@ describe("backups and restores on a real PostgreSQL 15", () => {
 
   test("a one-shot set never moves the service's schedule or health", async () => {
     const dir = tempDir("platform-backups-");
-    const result = await runBackup(
-      {
-        BACKUP_ROOT: dir,
-        DESTINATION: "snapshots/acme",
-        DATABASES: acme,
-        CLICKHOUSE_DATABASES: "-",
-      },
-      base,
-    );
+    const result = await acmeSet(dir, "snapshots/acme");
     assert.equal(result.code, 0, result.output);
     assert.ok(!fs.existsSync(path.join(dir, "status")), "no status written by a snapshot");
   });
@@ -507,16 +512,7 @@ describe("backups and restores on a real PostgreSQL 15", () => {
 
   test("a one-shot set whose copy off the host fails fails its job, and stays on the volume", async () => {
     const dir = tempDir("platform-backups-");
-    const result = await runBackup(
-      {
-        BACKUP_ROOT: dir,
-        DESTINATION: "exports/acme",
-        DATABASES: acme,
-        CLICKHOUSE_DATABASES: "-",
-        ...offsite(dir, true).env,
-      },
-      base,
-    );
+    const result = await acmeSet(dir, "exports/acme", offsite(dir, true).env);
     assert.equal(result.code, 1, result.output);
     assert.match(
       result.output,
@@ -528,16 +524,7 @@ describe("backups and restores on a real PostgreSQL 15", () => {
   test("a tenant's one-shot set holds its database and its SECRET_KEY, sealed, and nothing else", async () => {
     const dir = tempDir("platform-backups-");
     const secretKey = Buffer.alloc(32, 7).toString("base64");
-    const result = await runBackup(
-      {
-        BACKUP_ROOT: dir,
-        DESTINATION: "snapshots/acme",
-        DATABASES: acme,
-        CLICKHOUSE_DATABASES: "-",
-        SECRET_KEY: secretKey,
-      },
-      base,
-    );
+    const result = await acmeSet(dir, "snapshots/acme", { SECRET_KEY: secretKey });
     assert.equal(result.code, 0, result.output);
     const set = path.join(dir, "snapshots", "acme", setsIn(path.join(dir, "snapshots", "acme"))[0]);
     assert.deepEqual(filesUnder(set), [

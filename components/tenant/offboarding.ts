@@ -57,8 +57,25 @@ export class Offboarding extends pulumi.ComponentResource {
 
   constructor(name: string, args: OffboardingArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:tenant:Offboarding", name, {}, opts);
-    const { context, tenantId, clickhouse } = args;
-    const { postgres } = args;
+    const { context, tenantId, clickhouse, postgres } = args;
+    // Every step here: `<stack>_<tenant>.<job>`, labelled `offboard`, on the tenant's network.
+    const offboardJob = (
+      job: string,
+      image: pulumi.Input<string>,
+      memoryMb: number,
+      script: string,
+      env: pulumi.Output<string[]>,
+      dependsOn: pulumi.CustomResourceOptions["dependsOn"],
+    ) =>
+      scriptJob(
+        `${name}-${job}`,
+        {
+          ...tenantJobSpec(context, tenantId, { name: job, service: "offboard", image, memoryMb }),
+          script,
+          env,
+        },
+        { parent: this, dependsOn },
+      );
     const sessionsEnv: Record<keyof EndSessionsEnv, pulumi.Input<string>> = {
       PGHOST: postgres.host,
       PGPORT: String(postgres.port),
@@ -67,41 +84,25 @@ export class Offboarding extends pulumi.ComponentResource {
       PGDATABASE: "postgres",
       ROLE: args.sqlName,
     };
-    this.sessionsEnd = scriptJob(
-      `${name}-sessions-end`,
-      {
-        ...tenantJobSpec(context, tenantId, {
-          name: "sessions-end",
-          service: "offboard",
-          image: postgres.image,
-          memoryMb: 64,
-        }),
-        script: endSessionsScript(),
-        env: secretEnv(sessionsEnv),
-      },
-      // After the role's NOLOGIN: a session ended before it could simply open again.
-      { parent: this, dependsOn: [...args.dependsOn, args.role, postgres.provider] },
+    // After the role's NOLOGIN: a session ended before it could simply open again.
+    this.sessionsEnd = offboardJob(
+      "sessions-end",
+      postgres.image,
+      64,
+      endSessionsScript(),
+      secretEnv(sessionsEnv),
+      [...args.dependsOn, args.role, postgres.provider],
     );
-    this.lock = scriptJob(
-      `${name}-clickhouse-lock`,
-      {
-        ...tenantJobSpec(context, tenantId, {
-          name: "clickhouse-lock",
-          service: "offboard",
-          image: args.clickhouseImage,
-          memoryMb: 128,
-        }),
-        script: lockUserScript({
-          server: clickhouse.host,
-          port: clickhouse.nativePort,
-          user: args.sqlName,
-        }),
-        env: secretEnv({
-          CLICKHOUSE_USER: clickhouse.adminUser,
-          CLICKHOUSE_PASSWORD: clickhouse.password,
-        }),
-      },
-      { parent: this, dependsOn: args.dependsOn },
+    this.lock = offboardJob(
+      "clickhouse-lock",
+      args.clickhouseImage,
+      128,
+      lockUserScript({ server: clickhouse.host, port: clickhouse.nativePort, user: args.sqlName }),
+      secretEnv({
+        CLICKHOUSE_USER: clickhouse.adminUser,
+        CLICKHOUSE_PASSWORD: clickhouse.password,
+      }),
+      args.dependsOn,
     );
     const gates = [
       jobSucceeded(this.sessionsEnd, `End of tenant ${tenantId}'s Postgres sessions`, [
@@ -128,22 +129,13 @@ export class Offboarding extends pulumi.ComponentResource {
       TEMPORAL_ADDRESS: args.temporal.address,
       NAMESPACE: args.namespace,
     };
-    this.deprecation = scriptJob(
-      `${name}-namespace-deprecation`,
-      {
-        ...tenantJobSpec(context, tenantId, {
-          name: "namespace-deprecation",
-          service: "offboard",
-          image: args.adminCliImage,
-          memoryMb: 256,
-        }),
-        script: deprecateNamespaceScript(),
-        env: secretEnv({ ...env }),
-      },
-      {
-        parent: this,
-        dependsOn: waitFor([...args.dependsOn, args.temporal.container], [...gates]),
-      },
+    this.deprecation = offboardJob(
+      "namespace-deprecation",
+      args.adminCliImage,
+      256,
+      deprecateNamespaceScript(),
+      secretEnv({ ...env }),
+      waitFor([...args.dependsOn, args.temporal.container], [...gates]),
     );
     this.succeeded = pulumi
       .all([
