@@ -13,11 +13,14 @@ export interface PostgresEndpoint {
   host: string;
   port: number;
   database: string;
+  /** TLS that checks the server's certificate, for a server outside the platform. @default none */
+  sslMode?: "verify-ca" | "verify-full";
 }
 
 export function postgresUrl(endpoint: PostgresEndpoint): string {
-  const { user, password, host, port, database } = endpoint;
-  return `postgresql://${userinfo(user, password)}@${host}:${port}/${encodeURIComponent(database)}`;
+  const { user, password, host, port, database, sslMode } = endpoint;
+  const url = `postgresql://${userinfo(user, password)}@${host}:${port}/${encodeURIComponent(database)}`;
+  return sslMode === undefined ? url : `${url}?sslmode=${sslMode}`;
 }
 
 export interface RedisEndpoint {

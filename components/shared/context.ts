@@ -1,4 +1,5 @@
 /** What every component of a stack shares, whatever runs its containers. */
+import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { Environment } from "../../lib/environments";
@@ -90,4 +91,61 @@ export function waitFor(
   // element's value, which for a gate is the empty list, and adds the Output's own resources
   // (@pulumi/pulumi 3.270.0, runtime/dependsOn.js); a gate that throws fails the registration.
   return [...prerequisites, ...(gates as unknown as pulumi.Output<pulumi.Resource>[])];
+}
+
+/**
+ * A one-shot shell script a tenant's component needs run (an owner check, a user, a namespace),
+ * described without saying what runs it: the stack's runtime decides (a Docker container on the
+ * tenant's network, or a Kubernetes Job in the tenant's namespace).
+ */
+export interface ScriptSpec {
+  /** The job's short name, unique within its tenant: `database-check`, `namespace`. */
+  job: string;
+  /** What it is part of, for labels. @default the job's name */
+  service?: string;
+  /** Image id (Docker) or reference (Kubernetes) that has the script's tools. */
+  image: pulumi.Input<string>;
+  /** Memory limit in MB. */
+  memoryMb: number;
+  /** A POSIX shell script; it carries no secret: those come from `env`. */
+  script: string;
+  /** Its environment, held as a secret whatever it holds. */
+  env: Record<string, pulumi.Input<string>>;
+  /** How a failure names the job: `Owner check of dittofeed_acme`. */
+  description: string;
+  /** Secret values to redact from a failed job's output. @default none */
+  secrets?: pulumi.Input<string>[];
+}
+
+/** A script that was run: the resource that ran it, and a gate that resolves once it succeeded. */
+export interface ScriptRun {
+  job: pulumi.Resource;
+  /** A gate (see `waitFor`): resolves once the script exited 0, fails the update otherwise. */
+  succeeded: pulumi.Output<pulumi.Resource[]>;
+}
+
+/** Runs scripts for one tenant; each runtime has its own (see `ScriptSpec`). */
+export type RunScript = (
+  name: string,
+  spec: ScriptSpec,
+  opts: pulumi.CustomResourceOptions & { parent: pulumi.Resource },
+) => ScriptRun;
+
+/** A Postgres server the platform's roles and databases live on, whoever runs it. */
+export interface PostgresServer {
+  /** Where the tenants and Temporal connect (a network alias, a cluster DNS name, a managed host). */
+  host: string;
+  port: number;
+  /** The role the provider and the platform's jobs log in as. */
+  superuser: string;
+  password: pulumi.Output<string>;
+  /** An image whose `psql` the platform's jobs use. */
+  image: pulumi.Input<string>;
+  /** Manages roles and databases; resolves only once the server answers. */
+  provider: postgresql.Provider;
+  /**
+   * What a TLS connection to it needs in a client's URL (`sslmode=verify-full`), when it is not
+   * the platform's own. @default none (inside the platform's own network)
+   */
+  sslMode?: "verify-ca" | "verify-full";
 }

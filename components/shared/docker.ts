@@ -13,7 +13,7 @@ import { RELEASE_TAG_LENGTH, releaseTag, tagged } from "../../lib/release";
 import { LABELS } from "../../lib/labels";
 import { redactSecrets } from "../../lib/redact";
 import { dockerName, SharedService, tenantDockerName } from "../../lib/naming";
-import { dataOptions, PlatformContext, SharedServiceArgs } from "./context";
+import { dataOptions, PlatformContext, RunScript, SharedServiceArgs } from "./context";
 
 /** What a container, volume or network belongs to; carried as `platform.*` labels. */
 export interface Ownership {
@@ -462,6 +462,30 @@ export function jobSucceeded(
             return [];
           }),
   );
+}
+
+/**
+ * The Docker runtime's way to run a tenant's scripts: one-shot containers named
+ * `<stack>_<tenant>.<job>` on the tenant's network (`context` is the tenant's).
+ */
+export function tenantScriptRunner(context: PlatformContext, tenantId: string): RunScript {
+  return (name, spec, opts) => {
+    const job = scriptJob(
+      name,
+      {
+        ...tenantJobSpec(context, tenantId, {
+          name: spec.job,
+          service: spec.service,
+          image: spec.image,
+          memoryMb: spec.memoryMb,
+        }),
+        script: spec.script,
+        env: secretEnv(spec.env),
+      },
+      opts,
+    );
+    return { job, succeeded: jobSucceeded(job, spec.description, spec.secrets) };
+  };
 }
 
 /**

@@ -1,20 +1,25 @@
-import * as docker from "@pulumi/docker";
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
-import { Postgres } from "../data/postgres";
 import { tenantSqlName } from "../../lib/naming";
 import { OwnerCheckEnv, ownerCheckScript } from "../../lib/postgres";
 import { postgresUrl } from "../../lib/urls";
-import { dataOptions, PlatformContext, waitFor } from "../shared/context";
-import { jobSucceeded, scriptJob, secretEnv, tenantJobSpec } from "../shared/docker";
+import {
+  dataOptions,
+  PlatformContext,
+  PostgresServer,
+  RunScript,
+  waitFor,
+} from "../shared/context";
 
 export interface DatabaseArgs {
-  /** The tenant's context: its owner check runs on the tenant's network. */
+  /** The stack's context: production keeps the database. */
   context: PlatformContext;
+  /** Runs the tenant's owner check where the tenant's jobs run. */
+  run: RunScript;
   /** The tenant's id; the role and database are both named `dittofeed_<id>`. */
   tenantId: string;
-  /** The Postgres instance; its provider creates the role and database. */
-  postgres: Postgres;
+  /** The Postgres server; its provider creates the role and database. */
+  postgres: PostgresServer;
   /** The role's password (secret). */
   password: pulumi.Input<string>;
   /** How many connections the role may hold at once, so that no tenant exhausts the server. */
@@ -42,7 +47,7 @@ export interface DatabaseArgs {
  */
 export class Database extends pulumi.ComponentResource {
   /** The job that refuses a database of this name created by someone else. */
-  public readonly ownerCheck: docker.Container;
+  public readonly ownerCheck: pulumi.Resource;
   public readonly role: postgresql.Role;
   public readonly database: postgresql.Database;
   public readonly revokePublic: postgresql.Grant;
@@ -70,22 +75,23 @@ export class Database extends pulumi.ComponentResource {
       DATABASE: sqlName,
       OWNER: sqlName,
     };
-    this.ownerCheck = scriptJob(
+    const check = args.run(
       `${name}-owner-check`,
       {
-        ...tenantJobSpec(context, args.tenantId, {
-          name: "database-check",
-          service: "migrate",
-          image: postgres.image,
-          memoryMb: 64,
-        }),
+        job: "database-check",
+        service: "migrate",
+        image: postgres.image,
+        memoryMb: 64,
         script: ownerCheckScript(),
-        env: secretEnv(checkEnv),
+        env: checkEnv,
+        description: `Owner check of ${sqlName}`,
+        secrets: [postgres.password],
       },
       // The provider resolves once Postgres is healthy and its password current.
       { parent: this, dependsOn: [...args.dependsOn, postgres.provider] },
     );
-    const checked = jobSucceeded(this.ownerCheck, `Owner check of ${sqlName}`, [postgres.password]);
+    this.ownerCheck = check.job;
+    const checked = check.succeeded;
 
     this.role = new postgresql.Role(
       `${name}-role`,
@@ -129,7 +135,14 @@ export class Database extends pulumi.ComponentResource {
       pulumi
         .all([this.role.name, args.password, this.database.name])
         .apply(([user, password, database]) =>
-          postgresUrl({ user, password, host: postgres.host, port: postgres.port, database }),
+          postgresUrl({
+            user,
+            password,
+            host: postgres.host,
+            port: postgres.port,
+            database,
+            sslMode: postgres.sslMode,
+          }),
         ),
     );
     this.registerOutputs({ url: this.url });

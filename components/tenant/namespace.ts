@@ -1,19 +1,23 @@
-import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { DEFAULT_TASK_QUEUE, namespaceScript, NamespaceJobEnv } from "../../lib/temporal";
-import { Temporal } from "../data/temporal";
-import { PlatformContext } from "../shared/context";
-import { jobSucceeded, scriptJob, secretEnv } from "../shared/docker";
+import { RunScript } from "../shared/context";
+
+/** A Temporal frontend, whoever runs it, and an image whose `tctl` matches its version. */
+export interface TemporalServer {
+  /** `<host>:<port>` of its frontend. */
+  address: string;
+  toolsImage: pulumi.Input<string>;
+}
 
 export interface NamespaceArgs {
-  /** The tenant's context: its jobs run on its own network. */
-  context: PlatformContext;
+  /** Runs the tenant's job where its jobs run. */
+  run: RunScript;
   /** The tenant whose namespace this is. */
   tenantId: string;
   /** The namespace's name (see `tenantNamespace`). */
   namespace: string;
-  /** The shared Temporal; its image's `tctl` registers the namespace. */
-  temporal: Temporal;
+  /** The shared Temporal; its tools image's `tctl` registers the namespace. */
+  temporal: TemporalServer;
   /** Days Temporal keeps a closed workflow's history. */
   retentionDays: number;
   /** What must run first: Temporal, and the tenant's gateway to it. */
@@ -32,7 +36,7 @@ export interface NamespaceArgs {
  */
 export class Namespace extends pulumi.ComponentResource {
   public readonly name: string;
-  public readonly job: docker.Container;
+  public readonly job: pulumi.Resource;
   /** Resolves once the namespace is registered and a frontend answers for it. */
   public readonly succeeded: pulumi.Output<pulumi.Resource[]>;
 
@@ -47,18 +51,20 @@ export class Namespace extends pulumi.ComponentResource {
       TASK_QUEUE: DEFAULT_TASK_QUEUE,
       WAIT_SECONDS: String(args.waitSeconds ?? 60),
     };
-    this.job = scriptJob(
+    const run = args.run(
       `${name}-job`,
       {
-        ...temporal.tctlJobSpec(args.context, tenantId, "namespace"),
+        job: "namespace",
+        image: temporal.toolsImage,
+        memoryMb: 128,
         script: namespaceScript(),
-        // Nothing here is secret, but every container's environment is, by one rule that the
-        // policy pack checks: a rule with exceptions is one nobody can check at a glance.
-        env: secretEnv({ ...env }),
+        env: { ...env },
+        description: `Temporal namespace job of tenant ${tenantId}`,
       },
       { parent: this, dependsOn: args.dependsOn },
     );
-    this.succeeded = jobSucceeded(this.job, `Temporal namespace job of tenant ${tenantId}`);
+    this.job = run.job;
+    this.succeeded = run.succeeded;
     this.registerOutputs({ name: this.name });
   }
 }

@@ -1,17 +1,22 @@
-import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { redisUserOf, RedisUserJobEnv, redisUserScript } from "../../lib/redis";
 import { redisUrl } from "../../lib/urls";
-import { Redis } from "../data/redis";
-import { PlatformContext, secretOrGenerated } from "../shared/context";
-import { jobSucceeded, scriptJob, secretEnv, tenantJobSpec } from "../shared/docker";
+import { RunScript, secretOrGenerated } from "../shared/context";
+
+/** A Redis server with ACLs, whoever runs it. */
+export interface RedisServer {
+  host: string;
+  port: number;
+  /** The `default` user's password, which the job adds users with. */
+  password: pulumi.Input<string>;
+}
 
 export interface RedisUserArgs {
-  /** The tenant's context: the job runs on its own network, through its gateway. */
-  context: PlatformContext;
+  /** Runs the tenant's job where its jobs run (on Docker, through its gateway). */
+  run: RunScript;
   tenantId: string;
-  /** The shared Redis; its image's `redis-cli` adds the user. */
-  redis: Redis;
+  /** The shared Redis; the image's `redis-cli` adds the user. */
+  redis: RedisServer;
   /** Image id of the Redis image. */
   image: pulumi.Input<string>;
   /** What must run first: Redis, and the tenant's gateway to it. */
@@ -27,13 +32,13 @@ export interface RedisUserArgs {
 export class RedisUser extends pulumi.ComponentResource {
   /** `redis://<tenant>:<password>@redis:6379`, percent-encoded; secret. */
   public readonly url: pulumi.Output<string>;
-  public readonly job: docker.Container;
+  public readonly job: pulumi.Resource;
   /** Resolves once the user is set and saved. */
   public readonly succeeded: pulumi.Output<pulumi.Resource[]>;
 
   constructor(name: string, args: RedisUserArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:tenant:RedisUser", name, {}, opts);
-    const { context, tenantId, redis } = args;
+    const { tenantId, redis } = args;
     const user = redisUserOf(tenantId);
     const password = secretOrGenerated(`${name}-password`, undefined, this);
     this.url = pulumi.secret(
@@ -46,23 +51,21 @@ export class RedisUser extends pulumi.ComponentResource {
       REDIS_USER: user,
       TENANT_PASSWORD: password,
     };
-    this.job = scriptJob(
+    const run = args.run(
       `${name}-job`,
       {
-        ...tenantJobSpec(context, tenantId, {
-          name: "redis-user",
-          image: args.image,
-          memoryMb: 64,
-        }),
+        job: "redis-user",
+        image: args.image,
+        memoryMb: 64,
         script: redisUserScript({ host: redis.host, port: redis.port }),
-        env: secretEnv(env),
+        env,
+        description: `Redis user job of tenant ${tenantId}`,
+        secrets: [redis.password, password],
       },
       { parent: this, dependsOn: args.dependsOn },
     );
-    this.succeeded = jobSucceeded(this.job, `Redis user job of tenant ${tenantId}`, [
-      redis.password,
-      password,
-    ]);
+    this.job = run.job;
+    this.succeeded = run.succeeded;
     this.registerOutputs({ url: this.url });
   }
 }

@@ -20,7 +20,7 @@ import { Redis } from "../data/redis";
 import { Temporal } from "../data/temporal";
 import { TenantAccess, TenantAccessArgs } from "../edge/tenantAccess";
 import { keyOrGenerated, PlatformContext, secretOrGenerated, waitFor } from "../shared/context";
-import { envList, LoopbackPort, tenantNetwork } from "../shared/docker";
+import { envList, LoopbackPort, tenantNetwork, tenantScriptRunner } from "../shared/docker";
 import { Database } from "./database";
 import { Offboarding } from "./offboarding";
 import { Front } from "./front";
@@ -155,6 +155,7 @@ export class Tenant extends pulumi.ComponentResource {
     const network = tenantNetwork(`${name}-network`, args.context, id, args.subnet, this);
     // The stack's context for this tenant's containers: every one of them on its own network.
     const context: PlatformContext = { ...args.context, network: network.name };
+    const run = tenantScriptRunner(context, id);
     const gateway = new Gateway(
       `${name}-gateway`,
       {
@@ -196,6 +197,7 @@ export class Tenant extends pulumi.ComponentResource {
       `${name}-database`,
       {
         context,
+        run,
         tenantId: id,
         postgres,
         password: databasePassword,
@@ -216,7 +218,7 @@ export class Tenant extends pulumi.ComponentResource {
     const redisUser = new RedisUser(
       `${name}-redis`,
       {
-        context,
+        run,
         tenantId: id,
         redis,
         image: images.redis,
@@ -253,7 +255,7 @@ export class Tenant extends pulumi.ComponentResource {
     const namespace = new Namespace(
       `${name}-namespace`,
       {
-        context,
+        run,
         tenantId: id,
         namespace: namespaceName,
         temporal,
