@@ -69,14 +69,25 @@ export function dittofeedHealthPath(role: ServingRole): string {
   return role === "api" ? "/api" : "/dashboard/api";
 }
 
+/** What says a long-running role is ready, whatever runtime asks: an HTTP path, or a connection. */
+export type AppProbe = { http: { port: number; path: string } } | { tcpConnect: Endpoint };
+
 /**
- * Health checks of the long-running roles: the serving roles on their health paths. The worker
- * has no HTTP port; it is healthy when it can reach Temporal, which it needs to do any work at all.
+ * The serving roles are ready when their health paths answer. The worker has no HTTP port; it
+ * is ready when it can reach Temporal, which it needs to do any work at all.
  */
-export function dittofeedHealthCheck(role: AppRole, temporal: Endpoint): HealthCheck {
+export function dittofeedProbe(role: AppRole, temporal: Endpoint): AppProbe {
   return role === "worker"
-    ? tcpConnectCheck(temporal.host, temporal.port)
-    : httpGetCheck(APP_PORTS[role], dittofeedHealthPath(role));
+    ? { tcpConnect: temporal }
+    : { http: { port: APP_PORTS[role], path: dittofeedHealthPath(role) } };
+}
+
+/** Docker's health checks of the long-running roles (see `dittofeedProbe`). */
+export function dittofeedHealthCheck(role: AppRole, temporal: Endpoint): HealthCheck {
+  const probe = dittofeedProbe(role, temporal);
+  return "http" in probe
+    ? httpGetCheck(probe.http.port, probe.http.path)
+    : tcpConnectCheck(probe.tcpConnect.host, probe.tcpConnect.port);
 }
 
 /** Everything a tenant's Dittofeed processes need to know, resolved to plain values. */

@@ -11,6 +11,8 @@ export function tenantAccessScript(args: {
   port: number;
   database: string;
   user: string;
+  /** TLS that checks the server's certificate (a managed ClickHouse). @default false */
+  secure?: boolean;
 }): string {
   const { server, port, database, user } = args;
   for (const [what, identifier] of Object.entries({ database, user })) {
@@ -37,8 +39,12 @@ export function tenantAccessScript(args: {
   // admin's credentials from CLICKHOUSE_USER and CLICKHOUSE_PASSWORD (ClickHouse 24.12,
   // programs/client/Client.cpp) and the queries, which carry the tenant's password, from stdin
   // (printf is a shell builtin).
-  return `set -e; printf '%s;\n' ${queries.map((q) => `"${q}"`).join(" ")} | clickhouse-client --host ${server} --port ${port}`;
+  const tls = args.secure ? " --secure" : "";
+  return `set -e; printf '%s;\n' ${queries.map((q) => `"${q}"`).join(" ")} | clickhouse-client --host ${server} --port ${port}${tls}`;
 }
+
+/** The ClickHouse user the platform administers tenants' databases and users as. */
+export const CLICKHOUSE_ADMIN_USER = "platform_admin";
 
 /** The user the backup service reads every tenant's ClickHouse database as. */
 export const BACKUP_USER = "platform_backup";

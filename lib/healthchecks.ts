@@ -54,12 +54,17 @@ export function httpGetCommand(port: number, path: string): string[] {
   return ["CMD", "node", "-e", script];
 }
 
-/** A TCP connection to `<host>:<port>` must open within the probe timeout. */
-export function tcpConnectCommand(host: string, port: number): string[] {
+/** `node` exits 0 once a TCP connection to `<host>:<port>` opens within the probe timeout. */
+export function nodeTcpConnect(host: string, port: number): string[] {
   const script =
     `const s=require("net").connect({host:${JSON.stringify(host)},port:${port},timeout:${PROBE_TIMEOUT_MS}},()=>{s.end();process.exit(0)});` +
     `s.on("timeout",()=>{s.destroy();process.exit(1)});s.on("error",()=>process.exit(1))`;
-  return ["CMD", "node", "-e", script];
+  return ["node", "-e", script];
+}
+
+/** A TCP connection to `<host>:<port>` must open within the probe timeout. */
+export function tcpConnectCommand(host: string, port: number): string[] {
+  return ["CMD", ...nodeTcpConnect(host, port)];
 }
 
 /** @default startPeriodSeconds 30 */

@@ -11,6 +11,7 @@ import { ClickHouse } from "../components/data/clickhouse";
 import { Postgres } from "../components/data/postgres";
 import { Redis } from "../components/data/redis";
 import { Temporal } from "../components/data/temporal";
+import { dockerConnector } from "../components/edge/dockerConnector";
 import { EgressGuard } from "../components/edge/egressGuard";
 import { Tunnel, TunnelHost } from "../components/edge/tunnel";
 import { PlatformContext } from "../components/shared/context";
@@ -397,14 +398,17 @@ export function createPlatform(
     routesApplied = new Tunnel(
       "tunnel",
       {
-        context,
+        stack,
         accountId: edge.accountId,
         zoneId: edge.zoneId,
         ingress: withServices(withAudiences(ingress, audienceOf), serviceOf),
         hosts,
-        image: pulledImage("cloudflared", config.cloudflared.image, provider),
-        memoryMb: config.cloudflared.memoryMb,
-        routesCheck: { image: images.gateway, memoryMb: config.gateway.memoryMb },
+        connector: dockerConnector({
+          context,
+          image: pulledImage("cloudflared", config.cloudflared.image, provider),
+          memoryMb: config.cloudflared.memoryMb,
+          routesCheck: { image: images.gateway, memoryMb: config.gateway.memoryMb },
+        }),
       },
       options,
     ).routesApplied;

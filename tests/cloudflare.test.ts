@@ -9,6 +9,7 @@ import {
 } from "../lib/edge";
 import * as pulumi from "@pulumi/pulumi";
 import { Tunnel } from "../components/edge/tunnel";
+import { dockerConnector } from "../components/edge/dockerConnector";
 import { PlatformConfig } from "../config";
 import { tenantRoute } from "../platform/sites";
 import {
@@ -250,12 +251,7 @@ test("the tunnel refuses a routed hostname that has no DNS record behind Access,
   const tunnel = (ingress: IngressRule[], hostnames: string[]) => () => {
     const guard = new pulumi.ComponentResource("test:index:Guard", "guard");
     new Tunnel("tunnel", {
-      context: {
-        stack: "test",
-        environment: "staging",
-        network: "test-platform",
-        releaseKey: "key",
-      },
+      stack: "test",
       accountId: "0123456789abcdef0123456789abcdef",
       zoneId: "0123456789abcdef0123456789abcdef",
       ingress,
@@ -265,9 +261,17 @@ test("the tunnel refuses a routed hostname that has no DNS record behind Access,
         guardedBy: [guard],
         servedBy: { containers: [], gates: [] },
       })),
-      image: "sha256:cloudflared",
-      memoryMb: 128,
-      routesCheck: { image: "sha256:haproxy", memoryMb: 64 },
+      connector: dockerConnector({
+        context: {
+          stack: "test",
+          environment: "staging",
+          network: "test-platform",
+          releaseKey: "key",
+        },
+        image: "sha256:cloudflared",
+        memoryMb: 128,
+        routesCheck: { image: "sha256:haproxy", memoryMb: 64 },
+      }),
     });
     return {};
   };

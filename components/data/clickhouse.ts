@@ -1,14 +1,16 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { CLICKHOUSE_ADMIN_USER } from "../../lib/clickhouse";
+import { SERVICE_PORTS } from "../../lib/ports";
 import { HealthCheck, healthCheck } from "../../lib/healthchecks";
 import { httpUrl } from "../../lib/urls";
 import { secretOrGenerated, SharedServiceArgs } from "../shared/context";
 import { dataVolume, secretEnv, serviceContainer, sharedServiceSpec } from "../shared/docker";
 
 const CLICKHOUSE_ALIAS = "clickhouse";
-const CLICKHOUSE_HTTP_PORT = 8123;
+const CLICKHOUSE_HTTP_PORT = SERVICE_PORTS.clickhouseHttp;
 /** clickhouse-client's native protocol, which only the platform's access jobs use. */
-const CLICKHOUSE_NATIVE_PORT = 9000;
+const CLICKHOUSE_NATIVE_PORT = SERVICE_PORTS.clickhouseNative;
 
 /** The alpine image has no curl, but busybox's wget. */
 function clickhouseCheck(): HealthCheck {
@@ -31,7 +33,7 @@ export class ClickHouse extends pulumi.ComponentResource {
   public readonly nativePort = CLICKHOUSE_NATIVE_PORT;
   /** `http://clickhouse:8123`, the form Dittofeed's `CLICKHOUSE_HOST` expects. */
   public readonly url = httpUrl(CLICKHOUSE_ALIAS, CLICKHOUSE_HTTP_PORT);
-  public readonly adminUser = "platform_admin";
+  public readonly adminUser = CLICKHOUSE_ADMIN_USER;
   public readonly password: pulumi.Output<string>;
   public readonly container: docker.Container;
 

@@ -1,6 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
+import { SERVICE_PORTS } from "../../lib/ports";
 import { HealthCheck, healthCheck } from "../../lib/healthchecks";
 import { dockerName } from "../../lib/naming";
 import { rotateSuperuserScript, RotationEnv, versionCheckScript } from "../../lib/postgres";
@@ -15,7 +16,7 @@ import {
 } from "../shared/docker";
 
 const POSTGRES_ALIAS = "postgres";
-const POSTGRES_PORT = 5432;
+const POSTGRES_PORT = SERVICE_PORTS.postgres;
 /** Where the version check sees the data volume (read-only). */
 const VERSION_CHECK_MOUNT = "/volume";
 /** The superuser the image creates (`POSTGRES_USER` unset). */

@@ -1,12 +1,13 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { SERVICE_PORTS } from "../../lib/ports";
 import { HealthCheck, healthCheck } from "../../lib/healthchecks";
 import { redisServerScript } from "../../lib/redis";
 import { secretOrGenerated, SharedServiceArgs } from "../shared/context";
 import { dataVolume, secretEnv, serviceContainer, sharedServiceSpec } from "../shared/docker";
 
 const REDIS_ALIAS = "redis";
-const REDIS_PORT = 6379;
+const REDIS_PORT = SERVICE_PORTS.redis;
 
 /**
  * `redis-cli` (on its default port, REDIS_PORT) reads the password from REDISCLI_AUTH; a NOAUTH

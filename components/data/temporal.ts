@@ -1,6 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
+import { SERVICE_PORTS } from "../../lib/ports";
 import { HealthCheck, healthCheck } from "../../lib/healthchecks";
 import { dockerName } from "../../lib/naming";
 import { POSTGRES_SCHEMA_ROOT, temporalSchemaScript, TemporalSchemaEnv } from "../../lib/temporal";
@@ -23,10 +24,10 @@ import {
 import { Postgres } from "./postgres";
 
 /** Where Temporal's frontend answers on the platform network: its alias and gRPC port. */
-export const TEMPORAL_ENDPOINT = { host: "temporal", port: 7233 } as const;
+export const TEMPORAL_ENDPOINT = { host: "temporal", port: SERVICE_PORTS.temporal } as const;
 
 /** Temporal's databases: history and the SQL visibility store. */
-const DATABASES = { main: "temporal", visibility: "temporal_visibility" } as const;
+export const TEMPORAL_DATABASES = { main: "temporal", visibility: "temporal_visibility" } as const;
 
 /**
  * Temporal binds its frontend to the container's own address, not to loopback; the server and
@@ -40,6 +41,50 @@ function temporalCheck(): HealthCheck {
     ],
     90,
   );
+}
+
+/**
+ * Temporal's role on Postgres, which owns its two databases and nothing else (no CREATEDB: the
+ * provider creates the databases), with CONNECT revoked from PUBLIC on both.
+ */
+export function temporalStore(
+  name: string,
+  context: Pick<PlatformContext, "environment">,
+  password: pulumi.Input<string>,
+  sql: { parent: pulumi.Resource; provider: postgresql.Provider },
+): { role: postgresql.Role; databases: postgresql.Database[] } {
+  const role = new postgresql.Role(
+    `${name}-role`,
+    {
+      name: "temporal",
+      login: true,
+      password,
+      createDatabase: false,
+      createRole: false,
+      superuser: false,
+    },
+    { ...sql, ...dataOptions(context, { protect: false }) },
+  );
+  // auto-setup skips creating the database named like its user ("the PostgreSQL container
+  // itself will create database": docker/auto-setup.sh, setup_postgres_schema), and this
+  // Postgres's superuser is `postgres`: the provider creates both databases, and the server
+  // sets SKIP_DB_CREATE so that auto-setup (in dev) does not try `CREATE DATABASE` without
+  // CREATEDB for the other one.
+  const databases = Object.entries(TEMPORAL_DATABASES).map(([key, database]) => {
+    const db = new postgresql.Database(
+      `${name}-db-${key}`,
+      { name: database, owner: role.name },
+      { ...sql, ...dataOptions(context, { protect: true }) },
+    );
+    // No other role (a tenant's, say) may even open Temporal's databases.
+    new postgresql.Grant(
+      `${name}-db-${key}-revoke-public`,
+      { database: db.name, role: "public", objectType: "database", privileges: [] },
+      sql,
+    );
+    return db;
+  });
+  return { role, databases };
 }
 
 /** Image: `temporalio/server`, or `temporalio/auto-setup` in dev. Password: its Postgres role's. */
@@ -77,40 +122,14 @@ export class Temporal extends pulumi.ComponentResource {
     super("platform:data:Temporal", name, {}, opts);
     const { context, postgres } = args;
     this.toolsImage = args.adminToolsImage ?? args.image;
-    const sql = { parent: this, provider: postgres.provider };
 
     const password = secretOrGenerated(`${name}-password`, args.password, this);
-    this.role = new postgresql.Role(
-      `${name}-role`,
-      {
-        name: "temporal",
-        login: true,
-        password,
-        createDatabase: false,
-        createRole: false,
-        superuser: false,
-      },
-      { ...sql, ...dataOptions(context, { protect: false }) },
-    );
-    // auto-setup skips creating the database named like its user ("the PostgreSQL container
-    // itself will create database": docker/auto-setup.sh, setup_postgres_schema), and this
-    // Postgres's superuser is `postgres`: the provider creates both databases, and the container
-    // sets SKIP_DB_CREATE so that auto-setup (in dev) does not try `CREATE DATABASE` without
-    // CREATEDB for the other one.
-    this.databases = Object.entries(DATABASES).map(([key, database]) => {
-      const db = new postgresql.Database(
-        `${name}-db-${key}`,
-        { name: database, owner: this.role.name },
-        { ...sql, ...dataOptions(context, { protect: true }) },
-      );
-      // No other role (a tenant's, say) may even open Temporal's databases.
-      new postgresql.Grant(
-        `${name}-db-${key}-revoke-public`,
-        { database: db.name, role: "public", objectType: "database", privileges: [] },
-        sql,
-      );
-      return db;
+    const store = temporalStore(name, context, password, {
+      parent: this,
+      provider: postgres.provider,
     });
+    this.role = store.role;
+    this.databases = store.databases;
 
     const connection = {
       host: postgres.host,
@@ -125,8 +144,8 @@ export class Temporal extends pulumi.ComponentResource {
         SQL_PORT: connection.port,
         SQL_USER: connection.user,
         SQL_PASSWORD: password,
-        DBNAME: DATABASES.main,
-        VISIBILITY_DBNAME: DATABASES.visibility,
+        DBNAME: TEMPORAL_DATABASES.main,
+        VISIBILITY_DBNAME: TEMPORAL_DATABASES.visibility,
         SCHEMA_ROOT: POSTGRES_SCHEMA_ROOT,
       };
       this.schemaJob = scriptJob(
@@ -155,8 +174,8 @@ export class Temporal extends pulumi.ComponentResource {
           POSTGRES_SEEDS: connection.host,
           POSTGRES_USER: connection.user,
           POSTGRES_PWD: password,
-          DBNAME: DATABASES.main,
-          VISIBILITY_DBNAME: DATABASES.visibility,
+          DBNAME: TEMPORAL_DATABASES.main,
+          VISIBILITY_DBNAME: TEMPORAL_DATABASES.visibility,
           // Read by auto-setup only: the databases are the provider's.
           SKIP_DB_CREATE: "true",
         }),

@@ -1,25 +1,37 @@
 import * as cloudflare from "@pulumi/cloudflare";
-import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { IngressRule, routesAppliedScript, tunnelToken } from "../../lib/edge";
-import { HealthCheck, healthCheck } from "../../lib/healthchecks";
-import { dockerName } from "../../lib/naming";
-import { PlatformContext, waitFor } from "../shared/context";
-import { blueGreenContainer, jobSucceeded, scriptJob, secretEnv } from "../shared/docker";
+import { IngressRule, tunnelToken } from "../../lib/edge";
+import { waitFor } from "../shared/context";
 
-/** Where cloudflared serves metrics and `/ready`: inside its container only. */
-const METRICS_ADDRESS = "127.0.0.1:20241";
-
-/**
- * The cloudflared image has no shell (distroless): its own `tunnel ready` asks the metrics
- * server's `/ready`, which answers 200 once at least one connection to Cloudflare's edge is up
- * and 503 before. `--metrics` belongs to `tunnel`, before `ready`, which has no flags of its own
- * (cloudflare/cloudflared 2025.10.0: cmd/cloudflared/tunnel/subcommands.go, metrics/readiness.go).
- */
-function cloudflaredCheck(): HealthCheck {
-  return healthCheck(["CMD", "cloudflared", "tunnel", "--metrics", METRICS_ADDRESS, "ready"], 20);
+/** What a runtime's connector is given to run the tunnel. */
+export interface ConnectorArgs {
+  /** The tunnel's name, from which the connector's resources are named (`<name>-connector`). */
+  name: string;
+  /** The connector's token (secret). */
+  token: pulumi.Output<string>;
+  /** The routes, which must exist before a remotely managed connector connects and fetches them. */
+  config: cloudflare.ZeroTrustTunnelCloudflaredConfig;
+  /** Every `http://` service the document routes to. */
+  services: pulumi.Output<string[]>;
+  /** The tunnel, every connector resource's parent. */
+  parent: pulumi.Resource;
 }
+
+/** What a runtime's connector made. */
+export interface Connector {
+  /** What runs cloudflared. */
+  workload: pulumi.Resource;
+  /**
+   * Resolves once the connector routes to every service of this update's document; fails
+   * otherwise. Until it resolves the update is not over, so the engine deletes no release that
+   * the connector might still route to (replaced resources are deleted after the program ends).
+   */
+  routesApplied: pulumi.Output<pulumi.Resource[]>;
+}
+
+/** Runs the tunnel's connector: the stack's runtime (Docker containers, a Kubernetes Deployment). */
+export type RunConnector = (args: ConnectorArgs) => Connector;
 
 /** A public hostname the tunnel routes, with what must exist before it goes public. */
 export interface TunnelHost {
@@ -36,8 +48,8 @@ export interface TunnelHost {
 }
 
 export interface TunnelArgs {
-  /** The stack this tunnel serves; names the tunnel `platform-<stack>`. */
-  context: PlatformContext;
+  /** The stack this tunnel serves; names the tunnel `<project>-<stack>`. */
+  stack: string;
   /** The Cloudflare account that owns the tunnel and the Zero Trust organisation. */
   accountId: string;
   /** The zone (of `platform:domain`) that holds the tenants' DNS records. */
@@ -46,30 +58,22 @@ export interface TunnelArgs {
   ingress: IngressRule<pulumi.Input<string>, pulumi.Input<string>>[];
   /** Every hostname the document routes: one DNS record each. */
   hosts: TunnelHost[];
-  /** Image id of cloudflared, from a pulled `RemoteImage`. */
-  image: pulumi.Input<string>;
-  /** Memory limit of the connector container in MB. Required: its default is config's. */
-  memoryMb: number;
-  /** What the routes check runs on: an image with busybox (the relays' HAProxy) and its memory limit. */
-  routesCheck: { image: pulumi.Input<string>; memoryMb: number };
+  /** Runs the connector. */
+  connector: RunConnector;
 }
 
 /**
  * The stack's way in from the internet: a remotely managed Cloudflare tunnel with one ingress
- * document for every tenant, a proxied CNAME per tenant hostname, and the cloudflared connector
- * on the platform network, which reaches tenant containers by their network aliases.
+ * document for every tenant, a proxied CNAME per tenant hostname, and the cloudflared connector,
+ * which the runtime runs where it reaches the tenants' services.
  */
 export class Tunnel extends pulumi.ComponentResource {
   public readonly tunnelId: pulumi.Output<string>;
   /** `<tunnel id>.cfargotunnel.com`, the target of every tenant's CNAME. */
   public readonly cname: pulumi.Output<string>;
   public readonly config: cloudflare.ZeroTrustTunnelCloudflaredConfig;
-  public readonly connector: docker.Container;
-  /**
-   * Resolves once the connector routes to every service of this update's ingress document; fails
-   * otherwise. Until it resolves the update is not over, so the engine deletes no release that
-   * the connector might still route to (replaced resources are deleted after the program ends).
-   */
+  public readonly connector: pulumi.Resource;
+  /** See `Connector.routesApplied`. */
   public readonly routesApplied: pulumi.Output<pulumi.Resource[]>;
 
   constructor(name: string, args: TunnelArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -89,7 +93,7 @@ export class Tunnel extends pulumi.ComponentResource {
         `Tunnel ${name}: ${[...new Set(mismatched)].join(", ")} must be both routed by the ingress document and given a DNS record behind Access`,
       );
     }
-    const { context, accountId } = args;
+    const { accountId } = args;
 
     // Generating the secret here lets the connector token be derived from it, without reading
     // the token back from the API (getZeroTrustTunnelCloudflaredToken) on every preview.
@@ -98,7 +102,7 @@ export class Tunnel extends pulumi.ComponentResource {
       name,
       {
         accountId,
-        name: `${pulumi.getProject()}-${context.stack}`,
+        name: `${pulumi.getProject()}-${args.stack}`,
         configSrc: "cloudflare",
         tunnelSecret: pulumi.secret(secret.base64),
       },
@@ -130,7 +134,7 @@ export class Tunnel extends pulumi.ComponentResource {
           content: this.cname,
           proxied: true,
           ttl: 1,
-          comment: `${context.stack}: tenant ${host.tenantId} (managed by Pulumi)`,
+          comment: `${args.stack}: tenant ${host.tenantId} (managed by Pulumi)`,
         },
         { parent: this, dependsOn: host.guardedBy },
       );
@@ -139,50 +143,17 @@ export class Tunnel extends pulumi.ComponentResource {
     const token = pulumi
       .all([tunnel.id, secret.base64])
       .apply(([tunnelId, tunnelSecret]) => tunnelToken(accountId, tunnelId, tunnelSecret));
-    // Blue/green: several connectors may run one tunnel at once (cloudflare/cloudflared
-    // CHANGES.md 2021.5.0), so a new connector joins before the old one leaves. On SIGTERM
-    // cloudflared stops taking requests and finishes those in flight for `--grace-period`
-    // (30 s by default, cmd/cloudflared/tunnel/cmd.go); the provider waits a little longer.
-    this.connector = blueGreenContainer(
-      `${name}-connector`,
-      {
-        name: dockerName(context.stack, "cloudflared"),
-        image: args.image,
-        owner: { environment: context.environment, service: "cloudflared" },
-        network: context.network,
-        aliases: ["cloudflared"],
-        memoryMb: args.memoryMb,
-        command: ["tunnel", "--no-autoupdate", "--metrics", METRICS_ADDRESS, "run"],
-        env: secretEnv({ TUNNEL_TOKEN: token }),
-        healthcheck: cloudflaredCheck(),
-        stopGraceSeconds: 40,
-      },
-      { key: context.releaseKey },
-      // A remotely managed connector fetches its routes when it connects: they must exist by then.
-      { parent: this, dependsOn: [this.config] },
-    ).container;
-
-    // The API returns before the edge has pushed the document to the connector; the connector's
-    // metrics server, on its own loopback, serves the document it runs with.
-    const services = pulumi
-      .all(args.ingress.map((rule) => rule.service))
-      .apply((all) => all.filter((service) => service.startsWith("http://")));
-    const check = scriptJob(
-      `${name}-routes-check`,
-      {
-        name: dockerName(context.stack, "tunnel-check"),
-        image: args.routesCheck.image,
-        owner: { environment: context.environment, service: "tunnel-check" },
-        network: context.network,
-        namespaceOf: this.connector.id,
-        memoryMb: args.routesCheck.memoryMb,
-        script: services.apply((list) =>
-          routesAppliedScript(`http://${METRICS_ADDRESS}/config`, list),
-        ),
-      },
-      { parent: this, dependsOn: [this.config, this.connector] },
-    );
-    this.routesApplied = jobSucceeded(check, "The check that cloudflared runs the new routes");
+    const connector = args.connector({
+      name,
+      token,
+      config: this.config,
+      services: pulumi
+        .all(args.ingress.map((rule) => rule.service))
+        .apply((all) => all.filter((service) => service.startsWith("http://"))),
+      parent: this,
+    });
+    this.connector = connector.workload;
+    this.routesApplied = connector.routesApplied;
     this.registerOutputs({ tunnelId: this.tunnelId, cname: this.cname });
   }
 }

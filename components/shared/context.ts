@@ -25,7 +25,7 @@ export interface PlatformContext {
  * not for roles, which removing a tenant must be able to drop.
  */
 export function dataOptions(
-  context: PlatformContext,
+  context: Pick<PlatformContext, "environment">,
   { protect }: { protect: boolean },
 ): pulumi.CustomResourceOptions {
   const production = context.environment === "production";
@@ -148,4 +148,6 @@ export interface PostgresServer {
    * the platform's own. @default none (inside the platform's own network)
    */
   sslMode?: "verify-ca" | "verify-full";
+  /** What `psql` in `image` needs besides the connection to check the server's TLS. @default none */
+  clientEnv?: Record<string, string>;
 }

@@ -12,8 +12,8 @@ import {
 } from "../shared/context";
 
 export interface DatabaseArgs {
-  /** The stack's context: production keeps the database. */
-  context: PlatformContext;
+  /** The stack's environment: production keeps the database. */
+  context: Pick<PlatformContext, "environment">;
   /** Runs the tenant's owner check where the tenant's jobs run. */
   run: RunScript;
   /** The tenant's id; the role and database are both named `dittofeed_<id>`. */
@@ -83,7 +83,7 @@ export class Database extends pulumi.ComponentResource {
         image: postgres.image,
         memoryMb: 64,
         script: ownerCheckScript(),
-        env: checkEnv,
+        env: { ...checkEnv, ...postgres.clientEnv },
         description: `Owner check of ${sqlName}`,
         secrets: [postgres.password],
       },
