@@ -6,6 +6,9 @@ export const LABELS = {
   environment: "platform.environment",
   service: "platform.service",
   tenant: "platform.tenant",
+  /** On Kubernetes namespaces: the stack, and what the namespace holds (`data`, `edge`, `tenant`). */
+  stack: "platform.stack",
+  scope: "platform.scope",
   /** On a tenant's bootstrap job only: the Dittofeed release the tenant was installed at. */
   dittofeedVersion: "platform.dittofeed-version",
 } as const;

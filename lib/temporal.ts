@@ -220,3 +220,29 @@ export const DEPRECATE_NAMESPACE_JS = [
 export function deprecateNamespaceScript(): string {
   return `exec node -e '${DEPRECATE_NAMESPACE_JS}'`;
 }
+
+/**
+ * What Temporal needs to reach a Postgres outside the platform over TLS, for the server and for
+ * temporal-sql-tool, which read different variables (temporal v1.22.4: docker/config_template.yaml
+ * `SQL_TLS_ENABLED`, `SQL_HOST_VERIFICATION`, `SQL_HOST_NAME`; tools/sql/main.go `SQL_TLS`,
+ * `SQL_TLS_DISABLE_HOST_VERIFICATION`, `SQL_TLS_SERVER_NAME`). Without a CA file both verify
+ * against the image's system certificates.
+ */
+export function temporalSqlTlsEnv(
+  host: string,
+  sslMode: "verify-ca" | "verify-full",
+): { server: Record<string, string>; tool: Record<string, string> } {
+  const verifyHost = sslMode === "verify-full";
+  return {
+    server: {
+      SQL_TLS_ENABLED: "true",
+      SQL_HOST_VERIFICATION: String(verifyHost),
+      SQL_HOST_NAME: verifyHost ? host : "",
+    },
+    tool: {
+      SQL_TLS: "true",
+      SQL_TLS_DISABLE_HOST_VERIFICATION: String(!verifyHost),
+      SQL_TLS_SERVER_NAME: host,
+    },
+  };
+}

@@ -1,0 +1,99 @@
+import * as postgresql from "@pulumi/postgresql";
+import * as pulumi from "@pulumi/pulumi";
+import { Environment } from "../../lib/environments";
+import { execProbe } from "../../lib/kubernetes";
+import { SERVICE_PORTS } from "../../lib/ports";
+import { PostgresServer } from "../shared/context";
+import { KubeNamespace } from "../shared/kubernetes";
+import { KubeStore } from "./kubeStore";
+
+/** The superuser the image creates (`POSTGRES_USER` unset). */
+const SUPERUSER = "postgres";
+/** The postgres image's server runs as uid and gid 999 (docker-library/postgres, 15/bookworm/Dockerfile). */
+const POSTGRES_GID = 999;
+const DATA_MOUNT = "/var/lib/postgresql/data";
+
+export interface KubePostgresArgs {
+  /** The stack's environment. */
+  environment: Environment;
+  /** The data namespace. */
+  namespace: KubeNamespace;
+  /** The image reference from config. */
+  image: string;
+  /** Memory limit in MB. Required: its default is config's. */
+  memoryMb: number;
+  /** The volume's size in GB and its storage class (the cluster's default when unset). */
+  storage: { storageGb: number; storageClass?: string };
+  /** The superuser's password from `platform:secrets`. @default generated */
+  password?: string;
+  /**
+   * Where the machine running Pulumi reaches the server: `kubectl port-forward` to its Service
+   * on loopback, or a TLS endpoint in front of it. Required: its default is config's.
+   */
+  admin: {
+    host: string;
+    port: number;
+    sslMode: "disable" | "verify-ca" | "verify-full";
+    sslRootCert?: string;
+  };
+}
+
+/**
+ * Postgres 15 as a StatefulSet in the data namespace, with a Postgres provider pointed at the
+ * admin endpoint for the roles and databases that tenants and Temporal need. The provider
+ * connects only once the pod is ready, and only through `admin`: see the README for the
+ * port-forward.
+ */
+export class KubePostgres extends pulumi.ComponentResource implements PostgresServer {
+  public readonly host: string;
+  public readonly port = SERVICE_PORTS.postgres;
+  public readonly superuser = SUPERUSER;
+  public readonly image: string;
+  public readonly password: pulumi.Output<string>;
+  public readonly store: KubeStore;
+  public readonly provider: postgresql.Provider;
+
+  constructor(name: string, args: KubePostgresArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("platform:data:KubePostgres", name, {}, opts);
+    this.image = args.image;
+    this.store = new KubeStore(
+      name,
+      {
+        environment: args.environment,
+        namespace: args.namespace,
+        service: "postgres",
+        image: args.image,
+        ports: [{ name: "postgres", port: this.port }],
+        password: args.password,
+        secretEnv: (password) => ({ POSTGRES_PASSWORD: password }),
+        // A volume's root holds lost+found, where initdb refuses to start; a subdirectory does
+        // not (docker-library/docs, postgres/content.md, PGDATA).
+        env: { PGDATA: `${DATA_MOUNT}/pgdata` },
+        // Over TCP: the socket answers during initdb, before Postgres listens on the network.
+        readinessProbe: execProbe(["pg_isready", "-h", "127.0.0.1", "-U", SUPERUSER]),
+        memoryMb: args.memoryMb,
+        volume: { mountPath: DATA_MOUNT, ...args.storage },
+        fsGroup: POSTGRES_GID,
+      },
+      { parent: this },
+    );
+    this.host = this.store.host;
+    this.password = this.store.password;
+    this.provider = new postgresql.Provider(
+      `${name}-admin`,
+      {
+        host: args.admin.host,
+        port: args.admin.port,
+        username: SUPERUSER,
+        password: this.password,
+        database: "postgres",
+        sslmode: args.admin.sslMode,
+        sslrootcert: args.admin.sslRootCert,
+        superuser: true,
+        connectTimeout: 30,
+      },
+      { parent: this, dependsOn: [this.store.statefulSet] },
+    );
+    this.registerOutputs({ host: this.host, password: this.password });
+  }
+}

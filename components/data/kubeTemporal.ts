@@ -1,0 +1,147 @@
+import * as postgresql from "@pulumi/postgresql";
+import * as pulumi from "@pulumi/pulumi";
+import { Environment } from "../../lib/environments";
+import { execProbe, serviceHost } from "../../lib/kubernetes";
+import { SERVICE_PORTS } from "../../lib/ports";
+import {
+  POSTGRES_SCHEMA_ROOT,
+  temporalSchemaScript,
+  TemporalSchemaEnv,
+  temporalSqlTlsEnv,
+} from "../../lib/temporal";
+import { PostgresServer, RunScript, secretOrGenerated, waitFor } from "../shared/context";
+import { deployment, envSecret, KubeNamespace, service } from "../shared/kubernetes";
+import { TEMPORAL_DATABASES, temporalStore } from "./temporal";
+
+export interface KubeTemporalArgs {
+  /** The stack's environment. */
+  environment: Environment;
+  /** The data namespace. */
+  namespace: KubeNamespace;
+  /** `temporalio/server`, or `temporalio/auto-setup` in dev: the reference from config. */
+  image: string;
+  /** `temporalio/admin-tools` at the server's version, beside a server image. @default none (auto-setup) */
+  adminToolsImage?: string;
+  /** Memory limit in MB. Required: its default is config's. */
+  memoryMb: number;
+  /** The Postgres that stores Temporal's state, under a role of its own. */
+  postgres: PostgresServer;
+  /** Runs the schema job in the data namespace. */
+  run: RunScript;
+  /** The role's password from `platform:secrets`. @default generated */
+  password?: string;
+}
+
+/**
+ * Temporal on Kubernetes: the same role, databases and schema job as on Docker (see `Temporal`),
+ * then one server pod, recreated rather than rolled (one history shard owner at a time), behind
+ * the Service `temporal`. Ringpop needs each server's own address: it binds all interfaces and
+ * broadcasts the pod's IP (temporal v1.22.4, common/membership/ringpop/service_resolver.go).
+ */
+export class KubeTemporal extends pulumi.ComponentResource {
+  /** `temporal.<namespace>.svc:7233`, the form of Dittofeed's `TEMPORAL_ADDRESS`. */
+  public readonly address: string;
+  public readonly endpoint: { host: string; port: number };
+  /** The image whose `tctl` tenants' jobs use. */
+  public readonly toolsImage: string;
+  public readonly role: postgresql.Role;
+  public readonly databases: postgresql.Database[];
+  public readonly server: pulumi.Resource;
+
+  constructor(name: string, args: KubeTemporalArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("platform:data:KubeTemporal", name, {}, opts);
+    const { postgres } = args;
+    this.endpoint = {
+      host: serviceHost("temporal", args.namespace.name),
+      port: SERVICE_PORTS.temporal,
+    };
+    this.address = `${this.endpoint.host}:${this.endpoint.port}`;
+    this.toolsImage = args.adminToolsImage ?? args.image;
+    const password = secretOrGenerated(`${name}-password`, args.password, this);
+    const store = temporalStore(name, args, password, {
+      parent: this,
+      provider: postgres.provider,
+    });
+    this.role = store.role;
+    this.databases = store.databases;
+    const tls = postgres.sslMode ? temporalSqlTlsEnv(postgres.host, postgres.sslMode) : undefined;
+
+    const ready = [this.role, ...this.databases];
+    let schemaReady: pulumi.Output<pulumi.Resource[]>[] = [];
+    if (args.adminToolsImage !== undefined) {
+      const env: Record<keyof TemporalSchemaEnv, pulumi.Input<string>> = {
+        SQL_HOST: postgres.host,
+        SQL_PORT: String(postgres.port),
+        SQL_USER: this.role.name,
+        SQL_PASSWORD: password,
+        DBNAME: TEMPORAL_DATABASES.main,
+        VISIBILITY_DBNAME: TEMPORAL_DATABASES.visibility,
+        SCHEMA_ROOT: POSTGRES_SCHEMA_ROOT,
+      };
+      const schema = args.run(
+        `${name}-schema`,
+        {
+          job: "temporal-schema",
+          image: args.adminToolsImage,
+          memoryMb: 256,
+          script: temporalSchemaScript(),
+          env: { ...env, ...tls?.tool },
+          description: "Temporal's schema job",
+          secrets: [password],
+        },
+        { parent: this, dependsOn: ready },
+      );
+      schemaReady = [schema.succeeded];
+    }
+
+    const owner = { environment: args.environment, service: "temporal" };
+    const secret = envSecret(
+      `${name}-env`,
+      { namespace: args.namespace, owner, values: { POSTGRES_PWD: password } },
+      { parent: this },
+    );
+    this.server = deployment(
+      name,
+      {
+        namespace: args.namespace,
+        owner,
+        replicas: 1,
+        serving: false,
+        container: {
+          image: args.image,
+          env: {
+            DB: "postgres12",
+            // auto-setup defaults DB_PORT to 3306 (temporalio/docker-builds, docker/auto-setup.sh).
+            DB_PORT: String(postgres.port),
+            POSTGRES_SEEDS: postgres.host,
+            POSTGRES_USER: this.role.name,
+            DBNAME: TEMPORAL_DATABASES.main,
+            VISIBILITY_DBNAME: TEMPORAL_DATABASES.visibility,
+            // Read by auto-setup only: the databases are the provider's.
+            SKIP_DB_CREATE: "true",
+            BIND_ON_IP: "0.0.0.0",
+            ...tls?.server,
+            ...tls?.tool,
+          },
+          fieldEnv: { TEMPORAL_BROADCAST_ADDRESS: "status.podIP" },
+          secret,
+          memoryMb: args.memoryMb,
+          ports: [{ name: "frontend", port: this.endpoint.port }],
+          // tctl ships in the server and auto-setup images (temporalio/docker-builds, server.Dockerfile).
+          readinessProbe: execProbe([
+            "sh",
+            "-c",
+            `tctl --address 127.0.0.1:${this.endpoint.port} cluster health | grep -q SERVING`,
+          ]),
+        },
+      },
+      { parent: this, dependsOn: waitFor(ready, schemaReady) },
+    );
+    service(
+      `${name}-service`,
+      { namespace: args.namespace, owner, ports: [{ name: "frontend", port: this.endpoint.port }] },
+      { parent: this },
+    );
+    this.registerOutputs({ address: this.address });
+  }
+}

@@ -1,0 +1,379 @@
+/**
+ * Everything that makes Kubernetes objects: namespaces, Secrets, Deployments, StatefulSets,
+ * Services, Jobs, quotas and policies, with the labels and pod settings they all share.
+ * Components describe what runs; this module alone knows how Kubernetes runs it, as
+ * `docker.ts` does for Docker.
+ *
+ * What @pulumi/kubernetes (4.x; read at pulumi/pulumi-kubernetes v4.32.0, provider/pkg/await)
+ * waits for, which the graph relies on: a Deployment until its new ReplicaSet's pods are ready,
+ * a StatefulSet until every replica is ready at the current revision, a Job until it is Complete
+ * (failing at once on BackoffLimitExceeded or DeadlineExceeded), each for 10 minutes at most.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import {
+  containerResources,
+  CPU_MILLIS,
+  NamedPolicy,
+  RESTRICTED_CONTAINER,
+  rolloutStrategy,
+  selectorLabels,
+} from "../../lib/kubernetes";
+import { LABELS } from "../../lib/labels";
+import { RunScript } from "./context";
+
+/** What an object belongs to; carried as `platform.*` labels, as on Docker. */
+export interface KubeOwner {
+  environment: string;
+  /** The service its pods are selected by: `api`, `postgres`, `cloudflared`, a job's name. */
+  service: string;
+  /** Set when it belongs to one tenant. */
+  tenant?: string;
+}
+
+export function kubeLabels(owner: KubeOwner): Record<string, string> {
+  return {
+    "app.kubernetes.io/managed-by": "pulumi",
+    [LABELS.environment]: owner.environment,
+    ...selectorLabels(owner.service),
+    ...(owner.tenant === undefined ? {} : { [LABELS.tenant]: owner.tenant }),
+  };
+}
+
+type Options = pulumi.CustomResourceOptions;
+
+/**
+ * A namespace the platform made: its name, known before it exists (for addresses), and the
+ * resource, whose name every object in it is given so that each waits for it.
+ */
+export interface KubeNamespace {
+  name: string;
+  resource: k8s.core.v1.Namespace;
+}
+
+/** A namespace of the stack (see `kubeNamespace` in lib/kubernetes.ts for its name). */
+export function namespace(
+  name: string,
+  args: { name: string; labels: Record<string, string> },
+  opts: Options,
+): KubeNamespace {
+  const resource = new k8s.core.v1.Namespace(
+    name,
+    { metadata: { name: args.name, labels: args.labels } },
+    opts,
+  );
+  return { name: args.name, resource };
+}
+
+/** Where an object of `namespace` lives: its name, through the resource. */
+function inNamespace(namespace: KubeNamespace): pulumi.Output<string> {
+  return namespace.resource.metadata.name;
+}
+
+/**
+ * A Secret of environment values. Immutable and named by the provider (`<name>-<8 hex>`): any
+ * change makes a new Secret, which changes the pod template of whatever reads it, so the pods
+ * roll onto it; the old one is deleted once nothing in the update needs it. The provider keeps
+ * its data as a secret in state (pulumi-kubernetes v4.32.0, provider.go `annotateSecrets`).
+ */
+export function envSecret(
+  name: string,
+  args: {
+    namespace: KubeNamespace;
+    owner: KubeOwner;
+    values: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  },
+  opts: Options,
+): k8s.core.v1.Secret {
+  return new k8s.core.v1.Secret(
+    name,
+    {
+      metadata: { namespace: inNamespace(args.namespace), labels: kubeLabels(args.owner) },
+      immutable: true,
+      type: "Opaque",
+      stringData: pulumi.secret(args.values),
+    },
+    opts,
+  );
+}
+
+/** One container of a pod. */
+export interface KubeContainer {
+  image: pulumi.Input<string>;
+  /** Replaces the image's entrypoint. @default the image's */
+  command?: string[];
+  args?: pulumi.Input<string>[];
+  /** Plain settings; whatever is secret comes from `secret`. @default none */
+  env?: Record<string, pulumi.Input<string>>;
+  /** Settings read from the pod's own downward API (`status.podIP`). @default none */
+  fieldEnv?: Record<string, string>;
+  /** A Secret (see `envSecret`) whose every key becomes a variable. @default none */
+  secret?: k8s.core.v1.Secret;
+  memoryMb: number;
+  ports?: { name: string; port: number }[];
+  readinessProbe?: Record<string, unknown>;
+  /** Where a volume is mounted. @default none */
+  volumeMounts?: { name: string; mountPath: string }[];
+  /** Data services keep their image's user switching; everything else runs restricted. @default true */
+  restricted?: boolean;
+}
+
+function container(name: string, spec: KubeContainer, cpuMillis: number) {
+  const env = [
+    ...Object.entries(spec.env ?? {}).map(([key, value]) => ({ name: key, value })),
+    ...Object.entries(spec.fieldEnv ?? {}).map(([key, fieldPath]) => ({
+      name: key,
+      valueFrom: { fieldRef: { fieldPath } },
+    })),
+  ];
+  return {
+    name,
+    image: spec.image,
+    command: spec.command,
+    args: spec.args,
+    env: env.length > 0 ? env : undefined,
+    envFrom: spec.secret ? [{ secretRef: { name: spec.secret.metadata.name } }] : undefined,
+    ports: spec.ports?.map(({ name: portName, port }) => ({ name: portName, containerPort: port })),
+    resources: containerResources(spec.memoryMb, cpuMillis),
+    readinessProbe: spec.readinessProbe,
+    volumeMounts: spec.volumeMounts,
+    securityContext: spec.restricted === false ? undefined : RESTRICTED_CONTAINER,
+  };
+}
+
+/** What every pod of the platform has alike: no API token and no service links. */
+function podSpec(containers: ReturnType<typeof container>[], extra: Record<string, unknown> = {}) {
+  return {
+    automountServiceAccountToken: false,
+    enableServiceLinks: false,
+    securityContext: { seccompProfile: { type: "RuntimeDefault" } },
+    containers,
+    ...extra,
+  };
+}
+
+/** A long-running process: `replicas` pods behind its service's selector. */
+export function deployment(
+  name: string,
+  args: {
+    namespace: KubeNamespace;
+    owner: KubeOwner;
+    replicas: number;
+    /** Serving roles roll without dropping below `replicas`; others are recreated (see `rolloutStrategy`). */
+    serving: boolean;
+    container: KubeContainer;
+    /** Seconds a stopping pod gets to finish. @default 30 */
+    terminationGraceSeconds?: number;
+  },
+  opts: Options,
+): k8s.apps.v1.Deployment {
+  const labels = kubeLabels(args.owner);
+  return new k8s.apps.v1.Deployment(
+    name,
+    {
+      metadata: { name: args.owner.service, namespace: inNamespace(args.namespace), labels },
+      spec: {
+        replicas: args.replicas,
+        selector: { matchLabels: selectorLabels(args.owner.service) },
+        strategy: rolloutStrategy(args.serving),
+        template: {
+          metadata: { labels },
+          spec: podSpec([container(args.owner.service, args.container, CPU_MILLIS.service)], {
+            terminationGracePeriodSeconds: args.terminationGraceSeconds,
+          }),
+        },
+      },
+    },
+    opts,
+  );
+}
+
+/** A service with its data on a volume of its own: one replica, its claim kept when it goes. */
+export function statefulSet(
+  name: string,
+  args: {
+    namespace: KubeNamespace;
+    owner: KubeOwner;
+    container: KubeContainer;
+    /** Where the volume is mounted, and its size and class. */
+    volume: { mountPath: string; storageGb: number; storageClass?: string };
+    /** The group that owns the volume's files, for images that drop root. @default none */
+    fsGroup?: number;
+  },
+  opts: Options,
+): k8s.apps.v1.StatefulSet {
+  const labels = kubeLabels(args.owner);
+  const service = args.owner.service;
+  return new k8s.apps.v1.StatefulSet(
+    name,
+    {
+      metadata: { name: service, namespace: inNamespace(args.namespace), labels },
+      spec: {
+        replicas: 1,
+        serviceName: service,
+        selector: { matchLabels: selectorLabels(service) },
+        // A claim outlives its StatefulSet: deleting or replacing the set keeps the data.
+        persistentVolumeClaimRetentionPolicy: { whenDeleted: "Retain", whenScaled: "Retain" },
+        template: {
+          metadata: { labels },
+          spec: podSpec(
+            [
+              container(
+                service,
+                {
+                  ...args.container,
+                  volumeMounts: [{ name: "data", mountPath: args.volume.mountPath }],
+                  restricted: false,
+                },
+                CPU_MILLIS.service,
+              ),
+            ],
+            {
+              securityContext: {
+                seccompProfile: { type: "RuntimeDefault" },
+                fsGroup: args.fsGroup,
+              },
+            },
+          ),
+        },
+        volumeClaimTemplates: [
+          {
+            metadata: { name: "data", labels },
+            spec: {
+              accessModes: ["ReadWriteOnce"],
+              storageClassName: args.volume.storageClass,
+              resources: { requests: { storage: `${args.volume.storageGb}Gi` } },
+            },
+          },
+        ],
+      },
+    },
+    opts,
+  );
+}
+
+/** A Service in front of a service's pods, under the service's own name. */
+export function service(
+  name: string,
+  args: {
+    namespace: KubeNamespace;
+    owner: KubeOwner;
+    ports: { name: string; port: number }[];
+    /** Headless: one stable DNS name per pod of a StatefulSet, and no wait for endpoints. @default false */
+    headless?: boolean;
+  },
+  opts: Options,
+): k8s.core.v1.Service {
+  return new k8s.core.v1.Service(
+    name,
+    {
+      metadata: {
+        name: args.owner.service,
+        namespace: inNamespace(args.namespace),
+        labels: kubeLabels(args.owner),
+      },
+      spec: {
+        type: "ClusterIP",
+        clusterIP: args.headless ? "None" : undefined,
+        selector: selectorLabels(args.owner.service),
+        ports: args.ports.map(({ name: portName, port }) => ({
+          name: portName,
+          port,
+          targetPort: port,
+        })),
+      },
+    },
+    opts,
+  );
+}
+
+/** Seconds a job may run before Kubernetes fails it: within the provider's 10-minute wait. */
+const JOB_DEADLINE_SECONDS = 540;
+
+/**
+ * A one-shot job. `pulumi up` waits for it to complete and fails at once when it fails; one retry
+ * absorbs a transient failure (a DNS answer that came late). It is never deleted after it
+ * finishes (no `ttlSecondsAfterFinished`): the provider would find it gone and create it again.
+ * `replaceUnready` makes the next `pulumi up` run a failed job afresh rather than wait on it
+ * (pulumi-kubernetes v4.32.0, provider.go). Named by the provider, so a changed job (its template
+ * is immutable) is created before the old one is deleted.
+ */
+export function job(
+  name: string,
+  args: { namespace: KubeNamespace; owner: KubeOwner; container: KubeContainer },
+  opts: Options,
+): k8s.batch.v1.Job {
+  const labels = kubeLabels(args.owner);
+  return new k8s.batch.v1.Job(
+    name,
+    {
+      metadata: {
+        namespace: inNamespace(args.namespace),
+        labels,
+        annotations: { "pulumi.com/replaceUnready": "true" },
+      },
+      spec: {
+        backoffLimit: 1,
+        activeDeadlineSeconds: JOB_DEADLINE_SECONDS,
+        template: {
+          metadata: { labels },
+          spec: podSpec([container(args.owner.service, args.container, CPU_MILLIS.job)], {
+            restartPolicy: "Never",
+          }),
+        },
+      },
+    },
+    opts,
+  );
+}
+
+/**
+ * The Kubernetes runtime's way to run scripts: a Job in `namespace`, its environment in a Secret
+ * of its own. The gate resolves once the provider has seen the Job complete.
+ */
+export function scriptRunner(args: {
+  namespace: KubeNamespace;
+  environment: string;
+  tenant?: string;
+}): RunScript {
+  return (name, spec, opts) => {
+    const owner = { environment: args.environment, service: spec.job, tenant: args.tenant };
+    const secret = envSecret(
+      `${name}-env`,
+      { namespace: args.namespace, owner, values: spec.env },
+      { parent: opts.parent },
+    );
+    const run = job(
+      name,
+      {
+        namespace: args.namespace,
+        owner,
+        container: {
+          image: spec.image,
+          command: ["sh", "-c", spec.script],
+          secret,
+          memoryMb: spec.memoryMb,
+        },
+      },
+      opts,
+    );
+    return { job: run, succeeded: run.metadata.apply((): pulumi.Resource[] => []) };
+  };
+}
+
+/** A namespace's NetworkPolicies (see lib/kubernetes.ts). */
+export function networkPolicies(
+  name: string,
+  namespace: KubeNamespace,
+  policies: readonly NamedPolicy[],
+  opts: Options,
+): k8s.networking.v1.NetworkPolicy[] {
+  return policies.map(
+    (policy) =>
+      new k8s.networking.v1.NetworkPolicy(
+        `${name}-${policy.name}`,
+        { metadata: { name: policy.name, namespace: inNamespace(namespace) }, spec: policy.spec },
+        opts,
+      ),
+  );
+}

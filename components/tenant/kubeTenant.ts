@@ -1,0 +1,401 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { bootstrapOnceScript } from "../../dittofeed/bootstrap";
+import {
+  APP_PORTS,
+  AppRole,
+  Consumer,
+  consumerEnvironment,
+  DATABASE_POOL_SIZE,
+  DittofeedImage,
+  dittofeedProbe,
+  Endpoint,
+  SERVING_ROLES,
+  ServingRole,
+} from "../../dittofeed/contract";
+import { tenantAccessScript } from "../../lib/clickhouse";
+import { Environment } from "../../lib/environments";
+import { nodeTcpConnect } from "../../lib/healthchecks";
+import {
+  execProbe,
+  httpProbe,
+  kubeNamespace,
+  namespaceLabels,
+  PolicyPort,
+  serviceHost,
+  tenantLimitRange,
+  tenantPolicies,
+  tenantQuota,
+} from "../../lib/kubernetes";
+import { tenantSqlName } from "../../lib/naming";
+import { tenantNamespace } from "../../lib/temporal";
+import { httpUrl } from "../../lib/urls";
+import { TenantAccess, TenantAccessArgs } from "../edge/tenantAccess";
+import {
+  DependsOn,
+  keyOrGenerated,
+  PostgresServer,
+  ScriptSpec,
+  secretOrGenerated,
+  waitFor,
+} from "../shared/context";
+import {
+  deployment,
+  envSecret,
+  KubeNamespace,
+  namespace,
+  networkPolicies,
+  scriptRunner,
+  service,
+} from "../shared/kubernetes";
+import { Database } from "./database";
+import { Namespace, TemporalServer } from "./namespace";
+import { RedisServer, RedisUser } from "./redisUser";
+import { TenantEndpoints } from "./tenant";
+
+/** A ClickHouse server, whoever runs it. */
+export interface ClickHouseServer {
+  /** Dittofeed's `CLICKHOUSE_HOST`: `http://` in the cluster, `https://` for a managed one. */
+  url: string;
+  /** Where clickhouse-client reaches it, on the native protocol's port. */
+  host: string;
+  nativePort: number;
+  /** Whether clickhouse-client must speak TLS there. */
+  secure: boolean;
+  /** The user that creates tenants' databases and users, and its password. */
+  adminUser: string;
+  password: pulumi.Input<string>;
+}
+
+/** Memory of each one-shot job of a tenant, in MB. */
+const JOB_MEMORY_MB = {
+  "database-check": 64,
+  "redis-user": 64,
+  namespace: 128,
+  "clickhouse-access": 256,
+  migrate: 1024,
+  schema: 1024,
+} as const;
+
+export interface KubeTenantArgs {
+  /** The stack's name, which prefixes the tenant's namespace. */
+  stack: string;
+  environment: Environment;
+  /** The tenant's id: names its namespace, database, ClickHouse user and Temporal namespace. */
+  id: string;
+  /** The Dittofeed workspace the bootstrap creates (or keeps). */
+  workspaceName: string;
+  /** Where the tenant is reached. */
+  endpoints: TenantEndpoints;
+  /** Container memory limits in MB. Required: their defaults are config's. */
+  memoryMb: Record<AppRole, number>;
+  /** Worker pods. @default 1 */
+  workerReplicas?: number;
+  /** Connections the tenant's Postgres role may hold at once. @default a full pool per process, surge pods and one job */
+  databaseConnectionLimit?: number;
+  /** Dittofeed's `LOG_LEVEL`. */
+  logLevel: string;
+  /** Image references of the Dittofeed roles, and of ClickHouse and Redis (for their clients). */
+  images: Record<DittofeedImage | "clickhouse" | "redis", string>;
+  /** The Dittofeed release deployed. */
+  dittofeedVersion: string;
+  /** Days Temporal keeps the history of the tenant's closed workflows. */
+  namespaceRetentionDays: number;
+  /** Its Temporal namespace's generation (see `tenantNamespace`). @default 1 */
+  namespaceGeneration?: number;
+  /** The shared services. */
+  shared: {
+    postgres: PostgresServer;
+    redis: RedisServer;
+    clickhouse: ClickHouseServer;
+    temporal: TemporalServer & { endpoint: Endpoint };
+  };
+  /** The connector's namespace, the only one let in to api and dashboard. */
+  edgeNamespace: string;
+  /** The platform's data namespace and its services' ports, when the platform runs them. @default none (all external) */
+  data?: { namespace: string; ports: readonly PolicyPort[] };
+  /** Private ranges the tenant may reach besides the internet (a managed database's). @default none */
+  allowedCidrs?: readonly string[];
+  /** Operator-supplied secrets; each one not given is generated. @default all generated */
+  secrets?: { databasePassword?: string; secretKey?: string; adminPassword?: string };
+  /** Cloudflare Access for the tenant's public hostname. @default none (not exposed) */
+  access?: TenantAccessArgs;
+  /** Resources that must exist before anything of the tenant (the data services). @default none */
+  dependsOn?: pulumi.Resource[];
+}
+
+/**
+ * One tenant on Kubernetes: its own namespace with a quota, limits and a default-deny network
+ * policy; its Postgres role and database, Redis user, Temporal namespace and ClickHouse access,
+ * made by the same components and scripts as on Docker, as Jobs; the bootstrap and the schema
+ * Jobs; then api, dashboard and workers as Deployments, api and dashboard behind Services that
+ * only the tunnel's connector may reach. `pulumi up` waits for each Job to complete before what
+ * depends on it, and for each Deployment's new pods to be ready.
+ */
+export class KubeTenant extends pulumi.ComponentResource {
+  public readonly workspaceName: string;
+  public readonly url: string;
+  public readonly apiUrl: string;
+  /** The tenant's namespace. */
+  public readonly namespace: KubeNamespace;
+  /** The tenant's `DATABASE_URL` (secret). */
+  public readonly databaseUrl: pulumi.Output<string>;
+  /** The tenant's `SECRET_KEY` (secret). */
+  public readonly secretKey: pulumi.Output<string>;
+  public readonly deployments: Record<AppRole, k8s.apps.v1.Deployment>;
+  /** Where the connector reaches the serving roles: their Services' addresses. */
+  public readonly services: Record<ServingRole, string>;
+  /** What the connector's routes wait for: the serving roles' Deployments and Services. */
+  public readonly serving: pulumi.Resource[];
+  /** Resolves once every Deployment of the tenant has rolled out. */
+  public readonly deployed: pulumi.Output<pulumi.Resource[]>;
+  public readonly access?: TenantAccess;
+
+  constructor(name: string, args: KubeTenantArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("platform:tenant:KubeTenant", name, {}, opts);
+    const { id, images, environment } = args;
+    const { postgres, redis, clickhouse, temporal } = args.shared;
+    const workerReplicas = args.workerReplicas ?? 1;
+    this.workspaceName = args.workspaceName;
+    this.url = args.endpoints.dashboardUrl;
+    this.apiUrl = args.endpoints.apiBaseUrl;
+
+    this.namespace = namespace(
+      `${name}-ns`,
+      {
+        name: kubeNamespace(args.stack, { tenant: id }),
+        labels: namespaceLabels(args.stack, environment, { tenant: id }),
+      },
+      { parent: this, dependsOn: args.dependsOn },
+    );
+    const ns = this.namespace;
+    const inNamespace = { parent: this, dependsOn: [ns.resource] };
+    new k8s.core.v1.ResourceQuota(
+      `${name}-quota`,
+      {
+        metadata: { name: "tenant", namespace: ns.resource.metadata.name },
+        spec: tenantQuota(
+          [
+            { memoryMb: args.memoryMb.api, replicas: 1, surge: true },
+            { memoryMb: args.memoryMb.dashboard, replicas: 1, surge: true },
+            { memoryMb: args.memoryMb.worker, replicas: workerReplicas, surge: false },
+          ],
+          Object.values(JOB_MEMORY_MB),
+        ),
+      },
+      inNamespace,
+    );
+    new k8s.core.v1.LimitRange(
+      `${name}-limits`,
+      {
+        metadata: { name: "tenant", namespace: ns.resource.metadata.name },
+        spec: tenantLimitRange(
+          Math.max(...Object.values(args.memoryMb), ...Object.values(JOB_MEMORY_MB)),
+        ),
+      },
+      inNamespace,
+    );
+    // The policies first: no pod of the tenant runs a moment without them.
+    const policies = networkPolicies(
+      name,
+      ns,
+      tenantPolicies({
+        stack: args.stack,
+        edgeNamespace: args.edgeNamespace,
+        serving: SERVING_ROLES.map((role) => ({ service: role, port: APP_PORTS[role] })),
+        data: args.data,
+        allowedCidrs: args.allowedCidrs,
+      }),
+      { parent: this },
+    );
+    // Every job of the tenant waits for its namespace's policies.
+    const run = scriptRunner({ namespace: ns, environment, tenant: id });
+
+    const secrets = args.secrets ?? {};
+    const databasePassword = secretOrGenerated(
+      `${name}-db-password`,
+      secrets.databasePassword,
+      this,
+    );
+    const clickhousePassword = secretOrGenerated(`${name}-clickhouse-password`, undefined, this);
+    // Dittofeed's SECRET_KEY is an AES-256-GCM key: base64 of exactly 32 bytes (dittofeed
+    // v0.23.0, packages/backend-lib/src/secrets.ts).
+    this.secretKey = keyOrGenerated(`${name}-secret-key`, secrets.secretKey, 32, this);
+    const adminPassword = secretOrGenerated(`${name}-admin-password`, secrets.adminPassword, this);
+
+    const database = new Database(
+      `${name}-database`,
+      {
+        context: { environment },
+        run,
+        tenantId: id,
+        postgres,
+        password: databasePassword,
+        // Surge pods hold their pools while the old ones still do.
+        connectionLimit:
+          args.databaseConnectionLimit ?? DATABASE_POOL_SIZE * (2 * 2 + workerReplicas + 1),
+        dependsOn: policies,
+      },
+      { parent: this },
+    );
+    this.databaseUrl = database.url;
+    const sqlName = tenantSqlName(id);
+    const redisUser = new RedisUser(
+      `${name}-redis`,
+      { run, tenantId: id, redis, image: images.redis, dependsOn: policies },
+      { parent: this },
+    );
+    const temporalNamespace = new Namespace(
+      `${name}-namespace`,
+      {
+        run,
+        tenantId: id,
+        namespace: tenantNamespace(id, args.namespaceGeneration),
+        temporal,
+        retentionDays: args.namespaceRetentionDays,
+        dependsOn: policies,
+      },
+      { parent: this },
+    );
+
+    const settings = pulumi.secret({
+      databaseUrl: database.url,
+      clickhouseUrl: clickhouse.url,
+      clickhouseDatabase: sqlName,
+      clickhouseUser: sqlName,
+      clickhousePassword,
+      temporalAddress: temporal.address,
+      temporalNamespace: temporalNamespace.name,
+      redisUrl: redisUser.url,
+      secretKey: this.secretKey,
+      adminPassword,
+      dashboardUrl: args.endpoints.dashboardUrl,
+      apiBaseUrl: args.endpoints.apiBaseUrl,
+      logLevel: args.logLevel,
+      workspaceName: args.workspaceName,
+    });
+    const environmentOf = (consumer: Consumer) =>
+      settings.apply((s) => consumerEnvironment(consumer, s));
+    const stepSecrets = [databasePassword, clickhousePassword, this.secretKey, adminPassword];
+
+    // The tenant's migration, in the order `Migration` runs it on Docker.
+    const step = (
+      suffix: string,
+      spec: Omit<ScriptSpec, "memoryMb" | "job"> & { job: keyof typeof JOB_MEMORY_MB },
+      dependsOn: DependsOn,
+    ) =>
+      run(
+        `${name}-${suffix}`,
+        { ...spec, memoryMb: JOB_MEMORY_MB[spec.job] },
+        { parent: this, dependsOn },
+      );
+    const clickhouseAccess = step(
+      "clickhouse",
+      {
+        job: "clickhouse-access",
+        image: images.clickhouse,
+        script: tenantAccessScript({
+          server: clickhouse.host,
+          port: clickhouse.nativePort,
+          database: sqlName,
+          user: sqlName,
+          secure: clickhouse.secure,
+        }),
+        env: {
+          CLICKHOUSE_USER: clickhouse.adminUser,
+          CLICKHOUSE_PASSWORD: clickhouse.password,
+          TENANT_PASSWORD: clickhousePassword,
+        },
+        description: `ClickHouse access job of tenant ${id}`,
+        secrets: [clickhouse.password, clickhousePassword],
+      },
+      policies,
+    );
+    const prerequisites = [database.database, database.revokePublic, ...policies];
+    // Once per workspace, decided by the tenant's database (see dittofeed/bootstrap.ts).
+    const bootstrap = step(
+      "bootstrap",
+      {
+        job: "migrate",
+        image: images.adminCli,
+        script: bootstrapOnceScript(),
+        env: environmentOf("bootstrap"),
+        description: `Bootstrap of tenant ${id}`,
+        secrets: stepSecrets,
+      },
+      waitFor(prerequisites, [temporalNamespace.succeeded, clickhouseAccess.succeeded]),
+    );
+    // Per version: the drizzle migrations and ClickHouse tables of the image that is deployed.
+    const schema = step(
+      "schema",
+      {
+        job: "schema",
+        image: images.adminCli,
+        script: "set -e; ./admin.sh migrate; ./admin.sh bootstrap-clickhouse",
+        env: environmentOf("schema"),
+        description: `Schema migration of tenant ${id}`,
+        secrets: stepSecrets,
+      },
+      waitFor(prerequisites, [bootstrap.succeeded, temporalNamespace.succeeded]),
+    );
+
+    const ready = waitFor(policies, [
+      temporalNamespace.succeeded,
+      schema.succeeded,
+      redisUser.succeeded,
+    ]);
+    const app = (role: AppRole) => {
+      const owner = { environment, service: role, tenant: id };
+      const secret = envSecret(
+        `${name}-${role}-env`,
+        { namespace: ns, owner, values: environmentOf(role) },
+        inNamespace,
+      );
+      const probe = dittofeedProbe(role, temporal.endpoint);
+      const serving = role !== "worker";
+      return deployment(
+        `${name}-${role}`,
+        {
+          namespace: ns,
+          owner,
+          replicas: serving ? 1 : workerReplicas,
+          serving,
+          container: {
+            image: images[role],
+            secret,
+            memoryMb: args.memoryMb[role],
+            ports: serving ? [{ name: "http", port: APP_PORTS[role] }] : undefined,
+            readinessProbe:
+              "http" in probe
+                ? httpProbe(probe.http.port, probe.http.path)
+                : execProbe(nodeTcpConnect(probe.tcpConnect.host, probe.tcpConnect.port)),
+          },
+        },
+        { parent: this, dependsOn: ready },
+      );
+    };
+    this.deployments = { api: app("api"), dashboard: app("dashboard"), worker: app("worker") };
+    const services = SERVING_ROLES.map((role) =>
+      service(
+        `${name}-${role}-service`,
+        {
+          namespace: ns,
+          owner: { environment, service: role, tenant: id },
+          ports: [{ name: "http", port: APP_PORTS[role] }],
+        },
+        inNamespace,
+      ),
+    );
+    this.services = {
+      api: httpUrl(serviceHost("api", ns.name), APP_PORTS.api),
+      dashboard: httpUrl(serviceHost("dashboard", ns.name), APP_PORTS.dashboard),
+    };
+    this.serving = [this.deployments.api, this.deployments.dashboard, ...services];
+    this.deployed = pulumi
+      .all(Object.values(this.deployments).map((d) => d.metadata))
+      .apply((): pulumi.Resource[] => []);
+    if (args.access)
+      this.access = new TenantAccess(`${name}-access`, args.access, { parent: this });
+    this.registerOutputs({ workspaceName: this.workspaceName, url: this.url });
+  }
+}

@@ -1,0 +1,363 @@
+/**
+ * The Kubernetes runtime as plain data: names, labels, resources, probes, rollout strategies,
+ * quotas and network policies. components/shared/kubernetes.ts turns them into resources; the
+ * tests read them directly and check every rendered manifest against the Kubernetes schemas.
+ */
+import { isIP } from "node:net";
+import { BLOCKED_RANGES } from "./egress";
+import { LABELS } from "./labels";
+
+/** A DNS-1123 label, which namespace, Service and container names must be (at most 63 characters). */
+const DNS_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** Why `name` cannot name a namespace or Service, or undefined when it can. */
+export function kubeNameProblem(name: string): string | undefined {
+  if (DNS_LABEL.test(name)) return undefined;
+  return `${JSON.stringify(name)} is not a Kubernetes name: at most 63 lowercase letters, digits and hyphens, starting and ending with a letter or digit`;
+}
+
+/** What a namespace of the stack holds: the shared data services, the connector, or one tenant. */
+export type NamespaceScope = "data" | "edge" | { tenant: string };
+
+/** Tenant ids that would take the name of a stack's own namespace. */
+export const RESERVED_SCOPES = ["data", "edge"] as const;
+
+/** `<stack>-data`, `<stack>-edge`, `<stack>-<tenant>`; throws when that is no Kubernetes name. */
+export function kubeNamespace(stack: string, scope: NamespaceScope): string {
+  const name = `${stack}-${typeof scope === "string" ? scope : scope.tenant}`;
+  const problem = kubeNameProblem(name);
+  if (problem) throw new Error(`Namespace ${problem}`);
+  return name;
+}
+
+/**
+ * The labels of a stack's namespaces. The data and edge namespaces' policies admit tenants by
+ * them, so adding a tenant changes no shared policy. Only whoever may label namespaces could
+ * forge them, and tenants (Dittofeed workspaces) have no access to the cluster.
+ */
+export function namespaceLabels(
+  stack: string,
+  environment: string,
+  scope: NamespaceScope,
+): Record<string, string> {
+  const labels: Record<string, string> = {
+    [LABELS.stack]: stack,
+    [LABELS.environment]: environment,
+    [LABELS.scope]: typeof scope === "string" ? scope : "tenant",
+  };
+  if (typeof scope !== "string") labels[LABELS.tenant] = scope.tenant;
+  return labels;
+}
+
+/** The labels that select one service's pods inside its namespace. */
+export function selectorLabels(service: string): Record<string, string> {
+  return { [LABELS.service]: service };
+}
+
+/** A Service's address from anywhere in the cluster, without assuming the cluster's domain. */
+export function serviceHost(service: string, namespace: string): string {
+  return `${service}.${namespace}.svc`;
+}
+
+/** Memory in the unit Kubernetes and Docker limits agree on: MiB. */
+export function mebibytes(memoryMb: number): string {
+  return `${memoryMb}Mi`;
+}
+
+/**
+ * A container's resources: memory requested and limited alike, so the scheduler places it where
+ * its limit fits and it is never the first to be evicted; CPU requested only, since a CPU limit
+ * throttles a Node.js process without protecting anyone.
+ */
+export function containerResources(memoryMb: number, cpuMillis: number) {
+  return {
+    requests: { memory: mebibytes(memoryMb), cpu: `${cpuMillis}m` },
+    limits: { memory: mebibytes(memoryMb) },
+  };
+}
+
+/** CPU each long-running container and each job requests. */
+export const CPU_MILLIS = { service: 100, job: 50 } as const;
+
+/** What every container of a tenant or of the edge runs with: nothing beyond what it needs. */
+export const RESTRICTED_CONTAINER: {
+  allowPrivilegeEscalation: boolean;
+  capabilities: { drop: string[] };
+} = { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } };
+
+/** An HTTP readiness probe. Probes come from the kubelet, which NetworkPolicy does not filter. */
+export function httpProbe(port: number, path: string, periodSeconds = 10) {
+  return { httpGet: { path, port }, periodSeconds, timeoutSeconds: 5, failureThreshold: 3 };
+}
+
+/** A probe that runs a command in the container, for a process that serves no HTTP. */
+export function execProbe(command: string[], periodSeconds = 15) {
+  return { exec: { command }, periodSeconds, timeoutSeconds: 10, failureThreshold: 3 };
+}
+
+/**
+ * How a Deployment replaces its pods. Serving roles roll: a new pod must be ready before an old
+ * one goes (`maxUnavailable: 0`), so the Service always has as many ready pods as it serves with.
+ * Workers are recreated, as on Docker: two releases polling one task queue at once invite
+ * Temporal non-determinism errors, and a short gap only queues work.
+ */
+export function rolloutStrategy(serving: boolean) {
+  return serving
+    ? { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } }
+    : { type: "Recreate" };
+}
+
+/** One long-running process of a tenant, as the quota sees it. */
+export interface Workload {
+  memoryMb: number;
+  replicas: number;
+  /** A rolling update runs one more pod while it replaces them. */
+  surge: boolean;
+}
+
+/**
+ * A tenant namespace's quota: what its workloads need at their peak (every Deployment mid-rollout
+ * with its surge pod, and every job of the tenant running at once), and nothing that would
+ * expose it or keep data: no LoadBalancer or NodePort Service, no volume claim.
+ */
+export function tenantQuota(workloads: readonly Workload[], jobsMemoryMb: readonly number[]) {
+  const pods = workloads.map((w) => w.replicas + (w.surge ? 1 : 0));
+  const memory =
+    workloads.reduce((sum, w, i) => sum + w.memoryMb * pods[i], 0) +
+    jobsMemoryMb.reduce((sum, mb) => sum + mb, 0);
+  const cpu =
+    pods.reduce((sum, n) => sum + n, 0) * CPU_MILLIS.service + jobsMemoryMb.length * CPU_MILLIS.job;
+  return {
+    hard: {
+      pods: String(pods.reduce((sum, n) => sum + n, 0) + jobsMemoryMb.length),
+      "requests.memory": mebibytes(memory),
+      "limits.memory": mebibytes(memory),
+      "requests.cpu": `${cpu}m`,
+      "services.loadbalancers": "0",
+      "services.nodeports": "0",
+      persistentvolumeclaims: "0",
+    },
+  };
+}
+
+/**
+ * Defaults for a container that sets no resources (the quota refuses pods without them), and the
+ * largest container the namespace admits.
+ */
+export function tenantLimitRange(largestMemoryMb: number) {
+  return {
+    limits: [
+      {
+        type: "Container",
+        default: { memory: mebibytes(128) },
+        defaultRequest: { memory: mebibytes(128), cpu: `${CPU_MILLIS.job}m` },
+        max: { memory: mebibytes(largestMemoryMb) },
+      },
+    ],
+  };
+}
+
+/**
+ * IPv6 destinations no tenant may reach: unique-local (where fd00:ec2::254, AWS's metadata
+ * address, lives), link-local, loopback, and the prefixes that embed an IPv4 address (mapped and
+ * NAT64), through which a private IPv4 address could be reached.
+ */
+export const BLOCKED_RANGES_V6 = [
+  "::1/128",
+  "::ffff:0:0/96",
+  "64:ff9b::/96",
+  "fc00::/7",
+  "fe80::/10",
+] as const;
+
+/** A port a namespace's policy opens. */
+export interface PolicyPort {
+  port: number;
+  protocol?: "TCP" | "UDP";
+}
+
+/** Where a cluster's DNS answers: CoreDNS (or kube-dns) in kube-system, by its usual label. */
+const CLUSTER_DNS = {
+  namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } },
+  podSelector: { matchLabels: { "k8s-app": "kube-dns" } },
+};
+const DNS_PORTS: PolicyPort[] = [
+  { port: 53, protocol: "UDP" },
+  { port: 53, protocol: "TCP" },
+];
+
+/** Namespaces by their immutable name label, which the API server sets. */
+function namespaceNamed(namespace: string) {
+  return { matchLabels: { "kubernetes.io/metadata.name": namespace } };
+}
+
+/** Every tenant namespace of the stack, present or future. */
+function tenantNamespaces(stack: string) {
+  return { matchLabels: { [LABELS.stack]: stack, [LABELS.scope]: "tenant" } };
+}
+
+function ports(list: readonly PolicyPort[]) {
+  return list.map(({ port, protocol }) => ({ port, protocol: protocol ?? "TCP" }));
+}
+
+/**
+ * The internet: every address but the blocked ranges and, when the operator names them, the
+ * private ranges that hold a managed data service (those are let through on their own).
+ */
+function internetEgress(allowedCidrs: readonly string[]): PolicyRule[] {
+  const rules: PolicyRule[] = [
+    { to: [{ ipBlock: { cidr: "0.0.0.0/0", except: [...BLOCKED_RANGES] } }] },
+    { to: [{ ipBlock: { cidr: "::/0", except: [...BLOCKED_RANGES_V6] } }] },
+  ];
+  if (allowedCidrs.length > 0) {
+    rules.push({ to: allowedCidrs.map((cidr) => ({ ipBlock: { cidr } })) });
+  }
+  return rules;
+}
+
+/** A label selector, as NetworkPolicy peers use it. */
+interface Selector {
+  matchLabels?: Record<string, string>;
+}
+
+/** One side of a NetworkPolicy rule. */
+interface Peer {
+  ipBlock?: { cidr: string; except?: string[] };
+  namespaceSelector?: Selector;
+  podSelector?: Selector;
+}
+
+interface PolicyRule {
+  from?: Peer[];
+  to?: Peer[];
+  ports?: { port: number; protocol: string }[];
+}
+
+/** A NetworkPolicy's spec (networking.k8s.io/v1). */
+export interface PolicySpec {
+  podSelector: Selector;
+  policyTypes: ("Ingress" | "Egress")[];
+  ingress?: PolicyRule[];
+  egress?: PolicyRule[];
+}
+
+/** A NetworkPolicy's name and spec. */
+export interface NamedPolicy {
+  name: string;
+  spec: PolicySpec;
+}
+
+/** What a tenant namespace's policies are built from. */
+export interface TenantPolicyArgs {
+  stack: string;
+  /** The connector's namespace, the only one that reaches the serving roles. */
+  edgeNamespace: string;
+  /** The serving roles' pod selector values and the port each listens on. */
+  serving: readonly { service: string; port: number }[];
+  /** The shared data services' namespace and ports, when the platform runs them. */
+  data?: { namespace: string; ports: readonly PolicyPort[] };
+  /** Private ranges the operator lets tenants reach (a managed database's). @default none */
+  allowedCidrs?: readonly string[];
+}
+
+/**
+ * A tenant namespace's policies: nothing in or out by default; the connector's pods in to each
+ * serving role's port; out to the cluster's DNS, to the shared data services, and to the
+ * internet, but not to other namespaces, the cluster's private ranges or the metadata address.
+ * Policies add up: a connection passes when any policy selecting the pod admits it.
+ */
+export function tenantPolicies(args: TenantPolicyArgs): NamedPolicy[] {
+  const egress: PolicyRule[] = [{ to: [CLUSTER_DNS], ports: ports(DNS_PORTS) }];
+  if (args.data) {
+    egress.push({
+      to: [{ namespaceSelector: namespaceNamed(args.data.namespace) }],
+      ports: ports(args.data.ports),
+    });
+  }
+  egress.push(...internetEgress(args.allowedCidrs ?? []));
+  return [
+    { name: "default-deny", spec: { podSelector: {}, policyTypes: ["Ingress", "Egress"] } },
+    ...args.serving.map(({ service, port }): NamedPolicy => ({
+      name: `${service}-from-connector`,
+      spec: {
+        podSelector: { matchLabels: selectorLabels(service) },
+        policyTypes: ["Ingress"],
+        ingress: [
+          {
+            from: [
+              {
+                namespaceSelector: namespaceNamed(args.edgeNamespace),
+                podSelector: { matchLabels: selectorLabels(CONNECTOR_SERVICE) },
+              },
+            ],
+            ports: ports([{ port }]),
+          },
+        ],
+      },
+    })),
+    { name: "egress", spec: { podSelector: {}, policyTypes: ["Egress"], egress } },
+  ];
+}
+
+/** The connector's pods' service label. */
+export const CONNECTOR_SERVICE = "cloudflared";
+
+/**
+ * The data namespace's policy: in only from its own pods (Temporal to Postgres, the platform's
+ * jobs) and from the stack's tenant namespaces, on the services' ports. Its egress stays open:
+ * nothing in it runs code a tenant's users choose.
+ */
+export function dataPolicies(stack: string, servicePorts: readonly PolicyPort[]): NamedPolicy[] {
+  return [
+    { name: "default-deny", spec: { podSelector: {}, policyTypes: ["Ingress"] } },
+    {
+      name: "from-platform",
+      spec: {
+        podSelector: {},
+        policyTypes: ["Ingress"],
+        ingress: [
+          {
+            from: [{ podSelector: {} }, { namespaceSelector: tenantNamespaces(stack) }],
+            ports: ports(servicePorts),
+          },
+        ],
+      },
+    },
+  ];
+}
+
+/**
+ * The edge namespace's policy: nothing in (the kubelet's readiness probes are not filtered); out
+ * to the cluster's DNS, to the stack's tenants' serving ports, and to the internet (Cloudflare's
+ * edge), never to the cluster's private ranges.
+ */
+export function edgePolicies(stack: string, servingPorts: readonly number[]): NamedPolicy[] {
+  return [
+    { name: "default-deny", spec: { podSelector: {}, policyTypes: ["Ingress", "Egress"] } },
+    {
+      name: "egress",
+      spec: {
+        podSelector: {},
+        policyTypes: ["Egress"],
+        egress: [
+          { to: [CLUSTER_DNS], ports: ports(DNS_PORTS) },
+          {
+            to: [{ namespaceSelector: tenantNamespaces(stack) }],
+            ports: ports(servingPorts.map((port) => ({ port }))),
+          },
+          ...internetEgress([]),
+        ],
+      },
+    },
+  ];
+}
+
+/** Why `value` is not an IPv4 or IPv6 CIDR block (`10.20.0.0/16`), or undefined when it is. */
+export function cidrProblem(value: string): string | undefined {
+  const match = /^([^/]+)\/(\d{1,3})$/.exec(value);
+  const family = match ? isIP(match[1]) : 0;
+  if (!match || family === 0 || Number(match[2]) > (family === 4 ? 32 : 128)) {
+    return "must be a CIDR block such as 10.20.0.0/16";
+  }
+  return undefined;
+}
