@@ -14,6 +14,7 @@ import {
   poolProblem,
   slotCount,
 } from "../lib/network";
+import { kubeNameProblem, RESERVED_SCOPES } from "../lib/kubernetes";
 import { isAutoSetupImage, tenantNamespace } from "../lib/temporal";
 import { publicHostname } from "../lib/urls";
 import { keyPath, Problem } from "./errors";
@@ -316,8 +317,11 @@ function sameHost(ours: string | undefined, theirs: string | undefined): boolean
  * stops; overlapping subnets make Docker refuse the network.
  */
 function hostProblems(raw: Record<string, unknown>, surroundings: ConfigSurroundings): Problem[] {
-  const others = (surroundings.otherStacks ?? []).filter((other) =>
-    sameHost(surroundings.dockerHost, other.dockerHost),
+  // A Kubernetes stack publishes nothing on a Docker host.
+  if (raw.runtime === "kubernetes") return [];
+  const others = (surroundings.otherStacks ?? []).filter(
+    (other) =>
+      other.raw.runtime !== "kubernetes" && sameHost(surroundings.dockerHost, other.dockerHost),
   );
   const where = surroundings.dockerHost ?? "this machine's Docker engine";
   const problems: Problem[] = [];
@@ -445,6 +449,7 @@ function backupProblems(raw: Record<string, unknown>): Problem[] {
   const backup = record(raw.backup);
   const problems: Problem[] = [];
   if (
+    raw.runtime !== "kubernetes" &&
     (raw.environment === "staging" || raw.environment === "production") &&
     backup.publicKey === undefined
   ) {
@@ -497,6 +502,136 @@ function retiredProblems(raw: Record<string, unknown>): Problem[] {
   return problems;
 }
 
+/** Keys that configure what only the Docker runtime has, with what says so. */
+const DOCKER_ONLY: readonly { path: (string | number)[]; why: string }[] = [
+  {
+    path: ["egress"],
+    why: "the egress guard is Docker's host firewall; on Kubernetes each tenant's NetworkPolicy keeps it off private ranges",
+  },
+  {
+    path: ["network"],
+    why: "the address pool is Docker's; Kubernetes gives pods its own addresses",
+  },
+  {
+    path: ["gateway"],
+    why: "the gateways relay Docker's networks; on Kubernetes NetworkPolicy admits each path",
+  },
+  {
+    path: ["hostMemoryMb"],
+    why: "it sizes one Docker host; on Kubernetes the scheduler places pods and ResourceQuota bounds each tenant",
+  },
+  {
+    path: ["backup"],
+    why: "the backup service runs on Docker only so far; on Kubernetes keep data in managed services (platform:postgres.external, platform:clickhouse.external) with their own backups",
+  },
+  {
+    path: ["secrets", "registries"],
+    why: "registry credentials configure the Docker provider; on Kubernetes give the cluster's nodes or service accounts access to private registries",
+  },
+  {
+    path: ["secrets", "postgresPasswordPrevious"],
+    why: "the superuser rotation job runs on Docker only so far",
+  },
+];
+
+/**
+ * A stack runs on one runtime: keys the other runtime reads are refused rather than ignored, and
+ * what the Kubernetes runtime needs (names that fit a namespace, data kept where it is backed
+ * up in production) is checked before anything is registered.
+ */
+function runtimeProblems(raw: Record<string, unknown>, stack: string | undefined): Problem[] {
+  const problems: Problem[] = [];
+  const postgresExternal = record(raw.postgres).external;
+  const clickhouseExternal = record(raw.clickhouse).external;
+  if (raw.runtime !== "kubernetes") {
+    if (raw.kubernetes !== undefined) {
+      problems.push({
+        path: ["kubernetes"],
+        message: "is for platform:runtime kubernetes; this stack runs on docker",
+      });
+    }
+    for (const [service, external] of [
+      ["postgres", postgresExternal],
+      ["clickhouse", clickhouseExternal],
+    ] as const) {
+      if (external !== undefined) {
+        problems.push({
+          path: [service, "external"],
+          message:
+            "is supported on platform:runtime kubernetes only so far: on Docker the platform runs the service, and its gateways and egress guard would not let tenants reach another",
+        });
+      }
+    }
+    return problems;
+  }
+  for (const { path, why } of DOCKER_ONLY) {
+    let value: unknown = raw;
+    for (const key of path) value = record(value)[key];
+    if (value !== undefined)
+      problems.push({
+        path,
+        message: `is Docker's and is refused on platform:runtime kubernetes: ${why}`,
+      });
+  }
+  list(raw.tenants)
+    .map(record)
+    .forEach((tenant, index) => {
+      for (const key of ["slot", "offboarded"] as const) {
+        if (tenant[key] !== undefined) {
+          problems.push({
+            path: ["tenants", index, key],
+            message:
+              key === "slot"
+                ? "is Docker's (a place in the address pool) and is refused on platform:runtime kubernetes"
+                : "is refused on platform:runtime kubernetes: offboarding runs on Docker only so far; remove the tenant from the stack instead, after exporting what you keep",
+          });
+        }
+      }
+      if (typeof tenant.id !== "string") return;
+      if ((RESERVED_SCOPES as readonly string[]).includes(tenant.id)) {
+        problems.push({
+          path: ["tenants", index, "id"],
+          message: `must not be ${RESERVED_SCOPES.join(" or ")} on Kubernetes: the stack's own namespaces are <stack>-data and <stack>-edge`,
+        });
+      } else if (stack !== undefined) {
+        const problem = kubeNameProblem(`${stack}-${tenant.id}`);
+        if (problem) {
+          problems.push({
+            path: ["tenants", index, "id"],
+            message: `gives the tenant's namespace a name Kubernetes refuses: ${problem}`,
+          });
+        }
+      }
+    });
+  if (raw.environment === "production") {
+    for (const [service, external] of [
+      ["postgres", postgresExternal],
+      ["clickhouse", clickhouseExternal],
+    ] as const) {
+      if (external === undefined) {
+        problems.push({
+          path: [service, "external"],
+          message:
+            "is required in production on Kubernetes: the platform's backups run on Docker only so far, so production data lives in a managed service that backs it up (a managed Postgres with point-in-time recovery, ClickHouse Cloud)",
+        });
+      }
+    }
+  }
+  const secrets = record(raw.secrets);
+  for (const [service, external, secret] of [
+    ["postgres", postgresExternal, "postgresPassword"],
+    ["clickhouse", clickhouseExternal, "clickhousePassword"],
+  ] as const) {
+    if (external !== undefined && secrets[secret] === undefined) {
+      problems.push({
+        path: ["secrets", secret],
+        message: `is required with platform:${service}.external: it is the password of the managed service's admin user (pulumi config set --secret --path platform:secrets.${secret} ...)`,
+      });
+    }
+  }
+  return problems;
+}
+
 export function crossFieldProblems(
   raw: Record<string, unknown>,
   surroundings: ConfigSurroundings = {},
@@ -514,6 +649,7 @@ export function crossFieldProblems(
     ...adminEndpointProblems(raw),
     ...backupProblems(raw),
     ...retiredProblems(raw),
+    ...runtimeProblems(raw, surroundings.stack),
   );
   if (raw.cloudflare !== undefined && raw.domain === undefined) {
     problems.push({

@@ -13,6 +13,7 @@ import {
   slotCount,
 } from "../lib/network";
 import { RESERVED_NAMESPACES } from "../lib/temporal";
+import { cidrProblem } from "../lib/kubernetes";
 
 /** The config namespace of this project: every key below is `platform:<key>`. */
 export const NAMESPACE = "platform";
@@ -191,6 +192,23 @@ const bucketName = z
 
 const days = (defaultDays: number) => z.number().int().min(1).max(3650).default(defaultDays);
 
+/** A hostname a client connects to: a DNS name, or an IPv4 address. */
+const hostName = z
+  .string()
+  .regex(
+    /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/,
+    "must be a lowercase hostname such as db.example.com",
+  );
+
+/** An IPv4 or IPv6 CIDR block. */
+const cidr = z.string().superRefine((value, ctx) => {
+  const problem = cidrProblem(value);
+  if (problem) ctx.addIssue({ code: "custom", message: problem });
+});
+
+/** The runtimes a stack can run on: one Docker host, or a Kubernetes cluster. */
+export const RUNTIMES = ["docker", "kubernetes"] as const;
+
 /** A shared service: which image runs it and how much memory it may use. */
 const serviceSchema = (image: string, defaultMemoryMb: number) =>
   z
@@ -304,6 +322,30 @@ export const rawSchema = z
       .strict()
       .prefault({}),
     tenants: z.array(tenantSchema).min(1, "must list at least one tenant"),
+    runtime: z
+      .enum(RUNTIMES, { message: `must be one of ${RUNTIMES.join(", ")}` })
+      .default("docker"),
+    kubernetes: z
+      .object({
+        storageClass: z.string().min(1).optional(),
+        storageGb: z
+          .object({
+            postgres: z.number().int().min(1).default(20),
+            clickhouse: z.number().int().min(1).default(50),
+            redis: z.number().int().min(1).default(2),
+          })
+          .strict()
+          .prefault({}),
+        connectorReplicas: z
+          .number()
+          .int()
+          .min(2, "must be at least 2: one connector pod must serve while another rolls or moves")
+          .max(10)
+          .default(2),
+        allowedCidrs: z.array(cidr).default([]),
+      })
+      .strict()
+      .prefault({}),
     postgres: z
       .object({
         image: imageRef.default("postgres:15.13"),
@@ -312,11 +354,36 @@ export const rawSchema = z
         adminHost: z.string().min(1).default("127.0.0.1"),
         adminSslMode: z.enum(["disable", "verify-ca", "verify-full"]).default("disable"),
         adminSslRootCert: z.string().min(1).optional(),
+        external: z
+          .object({
+            host: hostName,
+            port: port.default(5432),
+            user: z.string().min(1).default("postgres"),
+            sslMode: z.enum(["verify-ca", "verify-full"]).default("verify-full"),
+            sslRootCert: z.string().min(1).optional(),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .prefault({}),
     redis: serviceSchema("redis:7.4.2-alpine", 256).prefault({}),
-    clickhouse: serviceSchema("clickhouse/clickhouse-server:24.12.6.70-alpine", 2048).prefault({}),
+    clickhouse: z
+      .object({
+        image: imageRef.default("clickhouse/clickhouse-server:24.12.6.70-alpine"),
+        memoryMb: memoryMb(2048),
+        external: z
+          .object({
+            host: hostName,
+            httpsPort: port.default(8443),
+            nativePort: port.default(9440),
+            user: z.string().min(1).default("default"),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .prefault({}),
     temporal: z
       .object({
         // The default depends on the environment: see `temporalImage`.

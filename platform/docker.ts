@@ -1,7 +1,6 @@
 /**
- * The composition of one stack, as named steps: where tenants are reached and how the tunnel
- * routes them (pure, checked before anything is registered), providers, the network and images,
- * the shared services, the tenants, the edge, and the stack's outputs.
+ * The composition of one stack on Docker, as named steps: providers, the network and images, the
+ * shared services, the tenants, the edge, and the stack's outputs.
  */
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
@@ -18,44 +17,14 @@ import { PlatformContext } from "../components/shared/context";
 import { Host } from "../components/shared/host";
 import { platformNetwork, pulledImage } from "../components/shared/docker";
 import { Tenant } from "../components/tenant/tenant";
-import { configError, PlatformConfig, TenantConfig } from "../config";
-import { dittofeedImages } from "../dittofeed/contract";
-import {
-  FIRST_SUPPORTED_VERSION,
-  stepsCrossed,
-  UPGRADE_STEPS,
-  UpgradeStep,
-} from "../dittofeed/releases";
-import { IngressRule, ingressRules, withAudiences, withServices } from "../lib/edge";
-import { stackEnvironmentProblem } from "../lib/environments";
+import { PlatformConfig } from "../config";
+import { appUrl, dittofeedImages } from "../dittofeed/contract";
+import { FIRST_SUPPORTED_VERSION, stepsCrossed, UpgradeStep } from "../dittofeed/releases";
+import { withAudiences, withServices } from "../lib/edge";
 import { LABELS } from "../lib/labels";
 import { isAutoSetupImage } from "../lib/temporal";
 import { cloudflareProvider, dockerProvider } from "./providers";
-import { TenantSite, tenantSite } from "./sites";
-
-/** The Cloudflare side of a stack that has a tunnel. */
-interface Edge {
-  accountId: string;
-  zoneId: string;
-  teamName?: string;
-}
-
-/** A tenant with where it is reached: the one place both are read from. */
-interface SitedTenant {
-  tenant: TenantConfig;
-  site: TenantSite;
-}
-
-/**
- * The stack's ingress document with each tenant's audience still referenced by tenant id.
- * Building it checks it: a document that would misroute a request throws here.
- */
-function ingressDocument(edge: Edge, tenants: readonly SitedTenant[]): IngressRule<string>[] {
-  const routes = tenants.flatMap(({ tenant, site }) =>
-    site.route ? [{ ...site.route, audTag: tenant.id }] : [],
-  );
-  return ingressRules(routes, edge.teamName);
-}
+import { Edge, Platform, plannedStack, SitedTenant, tenantOutputs } from "./common";
 
 /** The images of the data services and of Dittofeed's roles, pulled once each. */
 function pullImages(config: PlatformConfig, provider: docker.Provider) {
@@ -279,74 +248,16 @@ function routedHosts(tenants: readonly (SitedTenant & { stamp: Tenant })[]) {
   };
 }
 
-export interface TenantOutputs {
-  workspaceName: string;
-  /** The origin the tenant's people open. */
-  url: string;
-  /** The dashboard's address. */
-  dashboardUrl: string;
-  /** Where the API (and public event ingestion under `/api/public`) answers. */
-  apiUrl: string;
-  /** Whether anything outside the Docker network reaches it. */
-  reachable: boolean;
-  /**
-   * True once every worker polls the tenant's task queue, the release's post-upgrade steps
-   * succeeded and, behind a tunnel, the connector routes to this update's releases; the update
-   * fails otherwise.
-   */
-  deployed: pulumi.Output<boolean>;
-}
-
-export interface Platform {
-  tenants: Record<string, TenantOutputs>;
-  /** Connection details for operators, and each tenant's `SECRET_KEY`, which a restore needs (secret). */
-  connections: pulumi.Output<{
-    postgresAdmin: { host: string; port: number; user: string; password: string };
-    tenants: Record<string, { databaseUrl: string; secretKey: string }>;
-  }>;
-  /** Where backups go and how often, when the stack backs up. */
-  backups?: {
-    location: pulumi.Output<string>;
-    intervalHours: number;
-    retentionDays: number;
-    /** The Docker label that finds the service (`docker ps --filter label=...`), whose health says whether the last set is recent. */
-    service: string;
-  };
-}
-
-function tenantOutputs(
-  { tenant, site, stamp }: SitedTenant & { stamp: Tenant },
-  routesApplied?: pulumi.Output<pulumi.Resource[]>,
-): TenantOutputs {
-  return {
-    workspaceName: tenant.workspaceName,
-    url: site.endpoints.dashboardUrl,
-    dashboardUrl: `${site.endpoints.dashboardUrl}/dashboard`,
-    apiUrl: `${site.endpoints.apiBaseUrl}/api`,
-    reachable: site.reachable,
-    deployed: pulumi.all([stamp.deployed, routesApplied ?? []]).apply(() => true),
-  };
-}
-
 /**
- * Registers the whole platform of one stack. `config` must come from `parsePlatformConfig`.
- * `releaseSteps` is Dittofeed's table of upgrade steps (`UPGRADE_STEPS`); tests pass others.
+ * Registers the whole platform of one stack on Docker. `config` must come from
+ * `parsePlatformConfig`. `releaseSteps` is Dittofeed's table of upgrade steps; tests pass others.
  */
-export function createPlatform(
+export function createDockerPlatform(
   config: PlatformConfig,
   stack: string,
-  releaseSteps: readonly UpgradeStep[] = UPGRADE_STEPS,
+  releaseSteps: readonly UpgradeStep[],
 ): Platform {
-  // Config checks this when it knows the stack; a caller that parsed config without it is
-  // checked here, before anything is registered.
-  const environmentProblem = stackEnvironmentProblem(stack, config.environment);
-  if (environmentProblem) {
-    throw configError(config, [{ path: ["environment"], message: environmentProblem }]);
-  }
-  const edge: Edge | undefined = config.domain ? config.cloudflare : undefined;
-  const sited = config.tenants.map((tenant) => ({ tenant, site: tenantSite(config, tenant) }));
-  // Built before anything is registered: a document that would misroute creates nothing.
-  const ingress = edge && ingressDocument(edge, sited);
+  const { edge, sited, ingress } = plannedStack(config, stack, appUrl);
 
   const provider = dockerProvider(config.secrets.registries);
   new Host("host", { environment: config.environment, memoryMb: config.hostMemoryMb });
@@ -416,7 +327,10 @@ export function createPlatform(
 
   return {
     tenants: Object.fromEntries(
-      tenants.map((entry) => [entry.tenant.id, tenantOutputs(entry, routesApplied)]),
+      tenants.map((entry) => [
+        entry.tenant.id,
+        tenantOutputs(entry, entry.stamp.deployed, routesApplied),
+      ]),
     ),
     connections: pulumi.secret(
       pulumi.output({

@@ -1,9 +1,10 @@
 /**
  * The providers of a stack, configured from the namespaces operators already know (`docker:`,
- * `cloudflare:`). This is the only place that reads provider config.
+ * `kubernetes:`, `cloudflare:`). This is the only place that reads provider config.
  */
 import * as cloudflare from "@pulumi/cloudflare";
 import * as docker from "@pulumi/docker";
+import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { PlatformConfig } from "../config";
 
@@ -27,4 +28,16 @@ export function cloudflareProvider(): cloudflare.Provider {
   // Unset, the provider falls back to CLOUDFLARE_API_TOKEN, as pipelines set it.
   const apiToken = new pulumi.Config("cloudflare").getSecret("apiToken");
   return new cloudflare.Provider("cloudflare", { apiToken });
+}
+
+/**
+ * The cluster: `kubernetes:kubeconfig` and `kubernetes:context`, or the provider's own defaults
+ * (`KUBECONFIG`, then ~/.kube/config, and its current context).
+ */
+export function kubernetesProvider(): k8s.Provider {
+  const standard = new pulumi.Config("kubernetes");
+  return new k8s.Provider("kubernetes", {
+    kubeconfig: standard.get("kubeconfig"),
+    context: standard.get("context"),
+  });
 }

@@ -57,6 +57,22 @@ export function mocks(jobs: Record<string, JobOutcome>): pulumi.runtime.Mocks {
     newResource(args) {
       const inputs = args.inputs as Record<string, unknown>;
       const state: Record<string, unknown> = { ...inputs };
+      const metadata = inputs.metadata as Record<string, unknown> | undefined;
+      if (args.type.startsWith("kubernetes:") && metadata && metadata.name === undefined) {
+        // The provider names an object that has no name `<resource name>-<8 hex>`
+        // (pulumi-kubernetes v4.32.0, provider/pkg/metadata/naming.go); derived from the name and
+        // the inputs here, so that two runs agree and changed inputs give another name.
+        const suffix = createHash("sha256")
+          .update(`${args.name}-${JSON.stringify(inputs)}`)
+          .digest("hex")
+          .slice(0, 8);
+        state.metadata = { ...metadata, name: `${args.name}-${suffix}` };
+      }
+      if (args.type === "kubernetes:batch/v1:Job" && (jobs[args.name]?.exitCode ?? 0) !== 0) {
+        // The provider fails a Job's registration once it has failed
+        // (pulumi-kubernetes v4.32.0, provider/pkg/await/checker/job/check.go).
+        throw new Error(`Job ${args.name} failed: BackoffLimitExceeded\n${jobs[args.name].logs}`);
+      }
       switch (args.type) {
         case "random:index/randomPassword:RandomPassword":
           // The engine marks `result` secret (additionalSecretOutputs); the mock monitor does not.

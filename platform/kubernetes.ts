@@ -1,0 +1,372 @@
+/**
+ * The composition of one stack on Kubernetes, as named steps: the provider, the data namespace
+ * and the services the platform runs there (or the managed ones config names), the tenants, the
+ * edge, and the stack's outputs.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { ExternalPostgres } from "../components/data/externalPostgres";
+import { KubePostgres } from "../components/data/kubePostgres";
+import { KubeStore } from "../components/data/kubeStore";
+import { KubeTemporal } from "../components/data/kubeTemporal";
+import { kubeConnector } from "../components/edge/kubeConnector";
+import { Tunnel, TunnelHost } from "../components/edge/tunnel";
+import { PostgresServer } from "../components/shared/context";
+import { namespace, networkPolicies, scriptRunner } from "../components/shared/kubernetes";
+import { ClickHouseServer, KubeTenant } from "../components/tenant/kubeTenant";
+import { configError, PlatformConfig } from "../config";
+import { APP_PORTS, dittofeedImages } from "../dittofeed/contract";
+import { FIRST_SUPPORTED_VERSION, stepsCrossed, UpgradeStep } from "../dittofeed/releases";
+import { CLICKHOUSE_ADMIN_USER } from "../lib/clickhouse";
+import { withAudiences, withServices } from "../lib/edge";
+import {
+  dataPolicies,
+  execProbe,
+  httpProbe,
+  kubeNameProblem,
+  kubeNamespace,
+  namespaceLabels,
+  PolicyPort,
+  serviceHost,
+} from "../lib/kubernetes";
+import { SERVICE_PORTS } from "../lib/ports";
+import { redisServerScript } from "../lib/redis";
+import { isAutoSetupImage } from "../lib/temporal";
+import { httpUrl } from "../lib/urls";
+import { Platform, plannedStack, SitedTenant, tenantOutputs } from "./common";
+import { cloudflareProvider, kubernetesProvider } from "./providers";
+
+/**
+ * What config says that only a stack's name can check, and what this runtime cannot run yet:
+ * refused before anything is registered.
+ */
+function checkRuntime(config: PlatformConfig, stack: string, steps: readonly UpgradeStep[]): void {
+  const problems = config.tenants.flatMap((tenant, index) => {
+    const problem = kubeNameProblem(`${stack}-${tenant.id}`);
+    return problem
+      ? [
+          {
+            path: ["tenants", index, "id"],
+            message: `gives a namespace name Kubernetes refuses: ${problem}`,
+          },
+        ]
+      : [];
+  });
+  const stackProblem = kubeNameProblem(`${stack}-data`);
+  if (stackProblem) {
+    problems.push({
+      path: ["runtime"],
+      message: `needs the stack's name to start namespace names: ${stackProblem}`,
+    });
+  }
+  if (steps.length > 0) {
+    problems.push({
+      path: ["dittofeed", "version"],
+      message: `crosses upgrade steps (${steps.map((s) => s.command).join(", ")}), which run on platform:runtime docker only so far`,
+    });
+  }
+  if (problems.length > 0) throw configError(config, problems);
+}
+
+/** The Services' addresses of a tenant's serving roles. */
+function appUrlOf(stack: string) {
+  return (tenantId: string, role: keyof typeof APP_PORTS) =>
+    httpUrl(serviceHost(role, kubeNamespace(stack, { tenant: tenantId })), APP_PORTS[role]);
+}
+
+/** The data services: the platform's in the data namespace, or the managed ones config names. */
+function dataServices(
+  config: PlatformConfig,
+  stack: string,
+  images: ReturnType<typeof dittofeedImages>,
+  provider: k8s.Provider,
+  options: pulumi.ComponentResourceOptions,
+) {
+  const { environment, secrets } = config;
+  const data = namespace(
+    "data",
+    { name: kubeNamespace(stack, "data"), labels: namespaceLabels(stack, environment, "data") },
+    { provider },
+  );
+  const storage = (service: "postgres" | "clickhouse" | "redis") => ({
+    storageGb: config.kubernetes.storageGb[service],
+    storageClass: config.kubernetes.storageClass,
+  });
+  const ports: PolicyPort[] = [{ port: SERVICE_PORTS.redis }, { port: SERVICE_PORTS.temporal }];
+
+  const external = config.postgres.external;
+  let postgres: PostgresServer;
+  if (external) {
+    postgres = new ExternalPostgres(
+      "postgres",
+      {
+        ...external,
+        // Config refuses an external Postgres without its password.
+        password: secrets.postgresPassword ?? "",
+        image: images.adminCli,
+      },
+      options,
+    );
+  } else {
+    postgres = new KubePostgres(
+      "postgres",
+      {
+        environment,
+        namespace: data,
+        image: config.postgres.image,
+        memoryMb: config.postgres.memoryMb,
+        storage: storage("postgres"),
+        password: secrets.postgresPassword,
+        admin: {
+          host: config.postgres.adminHost,
+          port: config.postgres.adminPort,
+          sslMode: config.postgres.adminSslMode,
+          sslRootCert: config.postgres.adminSslRootCert,
+        },
+      },
+      options,
+    );
+    ports.push({ port: SERVICE_PORTS.postgres });
+  }
+
+  const redis = new KubeStore(
+    "redis",
+    {
+      environment,
+      namespace: data,
+      service: "redis",
+      image: config.redis.image,
+      ports: [{ name: "redis", port: SERVICE_PORTS.redis }],
+      password: secrets.redisPassword,
+      // The password reaches redis-server and redis-cli through the environment (see lib/redis.ts).
+      secretEnv: (password) => ({ REDIS_PASSWORD: password, REDISCLI_AUTH: password }),
+      command: [
+        "sh",
+        "-c",
+        redisServerScript({ maxMemoryMb: Math.floor(config.redis.memoryMb * 0.75) }),
+      ],
+      readinessProbe: execProbe(["sh", "-c", "redis-cli -h 127.0.0.1 ping | grep -q PONG"]),
+      memoryMb: config.redis.memoryMb,
+      volume: { mountPath: "/data", ...storage("redis") },
+      // The redis image's user (docker-library/redis, alpine Dockerfile: uid and gid 999).
+      fsGroup: 999,
+    },
+    options,
+  );
+
+  let clickhouse: ClickHouseServer;
+  const managed = config.clickhouse.external;
+  if (managed) {
+    clickhouse = {
+      url: `https://${managed.host}:${managed.httpsPort}`,
+      host: managed.host,
+      nativePort: managed.nativePort,
+      secure: true,
+      adminUser: managed.user,
+      // Config refuses an external ClickHouse without its password.
+      password: pulumi.secret(secrets.clickhousePassword ?? ""),
+    };
+  } else {
+    const store = new KubeStore(
+      "clickhouse",
+      {
+        environment,
+        namespace: data,
+        service: "clickhouse",
+        image: config.clickhouse.image,
+        ports: [
+          { name: "http", port: SERVICE_PORTS.clickhouseHttp },
+          { name: "native", port: SERVICE_PORTS.clickhouseNative },
+        ],
+        password: secrets.clickhousePassword,
+        secretEnv: (password) => ({
+          CLICKHOUSE_USER: CLICKHOUSE_ADMIN_USER,
+          CLICKHOUSE_PASSWORD: password,
+          CLICKHOUSE_DEFAULT_ACCESS_MANAGEMENT: "1",
+        }),
+        // `/ping` answers "Ok." without credentials (ClickHouse, src/Server/HTTPHandlerFactory.cpp).
+        readinessProbe: httpProbe(SERVICE_PORTS.clickhouseHttp, "/ping"),
+        memoryMb: config.clickhouse.memoryMb,
+        volume: { mountPath: "/var/lib/clickhouse", ...storage("clickhouse") },
+        // The server drops to uid and gid 101 (ClickHouse/docker-library, server entrypoint.sh).
+        fsGroup: 101,
+      },
+      options,
+    );
+    clickhouse = {
+      url: httpUrl(store.host, SERVICE_PORTS.clickhouseHttp),
+      host: store.host,
+      nativePort: SERVICE_PORTS.clickhouseNative,
+      secure: false,
+      adminUser: CLICKHOUSE_ADMIN_USER,
+      password: store.password,
+    };
+    ports.push({ port: SERVICE_PORTS.clickhouseHttp }, { port: SERVICE_PORTS.clickhouseNative });
+  }
+
+  const temporal = new KubeTemporal(
+    "temporal",
+    {
+      environment,
+      namespace: data,
+      image: config.temporal.image,
+      // auto-setup keeps its schema itself; a server image beside admin-tools' job.
+      adminToolsImage: isAutoSetupImage(config.temporal.image)
+        ? undefined
+        : config.temporal.adminToolsImage,
+      memoryMb: config.temporal.memoryMb,
+      postgres,
+      run: scriptRunner({ namespace: data, environment }),
+      password: secrets.temporalPassword,
+    },
+    options,
+  );
+  const policies = networkPolicies("data", data, dataPolicies(stack, ports), { provider });
+  return {
+    data,
+    ports,
+    policies,
+    postgres,
+    redis: { host: redis.host, port: SERVICE_PORTS.redis, password: redis.password },
+    clickhouse,
+    temporal,
+  };
+}
+
+/**
+ * Registers the whole platform of one stack on Kubernetes. `config` must come from
+ * `parsePlatformConfig`. `releaseSteps` is Dittofeed's table of upgrade steps; tests pass others.
+ */
+export function createKubernetesPlatform(
+  config: PlatformConfig,
+  stack: string,
+  releaseSteps: readonly UpgradeStep[],
+): Platform {
+  checkRuntime(
+    config,
+    stack,
+    stepsCrossed(FIRST_SUPPORTED_VERSION, config.dittofeed.version, releaseSteps),
+  );
+  const { edge, sited, ingress } = plannedStack(config, stack, appUrlOf(stack));
+  const provider = kubernetesProvider();
+  const options = { providers: edge ? [provider, cloudflareProvider()] : [provider] };
+  const images = dittofeedImages(config.dittofeed);
+  const shared = dataServices(config, stack, images, provider, options);
+  const edgeNamespace = kubeNamespace(stack, "edge");
+
+  const tenants = sited.map(({ tenant, site }: SitedTenant) => ({
+    tenant,
+    site,
+    stamp: new KubeTenant(
+      tenant.id,
+      {
+        stack,
+        environment: config.environment,
+        id: tenant.id,
+        workspaceName: tenant.workspaceName,
+        endpoints: site.endpoints,
+        memoryMb: tenant.memoryMb,
+        workerReplicas: tenant.workerReplicas,
+        databaseConnectionLimit: tenant.postgresConnectionLimit,
+        logLevel: config.dittofeed.logLevel,
+        images: { ...images, clickhouse: config.clickhouse.image, redis: config.redis.image },
+        dittofeedVersion: config.dittofeed.version,
+        namespaceRetentionDays: config.temporal.namespaceRetentionDays,
+        namespaceGeneration: tenant.namespaceGeneration,
+        shared: {
+          postgres: shared.postgres,
+          redis: shared.redis,
+          clickhouse: shared.clickhouse,
+          temporal: shared.temporal,
+        },
+        edgeNamespace,
+        data: { namespace: shared.data.name, ports: shared.ports },
+        allowedCidrs: config.kubernetes.allowedCidrs,
+        secrets: config.secrets.tenants[tenant.id],
+        access:
+          edge && site.route
+            ? {
+                accountId: edge.accountId,
+                stack,
+                tenantId: tenant.id,
+                hostname: site.route.hostname,
+                emails: tenant.accessEmails,
+                emailDomains: tenant.accessEmailDomains,
+              }
+            : undefined,
+        // A tenant's jobs talk to the data services the moment they start.
+        dependsOn: [shared.temporal, ...shared.policies],
+      },
+      options,
+    ),
+  }));
+
+  let routesApplied: pulumi.Output<pulumi.Resource[]> | undefined;
+  if (edge && ingress) {
+    const hosts: TunnelHost[] = [];
+    const audiences = new Map<string, pulumi.Output<string>>();
+    for (const { tenant, site, stamp } of tenants) {
+      if (!site.route) continue;
+      if (!stamp.access) throw new Error(`Tenant ${tenant.id} would be routed without Access`);
+      hosts.push({
+        tenantId: tenant.id,
+        hostname: site.route.hostname,
+        guardedBy: stamp.access.applications,
+        servedBy: { containers: stamp.serving, gates: [] },
+      });
+      audiences.set(tenant.id, stamp.access.aud);
+    }
+    routesApplied = new Tunnel(
+      "tunnel",
+      {
+        stack,
+        accountId: edge.accountId,
+        zoneId: edge.zoneId,
+        // The document names each tenant's Services already (see `appUrlOf`).
+        ingress: withServices(
+          withAudiences(ingress, (id) => {
+            const aud = audiences.get(id);
+            if (aud === undefined) throw new Error(`No Access audience for ${id}`);
+            return aud;
+          }),
+          (service) => service,
+        ),
+        hosts,
+        connector: kubeConnector({
+          stack,
+          environment: config.environment,
+          image: config.cloudflared.image,
+          memoryMb: config.cloudflared.memoryMb,
+          replicas: config.kubernetes.connectorReplicas,
+        }),
+      },
+      options,
+    ).routesApplied;
+  }
+
+  const external = config.postgres.external;
+  return {
+    tenants: Object.fromEntries(
+      tenants.map((entry) => [
+        entry.tenant.id,
+        tenantOutputs(entry, entry.stamp.deployed, routesApplied),
+      ]),
+    ),
+    connections: pulumi.secret(
+      pulumi.output({
+        postgresAdmin: {
+          host: external?.host ?? config.postgres.adminHost,
+          port: external?.port ?? config.postgres.adminPort,
+          user: shared.postgres.superuser,
+          password: shared.postgres.password,
+        },
+        tenants: Object.fromEntries(
+          tenants.map(({ tenant, stamp }) => [
+            tenant.id,
+            { databaseUrl: stamp.databaseUrl, secretKey: stamp.secretKey },
+          ]),
+        ),
+      }),
+    ),
+  };
+}
