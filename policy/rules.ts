@@ -100,12 +100,42 @@ function ofType(resources: readonly CheckedResource[], type: string) {
   return resources.filter((r) => r.type === type);
 }
 
-/** The stack's environment and host size, as its Host component carries them in its inputs. */
+const NAMESPACE = "kubernetes:core/v1:Namespace";
+const NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy";
+const RESOURCE_QUOTA = "kubernetes:core/v1:ResourceQuota";
+const KUBE_JOB = "kubernetes:batch/v1:Job";
+const STATEFUL_SET = "kubernetes:apps/v1:StatefulSet";
+
+/** A Kubernetes object's metadata, where it is known. */
+function metadataOf(r: CheckedResource): {
+  name?: string;
+  namespace?: string;
+  labels: Record<string, string>;
+} {
+  const metadata = (r.props.metadata ?? {}) as Record<string, unknown>;
+  const labels = metadata.labels;
+  return {
+    name: typeof metadata.name === "string" ? metadata.name : undefined,
+    namespace: typeof metadata.namespace === "string" ? metadata.namespace : undefined,
+    labels:
+      labels !== null && typeof labels === "object" && !isUnknown(labels)
+        ? (labels as Record<string, string>)
+        : {},
+  };
+}
+
+/**
+ * The stack's environment and host size: on Docker as its Host component carries them in its
+ * inputs, on Kubernetes as its namespaces are labelled.
+ */
 function stackLabels(resources: readonly CheckedResource[]) {
   const facts = (ofType(resources, HOST_TYPE)[0]?.props ?? {}) as Partial<HostFacts>;
   const host = typeof facts.memoryMb === "number" ? facts.memoryMb : NaN;
+  const namespaces = ofType(resources, NAMESPACE).map(
+    (r) => metadataOf(r).labels[LABELS.environment],
+  );
   return {
-    environment: facts.environment,
+    environment: facts.environment ?? namespaces.find((e) => e !== undefined),
     hostMemoryMb: Number.isFinite(host) && host > 0 ? host : undefined,
   };
 }
@@ -237,11 +267,24 @@ export const RULES: Rule[] = [
   {
     name: "production-backs-up",
     description:
-      "In production, a long-running backup service runs, and every tenant that migrates has a snapshot job.",
+      "In production, a long-running backup service runs, and every tenant that migrates has a snapshot job; on Kubernetes, where the platform's backups do not run yet, no Postgres or ClickHouse of the platform's own holds production data (managed services back it up).",
     enforcementLevel: "mandatory",
-    reads: { types: [HOST_TYPE, CONTAINER], props: ["environment", "labels", "restart"] },
+    reads: {
+      types: [HOST_TYPE, CONTAINER, STATEFUL_SET],
+      props: ["environment", "labels", "restart", "metadata"],
+    },
     check: (resources) => {
       if (stackLabels(resources).environment !== "production") return [];
+      if (ofType(resources, HOST_TYPE).length === 0) {
+        return ofType(resources, STATEFUL_SET)
+          .filter((r) =>
+            ["postgres", "clickhouse"].includes(metadataOf(r).labels[LABELS.service] ?? ""),
+          )
+          .map((r) => ({
+            urn: r.urn,
+            message: `${r.name} keeps production data in the cluster, where nothing backs it up: use a managed service (platform:postgres.external, platform:clickhouse.external)`,
+          }));
+      }
       const containers = ofType(resources, CONTAINER).map((r) => ({ r, labels: labelsOf(r) }));
       const violations: Violation[] = [];
       const service = containers.find(
@@ -402,6 +445,67 @@ export const RULES: Rule[] = [
       }
       return violations;
     },
+  },
+  {
+    name: "kubernetes-tenants-isolated",
+    description:
+      "On Kubernetes, every tenant namespace denies all traffic by default (a NetworkPolicy selecting every pod, for ingress and egress) and has a ResourceQuota.",
+    enforcementLevel: "mandatory",
+    reads: { types: [NAMESPACE, NETWORK_POLICY, RESOURCE_QUOTA], props: ["metadata", "spec"] },
+    check: (resources) => {
+      const tenants = ofType(resources, NAMESPACE)
+        .map(metadataOf)
+        .filter((m) => m.labels[LABELS.scope] === "tenant" && m.name !== undefined);
+      const inNamespace = (type: string, namespace: string) =>
+        ofType(resources, type).filter((r) => metadataOf(r).namespace === namespace);
+      return tenants.flatMap(({ name }) => {
+        const denies = inNamespace(NETWORK_POLICY, name!).some((r) => {
+          const spec = (r.props.spec ?? {}) as Record<string, unknown>;
+          const selector = spec.podSelector as Record<string, unknown> | undefined;
+          const types = knownList<string>(spec.policyTypes);
+          return (
+            selector !== undefined &&
+            Object.keys(selector).length === 0 &&
+            types.includes("Ingress") &&
+            types.includes("Egress") &&
+            spec.ingress === undefined &&
+            spec.egress === undefined
+          );
+        });
+        return [
+          ...(denies ? [] : [{ message: `namespace ${name} has no default-deny NetworkPolicy` }]),
+          ...(inNamespace(RESOURCE_QUOTA, name!).length > 0
+            ? []
+            : [{ message: `namespace ${name} has no ResourceQuota` }]),
+        ];
+      });
+    },
+  },
+  {
+    name: "kubernetes-jobs-end",
+    description:
+      "On Kubernetes, every Job fails within the provider's wait (a backoffLimit and an activeDeadlineSeconds under 10 minutes) and is never deleted once finished (no ttlSecondsAfterFinished), which would make the provider run it again.",
+    enforcementLevel: "mandatory",
+    reads: { types: [KUBE_JOB], props: ["spec"] },
+    check: (resources) =>
+      ofType(resources, KUBE_JOB).flatMap((r) => {
+        const spec = (r.props.spec ?? {}) as Record<string, unknown>;
+        const problems: string[] = [];
+        if (typeof spec.backoffLimit !== "number" || spec.backoffLimit > 2) {
+          problems.push("has no backoffLimit of at most 2, so a failing step retries for minutes");
+        }
+        if (typeof spec.activeDeadlineSeconds !== "number" || spec.activeDeadlineSeconds >= 600) {
+          problems.push(
+            "has no activeDeadlineSeconds under 600, so a hung step outlasts the provider's wait",
+          );
+        }
+        if (spec.ttlSecondsAfterFinished !== undefined) {
+          problems.push(
+            "sets ttlSecondsAfterFinished: once deleted, the provider would create it again",
+          );
+        }
+        return problems.map((p) => ({ urn: r.urn, message: `${r.name} ${p}` }));
+      }),
   },
   {
     name: "memory-within-host",

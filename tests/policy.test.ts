@@ -62,6 +62,43 @@ const tunnelConfig = (last: Record<string, string>) =>
     },
   );
 
+/** A Kubernetes object as the program registers it. */
+const kube = (kind: string, name: string, metadata: Record<string, unknown>, spec?: unknown) =>
+  resource(
+    {
+      Namespace: "kubernetes:core/v1:Namespace",
+      NetworkPolicy: "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+      ResourceQuota: "kubernetes:core/v1:ResourceQuota",
+      Job: "kubernetes:batch/v1:Job",
+    }[kind]!,
+    name,
+    { metadata, ...(spec === undefined ? {} : { spec }) },
+  );
+const tenantNamespace = kube("Namespace", "acme-ns", {
+  name: "k8s-acme",
+  labels: { "platform.scope": "tenant", "platform.environment": "production" },
+});
+const denyAll = (namespace: string) =>
+  kube(
+    "NetworkPolicy",
+    `${namespace}-default-deny`,
+    { name: "default-deny", namespace },
+    { podSelector: {}, policyTypes: ["Ingress", "Egress"] },
+  );
+const quota = (namespace: string) =>
+  kube("ResourceQuota", `${namespace}-quota`, { name: "tenant", namespace }, { hard: {} });
+const kubeJob = (spec: Record<string, unknown>) =>
+  kube(
+    "Job",
+    "acme-schema",
+    { namespace: "k8s-acme" },
+    {
+      backoffLimit: 1,
+      activeDeadlineSeconds: 540,
+      ...spec,
+    },
+  );
+
 /** For each rule: a stack it accepts and one it refuses, differing in one thing. */
 const CASES: Record<string, { pass: CheckedResource[]; fail: CheckedResource[]; expect: RegExp }> =
   {
@@ -214,6 +251,26 @@ const CASES: Record<string, { pass: CheckedResource[]; fail: CheckedResource[]; 
         ),
       ],
       expect: /acme-migration-bootstrap: containerLogs is not in additionalSecretOutputs/,
+    },
+    "kubernetes-tenants-isolated": {
+      pass: [tenantNamespace, denyAll("k8s-acme"), quota("k8s-acme")],
+      // A policy that selects every pod but allows some egress is no default deny.
+      fail: [
+        tenantNamespace,
+        kube(
+          "NetworkPolicy",
+          "k8s-acme-egress",
+          { name: "egress", namespace: "k8s-acme" },
+          { podSelector: {}, policyTypes: ["Ingress", "Egress"], egress: [{}] },
+        ),
+        quota("k8s-acme"),
+      ],
+      expect: /namespace k8s-acme has no default-deny NetworkPolicy/,
+    },
+    "kubernetes-jobs-end": {
+      pass: [kubeJob({})],
+      fail: [kubeJob({ ttlSecondsAfterFinished: 600 })],
+      expect: /acme-schema sets ttlSecondsAfterFinished/,
     },
     "memory-within-host": {
       // Blue/green services count twice: a release runs beside the previous one.

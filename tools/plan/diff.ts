@@ -118,10 +118,11 @@ const OPTION_KINDS = {
 type ComparedOption = keyof typeof OPTION_KINDS;
 
 function compare(before: PlannedResource, after: PlannedResource): ResourceChange | undefined {
-  // The engine keeps the stored value of an ignored input of a resource that already exists.
-  const ignored = new Set(after.ignoreChanges ?? []);
+  // The engine keeps the stored value of an ignored input (or nested path) of a resource that
+  // already exists.
+  const ignored = after.ignoreChanges ?? [];
   const inputPaths = changedPaths(before.inputs, after.inputs).filter(
-    (p) => !ignored.has(p.split(/[.[]/)[0]),
+    (p) => !ignored.some((i) => p === i || p.startsWith(`${i}.`) || p.startsWith(`${i}[`)),
   );
   const options = (Object.keys(OPTION_KINDS) as ComparedOption[]).filter(
     (o) => JSON.stringify(before[o]) !== JSON.stringify(after[o]),
@@ -130,7 +131,13 @@ function compare(before: PlannedResource, after: PlannedResource): ResourceChang
   const topLevel = [...new Set(inputPaths.map((p) => p.split(/[.[]/)[0]))];
   const causes = [...topLevel, ...options.map((o) => `options.${o}`)];
   const kinds = [
-    ...topLevel.map((property) => changeKind(after.type, property)),
+    ...topLevel.map((property) =>
+      changeKind(
+        after.type,
+        property,
+        inputPaths.filter((p) => p.split(/[.[]/)[0] === property),
+      ),
+    ),
     ...options.map((o): ChangeKind => OPTION_KINDS[o]),
   ];
   const action = strongest(kinds);

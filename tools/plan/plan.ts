@@ -122,7 +122,8 @@ export function renderPlanJson(plan: Plan): string {
   return `${JSON.stringify(plan, null, 2)}\n`;
 }
 
-const TENANT_TYPE = "platform:tenant:Tenant";
+/** The components that are one tenant, on each runtime. */
+const TENANT_TYPES = ["platform:tenant:Tenant", "platform:tenant:KubeTenant"];
 const SHARED = "(shared)";
 const ACCESS_APPLICATION = "cloudflare:index/zeroTrustAccessApplication:ZeroTrustAccessApplication";
 const DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord";
@@ -144,7 +145,7 @@ export function tenantsOf(plan: Plan): Map<string, string> {
     const known = tenants.get(r.id);
     if (known !== undefined) return known;
     const parent = r.parent ? byId.get(r.parent) : undefined;
-    const tenant = r.type === TENANT_TYPE ? r.name : parent ? tenantOf(parent) : SHARED;
+    const tenant = TENANT_TYPES.includes(r.type) ? r.name : parent ? tenantOf(parent) : SHARED;
     tenants.set(r.id, tenant);
     return tenant;
   };

@@ -7,6 +7,9 @@
  *   policy and `must_run` (starting a stopped container); the rest it only records.
  * - terraform-provider-cloudflare v5 (internal/services/<resource>/schema.go): only the attributes with a
  *   RequiresReplace plan modifier replace; `tunnel_secret` is updated in place.
+ * - pulumi-kubernetes v4.32.0 (provider/pkg/provider/diff.go, `forceNew`): nested fields replace
+ *   an object (a name, a Job's template, a StatefulSet's claims, a Secret's data); the rest is
+ *   applied in place.
  */
 export type ChangeKind = "replace" | "update" | "state-only" | "unknown" | "none";
 
@@ -17,7 +20,13 @@ interface TypeRule {
   stateOnly?: readonly string[];
   /** Inputs that replace the resource. Every other input is changed in place. */
   replaceOn?: readonly string[];
+  /** Paths, at any depth, whose change replaces the resource; every other path is changed in place. */
+  replacePaths?: readonly string[];
 }
+
+/** What replaces any Kubernetes object: another name or namespace. */
+const KUBE_NAME = ["metadata.name", "metadata.namespace"];
+const kube = (...paths: string[]): TypeRule => ({ replacePaths: [...KUBE_NAME, ...paths] });
 
 /** How the provider runs a container, not what runs: recorded, used by later operations. */
 const CONTAINER_RUNTIME_KNOBS = [
@@ -91,12 +100,48 @@ const RULES: Record<string, TypeRule> = {
   "cloudflare:index/r2BucketLock:R2BucketLock": { replaceOn: ["accountId", "bucketName"] },
   // A token's policies and name are updated in place; only another account replaces it.
   "cloudflare:index/accountToken:AccountToken": { replaceOn: ["accountId"] },
+  "kubernetes:core/v1:Namespace": kube(),
+  "kubernetes:core/v1:LimitRange": kube(),
+  "kubernetes:core/v1:ResourceQuota": kube("spec.scopes"),
+  // Immutable, and the provider's `enableSecretMutable` is off by default anyway.
+  "kubernetes:core/v1:Secret": kube("type", "stringData", "data"),
+  "kubernetes:core/v1:Service": kube("spec.clusterIP"),
+  "kubernetes:networking.k8s.io/v1:NetworkPolicy": kube(),
+  "kubernetes:apps/v1:Deployment": kube("spec.selector"),
+  "kubernetes:policy/v1:PodDisruptionBudget": kube(),
+  "kubernetes:apps/v1:StatefulSet": kube(
+    "spec.podManagementPolicy",
+    "spec.revisionHistoryLimit",
+    "spec.selector",
+    "spec.serviceName",
+    "spec.volumeClaimTemplates",
+  ),
+  "kubernetes:batch/v1:Job": kube(
+    "spec.completions",
+    "spec.parallelism",
+    "spec.selector",
+    "spec.template",
+  ),
 };
 
-/** What changing the top-level input `property` of a resource of `type` does. */
-export function changeKind(type: string, property: string): ChangeKind {
+/**
+ * What changing the top-level input `property` of a resource of `type` does; `paths` are the
+ * changed paths under it (`spec.template.spec.containers[0].image`), for rules that look deeper.
+ */
+export function changeKind(
+  type: string,
+  property: string,
+  paths: readonly string[] = [property],
+): ChangeKind {
   const rule = RULES[type];
   if (!rule) return "unknown";
+  if (rule.replacePaths) {
+    const under = (path: string, prefix: string) =>
+      path === prefix || path.startsWith(`${prefix}.`) || path.startsWith(`${prefix}[`);
+    return paths.some((path) => rule.replacePaths!.some((prefix) => under(path, prefix)))
+      ? "replace"
+      : "update";
+  }
   if (rule.stateOnly?.includes(property)) return "state-only";
   if (rule.replaceOn) return rule.replaceOn.includes(property) ? "replace" : "update";
   return rule.inPlace?.includes(property) ? "update" : "replace";
