@@ -14,7 +14,7 @@ import {
   poolProblem,
   slotCount,
 } from "../lib/network";
-import { kubeNameProblem, RESERVED_SCOPES } from "../lib/kubernetes";
+import { KUBE_TENANT_ID_MAX, kubeNameProblem, RESERVED_SCOPES } from "../lib/kubernetes";
 import { isAutoSetupImage, tenantNamespace } from "../lib/temporal";
 import { publicHostname } from "../lib/urls";
 import { keyPath, Problem } from "./errors";
@@ -588,7 +588,12 @@ function runtimeProblems(raw: Record<string, unknown>, stack: string | undefined
         }
       }
       if (typeof tenant.id !== "string") return;
-      if ((RESERVED_SCOPES as readonly string[]).includes(tenant.id)) {
+      if (tenant.id.length > KUBE_TENANT_ID_MAX) {
+        problems.push({
+          path: ["tenants", index, "id"],
+          message: `must be at most ${KUBE_TENANT_ID_MAX} characters on Kubernetes: a Job's name, <id>-database-owner-check with the provider's 9-character suffix, becomes a label of its pods, which holds at most 63`,
+        });
+      } else if ((RESERVED_SCOPES as readonly string[]).includes(tenant.id)) {
         problems.push({
           path: ["tenants", index, "id"],
           message: `must not be ${RESERVED_SCOPES.join(" or ")} on Kubernetes: the stack's own namespaces are <stack>-data and <stack>-edge`,

@@ -343,6 +343,7 @@ export const rawSchema = z
           .max(10)
           .default(2),
         allowedCidrs: z.array(cidr).default([]),
+        blockedCidrs: z.array(cidr).default([]),
       })
       .strict()
       .prefault({}),
@@ -359,8 +360,6 @@ export const rawSchema = z
             host: hostName,
             port: port.default(5432),
             user: z.string().min(1).default("postgres"),
-            sslMode: z.enum(["verify-ca", "verify-full"]).default("verify-full"),
-            sslRootCert: z.string().min(1).optional(),
           })
           .strict()
           .optional(),

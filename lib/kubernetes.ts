@@ -19,6 +19,14 @@ export function kubeNameProblem(name: string): string | undefined {
 /** What a namespace of the stack holds: the shared data services, the connector, or one tenant. */
 export type NamespaceScope = "data" | "edge" | { tenant: string };
 
+/**
+ * The longest tenant id on Kubernetes. The API server labels a Job's pods with the Job's name
+ * (`job-name`, at most 63 characters), and the provider names a Job `<resource name>-<8 hex>`
+ * (pulumi-kubernetes v4.32.0, provider/pkg/metadata/naming.go): the longest, `<id>-database-
+ * owner-check-xxxxxxxx`, is the id and 30 characters.
+ */
+export const KUBE_TENANT_ID_MAX = 33;
+
 /** Tenant ids that would take the name of a stack's own namespace. */
 export const RESERVED_SCOPES = ["data", "edge"] as const;
 
@@ -200,14 +208,27 @@ function ports(list: readonly PolicyPort[]) {
   return list.map(({ port, protocol }) => ({ port, protocol: protocol ?? "TCP" }));
 }
 
+/** The ranges the operator adds to the blocked ones, and the private ones they open. */
+export interface ClusterRanges {
+  /** Private ranges tenants may reach (a managed database's). @default none */
+  allowedCidrs?: readonly string[];
+  /**
+   * Public ranges of the cluster itself (pods, Services, nodes of an IPv6 cluster), which the
+   * internet rule would otherwise admit. @default none
+   */
+  blockedCidrs?: readonly string[];
+}
+
 /**
- * The internet: every address but the blocked ranges and, when the operator names them, the
- * private ranges that hold a managed data service (those are let through on their own).
+ * The internet: every address but the blocked ranges (the operator's included), and the private
+ * ranges the operator names, which are let through on their own.
  */
-function internetEgress(allowedCidrs: readonly string[]): PolicyRule[] {
+function internetEgress({ allowedCidrs = [], blockedCidrs = [] }: ClusterRanges): PolicyRule[] {
+  const v4 = blockedCidrs.filter((cidr) => isIP(cidr.split("/")[0]) === 4);
+  const v6 = blockedCidrs.filter((cidr) => isIP(cidr.split("/")[0]) === 6);
   const rules: PolicyRule[] = [
-    { to: [{ ipBlock: { cidr: "0.0.0.0/0", except: [...BLOCKED_RANGES] } }] },
-    { to: [{ ipBlock: { cidr: "::/0", except: [...BLOCKED_RANGES_V6] } }] },
+    { to: [{ ipBlock: { cidr: "0.0.0.0/0", except: [...BLOCKED_RANGES, ...v4] } }] },
+    { to: [{ ipBlock: { cidr: "::/0", except: [...BLOCKED_RANGES_V6, ...v6] } }] },
   ];
   if (allowedCidrs.length > 0) {
     rules.push({ to: allowedCidrs.map((cidr) => ({ ipBlock: { cidr } })) });
@@ -254,10 +275,10 @@ export interface TenantPolicyArgs {
   edgeNamespace: string;
   /** The serving roles' pod selector values and the port each listens on. */
   serving: readonly { service: string; port: number }[];
-  /** The shared data services' namespace and ports, when the platform runs them. */
-  data?: { namespace: string; ports: readonly PolicyPort[] };
-  /** Private ranges the operator lets tenants reach (a managed database's). @default none */
-  allowedCidrs?: readonly string[];
+  /** The shared data services' namespace and ports. */
+  data: { namespace: string; ports: readonly PolicyPort[] };
+  /** The operator's additions to what the internet rule admits and blocks. @default none */
+  ranges?: ClusterRanges;
 }
 
 /**
@@ -267,14 +288,14 @@ export interface TenantPolicyArgs {
  * Policies add up: a connection passes when any policy selecting the pod admits it.
  */
 export function tenantPolicies(args: TenantPolicyArgs): NamedPolicy[] {
-  const egress: PolicyRule[] = [{ to: [CLUSTER_DNS], ports: ports(DNS_PORTS) }];
-  if (args.data) {
-    egress.push({
+  const egress: PolicyRule[] = [
+    { to: [CLUSTER_DNS], ports: ports(DNS_PORTS) },
+    {
       to: [{ namespaceSelector: namespaceNamed(args.data.namespace) }],
       ports: ports(args.data.ports),
-    });
-  }
-  egress.push(...internetEgress(args.allowedCidrs ?? []));
+    },
+    ...internetEgress(args.ranges ?? {}),
+  ];
   return [
     { name: "default-deny", spec: { podSelector: {}, policyTypes: ["Ingress", "Egress"] } },
     ...args.serving.map(({ service, port }): NamedPolicy => ({
@@ -331,7 +352,11 @@ export function dataPolicies(stack: string, servicePorts: readonly PolicyPort[])
  * to the cluster's DNS, to the stack's tenants' serving ports, and to the internet (Cloudflare's
  * edge), never to the cluster's private ranges.
  */
-export function edgePolicies(stack: string, servingPorts: readonly number[]): NamedPolicy[] {
+export function edgePolicies(
+  stack: string,
+  servingPorts: readonly number[],
+  blockedCidrs: readonly string[] = [],
+): NamedPolicy[] {
   return [
     { name: "default-deny", spec: { podSelector: {}, policyTypes: ["Ingress", "Egress"] } },
     {
@@ -345,7 +370,7 @@ export function edgePolicies(stack: string, servingPorts: readonly number[]): Na
             to: [{ namespaceSelector: tenantNamespaces(stack) }],
             ports: ports(servingPorts.map((port) => ({ port }))),
           },
-          ...internetEgress([]),
+          ...internetEgress({ blockedCidrs }),
         ],
       },
     },

@@ -226,22 +226,18 @@ export function deprecateNamespaceScript(): string {
  * temporal-sql-tool, which read different variables (temporal v1.22.4: docker/config_template.yaml
  * `SQL_TLS_ENABLED`, `SQL_HOST_VERIFICATION`, `SQL_HOST_NAME`; tools/sql/main.go `SQL_TLS`,
  * `SQL_TLS_DISABLE_HOST_VERIFICATION`, `SQL_TLS_SERVER_NAME`). Without a CA file both verify
- * against the image's system certificates.
+ * against the image's system certificates, and only with the host's name checked.
  */
-export function temporalSqlTlsEnv(
-  host: string,
-  sslMode: "verify-ca" | "verify-full",
-): { server: Record<string, string>; tool: Record<string, string> } {
-  const verifyHost = sslMode === "verify-full";
+export function temporalSqlTlsEnv(host: string): {
+  server: Record<string, string>;
+  tool: Record<string, string>;
+} {
+  // Without host verification the server asks for `sslmode=require`, which lib/pq does not verify.
   return {
-    server: {
-      SQL_TLS_ENABLED: "true",
-      SQL_HOST_VERIFICATION: String(verifyHost),
-      SQL_HOST_NAME: verifyHost ? host : "",
-    },
+    server: { SQL_TLS_ENABLED: "true", SQL_HOST_VERIFICATION: "true", SQL_HOST_NAME: host },
     tool: {
       SQL_TLS: "true",
-      SQL_TLS_DISABLE_HOST_VERIFICATION: String(!verifyHost),
+      SQL_TLS_DISABLE_HOST_VERIFICATION: "false",
       SQL_TLS_SERVER_NAME: host,
     },
   };

@@ -14,7 +14,7 @@ export interface PostgresEndpoint {
   port: number;
   database: string;
   /** TLS that checks the server's certificate, for a server outside the platform. @default none */
-  sslMode?: "verify-ca" | "verify-full";
+  sslMode?: "verify-full";
 }
 
 export function postgresUrl(endpoint: PostgresEndpoint): string {

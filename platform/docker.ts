@@ -10,12 +10,12 @@ import { ClickHouse } from "../components/data/clickhouse";
 import { Postgres } from "../components/data/postgres";
 import { Redis } from "../components/data/redis";
 import { Temporal } from "../components/data/temporal";
-import { dockerConnector } from "../components/edge/dockerConnector";
+
 import { EgressGuard } from "../components/edge/egressGuard";
 import { Tunnel, TunnelHost } from "../components/edge/tunnel";
 import { PlatformContext } from "../components/shared/context";
 import { Host } from "../components/shared/host";
-import { platformNetwork, pulledImage } from "../components/shared/docker";
+import { dockerConnector, platformNetwork, pulledImage } from "../components/shared/docker";
 import { Tenant } from "../components/tenant/tenant";
 import { PlatformConfig } from "../config";
 import { appUrl, dittofeedImages } from "../dittofeed/contract";

@@ -9,10 +9,15 @@ import { ExternalPostgres } from "../components/data/externalPostgres";
 import { KubePostgres } from "../components/data/kubePostgres";
 import { KubeStore } from "../components/data/kubeStore";
 import { KubeTemporal } from "../components/data/kubeTemporal";
-import { kubeConnector } from "../components/edge/kubeConnector";
+
 import { Tunnel, TunnelHost } from "../components/edge/tunnel";
 import { PostgresServer } from "../components/shared/context";
-import { namespace, networkPolicies, scriptRunner } from "../components/shared/kubernetes";
+import {
+  kubeConnector,
+  namespace,
+  networkPolicies,
+  scriptRunner,
+} from "../components/shared/kubernetes";
 import { ClickHouseServer, KubeTenant } from "../components/tenant/kubeTenant";
 import { configError, PlatformConfig } from "../config";
 import { APP_PORTS, dittofeedImages } from "../dittofeed/contract";
@@ -93,6 +98,8 @@ function dataServices(
     storageClass: config.kubernetes.storageClass,
   });
   const ports: PolicyPort[] = [{ port: SERVICE_PORTS.redis }, { port: SERVICE_PORTS.temporal }];
+  // The services the platform runs, which tenants' jobs wait for.
+  const ready: pulumi.Resource[] = [];
 
   const external = config.postgres.external;
   let postgres: PostgresServer;
@@ -108,7 +115,7 @@ function dataServices(
       options,
     );
   } else {
-    postgres = new KubePostgres(
+    const platformPostgres = new KubePostgres(
       "postgres",
       {
         environment,
@@ -126,7 +133,9 @@ function dataServices(
       },
       options,
     );
+    postgres = platformPostgres;
     ports.push({ port: SERVICE_PORTS.postgres });
+    ready.push(platformPostgres.store.statefulSet);
   }
 
   const redis = new KubeStore(
@@ -148,8 +157,10 @@ function dataServices(
       readinessProbe: execProbe(["sh", "-c", "redis-cli -h 127.0.0.1 ping | grep -q PONG"]),
       memoryMb: config.redis.memoryMb,
       volume: { mountPath: "/data", ...storage("redis") },
-      // The redis image's user (docker-library/redis, alpine Dockerfile: uid and gid 999).
-      fsGroup: 999,
+      // The command replaces the image's entrypoint, which would drop root with su-exec: the pod
+      // runs as the image's redis user instead (docker-library/redis, 7.4/alpine/Dockerfile: uid
+      // 999, gid 1000).
+      user: { mode: "runs", uid: 999, gid: 1000 },
     },
     options,
   );
@@ -188,8 +199,9 @@ function dataServices(
         readinessProbe: httpProbe(SERVICE_PORTS.clickhouseHttp, "/ping"),
         memoryMb: config.clickhouse.memoryMb,
         volume: { mountPath: "/var/lib/clickhouse", ...storage("clickhouse") },
-        // The server drops to uid and gid 101 (ClickHouse/docker-library, server entrypoint.sh).
-        fsGroup: 101,
+        // The entrypoint starts as root and drops to uid and gid 101 with `clickhouse su`
+        // (ClickHouse/docker-library, server entrypoint.sh).
+        user: { mode: "drops", uid: 101, gid: 101 },
       },
       options,
     );
@@ -202,6 +214,7 @@ function dataServices(
       password: store.password,
     };
     ports.push({ port: SERVICE_PORTS.clickhouseHttp }, { port: SERVICE_PORTS.clickhouseNative });
+    ready.push(store.statefulSet);
   }
 
   const temporal = new KubeTemporal(
@@ -222,10 +235,12 @@ function dataServices(
     options,
   );
   const policies = networkPolicies("data", data, dataPolicies(stack, ports), { provider });
+  ready.push(redis.statefulSet);
   return {
     data,
     ports,
     policies,
+    ready,
     postgres,
     redis: { host: redis.host, port: SERVICE_PORTS.redis, password: redis.password },
     clickhouse,
@@ -248,7 +263,7 @@ export function createKubernetesPlatform(
     stepsCrossed(FIRST_SUPPORTED_VERSION, config.dittofeed.version, releaseSteps),
   );
   const { edge, sited, ingress } = plannedStack(config, stack, appUrlOf(stack));
-  const provider = kubernetesProvider();
+  const provider = kubernetesProvider(config.environment);
   const options = { providers: edge ? [provider, cloudflareProvider()] : [provider] };
   const images = dittofeedImages(config.dittofeed);
   const shared = dataServices(config, stack, images, provider, options);
@@ -280,8 +295,11 @@ export function createKubernetesPlatform(
           temporal: shared.temporal,
         },
         edgeNamespace,
-        data: { namespace: shared.data.name, ports: shared.ports },
-        allowedCidrs: config.kubernetes.allowedCidrs,
+        data: { namespace: shared.data, ports: shared.ports },
+        ranges: {
+          allowedCidrs: config.kubernetes.allowedCidrs,
+          blockedCidrs: config.kubernetes.blockedCidrs,
+        },
         secrets: config.secrets.tenants[tenant.id],
         access:
           edge && site.route
@@ -295,7 +313,7 @@ export function createKubernetesPlatform(
               }
             : undefined,
         // A tenant's jobs talk to the data services the moment they start.
-        dependsOn: [shared.temporal, ...shared.policies],
+        dependsOn: [shared.temporal, ...shared.policies, ...shared.ready],
       },
       options,
     ),
@@ -338,6 +356,7 @@ export function createKubernetesPlatform(
           image: config.cloudflared.image,
           memoryMb: config.cloudflared.memoryMb,
           replicas: config.kubernetes.connectorReplicas,
+          blockedCidrs: config.kubernetes.blockedCidrs,
         }),
       },
       options,

@@ -32,12 +32,16 @@ export function cloudflareProvider(): cloudflare.Provider {
 
 /**
  * The cluster: `kubernetes:kubeconfig` and `kubernetes:context`, or the provider's own defaults
- * (`KUBECONFIG`, then ~/.kube/config, and its current context).
+ * (`KUBECONFIG`, then ~/.kube/config, and its current context). Production names its context:
+ * whichever cluster a workstation's kubectl last pointed at must not receive production.
  */
-export function kubernetesProvider(): k8s.Provider {
+export function kubernetesProvider(environment: string): k8s.Provider {
   const standard = new pulumi.Config("kubernetes");
-  return new k8s.Provider("kubernetes", {
-    kubeconfig: standard.get("kubeconfig"),
-    context: standard.get("context"),
-  });
+  const context = standard.get("context");
+  if (environment === "production" && context === undefined) {
+    throw new Error(
+      "kubernetes:context must be set in production (pulumi config set kubernetes:context <context>): otherwise the update goes to kubectl's current context, whichever cluster that is",
+    );
+  }
+  return new k8s.Provider("kubernetes", { kubeconfig: standard.get("kubeconfig"), context });
 }

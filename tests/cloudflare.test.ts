@@ -9,7 +9,7 @@ import {
 } from "../lib/edge";
 import * as pulumi from "@pulumi/pulumi";
 import { Tunnel } from "../components/edge/tunnel";
-import { dockerConnector } from "../components/edge/dockerConnector";
+import { dockerConnector } from "../components/shared/docker";
 import { PlatformConfig } from "../config";
 import { tenantRoute } from "../platform/sites";
 import {

@@ -10,10 +10,6 @@ export interface ExternalPostgresArgs {
   user: string;
   /** Its password (secret). */
   password: string;
-  /** `verify-full` checks the certificate and that it names `host`; `verify-ca` only the certificate. */
-  sslMode: "verify-ca" | "verify-full";
-  /** The CA certificate file that verifies the server on the machine running Pulumi. @default the system's */
-  sslRootCert?: string;
   /**
    * An image whose `psql` the platform's jobs use, with the system's CA certificates: Dittofeed's
    * admin-cli image (node:20 bullseye, with postgresql-client and ca-certificates: dittofeed
@@ -25,7 +21,11 @@ export interface ExternalPostgresArgs {
 
 /**
  * A Postgres the platform does not run (a managed service), reached over TLS that checks the
- * server's certificate, by the provider and by every client the platform configures. Its admin
+ * server's certificate and that it names the host (`verify-full`), by the provider and by every
+ * client the platform configures, against each one's system CAs: node-postgres treats any
+ * `sslmode` but `no-verify` as full verification (pg-connection-string 2.7.0, index.js), and
+ * Temporal without a CA file skips verification altogether unless it checks the host name
+ * (temporal v1.22.4, postgresql/session/session.go), so nothing weaker is offered. Its admin
  * role need not be a superuser: the provider then grants itself membership in the roles it
  * creates where it must.
  */
@@ -36,7 +36,7 @@ export class ExternalPostgres extends pulumi.ComponentResource implements Postgr
   public readonly image: string;
   public readonly password: pulumi.Output<string>;
   public readonly provider: postgresql.Provider;
-  public readonly sslMode: "verify-ca" | "verify-full";
+  public readonly sslMode = "verify-full";
   public readonly clientEnv: Record<string, string>;
 
   constructor(name: string, args: ExternalPostgresArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -45,11 +45,10 @@ export class ExternalPostgres extends pulumi.ComponentResource implements Postgr
     this.port = args.port;
     this.superuser = args.user;
     this.image = args.image;
-    this.sslMode = args.sslMode;
     this.password = pulumi.secret(args.password);
     // libpq 13 (bullseye) has no `sslrootcert=system`: it is given Debian's bundle by path.
     this.clientEnv = {
-      PGSSLMODE: args.sslMode,
+      PGSSLMODE: this.sslMode,
       PGSSLROOTCERT: "/etc/ssl/certs/ca-certificates.crt",
     };
     this.provider = new postgresql.Provider(
@@ -60,8 +59,7 @@ export class ExternalPostgres extends pulumi.ComponentResource implements Postgr
         username: args.user,
         password: this.password,
         database: "postgres",
-        sslmode: args.sslMode,
-        sslrootcert: args.sslRootCert,
+        sslmode: this.sslMode,
         superuser: false,
         connectTimeout: 30,
       },

@@ -9,8 +9,11 @@ import { KubeStore } from "./kubeStore";
 
 /** The superuser the image creates (`POSTGRES_USER` unset). */
 const SUPERUSER = "postgres";
-/** The postgres image's server runs as uid and gid 999 (docker-library/postgres, 15/bookworm/Dockerfile). */
-const POSTGRES_GID = 999;
+/**
+ * The postgres image's entrypoint starts as root, prepares the data directory and drops to
+ * uid and gid 999 (docker-library/postgres, 15/bookworm/Dockerfile and docker-entrypoint.sh).
+ */
+const POSTGRES_USER = { uid: 999, gid: 999 };
 const DATA_MOUNT = "/var/lib/postgresql/data";
 
 export interface KubePostgresArgs {
@@ -73,7 +76,7 @@ export class KubePostgres extends pulumi.ComponentResource implements PostgresSe
         readinessProbe: execProbe(["pg_isready", "-h", "127.0.0.1", "-U", SUPERUSER]),
         memoryMb: args.memoryMb,
         volume: { mountPath: DATA_MOUNT, ...args.storage },
-        fsGroup: POSTGRES_GID,
+        user: { mode: "drops", ...POSTGRES_USER },
       },
       { parent: this },
     );

@@ -37,8 +37,8 @@ export interface KubeStoreArgs {
   memoryMb: number;
   /** Where the data volume is mounted, and its size and class (the cluster's default when unset). */
   volume: { mountPath: string; storageGb: number; storageClass?: string };
-  /** The group the image's server runs as, which must be able to write the volume. */
-  fsGroup: number;
+  /** Who the server runs as (see `statefulSet`). */
+  user: { mode: "drops" | "runs"; uid: number; gid: number };
 }
 
 /**
@@ -78,7 +78,7 @@ export class KubeStore extends pulumi.ComponentResource {
         owner,
         container,
         volume: args.volume,
-        fsGroup: args.fsGroup,
+        user: args.user,
       },
       { parent: this },
     );

@@ -64,7 +64,7 @@ export class KubeTemporal extends pulumi.ComponentResource {
     });
     this.role = store.role;
     this.databases = store.databases;
-    const tls = postgres.sslMode ? temporalSqlTlsEnv(postgres.host, postgres.sslMode) : undefined;
+    const tls = postgres.sslMode ? temporalSqlTlsEnv(postgres.host) : undefined;
 
     const ready = [this.role, ...this.databases];
     let schemaReady: pulumi.Output<pulumi.Resource[]>[] = [];

@@ -147,7 +147,36 @@ export interface PostgresServer {
    * What a TLS connection to it needs in a client's URL (`sslmode=verify-full`), when it is not
    * the platform's own. @default none (inside the platform's own network)
    */
-  sslMode?: "verify-ca" | "verify-full";
+  sslMode?: "verify-full";
   /** What `psql` in `image` needs besides the connection to check the server's TLS. @default none */
   clientEnv?: Record<string, string>;
 }
+
+/** What a runtime's connector is given to run the tunnel. */
+export interface ConnectorArgs {
+  /** The tunnel's name, from which the connector's resources are named (`<name>-connector`). */
+  name: string;
+  /** The connector's token (secret). */
+  token: pulumi.Output<string>;
+  /** The routes, which must exist before a remotely managed connector connects and fetches them. */
+  config: pulumi.Resource;
+  /** Every `http://` service the document routes to. */
+  services: pulumi.Output<string[]>;
+  /** The tunnel, every connector resource's parent. */
+  parent: pulumi.Resource;
+}
+
+/** What a runtime's connector made. */
+export interface Connector {
+  /** What runs cloudflared. */
+  workload: pulumi.Resource;
+  /**
+   * Resolves once the connector routes to every service of this update's document; fails
+   * otherwise. Until it resolves the update is not over, so the engine deletes no release that
+   * the connector might still route to (replaced resources are deleted after the program ends).
+   */
+  routesApplied: pulumi.Output<pulumi.Resource[]>;
+}
+
+/** Runs the tunnel's connector: the stack's runtime (Docker containers, a Kubernetes Deployment). */
+export type RunConnector = (args: ConnectorArgs) => Connector;

@@ -7,13 +7,20 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { sharedAlias } from "../../lib/gateway";
-import { HealthCheck } from "../../lib/healthchecks";
+import { routesAppliedScript } from "../../lib/edge";
+import { HealthCheck, healthCheck } from "../../lib/healthchecks";
 import { gatewayOf } from "../../lib/network";
 import { RELEASE_TAG_LENGTH, releaseTag, tagged } from "../../lib/release";
 import { LABELS } from "../../lib/labels";
 import { redactSecrets } from "../../lib/redact";
 import { dockerName, SharedService, tenantDockerName } from "../../lib/naming";
-import { dataOptions, PlatformContext, RunScript, SharedServiceArgs } from "./context";
+import {
+  dataOptions,
+  PlatformContext,
+  RunConnector,
+  RunScript,
+  SharedServiceArgs,
+} from "./context";
 
 /** What a container, volume or network belongs to; carried as `platform.*` labels. */
 export interface Ownership {
@@ -565,4 +572,83 @@ export function pulledImage(
 ): pulumi.Output<string> {
   return new docker.RemoteImage(`image-${key}`, { name: ref, keepLocally: true }, { provider })
     .imageId;
+}
+
+/** Where cloudflared serves metrics and `/ready`: inside its container only. */
+const CLOUDFLARED_METRICS_ADDRESS = "127.0.0.1:20241";
+
+/**
+ * The cloudflared image has no shell (distroless): its own `tunnel ready` asks the metrics
+ * server's `/ready`, which answers 200 once at least one connection to Cloudflare's edge is up
+ * and 503 before. `--metrics` belongs to `tunnel`, before `ready`, which has no flags of its own
+ * (cloudflare/cloudflared 2025.10.0: cmd/cloudflared/tunnel/subcommands.go, metrics/readiness.go).
+ */
+function cloudflaredCheck(): HealthCheck {
+  return healthCheck(
+    ["CMD", "cloudflared", "tunnel", "--metrics", CLOUDFLARED_METRICS_ADDRESS, "ready"],
+    20,
+  );
+}
+
+/**
+ * The Docker runtime's connector: cloudflared on the platform network, which reaches tenant
+ * containers by their network aliases, and a check that it runs this update's routes.
+ */
+export function dockerConnector(args: {
+  /** The stack's context: the connector is on its platform network. */
+  context: PlatformContext;
+  /** Image id of cloudflared, from a pulled `RemoteImage`. */
+  image: pulumi.Input<string>;
+  /** Memory limit of the connector container in MB. Required: its default is config's. */
+  memoryMb: number;
+  /** What the routes check runs on: an image with busybox (the relays' HAProxy) and its memory limit. */
+  routesCheck: { image: pulumi.Input<string>; memoryMb: number };
+}): RunConnector {
+  const { context } = args;
+  return ({ name, token, config, services, parent }) => {
+    // Blue/green: several connectors may run one tunnel at once (cloudflare/cloudflared
+    // CHANGES.md 2021.5.0), so a new connector joins before the old one leaves. On SIGTERM
+    // cloudflared stops taking requests and finishes those in flight for `--grace-period`
+    // (30 s by default, cmd/cloudflared/tunnel/cmd.go); the provider waits a little longer.
+    const connector = blueGreenContainer(
+      `${name}-connector`,
+      {
+        name: dockerName(context.stack, "cloudflared"),
+        image: args.image,
+        owner: { environment: context.environment, service: "cloudflared" },
+        network: context.network,
+        aliases: ["cloudflared"],
+        memoryMb: args.memoryMb,
+        command: ["tunnel", "--no-autoupdate", "--metrics", CLOUDFLARED_METRICS_ADDRESS, "run"],
+        env: secretEnv({ TUNNEL_TOKEN: token }),
+        healthcheck: cloudflaredCheck(),
+        stopGraceSeconds: 40,
+      },
+      { key: context.releaseKey },
+      // A remotely managed connector fetches its routes when it connects: they must exist by then.
+      { parent, dependsOn: [config] },
+    ).container;
+
+    // The API returns before the edge has pushed the document to the connector; the connector's
+    // metrics server, on its own loopback, serves the document it runs with.
+    const check = scriptJob(
+      `${name}-routes-check`,
+      {
+        name: dockerName(context.stack, "tunnel-check"),
+        image: args.routesCheck.image,
+        owner: { environment: context.environment, service: "tunnel-check" },
+        network: context.network,
+        namespaceOf: connector.id,
+        memoryMb: args.routesCheck.memoryMb,
+        script: services.apply((list) =>
+          routesAppliedScript(`http://${CLOUDFLARED_METRICS_ADDRESS}/config`, list),
+        ),
+      },
+      { parent, dependsOn: [config, connector] },
+    );
+    return {
+      workload: connector,
+      routesApplied: jobSucceeded(check, "The check that cloudflared runs the new routes"),
+    };
+  };
 }

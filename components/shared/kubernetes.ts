@@ -11,16 +11,23 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { APP_PORTS } from "../../dittofeed/contract";
+import { Environment } from "../../lib/environments";
 import {
+  CONNECTOR_SERVICE,
   containerResources,
   CPU_MILLIS,
+  edgePolicies,
+  httpProbe,
+  kubeNamespace,
+  namespaceLabels,
   NamedPolicy,
   RESTRICTED_CONTAINER,
   rolloutStrategy,
   selectorLabels,
 } from "../../lib/kubernetes";
 import { LABELS } from "../../lib/labels";
-import { RunScript } from "./context";
+import { RunConnector, RunScript } from "./context";
 
 /** What an object belongs to; carried as `platform.*` labels, as on Docker. */
 export interface KubeOwner {
@@ -164,6 +171,8 @@ export function deployment(
     container: KubeContainer;
     /** Seconds a stopping pod gets to finish. @default 30 */
     terminationGraceSeconds?: number;
+    /** Spread the pods over nodes, where the scheduler can. @default false */
+    spread?: boolean;
   },
   opts: Options,
 ): k8s.apps.v1.Deployment {
@@ -180,6 +189,16 @@ export function deployment(
           metadata: { labels },
           spec: podSpec([container(args.owner.service, args.container, CPU_MILLIS.service)], {
             terminationGracePeriodSeconds: args.terminationGraceSeconds,
+            topologySpreadConstraints: args.spread
+              ? [
+                  {
+                    maxSkew: 1,
+                    topologyKey: "kubernetes.io/hostname",
+                    whenUnsatisfiable: "ScheduleAnyway",
+                    labelSelector: { matchLabels: selectorLabels(args.owner.service) },
+                  },
+                ]
+              : undefined,
           }),
         },
       },
@@ -188,7 +207,12 @@ export function deployment(
   );
 }
 
-/** A service with its data on a volume of its own: one replica, its claim kept when it goes. */
+/**
+ * A service with its data on a volume of its own: one replica, its claim kept when it goes. The
+ * claim template is written once: changing it would replace the StatefulSet (pulumi-kubernetes
+ * v4.32.0, provider/pkg/provider/diff.go) and stop the service, and the new set would find its
+ * retained claim at the old size anyway. A claim is resized on the claim itself (README).
+ */
 export function statefulSet(
   name: string,
   args: {
@@ -197,8 +221,13 @@ export function statefulSet(
     container: KubeContainer;
     /** Where the volume is mounted, and its size and class. */
     volume: { mountPath: string; storageGb: number; storageClass?: string };
-    /** The group that owns the volume's files, for images that drop root. @default none */
-    fsGroup?: number;
+    /**
+     * Who the server runs as. `drops`: the image starts as root and drops to this user itself
+     * (its entrypoint chowns the volume first), so the container keeps the capabilities that
+     * takes. `runs`: the pod runs as this user from the start, with nothing more. The group owns
+     * the volume's files either way.
+     */
+    user: { mode: "drops" | "runs"; uid: number; gid: number };
   },
   opts: Options,
 ): k8s.apps.v1.StatefulSet {
@@ -223,7 +252,7 @@ export function statefulSet(
                 {
                   ...args.container,
                   volumeMounts: [{ name: "data", mountPath: args.volume.mountPath }],
-                  restricted: false,
+                  restricted: args.user.mode === "runs",
                 },
                 CPU_MILLIS.service,
               ),
@@ -231,7 +260,10 @@ export function statefulSet(
             {
               securityContext: {
                 seccompProfile: { type: "RuntimeDefault" },
-                fsGroup: args.fsGroup,
+                fsGroup: args.user.gid,
+                ...(args.user.mode === "runs"
+                  ? { runAsUser: args.user.uid, runAsGroup: args.user.gid, runAsNonRoot: true }
+                  : {}),
               },
             },
           ),
@@ -248,7 +280,7 @@ export function statefulSet(
         ],
       },
     },
-    opts,
+    { ...opts, ignoreChanges: ["spec.volumeClaimTemplates"] },
   );
 }
 
@@ -376,4 +408,97 @@ export function networkPolicies(
         opts,
       ),
   );
+}
+
+/**
+ * Where cloudflared serves metrics and `/ready` in its pod: on every interface, since the kubelet
+ * probes the pod's IP. `/ready` answers 200 once a connection to Cloudflare's edge is up, 503
+ * before (cloudflare/cloudflared 2025.10.0, metrics/readiness.go); this is the form of
+ * Cloudflare's own Kubernetes example (cloudflare-docs, deployment-guides/kubernetes.mdx).
+ */
+const CLOUDFLARED_METRICS_PORT = 2000;
+
+/**
+ * The Kubernetes runtime's connector: cloudflared as a Deployment of at least two pods in the
+ * stack's edge namespace, which may reach only the tenants' serving ports, the cluster's DNS and
+ * the internet. It rolls one pod at a time and never below its replicas (several connectors may
+ * run one tunnel at once: cloudflare/cloudflared CHANGES.md 2021.5.0). Its routes name each
+ * tenant's Services, whose addresses do not change from one release to the next, so unlike on
+ * Docker no check of the routes it runs is needed: `routesApplied` resolves once it has rolled out.
+ */
+export function kubeConnector(args: {
+  /** The stack's name, which prefixes the edge namespace. */
+  stack: string;
+  environment: Environment;
+  /** The cloudflared image reference from config. */
+  image: string;
+  /** Memory limit of each pod in MB. Required: its default is config's. */
+  memoryMb: number;
+  /** Pods, each connected to Cloudflare's edge on its own. */
+  replicas: number;
+  /** Public ranges of the cluster itself, which the connector's internet rule excludes. @default none */
+  blockedCidrs?: readonly string[];
+}): RunConnector {
+  return ({ name, token, config, parent }) => {
+    const edge = namespace(
+      `${name}-ns`,
+      {
+        name: kubeNamespace(args.stack, "edge"),
+        labels: namespaceLabels(args.stack, args.environment, "edge"),
+      },
+      { parent },
+    );
+    const policies = networkPolicies(
+      `${name}-edge`,
+      edge,
+      edgePolicies(args.stack, Object.values(APP_PORTS), args.blockedCidrs),
+      { parent },
+    );
+    const owner = { environment: args.environment, service: CONNECTOR_SERVICE };
+    const secret = envSecret(
+      `${name}-token`,
+      { namespace: edge, owner, values: { TUNNEL_TOKEN: token } },
+      { parent },
+    );
+    const workload = deployment(
+      `${name}-connector`,
+      {
+        namespace: edge,
+        owner,
+        replicas: args.replicas,
+        serving: true,
+        container: {
+          image: args.image,
+          command: ["cloudflared"],
+          args: [
+            "tunnel",
+            "--no-autoupdate",
+            "--metrics",
+            `0.0.0.0:${CLOUDFLARED_METRICS_PORT}`,
+            "run",
+          ],
+          secret,
+          memoryMb: args.memoryMb,
+          ports: [{ name: "metrics", port: CLOUDFLARED_METRICS_PORT }],
+          readinessProbe: httpProbe(CLOUDFLARED_METRICS_PORT, "/ready"),
+        },
+        // On SIGTERM cloudflared finishes requests in flight for `--grace-period` (30 s by
+        // default, cmd/cloudflared/tunnel/cmd.go); the pod gets a little longer.
+        terminationGraceSeconds: 40,
+        spread: true,
+      },
+      // A remotely managed connector fetches its routes when it connects: they must exist by then.
+      { parent, dependsOn: [config, ...policies] },
+    );
+    // A node drain takes one connector at a time.
+    new k8s.policy.v1.PodDisruptionBudget(
+      `${name}-connector-budget`,
+      {
+        metadata: { name: CONNECTOR_SERVICE, namespace: inNamespace(edge) },
+        spec: { maxUnavailable: 1, selector: { matchLabels: selectorLabels(CONNECTOR_SERVICE) } },
+      },
+      { parent },
+    );
+    return { workload, routesApplied: workload.metadata.apply(() => []) };
+  };
 }

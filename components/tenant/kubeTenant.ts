@@ -17,6 +17,7 @@ import { tenantAccessScript } from "../../lib/clickhouse";
 import { Environment } from "../../lib/environments";
 import { nodeTcpConnect } from "../../lib/healthchecks";
 import {
+  ClusterRanges,
   execProbe,
   httpProbe,
   kubeNamespace,
@@ -67,15 +68,9 @@ export interface ClickHouseServer {
   password: pulumi.Input<string>;
 }
 
-/** Memory of each one-shot job of a tenant, in MB. */
-const JOB_MEMORY_MB = {
-  "database-check": 64,
-  "redis-user": 64,
-  namespace: 128,
-  "clickhouse-access": 256,
-  migrate: 1024,
-  schema: 1024,
-} as const;
+/** Memory of each one-shot job in the tenant's namespace, in MB. */
+const JOB_MEMORY_MB = { migrate: 1024, schema: 1024 } as const;
+const CLICKHOUSE_JOB_MEMORY_MB = 256;
 
 export interface KubeTenantArgs {
   /** The stack's name, which prefixes the tenant's namespace. */
@@ -112,10 +107,14 @@ export interface KubeTenantArgs {
   };
   /** The connector's namespace, the only one let in to api and dashboard. */
   edgeNamespace: string;
-  /** The platform's data namespace and its services' ports, when the platform runs them. @default none (all external) */
-  data?: { namespace: string; ports: readonly PolicyPort[] };
-  /** Private ranges the tenant may reach besides the internet (a managed database's). @default none */
-  allowedCidrs?: readonly string[];
+  /**
+   * The stack's data namespace and the ports of the services the platform runs there. The
+   * tenant's jobs that use an admin's credentials run there, so that no such credential is ever
+   * in the tenant's namespace.
+   */
+  data: { namespace: KubeNamespace; ports: readonly PolicyPort[] };
+  /** The operator's additions to what tenants may and may not reach (see `ClusterRanges`). @default none */
+  ranges?: ClusterRanges;
   /** Operator-supplied secrets; each one not given is generated. @default all generated */
   secrets?: { databasePassword?: string; secretKey?: string; adminPassword?: string };
   /** Cloudflare Access for the tenant's public hostname. @default none (not exposed) */
@@ -170,7 +169,7 @@ export class KubeTenant extends pulumi.ComponentResource {
     );
     const ns = this.namespace;
     const inNamespace = { parent: this, dependsOn: [ns.resource] };
-    new k8s.core.v1.ResourceQuota(
+    const quota = new k8s.core.v1.ResourceQuota(
       `${name}-quota`,
       {
         metadata: { name: "tenant", namespace: ns.resource.metadata.name },
@@ -185,7 +184,7 @@ export class KubeTenant extends pulumi.ComponentResource {
       },
       inNamespace,
     );
-    new k8s.core.v1.LimitRange(
+    const limits = new k8s.core.v1.LimitRange(
       `${name}-limits`,
       {
         metadata: { name: "tenant", namespace: ns.resource.metadata.name },
@@ -203,13 +202,16 @@ export class KubeTenant extends pulumi.ComponentResource {
         stack: args.stack,
         edgeNamespace: args.edgeNamespace,
         serving: SERVING_ROLES.map((role) => ({ service: role, port: APP_PORTS[role] })),
-        data: args.data,
-        allowedCidrs: args.allowedCidrs,
+        data: { namespace: args.data.namespace.name, ports: args.data.ports },
+        ranges: args.ranges,
       }),
       { parent: this },
     );
-    // Every job of the tenant waits for its namespace's policies.
+    // The tenant's own jobs (its credentials only) in its namespace, after its policies; those
+    // with an admin's credentials in the data namespace, after the data services are ready.
     const run = scriptRunner({ namespace: ns, environment, tenant: id });
+    const adminRun = scriptRunner({ namespace: args.data.namespace, environment, tenant: id });
+    const sharedReady = args.dependsOn ?? [];
 
     const secrets = args.secrets ?? {};
     const databasePassword = secretOrGenerated(
@@ -227,14 +229,14 @@ export class KubeTenant extends pulumi.ComponentResource {
       `${name}-database`,
       {
         context: { environment },
-        run,
+        run: adminRun,
         tenantId: id,
         postgres,
         password: databasePassword,
         // Surge pods hold their pools while the old ones still do.
         connectionLimit:
           args.databaseConnectionLimit ?? DATABASE_POOL_SIZE * (2 * 2 + workerReplicas + 1),
-        dependsOn: policies,
+        dependsOn: sharedReady,
       },
       { parent: this },
     );
@@ -242,18 +244,18 @@ export class KubeTenant extends pulumi.ComponentResource {
     const sqlName = tenantSqlName(id);
     const redisUser = new RedisUser(
       `${name}-redis`,
-      { run, tenantId: id, redis, image: images.redis, dependsOn: policies },
+      { run: adminRun, tenantId: id, redis, image: images.redis, dependsOn: sharedReady },
       { parent: this },
     );
     const temporalNamespace = new Namespace(
       `${name}-namespace`,
       {
-        run,
+        run: adminRun,
         tenantId: id,
         namespace: tenantNamespace(id, args.namespaceGeneration),
         temporal,
         retentionDays: args.namespaceRetentionDays,
-        dependsOn: policies,
+        dependsOn: sharedReady,
       },
       { parent: this },
     );
@@ -289,11 +291,12 @@ export class KubeTenant extends pulumi.ComponentResource {
         { ...spec, memoryMb: JOB_MEMORY_MB[spec.job] },
         { parent: this, dependsOn },
       );
-    const clickhouseAccess = step(
-      "clickhouse",
+    const clickhouseAccess = adminRun(
+      `${name}-clickhouse`,
       {
         job: "clickhouse-access",
         image: images.clickhouse,
+        memoryMb: CLICKHOUSE_JOB_MEMORY_MB,
         script: tenantAccessScript({
           server: clickhouse.host,
           port: clickhouse.nativePort,
@@ -309,7 +312,7 @@ export class KubeTenant extends pulumi.ComponentResource {
         description: `ClickHouse access job of tenant ${id}`,
         secrets: [clickhouse.password, clickhousePassword],
       },
-      policies,
+      { parent: this, dependsOn: sharedReady },
     );
     const prerequisites = [database.database, database.revokePublic, ...policies];
     // Once per workspace, decided by the tenant's database (see dittofeed/bootstrap.ts).
@@ -339,11 +342,11 @@ export class KubeTenant extends pulumi.ComponentResource {
       waitFor(prerequisites, [bootstrap.succeeded, temporalNamespace.succeeded]),
     );
 
-    const ready = waitFor(policies, [
-      temporalNamespace.succeeded,
-      schema.succeeded,
-      redisUser.succeeded,
-    ]);
+    // A grown memory limit must be admitted by the quota and limits before the pods that need it.
+    const ready = waitFor(
+      [...policies, quota, limits],
+      [temporalNamespace.succeeded, schema.succeeded, redisUser.succeeded],
+    );
     const app = (role: AppRole) => {
       const owner = { environment, service: role, tenant: id };
       const secret = envSecret(

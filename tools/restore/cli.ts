@@ -15,7 +15,8 @@ const USAGE = `usage:
   --into       restore into this database instead, beside the original (for inspection)
   --yes        do it; without it, only say what would be replaced
   The superuser's password: pulumi stack output connections --show-secrets -s <stack>.
-  The admin endpoint is the stack's platform:postgres.adminHost/adminPort (PGHOST/PGPORT override).`;
+  The admin endpoint is the stack's platform:postgres.external (over TLS), or else its
+  platform:postgres.adminHost/adminPort (PGHOST, PGPORT, PGUSER, PGSSLMODE override).`;
 
 class UsageError extends Error {}
 
@@ -41,7 +42,15 @@ async function main(argv: string[]) {
   const file = stackFilePath(PROJECT_ROOT, values.stack);
   if (!fs.existsSync(file)) throw new UsageError(`no stack file ${file}`);
   const raw = namespaceValues(readStackFile(file), "platform");
-  const postgres = (raw.postgres ?? {}) as { adminHost?: string; adminPort?: number };
+  const postgres = (raw.postgres ?? {}) as {
+    adminHost?: string;
+    adminPort?: number;
+    external?: { host: string; port?: number; user?: string };
+  };
+  // A managed Postgres (Kubernetes stacks) is reached directly, over TLS that checks it, as the
+  // provider reaches it; pg_restore and psql read libpq's variables from the environment.
+  const { external } = postgres;
+  if (external) process.env.PGSSLMODE ??= "verify-full";
   const database = values.database ?? tenantSqlName(values.tenant!);
   return restore({
     set: values.from,
@@ -49,9 +58,12 @@ async function main(argv: string[]) {
     into: values.into ?? database,
     apply: values.yes,
     connection: {
-      host: process.env.PGHOST ?? postgres.adminHost ?? "127.0.0.1",
-      port: Number(process.env.PGPORT ?? postgres.adminPort ?? DEFAULT_ADMIN_PORT),
-      user: process.env.PGUSER ?? "postgres",
+      host: process.env.PGHOST ?? external?.host ?? postgres.adminHost ?? "127.0.0.1",
+      port: Number(
+        process.env.PGPORT ??
+          (external ? (external.port ?? 5432) : (postgres.adminPort ?? DEFAULT_ADMIN_PORT)),
+      ),
+      user: process.env.PGUSER ?? external?.user ?? "postgres",
       password,
     },
     log: (line) => console.log(line),
