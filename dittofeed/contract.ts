@@ -140,8 +140,19 @@ function dittofeedEnvironment(s: DittofeedSettings): Record<string, string> {
   };
 }
 
-/** Role-specific additions: Next.js binds to the container hostname unless told otherwise. */
-function roleEnvironment(role: AppRole): Record<string, string> {
+/**
+ * What a long-running role reads beyond {@link roleEnvironment}: the same for api, dashboard and
+ * workers, so that one set of settings serves all three.
+ */
+export function appEnvironment(s: DittofeedSettings): Record<string, string> {
+  return dittofeedEnvironment(s);
+}
+
+/**
+ * Role-specific additions, none of them secret: Next.js binds to the container hostname unless
+ * told otherwise.
+ */
+export function roleEnvironment(role: AppRole): Record<string, string> {
   switch (role) {
     case "api":
       return { API_HOST: "0.0.0.0", API_PORT: String(APP_PORTS.api) };

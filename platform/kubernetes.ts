@@ -118,7 +118,6 @@ function dataServices(
     const platformPostgres = new KubePostgres(
       "postgres",
       {
-        environment,
         namespace: data,
         image: config.postgres.image,
         memoryMb: config.postgres.memoryMb,
@@ -141,7 +140,6 @@ function dataServices(
   const redis = new KubeStore(
     "redis",
     {
-      environment,
       namespace: data,
       service: "redis",
       image: config.redis.image,
@@ -181,7 +179,6 @@ function dataServices(
     const store = new KubeStore(
       "clickhouse",
       {
-        environment,
         namespace: data,
         service: "clickhouse",
         image: config.clickhouse.image,
@@ -229,7 +226,7 @@ function dataServices(
         : config.temporal.adminToolsImage,
       memoryMb: config.temporal.memoryMb,
       postgres,
-      run: scriptRunner({ namespace: data, environment }),
+      run: scriptRunner({ namespace: data }),
       password: secrets.temporalPassword,
     },
     options,
@@ -313,7 +310,7 @@ export function createKubernetesPlatform(
               }
             : undefined,
         // A tenant's jobs talk to the data services the moment they start.
-        dependsOn: [shared.temporal, ...shared.policies, ...shared.ready],
+        dependsOn: [shared.temporal.server, ...shared.policies, ...shared.ready],
       },
       options,
     ),

@@ -6,7 +6,13 @@ import { DOWNTIME_CHANGES, downtime, DowntimeResult } from "../tools/bench/downt
 import { floorProgram, MINIMAL, skeletonOf } from "../tools/bench/floor";
 import { Measurement } from "../tools/bench/measure";
 import { evaluateTargets, SizeResult } from "../tools/bench/report";
-import { DEFAULT_HEAP_TENANTS, nodeArgsFor, parseSizes, RAISED_HEAP_MB } from "../tools/bench/run";
+import {
+  DEFAULT_HEAP_TENANTS,
+  nodeArgsFor,
+  parseRuntimes,
+  parseSizes,
+  RAISED_HEAP_MB,
+} from "../tools/bench/run";
 import { syntheticStack } from "../tools/bench/synthetic";
 import { diffPlans } from "../tools/plan/diff";
 import { buildPlan, Plan, PlannedResource } from "../tools/plan/plan";
@@ -74,6 +80,22 @@ test("synthetic stacks are valid production configs with distinct tenants and ho
   assert.equal(config.environment, "production");
   assert.equal(config.tenants.length, 500);
   assert.equal(new Set(config.tenants.map((t) => t.hostname)).size, 500);
+  const kube = parsePlatformConfig(rawPlatformConfig(syntheticStack(100, "kubernetes").config), {
+    stack: "production-k8s",
+  });
+  assert.deepEqual(
+    [kube.runtime, kube.environment, kube.tenants.length],
+    ["kubernetes", "production", 100],
+  );
+});
+
+test("the floor registers every Kubernetes type the platform does", async () => {
+  const run = await runProgram(syntheticStack(1, "kubernetes"));
+  assert.equal(run.error, undefined, String(run.error));
+  const missing = [...new Set(run.registrations.filter((r) => r.custom).map((r) => r.type))].filter(
+    (type) => !(type in MINIMAL),
+  );
+  assert.deepEqual(missing, []);
 });
 
 describe("dependency analysis", () => {
@@ -306,6 +328,9 @@ test("--sizes takes tenant counts or none, and names the bad value", () => {
   assert.deepEqual(parseSizes("100,1,10"), [1, 10, 100]);
   assert.deepEqual(parseSizes("none"), []);
   assert.throws(() => parseSizes("1,ten"), /--sizes .*"1,ten"/);
+  assert.deepEqual(parseRuntimes(undefined), ["docker", "kubernetes"]);
+  assert.deepEqual(parseRuntimes("kubernetes"), ["kubernetes"]);
+  assert.throws(() => parseRuntimes("docker,k8s"), /--runtimes .*"docker,k8s"/);
 });
 
 describe("downtime of a change", () => {

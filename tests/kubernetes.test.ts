@@ -13,7 +13,12 @@ import { BlockList, isIPv4 } from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { before, describe, test } from "node:test";
-import { dittofeedHealthPath } from "../dittofeed/contract";
+import {
+  consumerEnvironment,
+  DittofeedSettings,
+  dittofeedHealthPath,
+  roleEnvironment,
+} from "../dittofeed/contract";
 import type { IDeployment } from "kubernetes-models/apps/v1/Deployment";
 import type { IStatefulSet } from "kubernetes-models/apps/v1/StatefulSet";
 import type { IJob } from "kubernetes-models/batch/v1/Job";
@@ -44,6 +49,24 @@ import {
 } from "./harness";
 
 const STACK = "production-k8s";
+
+/** Settings whose values do not matter, for the environment's keys. */
+const DUMMY_SETTINGS: DittofeedSettings = {
+  databaseUrl: "postgresql://u:p@h:5432/d",
+  clickhouseUrl: "http://c:8123",
+  clickhouseDatabase: "d",
+  clickhouseUser: "u",
+  clickhousePassword: "p",
+  temporalAddress: "t:7233",
+  temporalNamespace: "n",
+  redisUrl: "redis://u:p@r:6379",
+  secretKey: "k",
+  adminPassword: "a",
+  dashboardUrl: "https://x.example.com",
+  apiBaseUrl: "https://x.example.com",
+  logLevel: "info",
+  workspaceName: "W",
+};
 const TENANTS = ["stark", "umbrella"] as const;
 
 /** A value with every secret unwrapped, as the provider sends it to the API server. */
@@ -189,8 +212,8 @@ describe("a Kubernetes stack (committed production-k8s)", () => {
           `${id}-redis-job`,
         ],
       );
-      // One per job and one per role.
-      assert.equal(ofKind(run, "Secret", namespace).length, 5);
+      // One per job, and one that the three roles read.
+      assert.equal(ofKind(run, "Secret", namespace).length, 3);
     }
   });
 
@@ -266,6 +289,23 @@ describe("a Kubernetes stack (committed production-k8s)", () => {
     }
   });
 
+  test("each role reads exactly the environment it reads on Docker: the shared Secret and its own plain settings", () => {
+    const namespace = `${STACK}-stark`;
+    const [app] = ofKind(run, "Secret", namespace).filter((s) =>
+      s.name.startsWith("stark-app-env"),
+    );
+    for (const role of ["api", "dashboard", "worker"] as const) {
+      const [container] = containersOf(object(run, "Deployment", namespace, role).manifest);
+      // The Secret's name is the provider's (see tools/engine/mocks.ts).
+      assert.match(container.envFrom[0].secretRef.name, /^stark-app-env-[0-9a-f]{8}$/);
+      const plain = Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value]));
+      const effective = { ...app.manifest.stringData, ...plain };
+      const docker = consumerEnvironment(role, DUMMY_SETTINGS);
+      assert.deepEqual(Object.keys(effective).sort(), Object.keys(docker).sort(), role);
+      assert.deepEqual(plain, roleEnvironment(role), role);
+    }
+  });
+
   test("serving roles roll without dropping below their replicas, behind readiness on the health paths", () => {
     const namespace = `${STACK}-stark`;
     for (const [role, port] of [
@@ -337,14 +377,15 @@ describe("a Kubernetes stack (committed production-k8s)", () => {
       assert.ok(isSecret(raw.inputs.stringData), `${secret.name}'s data is not a secret`);
       assert.equal(secret.manifest.immutable, true, secret.name);
     }
-    // Every pod's environment comes from a Secret; no value is written into a pod spec but plain settings.
-    for (const kind of ["Deployment", "Job", "StatefulSet"] as const) {
-      for (const r of ofKind(run, kind)) {
-        for (const c of containersOf(r.manifest)) {
-          assert.ok(c.envFrom[0].secretRef.name, `${r.name} reads no Secret`);
-        }
-      }
-    }
+    // Every pod that is given a secret reads it from a Secret (the leak check above proves no
+    // plain value is one); only the Temporal namespace jobs, whose settings are all literals,
+    // read none.
+    const without = (["Deployment", "Job", "StatefulSet"] as const)
+      .flatMap((kind) => ofKind(run, kind as "Job"))
+      .filter((r) => !containersOf(r.manifest).some((c) => c.envFrom?.[0]?.secretRef?.name))
+      .map((r) => r.name)
+      .sort();
+    assert.deepEqual(without, ["stark-namespace-job", "umbrella-namespace-job"]);
     assert.ok(isSecret(run.outputs?.connections), "connections output is not a secret");
   });
 
@@ -353,7 +394,7 @@ describe("a Kubernetes stack (committed production-k8s)", () => {
     assert.equal(provider.inputs.sslmode, "verify-full");
     assert.equal(provider.inputs.host, "dittofeed-k8s.db.example.net");
     const apiEnv = run.registrations.find(
-      (r) => r.name.startsWith("stark-api-env") && r.type === "kubernetes:core/v1:Secret",
+      (r) => r.name.startsWith("stark-app-env") && r.type === "kubernetes:core/v1:Secret",
     )!;
     const env = unwrap(apiEnv.inputs.stringData) as Record<string, string>;
     assert.match(
@@ -720,7 +761,7 @@ test("a setting a job reads replaces the job and rolls the roles that read it; o
   // the job's template names the new Secret, and each Deployment's pod template rolls to it.
   assert.equal(action("stark-schema-env"), "replace");
   assert.equal(action("stark-schema"), "replace");
-  assert.equal(action("stark-api-env"), "replace");
+  assert.equal(action("stark-app-env"), "replace");
   assert.equal(action("stark-api"), "update");
   // The owner check reads nothing of it.
   assert.equal(action("stark-database-owner-check"), undefined);

@@ -1,6 +1,5 @@
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
-import { Environment } from "../../lib/environments";
 import { execProbe } from "../../lib/kubernetes";
 import { SERVICE_PORTS } from "../../lib/ports";
 import { PostgresServer } from "../shared/context";
@@ -17,8 +16,6 @@ const POSTGRES_USER = { uid: 999, gid: 999 };
 const DATA_MOUNT = "/var/lib/postgresql/data";
 
 export interface KubePostgresArgs {
-  /** The stack's environment. */
-  environment: Environment;
   /** The data namespace. */
   namespace: KubeNamespace;
   /** The image reference from config. */
@@ -62,7 +59,6 @@ export class KubePostgres extends pulumi.ComponentResource implements PostgresSe
     this.store = new KubeStore(
       name,
       {
-        environment: args.environment,
         namespace: args.namespace,
         service: "postgres",
         image: args.image,

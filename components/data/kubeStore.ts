@@ -1,6 +1,5 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { Environment } from "../../lib/environments";
 import { serviceHost } from "../../lib/kubernetes";
 import { secretOrGenerated } from "../shared/context";
 import {
@@ -13,8 +12,6 @@ import {
 } from "../shared/kubernetes";
 
 export interface KubeStoreArgs {
-  /** The stack's environment, labelled on everything. */
-  environment: Environment;
   /** The data namespace. */
   namespace: KubeNamespace;
   /** Names the StatefulSet, its Service and its pods' label: `postgres`, `redis`, `clickhouse`. */
@@ -55,7 +52,7 @@ export class KubeStore extends pulumi.ComponentResource {
 
   constructor(name: string, args: KubeStoreArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:data:KubeStore", name, {}, opts);
-    const owner: KubeOwner = { environment: args.environment, service: args.service };
+    const owner: KubeOwner = { service: args.service };
     this.password = secretOrGenerated(`${name}-password`, args.password, this);
     const secret = envSecret(
       `${name}-env`,

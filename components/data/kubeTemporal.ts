@@ -94,7 +94,7 @@ export class KubeTemporal extends pulumi.ComponentResource {
       schemaReady = [schema.succeeded];
     }
 
-    const owner = { environment: args.environment, service: "temporal" };
+    const owner = { service: "temporal" };
     const secret = envSecret(
       `${name}-env`,
       { namespace: args.namespace, owner, values: { POSTGRES_PWD: password } },

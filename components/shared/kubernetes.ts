@@ -31,7 +31,6 @@ import { RunConnector, RunScript } from "./context";
 
 /** What an object belongs to; carried as `platform.*` labels, as on Docker. */
 export interface KubeOwner {
-  environment: string;
   /** The service its pods are selected by: `api`, `postgres`, `cloudflared`, a job's name. */
   service: string;
   /** Set when it belongs to one tenant. */
@@ -39,9 +38,9 @@ export interface KubeOwner {
 }
 
 export function kubeLabels(owner: KubeOwner): Record<string, string> {
+  // The environment and the stack are the namespace's labels (`namespaceLabels`), which every
+  // object inherits by where it is: repeating them on each object and pod only costs.
   return {
-    "app.kubernetes.io/managed-by": "pulumi",
-    [LABELS.environment]: owner.environment,
     ...selectorLabels(owner.service),
     ...(owner.tenant === undefined ? {} : { [LABELS.tenant]: owner.tenant }),
   };
@@ -72,9 +71,22 @@ export function namespace(
   return { name: args.name, resource };
 }
 
-/** Where an object of `namespace` lives: its name, through the resource. */
-function inNamespace(namespace: KubeNamespace): pulumi.Output<string> {
-  return namespace.resource.metadata.name;
+/**
+ * Options of an object in `namespace`: it waits for the namespace. The name itself goes into the
+ * manifest as a plain string: every Output in a resource's inputs costs the SDK a captured stack
+ * trace when it serializes them (@pulumi/pulumi 3.270.0, runtime/rpc.js `serializeProperty`),
+ * and a tenant has dozens of objects (tools/bench/results.md).
+ */
+function inNamespace(namespace: KubeNamespace, opts: Options): Options {
+  const { dependsOn } = opts;
+  // An Output of a list flattens at run time, as `waitFor`'s gates do (see there).
+  const others =
+    dependsOn === undefined
+      ? []
+      : Array.isArray(dependsOn)
+        ? dependsOn
+        : [dependsOn as pulumi.Input<pulumi.Resource>];
+  return { ...opts, dependsOn: [namespace.resource, ...others] };
 }
 
 /**
@@ -95,12 +107,12 @@ export function envSecret(
   return new k8s.core.v1.Secret(
     name,
     {
-      metadata: { namespace: inNamespace(args.namespace), labels: kubeLabels(args.owner) },
+      metadata: { namespace: args.namespace.name, labels: kubeLabels(args.owner) },
       immutable: true,
       type: "Opaque",
       stringData: pulumi.secret(args.values),
     },
-    opts,
+    inNamespace(args.namespace, opts),
   );
 }
 
@@ -180,7 +192,7 @@ export function deployment(
   return new k8s.apps.v1.Deployment(
     name,
     {
-      metadata: { name: args.owner.service, namespace: inNamespace(args.namespace), labels },
+      metadata: { name: args.owner.service, namespace: args.namespace.name, labels },
       spec: {
         replicas: args.replicas,
         selector: { matchLabels: selectorLabels(args.owner.service) },
@@ -203,7 +215,7 @@ export function deployment(
         },
       },
     },
-    opts,
+    inNamespace(args.namespace, opts),
   );
 }
 
@@ -236,7 +248,7 @@ export function statefulSet(
   return new k8s.apps.v1.StatefulSet(
     name,
     {
-      metadata: { name: service, namespace: inNamespace(args.namespace), labels },
+      metadata: { name: service, namespace: args.namespace.name, labels },
       spec: {
         replicas: 1,
         serviceName: service,
@@ -280,7 +292,7 @@ export function statefulSet(
         ],
       },
     },
-    { ...opts, ignoreChanges: ["spec.volumeClaimTemplates"] },
+    { ...inNamespace(args.namespace, opts), ignoreChanges: ["spec.volumeClaimTemplates"] },
   );
 }
 
@@ -301,7 +313,7 @@ export function service(
     {
       metadata: {
         name: args.owner.service,
-        namespace: inNamespace(args.namespace),
+        namespace: args.namespace.name,
         labels: kubeLabels(args.owner),
       },
       spec: {
@@ -315,7 +327,7 @@ export function service(
         })),
       },
     },
-    opts,
+    inNamespace(args.namespace, opts),
   );
 }
 
@@ -340,7 +352,7 @@ export function job(
     name,
     {
       metadata: {
-        namespace: inNamespace(args.namespace),
+        namespace: args.namespace.name,
         labels,
         annotations: { "pulumi.com/replaceUnready": "true" },
       },
@@ -355,7 +367,7 @@ export function job(
         },
       },
     },
-    opts,
+    inNamespace(args.namespace, opts),
   );
 }
 
@@ -363,18 +375,21 @@ export function job(
  * The Kubernetes runtime's way to run scripts: a Job in `namespace`, its environment in a Secret
  * of its own. The gate resolves once the provider has seen the Job complete.
  */
-export function scriptRunner(args: {
-  namespace: KubeNamespace;
-  environment: string;
-  tenant?: string;
-}): RunScript {
+export function scriptRunner(args: { namespace: KubeNamespace; tenant?: string }): RunScript {
   return (name, spec, opts) => {
-    const owner = { environment: args.environment, service: spec.job, tenant: args.tenant };
-    const secret = envSecret(
-      `${name}-env`,
-      { namespace: args.namespace, owner, values: spec.env },
-      { parent: opts.parent },
-    );
+    const owner = { service: spec.job, tenant: args.tenant };
+    // Settings that are all literals carry no secret (the platform's secrets are Outputs, marked
+    // secret): they go into the Job itself, and need no Secret of their own.
+    const literal = Object.values(spec.env).every((value) => typeof value === "string");
+    const env = literal
+      ? { env: spec.env }
+      : {
+          secret: envSecret(
+            `${name}-env`,
+            { namespace: args.namespace, owner, values: spec.env },
+            { parent: opts.parent },
+          ),
+        };
     const run = job(
       name,
       {
@@ -383,7 +398,7 @@ export function scriptRunner(args: {
         container: {
           image: spec.image,
           command: ["sh", "-c", spec.script],
-          secret,
+          ...env,
           memoryMb: spec.memoryMb,
         },
       },
@@ -404,8 +419,8 @@ export function networkPolicies(
     (policy) =>
       new k8s.networking.v1.NetworkPolicy(
         `${name}-${policy.name}`,
-        { metadata: { name: policy.name, namespace: inNamespace(namespace) }, spec: policy.spec },
-        opts,
+        { metadata: { name: policy.name, namespace: namespace.name }, spec: policy.spec },
+        inNamespace(namespace, opts),
       ),
   );
 }
@@ -494,10 +509,10 @@ export function kubeConnector(args: {
     new k8s.policy.v1.PodDisruptionBudget(
       `${name}-connector-budget`,
       {
-        metadata: { name: CONNECTOR_SERVICE, namespace: inNamespace(edge) },
+        metadata: { name: CONNECTOR_SERVICE, namespace: edge.name },
         spec: { maxUnavailable: 1, selector: { matchLabels: selectorLabels(CONNECTOR_SERVICE) } },
       },
-      { parent },
+      inNamespace(edge, { parent }),
     );
     return { workload, routesApplied: workload.metadata.apply(() => []) };
   };

@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { bootstrapOnceScript } from "../../dittofeed/bootstrap";
 import {
   APP_PORTS,
+  appEnvironment,
   AppRole,
   Consumer,
   consumerEnvironment,
@@ -10,6 +11,7 @@ import {
   DittofeedImage,
   dittofeedProbe,
   Endpoint,
+  roleEnvironment,
   SERVING_ROLES,
   ServingRole,
 } from "../../dittofeed/contract";
@@ -172,7 +174,7 @@ export class KubeTenant extends pulumi.ComponentResource {
     const quota = new k8s.core.v1.ResourceQuota(
       `${name}-quota`,
       {
-        metadata: { name: "tenant", namespace: ns.resource.metadata.name },
+        metadata: { name: "tenant", namespace: ns.name },
         spec: tenantQuota(
           [
             { memoryMb: args.memoryMb.api, replicas: 1, surge: true },
@@ -187,7 +189,7 @@ export class KubeTenant extends pulumi.ComponentResource {
     const limits = new k8s.core.v1.LimitRange(
       `${name}-limits`,
       {
-        metadata: { name: "tenant", namespace: ns.resource.metadata.name },
+        metadata: { name: "tenant", namespace: ns.name },
         spec: tenantLimitRange(
           Math.max(...Object.values(args.memoryMb), ...Object.values(JOB_MEMORY_MB)),
         ),
@@ -209,8 +211,8 @@ export class KubeTenant extends pulumi.ComponentResource {
     );
     // The tenant's own jobs (its credentials only) in its namespace, after its policies; those
     // with an admin's credentials in the data namespace, after the data services are ready.
-    const run = scriptRunner({ namespace: ns, environment, tenant: id });
-    const adminRun = scriptRunner({ namespace: args.data.namespace, environment, tenant: id });
+    const run = scriptRunner({ namespace: ns, tenant: id });
+    const adminRun = scriptRunner({ namespace: args.data.namespace, tenant: id });
     const sharedReady = args.dependsOn ?? [];
 
     const secrets = args.secrets ?? {};
@@ -347,13 +349,18 @@ export class KubeTenant extends pulumi.ComponentResource {
       [...policies, quota, limits],
       [temporalNamespace.succeeded, schema.succeeded, redisUser.succeeded],
     );
+    // One Secret for the three roles, which read the same settings; what differs by role is plain.
+    const appSecret = envSecret(
+      `${name}-app-env`,
+      {
+        namespace: ns,
+        owner: { service: "app", tenant: id },
+        values: settings.apply(appEnvironment),
+      },
+      inNamespace,
+    );
     const app = (role: AppRole) => {
-      const owner = { environment, service: role, tenant: id };
-      const secret = envSecret(
-        `${name}-${role}-env`,
-        { namespace: ns, owner, values: environmentOf(role) },
-        inNamespace,
-      );
+      const owner = { service: role, tenant: id };
       const probe = dittofeedProbe(role, temporal.endpoint);
       const serving = role !== "worker";
       return deployment(
@@ -365,7 +372,8 @@ export class KubeTenant extends pulumi.ComponentResource {
           serving,
           container: {
             image: images[role],
-            secret,
+            env: roleEnvironment(role),
+            secret: appSecret,
             memoryMb: args.memoryMb[role],
             ports: serving ? [{ name: "http", port: APP_PORTS[role] }] : undefined,
             readinessProbe:
@@ -383,7 +391,7 @@ export class KubeTenant extends pulumi.ComponentResource {
         `${name}-${role}-service`,
         {
           namespace: ns,
-          owner: { environment, service: role, tenant: id },
+          owner: { service: role, tenant: id },
           ports: [{ name: "http", port: APP_PORTS[role] }],
         },
         inNamespace,

@@ -1,6 +1,7 @@
 /** The SDK floor: the same URNs registered with only the inputs each SDK class requires, and no logic of ours. */
 import * as cloudflare from "@pulumi/cloudflare";
 import * as docker from "@pulumi/docker";
+import * as k8s from "@pulumi/kubernetes";
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
@@ -24,6 +25,21 @@ const ACCOUNT = "0123456789abcdef0123456789abcdef";
  * registering one costs the Pulumi SDK and the mocks, and nothing of ours.
  */
 export const MINIMAL: Record<string, Register> = {
+  "pulumi:providers:kubernetes": (name, opts) => new k8s.Provider(name, {}, opts),
+  "kubernetes:core/v1:Namespace": (name, opts) => new k8s.core.v1.Namespace(name, {}, opts),
+  "kubernetes:core/v1:Secret": (name, opts) => new k8s.core.v1.Secret(name, {}, opts),
+  "kubernetes:core/v1:Service": (name, opts) => new k8s.core.v1.Service(name, {}, opts),
+  "kubernetes:core/v1:ResourceQuota": (name, opts) => new k8s.core.v1.ResourceQuota(name, {}, opts),
+  "kubernetes:core/v1:LimitRange": (name, opts) => new k8s.core.v1.LimitRange(name, {}, opts),
+  "kubernetes:networking.k8s.io/v1:NetworkPolicy": (name, opts) =>
+    new k8s.networking.v1.NetworkPolicy(name, {}, opts),
+  "kubernetes:policy/v1:PodDisruptionBudget": (name, opts) =>
+    new k8s.policy.v1.PodDisruptionBudget(name, {}, opts),
+  "kubernetes:apps/v1:Deployment": (name, opts) =>
+    new k8s.apps.v1.Deployment(name, { spec: { selector: {}, template: {} } }, opts),
+  "kubernetes:apps/v1:StatefulSet": (name, opts) =>
+    new k8s.apps.v1.StatefulSet(name, { spec: { selector: {}, template: {} } }, opts),
+  "kubernetes:batch/v1:Job": (name, opts) => new k8s.batch.v1.Job(name, {}, opts),
   "pulumi:providers:docker": (name, opts) => new docker.Provider(name, {}, opts),
   "pulumi:providers:postgresql": (name, opts) => new postgresql.Provider(name, {}, opts),
   "pulumi:providers:cloudflare": (name, opts) => new cloudflare.Provider(name, {}, opts),

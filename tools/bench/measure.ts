@@ -1,8 +1,8 @@
 /**
  * One measurement in a fresh process, so that its peak RSS is its own:
- *   node --import tsx tools/bench/measure.ts platform <tenants> <skeleton file to write>
- *   node --import tsx tools/bench/measure.ts floor <tenants> <skeleton file to read>
- * Prints one JSON `Measurement` on stdout.
+ *   node --import tsx tools/bench/measure.ts platform <tenants> <skeleton file to write> [runtime]
+ *   node --import tsx tools/bench/measure.ts floor <tenants> <skeleton file to read> [runtime]
+ * The runtime is `docker` (the default) or `kubernetes`. Prints one JSON `Measurement` on stdout.
  */
 import * as fs from "node:fs";
 import { getHeapStatistics } from "node:v8";
@@ -10,7 +10,7 @@ import { buildPlan } from "../plan/plan";
 import { runProgram } from "../engine/runner";
 import { count, shapeOf, ShapeFigures } from "./analysis";
 import { floorProgram, skeletonOf, SkeletonEntry } from "./floor";
-import { syntheticStack } from "./synthetic";
+import { Runtime, syntheticStack } from "./synthetic";
 
 export type MeasuredProgram = "platform" | "floor";
 
@@ -33,8 +33,13 @@ export interface Measurement {
 
 const MB = 1024 * 1024;
 
-async function measure(program: MeasuredProgram, tenants: number, skeletonFile: string) {
-  const options = syntheticStack(tenants);
+async function measure(
+  program: MeasuredProgram,
+  tenants: number,
+  skeletonFile: string,
+  runtime: Runtime,
+) {
+  const options = syntheticStack(tenants, runtime);
   const floor =
     program === "floor"
       ? floorProgram(JSON.parse(fs.readFileSync(skeletonFile, "utf8")) as SkeletonEntry[])
@@ -62,16 +67,19 @@ async function measure(program: MeasuredProgram, tenants: number, skeletonFile: 
 }
 
 if (require.main === module) {
-  const [program, tenants, skeletonFile] = process.argv.slice(2);
+  const [program, tenants, skeletonFile, runtime = "docker"] = process.argv.slice(2);
   if (
     (program !== "platform" && program !== "floor") ||
     !/^\d+$/.test(tenants ?? "") ||
-    !skeletonFile
+    !skeletonFile ||
+    (runtime !== "docker" && runtime !== "kubernetes")
   ) {
-    process.stderr.write("usage: measure.ts platform|floor <tenants> <skeleton file>\n");
+    process.stderr.write(
+      "usage: measure.ts platform|floor <tenants> <skeleton file> [docker|kubernetes]\n",
+    );
     process.exit(2);
   }
-  measure(program, Number(tenants), skeletonFile).then(
+  measure(program, Number(tenants), skeletonFile, runtime).then(
     (m) => process.stdout.write(`${JSON.stringify(m)}\n`),
     (error: unknown) => {
       process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);

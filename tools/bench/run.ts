@@ -8,6 +8,7 @@ import { PROJECT_ROOT } from "../engine/runner";
 import { BLAST_STACKS, blastRadius } from "./blast";
 import { DOWNTIME_BASELINE, downtimeBeforeAndAfter } from "./downtime";
 import { Measurement, MeasuredProgram } from "./measure";
+import { Runtime } from "./synthetic";
 import {
   BenchResults,
   completed,
@@ -19,6 +20,8 @@ import {
 } from "./report";
 
 export const DEFAULT_SIZES = [1, 10, 100, 300, 500];
+/** The Kubernetes runtime's sizes: the issue's 1, 10 and 100 tenants. */
+export const KUBERNETES_SIZES = [1, 10, 100];
 
 /**
  * The most tenants one stack evaluates with at Node's default heap (4 GB on a 24 GB machine;
@@ -38,11 +41,25 @@ const RESULTS = path.join(__dirname, "results");
 /** Sizes up to 100 get the median of three runs (a run at 100 varies by a tenth), larger ones one. */
 export const runsFor = (tenants: number) => (tenants <= 100 ? 3 : 1);
 
-function measureOnce(program: MeasuredProgram, tenants: number, skeleton: string): Outcome {
+function measureOnce(
+  program: MeasuredProgram,
+  tenants: number,
+  skeleton: string,
+  runtime: Runtime,
+): Outcome {
   // Node's defaults up to DEFAULT_HEAP_TENANTS: no flags beyond loading TypeScript.
   const child = spawnSync(
     process.execPath,
-    [...nodeArgsFor(tenants), "--import", "tsx", MEASURE, program, String(tenants), skeleton],
+    [
+      ...nodeArgsFor(tenants),
+      "--import",
+      "tsx",
+      MEASURE,
+      program,
+      String(tenants),
+      skeleton,
+      runtime,
+    ],
     {
       cwd: PROJECT_ROOT,
       encoding: "utf8",
@@ -64,18 +81,18 @@ function median(outcomes: Outcome[]): Outcome {
     : outcomes.find((o) => !completed(o))!;
 }
 
-function measureSize(tenants: number, log: (line: string) => void): SizeResult {
+function measureSize(tenants: number, runtime: Runtime, log: (line: string) => void): SizeResult {
   const skeleton = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "bench-")), "skeleton.json");
   const runs = runsFor(tenants);
   const platform: Outcome[] = [];
   const floor: Outcome[] = [];
   for (let run = 0; run < runs; run++) {
     // Alternating keeps a slow spell of the machine from landing on one side only.
-    platform.push(measureOnce("platform", tenants, skeleton));
+    platform.push(measureOnce("platform", tenants, skeleton, runtime));
     if (!completed(platform[run])) break;
-    floor.push(measureOnce("floor", tenants, skeleton));
+    floor.push(measureOnce("floor", tenants, skeleton, runtime));
     log(
-      `${tenants} tenants, run ${run + 1}/${runs}: platform ${show(platform[run])}, floor ${show(floor[run])}`,
+      `${runtime}, ${tenants} tenants, run ${run + 1}/${runs}: platform ${show(platform[run])}, floor ${show(floor[run])}`,
     );
   }
   fs.rmSync(path.dirname(skeleton), { recursive: true, force: true });
@@ -95,6 +112,17 @@ function measureSize(tenants: number, log: (line: string) => void): SizeResult {
 
 const show = (o: Outcome) => (completed(o) ? `${o.wallMs} ms, ${o.peakRssMb} MB` : o.failed);
 
+/** `--runtimes docker,kubernetes`: which runtimes' sizes to measure. @default both */
+export function parseRuntimes(value: string | undefined): Runtime[] {
+  if (value === undefined) return ["docker", "kubernetes"];
+  const runtimes = value.split(",").map((s) => s.trim());
+  const unknown = runtimes.filter((r) => r !== "docker" && r !== "kubernetes");
+  if (unknown.length > 0) {
+    throw new Error(`--runtimes must be docker, kubernetes or both, got ${JSON.stringify(value)}`);
+  }
+  return runtimes as Runtime[];
+}
+
 export function parseSizes(value: string | undefined): number[] {
   if (value === undefined) return DEFAULT_SIZES;
   if (value === "none") return [];
@@ -108,12 +136,22 @@ export function parseSizes(value: string | undefined): number[] {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { sizes: { type: "string" } } });
+  const { values } = parseArgs({
+    options: { sizes: { type: "string" }, runtimes: { type: "string" } },
+  });
   const sizes = parseSizes(values.sizes);
+  const runtimes = parseRuntimes(values.runtimes);
   const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
   const started = Date.now();
 
-  const sizeResults = sizes.map((n) => measureSize(n, log));
+  const sizeResults = runtimes.includes("docker")
+    ? sizes.map((n) => measureSize(n, "docker", log))
+    : [];
+  // The Kubernetes runtime at its own sizes, unless sizes are given.
+  const kubernetesSizes = values.sizes === undefined ? KUBERNETES_SIZES : sizes;
+  const kubernetes = runtimes.includes("kubernetes")
+    ? kubernetesSizes.map((n) => measureSize(n, "kubernetes", log))
+    : [];
   const blast = [];
   for (const stack of BLAST_STACKS) {
     log(`blast radius on ${stack}`);
@@ -134,13 +172,14 @@ async function main(): Promise<void> {
     },
     durationSeconds: Math.round((Date.now() - started) / 1000),
     sizes: sizeResults,
+    kubernetes,
     blast,
     downtime,
-    targets: evaluateTargets(sizeResults, blast, process.env.NODE_OPTIONS, downtime),
+    targets: evaluateTargets(sizeResults, blast, process.env.NODE_OPTIONS, downtime, kubernetes),
   };
   const markdown = renderResultsMarkdown(results);
   // Only the full benchmark replaces the kept results; a partial run is printed.
-  if (values.sizes === undefined) {
+  if (values.sizes === undefined && values.runtimes === undefined) {
     fs.writeFileSync(`${RESULTS}.json`, `${JSON.stringify(results, null, 2)}\n`);
     fs.writeFileSync(`${RESULTS}.md`, markdown);
     log(

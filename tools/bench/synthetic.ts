@@ -2,8 +2,14 @@
 import { stackFilePath } from "../../config/stackFile";
 import { PROJECT_ROOT, RunOptions, stackFileConfig } from "../engine/runner";
 
-/** The committed stack whose settings the scaling runs use: the one with every feature on. */
-export const SCALE_STACK = "production";
+/** The runtimes the benchmark measures. */
+export type Runtime = "docker" | "kubernetes";
+
+/** The committed stack whose settings the scaling runs use on each runtime: every feature on. */
+export const SCALE_STACKS: Record<Runtime, string> = {
+  docker: "production",
+  kubernetes: "production-k8s",
+};
 
 /** The id (and hostname) of the i-th generated tenant, counting from 1: `t0001`. */
 export function syntheticTenantId(index: number): string {
@@ -11,12 +17,13 @@ export function syntheticTenantId(index: number): string {
 }
 
 /**
- * The committed production stack with its tenants replaced by `count` generated ones. Each has
- * an explicit slot, as a stack of hundreds of tenants would: hashed ids share slots from a few
- * dozen tenants on.
+ * The runtime's committed production stack with its tenants replaced by `count` generated ones.
+ * On Docker each has an explicit slot, as a stack of hundreds of tenants would: hashed ids share
+ * slots from a few dozen tenants on. Kubernetes has no slots.
  */
-export function syntheticStack(count: number): RunOptions {
-  const { config, secretKeys } = stackFileConfig(stackFilePath(PROJECT_ROOT, SCALE_STACK));
+export function syntheticStack(count: number, runtime: Runtime = "docker"): RunOptions {
+  const stack = SCALE_STACKS[runtime];
+  const { config, secretKeys } = stackFileConfig(stackFilePath(PROJECT_ROOT, stack));
   const tenants = Array.from({ length: count }, (_, i) => {
     const id = syntheticTenantId(i + 1);
     return {
@@ -24,12 +31,12 @@ export function syntheticStack(count: number): RunOptions {
       workspaceName: `Tenant ${i + 1}`,
       hostname: id,
       accessEmails: [`ops@${id}.example`],
-      slot: i,
+      ...(runtime === "docker" ? { slot: i } : {}),
     };
   });
   return {
     config: { ...config, "platform:tenants": JSON.stringify(tenants) },
     secretKeys,
-    stack: SCALE_STACK,
+    stack,
   };
 }
