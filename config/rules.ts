@@ -14,7 +14,12 @@ import {
   poolProblem,
   slotCount,
 } from "../lib/network";
-import { KUBE_TENANT_ID_MAX, kubeNameProblem, RESERVED_SCOPES } from "../lib/kubernetes";
+import {
+  KUBE_TENANT_ID_MAX,
+  RESERVED_SCOPES,
+  stackNamespaceProblem,
+  tenantNamespaceProblem,
+} from "../lib/kubernetes";
 import { isAutoSetupImage, tenantNamespace } from "../lib/temporal";
 import { publicHostname } from "../lib/urls";
 import { keyPath, Problem } from "./errors";
@@ -532,6 +537,10 @@ const DOCKER_ONLY: readonly { path: (string | number)[]; why: string }[] = [
     path: ["secrets", "postgresPasswordPrevious"],
     why: "the superuser rotation job runs on Docker only so far",
   },
+  {
+    path: ["dittofeed", "workerCheckSeconds"],
+    why: "the worker check runs on Docker only so far; on Kubernetes a worker is ready once it reaches Temporal",
+  },
 ];
 
 /**
@@ -599,15 +608,12 @@ function runtimeProblems(raw: Record<string, unknown>, stack: string | undefined
           message: `must not be ${RESERVED_SCOPES.join(" or ")} on Kubernetes: the stack's own namespaces are <stack>-data and <stack>-edge`,
         });
       } else if (stack !== undefined) {
-        const problem = kubeNameProblem(`${stack}-${tenant.id}`);
-        if (problem) {
-          problems.push({
-            path: ["tenants", index, "id"],
-            message: `gives the tenant's namespace a name Kubernetes refuses: ${problem}`,
-          });
-        }
+        const problem = tenantNamespaceProblem(stack, tenant.id);
+        if (problem) problems.push({ path: ["tenants", index, "id"], message: problem });
       }
     });
+  const stackProblem = stack === undefined ? undefined : stackNamespaceProblem(stack);
+  if (stackProblem) problems.push({ path: ["runtime"], message: stackProblem });
   if (raw.environment === "production") {
     for (const [service, external] of [
       ["postgres", postgresExternal],

@@ -163,6 +163,9 @@ export function roleEnvironment(role: AppRole): Record<string, string> {
   }
 }
 
+/** The schema step's script: the drizzle migrations, then ClickHouse's tables, both idempotent. */
+export const SCHEMA_SCRIPT = "set -e; ./admin.sh migrate; ./admin.sh bootstrap-clickhouse";
+
 /** The one-shot admin-cli steps of a tenant (see `Migration`). */
 export type AdminStep = "bootstrap" | "schema";
 

@@ -16,6 +16,18 @@ export function kubeNameProblem(name: string): string | undefined {
   return `${JSON.stringify(name)} is not a Kubernetes name: at most 63 lowercase letters, digits and hyphens, starting and ending with a letter or digit`;
 }
 
+/** Why the namespace of tenant `id` in `stack` cannot be named, or undefined when it can. */
+export function tenantNamespaceProblem(stack: string, id: string): string | undefined {
+  const problem = kubeNameProblem(`${stack}-${id}`);
+  return problem && `gives the tenant's namespace a name Kubernetes refuses: ${problem}`;
+}
+
+/** Why the stack's own namespaces (`<stack>-data`, `<stack>-edge`) cannot be named, or undefined. */
+export function stackNamespaceProblem(stack: string): string | undefined {
+  const problem = kubeNameProblem(`${stack}-data`);
+  return problem && `needs the stack's name to start namespace names: ${problem}`;
+}
+
 /** What a namespace of the stack holds: the shared data services, the connector, or one tenant. */
 export type NamespaceScope = "data" | "edge" | { tenant: string };
 

@@ -91,6 +91,27 @@ export interface Platform {
   };
 }
 
+/** The `connections` output (secret): the admin endpoint, and each tenant's URL and key. */
+export function connectionsOutput(
+  postgresAdmin: { host: string; port: number; user: string; password: pulumi.Output<string> },
+  tenants: readonly {
+    tenant: TenantConfig;
+    stamp: { databaseUrl: pulumi.Output<string>; secretKey: pulumi.Output<string> };
+  }[],
+): Platform["connections"] {
+  return pulumi.secret(
+    pulumi.output({
+      postgresAdmin,
+      tenants: Object.fromEntries(
+        tenants.map(({ tenant, stamp }) => [
+          tenant.id,
+          { databaseUrl: stamp.databaseUrl, secretKey: stamp.secretKey },
+        ]),
+      ),
+    }),
+  );
+}
+
 /** A tenant's outputs, once `deployed` (its runtime's) and the tunnel's routes resolve. */
 export function tenantOutputs(
   { tenant, site }: SitedTenant,

@@ -24,7 +24,14 @@ import { withAudiences, withServices } from "../lib/edge";
 import { LABELS } from "../lib/labels";
 import { isAutoSetupImage } from "../lib/temporal";
 import { cloudflareProvider, dockerProvider } from "./providers";
-import { Edge, Platform, plannedStack, SitedTenant, tenantOutputs } from "./common";
+import {
+  connectionsOutput,
+  Edge,
+  Platform,
+  plannedStack,
+  SitedTenant,
+  tenantOutputs,
+} from "./common";
 
 /** The images of the data services and of Dittofeed's roles, pulled once each. */
 function pullImages(config: PlatformConfig, provider: docker.Provider) {
@@ -332,21 +339,14 @@ export function createDockerPlatform(
         tenantOutputs(entry, entry.stamp.deployed, routesApplied),
       ]),
     ),
-    connections: pulumi.secret(
-      pulumi.output({
-        postgresAdmin: {
-          host: config.postgres.adminHost,
-          port: config.postgres.adminPort,
-          user: "postgres",
-          password: shared.postgres.password,
-        },
-        tenants: Object.fromEntries(
-          tenants.map(({ tenant, stamp }) => [
-            tenant.id,
-            { databaseUrl: stamp.databaseUrl, secretKey: stamp.secretKey },
-          ]),
-        ),
-      }),
+    connections: connectionsOutput(
+      {
+        host: config.postgres.adminHost,
+        port: config.postgres.adminPort,
+        user: "postgres",
+        password: shared.postgres.password,
+      },
+      tenants,
     ),
     backups: backup && {
       location: backup.location,

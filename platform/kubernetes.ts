@@ -28,7 +28,8 @@ import {
   dataPolicies,
   execProbe,
   httpProbe,
-  kubeNameProblem,
+  stackNamespaceProblem,
+  tenantNamespaceProblem,
   kubeNamespace,
   namespaceLabels,
   PolicyPort,
@@ -38,7 +39,7 @@ import { SERVICE_PORTS } from "../lib/ports";
 import { redisServerScript } from "../lib/redis";
 import { isAutoSetupImage } from "../lib/temporal";
 import { httpUrl } from "../lib/urls";
-import { Platform, plannedStack, SitedTenant, tenantOutputs } from "./common";
+import { connectionsOutput, Platform, plannedStack, SitedTenant, tenantOutputs } from "./common";
 import { cloudflareProvider, kubernetesProvider } from "./providers";
 
 /**
@@ -47,23 +48,11 @@ import { cloudflareProvider, kubernetesProvider } from "./providers";
  */
 function checkRuntime(config: PlatformConfig, stack: string, steps: readonly UpgradeStep[]): void {
   const problems = config.tenants.flatMap((tenant, index) => {
-    const problem = kubeNameProblem(`${stack}-${tenant.id}`);
-    return problem
-      ? [
-          {
-            path: ["tenants", index, "id"],
-            message: `gives a namespace name Kubernetes refuses: ${problem}`,
-          },
-        ]
-      : [];
+    const problem = tenantNamespaceProblem(stack, tenant.id);
+    return problem ? [{ path: ["tenants", index, "id"], message: problem }] : [];
   });
-  const stackProblem = kubeNameProblem(`${stack}-data`);
-  if (stackProblem) {
-    problems.push({
-      path: ["runtime"],
-      message: `needs the stack's name to start namespace names: ${stackProblem}`,
-    });
-  }
+  const stackProblem = stackNamespaceProblem(stack);
+  if (stackProblem) problems.push({ path: ["runtime"], message: stackProblem });
   if (steps.length > 0) {
     problems.push({
       path: ["dittofeed", "version"],
@@ -282,7 +271,6 @@ export function createKubernetesPlatform(
         databaseConnectionLimit: tenant.postgresConnectionLimit,
         logLevel: config.dittofeed.logLevel,
         images: { ...images, clickhouse: config.clickhouse.image, redis: config.redis.image },
-        dittofeedVersion: config.dittofeed.version,
         namespaceRetentionDays: config.temporal.namespaceRetentionDays,
         namespaceGeneration: tenant.namespaceGeneration,
         shared: {
@@ -368,21 +356,14 @@ export function createKubernetesPlatform(
         tenantOutputs(entry, entry.stamp.deployed, routesApplied),
       ]),
     ),
-    connections: pulumi.secret(
-      pulumi.output({
-        postgresAdmin: {
-          host: external?.host ?? config.postgres.adminHost,
-          port: external?.port ?? config.postgres.adminPort,
-          user: shared.postgres.superuser,
-          password: shared.postgres.password,
-        },
-        tenants: Object.fromEntries(
-          tenants.map(({ tenant, stamp }) => [
-            tenant.id,
-            { databaseUrl: stamp.databaseUrl, secretKey: stamp.secretKey },
-          ]),
-        ),
-      }),
+    connections: connectionsOutput(
+      {
+        host: external?.host ?? config.postgres.adminHost,
+        port: external?.port ?? config.postgres.adminPort,
+        user: shared.postgres.superuser,
+        password: shared.postgres.password,
+      },
+      tenants,
     ),
   };
 }

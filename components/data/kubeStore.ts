@@ -47,7 +47,6 @@ export class KubeStore extends pulumi.ComponentResource {
   /** `<service>.<namespace>.svc`, where the tenants and Temporal connect. */
   public readonly host: string;
   public readonly statefulSet: k8s.apps.v1.StatefulSet;
-  public readonly service: k8s.core.v1.Service;
   public readonly password: pulumi.Output<string>;
 
   constructor(name: string, args: KubeStoreArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -79,7 +78,7 @@ export class KubeStore extends pulumi.ComponentResource {
       },
       { parent: this },
     );
-    this.service = service(
+    service(
       `${name}-service`,
       { namespace: args.namespace, owner, ports: args.ports },
       { parent: this },

@@ -25,6 +25,8 @@ import {
   RESTRICTED_CONTAINER,
   rolloutStrategy,
   selectorLabels,
+  tenantLimitRange,
+  tenantQuota,
 } from "../../lib/kubernetes";
 import { LABELS } from "../../lib/labels";
 import { RunConnector, RunScript } from "./context";
@@ -303,8 +305,6 @@ export function service(
     namespace: KubeNamespace;
     owner: KubeOwner;
     ports: { name: string; port: number }[];
-    /** Headless: one stable DNS name per pod of a StatefulSet, and no wait for endpoints. @default false */
-    headless?: boolean;
   },
   opts: Options,
 ): k8s.core.v1.Service {
@@ -318,7 +318,6 @@ export function service(
       },
       spec: {
         type: "ClusterIP",
-        clusterIP: args.headless ? "None" : undefined,
         selector: selectorLabels(args.owner.service),
         ports: args.ports.map(({ name: portName, port }) => ({
           name: portName,
@@ -408,6 +407,28 @@ export function scriptRunner(args: { namespace: KubeNamespace; tenant?: string }
   };
 }
 
+/** A namespace's ResourceQuota and LimitRange, both named `tenant` (see lib/kubernetes.ts). */
+export function namespaceLimits(
+  name: string,
+  namespace: KubeNamespace,
+  spec: { quota: ReturnType<typeof tenantQuota>; limits: ReturnType<typeof tenantLimitRange> },
+  opts: Options,
+): pulumi.Resource[] {
+  const metadata = { name: "tenant", namespace: namespace.name };
+  return [
+    new k8s.core.v1.ResourceQuota(
+      `${name}-quota`,
+      { metadata, spec: spec.quota },
+      inNamespace(namespace, opts),
+    ),
+    new k8s.core.v1.LimitRange(
+      `${name}-limits`,
+      { metadata, spec: spec.limits },
+      inNamespace(namespace, opts),
+    ),
+  ];
+}
+
 /** A namespace's NetworkPolicies (see lib/kubernetes.ts). */
 export function networkPolicies(
   name: string,
@@ -469,7 +490,7 @@ export function kubeConnector(args: {
       edgePolicies(args.stack, Object.values(APP_PORTS), args.blockedCidrs),
       { parent },
     );
-    const owner = { environment: args.environment, service: CONNECTOR_SERVICE };
+    const owner = { service: CONNECTOR_SERVICE };
     const secret = envSecret(
       `${name}-token`,
       { namespace: edge, owner, values: { TUNNEL_TOKEN: token } },

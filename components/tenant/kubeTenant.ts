@@ -12,8 +12,8 @@ import {
   dittofeedProbe,
   Endpoint,
   roleEnvironment,
+  SCHEMA_SCRIPT,
   SERVING_ROLES,
-  ServingRole,
 } from "../../dittofeed/contract";
 import { tenantAccessScript } from "../../lib/clickhouse";
 import { Environment } from "../../lib/environments";
@@ -25,14 +25,12 @@ import {
   kubeNamespace,
   namespaceLabels,
   PolicyPort,
-  serviceHost,
   tenantLimitRange,
   tenantPolicies,
   tenantQuota,
 } from "../../lib/kubernetes";
 import { tenantSqlName } from "../../lib/naming";
 import { tenantNamespace } from "../../lib/temporal";
-import { httpUrl } from "../../lib/urls";
 import { TenantAccess, TenantAccessArgs } from "../edge/tenantAccess";
 import {
   DependsOn,
@@ -47,6 +45,7 @@ import {
   envSecret,
   KubeNamespace,
   namespace,
+  namespaceLimits,
   networkPolicies,
   scriptRunner,
   service,
@@ -94,8 +93,6 @@ export interface KubeTenantArgs {
   logLevel: string;
   /** Image references of the Dittofeed roles, and of ClickHouse and Redis (for their clients). */
   images: Record<DittofeedImage | "clickhouse" | "redis", string>;
-  /** The Dittofeed release deployed. */
-  dittofeedVersion: string;
   /** Days Temporal keeps the history of the tenant's closed workflows. */
   namespaceRetentionDays: number;
   /** Its Temporal namespace's generation (see `tenantNamespace`). @default 1 */
@@ -144,8 +141,6 @@ export class KubeTenant extends pulumi.ComponentResource {
   /** The tenant's `SECRET_KEY` (secret). */
   public readonly secretKey: pulumi.Output<string>;
   public readonly deployments: Record<AppRole, k8s.apps.v1.Deployment>;
-  /** Where the connector reaches the serving roles: their Services' addresses. */
-  public readonly services: Record<ServingRole, string>;
   /** What the connector's routes wait for: the serving roles' Deployments and Services. */
   public readonly serving: pulumi.Resource[];
   /** Resolves once every Deployment of the tenant has rolled out. */
@@ -171,11 +166,11 @@ export class KubeTenant extends pulumi.ComponentResource {
     );
     const ns = this.namespace;
     const inNamespace = { parent: this, dependsOn: [ns.resource] };
-    const quota = new k8s.core.v1.ResourceQuota(
-      `${name}-quota`,
+    const limits = namespaceLimits(
+      name,
+      ns,
       {
-        metadata: { name: "tenant", namespace: ns.name },
-        spec: tenantQuota(
+        quota: tenantQuota(
           [
             { memoryMb: args.memoryMb.api, replicas: 1, surge: true },
             { memoryMb: args.memoryMb.dashboard, replicas: 1, surge: true },
@@ -183,18 +178,11 @@ export class KubeTenant extends pulumi.ComponentResource {
           ],
           Object.values(JOB_MEMORY_MB),
         ),
-      },
-      inNamespace,
-    );
-    const limits = new k8s.core.v1.LimitRange(
-      `${name}-limits`,
-      {
-        metadata: { name: "tenant", namespace: ns.name },
-        spec: tenantLimitRange(
+        limits: tenantLimitRange(
           Math.max(...Object.values(args.memoryMb), ...Object.values(JOB_MEMORY_MB)),
         ),
       },
-      inNamespace,
+      { parent: this },
     );
     // The policies first: no pod of the tenant runs a moment without them.
     const policies = networkPolicies(
@@ -336,7 +324,7 @@ export class KubeTenant extends pulumi.ComponentResource {
       {
         job: "schema",
         image: images.adminCli,
-        script: "set -e; ./admin.sh migrate; ./admin.sh bootstrap-clickhouse",
+        script: SCHEMA_SCRIPT,
         env: environmentOf("schema"),
         description: `Schema migration of tenant ${id}`,
         secrets: stepSecrets,
@@ -346,7 +334,7 @@ export class KubeTenant extends pulumi.ComponentResource {
 
     // A grown memory limit must be admitted by the quota and limits before the pods that need it.
     const ready = waitFor(
-      [...policies, quota, limits],
+      [...policies, ...limits],
       [temporalNamespace.succeeded, schema.succeeded, redisUser.succeeded],
     );
     // One Secret for the three roles, which read the same settings; what differs by role is plain.
@@ -397,10 +385,6 @@ export class KubeTenant extends pulumi.ComponentResource {
         inNamespace,
       ),
     );
-    this.services = {
-      api: httpUrl(serviceHost("api", ns.name), APP_PORTS.api),
-      dashboard: httpUrl(serviceHost("dashboard", ns.name), APP_PORTS.dashboard),
-    };
     this.serving = [this.deployments.api, this.deployments.dashboard, ...services];
     this.deployed = pulumi
       .all(Object.values(this.deployments).map((d) => d.metadata))

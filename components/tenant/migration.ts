@@ -1,7 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { bootstrapOnceScript } from "../../dittofeed/bootstrap";
-import { AdminStep } from "../../dittofeed/contract";
+import { AdminStep, SCHEMA_SCRIPT } from "../../dittofeed/contract";
 import { UpgradeStep } from "../../dittofeed/releases";
 import { Backup } from "../data/backup";
 import { ClickHouse } from "../data/clickhouse";
@@ -186,7 +186,7 @@ export class Migration extends pulumi.ComponentResource {
       `${name}-schema`,
       {
         ...job("schema", args.adminCliImage),
-        script: "set -e; ./admin.sh migrate; ./admin.sh bootstrap-clickhouse",
+        script: SCHEMA_SCRIPT,
         env: args.env.schema,
       },
       {
