@@ -51,8 +51,8 @@ export function kubeLabels(owner: KubeOwner): Record<string, string> {
 type Options = pulumi.CustomResourceOptions;
 
 /**
- * A namespace the platform made: its name, known before it exists (for addresses), and the
- * resource, whose name every object in it is given so that each waits for it.
+ * A namespace the platform made: its name, known before it exists (for addresses and manifests),
+ * and the resource, which every object in it waits for (see `inNamespace`).
  */
 export interface KubeNamespace {
   name: string;

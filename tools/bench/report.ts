@@ -106,12 +106,16 @@ export function evaluateTargets(
   downtime: readonly DowntimeResult[] = [],
   kubernetes: readonly SizeResult[] = [],
 ): Target[] {
-  const targets: Target[] = [
-    ratioTarget(
-      `platform/floor at most ${MAX_RATIO} in wall time and peak RSS, at every size`,
-      sizes,
-    ),
-  ];
+  // Each runtime's target only where its sizes were measured (`--runtimes`).
+  const targets: Target[] =
+    sizes.length > 0 || kubernetes.length === 0
+      ? [
+          ratioTarget(
+            `platform/floor at most ${MAX_RATIO} in wall time and peak RSS, at every size`,
+            sizes,
+          ),
+        ]
+      : [];
   if (kubernetes.length > 0) {
     targets.push(
       ratioTarget(

@@ -161,7 +161,12 @@ async function main(): Promise<void> {
   const downtime = await downtimeBeforeAndAfter();
   const cpus = os.cpus();
   const results: BenchResults = {
-    command: `npm run bench${values.sizes === undefined ? "" : ` -- --sizes ${values.sizes}`}`,
+    command: `npm run bench${[
+      values.sizes === undefined ? "" : ` --sizes ${values.sizes}`,
+      values.runtimes === undefined ? "" : ` --runtimes ${values.runtimes}`,
+    ]
+      .join("")
+      .replace(/^ /, " -- ")}`,
     measuredOn: new Date().toISOString().slice(0, 10),
     machine: {
       cpus: cpus.length,
