@@ -91,29 +91,8 @@ export interface Platform {
   };
 }
 
-/** The `connections` output (secret): the admin endpoint, and each tenant's URL and key. */
-export function connectionsOutput(
-  postgresAdmin: { host: string; port: number; user: string; password: pulumi.Output<string> },
-  tenants: readonly {
-    tenant: TenantConfig;
-    stamp: { databaseUrl: pulumi.Output<string>; secretKey: pulumi.Output<string> };
-  }[],
-): Platform["connections"] {
-  return pulumi.secret(
-    pulumi.output({
-      postgresAdmin,
-      tenants: Object.fromEntries(
-        tenants.map(({ tenant, stamp }) => [
-          tenant.id,
-          { databaseUrl: stamp.databaseUrl, secretKey: stamp.secretKey },
-        ]),
-      ),
-    }),
-  );
-}
-
 /** A tenant's outputs, once `deployed` (its runtime's) and the tunnel's routes resolve. */
-export function tenantOutputs(
+function tenantOutputs(
   { tenant, site }: SitedTenant,
   deployed: pulumi.Output<pulumi.Resource[]>,
   routesApplied?: pulumi.Output<pulumi.Resource[]>,
@@ -125,5 +104,44 @@ export function tenantOutputs(
     apiUrl: `${site.endpoints.apiBaseUrl}/api`,
     reachable: site.reachable,
     deployed: pulumi.all([deployed, routesApplied ?? []]).apply(() => true),
+  };
+}
+
+/** What each runtime's tenant gives the stack's outputs. */
+interface TenantStamp {
+  /** Resolves once the tenant's release is deployed (see `TenantOutputs.deployed`). */
+  deployed: pulumi.Output<pulumi.Resource[]>;
+  databaseUrl: pulumi.Output<string>;
+  secretKey: pulumi.Output<string>;
+}
+
+/**
+ * The stack's `tenants` and `connections` outputs, whatever the runtime: each tenant's addresses
+ * and whether it is deployed (once the tunnel's routes apply, when there is a tunnel), and the
+ * admin endpoint with each tenant's `DATABASE_URL` and `SECRET_KEY` (secret).
+ */
+export function stackOutputs(
+  tenants: readonly (SitedTenant & { stamp: TenantStamp })[],
+  routesApplied: pulumi.Output<pulumi.Resource[]> | undefined,
+  postgresAdmin: { host: string; port: number; user: string; password: pulumi.Output<string> },
+): Pick<Platform, "tenants" | "connections"> {
+  return {
+    tenants: Object.fromEntries(
+      tenants.map((entry) => [
+        entry.tenant.id,
+        tenantOutputs(entry, entry.stamp.deployed, routesApplied),
+      ]),
+    ),
+    connections: pulumi.secret(
+      pulumi.output({
+        postgresAdmin,
+        tenants: Object.fromEntries(
+          tenants.map(({ tenant, stamp }) => [
+            tenant.id,
+            { databaseUrl: stamp.databaseUrl, secretKey: stamp.secretKey },
+          ]),
+        ),
+      }),
+    ),
   };
 }

@@ -24,14 +24,7 @@ import { withAudiences, withServices } from "../lib/edge";
 import { LABELS } from "../lib/labels";
 import { isAutoSetupImage } from "../lib/temporal";
 import { cloudflareProvider, dockerProvider } from "./providers";
-import {
-  connectionsOutput,
-  Edge,
-  Platform,
-  plannedStack,
-  SitedTenant,
-  tenantOutputs,
-} from "./common";
+import { Edge, Platform, plannedStack, SitedTenant, stackOutputs } from "./common";
 
 /** The images of the data services and of Dittofeed's roles, pulled once each. */
 function pullImages(config: PlatformConfig, provider: docker.Provider) {
@@ -333,21 +326,12 @@ export function createDockerPlatform(
   }
 
   return {
-    tenants: Object.fromEntries(
-      tenants.map((entry) => [
-        entry.tenant.id,
-        tenantOutputs(entry, entry.stamp.deployed, routesApplied),
-      ]),
-    ),
-    connections: connectionsOutput(
-      {
-        host: config.postgres.adminHost,
-        port: config.postgres.adminPort,
-        user: "postgres",
-        password: shared.postgres.password,
-      },
-      tenants,
-    ),
+    ...stackOutputs(tenants, routesApplied, {
+      host: config.postgres.adminHost,
+      port: config.postgres.adminPort,
+      user: "postgres",
+      password: shared.postgres.password,
+    }),
     backups: backup && {
       location: backup.location,
       intervalHours: config.backup.intervalHours,

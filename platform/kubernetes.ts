@@ -39,7 +39,7 @@ import { SERVICE_PORTS } from "../lib/ports";
 import { redisServerScript } from "../lib/redis";
 import { isAutoSetupImage } from "../lib/temporal";
 import { httpUrl } from "../lib/urls";
-import { connectionsOutput, Platform, plannedStack, SitedTenant, tenantOutputs } from "./common";
+import { Platform, plannedStack, SitedTenant, stackOutputs } from "./common";
 import { cloudflareProvider, kubernetesProvider } from "./providers";
 
 /**
@@ -350,20 +350,11 @@ export function createKubernetesPlatform(
 
   const external = config.postgres.external;
   return {
-    tenants: Object.fromEntries(
-      tenants.map((entry) => [
-        entry.tenant.id,
-        tenantOutputs(entry, entry.stamp.deployed, routesApplied),
-      ]),
-    ),
-    connections: connectionsOutput(
-      {
-        host: external?.host ?? config.postgres.adminHost,
-        port: external?.port ?? config.postgres.adminPort,
-        user: shared.postgres.superuser,
-        password: shared.postgres.password,
-      },
-      tenants,
-    ),
+    ...stackOutputs(tenants, routesApplied, {
+      host: external?.host ?? config.postgres.adminHost,
+      port: external?.port ?? config.postgres.adminPort,
+      user: shared.postgres.superuser,
+      password: shared.postgres.password,
+    }),
   };
 }
