@@ -61,3 +61,39 @@ test("REDIS_URL round-trips any printable-ASCII password", () => {
     { numRuns: 2000 },
   );
 });
+
+/**
+ * How Dittofeed reads a DATABASE_URL that carries parameters (dittofeed v0.23.0,
+ * packages/backend-lib/src/config.ts `parseDatabaseUrl`): it keeps them, adding its own
+ * `connect_timeout`; `databaseUrlWithoutName` (the bootstrap's CREATE DATABASE) only swaps the
+ * path. node-postgres then parses it (pg-connection-string: any `sslmode` but `disable` and
+ * `no-verify` gives `ssl: {}`, which verifies the chain and the host; read at 2.7.0, the version
+ * Dittofeed v0.23.0 locks, and run here at the installed one).
+ */
+function asDittofeedKeepsIt(url: string) {
+  const parsed = new URL(url);
+  parsed.search = new URLSearchParams({
+    connect_timeout: "60",
+    ...Object.fromEntries(parsed.searchParams),
+  }).toString();
+  const withoutName = new URL(parsed.toString());
+  withoutName.pathname = "postgres";
+  return [parsed, withoutName].map((u) => parsePgConnectionString(u.toString()));
+}
+
+test("a managed Postgres's DATABASE_URL keeps full TLS verification through Dittofeed's parsing", () => {
+  const endpoint = {
+    user: "dittofeed_acme",
+    password: "p+/=@:#?%&x",
+    host: "db.example.net",
+    port: 5432,
+    database: "dittofeed_acme",
+  };
+  for (const seen of asDittofeedKeepsIt(postgresUrl({ ...endpoint, sslMode: "verify-full" }))) {
+    assert.deepEqual(seen.ssl, {});
+    assert.equal(seen.host, "db.example.net");
+    assert.equal(seen.password, endpoint.password);
+  }
+  // Inside the platform's own network: no TLS at all.
+  for (const seen of asDittofeedKeepsIt(postgresUrl(endpoint))) assert.equal(seen.ssl, undefined);
+});
