@@ -32,7 +32,7 @@ import type { ISecret } from "kubernetes-models/v1/Secret";
 import type { IService } from "kubernetes-models/v1/Service";
 import { PolicySpec } from "../lib/kubernetes";
 import { diffPlans } from "../tools/plan/diff";
-import { checkPolicies, mandatoryViolations } from "../tools/plan/policies";
+import { checkPolicies, mandatoryViolations, unwrap } from "../tools/plan/policies";
 import { buildPlan, tenantsOf } from "../tools/plan/plan";
 import {
   committedStack,
@@ -68,16 +68,6 @@ const DUMMY_SETTINGS: DittofeedSettings = {
   workspaceName: "W",
 };
 const TENANTS = ["stark", "umbrella"] as const;
-
-/** A value with every secret unwrapped, as the provider sends it to the API server. */
-function unwrap(value: unknown): unknown {
-  if (isSecret(value)) return unwrap(value.value);
-  if (Array.isArray(value)) return value.map(unwrap);
-  if (value !== null && typeof value === "object") {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unwrap(v)]));
-  }
-  return value;
-}
 
 /** The kinds the platform registers, as the Kubernetes schema types them. */
 interface Kinds {

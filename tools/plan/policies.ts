@@ -25,8 +25,8 @@ export function fromRegistration(r: Registration): CheckedResource {
   };
 }
 
-/** Secrets unwrapped, as CrossGuard hands values to policies. */
-function unwrap(value: unknown): unknown {
+/** Secrets unwrapped, as CrossGuard hands values to policies (and the provider to the API). */
+export function unwrap(value: unknown): unknown {
   if (isSecret(value)) return unwrap(value.value);
   if (Array.isArray(value)) return value.map(unwrap);
   if (value !== null && typeof value === "object")
