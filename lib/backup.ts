@@ -30,6 +30,12 @@ export const REMOTE_NAME = "offsite";
 export const BACKUP_GRACE_SECONDS = 2 * 3600;
 /** A failed backup is tried again after this long, not at every tick. */
 export const RETRY_SECONDS = 15 * 60;
+/**
+ * How long `pg_dump` waits for its shared locks before that database's dump fails: a tenant that
+ * holds a lock on its own table must not stall every database after its own (PostgreSQL 15,
+ * doc/src/sgml/ref/pg_dump.sgml, `--lock-wait-timeout`, in `statement_timeout`'s format).
+ */
+export const LOCK_WAIT = "300s";
 
 /** The prefix of every tenant's database, in Postgres and in ClickHouse (see `tenantSqlName`). */
 export const TENANT_DATABASE_PREFIX = "dittofeed_";
@@ -58,8 +64,9 @@ export interface BackupEnv {
   /** The set's directory under the backup volume, e.g. `scheduled` or `snapshots/acme`. */
   DESTINATION: string;
   /**
-   * Postgres databases to dump, space-separated; empty: every database named `dittofeed_*` (every
-   * tenant's, found at each run, so a new tenant needs no change here) and `EXTRA_DATABASES`.
+   * Postgres databases to dump, space-separated; `-` for none; empty: every database named
+   * `dittofeed_*` (every tenant's, found at each run, so a new tenant needs no change here) and
+   * `EXTRA_DATABASES`.
    */
   DATABASES: string;
   /** Databases dumped besides the tenants' when `DATABASES` is empty: Temporal's. */
@@ -96,18 +103,23 @@ export interface BackupPaths {
   TICK_SECONDS?: string;
   /** Seconds before a failed set or copy is tried again. @default RETRY_SECONDS */
   RETRY_SECONDS?: string;
+  /** How long each `pg_dump` waits for its locks. @default LOCK_WAIT */
+  LOCK_WAIT?: string;
+  /** Seconds between tries of a dump that found the role's connections taken. @default 10 */
+  WAIT_SECONDS?: string;
 }
 
 /**
- * The backup script. In `once` mode it writes one set (and copies it off the host, with a remote)
- * and exits non-zero on any failure: a failed set leaves nothing behind, a failed copy leaves the
- * set on the volume. In `service` mode it writes a set
- * whenever the last one is `INTERVAL_HOURS` old, copies each set off the host until that works
- * (retrying the copy, not the set),
- * prunes what `RETENTION_DAYS` lets go, and logs one `backup:` line per step. A failure is tried
- * again after `RETRY_SECONDS`. `status/last-success` on the volume holds the epoch second at
- * which the newest set became complete (and copied), which the health check reads; one-shot sets
- * never touch it.
+ * The backup script. Each database is dumped on its own: one that fails (a lock held too long, a
+ * server error) is left out of the set and named, and the others are kept and copied. In `once`
+ * mode it writes one set (and copies it off the host, with a remote) and exits non-zero on any
+ * failure: a set of nothing leaves nothing behind, one that lacks a database or a failed copy
+ * leaves the rest on the volume. In `service` mode it writes a set whenever the last one is
+ * `INTERVAL_HOURS` old, tries the databases a set lacks again, alone, every `RETRY_SECONDS`
+ * (`status/failed` names them meanwhile), copies each set off the host until that works
+ * (retrying the copy, not the set), prunes what `RETENTION_DAYS` lets go, and logs one `backup:`
+ * line per step. `status/last-success` on the volume holds the epoch second at which the newest
+ * set became complete (and copied); the health check reads both. One-shot sets touch neither.
  */
 export function backupScript(): string {
   return `set -euo pipefail
@@ -137,6 +149,7 @@ epoch_of() { local v; v=$(cat "$1" 2>/dev/null || true); if [[ "$v" =~ ^[0-9]+$ 
 # name, and the backup role may open it. Anything else of that prefix (a database a tenant's role
 # created, one kept by a restore) is named in the log and left out.
 postgres_databases() {
+  if [ "$DATABASES" = "-" ]; then return; fi
   if [ -n "$DATABASES" ]; then printf '%s\\n' $DATABASES; return; fi
   psql -X -tA -v ON_ERROR_STOP=1 -d postgres -c "SELECT datname, (datallowconn AND has_database_privilege(datname, 'CONNECT') AND pg_get_userbyid(datdba) = datname AND datname ~ '^${TENANT_DATABASE_PREFIX}[a-z0-9_]+$')::int FROM pg_database WHERE starts_with(datname, '${TENANT_DATABASE_PREFIX}') ORDER BY 1" |
     while IFS='|' read -r name ok; do
@@ -182,44 +195,79 @@ dump_clickhouse() {
   rm -f "$out/.tables" "$out/.stored" "$out/.views"
 }
 
-# One complete set under $1, or a failure that leaves nothing behind.
+# Runs "$@" in a subshell with errexit of its own and puts its status in $rc. Never call it
+# where bash ignores errexit (in an \`if\`, or before \`||\` or \`&&\`): errexit would be off
+# inside it too, and a failed step would count as a success.
+isolated() {
+  set +e
+  ( set -e; "$@" )
+  rc=$?
+  set -e
+}
+# A lock a tenant holds in its own database makes that database's dump fail after this long,
+# instead of holding up every database after it. The role's connections are few (the service and
+# the tenants' one-shot sets share them): a dump that finds them taken waits its turn.
+dump_postgres() {
+  local err tries=0
+  err=$(mktemp)
+  until pg_dump --format=custom --lock-wait-timeout="\${LOCK_WAIT:-${LOCK_WAIT}}" --dbname="$1" 2> "$err" | seal "$2"; do
+    tries=$((tries + 1))
+    if ! grep -q 'too many connections for role' "$err" || (( tries >= 90 )); then cat "$err" >&2; rm -f "$err"; return 1; fi
+    sleep "\${WAIT_SECONDS:-10}"
+  done
+  cat "$err" >&2
+  rm -f "$err"
+}
+
+# A set under $1: every database that dumps, each on its own, so that one that fails (a tenant
+# can make its own database fail) costs that database alone. The ones that failed are named in
+# the log and in $1/.failed (kind:name, one a line). A set of nothing fails, and leaves nothing.
 write_set() {
-  local parent=$root/$1 stamp db count=0 postgres clickhouse
+  local parent=$root/$1 stamp db count=0 failed="" postgres clickhouse
   stamp=$(date -u +%Y%m%dT%H%M%SZ)
   local set=$parent/$stamp.partial
   postgres=$(postgres_databases)
   clickhouse=$(clickhouse_databases)
   mkdir -p "$set/postgres"
   for db in $postgres; do
-    [[ "$db" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || { log "refusing Postgres database name $db"; return 1; }
-    pg_dump --format=custom --dbname="$db" | seal "$set/postgres/$db.dump.gpg"
-    count=$((count + 1))
+    if ! [[ "$db" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]]; then log "refusing Postgres database name $db"; failed="$failed postgres:$db"; continue; fi
+    isolated dump_postgres "$db" "$set/postgres/$db.dump.gpg"
+    if (( rc == 0 )); then count=$((count + 1)); continue; fi
+    rm -f "$set/postgres/$db.dump.gpg"
+    log "FAILED: Postgres database $db (pg_dump exited $rc); the other databases go on"
+    failed="$failed postgres:$db"
   done
   for db in $clickhouse; do
-    dump_clickhouse "$db" "$set/clickhouse/$db"
-    count=$((count + 1))
+    isolated dump_clickhouse "$db" "$set/clickhouse/$db"
+    if (( rc == 0 )); then count=$((count + 1)); continue; fi
+    rm -rf "$set/clickhouse/$db"
+    log "FAILED: ClickHouse database $db (exit $rc); the other databases go on"
+    failed="$failed clickhouse:$db"
   done
+  if (( count == 0 )) && [ -n "$failed" ]; then log "no database of $1 dumped"; return 1; fi
   if [ -n "\${SECRET_KEY:-}" ]; then printf '%s' "$SECRET_KEY" | seal "$set/secret-key.gpg"; fi
   (cd "$set" && find . -type f ! -name SHA256SUMS -print0 | sort -z | xargs -0 -r sha256sum > SHA256SUMS)
   mv "$set" "$parent/$stamp"
   printf '%s\\n' "$stamp" > "$parent/.written"
-  log "wrote $1/$stamp: $count databases"
+  printf '%s\\n' $failed > "$parent/.failed.new" && mv -f "$parent/.failed.new" "$parent/.failed"
+  log "wrote $1/$stamp: $count databases$([ -z "$failed" ] || echo ", without$failed")"
 }
-# Runs write_set in a subshell with errexit of its own, puts its status in $set_result, and
-# removes what a failure left. Never call it where bash ignores errexit (in an \`if\`, or before
-# \`||\` or \`&&\`): errexit would be off inside it too, and a failed dump would count as a success.
+# Runs write_set with errexit of its own, puts its status in $set_result and what failed in
+# $set_failed, and removes what a failure left. The same caveat as \`isolated\`.
 attempt_set() {
-  set +e
-  ( set -e; write_set "$1" )
-  set_result=$?
-  set -e
-  if (( set_result != 0 )); then rm -rf "$root/$1"/*.partial; fi
+  isolated write_set "$1"
+  set_result=$rc
+  set_failed=""
+  if (( set_result != 0 )); then rm -rf "$root/$1"/*.partial; return; fi
+  set_failed=$(grep -v '^$' "$root/$1/.failed" || true)
 }
 upload() { "$tools/rclone" copy --no-traverse "$root/$1/$2" "$REMOTE/$1/$2"; }
 
 if [ "$MODE" = once ]; then
   attempt_set "$DESTINATION"
   if (( set_result != 0 )); then log "FAILED: no set of $DESTINATION"; exit 1; fi
+  # A one-shot set is all or nothing for its job; what did dump stays on the volume.
+  if [ -n "$set_failed" ]; then log "FAILED: $DESTINATION lacks" $set_failed; exit 1; fi
   if [ -n "$REMOTE" ]; then
     stamp=$(cat "$root/$DESTINATION/.written")
     # A failed copy fails the job; the set stays on the volume.
@@ -277,6 +325,15 @@ prune() {
     done
   done
 }
+# status/failed names the databases the newest set lacks, written whole; health reads it.
+note_failed() {
+  if [ -z "$set_failed" ]; then
+    if [ -e "$status/failed" ]; then rm -f "$status/failed"; log "every database has a dump again"; fi
+    return
+  fi
+  printf '%s\\n' $set_failed > "$status/failed.new" && mv -f "$status/failed.new" "$status/failed"
+  log "FAILED: the set lacks" $set_failed"; they are tried again in $((retry / 60)) minutes"
+}
 while true; do
   now=$(date +%s)
   written=$(epoch_of "$status/last-written")
@@ -287,10 +344,18 @@ while true; do
     if (( set_result == 0 )); then
       now_into "$status/last-written"
       if [ -z "$REMOTE" ]; then now_into "$status/last-success"; fi
+      note_failed
       log "next set in $INTERVAL_HOURS h"
     else
       log "FAILED: no complete set this run; the next try is in $((retry / 60)) minutes"
     fi
+  elif [ -s "$status/failed" ] && (( now - attempted >= retry )); then
+    # The databases the last set lacks, alone, into a set of their own.
+    now_into "$status/last-attempt"
+    pg=$(sed -n 's/^postgres://p' "$status/failed" | xargs)
+    ch=$(sed -n 's/^clickhouse://p' "$status/failed" | xargs)
+    DATABASES=\${pg:--} CLICKHOUSE_DATABASES=\${ch:--} attempt_set "$DESTINATION"
+    if (( set_result == 0 )); then note_failed; fi
   fi
   if [ -n "$REMOTE" ]; then copy_pending; fi
   prune || log "pruning failed"
@@ -300,18 +365,21 @@ done
 }
 
 /**
- * Healthy while the newest complete (and copied) set is at most one interval and the grace old.
- * Before its first set, the service has that long from its own start; after it, a restart gives
- * no new grace, so a crash loop cannot hide an overdue backup. Unhealthy shows in `docker ps`,
- * and the drift workflow fails on it.
+ * Healthy while the newest complete (and copied) set is at most one interval and the grace old,
+ * and no database failed in the latest try (their names are the check's output, which Docker
+ * keeps in the container's health log). Before its first set, the service has that long from
+ * its own start; after it, a restart gives no new grace, so a crash loop cannot hide an overdue
+ * backup. Unhealthy shows in `docker ps`, and the drift workflow fails on it.
  */
 export function backupHealthTest(intervalHours: number): string[] {
   const limit = intervalHours * 3600 + BACKUP_GRACE_SECONDS;
+  const status = `\${BACKUP_ROOT:-${BACKUP_ROOT}}/status`;
   return [
     "CMD",
     "bash",
     "-c",
-    `last=$(cat \${BACKUP_ROOT:-${BACKUP_ROOT}}/status/last-success 2>/dev/null || ` +
+    `if [ -s ${status}/failed ]; then echo "no dump of:" $(cat ${status}/failed); exit 1; fi; ` +
+      `last=$(cat ${status}/last-success 2>/dev/null || ` +
       `cat \${TMPDIR:-/tmp}/backup-started 2>/dev/null || echo 0); ` +
       `(( $(date +%s) - last <= ${limit} ))`,
   ];

@@ -297,16 +297,26 @@ describe("backups and restores on a real PostgreSQL 15", () => {
     await admin.query(`DROP ROLE "${initech}"`);
   });
 
-  test("a failed dump fails the set: nothing complete is left, nothing counts as a success", async () => {
+  test("a database that fails to dump costs that database alone: the rest is kept, it is named, the job fails", async () => {
     const dir = tempDir("platform-backups-");
     const missing = await runBackup(
-      { BACKUP_ROOT: dir, DATABASES: `${acme} dittofeed_missing` },
+      { BACKUP_ROOT: dir, DATABASES: `${acme} dittofeed_missing ${globex}` },
       base,
     );
     assert.notEqual(missing.code, 0, missing.output);
-    // Nothing left behind: no set, no partial one holding the dumps that worked.
-    assert.deepEqual(fs.readdirSync(path.join(dir, "scheduled")), []);
+    assert.match(missing.output, /FAILED: Postgres database dittofeed_missing/);
+    assert.match(missing.output, /lacks postgres:dittofeed_missing/);
+    const [stamp] = setsIn(path.join(dir, "scheduled"));
+    assert.deepEqual(filesUnder(path.join(dir, "scheduled", stamp, "postgres")), [
+      `${acme}.dump.gpg`,
+      `${globex}.dump.gpg`,
+    ]);
     assert.ok(!fs.existsSync(path.join(dir, "status", "last-success")));
+    // Nothing dumped at all: nothing is left behind.
+    const none = await runBackup({ BACKUP_ROOT: dir, DATABASES: "dittofeed_missing" }, base);
+    assert.notEqual(none.code, 0, none.output);
+    assert.deepEqual(setsIn(path.join(dir, "scheduled")), [stamp]);
+    assert.ok(!fs.readdirSync(path.join(dir, "scheduled")).some((n) => n.endsWith(".partial")));
     // A listing that fails must fail the set, though Temporal's databases, named in config,
     // would still dump: a psql that cannot list stands in for one that cannot connect.
     const bin = fs.mkdtempSync(path.join(os.tmpdir(), "platform-bin-"));
@@ -317,10 +327,41 @@ describe("backups and restores on a real PostgreSQL 15", () => {
         mode: 0o755,
       },
     );
-    const unlisted = await runBackup({ BACKUP_ROOT: dir, PATH: `${bin}:/usr/bin:/bin` }, base);
+    const empty = tempDir("platform-backups-");
+    const unlisted = await runBackup({ BACKUP_ROOT: empty, PATH: `${bin}:/usr/bin:/bin` }, base);
     assert.notEqual(unlisted.code, 0, unlisted.output);
     assert.match(unlisted.output, /connection refused/);
-    assert.deepEqual(fs.readdirSync(path.join(dir, "scheduled")), []);
+    assert.ok(
+      !fs.existsSync(path.join(empty, "scheduled")) ||
+        fs.readdirSync(path.join(empty, "scheduled")).length === 0,
+    );
+  });
+
+  test("a tenant's lock on its own table fails its own dump only, within the lock wait", async () => {
+    const dir = tempDir("platform-backups-");
+    const locker = new pg.Client({
+      host: "127.0.0.1",
+      port: server.port,
+      user: acme,
+      password: TENANT_PASSWORD,
+      database: acme,
+    });
+    await locker.connect();
+    try {
+      await locker.query(`BEGIN; LOCK TABLE "Segment" IN ACCESS EXCLUSIVE MODE`);
+      const started = Date.now();
+      const result = await runBackup({ BACKUP_ROOT: dir, LOCK_WAIT: "2s" }, base);
+      assert.ok(Date.now() - started < 30_000, "the lock did not hold the set up");
+      assert.notEqual(result.code, 0, result.output);
+      assert.match(result.output, new RegExp(`FAILED: Postgres database ${acme}`));
+      const [stamp] = setsIn(path.join(dir, "scheduled"));
+      assert.deepEqual(
+        filesUnder(path.join(dir, "scheduled", stamp, "postgres")),
+        [globex, "temporal", "temporal_visibility"].map((d) => `${d}.dump.gpg`),
+      );
+    } finally {
+      await locker.end();
+    }
   });
 
   test("a database a tenant's role made under the prefix is left out, named, and fails nothing", async () => {
@@ -419,7 +460,7 @@ describe("backups and restores on a real PostgreSQL 15", () => {
       }).status === 0;
 
     // Inside `if`, bash ignores errexit: a failed dump must still fail the run.
-    const failed = await serviceRun(dir, tmp, /backup: (wrote|FAILED)/, {
+    const failed = await serviceRun(dir, tmp, /backup: (wrote|FAILED: no complete set)/, {
       DATABASES: "dittofeed_missing",
     });
     assert.match(failed, /backup: FAILED/);
@@ -439,6 +480,51 @@ describe("backups and restores on a real PostgreSQL 15", () => {
     fs.writeFileSync(path.join(dir, "status", "last-success"), String(overdue));
     fs.writeFileSync(path.join(tmp, "backup-started"), String(Math.floor(Date.now() / 1000)));
     assert.ok(!healthy(), "an overdue set is unhealthy, restart or not");
+  });
+
+  test("the service names a database it could not dump in its health, and tries that one alone again", async () => {
+    const dir = tempDir("platform-backups-");
+    const tmp = tempDir("platform-backup-tmp-");
+    const health = () => {
+      const [cmd, ...rest] = backupHealthTest(24).slice(1);
+      const run = spawnSync(cmd, rest, {
+        env: { PATH: "/usr/bin:/bin", BACKUP_ROOT: dir, TMPDIR: tmp },
+      });
+      return { ok: run.status === 0, output: run.stdout.toString() };
+    };
+    const env = { DATABASES: `${acme} ${globex}`, LOCK_WAIT: "1s", RETRY_SECONDS: "1" };
+    const locker = new pg.Client({
+      host: "127.0.0.1",
+      port: server.port,
+      user: acme,
+      password: TENANT_PASSWORD,
+      database: acme,
+    });
+    await locker.connect();
+    try {
+      await locker.query(`BEGIN; LOCK TABLE "Segment" IN ACCESS EXCLUSIVE MODE`);
+      const first = await serviceRun(dir, tmp, /next set in/, env);
+      assert.match(first, new RegExp(`the set lacks postgres:${acme}`));
+      assert.deepEqual(
+        fs.readFileSync(path.join(dir, "status", "failed"), "utf8").trim(),
+        `postgres:${acme}`,
+      );
+      const sick = health();
+      assert.ok(!sick.ok, "a database without a dump is unhealthy");
+      assert.match(sick.output, new RegExp(`no dump of: postgres:${acme}`));
+    } finally {
+      await locker.end();
+    }
+    // Released: the next try dumps acme alone, and health comes back.
+    const retried = await serviceRun(dir, tmp, /every database has a dump again/, env);
+    assert.match(retried, /wrote scheduled\/\S+: 1 databases/);
+    assert.ok(!fs.existsSync(path.join(dir, "status", "failed")), retried);
+    const sets = setsIn(path.join(dir, "scheduled"));
+    assert.equal(sets.length, 2);
+    assert.deepEqual(filesUnder(path.join(dir, "scheduled", sets[1], "postgres")), [
+      `${acme}.dump.gpg`,
+    ]);
+    assert.ok(health().ok);
   });
 
   test("a one-shot set never moves the service's schedule or health", async () => {
