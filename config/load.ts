@@ -5,8 +5,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as runtimeConfig from "@pulumi/pulumi/runtime/config";
 import { devPortsOf, parsePool, tenantSubnet } from "../lib/network";
+import { defaultTenantConnections } from "../lib/postgres";
 import { configError, Problem } from "./errors";
-import { ConfigSurroundings, crossFieldProblems, OtherStack } from "./rules";
+import { ConfigSurroundings, connectionProblems, crossFieldProblems, OtherStack } from "./rules";
 import {
   defaultTemporalImage,
   hostLabel,
@@ -40,7 +41,7 @@ export function parsePlatformConfig(
     throw configError(raw, problems, surroundings.secretKeys);
   }
   const config = result.data;
-  return {
+  const parsed: PlatformConfig = {
     ...config,
     temporal: {
       ...config.temporal,
@@ -54,10 +55,18 @@ export function parsePlatformConfig(
         slot,
         subnet: tenantSubnet(parsePool(config.network.pool), slot),
         devPorts: tenant.devPorts ?? devPortsOf(slot),
+        postgresConnectionLimit:
+          tenant.postgresConnectionLimit ??
+          defaultTenantConnections(config.runtime, tenant.workerReplicas),
         exposed: config.cloudflare !== undefined && !tenant.offboarded,
       };
     }),
   };
+  // Rules on what the defaults resolved to.
+  const resolvedProblems = connectionProblems(parsed);
+  if (resolvedProblems.length > 0)
+    throw configError(raw, resolvedProblems, surroundings.secretKeys);
+  return parsed;
 }
 
 /**

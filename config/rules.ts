@@ -22,8 +22,11 @@ import {
 } from "../lib/kubernetes";
 import { isAutoSetupImage, tenantNamespace } from "../lib/temporal";
 import { publicHostname } from "../lib/urls";
+import { BACKUP_CONNECTION_LIMIT, connectionBudgetProblem } from "../lib/postgres";
+import { TEMPORAL_CONNECTION_LIMIT } from "../lib/temporal";
 import { keyPath, Problem } from "./errors";
 import {
+  PlatformConfig,
   DEFAULT_ADMIN_PORT,
   defaultTemporalImage,
   hostLabel,
@@ -687,4 +690,24 @@ export function crossFieldProblems(
     }
   }
   return problems;
+}
+
+/**
+ * The platform's own Postgres must hold every login role's limit at once: tenants that may log
+ * in, Temporal's pools and the backups, with room for the superuser. A managed server's
+ * `max_connections` is its provider's: not checked.
+ */
+export function connectionProblems(config: PlatformConfig): Problem[] {
+  if (config.postgres.external) return [];
+  const problem = connectionBudgetProblem(
+    {
+      tenants: config.tenants
+        .filter((tenant) => !tenant.offboarded)
+        .map((tenant) => ({ id: tenant.id, limit: tenant.postgresConnectionLimit })),
+      temporal: TEMPORAL_CONNECTION_LIMIT,
+      backup: config.backup.publicKey === undefined ? 0 : BACKUP_CONNECTION_LIMIT,
+    },
+    config.postgres.maxConnections,
+  );
+  return problem ? [{ path: ["postgres", "maxConnections"], message: problem }] : [];
 }

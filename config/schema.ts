@@ -12,6 +12,7 @@ import {
   poolProblem,
   slotCount,
 } from "../lib/network";
+import { DEFAULT_MAX_CONNECTIONS } from "../lib/postgres";
 import { RESERVED_NAMESPACES } from "../lib/temporal";
 import { cidrProblem } from "../lib/kubernetes";
 
@@ -355,6 +356,7 @@ export const rawSchema = z
         adminHost: z.string().min(1).default("127.0.0.1"),
         adminSslMode: z.enum(["disable", "verify-ca", "verify-full"]).default("disable"),
         adminSslRootCert: z.string().min(1).optional(),
+        maxConnections: z.number().int().min(50).max(10000).default(DEFAULT_MAX_CONNECTIONS),
         external: z
           .object({
             host: hostName,
@@ -432,7 +434,12 @@ type RawConfig = z.infer<typeof rawSchema>;
 type RawTenant = z.infer<typeof tenantSchema>;
 
 /** One tenant after validation, with every default resolved. */
-export interface TenantConfig extends Omit<RawTenant, "hostname" | "devPorts" | "slot"> {
+export interface TenantConfig extends Omit<
+  RawTenant,
+  "hostname" | "devPorts" | "slot" | "postgresConnectionLimit"
+> {
+  /** Connections its Postgres role may hold at once; defaults to a full pool per process. */
+  postgresConnectionLimit: number;
   /** The DNS label of the tenant under `domain`; defaults to its id. */
   hostname: string;
   /** Its place in `network.pool` (see lib/network.ts); defaults to a hash of its id. */

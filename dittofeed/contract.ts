@@ -20,13 +20,6 @@ const REPOSITORIES: Record<DittofeedImage, string> = {
   adminCli: "dittofeed/dittofeed-admin-cli",
 };
 
-/**
- * Connections one Dittofeed process opens to Postgres at most: one `pg` Pool with node-postgres's
- * default `max` of 10 (dittofeed v0.23.0, packages/backend-lib/src/db.ts: `new Pool({
- * connectionString })`).
- */
-export const DATABASE_POOL_SIZE = 10;
-
 /** The roles that serve HTTP, and their ports; the worker serves nothing. */
 export const APP_PORTS = { api: 3001, dashboard: 3000 } as const;
 export type ServingRole = keyof typeof APP_PORTS;

@@ -6,6 +6,87 @@
  * locked out.
  */
 
+/**
+ * Connections one Dittofeed process opens to Postgres at most: one `pg` Pool with node-postgres's
+ * default `max` of 10 (dittofeed v0.23.0, packages/backend-lib/src/db.ts: `new Pool({
+ * connectionString })`).
+ */
+export const DATABASE_POOL_SIZE = 10;
+
+/**
+ * The connections a tenant's role may hold unless config says otherwise: a full pool for each
+ * process that may run at once. On Docker: api, dashboard, each worker and one job. On
+ * Kubernetes api and dashboard each surge to a second pod while they roll, besides one job.
+ */
+export function defaultTenantConnections(
+  runtime: "docker" | "kubernetes",
+  workerReplicas: number,
+): number {
+  const serving = runtime === "docker" ? 2 : 2 * 2;
+  return DATABASE_POOL_SIZE * (serving + workerReplicas + 1);
+}
+
+/**
+ * What the backup role may hold at once: the service's one connection at a time and the
+ * tenants' one-shot snapshots and exports, which wait their turn (see lib/backup.ts).
+ */
+export const BACKUP_CONNECTION_LIMIT = 8;
+
+/**
+ * Connections kept for the superuser beyond every login role's limit: PostgreSQL's own
+ * `superuser_reserved_connections` (3, within `max_connections`: PostgreSQL 15,
+ * doc/src/sgml/config.sgml), the postgresql provider's pool (`ADMIN_PROVIDER_CONNECTIONS`) and
+ * the platform's superuser jobs (owner checks, a rotation, offboarding's session ends), which run
+ * a few at a time.
+ */
+export const ADMIN_PROVIDER_CONNECTIONS = 4;
+export const SUPERUSER_HEADROOM = 3 + ADMIN_PROVIDER_CONNECTIONS + 16;
+
+/** The server's default `max_connections` when config names none (PostgreSQL's own is 100). */
+export const DEFAULT_MAX_CONNECTIONS = 300;
+
+/**
+ * The server's command: the official image's entrypoint runs `postgres` with the settings given
+ * after it once the data directory is ready (docker-library/postgres, docker-entrypoint.sh).
+ */
+export function postgresCommand(maxConnections: number): string[] {
+  return ["postgres", "-c", `max_connections=${maxConnections}`];
+}
+
+/** Every login role's limit, by what it is, for the budget of one server. */
+export interface ConnectionBudget {
+  /** Each tenant that may log in, and its role's limit. */
+  tenants: readonly { id: string; limit: number }[];
+  temporal: number;
+  backup: number;
+}
+
+/** The connections the roles may hold at once, with the superuser's headroom. */
+export function connectionsNeeded(budget: ConnectionBudget): number {
+  const tenants = budget.tenants.reduce((sum, t) => sum + t.limit, 0);
+  return tenants + budget.temporal + budget.backup + SUPERUSER_HEADROOM;
+}
+
+/**
+ * Why `maxConnections` cannot hold every role's limit at once, with the numbers; undefined when
+ * it can. Without it one tenant's pools, or all of them together, take the connections Temporal
+ * and the platform's jobs need, and those fail with "sorry, too many clients already".
+ */
+export function connectionBudgetProblem(
+  budget: ConnectionBudget,
+  maxConnections: number,
+): string | undefined {
+  const needed = connectionsNeeded(budget);
+  if (needed <= maxConnections) return undefined;
+  const tenants = budget.tenants.reduce((sum, t) => sum + t.limit, 0);
+  return (
+    `is ${maxConnections}, but the login roles may hold ${needed} connections at once: ` +
+    `tenants ${tenants} (${budget.tenants.map((t) => `${t.id} ${t.limit}`).join(", ")}), ` +
+    `Temporal ${budget.temporal}, backups ${budget.backup}, and ${SUPERUSER_HEADROOM} kept for the superuser. ` +
+    `Raise platform:postgres.maxConnections to at least ${needed} (Postgres restarts), or lower tenants' postgresConnectionLimit`
+  );
+}
+
 /** The environment the rotation script reads; the libpq variables name the server. */
 export interface RotationEnv {
   PGHOST: string;

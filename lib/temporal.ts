@@ -35,6 +35,39 @@ export function isAutoSetupImage(ref: string): boolean {
   return imageParts(ref).repository.endsWith("temporalio/auto-setup");
 }
 
+/**
+ * The services one Temporal server process runs when none are named, each with connection pools
+ * of its own to both stores (temporalio/temporal v1.22.4, temporal/server.go `DefaultServices`;
+ * common/resource/fx.go gives each service's fx app its own persistence factory).
+ */
+export const TEMPORAL_SERVICES = 4;
+
+/**
+ * Each service's pool sizes, set through the variables of the images' config template
+ * (temporalio/temporal v1.22.4, docker/config_template.yaml: `maxConns: SQL_MAX_CONNS` (20 when
+ * unset) for the default store and `SQL_VIS_MAX_CONNS` (10) for visibility), smaller than those
+ * defaults: one host's Postgres serves every tenant besides Temporal.
+ */
+export const TEMPORAL_SQL_POOL = { main: 10, visibility: 5 } as const;
+
+/** The pool settings as the server's environment; idle connections are capped alike. */
+export function temporalPoolEnv(): Record<string, string> {
+  const { main, visibility } = TEMPORAL_SQL_POOL;
+  return {
+    SQL_MAX_CONNS: String(main),
+    SQL_MAX_IDLE_CONNS: String(main),
+    SQL_VIS_MAX_CONNS: String(visibility),
+    SQL_VIS_MAX_IDLE_CONNS: String(visibility),
+  };
+}
+
+/**
+ * Temporal's role's connection limit: every service's pools full, and two for the schema tool
+ * (temporal-sql-tool, which auto-setup also runs at its start).
+ */
+export const TEMPORAL_CONNECTION_LIMIT =
+  TEMPORAL_SERVICES * (TEMPORAL_SQL_POOL.main + TEMPORAL_SQL_POOL.visibility) + 2;
+
 /** The task queue Dittofeed v0.23.0's worker polls unless `TASK_QUEUE` says otherwise. */
 export const DEFAULT_TASK_QUEUE = "default";
 

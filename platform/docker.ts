@@ -63,6 +63,7 @@ function sharedServices(
       adminHost: config.postgres.adminHost,
       adminSslMode: config.postgres.adminSslMode,
       adminSslRootCert: config.postgres.adminSslRootCert,
+      maxConnections: config.postgres.maxConnections,
       password: secrets.postgresPassword,
       previousPassword: secrets.postgresPasswordPrevious,
     },

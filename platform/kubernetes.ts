@@ -112,6 +112,7 @@ function dataServices(
         memoryMb: config.postgres.memoryMb,
         storage: storage("postgres"),
         password: secrets.postgresPassword,
+        maxConnections: config.postgres.maxConnections,
         admin: {
           host: config.postgres.adminHost,
           port: config.postgres.adminPort,

@@ -227,6 +227,44 @@ test("never prints a secret put under a mistyped key, nor inside a value shown w
   );
 });
 
+test("refuses tenants' connection limits that do not fit Postgres's max_connections, with the numbers", () =>
+  refuses(
+    {
+      ...valid,
+      tenants: [tenant("acme", { postgresConnectionLimit: 190 }), tenant("globex")],
+    },
+    "platform:postgres.maxConnections",
+    "(not set)",
+    /is 300, but the login roles may hold 323 connections at once: tenants 230 \(acme 190, globex 40\), Temporal 62, backups 8, and 23 kept for the superuser\. Raise platform:postgres\.maxConnections to at least 323/,
+  ));
+
+test("a larger max_connections, or offboarded tenants, make the same limits fit", () => {
+  const big = {
+    ...valid,
+    tenants: [tenant("acme", { postgresConnectionLimit: 190 }), tenant("globex")],
+  };
+  assert.equal(
+    parsePlatformConfig({ ...big, postgres: { maxConnections: 323 } }).postgres.maxConnections,
+    323,
+  );
+  const offboarded = {
+    ...big,
+    tenants: [tenant("acme", { postgresConnectionLimit: 190, offboarded: true }), tenant("globex")],
+  };
+  assert.equal(parsePlatformConfig(offboarded).tenants[0].postgresConnectionLimit, 190);
+});
+
+test("a tenant's default connection limit is a full pool per process of its runtime", () => {
+  const config = parsePlatformConfig({
+    ...valid,
+    tenants: [tenant("acme", { workerReplicas: 3 }), tenant("globex")],
+  });
+  assert.deepEqual(
+    config.tenants.map((t) => t.postgresConnectionLimit),
+    [60, 40],
+  );
+});
+
 test("resolves defaults: pinned version, hostname from id, slot, subnet and dev ports from the slot", () => {
   const config = parsePlatformConfig({
     environment: "dev",

@@ -101,7 +101,10 @@ describe("the program's Postgres declarations on a real PostgreSQL 15", () => {
     const provider = byName(run, "postgres-admin");
     containerPassword = envOf(byName(run, "postgres")).env.POSTGRES_PASSWORD;
     assert.equal(plain(provider.inputs.password), containerPassword);
-    server = await startServer(containerPassword);
+    // The server's settings as the container's command gives them (`postgres -c ...`).
+    const command = byName(run, "postgres").inputs.command as string[];
+    assert.equal(command[0], "postgres");
+    server = await startServer(containerPassword, command.slice(1));
 
     // Apply what the provider would, in the engine's order: roles, databases, then grants.
     const admin = await server.admin();
@@ -181,6 +184,38 @@ describe("the program's Postgres declarations on a real PostgreSQL 15", () => {
     const held = [await connect(url), await connect(url)];
     assert.equal(await sqlState(url, "SELECT 1"), "53300", "too_many_connections");
     await Promise.all(held.map((c) => c.end()));
+  });
+
+  test("every login role at its limit at once still fits the server: Temporal and the superuser get in", async () => {
+    const limit = (name: string) => Number(byName(run, name).inputs.connectionLimit);
+    const temporal = byName(run, "temporal-role");
+    const temporalUrl = new URL(`postgresql://127.0.0.1:${server.port}/temporal`);
+    temporalUrl.username = encodeURIComponent(String(temporal.inputs.name));
+    temporalUrl.password = encodeURIComponent(String(plain(temporal.inputs.password)));
+    const holders: { url: string; count: number }[] = [
+      ...tenantIds.map((id) => ({
+        url: onServer(urlOf(id), server.port),
+        count: limit(`${id}-database-role`),
+      })),
+      { url: temporalUrl.toString(), count: limit("temporal-role") },
+    ];
+    const held: pg.Client[] = [];
+    try {
+      for (const { url, count } of holders) {
+        for (let i = 0; i < count; i += 1) held.push(await connect(url));
+      }
+      // Each role is full: one more is its own limit's refusal, not the server's.
+      for (const { url } of holders) assert.equal(await sqlState(url, "SELECT 1"), "53300");
+      const admin = await server.admin();
+      const { rows } = await admin.query<{ max: string; used: number }>(
+        "SELECT current_setting('max_connections') AS max, count(*)::int AS used FROM pg_stat_activity WHERE backend_type = 'client backend'",
+      );
+      await admin.end();
+      assert.equal(held.length + 1, rows[0].used);
+      assert.ok(Number(rows[0].max) - rows[0].used >= 3, `${rows[0].used} of ${rows[0].max}`);
+    } finally {
+      await Promise.all(held.map((c) => c.end()));
+    }
   });
 
   test("no tenant reaches another tenant's database", async () => {

@@ -38,7 +38,10 @@ function freePort(): Promise<number> {
  * host connections. Postgres refuses to run as root, so as root the package creates a `postgres`
  * system user to run it.
  */
-export async function startServer(superuserPassword: string): Promise<Server> {
+export async function startServer(
+  superuserPassword: string,
+  postgresFlags: string[] = [],
+): Promise<Server> {
   const port = await freePort();
   const databaseDir = fs.mkdtempSync(path.join(os.tmpdir(), "platform-pg-"));
   const server = new EmbeddedPostgres({
@@ -49,6 +52,7 @@ export async function startServer(superuserPassword: string): Promise<Server> {
     authMethod: "scram-sha-256",
     persistent: false,
     createPostgresUser: process.getuid?.() === 0,
+    postgresFlags,
     onLog: () => {},
     onError: () => {},
   });

@@ -15,6 +15,7 @@ import {
 } from "../../lib/backup";
 import { BACKUP_USER, backupAccessScript } from "../../lib/clickhouse";
 import { healthCheck } from "../../lib/healthchecks";
+import { BACKUP_CONNECTION_LIMIT } from "../../lib/postgres";
 import { dockerName, SharedService, tenantDockerName } from "../../lib/naming";
 import { dataOptions, PlatformContext, secretOrGenerated, waitFor } from "../shared/context";
 import {
@@ -131,7 +132,13 @@ export class Backup extends pulumi.ComponentResource {
 
     this.role = new postgresql.Role(
       `${name}-role`,
-      { name: BACKUP_ROLE, login: true, password, roles: [READ_ALL_DATA] },
+      {
+        name: BACKUP_ROLE,
+        login: true,
+        password,
+        roles: [READ_ALL_DATA],
+        connectionLimit: BACKUP_CONNECTION_LIMIT,
+      },
       { parent: this, provider: postgres.provider, ...dataOptions(context, { protect: false }) },
     );
     // Temporal's databases revoke CONNECT from PUBLIC; each tenant's grants it in its Database.

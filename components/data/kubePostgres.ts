@@ -2,6 +2,7 @@ import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import { execProbe } from "../../lib/kubernetes";
 import { SERVICE_PORTS } from "../../lib/ports";
+import { ADMIN_PROVIDER_CONNECTIONS, postgresCommand } from "../../lib/postgres";
 import { PostgresServer } from "../shared/context";
 import { KubeNamespace } from "../shared/kubernetes";
 import { KubeStore } from "./kubeStore";
@@ -26,6 +27,8 @@ export interface KubePostgresArgs {
   storage: { storageGb: number; storageClass?: string };
   /** The superuser's password from `platform:secrets`. @default generated */
   password?: string;
+  /** The server's `max_connections`; a change restarts Postgres. Required: its default is config's. */
+  maxConnections: number;
   /**
    * Where the machine running Pulumi reaches the server: `kubectl port-forward` to its Service
    * on loopback, or a TLS endpoint in front of it. Required: its default is config's.
@@ -68,6 +71,7 @@ export class KubePostgres extends pulumi.ComponentResource implements PostgresSe
         // A volume's root holds lost+found, where initdb refuses to start; a subdirectory does
         // not (docker-library/docs, postgres/content.md, PGDATA).
         env: { PGDATA: `${DATA_MOUNT}/pgdata` },
+        args: postgresCommand(args.maxConnections),
         // Over TCP: the socket answers during initdb, before Postgres listens on the network.
         readinessProbe: execProbe(["pg_isready", "-h", "127.0.0.1", "-U", SUPERUSER]),
         memoryMb: args.memoryMb,
@@ -90,6 +94,7 @@ export class KubePostgres extends pulumi.ComponentResource implements PostgresSe
         sslrootcert: args.admin.sslRootCert,
         superuser: true,
         connectTimeout: 30,
+        maxConnections: ADMIN_PROVIDER_CONNECTIONS,
       },
       { parent: this, dependsOn: [this.store.statefulSet] },
     );

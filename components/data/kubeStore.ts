@@ -28,6 +28,8 @@ export interface KubeStoreArgs {
   env?: Record<string, string>;
   /** Replaces the image's entrypoint. @default the image's */
   command?: string[];
+  /** Replaces the image's command (its entrypoint's arguments). @default the image's */
+  args?: string[];
   /** Says when the service answers. */
   readinessProbe: Record<string, unknown>;
   /** Memory limit in MB. Required: its default is config's. */
@@ -61,6 +63,7 @@ export class KubeStore extends pulumi.ComponentResource {
     const container: KubeContainer = {
       image: args.image,
       command: args.command,
+      args: args.args,
       env: args.env,
       secret,
       memoryMb: args.memoryMb,

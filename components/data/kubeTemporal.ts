@@ -7,6 +7,7 @@ import {
   POSTGRES_SCHEMA_ROOT,
   temporalSchemaScript,
   TemporalSchemaEnv,
+  temporalPoolEnv,
   temporalSqlTlsEnv,
 } from "../../lib/temporal";
 import { PostgresServer, RunScript, secretOrGenerated, waitFor } from "../shared/context";
@@ -120,6 +121,8 @@ export class KubeTemporal extends pulumi.ComponentResource {
             // Read by auto-setup only: the databases are the provider's.
             SKIP_DB_CREATE: "true",
             BIND_ON_IP: "0.0.0.0",
+            // Within the role's connection limit.
+            ...temporalPoolEnv(),
             ...tls?.server,
             ...tls?.tool,
           },

@@ -4,7 +4,13 @@ import * as pulumi from "@pulumi/pulumi";
 import { SERVICE_PORTS } from "../../lib/ports";
 import { HealthCheck, healthCheck } from "../../lib/healthchecks";
 import { dockerName } from "../../lib/naming";
-import { rotateSuperuserScript, RotationEnv, versionCheckScript } from "../../lib/postgres";
+import {
+  ADMIN_PROVIDER_CONNECTIONS,
+  postgresCommand,
+  rotateSuperuserScript,
+  RotationEnv,
+  versionCheckScript,
+} from "../../lib/postgres";
 import { secretOrGenerated, SharedServiceArgs, waitFor } from "../shared/context";
 import {
   dataVolume,
@@ -43,6 +49,8 @@ export interface PostgresArgs extends SharedServiceArgs {
   adminSslMode?: "disable" | "verify-ca" | "verify-full";
   /** The CA certificate file that verifies the admin endpoint's TLS. @default the system's */
   adminSslRootCert?: string;
+  /** The server's `max_connections`; a change restarts Postgres. Required: its default is config's. */
+  maxConnections: number;
   /**
    * The superuser's password before `password`, while it is rotated: a job sets `password` on
    * the running server with it. @default none (nothing to rotate)
@@ -108,6 +116,7 @@ export class Postgres extends pulumi.ComponentResource {
       {
         ...sharedServiceSpec("postgres", this.host, args),
         env: secretEnv({ POSTGRES_PASSWORD: this.password }),
+        command: postgresCommand(args.maxConnections),
         healthcheck: postgresCheck(),
         waitTimeoutSeconds: 180,
         ports: [{ internal: this.port, external: args.adminPort }],
@@ -162,6 +171,7 @@ export class Postgres extends pulumi.ComponentResource {
         sslrootcert: args.adminSslRootCert,
         superuser: true,
         connectTimeout: 30,
+        maxConnections: ADMIN_PROVIDER_CONNECTIONS,
       },
       { parent: this, dependsOn: waitFor([this.container], rotated) },
     );

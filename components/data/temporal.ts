@@ -4,7 +4,13 @@ import * as pulumi from "@pulumi/pulumi";
 import { SERVICE_PORTS } from "../../lib/ports";
 import { HealthCheck, healthCheck } from "../../lib/healthchecks";
 import { dockerName } from "../../lib/naming";
-import { POSTGRES_SCHEMA_ROOT, temporalSchemaScript, TemporalSchemaEnv } from "../../lib/temporal";
+import {
+  POSTGRES_SCHEMA_ROOT,
+  TEMPORAL_CONNECTION_LIMIT,
+  temporalPoolEnv,
+  temporalSchemaScript,
+  TemporalSchemaEnv,
+} from "../../lib/temporal";
 import {
   dataOptions,
   PlatformContext,
@@ -62,6 +68,7 @@ export function temporalStore(
       createDatabase: false,
       createRole: false,
       superuser: false,
+      connectionLimit: TEMPORAL_CONNECTION_LIMIT,
     },
     { ...sql, ...dataOptions(context, { protect: false }) },
   );
@@ -178,6 +185,8 @@ export class Temporal extends pulumi.ComponentResource {
           VISIBILITY_DBNAME: TEMPORAL_DATABASES.visibility,
           // Read by auto-setup only: the databases are the provider's.
           SKIP_DB_CREATE: "true",
+          // Within the role's connection limit.
+          ...temporalPoolEnv(),
         }),
         healthcheck: temporalCheck(),
         waitTimeoutSeconds: 300,

@@ -7,7 +7,6 @@ import {
   AppRole,
   Consumer,
   consumerEnvironment,
-  DATABASE_POOL_SIZE,
   DittofeedImage,
   dittofeedProbe,
   Endpoint,
@@ -87,8 +86,8 @@ export interface KubeTenantArgs {
   memoryMb: Record<AppRole, number>;
   /** Worker pods. @default 1 */
   workerReplicas?: number;
-  /** Connections the tenant's Postgres role may hold at once. @default a full pool per process, surge pods and one job */
-  databaseConnectionLimit?: number;
+  /** Connections the tenant's Postgres role may hold at once. Required: its default is config's. */
+  databaseConnectionLimit: number;
   /** Dittofeed's `LOG_LEVEL`. */
   logLevel: string;
   /** Image references of the Dittofeed roles, and of ClickHouse and Redis (for their clients). */
@@ -223,9 +222,7 @@ export class KubeTenant extends pulumi.ComponentResource {
         tenantId: id,
         postgres,
         password: databasePassword,
-        // Surge pods hold their pools while the old ones still do.
-        connectionLimit:
-          args.databaseConnectionLimit ?? DATABASE_POOL_SIZE * (2 * 2 + workerReplicas + 1),
+        connectionLimit: args.databaseConnectionLimit,
         dependsOn: sharedReady,
       },
       { parent: this },

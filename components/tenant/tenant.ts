@@ -5,7 +5,6 @@ import {
   DittofeedImage,
   Consumer,
   consumerEnvironment,
-  DATABASE_POOL_SIZE,
   dittofeedHealthPath,
   SERVING_ROLES,
 } from "../../dittofeed/contract";
@@ -63,11 +62,8 @@ export interface TenantArgs {
   memoryMb: Record<AppRole, number>;
   /** Number of worker containers. @default 1 */
   workerReplicas?: number;
-  /**
-   * Connections the tenant's Postgres role may hold at once.
-   * @default a full pool for each process: api, dashboard, each worker, and one job
-   */
-  databaseConnectionLimit?: number;
+  /** Connections the tenant's Postgres role may hold at once. Required: its default is config's. */
+  databaseConnectionLimit: number;
   /** Dittofeed's `LOG_LEVEL`. */
   logLevel: string;
   /** Image ids of the Dittofeed roles, of the gateway, and of ClickHouse and Redis (for their clients). */
@@ -201,8 +197,7 @@ export class Tenant extends pulumi.ComponentResource {
         tenantId: id,
         postgres,
         password: databasePassword,
-        connectionLimit:
-          args.databaseConnectionLimit ?? DATABASE_POOL_SIZE * (3 + (args.workerReplicas ?? 1)),
+        connectionLimit: args.databaseConnectionLimit,
         dependsOn: [gateway.container],
         backupRole: args.backup?.service.role.name,
         offboarded: args.offboarded,

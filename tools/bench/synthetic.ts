@@ -1,5 +1,7 @@
 /** Stacks of any size for the benchmark: production's settings with generated tenants. */
 import { stackFilePath } from "../../config/stackFile";
+import { BACKUP_CONNECTION_LIMIT, connectionsNeeded } from "../../lib/postgres";
+import { TEMPORAL_CONNECTION_LIMIT } from "../../lib/temporal";
 import { PROJECT_ROOT, RunOptions, stackFileConfig } from "../engine/runner";
 
 /** The runtimes the benchmark measures. */
@@ -10,6 +12,12 @@ export const SCALE_STACKS: Record<Runtime, string> = {
   docker: "production",
   kubernetes: "production-k8s",
 };
+
+/**
+ * Each generated tenant's connection limit: one pool, so that hundreds of tenants fit one
+ * server's `max_connections` (at most 10000 in config).
+ */
+const SYNTHETIC_CONNECTIONS = 10;
 
 /** The id (and hostname) of the i-th generated tenant, counting from 1: `t0001`. */
 export function syntheticTenantId(index: number): string {
@@ -32,10 +40,22 @@ export function syntheticStack(count: number, runtime: Runtime = "docker"): RunO
       hostname: id,
       accessEmails: [`ops@${id}.example`],
       ...(runtime === "docker" ? { slot: i } : {}),
+      postgresConnectionLimit: SYNTHETIC_CONNECTIONS,
     };
   });
+  // One Postgres for every tenant: its max_connections must hold them all.
+  const postgres = JSON.parse(config["platform:postgres"] ?? "{}") as Record<string, unknown>;
+  postgres.maxConnections = connectionsNeeded({
+    tenants: tenants.map((t) => ({ id: t.id, limit: SYNTHETIC_CONNECTIONS })),
+    temporal: TEMPORAL_CONNECTION_LIMIT,
+    backup: BACKUP_CONNECTION_LIMIT,
+  });
   return {
-    config: { ...config, "platform:tenants": JSON.stringify(tenants) },
+    config: {
+      ...config,
+      "platform:tenants": JSON.stringify(tenants),
+      "platform:postgres": JSON.stringify(postgres),
+    },
     secretKeys,
     stack,
   };
