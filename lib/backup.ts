@@ -37,6 +37,86 @@ export const RETRY_SECONDS = 15 * 60;
  */
 export const LOCK_WAIT = "300s";
 
+/** The role the backup service and the one-shot sets log in as. */
+export const BACKUP_ROLE = "platform_backup";
+
+/**
+ * The schema, in every database the backups read, that holds `grant_reads()`: owned by the
+ * superuser, left out of every dump.
+ */
+export const BACKUP_GRANTS_SCHEMA = "platform_backup_grants";
+
+/**
+ * What the backup role may read, and why it is given so. `pg_dump` reads every table, sequence
+ * and large object (PostgreSQL 15, doc/src/sgml/ref/pg_dump.sgml), and fails outright where it
+ * may not: a table with row-level security ("query would be affected by row-level security
+ * policy"), a large object ("permission denied for large object"). `pg_read_all_data` covers
+ * neither, and also reads `pg_authid`, every role's password verifier (src/backend/catalog/
+ * aclchk.c grants it SELECT on every relation, catalogs included, and no REVOKE takes that
+ * away). Grants the owner could revoke, tenants being owners of their databases, break the dumps
+ * at will. So the role has `BYPASSRLS` for row-level security, and in each database a function
+ * owned by the superuser, `grant_reads()`, which the backup calls before each dump: it grants the
+ * role USAGE on every schema and SELECT on every table, sequence and large object there, so what
+ * the owner revoked meanwhile is granted again. Its `search_path` is pinned: a database's own
+ * setting could otherwise run the owner's functions as the superuser. It grants reading only:
+ * the role writes nothing and reads no catalog that `pg_read_all_data` would add. The install
+ * refuses a schema of that name that someone else owns.
+ */
+export function backupGrantsSql(): string {
+  const schema = BACKUP_GRANTS_SCHEMA;
+  return `DO $check$ BEGIN
+  IF EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = '${schema}' AND nspowner <> (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user)) THEN
+    RAISE EXCEPTION 'schema ${schema} in database % is not the platform''s: drop it, then run pulumi up again', current_database();
+  END IF;
+END $check$;
+CREATE SCHEMA IF NOT EXISTS ${schema};
+REVOKE ALL ON SCHEMA ${schema} FROM PUBLIC;
+GRANT USAGE ON SCHEMA ${schema} TO ${BACKUP_ROLE};
+CREATE OR REPLACE FUNCTION ${schema}.grant_reads() RETURNS void
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+DECLARE
+  s name;
+  lo oid;
+BEGIN
+  FOR s IN SELECT nspname FROM pg_namespace
+    WHERE nspname <> 'information_schema' AND nspname <> '${schema}' AND nspname !~ '^pg_' LOOP
+    EXECUTE format('GRANT USAGE ON SCHEMA %I TO ${BACKUP_ROLE}', s);
+    EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA %I TO ${BACKUP_ROLE}', s);
+    EXECUTE format('GRANT SELECT ON ALL SEQUENCES IN SCHEMA %I TO ${BACKUP_ROLE}', s);
+  END LOOP;
+  FOR lo IN SELECT oid FROM pg_largeobject_metadata LOOP
+    EXECUTE format('GRANT SELECT ON LARGE OBJECT %s TO ${BACKUP_ROLE}', lo);
+  END LOOP;
+END
+$body$;
+REVOKE ALL ON FUNCTION ${schema}.grant_reads() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ${schema}.grant_reads() TO ${BACKUP_ROLE};
+`;
+}
+
+/** The environment of the script that installs `grant_reads()`; libpq's variables name the superuser. */
+export interface BackupGrantsEnv {
+  PGHOST: string;
+  PGPORT: string;
+  PGUSER: string;
+  PGPASSWORD: string;
+  /** The databases to install it in, space-separated. */
+  DATABASES: string;
+}
+
+/** Installs `backupGrantsSql` in each of `DATABASES`; running it again changes nothing. */
+export function backupGrantsScript(): string {
+  return [
+    "set -e",
+    "for db in $DATABASES; do",
+    "  psql -X -q -v ON_ERROR_STOP=1 -d \"$db\" <<'BACKUP_GRANTS_END'",
+    backupGrantsSql().trimEnd(),
+    "BACKUP_GRANTS_END",
+    '  echo "The backup role may read $db"',
+    "done",
+  ].join("\n");
+}
+
 /** The prefix of every tenant's database, in Postgres and in ClickHouse (see `tenantSqlName`). */
 export const TENANT_DATABASE_PREFIX = "dittofeed_";
 
@@ -204,14 +284,22 @@ isolated() {
   rc=$?
   set -e
 }
-# A lock a tenant holds in its own database makes that database's dump fail after this long,
-# instead of holding up every database after it. The role's connections are few (the service and
-# the tenants' one-shot sets share them): a dump that finds them taken waits its turn.
+# Settings a database's owner gave its database (a statement timeout, a search_path) yield to
+# these, given at connection (libpq's PGOPTIONS).
+export PGOPTIONS="-c statement_timeout=0 -c search_path=pg_catalog"
+# Each dump first has the database grant the role what it reads (see backupGrantsSql). A lock
+# a tenant holds in its own database makes that database's dump fail after LOCK_WAIT, instead of
+# holding up every database after it. The role's connections are few (the service and the
+# tenants' one-shot sets share them): a dump that finds them taken waits its turn.
 dump_postgres() {
   local err tries=0
   err=$(mktemp)
-  until pg_dump --format=custom --lock-wait-timeout="\${LOCK_WAIT:-${LOCK_WAIT}}" --dbname="$1" 2> "$err" | seal "$2"; do
+  until psql -X -q -tA -v ON_ERROR_STOP=1 -d "$1" -c "SELECT ${BACKUP_GRANTS_SCHEMA}.grant_reads()" > /dev/null 2> "$err" &&
+    pg_dump --format=custom --exclude-schema=${BACKUP_GRANTS_SCHEMA} --lock-wait-timeout="\${LOCK_WAIT:-${LOCK_WAIT}}" --dbname="$1" 2> "$err" | seal "$2"; do
     tries=$((tries + 1))
+    if grep -q 'grant_reads() does not exist' "$err"; then
+      log "$1 has no ${BACKUP_GRANTS_SCHEMA}.grant_reads(): pulumi up installs it (npm run restore does, after a restore in place)"
+    fi
     if ! grep -q 'too many connections for role' "$err" || (( tries >= 90 )); then cat "$err" >&2; rm -f "$err"; return 1; fi
     sleep "\${WAIT_SECONDS:-10}"
   done

@@ -38,6 +38,7 @@ export const SHARED_SERVICES = [
   "backup-data",
   "backup-tools",
   "backup-access",
+  "backup-grants",
   "backup-clickhouse-copy",
   "backup-rclone-copy",
 ] as const;

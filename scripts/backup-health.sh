@@ -12,6 +12,8 @@ fi
 echo "${name}: ${status}"
 docker logs --tail 20 "$name" 2>&1 | grep '^backup:' | tail -n 3 || true
 if [ "$status" != healthy ]; then
-  echo "The backup service of stack ${stack} is ${status}: no complete backup set within its interval. Read docker logs ${name}." >&2
+  # The health check's own words: the databases without a dump, if that is why.
+  docker inspect --format '{{with .State.Health}}{{range .Log}}{{.Output}}{{end}}{{end}}' "$name" 2>/dev/null | tail -n 1 >&2 || true
+  echo "The backup service of stack ${stack} is ${status}: a database without a dump in its latest try, or no complete set within its interval. Read docker logs ${name}." >&2
   exit 1
 fi

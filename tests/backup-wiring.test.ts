@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { before, describe, test } from "node:test";
-import { BACKUP_ROLE } from "../components/data/backup";
-import { backupScript } from "../lib/backup";
+import { BACKUP_ROLE, backupScript } from "../lib/backup";
+import { BACKUP_CONNECTION_LIMIT } from "../lib/postgres";
 import {
   byName,
   committedStack,
@@ -60,8 +60,16 @@ describe("the backup service of committed stack production", () => {
     assert.equal(env.EXTRA_DATABASES, "temporal temporal_visibility");
     assert.equal(env.MODE, "service");
     const role = byName(run, "backup-role");
-    assert.deepEqual(role.inputs.roles, ["pg_read_all_data"]);
+    // Reading is granted database by database (backupGrantsSql): no predefined role, which
+    // would read pg_authid; row-level security bypassed, and a connection limit.
+    assert.equal(role.inputs.roles, undefined);
+    assert.equal(role.inputs.bypassRowLevelSecurity, true);
+    assert.equal(role.inputs.connectionLimit, BACKUP_CONNECTION_LIMIT);
     assert.ok(!role.inputs.superuser && !role.inputs.createDatabase && !role.inputs.createRole);
+    // Temporal's databases get the grant function from the backup's own job, on the data network.
+    const grants = byName(run, "backup-grants");
+    assert.equal(envOf(grants).env.DATABASES, "temporal temporal_visibility");
+    assert.equal(envOf(grants).env.PGUSER, "postgres");
   });
 
   test("adding a tenant leaves the service, its role and its tools exactly as they were", async () => {

@@ -13,16 +13,19 @@ import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import fc from "fast-check";
 import pg from "pg";
-import { BACKUP_ROLE } from "../components/data/backup";
 import {
   BACKUP_GRACE_SECONDS,
+  BACKUP_GRANTS_SCHEMA,
+  BACKUP_ROLE,
+  BackupGrantsEnv,
+  backupGrantsScript,
   BackupEnv,
   BackupPaths,
   backupHealthTest,
   backupScript,
 } from "../lib/backup";
 import { tenantSqlName } from "../lib/naming";
-import { EndSessionsEnv, endSessionsScript } from "../lib/postgres";
+import { BACKUP_CONNECTION_LIMIT, EndSessionsEnv, endSessionsScript } from "../lib/postgres";
 import { restore } from "../tools/restore/restore";
 import {
   createDatabaseSql,
@@ -127,6 +130,27 @@ describe("backups and restores on a real PostgreSQL 15", () => {
     await admin.query(createDatabaseSql(database, database));
     await admin.query(revokePublicSql(database));
     await admin.query(`GRANT CONNECT ON DATABASE "${database}" TO "${BACKUP_ROLE}"`);
+    installGrants(database);
+  }
+
+  /** The job that installs `grant_reads()`, as the superuser, in real sh and psql. */
+  function grantsJob(databases: string): Run {
+    const env: BackupGrantsEnv = {
+      PGHOST: "127.0.0.1",
+      PGPORT: String(server.port),
+      PGUSER: SUPERUSER,
+      PGPASSWORD: SUPERUSER_PASSWORD,
+      DATABASES: databases,
+    };
+    const run = spawnSync("sh", ["-c", backupGrantsScript()], {
+      env: { PATH: "/usr/bin:/bin", ...env },
+      encoding: "utf8",
+    });
+    return { code: run.status ?? -1, output: `${run.stdout}${run.stderr}` };
+  }
+  function installGrants(databases: string) {
+    const run = grantsJob(databases);
+    assert.equal(run.code, 0, run.output);
   }
 
   async function asTenant<T>(database: string, work: (c: pg.Client) => Promise<T>): Promise<T> {
@@ -157,10 +181,15 @@ describe("backups and restores on a real PostgreSQL 15", () => {
     admin = await server.admin();
     key = keyPair();
     root = tempDir("platform-backups-");
-    // The backup role as components/data/backup.ts declares it (postgresql.Role, `roles`).
+    // The backup role as components/data/backup.ts declares it.
     await admin.query(
-      createRoleSql({ name: BACKUP_ROLE, password: BACKUP_PASSWORD, login: true }) +
-        `; GRANT pg_read_all_data TO "${BACKUP_ROLE}"`,
+      createRoleSql({
+        name: BACKUP_ROLE,
+        password: BACKUP_PASSWORD,
+        login: true,
+        bypassRowLevelSecurity: true,
+        connectionLimit: BACKUP_CONNECTION_LIMIT,
+      }),
     );
     for (const database of [acme, globex]) await createTenant(database);
     // Temporal's databases (components/data/temporal.ts): PUBLIC revoked, the backup role let in.
@@ -170,6 +199,7 @@ describe("backups and restores on a real PostgreSQL 15", () => {
       await admin.query(revokePublicSql(database));
       await admin.query(`GRANT CONNECT ON DATABASE "${database}" TO "${BACKUP_ROLE}"`);
     }
+    installGrants("temporal temporal_visibility");
     // Not the platform's: the naming rule leaves it out.
     await admin.query(createDatabaseSql("unrelated", SUPERUSER));
     for (const database of [acme, globex]) {
@@ -237,6 +267,8 @@ describe("backups and restores on a real PostgreSQL 15", () => {
     });
     await client.connect();
     try {
+      // What each dump first does (see backupGrantsSql).
+      await client.query(`SELECT ${BACKUP_GRANTS_SCHEMA}.grant_reads()`);
       assert.equal(
         (await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM "Segment"`)).rows[0].n,
         2,
@@ -252,6 +284,121 @@ describe("backups and restores on a real PostgreSQL 15", () => {
       }
     } finally {
       await client.end();
+    }
+  });
+
+  test("the backup role reads no role's password verifier, nor a catalog beyond what it dumps", async () => {
+    const client = new pg.Client({
+      host: "127.0.0.1",
+      port: server.port,
+      user: BACKUP_ROLE,
+      password: BACKUP_PASSWORD,
+      database: acme,
+    });
+    await client.connect();
+    try {
+      for (const sql of [
+        "SELECT rolpassword FROM pg_authid",
+        "SELECT passwd FROM pg_shadow",
+        "SELECT umoptions FROM pg_user_mapping",
+      ]) {
+        await assert.rejects(client.query(sql), (e: { code?: string }) => e.code === "42501", sql);
+      }
+    } finally {
+      await client.end();
+    }
+  });
+
+  test("what a tenant does in its own database (row-level security, large objects, revokes, a hidden schema, a 1 ms timeout) leaves every set complete, and it restores", async () => {
+    const hostile = tenantSqlName("hostile");
+    await createTenant(hostile);
+    try {
+      await asTenant(hostile, async (c) => {
+        await c.query(`CREATE TABLE secret (id int PRIMARY KEY, note text)`);
+        await c.query(`INSERT INTO secret VALUES (1, 'one'), (2, 'two')`);
+        await c.query(`ALTER TABLE secret ENABLE ROW LEVEL SECURITY`);
+        await c.query(`ALTER TABLE secret FORCE ROW LEVEL SECURITY`);
+        await c.query(`CREATE POLICY nobody ON secret USING (false)`);
+        await c.query(`SELECT lo_from_bytea(424242, '\\xdeadbeef'::bytea)`);
+        await c.query(`REVOKE ALL ON secret FROM ${BACKUP_ROLE}`);
+        await c.query(`CREATE SCHEMA hidden`);
+        await c.query(`CREATE TABLE hidden.rows AS SELECT 7 AS n`);
+        await c.query(`REVOKE ALL ON SCHEMA hidden FROM ${BACKUP_ROLE}`);
+        await c.query(`ALTER DATABASE ${hostile} SET statement_timeout = '1ms'`);
+      });
+      const dir = tempDir("platform-backups-");
+      const result = await runBackup({ BACKUP_ROOT: dir }, base);
+      assert.equal(result.code, 0, result.output);
+      const [stamp] = setsIn(path.join(dir, "scheduled"));
+      const set = path.join(dir, "scheduled", stamp);
+      assert.deepEqual(
+        filesUnder(path.join(set, "postgres")),
+        [acme, globex, hostile, "temporal", "temporal_visibility"].map((d) => `${d}.dump.gpg`),
+      );
+      // What the tenant had comes back, the platform's grant function too.
+      const into = "restored_hostile";
+      await restore({
+        set,
+        database: hostile,
+        into,
+        apply: true,
+        connection: {
+          host: "127.0.0.1",
+          port: server.port,
+          user: SUPERUSER,
+          password: SUPERUSER_PASSWORD,
+        },
+        env: { ...process.env, GNUPGHOME: key.home },
+        log: () => {},
+      });
+      const back = await server.admin(into);
+      try {
+        await back.query("SET row_security = off");
+        assert.deepEqual(
+          (await back.query<{ note: string }>("SELECT note FROM secret ORDER BY id")).rows,
+          [{ note: "one" }, { note: "two" }],
+        );
+        assert.equal(
+          (await back.query<{ b: string }>("SELECT encode(lo_get(424242), 'hex') AS b")).rows[0].b,
+          "deadbeef",
+        );
+        assert.equal((await back.query<{ n: number }>("SELECT n FROM hidden.rows")).rows[0].n, 7);
+        assert.equal(
+          (
+            await back.query<{ n: number }>(
+              "SELECT count(*)::int AS n FROM pg_proc WHERE proname = 'grant_reads'",
+            )
+          ).rows[0].n,
+          1,
+        );
+      } finally {
+        await back.end();
+        await admin.query(`DROP DATABASE ${into}`);
+      }
+    } finally {
+      await admin.query(`DROP DATABASE "${hostile}"`);
+      await admin.query(`DROP ROLE "${hostile}"`);
+    }
+  });
+
+  test("the grant function's install refuses a schema of its name that a tenant made first", async () => {
+    await asTenant(acme, (c) => c.query(`CREATE DATABASE dittofeed_squat`));
+    try {
+      const squat = new pg.Client({
+        host: "127.0.0.1",
+        port: server.port,
+        user: acme,
+        password: TENANT_PASSWORD,
+        database: "dittofeed_squat",
+      });
+      await squat.connect();
+      await squat.query(`CREATE SCHEMA ${BACKUP_GRANTS_SCHEMA}`);
+      await squat.end();
+      const run = grantsJob("dittofeed_squat");
+      assert.notEqual(run.code, 0);
+      assert.match(run.output, /is not the platform's: drop it/);
+    } finally {
+      await admin.query(`DROP DATABASE dittofeed_squat`);
     }
   });
 

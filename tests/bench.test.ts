@@ -180,7 +180,7 @@ describe("blast radius", () => {
     // Its own network, gateway, front, release tags, Redis user, the backup role's grant and its
     // snapshot included: nothing shared is replaced or attached (the backup service finds its
     // database by name).
-    assert.equal(added.added.length, 33, names(added.added).join(", "));
+    assert.equal(added.added.length, 34, names(added.added).join(", "));
     assert.ok(names(added.added).includes("initech-migration-snapshot"));
     assert.ok(names(added.added).includes("tunnel-dns-initech"));
     assert.deepEqual(names(result("production", "access-list").changed), ["globex-access-members"]);

@@ -81,7 +81,7 @@ for (const stack of COMMITTED_STACKS) {
         assert.equal(labels["platform.environment"], config.environment, r.name);
         assert.match(
           labels["platform.service"] ?? "",
-          /^(postgres|redis|clickhouse|temporal|api|dashboard|worker|migrate|namespace|worker-check|temporal-schema|cloudflared|tunnel-check|network|gateway|front|front-check|redis-user|egress-guard|backup|backup-access|backup-clickhouse-copy|backup-rclone-copy|snapshot|export|offboard)$/,
+          /^(postgres|redis|clickhouse|temporal|api|dashboard|worker|migrate|namespace|worker-check|temporal-schema|cloudflared|tunnel-check|network|gateway|front|front-check|redis-user|egress-guard|backup|backup-access|backup-grants|backup-clickhouse-copy|backup-rclone-copy|snapshot|export|offboard)$/,
           r.name,
         );
         const owner = r.name.split("-")[0];

@@ -99,6 +99,7 @@ export interface RoleInputs {
   createDatabase?: boolean;
   createRole?: boolean;
   connectionLimit?: number;
+  bypassRowLevelSecurity?: boolean;
 }
 
 /**
@@ -115,7 +116,7 @@ export function createRoleSql(role: RoleInputs): string {
     "INHERIT",
     flag(role.login, "LOGIN"),
     "NOREPLICATION",
-    "NOBYPASSRLS",
+    flag(role.bypassRowLevelSecurity, "BYPASSRLS"),
     `CONNECTION LIMIT ${role.connectionLimit ?? -1}`,
     `ENCRYPTED PASSWORD '${pqQuoteLiteral(role.password)}'`,
   ].join(" ");

@@ -5,7 +5,10 @@ import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import {
   BACKUP_KINDS,
+  BACKUP_ROLE,
   BACKUP_ROOT,
+  BackupGrantsEnv,
+  backupGrantsScript,
   BackupEnv,
   backupHealthTest,
   backupScript,
@@ -29,10 +32,6 @@ import {
 import { ClickHouse } from "./clickhouse";
 import { Postgres } from "./postgres";
 
-/** The role the backup service logs in as: it may read every table, and write none. */
-export const BACKUP_ROLE = "platform_backup";
-/** PostgreSQL 14+'s predefined role that reads every table, view and sequence, and writes nothing. */
-const READ_ALL_DATA = "pg_read_all_data";
 /** The R2 permission group that reads, lists and writes objects of the buckets a token names. */
 const R2_OBJECT_WRITE = "Workers R2 Storage Bucket Item Write";
 
@@ -136,7 +135,9 @@ export class Backup extends pulumi.ComponentResource {
         name: BACKUP_ROLE,
         login: true,
         password,
-        roles: [READ_ALL_DATA],
+        // Row-level security would fail a dump (see `backupGrantsSql`); reading is granted in
+        // each database, no more.
+        bypassRowLevelSecurity: true,
         connectionLimit: BACKUP_CONNECTION_LIMIT,
       },
       { parent: this, provider: postgres.provider, ...dataOptions(context, { protect: false }) },
@@ -246,10 +247,29 @@ export class Backup extends pulumi.ComponentResource {
       RETENTION_DAYS: String(args.retentionDays),
       REMOTE: remote,
     };
+    // Temporal's databases, as each tenant's Database does for its own.
+    const grantsEnv: Record<keyof BackupGrantsEnv, pulumi.Input<string>> = {
+      PGHOST: postgres.host,
+      PGPORT: String(postgres.port),
+      PGUSER: postgres.superuser,
+      PGPASSWORD: postgres.password,
+      DATABASES: pulumi
+        .all(args.temporalDatabases.map((d) => d.name))
+        .apply((names) => names.join(" ")),
+    };
+    const grantsJob = scriptJob(
+      `${name}-grants`,
+      {
+        ...job("backup-grants", postgres.image, backupGrantsScript()),
+        env: secretEnv(grantsEnv),
+      },
+      { parent: this, dependsOn: [postgres.container, this.role, ...temporalGrants] },
+    );
     this.prerequisites = [postgres.container, clickhouse.container, this.role];
     this.ready = pulumi
       .all([
         jobSucceeded(accessJob, "ClickHouse backup user job", [clickhouse.password]),
+        jobSucceeded(grantsJob, "Backup grants in Temporal's databases", [postgres.password]),
         ...copied,
       ])
       .apply(() => []);

@@ -1,5 +1,6 @@
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
+import { BackupGrantsEnv, backupGrantsScript } from "../../lib/backup";
 import { tenantSqlName } from "../../lib/naming";
 import { OwnerCheckEnv, ownerCheckScript } from "../../lib/postgres";
 import { postgresUrl } from "../../lib/urls";
@@ -26,7 +27,10 @@ export interface DatabaseArgs {
   connectionLimit: number;
   /** What the owner check needs first: the tenant's gateway to Postgres. */
   dependsOn: pulumi.Resource[];
-  /** The backup service's role, which gets CONNECT here (it reads every table already). @default none */
+  /**
+   * The backup service's role, which gets CONNECT here and, through `grant_reads()` (see
+   * `backupGrantsSql`), what a dump reads. @default none
+   */
   backupRole?: pulumi.Input<string>;
   /**
    * The tenant is offboarded: its role may no longer log in, and in production its database is
@@ -53,6 +57,8 @@ export class Database extends pulumi.ComponentResource {
   public readonly revokePublic: postgresql.Grant;
   /** The grants this database's readers need besides its owner: the backup role's, when there is one. */
   public readonly grants: postgresql.Grant[] = [];
+  /** Resolves once the backup role may read this database (see `backupGrantsSql`); none without backups. */
+  public readonly backupReadable?: pulumi.Output<pulumi.Resource[]>;
   /** The tenant's `DATABASE_URL`, percent-encoded; secret. */
   public readonly url: pulumi.Output<string>;
 
@@ -130,6 +136,28 @@ export class Database extends pulumi.ComponentResource {
         { ...childOptions, ...keepRole },
       );
       this.grants.push(backupConnect);
+      const grantsEnv: Record<keyof BackupGrantsEnv, pulumi.Input<string>> = {
+        PGHOST: postgres.host,
+        PGPORT: String(postgres.port),
+        PGUSER: postgres.superuser,
+        PGPASSWORD: postgres.password,
+        DATABASES: sqlName,
+      };
+      const grants = args.run(
+        `${name}-backup-grants`,
+        {
+          job: "backup-grants",
+          service: "migrate",
+          image: postgres.image,
+          memoryMb: 64,
+          script: backupGrantsScript(),
+          env: { ...grantsEnv, ...postgres.clientEnv },
+          description: `Backup grants in ${sqlName}`,
+          secrets: [postgres.password],
+        },
+        { parent: this, dependsOn: [this.database, backupConnect] },
+      );
+      this.backupReadable = grants.succeeded;
     }
     this.url = pulumi.secret(
       pulumi

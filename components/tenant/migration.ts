@@ -49,6 +49,8 @@ export interface MigrationArgs {
     secretKey: pulumi.Input<string>;
     /** What the snapshot needs first: the gateway, the database, the backup role's grant. */
     dependsOn: pulumi.Resource[];
+    /** Gates the snapshot waits for: the backup role may read the database. */
+    gates: pulumi.Output<pulumi.Resource[]>[];
   };
 }
 
@@ -80,7 +82,7 @@ export class Migration extends pulumi.ComponentResource {
     // packages/admin-cli/src/upgrades.ts), and its rows are in the scheduled sets.
     const gates = [...args.gates];
     if (args.snapshot) {
-      const { backup, database, secretKey, dependsOn } = args.snapshot;
+      const { backup, database, secretKey, dependsOn, gates: readable } = args.snapshot;
       this.snapshot = backup.tenantSetJob(
         `${name}-snapshot`,
         {
@@ -92,7 +94,7 @@ export class Migration extends pulumi.ComponentResource {
           secretKey,
           before: args.adminCliImage,
         },
-        { parent: this, dependsOn },
+        { parent: this, dependsOn, gates: readable },
       );
       gates.push(
         jobSucceeded(this.snapshot, `Snapshot of tenant ${tenantId} before its migration`, [

@@ -21,8 +21,11 @@ export interface OffboardingArgs {
   namespace: string;
   /** The tenant's `SECRET_KEY` (secret): the export keeps it, sealed, beside the data it decrypts. */
   secretKey: pulumi.Input<string>;
-  /** The stack's backup service, which takes the final export. @default none (no export: dev) */
-  backup?: Backup;
+  /**
+   * The stack's backup service, which takes the final export once the backup role may read the
+   * tenant's database (`readable`). @default none (no export: dev)
+   */
+  backup?: { service: Backup; readable: pulumi.Output<pulumi.Resource[]>[] };
   clickhouse: ClickHouse;
   /** Image id of the ClickHouse server image, whose client locks the user. */
   clickhouseImage: pulumi.Input<string>;
@@ -111,7 +114,7 @@ export class Offboarding extends pulumi.ComponentResource {
       jobSucceeded(this.lock, `ClickHouse lock of tenant ${tenantId}`, [clickhouse.password]),
     ];
     if (args.backup) {
-      this.export = args.backup.tenantSetJob(
+      this.export = args.backup.service.tenantSetJob(
         `${name}-export`,
         {
           context,
@@ -121,7 +124,7 @@ export class Offboarding extends pulumi.ComponentResource {
           clickhouse: true,
           secretKey: args.secretKey,
         },
-        { parent: this, dependsOn: args.dependsOn, gates: [...gates] },
+        { parent: this, dependsOn: args.dependsOn, gates: [...gates, ...args.backup.readable] },
       );
       gates.push(jobSucceeded(this.export, `Final export of tenant ${tenantId}`, [args.secretKey]));
     }

@@ -231,7 +231,10 @@ export class Tenant extends pulumi.ComponentResource {
           sqlName,
           namespace: namespaceName,
           secretKey,
-          backup: args.backup?.service,
+          backup: args.backup && {
+            service: args.backup.service,
+            readable: database.backupReadable ? [database.backupReadable] : [],
+          },
           clickhouse,
           clickhouseImage: images.clickhouse,
           temporal,
@@ -310,6 +313,7 @@ export class Tenant extends pulumi.ComponentResource {
               database: sqlName,
               secretKey,
               dependsOn: [gateway.container, database.database, ...database.grants],
+              gates: database.backupReadable ? [database.backupReadable] : [],
             }
           : undefined,
         dittofeedVersion: args.release.version,

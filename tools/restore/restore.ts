@@ -13,9 +13,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import pg from "pg";
+import { BACKUP_ROLE, backupGrantsSql } from "../../lib/backup";
 
-/** The role the backup service reads with, which keeps CONNECT on every database it dumps. */
-export const BACKUP_ROLE = "platform_backup";
 /** Postgres's longest identifier (NAMEDATALEN - 1). */
 const MAX_IDENTIFIER = 63;
 
@@ -99,13 +98,22 @@ interface Target {
   bytes?: number;
 }
 
+/**
+ * A superuser's session on `database`. A database's owner may give it settings (a 1 ms statement
+ * timeout, say) that would fail the restore's own queries: those given at connection win.
+ */
+function session(connection: Connection, database: string): pg.Client {
+  return new pg.Client({ ...connection, database, options: SESSION_OPTIONS });
+}
+const SESSION_OPTIONS = "-c statement_timeout=0 -c lock_timeout=0";
+
 async function describe(admin: pg.Client, connection: Connection, name: string): Promise<Target> {
   const found = await admin.query<{ owner: string; bytes: string }>(
     "SELECT pg_get_userbyid(datdba) AS owner, pg_database_size(datname)::text AS bytes FROM pg_database WHERE datname = $1",
     [name],
   );
   if (found.rowCount === 0) return { exists: false };
-  const client = new pg.Client({ ...connection, database: name });
+  const client = session(connection, name);
   await client.connect();
   try {
     const { rows } = await client.query<{ tables: string; rows: string }>(
@@ -151,7 +159,7 @@ export async function restore(request: RestoreRequest): Promise<RestoreResult> {
     );
   }
 
-  const admin = new pg.Client({ ...connection, database: "postgres" });
+  const admin = session(connection, "postgres");
   await admin.connect();
   try {
     const target = await describe(admin, connection, into);
@@ -215,10 +223,22 @@ export async function restore(request: RestoreRequest): Promise<RestoreResult> {
             PGPORT: String(connection.port),
             PGUSER: connection.user,
             PGPASSWORD: connection.password,
+            PGOPTIONS: SESSION_OPTIONS,
           },
           stdio: ["ignore", "inherit", "pipe"],
         },
       );
+      // The dumps leave out the platform's grant function: what the backups of this database
+      // need comes back as `pulumi up` installs it.
+      if (await roleExists(admin, BACKUP_ROLE)) {
+        const restored = session(connection, staging);
+        await restored.connect();
+        try {
+          await restored.query(backupGrantsSql());
+        } finally {
+          await restored.end();
+        }
+      }
     } catch (error) {
       const stderr = (error as { stderr?: Buffer }).stderr?.toString().trim();
       throw new RestoreError(
