@@ -36,7 +36,7 @@ import {
   serviceHost,
 } from "../lib/kubernetes";
 import { SERVICE_PORTS } from "../lib/ports";
-import { redisServerScript } from "../lib/redis";
+import { redisHealthCommand, redisServerScript } from "../lib/redis";
 import { isAutoSetupImage } from "../lib/temporal";
 import { httpUrl } from "../lib/urls";
 import { Platform, plannedStack, SitedTenant, stackOutputs } from "./common";
@@ -137,12 +137,8 @@ function dataServices(
       password: secrets.redisPassword,
       // The password reaches redis-server and redis-cli through the environment (see lib/redis.ts).
       secretEnv: (password) => ({ REDIS_PASSWORD: password, REDISCLI_AUTH: password }),
-      command: [
-        "sh",
-        "-c",
-        redisServerScript({ maxMemoryMb: Math.floor(config.redis.memoryMb * 0.75) }),
-      ],
-      readinessProbe: execProbe(["sh", "-c", "redis-cli -h 127.0.0.1 ping | grep -q PONG"]),
+      command: ["sh", "-c", redisServerScript({ memoryMb: config.redis.memoryMb })],
+      readinessProbe: execProbe(["sh", "-c", redisHealthCommand()]),
       memoryMb: config.redis.memoryMb,
       volume: { mountPath: "/data", ...storage("redis") },
       // The command replaces the image's entrypoint, which would drop root with su-exec: the pod

@@ -17,6 +17,9 @@ const directory = fs.mkdtempSync(path.join(os.tmpdir(), "redis-acl-"));
 const aclFile = path.join(directory, "users.acl");
 let port = 0;
 let server: ChildProcess | undefined;
+let serverLog = "";
+/** The container's limit the start script is given: `maxmemory` is 48 MB of it. */
+const MEMORY_MB = 64;
 
 /** A free TCP port on loopback. */
 function freePort(): Promise<number> {
@@ -38,9 +41,15 @@ function shims(): string {
   const bin = path.join(directory, "bin");
   fs.mkdirSync(bin, { recursive: true });
   const shim = path.join(bin, "redis-server");
+  // The start script's trial load keeps its own private socket, port and directory.
   fs.writeFileSync(
     shim,
-    `#!/bin/sh\nexec ${REDIS_SERVER} "$@" --port ${port} --bind 127.0.0.1 --dir ${directory} --save ''\n`,
+    [
+      "#!/bin/sh",
+      `case "$*" in *--unixsocket*) exec ${REDIS_SERVER} "$@" ;; esac`,
+      `exec ${REDIS_SERVER} "$@" --port ${port} --bind 127.0.0.1 --dir ${directory}`,
+      "",
+    ].join("\n"),
     { mode: 0o755 },
   );
   return `${bin}:${process.env.PATH ?? ""}`;
@@ -57,10 +66,17 @@ function cli(args: string[], auth?: { user: string; password: string }): string 
 }
 
 async function startServer(adminPassword: string): Promise<void> {
-  server = spawn("sh", ["-c", redisServerScript({ maxMemoryMb: 64, aclFile })], {
-    env: { PATH: shims(), REDIS_PASSWORD: adminPassword },
-    stdio: "ignore",
-  });
+  server = spawn(
+    "sh",
+    ["-c", redisServerScript({ memoryMb: MEMORY_MB, aclFile, dataDir: directory })],
+    {
+      env: { PATH: shims(), REDIS_PASSWORD: adminPassword },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  serverLog = "";
+  server.stdout?.on("data", (d: Buffer) => (serverLog += d.toString()));
+  server.stderr?.on("data", (d: Buffer) => (serverLog += d.toString()));
   for (let attempt = 0; attempt < 100; attempt += 1) {
     if (cli(["--no-auth-warning", "-a", adminPassword, "ping"]) === "PONG") return;
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -130,10 +146,30 @@ test("a tenant's user reaches its own keys only, and nothing that spans tenants"
     ["select", "1"],
     ["client", "list"],
     ["publish", "globex:events", "x"],
+    // What shows other tenants' names: invalidations of every key, every channel.
+    ["client", "tracking", "on", "bcast"],
+    ["client", "tracking", "on", "bcast", "prefix", "globex:"],
+    ["pubsub", "channels"],
+    ["pubsub", "numsub", "globex:events"],
+    ["pubsub", "numpat"],
+    ["pubsub", "shardchannels"],
+    ["pubsub", "shardnumsub", "globex:events"],
+    ["memory", "stats"],
+    // What grows Redis past maxmemory in one go.
+    ["multi"],
   ]) {
     assert.match(cli(command, acme), /NOPERM/, `acme may not ${command.join(" ")}`);
   }
   assert.equal(cli(["publish", "acme:events", "x"], acme), "0");
+  // What a client of its own keys still does: RESP3, its own connection's name, its own keys' size.
+  assert.equal(cli(["-3", "set", "acme:resp3", "1"], acme), "OK");
+  assert.equal(cli(["client", "setname", "acme-worker"], acme), "OK");
+  assert.match(cli(["memory", "usage", "acme:journey"], acme), /^\d+$/);
+  // One command cannot allocate past the bound on a string, whatever maxmemory says.
+  assert.match(
+    cli(["setrange", "acme:big", "536870000", "x"], acme),
+    /string exceeds maximum allowed size/,
+  );
   // The default user is the operator's, behind its password, never open.
   assert.match(cli(["get", "globex:secret"]), /NOAUTH/);
 });
@@ -163,4 +199,53 @@ test("the user job fails on a wrong admin password, without printing a secret", 
   assert.match(job.stdout, /did not accept the user initech/);
   for (const secret of ["initech-password", "not-the-admin-password"])
     assert.ok(!`${job.stdout}${job.stderr}`.includes(secret));
+});
+
+test("data that outgrew the limit, replayed from the append-only file, is set aside once a start never answered; data that fits loads", async () => {
+  await stopServer();
+  // Written before the bound on strings: a raw server of the old settings takes the command.
+  const rawPort = await freePort();
+  const raw = spawn(
+    REDIS_SERVER,
+    [
+      "--port",
+      String(rawPort),
+      "--bind",
+      "127.0.0.1",
+      "--dir",
+      directory,
+      "--appendonly",
+      "yes",
+      "--save",
+      "",
+    ],
+    { stdio: "ignore" },
+  );
+  const rawCli = (...args: string[]) =>
+    spawnSync("redis-cli", ["-p", String(rawPort), ...args], { encoding: "utf8" }).stdout.trim();
+  for (let i = 0; i < 100 && rawCli("ping") !== "PONG"; i += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.equal(rawCli("setrange", "acme:big", "536870000", "x"), "536870001");
+  rawCli("shutdown");
+  await new Promise((resolve) => raw.once("exit", resolve));
+
+  // The container was killed while loading it: its start count says so.
+  fs.writeFileSync(path.join(directory, ".start-attempts"), "1\n");
+  await startServer("admin-password-two");
+  assert.match(serverLog, /does not load within 327680 KiB/);
+  const aside = fs.readdirSync(directory).filter((n) => n.startsWith("appendonlydir.unloadable-"));
+  assert.equal(aside.length, 1, "the data is kept aside, not deleted");
+  assert.equal(cli(["--no-auth-warning", "-a", "admin-password-two", "exists", "acme:big"]), "0");
+  // The users are in the aclfile, not the data: the tenant still logs in.
+  const rotated = { ...acme, password: "acme-rotated-password" };
+  assert.equal(cli(["set", "acme:journey", "2"], rotated), "OK");
+
+  // A start that never answered, over data that fits: the trial loads it, and so does Redis.
+  await stopServer();
+  fs.writeFileSync(path.join(directory, ".start-attempts"), "1\n");
+  await startServer("admin-password-two");
+  assert.match(serverLog, /loading the data aside first/);
+  assert.doesNotMatch(serverLog, /does not load/);
+  assert.equal(cli(["get", "acme:journey"], rotated), "2");
 });

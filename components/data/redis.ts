@@ -2,7 +2,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { SERVICE_PORTS } from "../../lib/ports";
 import { HealthCheck, healthCheck } from "../../lib/healthchecks";
-import { redisServerScript } from "../../lib/redis";
+import { redisHealthCommand, redisServerScript } from "../../lib/redis";
 import { secretOrGenerated, SharedServiceArgs } from "../shared/context";
 import { dataVolume, secretEnv, serviceContainer, sharedServiceSpec } from "../shared/docker";
 
@@ -14,7 +14,7 @@ const REDIS_PORT = SERVICE_PORTS.redis;
  * reply must not count as healthy.
  */
 function redisCheck(): HealthCheck {
-  return healthCheck(["CMD-SHELL", "redis-cli -h 127.0.0.1 ping | grep -q PONG"], 10);
+  return healthCheck(["CMD-SHELL", redisHealthCommand()], 10);
 }
 
 /** Image: Redis 7; Redis's own `maxmemory` is three quarters of `memoryMb`. Password: the `default` user's. */
@@ -45,7 +45,7 @@ export class Redis extends pulumi.ComponentResource {
       {
         ...sharedServiceSpec("redis", this.host, args),
         entrypoint: ["sh", "-c"],
-        command: [redisServerScript({ maxMemoryMb: Math.floor(args.memoryMb * 0.75) })],
+        command: [redisServerScript({ memoryMb: args.memoryMb })],
         env: secretEnv({ REDIS_PASSWORD: this.password, REDISCLI_AUTH: this.password }),
         healthcheck: redisCheck(),
         volumes: [{ volumeName: volume.name, containerPath: "/data" }],
