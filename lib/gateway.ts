@@ -35,12 +35,51 @@ export interface Relay {
    * @default none: the upstream is relayed to whatever its state
    */
   healthPath?: string;
+  /**
+   * The relay speaks to Postgres and lets through only sessions of this role (see
+   * `postgresStartupRules`). @default none: any bytes are relayed
+   */
+  postgresRole?: string;
 }
 
 /** A shared service as a tenant reaches it: the alias its apps use, and the port. */
 export interface SharedEndpoint {
   host: string;
   port: number;
+  /** For Postgres: the one role the tenant may log in as through its gateway. @default any */
+  postgresRole?: string;
+}
+
+/** The bytes as HAProxy's `hex` converter prints them: upper case. */
+function hex(text: string): string {
+  return Buffer.from(text, "utf8").toString("hex").toUpperCase();
+}
+
+/**
+ * HAProxy rules that let a Postgres connection through only when its first message is a whole
+ * StartupMessage of protocol 3.0 whose every `user` parameter is `role`, or a CancelRequest
+ * (PostgreSQL 15, doc/src/sgml/protocol.sgml, "Message Formats": an Int32 length that counts
+ * itself, an Int32 code, then NUL-terminated names and values; 80877103 asks for SSL, 80877104
+ * for GSSAPI, 80877102 cancels). Without it, every tenant could try the superuser's or Temporal's
+ * password through its gateway. An SSL or GSSAPI request is refused, so no later, unread startup
+ * message follows: the platform's Postgres speaks neither, and libpq then tries again in plain
+ * text (`sslmode=prefer`). A later `user` overrides an earlier one (src/backend/postmaster/
+ * postmaster.c, ProcessStartupPacket), so every one must be the role. `req.payload_lv(0,4,0)`
+ * is the whole message once it has arrived; the hex pairs keep the match on byte boundaries.
+ */
+function postgresStartupRules(role: string): string[] {
+  if (!/^[a-z_][a-z0-9_]*$/.test(role))
+    throw new Error(`Postgres role ${JSON.stringify(role)} is not a plain name`);
+  const user = hex("\0user\0");
+  const message = "req.payload_lv(0,4,0),hex";
+  return [
+    "    tcp-request inspect-delay 10s",
+    "    tcp-request content accept if { req.payload(4,4) -m bin 04D2162E }",
+    "    tcp-request content reject unless { req.payload(4,4) -m bin 00030000 }",
+    `    tcp-request content reject if { ${message} -m reg ^(..)*?${user}(?!${hex(role)}00) }`,
+    `    tcp-request content accept if { ${message} -m reg ^(..)*?${user}${hex(role)}00 }`,
+    "    tcp-request content reject",
+  ];
 }
 
 /**
@@ -48,10 +87,11 @@ export interface SharedEndpoint {
  * data-network alias.
  */
 export function sharedRelays(shared: readonly SharedEndpoint[]): Relay[] {
-  return shared.map(({ host, port }) => ({
+  return shared.map(({ host, port, postgresRole }) => ({
     name: `${host}-${port}`,
     port,
     upstream: { host: sharedAlias(host), port },
+    postgresRole,
   }));
 }
 
@@ -190,6 +230,7 @@ export function gatewayConfig(
     ...relays.flatMap((relay) => [
       `listen ${relay.name}`,
       `    bind :${relay.port}`,
+      ...(relay.postgresRole === undefined ? [] : postgresStartupRules(relay.postgresRole)),
       ...(relay.healthPath === undefined
         ? [`    server ${relay.name} ${relay.upstream.host}:${relay.upstream.port}`]
         : [

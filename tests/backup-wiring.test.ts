@@ -143,14 +143,20 @@ describe("the backup service of committed stack production", () => {
     assert.equal(env.REMOTE, "offsite:example-production-backups");
   });
 
-  test("each tenant's migration waits for its own snapshot, on its own network, taken before the bootstrap", () => {
+  test("each tenant's migration waits for its own snapshot, taken from the data network before the bootstrap", () => {
     for (const tenant of ["acme", "globex"]) {
       const snapshot = byName(run, `${tenant}-migration-snapshot`);
       assert.deepEqual(
         [labelMap(snapshot)["platform.service"], labelMap(snapshot)["platform.tenant"]],
         ["snapshot", tenant],
       );
-      assert.deepEqual(networksOf(snapshot), networksOf(byName(run, `${tenant}-migration-schema`)));
+      // The backup role's password never reaches a tenant's network: the snapshot runs where
+      // the service does.
+      assert.deepEqual(networksOf(snapshot), networksOf(byName(run, "backup")));
+      assert.notDeepEqual(
+        networksOf(snapshot),
+        networksOf(byName(run, `${tenant}-migration-schema`)),
+      );
       const { env } = envOf(snapshot);
       assert.deepEqual(
         [env.MODE, env.DATABASES, env.CLICKHOUSE_DATABASES, env.DESTINATION, env.REMOTE],
@@ -166,6 +172,7 @@ describe("the backup service of committed stack production", () => {
         run,
         `${tenant}-migration-snapshot`,
         `${tenant}-database-backup-connect`,
+        `${tenant}-database-backup-grants`,
         "backup-role",
       );
     }

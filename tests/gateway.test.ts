@@ -310,3 +310,121 @@ test("the routes check waits until the connector's own config routes to every ne
   assert.ok(services.length >= 4);
   for (const service of services) assert.ok(rendered.includes(`"service":"${service}"`), service);
 });
+
+test("a gateway's Postgres relay lets the tenant's own role in, and no superuser, other role, SSL request or doubled user", async () => {
+  const { startServer, createRoleSql, createDatabaseSql } = await import("./postgresServer");
+  const pg = (await import("pg")).default;
+  const superuserPassword = "superuser-password-0123456789";
+  const server = await startServer(superuserPassword);
+  const [gatewayPort, healthPort] = [await freePort(), await freePort()];
+  try {
+    const admin = await server.admin();
+    await admin.query(
+      createRoleSql({ name: "dittofeed_acme", password: "acme-password-0123456789", login: true }),
+    );
+    await admin.query(createDatabaseSql("dittofeed_acme", "dittofeed_acme"));
+    await admin.end();
+    const relays = [
+      {
+        name: "postgres-5432",
+        port: gatewayPort,
+        upstream: { host: "127.0.0.1", port: server.port },
+        postgresRole: "dittofeed_acme",
+      },
+    ];
+    const file = path.join(directory, "postgres-relay.cfg");
+    const gateway = spawn("sh", ["-c", gatewayScript(gatewayConfig(relays, healthPort), file)], {
+      stdio: "ignore",
+    });
+    running.push(gateway);
+    for (let attempt = 0; attempt < 100; attempt += 1) {
+      const up = await new Promise<boolean>((resolve) => {
+        const socket = net.connect(
+          gatewayPort,
+          "127.0.0.1",
+          () => (socket.destroy(), resolve(true)),
+        );
+        socket.on("error", () => resolve(false));
+      });
+      if (up) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const login = async (user: string, password: string, extra: object = {}) => {
+      const client = new pg.Client({
+        host: "127.0.0.1",
+        port: gatewayPort,
+        user,
+        password,
+        database: "dittofeed_acme",
+        connectionTimeoutMillis: 3000,
+        ...extra,
+      });
+      try {
+        await client.connect();
+        const { rows } = await client.query<{ user: string }>("SELECT current_user AS user");
+        return rows[0].user;
+      } catch (error) {
+        return `refused: ${(error as Error).message}`;
+      } finally {
+        await client.end().catch(() => {});
+      }
+    };
+    assert.equal(await login("dittofeed_acme", "acme-password-0123456789"), "dittofeed_acme");
+    // The superuser, with its right password, and any other role: cut before Postgres sees them.
+    assert.match(await login("postgres", superuserPassword), /^refused/);
+    assert.match(await login("temporal", "whatever-password"), /^refused/);
+    // An SSL request is refused (the platform's Postgres has no TLS, and what follows it could
+    // not be read): libpq-based clients through a gateway say sslmode=disable, as node-postgres,
+    // Dittofeed's client, does unless told otherwise.
+    assert.match(
+      await login("dittofeed_acme", "acme-password-0123456789", { ssl: true }),
+      /^refused/,
+    );
+    const psql = (sslmode: string) =>
+      spawnSync(
+        "psql",
+        [
+          "-X",
+          "-tAc",
+          "SELECT current_user",
+          `host=127.0.0.1 port=${gatewayPort} user=dittofeed_acme dbname=dittofeed_acme sslmode=${sslmode} connect_timeout=3`,
+        ],
+        { encoding: "utf8", env: { ...process.env, PGPASSWORD: "acme-password-0123456789" } },
+      );
+    assert.equal(psql("disable").stdout.trim(), "dittofeed_acme");
+    assert.match(psql("prefer").stderr, /closed the connection/);
+    // A startup message naming the tenant's role, then the superuser: the later one would win.
+    const startup = (params: string[]) => {
+      const body = Buffer.concat([
+        Buffer.from([0, 3, 0, 0]),
+        Buffer.from(`${params.join("\0")}\0\0`),
+      ]);
+      const length = Buffer.alloc(4);
+      length.writeInt32BE(body.length + 4);
+      return Buffer.concat([length, body]);
+    };
+    const answer = (message: Buffer) =>
+      new Promise<string>((resolve) => {
+        const socket = net.connect(gatewayPort, "127.0.0.1", () => socket.write(message));
+        socket.once(
+          "data",
+          (data) => (socket.destroy(), resolve(`answered ${String.fromCharCode(data[0])}`)),
+        );
+        socket.once("close", () => resolve("closed"));
+        socket.once("error", () => resolve("closed"));
+      });
+    assert.equal(
+      await answer(
+        startup(["user", "dittofeed_acme", "database", "dittofeed_acme", "user", "postgres"]),
+      ),
+      "closed",
+    );
+    // The same message without the second user reaches Postgres, which asks for a password.
+    assert.equal(
+      await answer(startup(["user", "dittofeed_acme", "database", "dittofeed_acme"])),
+      "answered R",
+    );
+  } finally {
+    await server.stop();
+  }
+});

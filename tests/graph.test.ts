@@ -70,6 +70,31 @@ for (const stack of COMMITTED_STACKS) {
     const toolsImage = () =>
       byName(run, stack === "dev" ? "temporal" : "temporal-schema").inputs.image;
 
+    test("no container on a tenant's network holds an admin's or the backup's password", () => {
+      const envValue = (name: string, key: string) => envOf(byName(run, name)).env[key];
+      const secrets: Record<string, string | undefined> = {
+        "the Postgres superuser's": envValue("postgres", "POSTGRES_PASSWORD"),
+        "Redis's default user's": envValue("redis", "REDIS_PASSWORD"),
+        "the ClickHouse admin's": envValue("clickhouse", "CLICKHOUSE_PASSWORD"),
+        "the backup role's": run.registrations.some((r) => r.name === "backup")
+          ? envValue("backup", "PGPASSWORD")
+          : undefined,
+      };
+      const onTenantNetwork = ofType(run, CONTAINER).filter((r) =>
+        ((r.inputs.networksAdvanced ?? []) as { name: string }[]).some((n) =>
+          /_[a-z0-9-]+\.network$/.test(n.name),
+        ),
+      );
+      assert.ok(onTenantNetwork.length > 0);
+      for (const r of onTenantNetwork) {
+        const values = Object.values(envOf(r).env);
+        for (const [whose, secret] of Object.entries(secrets)) {
+          if (secret === undefined) continue;
+          assert.ok(!values.includes(secret), `${r.name} holds ${whose} password`);
+        }
+      }
+    });
+
     test("every container, volume and network is labelled with environment, service and tenant", () => {
       const tenants = new Set(config.tenants.map((t) => t.id));
       const labelled = run.registrations.filter((r) =>

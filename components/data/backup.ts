@@ -404,13 +404,13 @@ export class Backup extends pulumi.ComponentResource {
   /**
    * A one-shot set of one tenant's databases, as the service writes them, under
    * `<kind>/<tenant>` (see `BACKUP_KINDS`): the tenant's snapshot before a migration, or its
-   * export when it is offboarded. It runs on the tenant's network, like every job of the tenant,
-   * through its gateway, with the service's read-only credentials.
+   * export when it is offboarded. It runs on the data network (`context` is the stack's), as the
+   * service does, with the service's credentials: never on a tenant's network.
    */
   tenantSetJob(
     name: string,
     set: {
-      /** The tenant's context: its network. */
+      /** The stack's context: the set is written from its data network. */
       context: PlatformContext;
       tenantId: string;
       kind: Exclude<BackupKind, "scheduled">;

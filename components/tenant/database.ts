@@ -15,7 +15,7 @@ import {
 export interface DatabaseArgs {
   /** The stack's environment: production keeps the database. */
   context: Pick<PlatformContext, "environment">;
-  /** Runs the tenant's owner check where the tenant's jobs run. */
+  /** Runs the owner check and the backup grants, which hold the superuser's password: where admin jobs run (the data network, the data namespace). */
   run: RunScript;
   /** The tenant's id; the role and database are both named `dittofeed_<id>`. */
   tenantId: string;

@@ -11,8 +11,13 @@ import { jobSucceeded, scriptJob, secretEnv, tenantJobSpec } from "../shared/doc
 import { installedVersion, UpgradeSteps } from "./upgrade";
 
 export interface MigrationArgs {
-  /** The stack this migration belongs to. */
+  /** The stack this migration belongs to, with the tenant's network: where its jobs run. */
   context: PlatformContext;
+  /**
+   * The stack's own context: jobs that hold an admin's or the backup's credentials (the
+   * ClickHouse access, the snapshot) run on its data network, never on the tenant's.
+   */
+  adminContext: PlatformContext;
   /** The tenant whose schema this migrates. */
   tenantId: string;
   /** Image id of `dittofeed/dittofeed-admin-cli`, the only image that ships the migrations. */
@@ -86,7 +91,7 @@ export class Migration extends pulumi.ComponentResource {
       this.snapshot = backup.tenantSetJob(
         `${name}-snapshot`,
         {
-          context,
+          context: args.adminContext,
           tenantId,
           kind: "snapshot",
           database,
@@ -103,8 +108,8 @@ export class Migration extends pulumi.ComponentResource {
       );
     }
     // Every job: `<stack>-<tenant>-<job>`, labelled as the tenant's migration.
-    const job = (name: string, image: pulumi.Input<string>) =>
-      tenantJobSpec(context, tenantId, {
+    const job = (name: string, image: pulumi.Input<string>, on: PlatformContext = context) =>
+      tenantJobSpec(on, tenantId, {
         name,
         service: "migrate",
         image,
@@ -114,7 +119,7 @@ export class Migration extends pulumi.ComponentResource {
     this.clickhouseJob = scriptJob(
       `${name}-clickhouse`,
       {
-        ...job("clickhouse-access", args.clickhouseImage),
+        ...job("clickhouse-access", args.clickhouseImage, args.adminContext),
         script: tenantAccessScript({
           server: clickhouse.host,
           port: clickhouse.nativePort,
@@ -127,7 +132,6 @@ export class Migration extends pulumi.ComponentResource {
           TENANT_PASSWORD: args.clickhouseAccess.password,
         }),
       },
-      // Through the tenant's gateway, like every job of the tenant.
       { parent: this, dependsOn: args.dependsOn },
     );
     const clickhouseReady = jobSucceeded(

@@ -12,7 +12,10 @@ import { PlatformContext, waitFor } from "../shared/context";
 import { jobSucceeded, scriptJob, secretEnv, tenantJobSpec } from "../shared/docker";
 
 export interface OffboardingArgs {
-  /** The tenant's context: its jobs run on its own network, through its gateway. */
+  /**
+   * The stack's own context: every job here holds an admin's or the backup's credentials, and
+   * runs on the data network, never on the tenant's.
+   */
   context: PlatformContext;
   tenantId: string;
   /** The tenant's database and ClickHouse user, both `dittofeed_<id>`. */
@@ -61,7 +64,7 @@ export class Offboarding extends pulumi.ComponentResource {
   constructor(name: string, args: OffboardingArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:tenant:Offboarding", name, {}, opts);
     const { context, tenantId, clickhouse, postgres } = args;
-    // Every step here: `<stack>_<tenant>.<job>`, labelled `offboard`, on the tenant's network.
+    // Every step here: `<stack>_<tenant>.<job>`, labelled `offboard`, on the data network.
     const offboardJob = (
       job: string,
       image: pulumi.Input<string>,

@@ -12,7 +12,7 @@ export interface RedisServer {
 }
 
 export interface RedisUserArgs {
-  /** Runs the tenant's job where its jobs run (on Docker, through its gateway). */
+  /** Runs the user job, which holds the `default` user's password: where admin jobs run (the data network, the data namespace). */
   run: RunScript;
   tenantId: string;
   /** The shared Redis; the image's `redis-cli` adds the user. */

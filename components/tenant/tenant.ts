@@ -152,6 +152,8 @@ export class Tenant extends pulumi.ComponentResource {
     // The stack's context for this tenant's containers: every one of them on its own network.
     const context: PlatformContext = { ...args.context, network: network.name };
     const run = tenantScriptRunner(context, id);
+    // Jobs that hold an admin's credentials run on the data network, never on the tenant's.
+    const adminRun = tenantScriptRunner(args.context, id);
     const gateway = new Gateway(
       `${name}-gateway`,
       {
@@ -161,7 +163,8 @@ export class Tenant extends pulumi.ComponentResource {
         image: images.gateway,
         memoryMb: args.gatewayMemoryMb,
         shared: [
-          { host: postgres.host, port: postgres.port },
+          // Its own role only: no superuser, Temporal or backup login through it.
+          { host: postgres.host, port: postgres.port, postgresRole: tenantSqlName(id) },
           { host: redis.host, port: redis.port },
           { host: clickhouse.host, port: clickhouse.port },
           { host: clickhouse.host, port: clickhouse.nativePort },
@@ -193,7 +196,7 @@ export class Tenant extends pulumi.ComponentResource {
       `${name}-database`,
       {
         context,
-        run,
+        run: adminRun,
         tenantId: id,
         postgres,
         password: databasePassword,
@@ -213,7 +216,7 @@ export class Tenant extends pulumi.ComponentResource {
     const redisUser = new RedisUser(
       `${name}-redis`,
       {
-        run,
+        run: adminRun,
         tenantId: id,
         redis,
         image: images.redis,
@@ -226,7 +229,7 @@ export class Tenant extends pulumi.ComponentResource {
       this.offboarding = new Offboarding(
         `${name}-offboarding`,
         {
-          context,
+          context: args.context,
           tenantId: id,
           sqlName,
           namespace: namespaceName,
@@ -290,6 +293,7 @@ export class Tenant extends pulumi.ComponentResource {
       `${name}-migration`,
       {
         context,
+        adminContext: args.context,
         tenantId: id,
         adminCliImage: images.adminCli,
         clickhouseImage: images.clickhouse,
