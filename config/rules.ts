@@ -588,15 +588,15 @@ function runtimeProblems(raw: Record<string, unknown>, stack: string | undefined
   list(raw.tenants)
     .map(record)
     .forEach((tenant, index) => {
-      for (const key of ["slot", "offboarded"] as const) {
+      const refused = {
+        slot: "is Docker's (a place in the address pool) and is refused on platform:runtime kubernetes",
+        cpus: "is Docker's (a cap on each container) and is refused on platform:runtime kubernetes, where each pod requests CPU and the scheduler shares it",
+        offboarded:
+          "is refused on platform:runtime kubernetes: offboarding runs on Docker only so far; remove the tenant from the stack instead, after exporting what you keep",
+      } as const;
+      for (const key of Object.keys(refused) as (keyof typeof refused)[]) {
         if (tenant[key] !== undefined) {
-          problems.push({
-            path: ["tenants", index, key],
-            message:
-              key === "slot"
-                ? "is Docker's (a place in the address pool) and is refused on platform:runtime kubernetes"
-                : "is refused on platform:runtime kubernetes: offboarding runs on Docker only so far; remove the tenant from the stack instead, after exporting what you keep",
-          });
+          problems.push({ path: ["tenants", index, key], message: refused[key] });
         }
       }
       if (typeof tenant.id !== "string") return;

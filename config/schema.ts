@@ -236,6 +236,7 @@ const tenantSchema = z
     accessEmailDomains: z.array(domain).default([]),
     allowPublicEmailDomains: z.boolean().default(false),
     workerReplicas: z.number().int().min(1).max(16).default(1),
+    cpus: z.number().min(0.25).max(8).multipleOf(0.25, "must be a multiple of 0.25").default(1),
     postgresConnectionLimit: z.number().int().min(1).max(10000).optional(),
     slot: z.number().int().min(0).optional(),
     memoryMb: z

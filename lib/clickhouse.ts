@@ -13,6 +13,11 @@ export function tenantAccessScript(args: {
   user: string;
   /** TLS that checks the server's certificate (a managed ClickHouse). @default false */
   secure?: boolean;
+  /**
+   * The server's memory when the platform runs it: the tenant's queries together may use half
+   * of it (see `tenantProfile`). @default none (a managed server keeps its own limits)
+   */
+  serverMemoryMb?: number;
 }): string {
   const { server, port, database, user } = args;
   for (const [what, identifier] of Object.entries({ database, user })) {
@@ -34,6 +39,7 @@ export function tenantAccessScript(args: {
     // would let ClickHouse, which is on the data network, connect anywhere. Dittofeed v0.23.0
     // needs neither (packages/backend-lib/src/clickhouse.ts creates tables and views only).
     `REVOKE CREATE DICTIONARY, DROP DATABASE ON ${database}.* FROM ${user}`,
+    ...(args.serverMemoryMb === undefined ? [] : [tenantProfile(user, args.serverMemoryMb)]),
   ];
   // No secret on a command line, where `ps` on the host shows it: clickhouse-client takes the
   // admin's credentials from CLICKHOUSE_USER and CLICKHOUSE_PASSWORD (ClickHouse 24.12,
@@ -41,6 +47,27 @@ export function tenantAccessScript(args: {
   // (printf is a shell builtin).
   const tls = args.secure ? " --secure" : "";
   return `set -e; printf '%s;\n' ${queries.map((q) => `"${q}"`).join(" ")} | clickhouse-client --host ${server} --port ${port}${tls}`;
+}
+
+/** Queries of one tenant that may run at once. */
+export const TENANT_CONCURRENT_QUERIES = 8;
+
+/**
+ * A settings profile of the tenant's own, so that one tenant cannot take the server from the
+ * others: all its queries together may use half the server's memory, and at most
+ * `TENANT_CONCURRENT_QUERIES` run at once; `CONST`, so its user cannot SET them otherwise
+ * (ClickHouse 24.12, docs/en/sql-reference/statements/create/settings-profile.md and
+ * operations/settings/constraints-on-settings.md; `max_memory_usage_for_user` and
+ * `max_concurrent_queries_for_user` in src/Core/Settings.cpp). `OR REPLACE` makes a re-run set
+ * the current values.
+ */
+export function tenantProfile(user: string, serverMemoryMb: number): string {
+  const bytes = Math.floor(serverMemoryMb / 2) * 1024 * 1024;
+  return (
+    `CREATE SETTINGS PROFILE OR REPLACE ${user} SETTINGS ` +
+    `max_memory_usage_for_user = ${bytes} CONST, ` +
+    `max_concurrent_queries_for_user = ${TENANT_CONCURRENT_QUERIES} CONST TO ${user}`
+  );
 }
 
 /** The ClickHouse user the platform administers tenants' databases and users as. */

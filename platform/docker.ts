@@ -180,6 +180,7 @@ function createTenant(
       devPorts: config.environment === "dev" ? tenant.devPorts : undefined,
       memoryMb: tenant.memoryMb,
       workerReplicas: tenant.workerReplicas,
+      cpus: tenant.cpus,
       databaseConnectionLimit: tenant.postgresConnectionLimit,
       release: { version: config.dittofeed.version, steps: upgradeSteps },
       namespaceRetentionDays: config.temporal.namespaceRetentionDays,

@@ -195,6 +195,7 @@ function dataServices(
       secure: false,
       adminUser: CLICKHOUSE_ADMIN_USER,
       password: store.password,
+      memoryMb: config.clickhouse.memoryMb,
     };
     ports.push({ port: SERVICE_PORTS.clickhouseHttp }, { port: SERVICE_PORTS.clickhouseNative });
     ready.push(store.statefulSet);

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
+import { dockerCpus } from "../components/shared/docker";
 import { tenantAccessScript } from "../lib/clickhouse";
 import {
   assertJobSucceeded,
@@ -11,7 +12,7 @@ import {
 } from "../components/shared/docker";
 import { httpGetCheck } from "../lib/healthchecks";
 import { redactSecrets } from "../lib/redact";
-import { promiseOf } from "./harness";
+import { byName, promiseOf, runCommitted } from "./harness";
 
 test("secretEnv is a Pulumi secret with a stable, sorted KEY=value list", async () => {
   const env = secretEnv({ ZED: "1", ALPHA: pulumi.output("a=b") });
@@ -95,4 +96,48 @@ test("the ClickHouse access script refuses identifiers that could inject SQL", (
   });
   assert.match(script, /clickhouse-client --host clickhouse --port 9000$/);
   assert.match(script, /GRANT ALL ON dittofeed_a\.\* TO dittofeed_a/);
+});
+
+test("each tenant's ClickHouse user gets a profile it cannot change: half the server's memory, a few queries at once", async () => {
+  const script = tenantAccessScript({
+    server: "clickhouse",
+    port: 9000,
+    database: "dittofeed_a",
+    user: "dittofeed_a",
+    serverMemoryMb: 2048,
+  });
+  assert.match(
+    script,
+    /CREATE SETTINGS PROFILE OR REPLACE dittofeed_a SETTINGS max_memory_usage_for_user = 1073741824 CONST, max_concurrent_queries_for_user = 8 CONST TO dittofeed_a/,
+  );
+  // A managed ClickHouse keeps its own limits.
+  assert.doesNotMatch(
+    tenantAccessScript({ server: "c", port: 9440, database: "d", user: "d", secure: true }),
+    /SETTINGS PROFILE/,
+  );
+  // The program gives its own ClickHouse's memory to every tenant's job.
+  const { run } = await runCommitted("production");
+  const [job] = byName(run, "acme-migration-clickhouse").inputs.command as string[];
+  assert.match(job, /max_memory_usage_for_user = 1610612736 CONST/);
+});
+
+test("a tenant's CPU cap is written as the docker provider reads it back, and caps each of its apps", async () => {
+  // terraform-provider-docker v4.5.0, internal/provider/helpers.go nanoInt64ToDecimalString.
+  const readBack = (nano: bigint): string => {
+    const whole = nano / 1_000_000_000n;
+    const frac = (nano % 1_000_000_000n).toString().padStart(9, "0");
+    const str = `${whole}.${frac}`;
+    if ((str.match(/0/g) ?? []).length === 9) return `${whole}.${frac.slice(0, 1)}`;
+    return str.replace(/0+$/, "");
+  };
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 32 }), (quarters) => {
+      const cpus = quarters / 4;
+      assert.equal(dockerCpus(cpus), readBack(BigInt(quarters) * 250_000_000n));
+    }),
+  );
+  const { run } = await runCommitted("production");
+  for (const name of ["acme-api", "acme-dashboard", "acme-worker-1"])
+    assert.equal(byName(run, name).inputs.cpus, "1.0", name);
+  assert.equal(byName(run, "postgres").inputs.cpus, undefined);
 });

@@ -791,6 +791,12 @@ describe("bad Kubernetes config is refused before anything is registered", () =>
       /platform:kubernetes\.allowedCidrs\[0\] .*CIDR/,
     ],
     [
+      "a Docker CPU cap on a tenant",
+      { tenants: [{ id: "acme", workspaceName: "Acme", cpus: 2 }] },
+      "staging-k8s",
+      /platform:tenants\[0\]\.cpus .*Docker's/,
+    ],
+    [
       "a single connector",
       { kubernetes: { connectorReplicas: 1 } },
       "staging-k8s",

@@ -20,6 +20,8 @@ export interface DittofeedServiceArgs {
   env: pulumi.Input<string[]>;
   /** Container memory limit in MB. Required: the defaults per role are config's. */
   memoryMb: number;
+  /** The most CPUs each container may use. Required: its default is config's. */
+  cpus: number;
   /** Temporal's frontend, which a worker must reach to count as healthy. */
   temporal: Endpoint;
   /** Number of containers. @default 1 */
@@ -101,6 +103,7 @@ export class DittofeedService extends pulumi.ComponentResource {
         },
         network: context.network,
         memoryMb: args.memoryMb,
+        cpus: args.cpus,
         env: args.env,
         healthcheck,
         // Generous: a wait that times out fails `pulumi up`, a slow first start harms nothing.

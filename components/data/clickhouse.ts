@@ -35,6 +35,8 @@ export class ClickHouse extends pulumi.ComponentResource {
   public readonly url = httpUrl(CLICKHOUSE_ALIAS, CLICKHOUSE_HTTP_PORT);
   public readonly adminUser = CLICKHOUSE_ADMIN_USER;
   public readonly password: pulumi.Output<string>;
+  /** Its container's memory limit, which bounds each tenant's share (see `tenantProfile`). */
+  public readonly memoryMb: number;
   public readonly container: docker.Container;
 
   constructor(name: string, args: ClickHouseArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -42,6 +44,7 @@ export class ClickHouse extends pulumi.ComponentResource {
     const { context } = args;
 
     this.password = secretOrGenerated(`${name}-password`, args.password, this);
+    this.memoryMb = args.memoryMb;
     const volume = dataVolume(name, context, "clickhouse", this);
     this.container = serviceContainer(
       name,

@@ -45,6 +45,16 @@ export function labels(owner: Ownership): { label: string; value: string }[] {
   return list;
 }
 
+/**
+ * CPUs as the docker provider reads them back from Docker's NanoCPUs (terraform-provider-docker
+ * v4.5.0, helpers.go `nanoInt64ToDecimalString`: whole numbers below 10 as `2.0`, others without
+ * trailing zeros), so that a refresh finds what was written. `cpus` is ForceNew there
+ * (resource_docker_container.go).
+ */
+export function dockerCpus(cpus: number): string {
+  return Number.isInteger(cpus) ? cpus.toFixed(1) : String(cpus);
+}
+
 /** Docker's `KEY=value` list, sorted so that the same settings always give the same diff. */
 export function envList(env: Record<string, string>): string[] {
   return Object.keys(env)
@@ -90,6 +100,8 @@ export interface ContainerSpec {
   /** Further networks the container joins, with its names there: only a tenant's relays have one. @default none */
   moreNetworks?: { network: pulumi.Input<string>; aliases: pulumi.Input<string>[] }[];
   memoryMb: number;
+  /** The most CPUs it may use (a tenant's apps: a tenant cannot starve the host). @default unlimited */
+  cpus?: number;
   /** `KEY=value` pairs; pass a secret Output when any value is secret. @default none */
   env?: pulumi.Input<pulumi.Input<string>[]>;
   /** @default the image's */
@@ -173,6 +185,7 @@ function baseArgs(spec: ContainerSpec): docker.ContainerArgs {
           }),
     capabilities: capabilitiesOf(spec),
     memory: spec.memoryMb,
+    cpus: spec.cpus === undefined ? undefined : dockerCpus(spec.cpus),
     // Without it Docker sets twice the memory, which the provider reads back as a change on every
     // refresh (terraform-provider-docker v4.5.x reads `HostConfig.MemorySwap`). Equal to the limit:
     // no swap, so a container over its limit is killed rather than slowing the whole host.

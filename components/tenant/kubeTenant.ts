@@ -63,6 +63,8 @@ export interface ClickHouseServer {
   nativePort: number;
   /** Whether clickhouse-client must speak TLS there. */
   secure: boolean;
+  /** Its memory, when the platform runs it (see `tenantProfile`). @default none: a managed server's own limits */
+  memoryMb?: number;
   /** The user that creates tenants' databases and users, and its password. */
   adminUser: string;
   password: pulumi.Input<string>;
@@ -290,6 +292,7 @@ export class KubeTenant extends pulumi.ComponentResource {
           database: sqlName,
           user: sqlName,
           secure: clickhouse.secure,
+          serverMemoryMb: clickhouse.memoryMb,
         }),
         env: {
           CLICKHOUSE_USER: clickhouse.adminUser,

@@ -125,6 +125,7 @@ export class Migration extends pulumi.ComponentResource {
           port: clickhouse.nativePort,
           database: args.clickhouseAccess.database,
           user: args.clickhouseAccess.user,
+          serverMemoryMb: clickhouse.memoryMb,
         }),
         env: secretEnv({
           CLICKHOUSE_USER: clickhouse.adminUser,

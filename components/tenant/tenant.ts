@@ -62,6 +62,8 @@ export interface TenantArgs {
   memoryMb: Record<AppRole, number>;
   /** Number of worker containers. @default 1 */
   workerReplicas?: number;
+  /** The most CPUs each of its api, dashboard and worker containers may use. Required: its default is config's. */
+  cpus: number;
   /** Connections the tenant's Postgres role may hold at once. Required: its default is config's. */
   databaseConnectionLimit: number;
   /** Dittofeed's `LOG_LEVEL`. */
@@ -341,6 +343,7 @@ export class Tenant extends pulumi.ComponentResource {
           dittofeedVersion: args.release.version,
           env: environment(role),
           memoryMb: args.memoryMb[role],
+          cpus: args.cpus,
           temporal: temporal.endpoint,
           replicas: role === "worker" ? (args.workerReplicas ?? 1) : 1,
           ports: loopbackPorts(role, args.devPorts),
