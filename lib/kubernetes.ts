@@ -51,9 +51,8 @@ export function kubeNamespace(stack: string, scope: NamespaceScope): string {
 }
 
 /**
- * The labels of a stack's namespaces. The data and edge namespaces' policies admit tenants by
- * them, so adding a tenant changes no shared policy. Only whoever may label namespaces could
- * forge them, and tenants (Dittofeed workspaces) have no access to the cluster.
+ * The labels of a stack's namespaces, for people and tools (`kubectl get ns -l ...`). No policy
+ * admits by them: anyone who may label a namespace could forge them (see `namespacesNamed`).
  */
 export function namespaceLabels(
   stack: string,
@@ -179,13 +178,15 @@ export function tenantLimitRange(largestMemoryMb: number) {
 
 /**
  * IPv6 destinations no tenant may reach: unique-local (where fd00:ec2::254, AWS's metadata
- * address, lives), link-local, loopback, and the prefixes that embed an IPv4 address (mapped and
- * NAT64), through which a private IPv4 address could be reached.
+ * address, lives), link-local, loopback, and the prefixes that embed an IPv4 address (mapped,
+ * and NAT64's well-known and local-use prefixes, RFC 6052 and RFC 8215), through which a private
+ * IPv4 address could be reached.
  */
 export const BLOCKED_RANGES_V6 = [
   "::1/128",
   "::ffff:0:0/96",
   "64:ff9b::/96",
+  "64:ff9b:1::/48",
   "fc00::/7",
   "fe80::/10",
 ] as const;
@@ -211,9 +212,18 @@ function namespaceNamed(namespace: string) {
   return { matchLabels: { "kubernetes.io/metadata.name": namespace } };
 }
 
-/** Every tenant namespace of the stack, present or future. */
-function tenantNamespaces(stack: string) {
-  return { matchLabels: { [LABELS.stack]: stack, [LABELS.scope]: "tenant" } };
+/**
+ * The stack's tenant namespaces, by the name label the API server sets and no one can change
+ * (kubernetes/kubernetes, pkg/apis/core/v1: `kubernetes.io/metadata.name`, since 1.21): a label
+ * of the platform's own could be put on any namespace by whoever may label one. Adding a tenant
+ * updates the policies that name them, in place.
+ */
+function namespacesNamed(namespaces: readonly string[]): Selector {
+  return {
+    matchExpressions: [
+      { key: "kubernetes.io/metadata.name", operator: "In", values: [...namespaces].sort() },
+    ],
+  };
 }
 
 function ports(list: readonly PolicyPort[]) {
@@ -251,6 +261,7 @@ function internetEgress({ allowedCidrs = [], blockedCidrs = [] }: ClusterRanges)
 /** A label selector, as NetworkPolicy peers use it. */
 interface Selector {
   matchLabels?: Record<string, string>;
+  matchExpressions?: { key: string; operator: "In"; values: string[] }[];
 }
 
 /** One side of a NetworkPolicy rule. */
@@ -337,12 +348,17 @@ export const CONNECTOR_SERVICE = "cloudflared";
 
 /**
  * The data namespace's policy: in only from its own pods (Temporal to Postgres, the platform's
- * jobs) and from the stack's tenant namespaces, on the services' ports. Its egress stays open:
- * nothing in it runs code a tenant's users choose.
+ * jobs) and from the stack's tenant namespaces, on the services' ports; out only to its own pods,
+ * the cluster's DNS and, for managed services, what a tenant may reach (the internet and the
+ * operator's allowed ranges): the jobs that hold an admin's credentials run here.
  */
-export function dataPolicies(stack: string, servicePorts: readonly PolicyPort[]): NamedPolicy[] {
+export function dataPolicies(
+  tenantNamespaces: readonly string[],
+  servicePorts: readonly PolicyPort[],
+  ranges: ClusterRanges = {},
+): NamedPolicy[] {
   return [
-    { name: "default-deny", spec: { podSelector: {}, policyTypes: ["Ingress"] } },
+    { name: "default-deny", spec: { podSelector: {}, policyTypes: ["Ingress", "Egress"] } },
     {
       name: "from-platform",
       spec: {
@@ -350,9 +366,21 @@ export function dataPolicies(stack: string, servicePorts: readonly PolicyPort[])
         policyTypes: ["Ingress"],
         ingress: [
           {
-            from: [{ podSelector: {} }, { namespaceSelector: tenantNamespaces(stack) }],
+            from: [{ podSelector: {} }, { namespaceSelector: namespacesNamed(tenantNamespaces) }],
             ports: ports(servicePorts),
           },
+        ],
+      },
+    },
+    {
+      name: "egress",
+      spec: {
+        podSelector: {},
+        policyTypes: ["Egress"],
+        egress: [
+          { to: [{ podSelector: {} }] },
+          { to: [CLUSTER_DNS], ports: ports(DNS_PORTS) },
+          ...internetEgress(ranges),
         ],
       },
     },
@@ -365,7 +393,7 @@ export function dataPolicies(stack: string, servicePorts: readonly PolicyPort[])
  * edge), never to the cluster's private ranges.
  */
 export function edgePolicies(
-  stack: string,
+  tenantNamespaces: readonly string[],
   servingPorts: readonly number[],
   blockedCidrs: readonly string[] = [],
 ): NamedPolicy[] {
@@ -379,7 +407,7 @@ export function edgePolicies(
         egress: [
           { to: [CLUSTER_DNS], ports: ports(DNS_PORTS) },
           {
-            to: [{ namespaceSelector: tenantNamespaces(stack) }],
+            to: [{ namespaceSelector: namespacesNamed(tenantNamespaces) }],
             ports: ports(servingPorts.map((port) => ({ port }))),
           },
           ...internetEgress({ blockedCidrs }),

@@ -218,7 +218,16 @@ function dataServices(
     },
     options,
   );
-  const policies = networkPolicies("data", data, dataPolicies(stack, ports), { provider });
+  const policies = networkPolicies(
+    "data",
+    data,
+    dataPolicies(
+      config.tenants.map((tenant) => kubeNamespace(stack, { tenant: tenant.id })),
+      ports,
+      config.kubernetes,
+    ),
+    { provider },
+  );
   ready.push(redis.statefulSet);
   return {
     data,
@@ -340,6 +349,9 @@ export function createKubernetesPlatform(
           memoryMb: config.cloudflared.memoryMb,
           replicas: config.kubernetes.connectorReplicas,
           blockedCidrs: config.kubernetes.blockedCidrs,
+          tenantNamespaces: config.tenants.map((tenant) =>
+            kubeNamespace(stack, { tenant: tenant.id }),
+          ),
         }),
       },
       options,

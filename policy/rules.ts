@@ -399,9 +399,9 @@ export const RULES: Rule[] = [
   {
     name: "tenants-never-share-a-network",
     description:
-      "No Docker network joins containers of two tenants, or a tenant's containers and the shared services; only a tenant's relays (its gateway and its fronts) are on its own network and the data network.",
+      "No Docker network joins containers of two tenants, or a tenant's containers and the shared services; only a tenant's relays (its gateway and its fronts) are on its own network and the data network, and only the platform's one-shot jobs for a tenant (those that hold an admin's credentials) on the data network alone.",
     enforcementLevel: "mandatory",
-    reads: { types: [CONTAINER], props: ["labels", "networksAdvanced", "networkMode"] },
+    reads: { types: [CONTAINER], props: ["labels", "networksAdvanced", "networkMode", "restart"] },
     check: (resources) => {
       const containers = ofType(resources, CONTAINER).map((r) => ({
         r,
@@ -433,9 +433,15 @@ export const RULES: Rule[] = [
             message: `${r.name} joins ${networks.join(", ")}: a relay joins its tenant's network and the data network only`,
           });
         }
+        // A job of the platform's for a tenant, on the data network alone, runs none of the
+        // tenant's code: it counts with the shared services.
+        const platformJob =
+          text(r.props.restart) === "no" &&
+          networks.length > 0 &&
+          networks.every((n) => data.has(n));
         for (const network of relay ? networks.filter((n) => !data.has(n)) : networks) {
           const set = owners.get(network) ?? new Set<string>();
-          set.add(tenant ?? "the shared services");
+          set.add(platformJob ? "the shared services" : (tenant ?? "the shared services"));
           owners.set(network, set);
         }
       }

@@ -668,25 +668,34 @@ describe("a Kubernetes stack that runs its own data services (staging)", () => {
     ]);
   });
 
-  test("the data services admit the stack's tenant namespaces by label, which every tenant namespace has", () => {
-    const from = ofKind(run, "NetworkPolicy", "staging-k8s-data").flatMap((r) =>
-      ((r.manifest.spec as PolicySpec).ingress ?? []).flatMap((rule) => rule.from ?? []),
+  test("the data services admit the stack's tenant namespaces by their names, which no one can relabel, and reach out only where tenants may", () => {
+    const policies = ofKind(run, "NetworkPolicy", "staging-k8s-data").map(
+      (r) => r.manifest.spec as PolicySpec,
     );
-    const selector = { "platform.stack": "staging-k8s", "platform.scope": "tenant" };
-    assert.deepEqual(from, [{ podSelector: {} }, { namespaceSelector: { matchLabels: selector } }]);
-    for (const id of ["acme", "globex"]) {
-      const [ns] = ofKind(run, "Namespace").filter(
-        (n) => n.manifest.metadata.name === `staging-k8s-${id}`,
-      );
-      for (const [key, value] of Object.entries(selector)) {
-        assert.equal(ns.manifest.metadata.labels[key], value);
-      }
-    }
-    // The data and edge namespaces do not carry the tenants' label.
-    const data = ofKind(run, "Namespace").find(
-      (n) => n.manifest.metadata.name === "staging-k8s-data",
-    )!;
-    assert.equal(data.manifest.metadata.labels["platform.scope"], "data");
+    const from = policies.flatMap((p) => (p.ingress ?? []).flatMap((rule) => rule.from ?? []));
+    assert.deepEqual(from, [
+      { podSelector: {} },
+      {
+        namespaceSelector: {
+          matchExpressions: [
+            {
+              key: "kubernetes.io/metadata.name",
+              operator: "In",
+              values: ["staging-k8s-acme", "staging-k8s-globex"],
+            },
+          ],
+        },
+      },
+    ]);
+    // The jobs that hold an admin's credentials run here: egress is denied but to its own pods,
+    // the cluster's DNS and what is no private range.
+    assert.ok(policies.some((p) => p.podSelector && p.policyTypes.includes("Egress") && !p.egress));
+    const to = policies.flatMap((p) => (p.egress ?? []).flatMap((rule) => rule.to ?? []));
+    assert.deepEqual(to[0], { podSelector: {} });
+    const everywhere = to.filter((peer) => peer.ipBlock).map((peer) => peer.ipBlock!);
+    assert.ok(everywhere.every((block) => (block.except ?? []).length > 0));
+    assert.ok(everywhere.some((block) => block.except!.includes("169.254.0.0/16")));
+    assert.ok(everywhere.some((block) => block.except!.includes("64:ff9b:1::/48")));
   });
 
   test("the provider reaches the in-cluster Postgres through the forwarded port on loopback", () => {
@@ -721,9 +730,15 @@ test("adding a tenant to a Kubernetes stack adds only its own resources and chan
   const diff = diffPlans(buildPlan(STACK, base, digestKey), headPlan, "committed");
   const owners = tenantsOf(headPlan);
   assert.deepEqual(diff.removed, []);
+  // The policies that name the stack's tenant namespaces (by their immutable names) gain the
+  // new one, in place.
   assert.deepEqual(
-    diff.changed.map((c) => c.name),
-    ["tunnel-config"],
+    diff.changed.map((c) => [c.name, c.action]),
+    [
+      ["tunnel-config", "update"],
+      ["data-from-platform", "update"],
+      ["tunnel-edge-egress", "update"],
+    ],
   );
   assert.deepEqual(
     diff.added.filter((r) => owners.get(r.id) !== "hooli").map((r) => r.name),

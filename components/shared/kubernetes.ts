@@ -474,6 +474,8 @@ export function kubeConnector(args: {
   replicas: number;
   /** Public ranges of the cluster itself, which the connector's internet rule excludes. @default none */
   blockedCidrs?: readonly string[];
+  /** The stack's tenant namespaces, whose serving ports the connector reaches. */
+  tenantNamespaces: readonly string[];
 }): RunConnector {
   return ({ name, token, config, parent }) => {
     const edge = namespace(
@@ -487,7 +489,7 @@ export function kubeConnector(args: {
     const policies = networkPolicies(
       `${name}-edge`,
       edge,
-      edgePolicies(args.stack, Object.values(APP_PORTS), args.blockedCidrs),
+      edgePolicies(args.tenantNamespaces, Object.values(APP_PORTS), args.blockedCidrs),
       { parent },
     );
     const owner = { service: CONNECTOR_SERVICE };
