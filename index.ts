@@ -1,10 +1,20 @@
 import * as pulumi from "@pulumi/pulumi";
 import { loadPlatformConfig } from "./config";
-import { createPlatform } from "./platform";
+import { createPlatform, previousPlacement } from "./platform";
 
-// Validation runs before anything is registered: a bad config creates nothing.
-const platform = createPlatform(loadPlatformConfig(), pulumi.getStack());
-
-export const tenants = platform.tenants;
-export const connections = platform.connections;
-export const backups = platform.backups;
+// The stack's last deploy is read first (it decides tenants' slots and what may be removed), then
+// config is validated whole: a bad config creates nothing.
+export = async () => {
+  const previous = await previousPlacement();
+  const platform = createPlatform(
+    loadPlatformConfig(undefined, previous),
+    pulumi.getStack(),
+    previous,
+  );
+  return {
+    tenants: platform.tenants,
+    connections: platform.connections,
+    backups: platform.backups,
+    placement: platform.placement,
+  };
+};

@@ -4,18 +4,12 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as runtimeConfig from "@pulumi/pulumi/runtime/config";
-import { devPortsOf, parsePool, tenantSubnet } from "../lib/network";
+import { devPortsOf, parsePool, slotCount, tenantSubnet } from "../lib/network";
+import { Placement, placeSlots } from "../lib/placement";
 import { defaultTenantConnections } from "../lib/postgres";
 import { configError, Problem } from "./errors";
 import { ConfigSurroundings, connectionProblems, crossFieldProblems, OtherStack } from "./rules";
-import {
-  defaultTemporalImage,
-  hostLabel,
-  NAMESPACE,
-  PlatformConfig,
-  rawSchema,
-  tenantSlot,
-} from "./schema";
+import { defaultTemporalImage, hostLabel, NAMESPACE, PlatformConfig, rawSchema } from "./schema";
 import { namespaceValues, readStackFile, stackFilePath, stacksIn } from "./stackFile";
 
 /**
@@ -41,19 +35,22 @@ export function parsePlatformConfig(
     throw configError(raw, problems, surroundings.secretKeys);
   }
   const config = result.data;
+  const pool = parsePool(config.network.pool);
+  const placed = placeSlots(config.tenants, slotCount(pool), surroundings.previous);
   const parsed: PlatformConfig = {
     ...config,
     temporal: {
       ...config.temporal,
       image: config.temporal.image ?? defaultTemporalImage(config.environment),
     },
-    tenants: config.tenants.map((tenant) => {
-      const slot = tenantSlot(tenant, config.network.pool);
+    tenants: config.tenants.map((tenant, index) => {
+      // Rules above have refused what could leave a tenant without a slot.
+      const slot = placed.slots[index]!;
       return {
         ...tenant,
         hostname: hostLabel(tenant),
         slot,
-        subnet: tenantSubnet(parsePool(config.network.pool), slot),
+        subnet: tenantSubnet(pool, slot),
         devPorts: tenant.devPorts ?? devPortsOf(slot),
         postgresConnectionLimit:
           tenant.postgresConnectionLimit ??
@@ -132,6 +129,8 @@ function otherStackConfigs(directory: string, stack: string): OtherStack[] {
 export function loadPlatformConfig(
   // The Pulumi CLI runs programs from their project directory.
   stackFilesDirectory: string | null = process.cwd(),
+  /** What the stack's last deploy held (platform/previous.ts). @default none */
+  previous?: Placement,
 ): PlatformConfig {
   const stack = pulumi.getStack();
   const all = pulumi.runtime.allConfig();
@@ -142,5 +141,6 @@ export function loadPlatformConfig(
     ),
     dockerHost: new pulumi.Config("docker").get("host"),
     otherStacks: stackFilesDirectory === null ? [] : otherStackConfigs(stackFilesDirectory, stack),
+    previous,
   });
 }

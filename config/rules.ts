@@ -24,6 +24,7 @@ import { isAutoSetupImage, tenantNamespace } from "../lib/temporal";
 import { publicHostname } from "../lib/urls";
 import { BACKUP_CONNECTION_LIMIT, connectionBudgetProblem } from "../lib/postgres";
 import { TEMPORAL_CONNECTION_LIMIT } from "../lib/temporal";
+import { continuityProblems, Placement, placeSlots } from "../lib/placement";
 import { keyPath, Problem } from "./errors";
 import {
   PlatformConfig,
@@ -31,7 +32,6 @@ import {
   defaultTemporalImage,
   hostLabel,
   TEMPORAL_IMAGES,
-  tenantSlot,
 } from "./schema";
 
 /** Another stack of this project, as its committed `Pulumi.<stack>.yaml` declares it. */
@@ -53,6 +53,8 @@ export interface ConfigSurroundings {
   dockerHost?: string;
   /** The top-level `platform:` keys Pulumi holds as secrets; errors never show their values. @default none */
   secretKeys?: readonly string[];
+  /** What the stack's last deploy held (see lib/placement.ts). @default none: a first deploy */
+  previous?: Placement;
 }
 
 function record(value: unknown): Record<string, unknown> {
@@ -184,18 +186,27 @@ function tenantProblems(raw: Record<string, unknown>): {
 }
 
 /** The tenants' slots in the pool, where ids and pool are valid enough to compute them. */
-function slotsOf(raw: Record<string, unknown>): Map<number, number> {
+/** The tenants' slots, by index, and why any cannot be given (see `placeSlots`). */
+function slotsOf(raw: Record<string, unknown>, previous: Placement | undefined) {
   const pool = poolOf(raw);
   const slots = new Map<number, number>();
-  if (pool === undefined) return slots;
-  list(raw.tenants)
-    .map(record)
-    .forEach((tenant, index) => {
-      if (typeof tenant.id !== "string") return;
-      const own = typeof tenant.slot === "number" ? tenant.slot : undefined;
-      slots.set(index, tenantSlot({ id: tenant.id, slot: own }, pool));
-    });
-  return slots;
+  if (pool === undefined) return { slots, problems: [] };
+  const tenants = list(raw.tenants).map(record);
+  const valid = tenants.flatMap((t, index) =>
+    typeof t.id === "string"
+      ? [{ index, id: t.id, slot: typeof t.slot === "number" ? t.slot : undefined }]
+      : [],
+  );
+  const placed = placeSlots(valid, slotCount(parsePool(pool)), previous);
+  valid.forEach(({ index }, i) => {
+    const slot = placed.slots[i];
+    if (slot !== undefined) slots.set(index, slot);
+  });
+  const problems: Problem[] = placed.problems.map((p) => ({
+    path: ["tenants", valid[p.index].index, p.key],
+    message: p.message,
+  }));
+  return { slots, problems };
 }
 
 /** The stack's address pool when it is valid. */
@@ -205,43 +216,20 @@ function poolOf(raw: Record<string, unknown>): string | undefined {
 }
 
 /**
- * Each tenant's slot is its own: two tenants in one slot would get one subnet and, in dev, the
- * same ports. A collision names a free slot to set, so that nobody has to search for one.
+ * What the last deploy held binds this one: a production tenant is not dropped without being
+ * offboarded, and a removed id is not given to a new tenant (see `continuityProblems`).
  */
-function slotProblems(raw: Record<string, unknown>): Problem[] {
-  const pool = poolOf(raw);
-  if (pool === undefined) return [];
-  const count = slotCount(parsePool(pool));
-  const tenants = list(raw.tenants).map(record);
-  const slots = slotsOf(raw);
-  const taken = new Set(slots.values());
-  const free = () => [...Array(count).keys()].find((slot) => !taken.has(slot));
-  const owner = new Map<number, number>();
-  const problems: Problem[] = [];
-  for (const [index, slot] of slots) {
-    const key = tenants[index].slot === undefined ? "id" : "slot";
-    if (slot >= count) {
-      problems.push({
-        path: ["tenants", index, "slot"],
-        message: `must be below ${count}: platform:network.pool has ${count} slots of a /27`,
-      });
-      continue;
-    }
-    const first = owner.get(slot);
-    if (first === undefined) {
-      owner.set(slot, index);
-      continue;
-    }
-    // A repeated id is reported as such; its slot follows from it.
-    if (key === "id" && tenants[first].id === tenants[index].id) continue;
-    const suggestion = free();
-    problems.push({
-      path: ["tenants", index, key],
-      message: `takes network slot ${slot}, which tenants[${first}] has (a slot gives a subnet and, in dev, ports): give the tenant you are adding a free slot${suggestion === undefined ? "" : `, e.g. ${suggestion}`}, with platform:tenants[<its index>].slot; setting it on a tenant already deployed would move its network`,
-    });
-    if (suggestion !== undefined) taken.add(suggestion);
-  }
-  return problems;
+function previousProblems(
+  raw: Record<string, unknown>,
+  previous: Placement | undefined,
+): Problem[] {
+  const tenants = list(raw.tenants)
+    .map(record)
+    .map((t) => ({ id: String(t.id) }));
+  return continuityProblems(tenants, previous, raw.environment === "production").map((p) => ({
+    path: p.index === undefined ? ["tenants"] : ["tenants", p.index, "id"],
+    message: p.message,
+  }));
 }
 
 /** A loopback port the stack publishes on its Docker host, and the key that decides it. */
@@ -253,7 +241,10 @@ interface PublishedPort {
 }
 
 /** Every loopback port the stack publishes: Postgres's admin port and, in dev, the tenants'. */
-function publishedPorts(raw: Record<string, unknown>): PublishedPort[] {
+function publishedPorts(
+  raw: Record<string, unknown>,
+  previous: Placement | undefined,
+): PublishedPort[] {
   const ports: PublishedPort[] = [
     {
       port: record(raw.postgres).adminPort ?? DEFAULT_ADMIN_PORT,
@@ -262,7 +253,7 @@ function publishedPorts(raw: Record<string, unknown>): PublishedPort[] {
     },
   ];
   if (raw.environment !== "dev") return ports;
-  const slots = slotsOf(raw);
+  const { slots } = slotsOf(raw, previous);
   list(raw.tenants)
     .map(record)
     .forEach((tenant, index) => {
@@ -289,10 +280,10 @@ function publishedPorts(raw: Record<string, unknown>): PublishedPort[] {
 }
 
 /** In dev, every published loopback port (tenants' and Postgres's admin port) is taken once. */
-function devPortProblems(raw: Record<string, unknown>): Problem[] {
+function devPortProblems(raw: Record<string, unknown>, previous: Placement | undefined): Problem[] {
   const problems: Problem[] = [];
   const seen = new Map<unknown, PublishedPort>();
-  for (const entry of publishedPorts(raw)) {
+  for (const entry of publishedPorts(raw, previous)) {
     if (entry.derived && typeof entry.port === "number" && entry.port > DEV_PORT_LAST) {
       problems.push({
         path: entry.path,
@@ -333,10 +324,10 @@ function hostProblems(raw: Record<string, unknown>, surroundings: ConfigSurround
   );
   const where = surroundings.dockerHost ?? "this machine's Docker engine";
   const problems: Problem[] = [];
-  const ours = publishedPorts(raw);
+  const ours = publishedPorts(raw, surroundings.previous);
   const ourPool = poolOf(raw);
   for (const other of others) {
-    const theirs = publishedPorts(other.raw);
+    const theirs = publishedPorts(other.raw, undefined);
     for (const { port, path } of ours) {
       const their = theirs.find((entry) => entry.port === port);
       if (their === undefined) continue;
@@ -658,7 +649,8 @@ export function crossFieldProblems(
   if (environmentProblem) problems.push({ path: ["environment"], message: environmentProblem });
   problems.push(
     ...reservedProblems(raw),
-    ...slotProblems(raw),
+    ...slotsOf(raw, surroundings.previous).problems,
+    ...previousProblems(raw, surroundings.previous),
     ...hostProblems(raw, surroundings),
     ...adminEndpointProblems(raw),
     ...backupProblems(raw),
@@ -672,7 +664,11 @@ export function crossFieldProblems(
     });
   }
   const tenants = tenantProblems(raw);
-  problems.push(...tenants.problems, ...devPortProblems(raw), ...temporalProblems(raw));
+  problems.push(
+    ...tenants.problems,
+    ...devPortProblems(raw, surroundings.previous),
+    ...temporalProblems(raw),
+  );
   const secrets = record(raw.secrets);
   if (secrets.postgresPasswordPrevious !== undefined && secrets.postgresPassword === undefined) {
     problems.push({

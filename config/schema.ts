@@ -5,13 +5,7 @@
 import { z } from "zod";
 import { ENVIRONMENTS } from "../lib/environments";
 import { imagePinProblem } from "../lib/images";
-import {
-  DEFAULT_NETWORK_POOL,
-  defaultSlot,
-  parsePool,
-  poolProblem,
-  slotCount,
-} from "../lib/network";
+import { DEFAULT_NETWORK_POOL, poolProblem } from "../lib/network";
 import { DEFAULT_MAX_CONNECTIONS } from "../lib/postgres";
 import { RESERVED_NAMESPACES } from "../lib/temporal";
 import { cidrProblem } from "../lib/kubernetes";
@@ -443,7 +437,7 @@ export interface TenantConfig extends Omit<
   postgresConnectionLimit: number;
   /** The DNS label of the tenant under `domain`; defaults to its id. */
   hostname: string;
-  /** Its place in `network.pool` (see lib/network.ts); defaults to a hash of its id. */
+  /** Its place in `network.pool` (see lib/placement.ts): its own, the last deploy's, or a free one. */
   slot: number;
   /** Its network's subnet, the slot's /27 of `network.pool`. */
   subnet: string;
@@ -467,9 +461,4 @@ export function hostLabel(tenant: { id: string; hostname?: string }): string;
 export function hostLabel(tenant: Record<string, unknown>): unknown;
 export function hostLabel(tenant: { id?: unknown; hostname?: unknown }): unknown {
   return tenant.hostname ?? tenant.id;
-}
-
-/** A tenant's slot in `pool`: its own, or one derived from its id alone. */
-export function tenantSlot(tenant: { id: string; slot?: number }, pool: string): number {
-  return tenant.slot ?? defaultSlot(tenant.id, slotCount(parsePool(pool)));
 }

@@ -1,8 +1,8 @@
 /**
  * Where each tenant sits on the Docker host: its network's subnet, cut from the stack's address
- * pool, and (in dev) its loopback ports. Both follow from one number per tenant, its slot, which
- * depends only on the tenant's own id (or is set in config): adding, removing or reordering other
- * tenants moves nothing, so it replaces no network and no container.
+ * pool, and (in dev) its loopback ports. Both follow from one number per tenant, its slot (see
+ * lib/placement.ts): set in config, or kept from the last deploy, or the first free one from a
+ * hash of its id, so adding, removing or reordering other tenants moves nothing.
  */
 import { createHash } from "node:crypto";
 import * as ipaddr from "ipaddr.js";
@@ -89,8 +89,8 @@ export function slotCount(pool: Cidr): number {
 }
 
 /**
- * A tenant's slot when config sets none: a hash of its id. Stable whatever the other tenants
- * are; two ids can share one, which config reports with a free slot to set instead.
+ * A tenant's first choice of slot when config sets none: a hash of its id, whatever the other
+ * tenants are. Two ids can share one: lib/placement.ts gives the later one the next free slot.
  */
 export function defaultSlot(tenantId: string, slots: number): number {
   return createHash("sha256").update(tenantId).digest().readUInt32BE(0) % slots;

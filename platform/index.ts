@@ -4,22 +4,39 @@
  */
 import { PlatformConfig } from "../config";
 import { UPGRADE_STEPS, UpgradeStep } from "../dittofeed/releases";
+import { nextPlacement, Placement } from "../lib/placement";
 import { Platform } from "./common";
 import { createDockerPlatform } from "./docker";
 import { createKubernetesPlatform } from "./kubernetes";
 
 export { Platform, TenantOutputs } from "./common";
+export { previousPlacement } from "./previous";
 
 /**
- * Registers the whole platform of one stack. `config` must come from `parsePlatformConfig`.
- * `releaseSteps` is Dittofeed's table of upgrade steps (`UPGRADE_STEPS`); tests pass others.
+ * Registers the whole platform of one stack. `config` must come from `parsePlatformConfig`, with
+ * the `previous` placement it was checked against. `releaseSteps` is Dittofeed's table of upgrade
+ * steps (`UPGRADE_STEPS`); tests pass others.
  */
 export function createPlatform(
   config: PlatformConfig,
   stack: string,
+  previous?: Placement,
   releaseSteps: readonly UpgradeStep[] = UPGRADE_STEPS,
-): Platform {
-  return config.runtime === "kubernetes"
-    ? createKubernetesPlatform(config, stack, releaseSteps)
-    : createDockerPlatform(config, stack, releaseSteps);
+): Platform & { placement: Placement } {
+  const platform =
+    config.runtime === "kubernetes"
+      ? createKubernetesPlatform(config, stack, releaseSteps)
+      : createDockerPlatform(config, stack, releaseSteps);
+  const docker = config.runtime === "docker";
+  return {
+    ...platform,
+    placement: nextPlacement(
+      config.tenants.map((t) => ({
+        id: t.id,
+        offboarded: t.offboarded,
+        slot: docker ? t.slot : undefined,
+      })),
+      previous,
+    ),
+  };
 }

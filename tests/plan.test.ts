@@ -288,6 +288,7 @@ describe("npm run plan:diff", () => {
       added: [],
       removed: [],
       changed: [],
+      placement: { slots: [], removed: [], firstRecorded: false },
     });
     const host = head.resources.find((r) => r.type === "platform:shared:Host");
     assert.deepEqual(host?.inputs, { environment: "production", memoryMb: 32768 });

@@ -72,7 +72,7 @@ describe("a release with upgrade steps, deployed", () => {
       }),
       jobs,
       program: () => {
-        const platform = createPlatform(loadPlatformConfig(null), "test", steps);
+        const platform = createPlatform(loadPlatformConfig(null), "test", undefined, steps);
         return { tenants: platform.tenants };
       },
     });

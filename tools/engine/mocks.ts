@@ -52,7 +52,14 @@ export function uuidOf(name: string): string {
 }
 
 /** Mocks that answer like the providers do for the outputs the program reads. */
-export function mocks(jobs: Record<string, JobOutcome>): pulumi.runtime.Mocks {
+/**
+ * The providers' stand-ins. `previousOutputs` are what a stack reading its own last deploy
+ * (platform/previous.ts) finds there: the outputs of a simulated previous run.
+ */
+export function mocks(
+  jobs: Record<string, JobOutcome>,
+  previousOutputs: Record<string, unknown> = {},
+): pulumi.runtime.Mocks {
   return {
     newResource(args) {
       const inputs = args.inputs as Record<string, unknown>;
@@ -74,6 +81,12 @@ export function mocks(jobs: Record<string, JobOutcome>): pulumi.runtime.Mocks {
         throw new Error(`Job ${args.name} failed: BackoffLimitExceeded\n${jobs[args.name].logs}`);
       }
       switch (args.type) {
+        case "pulumi:pulumi:StackReference":
+          // What the engine reads from the referenced stack's last checkpoint.
+          return {
+            id: String(inputs.name),
+            state: { name: inputs.name, outputs: previousOutputs, secretOutputNames: [] },
+          };
         case "random:index/randomPassword:RandomPassword":
           // The engine marks `result` secret (additionalSecretOutputs); the mock monitor does not.
           state.result = secret(mockPassword(args.name));

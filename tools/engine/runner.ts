@@ -10,14 +10,20 @@ import * as pulumi from "@pulumi/pulumi";
 import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
 import { loadPlatformConfig } from "../../config";
 import { readStackFile } from "../../config/stackFile";
-import { createPlatform } from "../../platform";
+import { createPlatform, previousPlacement } from "../../platform";
 import { JobOutcome, mocks } from "./mocks";
 
 // Internal to the SDK (absent from its .d.ts), but it is the one way to know that every
 // registration the program started has reached the monitor.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const settings = require("@pulumi/pulumi/runtime/settings") as {
-  setMockOptions(monitor: unknown, project: string, stack: string, preview: boolean): void;
+  setMockOptions(
+    monitor: unknown,
+    project: string,
+    stack: string,
+    preview: boolean,
+    organization: string,
+  ): void;
   waitForRPCs(): Promise<void>;
 };
 
@@ -172,10 +178,15 @@ export interface RunOptions {
   preview?: boolean;
   /** Other mocks than the providers' stand-ins (`jobs` is then ignored). @default ./mocks */
   mocks?: pulumi.runtime.Mocks;
+  /** The stack outputs of its last deploy, which the program reads back. @default none: a first deploy */
+  previousOutputs?: Record<string, unknown>;
 }
 
-/** A Pulumi program: registers resources synchronously, returns its stack outputs. */
-export type Program = () => Record<string, unknown>;
+/**
+ * A Pulumi program as the CLI runs it: the module's exports are the stack outputs, or a function
+ * whose (awaited) result they are.
+ */
+export type Program = () => Record<string, unknown> | (() => Promise<Record<string, unknown>>);
 
 export interface RunResult {
   registrations: Registration[];
@@ -191,11 +202,12 @@ export interface RunResult {
  */
 export async function runProgram(options: RunOptions): Promise<RunResult> {
   const stack = options.stack ?? "test";
-  const theMocks = options.mocks ?? mocks(options.jobs ?? {});
+  const theMocks = options.mocks ?? mocks(options.jobs ?? {}, options.previousOutputs);
   const preview = options.preview ?? false;
-  await pulumi.runtime.setMocks(theMocks, "platform", stack, preview);
+  // A DIY backend's organization (the project's stacks are `organization/platform/<stack>`).
+  await pulumi.runtime.setMocks(theMocks, "platform", stack, preview, "organization");
   const monitor = new RecordingMonitor(theMocks);
-  settings.setMockOptions(monitor, "platform", stack, preview);
+  settings.setMockOptions(monitor, "platform", stack, preview, "organization");
   pulumi.runtime.setAllConfig(options.config, options.secretKeys ?? []);
 
   // Pulumi's language host fails the update on an error the program raises, including inside
@@ -207,21 +219,29 @@ export async function runProgram(options: RunOptions): Promise<RunResult> {
   process.removeAllListeners("unhandledRejection");
   process.on("unhandledRejection", record);
   try {
-    await pulumi.runtime.runInPulumiStack(() => {
+    await pulumi.runtime.runInPulumiStack(async () => {
       try {
-        const program =
+        const program: Program =
           options.program ??
-          (() => {
+          (() => async () => {
+            const previous = await previousPlacement();
             const platform = createPlatform(
-              loadPlatformConfig(options.stackFilesDirectory ?? null),
+              loadPlatformConfig(options.stackFilesDirectory ?? null, previous),
               stack,
+              previous,
             );
-            return { tenants: platform.tenants, connections: platform.connections };
+            return {
+              tenants: platform.tenants,
+              connections: platform.connections,
+              placement: platform.placement,
+            };
           });
-        return Promise.resolve(program());
+        // As the CLI does (@pulumi/pulumi 3.270.0, cmd/run/run.js): an exported function is run.
+        const exported = program();
+        return typeof exported === "function" ? await exported() : exported;
       } catch (error) {
         record(error);
-        return Promise.resolve({});
+        return {};
       }
     });
     await settings.waitForRPCs();

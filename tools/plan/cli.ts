@@ -30,13 +30,19 @@ async function runCheckout(
   root: string,
   stack: string,
   configFile?: string,
+  previousOutputs?: Record<string, unknown>,
 ): Promise<RunResult | undefined> {
   const file = configFile ?? stackFilePath(root, stack);
   if (!fs.existsSync(file)) {
     if (configFile) throw new UsageError(`no such config file: ${file}`);
     return undefined;
   }
-  const run = await runProgram({ ...stackFileConfig(file), stack, program: checkoutProgram(root) });
+  const run = await runProgram({
+    ...stackFileConfig(file),
+    stack,
+    program: checkoutProgram(root),
+    previousOutputs,
+  });
   if (run.error) throw new Error(`the program fails for stack ${stack}:\n${run.error.message}`);
   return run;
 }
@@ -45,9 +51,14 @@ async function runCheckout(
 export async function planCheckout(
   root: string,
   stack: string,
-  options: { configFile?: string; digestKey?: string } = {},
+  options: {
+    configFile?: string;
+    digestKey?: string;
+    /** The stack's outputs at its last deploy (see lib/placement.ts). @default none */
+    previousOutputs?: Record<string, unknown>;
+  } = {},
 ): Promise<Plan> {
-  const run = await runCheckout(root, stack, options.configFile);
+  const run = await runCheckout(root, stack, options.configFile, options.previousOutputs);
   return run ? buildPlan(stack, run, options.digestKey) : { stack, resources: [], outputs: {} };
 }
 
@@ -97,7 +108,11 @@ export async function main(argv: string[]): Promise<void> {
     ).catch((error: unknown) => {
       throw error instanceof UnknownRefError ? new UsageError(`--base ${error.message}`) : error;
     });
-    const after = await planCheckout(PROJECT_ROOT, stack, { digestKey });
+    // The base as the stack's last deploy: what it placed, the head keeps.
+    const after = await planCheckout(PROJECT_ROOT, stack, {
+      digestKey,
+      previousOutputs: before.outputs as Record<string, unknown>,
+    });
     const diff = diffPlans(before, after, base);
     write(values.out, renderDiffJson(diff), renderDiffMarkdown(diff));
   } else {

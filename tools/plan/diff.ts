@@ -1,4 +1,5 @@
 /** The difference between two plans, resource by resource, with what the engine would do to each. */
+import { parsePlacement, PLACEMENT_OUTPUT } from "../../lib/placement";
 import { Json, Plan, PlannedResource, shortType } from "./plan";
 import { ChangeKind, changeKind, strongest } from "./replacement";
 
@@ -67,6 +68,11 @@ export interface PlanDiff {
   added: ResourceRef[];
   removed: ResourceRef[];
   changed: ResourceChange[];
+  /**
+   * What the stack's `placement` output decides (lib/placement.ts), with `base`'s as the last
+   * deploy: each tenant whose slot is new or moved, and the ids the stack has removed.
+   */
+  placement: { slots: string[]; removed: string[]; firstRecorded: boolean };
 }
 
 const SECRET_MARK = /^\[secret( [0-9a-f]+)?\]$/;
@@ -172,7 +178,22 @@ export function diffPlans(base: Plan, head: Plan, baseLabel: string): PlanDiff {
       const change = before && compare(before, r);
       return change ? [change] : [];
     }),
+    placement: placementChanges(base.outputs, head.outputs),
   };
+}
+
+/** Tenants whose slot `head` gives anew or moves, and ids it has removed since `base`. */
+function placementChanges(base: Json, head: Json): PlanDiff["placement"] {
+  const placementOf = (outputs: Json) =>
+    parsePlacement((outputs as Record<string, unknown> | null)?.[PLACEMENT_OUTPUT]);
+  const [before, after] = [placementOf(base), placementOf(head)];
+  const slots = Object.entries(after?.slots ?? {}).flatMap(([id, slot]) => {
+    const was = before?.slots[id];
+    if (was === slot) return [];
+    return [was === undefined ? `${id}: slot ${slot} (new)` : `${id}: slot ${was} → ${slot}`];
+  });
+  const removed = (after?.removed ?? []).filter((id) => !(before?.removed ?? []).includes(id));
+  return { slots, removed, firstRecorded: before === undefined && after !== undefined };
 }
 
 const ACTION_TEXT: Record<ChangeKind, string> = {
@@ -233,6 +254,15 @@ export function renderDiffMarkdown(diff: PlanDiff): string {
       );
     }
     lines.push("");
+  }
+  if (diff.placement.slots.length + diff.placement.removed.length > 0) {
+    lines.push(
+      `**Placement** (${diff.placement.firstRecorded ? "recorded for the first time: the base's program wrote none" : "the base as the last deploy"}): ${[
+        ...diff.placement.slots,
+        ...diff.placement.removed.map((id) => `${id}: removed, its id retired`),
+      ].join("; ")}.`,
+      "",
+    );
   }
   return lines.join("\n");
 }
