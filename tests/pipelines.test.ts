@@ -97,7 +97,8 @@ describe("workflows", () => {
       path.join(bin, "docker"),
       `#!/bin/sh
 case "$1" in
-  inspect) [ -n "$HEALTH" ] || { echo "Error: No such object: $3" >&2; exit 1; }; echo "$HEALTH";;
+  inspect) [ -n "$HEALTH" ] || { echo "Error: No such object: $3" >&2; exit 1; }
+    case "$3" in *.Log*) echo "no dump of: postgres:dittofeed_acme";; *) echo "$HEALTH";; esac;;
   logs) echo "backup: ok scheduled/20261127T061700Z: 6 databases"; echo "other line";;
 esac
 `,
@@ -114,7 +115,9 @@ esac
     assert.match(healthy.stdout, /production-backup: healthy\nbackup: ok scheduled/);
     const unhealthy = check("unhealthy");
     assert.equal(unhealthy.status, 1);
-    assert.match(unhealthy.stderr, /stack production is unhealthy: no complete backup set/);
+    assert.match(unhealthy.stderr, /stack production is unhealthy: a database without a dump/);
+    // The health check's own words, naming the database, are in the failure.
+    assert.match(unhealthy.stderr, /no dump of: postgres:dittofeed_acme/);
     assert.match(check("starting").stderr, /is starting/);
     const missing = check("");
     assert.equal(missing.status, 1);
