@@ -169,6 +169,33 @@ describe("backups and restores on a real PostgreSQL 15", () => {
     }
   }
 
+  /** A tenant's session holding its own table locked, as any tenant may. */
+  async function lockedByTenant(database: string): Promise<pg.Client> {
+    const locker = new pg.Client({
+      host: "127.0.0.1",
+      port: server.port,
+      user: database,
+      password: TENANT_PASSWORD,
+      database,
+    });
+    await locker.connect();
+    await locker.query(`BEGIN; LOCK TABLE "Segment" IN ACCESS EXCLUSIVE MODE`);
+    return locker;
+  }
+
+  /** A session of the backup role, as the service opens one. */
+  async function asBackup(database: string): Promise<pg.Client> {
+    const client = new pg.Client({
+      host: "127.0.0.1",
+      port: server.port,
+      user: BACKUP_ROLE,
+      password: BACKUP_PASSWORD,
+      database,
+    });
+    await client.connect();
+    return client;
+  }
+
   const rowsOf = (database: string) =>
     asTenant(
       database,
@@ -258,14 +285,7 @@ describe("backups and restores on a real PostgreSQL 15", () => {
   });
 
   test("the backup role reads every tenant's data and may write none", async () => {
-    const client = new pg.Client({
-      host: "127.0.0.1",
-      port: server.port,
-      user: BACKUP_ROLE,
-      password: BACKUP_PASSWORD,
-      database: acme,
-    });
-    await client.connect();
+    const client = await asBackup(acme);
     try {
       // What each dump first does (see backupGrantsSql).
       await client.query(`SELECT ${BACKUP_GRANTS_SCHEMA}.grant_reads()`);
@@ -288,14 +308,7 @@ describe("backups and restores on a real PostgreSQL 15", () => {
   });
 
   test("the backup role reads no role's password verifier, nor a catalog beyond what it dumps", async () => {
-    const client = new pg.Client({
-      host: "127.0.0.1",
-      port: server.port,
-      user: BACKUP_ROLE,
-      password: BACKUP_PASSWORD,
-      database: acme,
-    });
-    await client.connect();
+    const client = await asBackup(acme);
     try {
       for (const sql of [
         "SELECT rolpassword FROM pg_authid",
@@ -486,16 +499,8 @@ describe("backups and restores on a real PostgreSQL 15", () => {
 
   test("a tenant's lock on its own table fails its own dump only, within the lock wait", async () => {
     const dir = tempDir("platform-backups-");
-    const locker = new pg.Client({
-      host: "127.0.0.1",
-      port: server.port,
-      user: acme,
-      password: TENANT_PASSWORD,
-      database: acme,
-    });
-    await locker.connect();
+    const locker = await lockedByTenant(acme);
     try {
-      await locker.query(`BEGIN; LOCK TABLE "Segment" IN ACCESS EXCLUSIVE MODE`);
       const started = Date.now();
       const result = await runBackup({ BACKUP_ROOT: dir, LOCK_WAIT: "2s" }, base);
       assert.ok(Date.now() - started < 30_000, "the lock did not hold the set up");
@@ -640,16 +645,8 @@ describe("backups and restores on a real PostgreSQL 15", () => {
       return { ok: run.status === 0, output: run.stdout.toString() };
     };
     const env = { DATABASES: `${acme} ${globex}`, LOCK_WAIT: "1s", RETRY_SECONDS: "1" };
-    const locker = new pg.Client({
-      host: "127.0.0.1",
-      port: server.port,
-      user: acme,
-      password: TENANT_PASSWORD,
-      database: acme,
-    });
-    await locker.connect();
+    const locker = await lockedByTenant(acme);
     try {
-      await locker.query(`BEGIN; LOCK TABLE "Segment" IN ACCESS EXCLUSIVE MODE`);
       const first = await serviceRun(dir, tmp, /next set in/, env);
       assert.match(first, new RegExp(`the set lacks postgres:${acme}`));
       assert.deepEqual(

@@ -72,27 +72,37 @@ export class Database extends pulumi.ComponentResource {
     const keepRole = dataOptions(context, { protect: false });
     const keepData = dataOptions(context, { protect: !args.offboarded });
 
-    const checkEnv: Record<keyof OwnerCheckEnv, pulumi.Input<string>> = {
-      PGHOST: postgres.host,
-      PGPORT: String(postgres.port),
-      PGUSER: postgres.superuser,
-      PGPASSWORD: postgres.password,
+    // The superuser's jobs: `psql` in the server's image, logged in by libpq's variables.
+    const superuserJob = <Env extends Record<string, pulumi.Input<string>>>(
+      job: string,
+      script: string,
+      env: Env,
+      description: string,
+    ) => ({
+      job,
+      service: "migrate",
+      image: postgres.image,
+      memoryMb: 64,
+      script,
+      env: {
+        PGHOST: postgres.host,
+        PGPORT: String(postgres.port),
+        PGUSER: postgres.superuser,
+        PGPASSWORD: postgres.password,
+        ...env,
+        ...postgres.clientEnv,
+      },
+      description,
+      secrets: [postgres.password],
+    });
+    const checkEnv: Pick<OwnerCheckEnv, "PGDATABASE" | "DATABASE" | "OWNER"> = {
       PGDATABASE: "postgres",
       DATABASE: sqlName,
       OWNER: sqlName,
     };
     const check = args.run(
       `${name}-owner-check`,
-      {
-        job: "database-check",
-        service: "migrate",
-        image: postgres.image,
-        memoryMb: 64,
-        script: ownerCheckScript(),
-        env: { ...checkEnv, ...postgres.clientEnv },
-        description: `Owner check of ${sqlName}`,
-        secrets: [postgres.password],
-      },
+      superuserJob("database-check", ownerCheckScript(), checkEnv, `Owner check of ${sqlName}`),
       // The provider resolves once Postgres is healthy and its password current.
       { parent: this, dependsOn: [...args.dependsOn, postgres.provider] },
     );
@@ -136,25 +146,15 @@ export class Database extends pulumi.ComponentResource {
         { ...childOptions, ...keepRole },
       );
       this.grants.push(backupConnect);
-      const grantsEnv: Record<keyof BackupGrantsEnv, pulumi.Input<string>> = {
-        PGHOST: postgres.host,
-        PGPORT: String(postgres.port),
-        PGUSER: postgres.superuser,
-        PGPASSWORD: postgres.password,
-        DATABASES: sqlName,
-      };
+      const grantsEnv: Pick<BackupGrantsEnv, "DATABASES"> = { DATABASES: sqlName };
       const grants = args.run(
         `${name}-backup-grants`,
-        {
-          job: "backup-grants",
-          service: "migrate",
-          image: postgres.image,
-          memoryMb: 64,
-          script: backupGrantsScript(),
-          env: { ...grantsEnv, ...postgres.clientEnv },
-          description: `Backup grants in ${sqlName}`,
-          secrets: [postgres.password],
-        },
+        superuserJob(
+          "backup-grants",
+          backupGrantsScript(),
+          grantsEnv,
+          `Backup grants in ${sqlName}`,
+        ),
         { parent: this, dependsOn: [this.database, backupConnect] },
       );
       this.backupReadable = grants.succeeded;
