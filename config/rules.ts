@@ -512,10 +512,6 @@ const DOCKER_ONLY: readonly { path: (string | number)[]; why: string }[] = [
     why: "the address pool is Docker's; Kubernetes gives pods its own addresses",
   },
   {
-    path: ["gateway"],
-    why: "the gateways relay Docker's networks; on Kubernetes NetworkPolicy admits each path",
-  },
-  {
     path: ["hostMemoryMb"],
     why: "it sizes one Docker host; on Kubernetes the scheduler places pods and ResourceQuota bounds each tenant",
   },

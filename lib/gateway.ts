@@ -40,6 +40,12 @@ export interface Relay {
    * `postgresStartupRules`). @default none: any bytes are relayed
    */
   postgresRole?: string;
+  /**
+   * The relay speaks gRPC (HTTP/2 in clear, both sides) and sends every call on with
+   * `authorization: Bearer $<variable>`, from the gateway's environment, in place of any the
+   * client sent (see `bearerRules`). @default none: any bytes are relayed
+   */
+  bearerFrom?: string;
 }
 
 /** A shared service as a tenant reaches it: the alias its apps use, and the port. */
@@ -48,11 +54,31 @@ export interface SharedEndpoint {
   port: number;
   /** For Postgres: the one role the tenant may log in as through its gateway. @default any */
   postgresRole?: string;
+  /** For Temporal: the variable holding the tenant's token (see `Relay.bearerFrom`). @default none */
+  bearerFrom?: string;
 }
 
 /** The bytes as HAProxy's `hex` converter prints them: upper case. */
 function hex(text: string): string {
   return Buffer.from(text, "utf8").toString("hex").toUpperCase();
+}
+
+/**
+ * A gRPC relay that holds the caller's credentials itself: HTTP/2 in clear on both sides
+ * (HAProxy 2.6, doc/configuration.txt: `proto h2` on a bind and on a server; trailers, which gRPC
+ * status travels in, pass between two H2 sides), and on every request the `authorization` header
+ * set from the environment, which removes any the client sent (`http-request set-header`), and
+ * Temporal's `authorization-extras` removed. HAProxy reads `${VAR}` inside double quotes from its
+ * environment when it loads the config, so the token is never in the config or the command.
+ */
+function bearerRules(variable: string): string[] {
+  if (!/^[A-Z][A-Z0-9_]*$/.test(variable)) throw new Error(`${variable} is not a variable name`);
+  return [
+    "    mode http",
+    "    option httplog",
+    "    http-request del-header authorization-extras",
+    `    http-request set-header authorization "Bearer \${${variable}}"`,
+  ];
 }
 
 /**
@@ -87,11 +113,12 @@ function postgresStartupRules(role: string): string[] {
  * data-network alias.
  */
 export function sharedRelays(shared: readonly SharedEndpoint[]): Relay[] {
-  return shared.map(({ host, port, postgresRole }) => ({
+  return shared.map(({ host, port, postgresRole, bearerFrom }) => ({
     name: `${host}-${port}`,
     port,
     upstream: { host: sharedAlias(host), port },
     postgresRole,
+    bearerFrom,
   }));
 }
 
@@ -168,6 +195,13 @@ const RESOLVE_EVERY_SECONDS = 5;
 export function gatewayConfig(
   relays: readonly Relay[],
   healthPort: number = GATEWAY_HEALTH_PORT,
+  /**
+   * Where names are resolved: Docker's embedded DNS, again every few seconds (a replaced
+   * container comes back with another address); or the C library, once at start, with the
+   * resolver's search domains, for a Kubernetes Service's name, whose address lasts as long as
+   * the Service does.
+   */
+  dns: "docker" | "libc" = "docker",
 ): string {
   const names = new Set<string>();
   const ports = new Set<number>([healthPort]);
@@ -199,13 +233,17 @@ export function gatewayConfig(
     // once and lets open ones finish; those still open after this are cut, inside the stop grace
     // period (30 s, `ServiceSpec.stopGraceSeconds`) so that the relay, not Docker, ends them.
     "    hard-stop-after 25s",
-    "resolvers docker",
-    `    nameserver dns ${DOCKER_DNS}`,
-    "    resolve_retries 3",
-    "    timeout resolve 1s",
-    "    timeout retry 1s",
-    ...hold,
-    "    accepted_payload_size 8192",
+    ...(dns === "docker"
+      ? [
+          "resolvers docker",
+          `    nameserver dns ${DOCKER_DNS}`,
+          "    resolve_retries 3",
+          "    timeout resolve 1s",
+          "    timeout retry 1s",
+          ...hold,
+          "    accepted_payload_size 8192",
+        ]
+      : []),
     "defaults",
     "    mode tcp",
     "    log global",
@@ -218,7 +256,9 @@ export function gatewayConfig(
     "    timeout tunnel 1h",
     "    timeout client-fin 30s",
     "    timeout server-fin 30s",
-    "    default-server resolvers docker resolve-prefer ipv4 init-addr none",
+    ...(dns === "docker"
+      ? ["    default-server resolvers docker resolve-prefer ipv4 init-addr none"]
+      : []),
     "frontend health",
     "    mode http",
     `    bind :${healthPort}`,
@@ -229,10 +269,13 @@ export function gatewayConfig(
       : [`    monitor fail if ${checked.map((r) => `{ nbsrv(${r.name}) lt 1 }`).join(" || ")}`]),
     ...relays.flatMap((relay) => [
       `listen ${relay.name}`,
-      `    bind :${relay.port}`,
+      `    bind :${relay.port}${relay.bearerFrom === undefined ? "" : " proto h2"}`,
       ...(relay.postgresRole === undefined ? [] : postgresStartupRules(relay.postgresRole)),
+      ...(relay.bearerFrom === undefined ? [] : bearerRules(relay.bearerFrom)),
       ...(relay.healthPath === undefined
-        ? [`    server ${relay.name} ${relay.upstream.host}:${relay.upstream.port}`]
+        ? [
+            `    server ${relay.name} ${relay.upstream.host}:${relay.upstream.port}${relay.bearerFrom === undefined ? "" : " proto h2"}`,
+          ]
         : [
             "    option httpchk",
             `    http-check send meth GET uri ${relay.healthPath} ver HTTP/1.1 hdr Host localhost`,
@@ -253,8 +296,14 @@ export function gatewayScript(config: string, configFile = "/tmp/haproxy.cfg"): 
   if (config.split("\n").includes("HAPROXY_CONFIG_END")) {
     throw new Error("Gateway config must not contain the heredoc's end marker");
   }
+  // HAProxy would read an unset variable as empty: a relay would then send a token of nothing.
+  const variables = [...new Set([...config.matchAll(/\$\{([A-Z][A-Z0-9_]*)\}/g)].map((m) => m[1]))];
   return [
     "set -e",
+    ...variables.map(
+      (v) =>
+        `[ -n "\${${v}:-}" ] || { echo "${v} is empty: the gateway would relay without it"; exit 1; }`,
+    ),
     `cat > ${configFile} <<'HAPROXY_CONFIG_END'`,
     config.endsWith("\n") ? config.slice(0, -1) : config,
     "HAPROXY_CONFIG_END",

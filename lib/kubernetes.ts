@@ -300,6 +300,8 @@ export interface TenantPolicyArgs {
   serving: readonly { service: string; port: number }[];
   /** The shared data services' namespace and ports. */
   data: { namespace: string; ports: readonly PolicyPort[] };
+  /** Temporal's port in the data namespace, which only the tenant's proxy reaches (see `TEMPORAL_PROXY`). */
+  temporalPort: number;
   /** The operator's additions to what the internet rule admits and blocks. @default none */
   ranges?: ClusterRanges;
 }
@@ -311,12 +313,16 @@ export interface TenantPolicyArgs {
  * Policies add up: a connection passes when any policy selecting the pod admits it.
  */
 export function tenantPolicies(args: TenantPolicyArgs): NamedPolicy[] {
+  const temporal = [{ port: args.temporalPort }];
+  const proxy = { podSelector: { matchLabels: selectorLabels(TEMPORAL_PROXY) } };
   const egress: PolicyRule[] = [
     { to: [CLUSTER_DNS], ports: ports(DNS_PORTS) },
     {
       to: [{ namespaceSelector: namespaceNamed(args.data.namespace) }],
       ports: ports(args.data.ports),
     },
+    // Temporal through the tenant's proxy, which alone holds its token.
+    { to: [proxy], ports: ports(temporal) },
     ...internetEgress(args.ranges ?? {}),
   ];
   return [
@@ -340,8 +346,35 @@ export function tenantPolicies(args: TenantPolicyArgs): NamedPolicy[] {
       },
     })),
     { name: "egress", spec: { podSelector: {}, policyTypes: ["Egress"], egress } },
+    {
+      name: `${TEMPORAL_PROXY}-from-tenant`,
+      spec: {
+        ...proxy,
+        policyTypes: ["Ingress"],
+        ingress: [{ from: [{ podSelector: {} }], ports: ports(temporal) }],
+      },
+    },
+    {
+      name: `${TEMPORAL_PROXY}-to-temporal`,
+      spec: {
+        ...proxy,
+        policyTypes: ["Egress"],
+        egress: [
+          {
+            to: [{ namespaceSelector: namespaceNamed(args.data.namespace) }],
+            ports: ports(temporal),
+          },
+        ],
+      },
+    },
   ];
 }
+
+/**
+ * A tenant's Temporal proxy's service label: HAProxy in the tenant's namespace that sends the
+ * tenant's token with every call, as its gateway does on Docker. Only it reaches Temporal.
+ */
+export const TEMPORAL_PROXY = "temporal-proxy";
 
 /** The connector's pods' service label. */
 export const CONNECTOR_SERVICE = "cloudflared";
@@ -355,8 +388,10 @@ export const CONNECTOR_SERVICE = "cloudflared";
 export function dataPolicies(
   tenantNamespaces: readonly string[],
   servicePorts: readonly PolicyPort[],
+  temporalPort: number,
   ranges: ClusterRanges = {},
 ): NamedPolicy[] {
+  const tenants = namespacesNamed(tenantNamespaces);
   return [
     { name: "default-deny", spec: { podSelector: {}, policyTypes: ["Ingress", "Egress"] } },
     {
@@ -365,9 +400,17 @@ export function dataPolicies(
         podSelector: {},
         policyTypes: ["Ingress"],
         ingress: [
+          { from: [{ podSelector: {} }], ports: ports([...servicePorts, { port: temporalPort }]) },
+          { from: [{ namespaceSelector: tenants }], ports: ports(servicePorts) },
+          // Temporal from each tenant's proxy alone (see `TEMPORAL_PROXY`).
           {
-            from: [{ podSelector: {} }, { namespaceSelector: namespacesNamed(tenantNamespaces) }],
-            ports: ports(servicePorts),
+            from: [
+              {
+                namespaceSelector: tenants,
+                podSelector: { matchLabels: selectorLabels(TEMPORAL_PROXY) },
+              },
+            ],
+            ports: ports([{ port: temporalPort }]),
           },
         ],
       },

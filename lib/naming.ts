@@ -30,6 +30,7 @@ export const SHARED_SERVICES = [
   "clickhouse-data",
   "temporal",
   "temporal-schema",
+  "temporal-keys",
   "cloudflared",
   "tunnel-check",
   "egress-guard",

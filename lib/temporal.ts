@@ -9,6 +9,7 @@
  * server's NamespaceAlreadyExists); a bare retention number is days; no command used here prompts.
  */
 
+import { createHash, createPublicKey, sign } from "node:crypto";
 import { imageParts } from "./images";
 
 /**
@@ -36,11 +37,22 @@ export function isAutoSetupImage(ref: string): boolean {
 }
 
 /**
- * The services one Temporal server process runs when none are named, each with connection pools
- * of its own to both stores (temporalio/temporal v1.22.4, temporal/server.go `DefaultServices`;
- * common/resource/fx.go gives each service's fx app its own persistence factory).
+ * The services the Temporal server runs: the four of `DefaultServices` (temporalio/temporal
+ * v1.22.4, temporal/server.go) and the internal frontend, which its own system workers call once
+ * an authorizer is on (common/resource/fx.go routes them to it; temporal/fx.go gives it no claim
+ * mapper, so it admits them). Each service has connection pools of its own to both stores
+ * (common/resource/fx.go gives each service's fx app its own persistence factory). The images'
+ * start script passes `SERVICES` as `--service` flags (temporalio/docker-builds,
+ * release/v1.22.x, docker/start-temporal.sh).
  */
-export const TEMPORAL_SERVICES = 4;
+export const TEMPORAL_SERVICE_NAMES = [
+  "frontend",
+  "internal-frontend",
+  "history",
+  "matching",
+  "worker",
+] as const;
+export const TEMPORAL_SERVICES = TEMPORAL_SERVICE_NAMES.length;
 
 /**
  * Each service's pool sizes, set through the variables of the images' config template
@@ -218,6 +230,8 @@ export interface DeprecateNamespaceEnv {
   /** Temporal's frontend, `host:port`. */
   TEMPORAL_ADDRESS: string;
   NAMESPACE: string;
+  /** `Bearer <JWT>` of the namespace's admin (see `namespaceAdminClaims`); empty: none sent. */
+  TEMPORAL_AUTHORIZATION: string;
 }
 
 /**
@@ -235,7 +249,8 @@ export const DEPRECATE_NAMESPACE_JS = [
   `const ns = process.env.NAMESPACE;`,
   `const DEPRECATED = 2;`,
   `(async () => {`,
-  `  const c = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS });`,
+  `  const auth = process.env.TEMPORAL_AUTHORIZATION;`,
+  `  const c = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS, metadata: auth ? { authorization: auth } : {} });`,
   `  try {`,
   `    await c.workflowService.updateNamespace({ namespace: ns, updateInfo: { state: DEPRECATED } });`,
   `  } catch (e) {`,
@@ -274,4 +289,136 @@ export function temporalSqlTlsEnv(host: string): {
       SQL_TLS_SERVER_NAME: host,
     },
   };
+}
+
+/**
+ * Temporal's authorization, and what each caller may do. Temporal 1.22.4 authorizes nothing by
+ * default: any client that reaches the frontend may list namespaces, read another namespace's
+ * histories or terminate its workflows. With its default authorizer and claim mapper (docker/
+ * config_template.yaml: `TEMPORAL_AUTH_AUTHORIZER`, `TEMPORAL_AUTH_CLAIM_MAPPER`,
+ * `TEMPORAL_JWT_KEY_SOURCE1`), every call carries `authorization: Bearer <JWT>`, signed RS256
+ * with a key whose JWKS the server fetches over HTTP (common/authorization/
+ * default_token_key_provider.go: `http.Get`, RSA with RS256, keys by `kid`), and whose
+ * `permissions` claim lists `<namespace>:<read|write|worker|admin>` (default_jwt_claim_mapper.go;
+ * `temporal-system:admin` would be every namespace's admin). The namespace of a call is the
+ * request's own (authorization/interceptor.go), so a token of one namespace opens no other.
+ * Dittofeed's clients send no token (@temporalio/* 1.11.6): a tenant's gateway adds its own,
+ * replacing any the client sent.
+ */
+export interface TemporalClaims {
+  /** Who holds it, for Temporal's logs. */
+  sub: string;
+  permissions: string[];
+}
+
+/** What a tenant's apps may do in its own namespace, and nowhere else. */
+export function tenantClaims(tenantId: string, namespace: string): TemporalClaims {
+  return { sub: `tenant:${tenantId}`, permissions: [`${namespace}:write`] };
+}
+
+/** What the platform's jobs for a tenant may do: register, update and deprecate its namespace. */
+export function namespaceAdminClaims(namespace: string): TemporalClaims {
+  return { sub: `platform:namespace:${namespace}`, permissions: [`${namespace}:admin`] };
+}
+
+const base64url = (value: string | Buffer) => Buffer.from(value).toString("base64url");
+
+/** The key's id in the JWKS and in every token's header: a digest of its public half. */
+export function keyId(publicKeyPem: string): string {
+  return createHash("sha256").update(publicKeyPem.trim()).digest("hex").slice(0, 16);
+}
+
+/**
+ * A JWT of `claims`, RS256-signed with `privateKeyPem`. PKCS#1 v1.5 signatures are deterministic:
+ * the same claims and key give the same token, so a deploy changes no token it need not. No
+ * `exp`: Temporal checks one only when present (golang-jwt v4 `MapClaims.Valid`); a token is
+ * revoked by a new key (replacing the signing key) or by the gateway that holds it being removed.
+ */
+export function signToken(
+  claims: TemporalClaims,
+  privateKeyPem: string,
+  publicKeyPem: string,
+): string {
+  const header = base64url(JSON.stringify({ alg: "RS256", typ: "JWT", kid: keyId(publicKeyPem) }));
+  const payload = base64url(JSON.stringify(claims));
+  const signature = sign("RSA-SHA256", Buffer.from(`${header}.${payload}`), privateKeyPem);
+  return `${header}.${payload}.${base64url(signature)}`;
+}
+
+/** The JWKS Temporal fetches: the public half of the signing key. */
+export function jwks(publicKeyPem: string): { keys: Record<string, string>[] } {
+  const jwk = createPublicKey(publicKeyPem).export({ format: "jwk" }) as Record<string, string>;
+  return {
+    keys: [
+      { kty: jwk.kty, n: jwk.n, e: jwk.e, kid: keyId(publicKeyPem), alg: "RS256", use: "sig" },
+    ],
+  };
+}
+
+/** Where the JWKS is served on the data network (see `jwksServerConfig`). */
+export const TEMPORAL_KEYS = { alias: "temporal-keys", port: 8080, path: "/jwks.json" } as const;
+
+/**
+ * HAProxy's configuration for the JWKS: the document answered from the config itself (HAProxy 2.6
+ * `http-request return ... string`), so no file and no other image. The JWKS holds only
+ * base64url and JSON punctuation: no single quote ends the string early.
+ */
+export function jwksServerConfig(document: string, healthPort: number): string {
+  if (document.includes("'")) throw new Error("The JWKS must not contain a single quote");
+  return [
+    "global",
+    "    log stdout format raw local0",
+    "defaults",
+    "    mode http",
+    "    timeout connect 5s",
+    "    timeout client 10s",
+    "    timeout server 10s",
+    "frontend keys",
+    `    bind :${TEMPORAL_KEYS.port}`,
+    `    bind :${healthPort}`,
+    "    monitor-uri /healthz",
+    `    http-request return status 200 content-type application/json string '${document}' if { path ${TEMPORAL_KEYS.path} }`,
+    "    http-request return status 404",
+    "",
+  ].join("\n");
+}
+
+/**
+ * The Temporal server's environment for authorization: the default authorizer and claim mapper,
+ * the JWKS on the data network, and the internal frontend for the server's own system workers
+ * (config_template.yaml: `USE_INTERNAL_FRONTEND`, which also drops `publicClient`).
+ */
+export function temporalAuthEnv(keysHost: string = TEMPORAL_KEYS.alias): Record<string, string> {
+  return {
+    TEMPORAL_AUTH_AUTHORIZER: "default",
+    TEMPORAL_AUTH_CLAIM_MAPPER: "default",
+    TEMPORAL_JWT_KEY_SOURCE1: `http://${keysHost}:${TEMPORAL_KEYS.port}${TEMPORAL_KEYS.path}`,
+    TEMPORAL_JWT_KEY_REFRESH: "1m",
+    USE_INTERNAL_FRONTEND: "true",
+    SERVICES: TEMPORAL_SERVICE_NAMES.join(":"),
+    DYNAMIC_CONFIG_FILE_PATH: TEMPORAL_DYNAMIC_CONFIG,
+  };
+}
+
+/** Where the server's start script writes its dynamic config. */
+const TEMPORAL_DYNAMIC_CONFIG = "/tmp/platform-dynamicconfig.yaml";
+
+/**
+ * The server's command, for `bash -c` (the images' entrypoint is bash): writes the dynamic config
+ * and starts the server as the image would (temporalio/docker-builds, release/v1.22.x:
+ * `ENTRYPOINT ["/etc/temporal/entrypoint.sh"]`, auto-setup's `CMD ["autosetup"]`). Cross-namespace
+ * commands (a child workflow, a signal or a cancel aimed at another namespace) never pass the
+ * frontend's authorizer: history checks them alone (service/history/command_checker.go,
+ * `validateCrossNamespaceCall`), and `system.enableCrossNamespaceCommands` defaults to true
+ * (service/history/configs/config.go). Dittofeed's workflows stay in their own namespace.
+ */
+export function temporalStartScript(autoSetup: boolean): string {
+  return [
+    "set -e",
+    `cat > ${TEMPORAL_DYNAMIC_CONFIG} <<'DYNAMIC_CONFIG_END'`,
+    "system.enableCrossNamespaceCommands:",
+    "  - value: false",
+    "DYNAMIC_CONFIG_END",
+    `exec /etc/temporal/entrypoint.sh${autoSetup ? " autosetup" : ""}`,
+  ].join("\n");
 }

@@ -101,6 +101,7 @@ function sharedServices(
       memoryMb: config.temporal.memoryMb,
       postgres,
       password: secrets.temporalPassword,
+      keys: { image: images.gateway, memoryMb: config.gateway.memoryMb },
     },
     options,
   );

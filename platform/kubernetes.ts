@@ -37,7 +37,7 @@ import {
 } from "../lib/kubernetes";
 import { SERVICE_PORTS } from "../lib/ports";
 import { redisHealthCommand, redisServerScript } from "../lib/redis";
-import { isAutoSetupImage } from "../lib/temporal";
+import { isAutoSetupImage, TEMPORAL_KEYS } from "../lib/temporal";
 import { httpUrl } from "../lib/urls";
 import { Platform, plannedStack, SitedTenant, stackOutputs } from "./common";
 import { cloudflareProvider, kubernetesProvider } from "./providers";
@@ -86,7 +86,9 @@ function dataServices(
     storageGb: config.kubernetes.storageGb[service],
     storageClass: config.kubernetes.storageClass,
   });
-  const ports: PolicyPort[] = [{ port: SERVICE_PORTS.redis }, { port: SERVICE_PORTS.temporal }];
+  // Temporal's port is admitted from tenants' proxies alone (see `tenantPolicies`); the JWKS is
+  // public.
+  const ports: PolicyPort[] = [{ port: SERVICE_PORTS.redis }, { port: TEMPORAL_KEYS.port }];
   // The services the platform runs, which tenants' jobs wait for.
   const ready: pulumi.Resource[] = [];
 
@@ -215,6 +217,7 @@ function dataServices(
       postgres,
       run: scriptRunner({ namespace: data }),
       password: secrets.temporalPassword,
+      keys: { image: config.gateway.image, memoryMb: config.gateway.memoryMb },
     },
     options,
   );
@@ -224,6 +227,7 @@ function dataServices(
     dataPolicies(
       config.tenants.map((tenant) => kubeNamespace(stack, { tenant: tenant.id })),
       ports,
+      SERVICE_PORTS.temporal,
       config.kubernetes,
     ),
     { provider },
@@ -277,7 +281,13 @@ export function createKubernetesPlatform(
         workerReplicas: tenant.workerReplicas,
         databaseConnectionLimit: tenant.postgresConnectionLimit,
         logLevel: config.dittofeed.logLevel,
-        images: { ...images, clickhouse: config.clickhouse.image, redis: config.redis.image },
+        images: {
+          ...images,
+          clickhouse: config.clickhouse.image,
+          redis: config.redis.image,
+          gateway: config.gateway.image,
+        },
+        proxyMemoryMb: config.gateway.memoryMb,
         namespaceRetentionDays: config.temporal.namespaceRetentionDays,
         namespaceGeneration: tenant.namespaceGeneration,
         shared: {

@@ -9,6 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { ChildProcess, spawn, spawnSync } from "node:child_process";
+import { createPublicKey, verify } from "node:crypto";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as net from "node:net";
@@ -24,7 +25,8 @@ import {
   sharedAlias,
 } from "../lib/gateway";
 import { routesAppliedScript } from "../lib/edge";
-import { byName, CONTAINER, labelMap, ofType, runCommitted } from "./harness";
+import { TEMPORAL_KEYS } from "../lib/temporal";
+import { byName, CONTAINER, envOf, labelMap, ofType, runCommitted } from "./harness";
 
 const HAPROXY = "/usr/sbin/haproxy";
 const directory = fs.mkdtempSync(path.join(os.tmpdir(), "gateway-"));
@@ -42,6 +44,18 @@ function listen(server: net.Server): Promise<number> {
   return new Promise((resolve) =>
     server.listen(0, "127.0.0.1", () => resolve((server.address() as net.AddressInfo).port)),
   );
+}
+
+/** Resolves once something accepts connections on the loopback `port` (5 s at most). */
+async function listening(port: number): Promise<void> {
+  for (let attempt = 0; attempt < 100; attempt += 1) {
+    const up = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, "127.0.0.1", () => (socket.destroy(), resolve(true)));
+      socket.on("error", () => resolve(false));
+    });
+    if (up) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 async function freePort(): Promise<number> {
@@ -72,7 +86,7 @@ test("the program's gateway and front commands write configs that HAProxy 2.6 ac
     });
     const result = spawnSync("sh", ["-c", script.split("/tmp/haproxy.cfg").join(file)], {
       encoding: "utf8",
-      env: { PATH: `${shim}:${process.env.PATH ?? ""}` },
+      env: { ...envOf(relay).env, PATH: `${shim}:${process.env.PATH ?? ""}` },
     });
     assert.equal(result.status, 0, `${result.stdout}${result.stderr}`);
     assert.match(`${result.stdout}${result.stderr}`, /Configuration file is valid/);
@@ -82,6 +96,12 @@ test("the program's gateway and front commands write configs that HAProxy 2.6 ac
       // gateway itself answers to on the tenant's network; nothing of the tenant's apps.
       for (const service of ["postgres", "redis", "clickhouse", "temporal"])
         assert.match(config, new RegExp(`server ${service}-\\d+ ${sharedAlias(service)}:\\d+`));
+      // Temporal's relay speaks gRPC and sends the tenant's token, from the environment only.
+      assert.match(
+        config,
+        /listen temporal-7233\n {4}bind :7233 proto h2\n {4}mode http\n[\s\S]*set-header authorization "Bearer \$\{TEMPORAL_AUTHORIZATION\}"[\s\S]*server temporal-7233 shared-temporal:7233 proto h2/,
+      );
+      assert.doesNotMatch(config, /eyJ/, "no token in the config");
       assert.doesNotMatch(config, /server (api|dashboard) /);
     } else {
       // A front relays each serving role to one release's alias, checked on its health path.
@@ -337,18 +357,7 @@ test("a gateway's Postgres relay lets the tenant's own role in, and no superuser
       stdio: "ignore",
     });
     running.push(gateway);
-    for (let attempt = 0; attempt < 100; attempt += 1) {
-      const up = await new Promise<boolean>((resolve) => {
-        const socket = net.connect(
-          gatewayPort,
-          "127.0.0.1",
-          () => (socket.destroy(), resolve(true)),
-        );
-        socket.on("error", () => resolve(false));
-      });
-      if (up) break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await listening(gatewayPort);
     const login = async (user: string, password: string, extra: object = {}) => {
       const client = new pg.Client({
         host: "127.0.0.1",
@@ -426,5 +435,246 @@ test("a gateway's Postgres relay lets the tenant's own role in, and no superuser
     );
   } finally {
     await server.stop();
+  }
+});
+
+test("a gateway's Temporal relay carries gRPC calls, streams and errors, with the tenant's token in place of any the client sent", async () => {
+  const grpc = await import("@grpc/grpc-js");
+  const bytes = (b: Buffer) => b;
+  const method = (name: string, responseStream = false) => ({
+    path: `/temporal.api.workflowservice.v1.WorkflowService/${name}`,
+    requestStream: false,
+    responseStream,
+    requestSerialize: bytes,
+    requestDeserialize: bytes,
+    responseSerialize: bytes,
+    responseDeserialize: bytes,
+  });
+  const service = {
+    describe: method("DescribeNamespace"),
+    poll: method("PollWorkflowTaskQueue", true),
+    terminate: method("TerminateWorkflowExecution"),
+  };
+  // A stand-in frontend that records what reaches it.
+  const seen: { authorization: string[]; extras: string[] }[] = [];
+  const record = (metadata: import("@grpc/grpc-js").Metadata) =>
+    seen.push({
+      authorization: metadata.get("authorization").map(String),
+      extras: metadata.get("authorization-extras").map(String),
+    });
+  const server = new grpc.Server();
+  server.addService(service, {
+    describe: (
+      call: import("@grpc/grpc-js").ServerUnaryCall<Buffer, Buffer>,
+      done: import("@grpc/grpc-js").sendUnaryData<Buffer>,
+    ) => {
+      record(call.metadata);
+      done(null, Buffer.from(`described ${call.request.toString()}`));
+    },
+    poll: (call: import("@grpc/grpc-js").ServerWritableStream<Buffer, Buffer>) => {
+      record(call.metadata);
+      for (const n of [1, 2, 3]) call.write(Buffer.from(`task ${n}`));
+      call.end();
+    },
+    terminate: (
+      call: import("@grpc/grpc-js").ServerUnaryCall<Buffer, Buffer>,
+      done: import("@grpc/grpc-js").sendUnaryData<Buffer>,
+    ) => {
+      record(call.metadata);
+      done({ code: grpc.status.PERMISSION_DENIED, details: "Request unauthorized." });
+    },
+  });
+  const upstream = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (error, port) =>
+      error ? reject(error) : resolve(port),
+    ),
+  );
+  const [gatewayPort, healthPort] = [await freePort(), await freePort()];
+  const relays = [
+    {
+      name: "temporal-7233",
+      port: gatewayPort,
+      upstream: { host: "127.0.0.1", port: upstream },
+      bearerFrom: "TEMPORAL_AUTHORIZATION",
+    },
+  ];
+  const file = path.join(directory, "temporal-relay.cfg");
+  const script = gatewayScript(gatewayConfig(relays, healthPort), file);
+  // Without its token the gateway does not start.
+  const bare = spawnSync("sh", ["-c", script], {
+    encoding: "utf8",
+    env: { PATH: "/usr/sbin:/usr/bin:/bin" },
+  });
+  assert.equal(bare.status, 1);
+  assert.match(bare.stdout, /TEMPORAL_AUTHORIZATION is empty/);
+  const token = "header.payload.signature";
+  const gateway = spawn("sh", ["-c", script], {
+    stdio: "ignore",
+    env: { PATH: "/usr/sbin:/usr/bin:/bin", TEMPORAL_AUTHORIZATION: token },
+  });
+  running.push(gateway);
+  try {
+    await listening(gatewayPort);
+    const check = spawnSync(HAPROXY, ["-c", "-f", file], {
+      encoding: "utf8",
+      env: { TEMPORAL_AUTHORIZATION: "x" },
+    });
+    assert.equal(check.status, 0, `${check.stdout}${check.stderr}`);
+    assert.doesNotMatch(`${check.stdout}${check.stderr}`, /WARNING/);
+    const Client = grpc.makeGenericClientConstructor(service, "WorkflowService");
+    const client = new Client(
+      `127.0.0.1:${gatewayPort}`,
+      grpc.credentials.createInsecure(),
+    ) as unknown as Record<string, (...args: unknown[]) => unknown> & { close(): void };
+    // A tenant that forges a token, or another namespace's, and Temporal's extras.
+    const forged = new grpc.Metadata();
+    forged.set("authorization", "Bearer forged-system-admin");
+    forged.set("authorization-extras", "forged");
+    const described = await new Promise<string>((resolve, reject) =>
+      client.describe(Buffer.from("acme"), forged, (error: Error | null, reply: Buffer) =>
+        error ? reject(error) : resolve(reply.toString()),
+      ),
+    );
+    assert.equal(described, "described acme");
+    const tasks = await new Promise<string[]>((resolve, reject) => {
+      const got: string[] = [];
+      const stream = client.poll(Buffer.from("q"), forged) as import("node:stream").Readable;
+      stream.on("data", (d: Buffer) => got.push(d.toString()));
+      stream.on("end", () => resolve(got));
+      stream.on("error", reject);
+    });
+    assert.deepEqual(tasks, ["task 1", "task 2", "task 3"]);
+    const denied = await new Promise<{ code?: number; details?: string }>((resolve) =>
+      client.terminate(
+        Buffer.from("globex"),
+        forged,
+        (error: { code?: number; details?: string } | null) => resolve(error ?? {}),
+      ),
+    );
+    assert.deepEqual(
+      [denied.code, denied.details],
+      [grpc.status.PERMISSION_DENIED, "Request unauthorized."],
+    );
+    client.close();
+    // What reached the frontend: the gateway's token alone, every time.
+    assert.equal(seen.length, 3);
+    for (const call of seen) {
+      assert.deepEqual(call.authorization, [`Bearer ${token}`]);
+      assert.deepEqual(call.extras, []);
+    }
+  } finally {
+    server.forceShutdown();
+  }
+});
+
+test("the program's Temporal tokens: each gateway's opens its own namespace only, the namespace job's administers it, and they verify against the JWKS the program serves", async () => {
+  const { run } = await runCommitted("production");
+  // The JWKS container's own command, on real HAProxy, on loopback ports.
+  const keys = byName(run, "temporal-keys");
+  const [keysPort, healthPort] = [await freePort(), await freePort()];
+  const script = (keys.inputs.command as string[])[0]
+    .replace(`bind :${TEMPORAL_KEYS.port}`, `bind 127.0.0.1:${keysPort}`)
+    .replace(/bind :8404/, `bind 127.0.0.1:${healthPort}`)
+    .split("/tmp/haproxy.cfg")
+    .join(path.join(directory, "keys.cfg"));
+  const server = spawn("sh", ["-c", script], { stdio: "ignore" });
+  running.push(server);
+  let body = "";
+  for (let attempt = 0; attempt < 100 && body === ""; attempt += 1) {
+    body = await new Promise<string>((resolve) => {
+      http
+        .get({ host: "127.0.0.1", port: keysPort, path: TEMPORAL_KEYS.path }, (response) => {
+          let text = "";
+          response.on("data", (chunk) => (text += String(chunk)));
+          response.on("end", () => resolve(response.statusCode === 200 ? text : ""));
+        })
+        .on("error", () => resolve(""));
+    });
+    if (body === "") await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const { keys: published } = JSON.parse(body) as {
+    keys: (import("node:crypto").JsonWebKey & { kid: string })[];
+  };
+  assert.equal(published.length, 1);
+  assert.deepEqual([published[0].alg, published[0].kty], ["RS256", "RSA"]);
+  const publicKey = createPublicKey({ key: published[0], format: "jwk" });
+  // What Temporal's default claim mapper reads (default_jwt_claim_mapper.go): a `kid` it knows,
+  // an RS256 signature, and `permissions` of `<namespace>:<role>`.
+  const verified = (token: string) => {
+    const [header, payload, signature] = token.split(".");
+    const { kid, alg } = JSON.parse(Buffer.from(header, "base64url").toString()) as {
+      kid: string;
+      alg: string;
+    };
+    assert.deepEqual([kid, alg], [published[0].kid, "RS256"]);
+    assert.ok(
+      verify(
+        "RSA-SHA256",
+        Buffer.from(`${header}.${payload}`),
+        publicKey,
+        Buffer.from(signature, "base64url"),
+      ),
+      "signed with the key the JWKS publishes",
+    );
+    return JSON.parse(Buffer.from(payload, "base64url").toString()) as { permissions: string[] };
+  };
+  for (const id of ["acme", "globex"]) {
+    const gateway = envOf(byName(run, `${id}-gateway-container`));
+    assert.ok(gateway.secret, "the token is a secret");
+    assert.deepEqual(verified(gateway.env.TEMPORAL_AUTHORIZATION).permissions, [`${id}:write`]);
+    const job = envOf(byName(run, `${id}-namespace-job`)).env;
+    assert.deepEqual(verified(job.TEMPORAL_CLI_AUTH.replace(/^Bearer /, "")).permissions, [
+      `${id}:admin`,
+    ]);
+  }
+  // The server: the default authorizer and claim mapper, the JWKS above, the internal frontend,
+  // and no cross-namespace commands.
+  const temporal = envOf(byName(run, "temporal")).env;
+  assert.deepEqual(
+    [
+      temporal.TEMPORAL_AUTH_AUTHORIZER,
+      temporal.TEMPORAL_AUTH_CLAIM_MAPPER,
+      temporal.USE_INTERNAL_FRONTEND,
+    ],
+    ["default", "default", "true"],
+  );
+  assert.equal(
+    temporal.TEMPORAL_JWT_KEY_SOURCE1,
+    `http://${TEMPORAL_KEYS.alias}:${TEMPORAL_KEYS.port}${TEMPORAL_KEYS.path}`,
+  );
+  assert.match(temporal.SERVICES, /(^|:)internal-frontend(:|$)/);
+  const start = (byName(run, "temporal").inputs.command as string[])[0];
+  assert.match(start, /system\.enableCrossNamespaceCommands:\n {2}- value: false/);
+  assert.match(start, /exec \/etc\/temporal\/entrypoint\.sh$/);
+});
+
+test("on Kubernetes, each tenant's Temporal proxy and the JWKS run configs HAProxy 2.6 accepts", async () => {
+  const { run } = await runCommitted("production-k8s");
+  const argsOf = (name: string) =>
+    run.registrations
+      .filter(
+        (r) =>
+          r.type === "kubernetes:apps/v1:Deployment" &&
+          (r.inputs.metadata as { name?: string }).name === name,
+      )
+      .map(
+        (r) =>
+          (r.inputs.spec as { template: { spec: { containers: { args: string[] }[] } } }).template
+            .spec.containers[0].args[0],
+      );
+  const scripts = [...argsOf("temporal-proxy"), ...argsOf("temporal-keys")];
+  assert.equal(scripts.length, 3, "two tenants' proxies and the JWKS");
+  for (const [i, script] of scripts.entries()) {
+    const config = /<<'HAPROXY_CONFIG_END'\n([\s\S]*)\nHAPROXY_CONFIG_END/.exec(script)![1];
+    // No cluster DNS here: the Service's name (resolved by the C library, with the pod's search
+    // domains, at start) stands in as loopback.
+    const file = path.join(directory, `k8s-${i}.cfg`);
+    fs.writeFileSync(file, `${config.replace(/temporal\.[a-z0-9-]+\.svc/g, "127.0.0.1")}\n`);
+    const check = spawnSync(HAPROXY, ["-c", "-f", file], {
+      encoding: "utf8",
+      env: { TEMPORAL_AUTHORIZATION: "x" },
+    });
+    assert.equal(check.status, 0, `${check.stdout}${check.stderr}`);
+    assert.doesNotMatch(`${check.stdout}${check.stderr}`, /WARNING/);
   }
 });

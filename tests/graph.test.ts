@@ -53,6 +53,7 @@ const HEALTH_BINARY: Record<string, RegExp> = {
   // busybox's, in haproxy's alpine image (docker-library/haproxy 2.6/alpine/Dockerfile).
   gateway: /^wget$/,
   front: /^wget$/,
+  "temporal-keys": /^wget$/,
   // The backend the guard chose, asked whether its jump is in place.
   "egress-guard": /^\$\(cat \/tmp\/iptables\) -C DOCKER-USER -j PLATFORM-FWD-/,
 };
@@ -61,7 +62,7 @@ const isJob = (r: Registration) => r.type === CONTAINER && r.inputs.attach === t
 const isService = (r: Registration) => r.type === CONTAINER && r.inputs.attach !== true;
 /** A tenant's jobs that hold an admin's or the backup's credentials, by logical name. */
 const ADMIN_JOBS =
-  /-(database-owner-check|database-backup-grants|redis-job|migration-clickhouse|migration-snapshot|offboarding-.+)$/;
+  /-(database-owner-check|database-backup-grants|redis-job|namespace-job|migration-clickhouse|migration-snapshot|offboarding-.+)$/;
 
 for (const stack of COMMITTED_STACKS) {
   describe(`committed stack ${stack}`, () => {
@@ -110,7 +111,7 @@ for (const stack of COMMITTED_STACKS) {
         assert.equal(labels["platform.environment"], config.environment, r.name);
         assert.match(
           labels["platform.service"] ?? "",
-          /^(postgres|redis|clickhouse|temporal|api|dashboard|worker|migrate|namespace|worker-check|temporal-schema|cloudflared|tunnel-check|network|gateway|front|front-check|redis-user|egress-guard|backup|backup-access|backup-grants|backup-clickhouse-copy|backup-rclone-copy|snapshot|export|offboard)$/,
+          /^(postgres|redis|clickhouse|temporal|api|dashboard|worker|migrate|namespace|worker-check|temporal-schema|temporal-keys|cloudflared|tunnel-check|network|gateway|front|front-check|redis-user|egress-guard|backup|backup-access|backup-grants|backup-clickhouse-copy|backup-rclone-copy|snapshot|export|offboard)$/,
           r.name,
         );
         const owner = r.name.split("-")[0];
@@ -123,7 +124,8 @@ for (const stack of COMMITTED_STACKS) {
       const routed = config.domain ? config.tenants.filter((t) => t.exposed).length : 0;
       assert.equal(
         services.length,
-        4 +
+        // Postgres, Redis, ClickHouse, Temporal and the JWKS Temporal verifies tokens with.
+        5 +
           (config.backup.publicKey ? 1 : 0) +
           (config.cloudflare ? 1 : 0) +
           (config.egress.guard ? 1 : 0) +
@@ -320,7 +322,7 @@ for (const stack of COMMITTED_STACKS) {
         );
         const script = (gateway.inputs.command as string[])[0];
         const listens = [...script.matchAll(/^ {4}bind :(\d+)$/gm)].map((m) => Number(m[1]));
-        const servers = [...script.matchAll(/^ {4}server \S+ ([^:\s]+):(\d+)$/gm)];
+        const servers = [...script.matchAll(/^ {4}server \S+ ([^:\s]+):(\d+)( proto h2)?$/gm)];
         assert.equal(servers.length, 5, script);
         for (const [, host] of servers) {
           // Toward a shared service: an alias on the data network, of a shared container only.
@@ -359,17 +361,17 @@ for (const stack of COMMITTED_STACKS) {
         [
           "postgres-version-check",
           "egress-container",
+          "temporal-keys",
           ...(config.backup.publicKey ? ["backup-clickhouse-copy"] : []),
           ...(config.backup.r2 ? ["backup-rclone-copy"] : []),
           ...(config.cloudflare ? ["tunnel-routes-check"] : []),
           ...config.tenants.flatMap((t) => [
-            `${t.id}-gateway-container`,
             ...(config.domain && t.exposed
               ? [`${t.id}-front-container`, `${t.id}-front-check`]
               : []),
           ]),
         ].sort(),
-        "only the relays, their checks, the egress guard, Postgres's version check and the backup tools' copies, which are given no secret, have no environment",
+        "only the fronts, the checks, the egress guard, the JWKS, Postgres's version check and the backup tools' copies, which are given no secret, have no environment",
       );
       assert.ok(
         withEnv.every((r) => envOf(r).secret),

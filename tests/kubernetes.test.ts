@@ -143,6 +143,9 @@ function upstream(run: RunResult, urn: string, seen = new Set<string>()): Set<st
   return seen;
 }
 
+/** Entries in an order of their own, to compare lists whose order means nothing. */
+const sortedJson = (list: unknown[]) => list.map((entry) => JSON.stringify(entry)).sort();
+
 const k8sConfig = (values: Record<string, unknown>) =>
   platformConfig({
     environment: "staging",
@@ -172,13 +175,15 @@ describe("a Kubernetes stack (committed production-k8s)", () => {
         ofKind(run, kind, namespace)
           .map((r) => r.manifest.metadata.name)
           .sort();
-      assert.deepEqual(names("Deployment"), ["api", "dashboard", "worker"]);
-      assert.deepEqual(names("Service"), ["api", "dashboard"]);
+      assert.deepEqual(names("Deployment"), ["api", "dashboard", "temporal-proxy", "worker"]);
+      assert.deepEqual(names("Service"), ["api", "dashboard", "temporal-proxy"]);
       assert.deepEqual(names("NetworkPolicy"), [
         "api-from-connector",
         "dashboard-from-connector",
         "default-deny",
         "egress",
+        "temporal-proxy-from-tenant",
+        "temporal-proxy-to-temporal",
       ]);
       assert.equal(ofKind(run, "ResourceQuota", namespace).length, 1);
       assert.equal(ofKind(run, "LimitRange", namespace).length, 1);
@@ -202,8 +207,8 @@ describe("a Kubernetes stack (committed production-k8s)", () => {
           `${id}-redis-job`,
         ],
       );
-      // One per job, and one that the three roles read.
-      assert.equal(ofKind(run, "Secret", namespace).length, 3);
+      // One per job, one that the three roles read, and the Temporal proxy's token.
+      assert.equal(ofKind(run, "Secret", namespace).length, 4);
     }
   });
 
@@ -317,7 +322,8 @@ describe("a Kubernetes stack (committed production-k8s)", () => {
     assert.equal(worker.replicas, 2);
     const command = worker.template.spec.containers[0].readinessProbe.exec.command;
     assert.equal(command[0], "node");
-    assert.match(command[2], new RegExp(`host:"temporal\\.${STACK}-data\\.svc",port:7233`));
+    // Temporal through the tenant's own proxy, which holds its token.
+    assert.match(command[2], /host:"temporal-proxy",port:7233/);
   });
 
   test("jobs fail fast, are never deleted after they finish, and are run afresh once they failed", () => {
@@ -368,14 +374,13 @@ describe("a Kubernetes stack (committed production-k8s)", () => {
       assert.equal(secret.manifest.immutable, true, secret.name);
     }
     // Every pod that is given a secret reads it from a Secret (the leak check above proves no
-    // plain value is one); only the Temporal namespace jobs, whose settings are all literals,
-    // read none.
+    // plain value is one); only the JWKS, which is public, reads none.
     const without = (["Deployment", "Job", "StatefulSet"] as const)
       .flatMap((kind) => ofKind(run, kind as "Job"))
       .filter((r) => !containersOf(r.manifest).some((c) => c.envFrom?.[0]?.secretRef?.name))
       .map((r) => r.name)
       .sort();
-    assert.deepEqual(without, ["stark-namespace-job", "umbrella-namespace-job"]);
+    assert.deepEqual(without, ["temporal-keys"]);
     assert.ok(isSecret(run.outputs?.connections), "connections output is not a secret");
   });
 
@@ -586,25 +591,68 @@ describe("a Kubernetes stack (committed production-k8s)", () => {
       assert.ok(egressAdmits(edge, "104.16.0.1"));
     });
 
-    test("only the connector's pods get in, and only to the serving roles' ports", () => {
+    test("only the connector's pods get in, and only to the serving roles' ports; the tenant's own pods to its Temporal proxy", () => {
       for (const id of TENANTS) {
         const ingress = policiesOf(`${STACK}-${id}`).flatMap((p) =>
           (p.ingress ?? []).map((rule) => [p.podSelector.matchLabels, rule.from, rule.ports]),
         );
         assert.deepEqual(
-          ingress,
-          (["api", "dashboard"] as const).map((role, i) => [
-            { "platform.service": role },
-            [
-              {
-                namespaceSelector: {
-                  matchLabels: { "kubernetes.io/metadata.name": `${STACK}-edge` },
+          sortedJson(ingress),
+          sortedJson([
+            ...(["api", "dashboard"] as const).map((role, i) => [
+              { "platform.service": role },
+              [
+                {
+                  namespaceSelector: {
+                    matchLabels: { "kubernetes.io/metadata.name": `${STACK}-edge` },
+                  },
+                  podSelector: { matchLabels: { "platform.service": "cloudflared" } },
                 },
-                podSelector: { matchLabels: { "platform.service": "cloudflared" } },
-              },
+              ],
+              [{ port: [3001, 3000][i], protocol: "TCP" }],
+            ]),
+            [
+              { "platform.service": "temporal-proxy" },
+              [{ podSelector: {} }],
+              [{ port: 7233, protocol: "TCP" }],
             ],
-            [{ port: [3001, 3000][i], protocol: "TCP" }],
           ]),
+        );
+      }
+    });
+
+    test("Temporal's port is reached by each tenant's proxy alone, which holds the tenant's token for its namespace only", () => {
+      for (const id of TENANTS) {
+        const policies = policiesOf(`${STACK}-${id}`);
+        const toTemporal = policies.flatMap((p) =>
+          (p.egress ?? [])
+            .filter((rule) => (rule.ports ?? []).some((port) => port.port === 7233))
+            .map((rule) => [p.podSelector.matchLabels ?? {}, rule.to]),
+        );
+        assert.deepEqual(
+          sortedJson(toTemporal),
+          sortedJson([
+            // Every pod: the proxy in its own namespace.
+            [{}, [{ podSelector: { matchLabels: { "platform.service": "temporal-proxy" } } }]],
+            // The proxy: the data namespace.
+            [
+              { "platform.service": "temporal-proxy" },
+              [
+                {
+                  namespaceSelector: {
+                    matchLabels: { "kubernetes.io/metadata.name": `${STACK}-data` },
+                  },
+                },
+              ],
+            ],
+          ]),
+        );
+        const proxy = object(run, "Deployment", `${STACK}-${id}`, "temporal-proxy").manifest.spec;
+        const [script] = proxy.template.spec.containers[0].args;
+        assert.match(script, /set-header authorization "Bearer \$\{TEMPORAL_AUTHORIZATION\}"/);
+        assert.match(
+          script,
+          new RegExp(`server temporal temporal\\.${STACK}-data\\.svc:7233 proto h2`),
         );
       }
     });
@@ -616,9 +664,13 @@ describe("a Kubernetes stack (committed production-k8s)", () => {
         ),
       );
       assert.deepEqual(
-        peers
-          .map((peer) => peer.namespaceSelector!.matchLabels!["kubernetes.io/metadata.name"])
-          .sort(),
+        [
+          ...new Set(
+            peers.map(
+              (peer) => peer.namespaceSelector!.matchLabels!["kubernetes.io/metadata.name"],
+            ),
+          ),
+        ].sort(),
         ["kube-system", `${STACK}-data`],
       );
     });
@@ -673,18 +725,22 @@ describe("a Kubernetes stack that runs its own data services (staging)", () => {
       (r) => r.manifest.spec as PolicySpec,
     );
     const from = policies.flatMap((p) => (p.ingress ?? []).flatMap((rule) => rule.from ?? []));
+    const tenants = {
+      matchExpressions: [
+        {
+          key: "kubernetes.io/metadata.name",
+          operator: "In",
+          values: ["staging-k8s-acme", "staging-k8s-globex"],
+        },
+      ],
+    };
     assert.deepEqual(from, [
       { podSelector: {} },
+      { namespaceSelector: tenants },
+      // Temporal's port from each tenant's proxy alone.
       {
-        namespaceSelector: {
-          matchExpressions: [
-            {
-              key: "kubernetes.io/metadata.name",
-              operator: "In",
-              values: ["staging-k8s-acme", "staging-k8s-globex"],
-            },
-          ],
-        },
+        namespaceSelector: tenants,
+        podSelector: { matchLabels: { "platform.service": "temporal-proxy" } },
       },
     ]);
     // The jobs that hold an admin's credentials run here: egress is denied but to its own pods,

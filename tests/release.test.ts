@@ -7,6 +7,7 @@
  * deployment_executor.go's post-steps). The real HAProxy side of a front is in gateway.test.ts.
  */
 import assert from "node:assert/strict";
+import { generateKeyPairSync } from "node:crypto";
 import { before, describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import fc from "fast-check";
@@ -270,12 +271,22 @@ describe("release tags", () => {
 
 describe("under mocks that echo their inputs (Pulumi's testing guide), and let jobs exit 0", () => {
   // No RandomBytes.base64, no RandomId.hex, no image ids: names must still be built, and move.
-  // The stack's own last deploy (platform/previous.ts) is one the engine always answers: none.
+  // Two answers no program can do without are given as the engine and the tls provider give
+  // them: the stack's own last deploy (platform/previous.ts: none) and a generated key.
+  const key = generateKeyPairSync("rsa", {
+    modulusLength: 2048,
+    publicKeyEncoding: { type: "spki", format: "pem" },
+    privateKeyEncoding: { type: "pkcs8", format: "pem" },
+  });
   const echo: pulumi.runtime.Mocks = {
     newResource: (args) => {
       const inputs = args.inputs as Record<string, unknown>;
       if (args.type === "pulumi:pulumi:StackReference") {
         return { id: String(inputs.name), state: { ...inputs, outputs: {} } };
+      }
+      if (args.type === "tls:index/privateKey:PrivateKey") {
+        const state = { ...inputs, privateKeyPem: key.privateKey, publicKeyPem: key.publicKey };
+        return { id: `${args.name}-id`, state };
       }
       return { id: `${args.name}-id`, state: inputs.attach ? { ...inputs, exitCode: 0 } : inputs };
     },

@@ -1,18 +1,29 @@
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import { Environment } from "../../lib/environments";
-import { execProbe, serviceHost } from "../../lib/kubernetes";
+import { execProbe, httpProbe, serviceHost } from "../../lib/kubernetes";
 import { SERVICE_PORTS } from "../../lib/ports";
 import {
   POSTGRES_SCHEMA_ROOT,
   temporalSchemaScript,
   TemporalSchemaEnv,
+  temporalAuthEnv,
+  TemporalClaims,
+  TEMPORAL_KEYS,
   temporalPoolEnv,
   temporalSqlTlsEnv,
+  temporalStartScript,
 } from "../../lib/temporal";
+import { GATEWAY_HEALTH_PATH, GATEWAY_HEALTH_PORT } from "../../lib/gateway";
 import { PostgresServer, RunScript, secretOrGenerated, waitFor } from "../shared/context";
 import { deployment, envSecret, KubeNamespace, service } from "../shared/kubernetes";
-import { TEMPORAL_DATABASES, temporalStore } from "./temporal";
+import {
+  jwksServerScript,
+  TEMPORAL_DATABASES,
+  temporalSigner,
+  TemporalSigner,
+  temporalStore,
+} from "./temporal";
 
 export interface KubeTemporalArgs {
   /** The stack's environment. */
@@ -31,6 +42,8 @@ export interface KubeTemporalArgs {
   run: RunScript;
   /** The role's password from `platform:secrets`. @default generated */
   password?: string;
+  /** What serves the JWKS: the relays' HAProxy image (`platform:gateway.image`) and its memory. */
+  keys: { image: string; memoryMb: number };
 }
 
 /**
@@ -48,6 +61,8 @@ export class KubeTemporal extends pulumi.ComponentResource {
   public readonly role: postgresql.Role;
   public readonly databases: postgresql.Database[];
   public readonly server: pulumi.Resource;
+  /** Signs every token (see `Temporal`). */
+  public readonly signer: TemporalSigner;
 
   constructor(name: string, args: KubeTemporalArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:data:KubeTemporal", name, {}, opts);
@@ -95,6 +110,37 @@ export class KubeTemporal extends pulumi.ComponentResource {
       schemaReady = [schema.succeeded];
     }
 
+    // The JWKS, served in the data namespace as on Docker (see `Temporal`).
+    this.signer = temporalSigner(name, this);
+    const keysOwner = { service: TEMPORAL_KEYS.alias };
+    const keys = deployment(
+      `${name}-keys`,
+      {
+        namespace: args.namespace,
+        owner: keysOwner,
+        replicas: 1,
+        serving: true,
+        container: {
+          image: args.keys.image,
+          command: ["sh", "-c"],
+          args: [this.signer.jwks.apply(jwksServerScript)],
+          memoryMb: args.keys.memoryMb,
+          ports: [{ name: "keys", port: TEMPORAL_KEYS.port }],
+          readinessProbe: httpProbe(GATEWAY_HEALTH_PORT, GATEWAY_HEALTH_PATH),
+        },
+      },
+      { parent: this },
+    );
+    service(
+      `${name}-keys-service`,
+      {
+        namespace: args.namespace,
+        owner: keysOwner,
+        ports: [{ name: "keys", port: TEMPORAL_KEYS.port }],
+      },
+      { parent: this },
+    );
+
     const owner = { service: "temporal" };
     const secret = envSecret(
       `${name}-env`,
@@ -118,15 +164,21 @@ export class KubeTemporal extends pulumi.ComponentResource {
             POSTGRES_USER: this.role.name,
             DBNAME: TEMPORAL_DATABASES.main,
             VISIBILITY_DBNAME: TEMPORAL_DATABASES.visibility,
-            // Read by auto-setup only: the databases are the provider's.
+            // Read by auto-setup only: the databases are the provider's; with an authorizer its
+            // default namespace and search attributes would be refused (see `Temporal`).
             SKIP_DB_CREATE: "true",
+            SKIP_DEFAULT_NAMESPACE_CREATION: "true",
+            SKIP_ADD_CUSTOM_SEARCH_ATTRIBUTES: "true",
             BIND_ON_IP: "0.0.0.0",
             // Within the role's connection limit.
             ...temporalPoolEnv(),
+            ...temporalAuthEnv(serviceHost(TEMPORAL_KEYS.alias, args.namespace.name)),
             ...tls?.server,
             ...tls?.tool,
           },
           fieldEnv: { TEMPORAL_BROADCAST_ADDRESS: "status.podIP" },
+          command: ["bash", "-c"],
+          args: [temporalStartScript(args.adminToolsImage === undefined)],
           secret,
           memoryMb: args.memoryMb,
           ports: [{ name: "frontend", port: this.endpoint.port }],
@@ -138,7 +190,7 @@ export class KubeTemporal extends pulumi.ComponentResource {
           ]),
         },
       },
-      { parent: this, dependsOn: waitFor(ready, schemaReady) },
+      { parent: this, dependsOn: waitFor([...ready, keys], schemaReady) },
     );
     service(
       `${name}-service`,
@@ -146,5 +198,10 @@ export class KubeTemporal extends pulumi.ComponentResource {
       { parent: this },
     );
     this.registerOutputs({ address: this.address });
+  }
+
+  /** A token of `claims` (secret), signed with this Temporal's key. */
+  token(claims: TemporalClaims): pulumi.Output<string> {
+    return this.signer.token(claims);
   }
 }

@@ -4,7 +4,16 @@ import * as pulumi from "@pulumi/pulumi";
 import { SERVICE_PORTS } from "../../lib/ports";
 import { HealthCheck, healthCheck } from "../../lib/healthchecks";
 import { dockerName } from "../../lib/naming";
+import * as tls from "@pulumi/tls";
+import { GATEWAY_HEALTH_PORT, gatewayScript, relayHealthCheck } from "../../lib/gateway";
 import {
+  jwks,
+  jwksServerConfig,
+  signToken,
+  TemporalClaims,
+  temporalAuthEnv,
+  temporalStartScript,
+  TEMPORAL_KEYS,
   POSTGRES_SCHEMA_ROOT,
   TEMPORAL_CONNECTION_LIMIT,
   temporalPoolEnv,
@@ -94,6 +103,40 @@ export function temporalStore(
   return { role, databases };
 }
 
+/** What signs a Temporal's tokens, on either runtime. */
+export interface TemporalSigner {
+  /** Replacing it revokes every token (every holder gets a new one). */
+  key: tls.PrivateKey;
+  /** The JWKS the server verifies with (public), as served. */
+  jwks: pulumi.Output<string>;
+  /** A token of `claims` (secret). */
+  token(claims: TemporalClaims): pulumi.Output<string>;
+}
+
+/** The signing key of a Temporal and what it gives (see lib/temporal.ts). */
+export function temporalSigner(name: string, parent: pulumi.Resource): TemporalSigner {
+  const key = new tls.PrivateKey(
+    `${name}-signing-key`,
+    { algorithm: "RSA", rsaBits: 2048 },
+    { parent },
+  );
+  return {
+    key,
+    jwks: key.publicKeyPem.apply((pem) => JSON.stringify(jwks(pem))),
+    token: (claims) =>
+      pulumi.secret(
+        pulumi
+          .all([key.privateKeyPem, key.publicKeyPem])
+          .apply(([privateKey, publicKey]) => signToken(claims, privateKey, publicKey)),
+      ),
+  };
+}
+
+/** The JWKS server's command: HAProxy answering the document (see `jwksServerConfig`). */
+export function jwksServerScript(document: string): string {
+  return gatewayScript(jwksServerConfig(document, GATEWAY_HEALTH_PORT));
+}
+
 /** Image: `temporalio/server`, or `temporalio/auto-setup` in dev. Password: its Postgres role's. */
 export interface TemporalArgs extends SharedServiceArgs {
   /** The Postgres that stores Temporal's state, under a role of its own. */
@@ -104,6 +147,8 @@ export interface TemporalArgs extends SharedServiceArgs {
    * schema itself at every start
    */
   adminToolsImage?: pulumi.Input<string>;
+  /** What serves the JWKS Temporal verifies tokens with: the relays' HAProxy image and its memory. */
+  keys: { image: pulumi.Input<string>; memoryMb: number };
 }
 
 /**
@@ -111,7 +156,10 @@ export interface TemporalArgs extends SharedServiceArgs {
  * else (no CREATEDB: the provider creates the databases). With an admin-tools image, a one-shot
  * job sets up and upgrades the schema before the server (re)starts: it runs again whenever the
  * admin-tools image (the Temporal version) changes, and the server waits for its success.
- * auto-setup (dev) does the same itself at every start.
+ * auto-setup (dev) does the same itself at every start. Every call needs a token this component
+ * signs (see lib/temporal.ts): a tenant's gateway holds the tenant's, the platform's jobs their
+ * own; the JWKS is served on the data network, the server's own workers use its internal
+ * frontend, and cross-namespace commands are off.
  */
 export class Temporal extends pulumi.ComponentResource {
   public readonly endpoint = TEMPORAL_ENDPOINT;
@@ -124,6 +172,10 @@ export class Temporal extends pulumi.ComponentResource {
   /** The job that keeps the schema, when the server image does not. */
   public readonly schemaJob?: docker.Container;
   public readonly container: docker.Container;
+  /** Signs every token. */
+  public readonly signer: TemporalSigner;
+  /** Serves the JWKS on the data network, which the server fetches at start and every minute. */
+  public readonly keys: docker.Container;
 
   constructor(name: string, args: TemporalArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:data:Temporal", name, {}, opts);
@@ -144,6 +196,23 @@ export class Temporal extends pulumi.ComponentResource {
       user: this.role.name,
     };
     const ready = [postgres.container, this.role, ...this.databases];
+    this.signer = temporalSigner(name, this);
+    this.keys = serviceContainer(
+      `${name}-keys`,
+      {
+        name: dockerName(context.stack, "temporal-keys"),
+        image: args.keys.image,
+        owner: { environment: context.environment, service: "temporal-keys" },
+        network: context.network,
+        aliases: [TEMPORAL_KEYS.alias],
+        memoryMb: args.keys.memoryMb,
+        entrypoint: ["sh", "-c"],
+        // The public half only: nothing secret in the command.
+        command: [this.signer.jwks.apply(jwksServerScript)],
+        healthcheck: relayHealthCheck(),
+      },
+      { parent: this },
+    );
     let schemaReady: pulumi.Output<pulumi.Resource[]>[] = [];
     if (args.adminToolsImage !== undefined) {
       const env: pulumi.Input<Record<keyof TemporalSchemaEnv, pulumi.Input<string>>> = {
@@ -183,17 +252,29 @@ export class Temporal extends pulumi.ComponentResource {
           POSTGRES_PWD: password,
           DBNAME: TEMPORAL_DATABASES.main,
           VISIBILITY_DBNAME: TEMPORAL_DATABASES.visibility,
-          // Read by auto-setup only: the databases are the provider's.
+          // Read by auto-setup only: the databases are the provider's. With an authorizer its
+          // default namespace and search attributes, which it adds through the frontend without
+          // a token, would be refused (docker/auto-setup.sh); tenants have namespaces of their own.
           SKIP_DB_CREATE: "true",
+          SKIP_DEFAULT_NAMESPACE_CREATION: "true",
+          SKIP_ADD_CUSTOM_SEARCH_ATTRIBUTES: "true",
           // Within the role's connection limit.
           ...temporalPoolEnv(),
+          ...temporalAuthEnv(),
         }),
+        entrypoint: ["bash", "-c"],
+        command: [temporalStartScript(args.adminToolsImage === undefined)],
         healthcheck: temporalCheck(),
         waitTimeoutSeconds: 300,
       },
-      { parent: this, dependsOn: waitFor(ready, schemaReady) },
+      { parent: this, dependsOn: waitFor([...ready, this.keys], schemaReady) },
     );
     this.registerOutputs({ address: this.address });
+  }
+
+  /** A token of `claims` (secret), signed with this Temporal's key. */
+  token(claims: TemporalClaims): pulumi.Output<string> {
+    return this.signer.token(claims);
   }
 
   /**

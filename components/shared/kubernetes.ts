@@ -27,7 +27,14 @@ import {
   selectorLabels,
   tenantLimitRange,
   tenantQuota,
+  TEMPORAL_PROXY,
 } from "../../lib/kubernetes";
+import {
+  GATEWAY_HEALTH_PATH,
+  GATEWAY_HEALTH_PORT,
+  gatewayConfig,
+  gatewayScript,
+} from "../../lib/gateway";
 import { LABELS } from "../../lib/labels";
 import { RunConnector, RunScript } from "./context";
 
@@ -540,3 +547,65 @@ export function kubeConnector(args: {
     return { workload, routesApplied: workload.metadata.apply(() => []) };
   };
 }
+
+/**
+ * A tenant's Temporal proxy (see `TEMPORAL_PROXY`): HAProxy relaying gRPC to Temporal with the
+ * tenant's token on every call, as its gateway does on Docker (lib/gateway.ts), behind a Service
+ * of its own in the tenant's namespace. The token reaches it from a Secret, never the command.
+ */
+export function temporalProxy(
+  name: string,
+  args: {
+    namespace: KubeNamespace;
+    tenantId: string;
+    /** The relays' HAProxy image (`platform:gateway.image`). */
+    image: string;
+    memoryMb: number;
+    /** Temporal's Service. */
+    upstream: { host: string; port: number };
+    /** The tenant's token (secret). */
+    token: pulumi.Output<string>;
+  },
+  opts: Options,
+): { endpoint: { host: string; port: number }; deployment: k8s.apps.v1.Deployment } {
+  const owner = { service: TEMPORAL_PROXY, tenant: args.tenantId };
+  const port = args.upstream.port;
+  const secret = envSecret(
+    `${name}-token`,
+    { namespace: args.namespace, owner, values: { [PROXY_TOKEN]: args.token } },
+    opts,
+  );
+  const config = gatewayConfig(
+    [{ name: "temporal", port, upstream: args.upstream, bearerFrom: PROXY_TOKEN }],
+    GATEWAY_HEALTH_PORT,
+    "libc",
+  );
+  const proxy = deployment(
+    name,
+    {
+      namespace: args.namespace,
+      owner,
+      replicas: 1,
+      serving: true,
+      container: {
+        image: args.image,
+        command: ["sh", "-c"],
+        args: [gatewayScript(config)],
+        secret,
+        memoryMb: args.memoryMb,
+        ports: [{ name: "temporal", port }],
+        readinessProbe: httpProbe(GATEWAY_HEALTH_PORT, GATEWAY_HEALTH_PATH),
+      },
+    },
+    opts,
+  );
+  service(
+    `${name}-service`,
+    { namespace: args.namespace, owner, ports: [{ name: "temporal", port }] },
+    opts,
+  );
+  return { endpoint: { host: TEMPORAL_PROXY, port }, deployment: proxy };
+}
+
+/** The proxy's variable that holds the tenant's token. */
+const PROXY_TOKEN = "TEMPORAL_AUTHORIZATION";

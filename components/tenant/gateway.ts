@@ -9,7 +9,7 @@ import {
 } from "../../lib/gateway";
 import { tenantDockerName } from "../../lib/naming";
 import { PlatformContext } from "../shared/context";
-import { blueGreenContainer } from "../shared/docker";
+import { blueGreenContainer, secretEnv } from "../shared/docker";
 
 export interface GatewayArgs {
   /** The stack's context; its network is the data network, where the shared services are. */
@@ -23,6 +23,8 @@ export interface GatewayArgs {
   memoryMb: number;
   /** The shared services the tenant's containers reach through the gateway, by their aliases. */
   shared: SharedEndpoint[];
+  /** What its relays send on the tenant's behalf (a Temporal token; see `Relay.bearerFrom`). @default none */
+  env?: Record<string, pulumi.Input<string>>;
   /** What must hold before the gateway, and so any container of the tenant, starts. @default none */
   dependsOn?: pulumi.Resource[];
 }
@@ -54,6 +56,7 @@ export class Gateway extends pulumi.ComponentResource {
         memoryMb: args.memoryMb,
         entrypoint: ["sh", "-c"],
         command: [gatewayScript(gatewayConfig(sharedRelays(args.shared)))],
+        env: args.env === undefined ? undefined : secretEnv(args.env),
         healthcheck: relayHealthCheck(),
       },
       { key: context.releaseKey },

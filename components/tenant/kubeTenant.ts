@@ -29,7 +29,12 @@ import {
   tenantQuota,
 } from "../../lib/kubernetes";
 import { tenantSqlName } from "../../lib/naming";
-import { tenantNamespace } from "../../lib/temporal";
+import {
+  namespaceAdminClaims,
+  tenantClaims,
+  TemporalClaims,
+  tenantNamespace,
+} from "../../lib/temporal";
 import { TenantAccess, TenantAccessArgs } from "../edge/tenantAccess";
 import {
   DependsOn,
@@ -47,6 +52,7 @@ import {
   namespaceLimits,
   networkPolicies,
   scriptRunner,
+  temporalProxy,
   service,
 } from "../shared/kubernetes";
 import { Database } from "./database";
@@ -93,7 +99,9 @@ export interface KubeTenantArgs {
   /** Dittofeed's `LOG_LEVEL`. */
   logLevel: string;
   /** Image references of the Dittofeed roles, and of ClickHouse and Redis (for their clients). */
-  images: Record<DittofeedImage | "clickhouse" | "redis", string>;
+  images: Record<DittofeedImage | "clickhouse" | "redis" | "gateway", string>;
+  /** Memory limit of the tenant's Temporal proxy in MB (`platform:gateway.memoryMb`). */
+  proxyMemoryMb: number;
   /** Days Temporal keeps the history of the tenant's closed workflows. */
   namespaceRetentionDays: number;
   /** Its Temporal namespace's generation (see `tenantNamespace`). @default 1 */
@@ -103,7 +111,11 @@ export interface KubeTenantArgs {
     postgres: PostgresServer;
     redis: RedisServer;
     clickhouse: ClickHouseServer;
-    temporal: TemporalServer & { endpoint: Endpoint };
+    temporal: TemporalServer & {
+      endpoint: Endpoint;
+      /** A token of `claims` (secret), signed with Temporal's key. */
+      token(claims: TemporalClaims): pulumi.Output<string>;
+    };
   };
   /** The connector's namespace, the only one let in to api and dashboard. */
   edgeNamespace: string;
@@ -176,6 +188,8 @@ export class KubeTenant extends pulumi.ComponentResource {
             { memoryMb: args.memoryMb.api, replicas: 1, surge: true },
             { memoryMb: args.memoryMb.dashboard, replicas: 1, surge: true },
             { memoryMb: args.memoryMb.worker, replicas: workerReplicas, surge: false },
+            // Its Temporal proxy, which rolls like a serving role.
+            { memoryMb: args.proxyMemoryMb, replicas: 1, surge: true },
           ],
           Object.values(JOB_MEMORY_MB),
         ),
@@ -194,6 +208,7 @@ export class KubeTenant extends pulumi.ComponentResource {
         edgeNamespace: args.edgeNamespace,
         serving: SERVING_ROLES.map((role) => ({ service: role, port: APP_PORTS[role] })),
         data: { namespace: args.data.namespace.name, ports: args.data.ports },
+        temporalPort: temporal.endpoint.port,
         ranges: args.ranges,
       }),
       { parent: this },
@@ -236,12 +251,28 @@ export class KubeTenant extends pulumi.ComponentResource {
       { run: adminRun, tenantId: id, redis, image: images.redis, dependsOn: sharedReady },
       { parent: this },
     );
+    const namespaceName = tenantNamespace(id, args.namespaceGeneration);
+    // Temporal through a proxy in the tenant's namespace that holds its token (see `TEMPORAL_PROXY`).
+    const proxy = temporalProxy(
+      `${name}-temporal-proxy`,
+      {
+        namespace: ns,
+        tenantId: id,
+        image: images.gateway,
+        memoryMb: args.proxyMemoryMb,
+        upstream: temporal.endpoint,
+        token: temporal.token(tenantClaims(id, namespaceName)),
+      },
+      // Its Service's name is resolved once, at start: Temporal's Service exists first.
+      { parent: this, dependsOn: [...policies, ...sharedReady] },
+    );
     const temporalNamespace = new Namespace(
       `${name}-namespace`,
       {
         run: adminRun,
+        auth: temporal.token(namespaceAdminClaims(namespaceName)),
         tenantId: id,
-        namespace: tenantNamespace(id, args.namespaceGeneration),
+        namespace: namespaceName,
         temporal,
         retentionDays: args.namespaceRetentionDays,
         dependsOn: sharedReady,
@@ -255,7 +286,7 @@ export class KubeTenant extends pulumi.ComponentResource {
       clickhouseDatabase: sqlName,
       clickhouseUser: sqlName,
       clickhousePassword,
-      temporalAddress: temporal.address,
+      temporalAddress: `${proxy.endpoint.host}:${proxy.endpoint.port}`,
       temporalNamespace: temporalNamespace.name,
       redisUrl: redisUser.url,
       secretKey: this.secretKey,
@@ -349,7 +380,7 @@ export class KubeTenant extends pulumi.ComponentResource {
     );
     const app = (role: AppRole) => {
       const owner = { service: role, tenant: id };
-      const probe = dittofeedProbe(role, temporal.endpoint);
+      const probe = dittofeedProbe(role, proxy.endpoint);
       const serving = role !== "worker";
       return deployment(
         `${name}-${role}`,

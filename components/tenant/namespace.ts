@@ -10,8 +10,13 @@ export interface TemporalServer {
 }
 
 export interface NamespaceArgs {
-  /** Runs the tenant's job where its jobs run. */
+  /** Runs the job: with `auth`, where admin jobs run (its token administers the namespace). */
   run: RunScript;
+  /**
+   * The token its `tctl` sends (`Bearer <JWT>`, as `TEMPORAL_CLI_AUTH`: temporalio/tctl v1.18.0,
+   * cli_curr/app.go, `--auth`). @default none: a Temporal that authorizes nothing
+   */
+  auth?: pulumi.Input<string>;
   /** The tenant whose namespace this is. */
   tenantId: string;
   /** The namespace's name (see `tenantNamespace`). */
@@ -58,8 +63,14 @@ export class Namespace extends pulumi.ComponentResource {
         image: temporal.toolsImage,
         memoryMb: 128,
         script: namespaceScript(),
-        env: { ...env },
+        env: {
+          ...env,
+          ...(args.auth === undefined
+            ? {}
+            : { TEMPORAL_CLI_AUTH: pulumi.concat("Bearer ", args.auth) }),
+        },
         description: `Temporal namespace job of tenant ${tenantId}`,
+        secrets: args.auth === undefined ? [] : [args.auth],
       },
       { parent: this, dependsOn: args.dependsOn },
     );

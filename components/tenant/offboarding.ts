@@ -3,7 +3,11 @@ import * as pulumi from "@pulumi/pulumi";
 import * as postgresql from "@pulumi/postgresql";
 import { lockUserScript } from "../../lib/clickhouse";
 import { EndSessionsEnv, endSessionsScript } from "../../lib/postgres";
-import { DeprecateNamespaceEnv, deprecateNamespaceScript } from "../../lib/temporal";
+import {
+  DeprecateNamespaceEnv,
+  deprecateNamespaceScript,
+  namespaceAdminClaims,
+} from "../../lib/temporal";
 import { Backup } from "../data/backup";
 import { ClickHouse } from "../data/clickhouse";
 import { Postgres } from "../data/postgres";
@@ -131,9 +135,13 @@ export class Offboarding extends pulumi.ComponentResource {
       );
       gates.push(jobSucceeded(this.export, `Final export of tenant ${tenantId}`, [args.secretKey]));
     }
-    const env: DeprecateNamespaceEnv = {
+    const env: Record<keyof DeprecateNamespaceEnv, pulumi.Input<string>> = {
       TEMPORAL_ADDRESS: args.temporal.address,
       NAMESPACE: args.namespace,
+      TEMPORAL_AUTHORIZATION: pulumi.concat(
+        "Bearer ",
+        args.temporal.token(namespaceAdminClaims(args.namespace)),
+      ),
     };
     this.deprecation = offboardJob(
       "namespace-deprecation",
@@ -146,7 +154,9 @@ export class Offboarding extends pulumi.ComponentResource {
     this.succeeded = pulumi
       .all([
         ...gates,
-        jobSucceeded(this.deprecation, `Deprecation of tenant ${tenantId}'s namespace`),
+        jobSucceeded(this.deprecation, `Deprecation of tenant ${tenantId}'s namespace`, [
+          env.TEMPORAL_AUTHORIZATION,
+        ]),
       ])
       .apply(() => []);
     this.registerOutputs({});

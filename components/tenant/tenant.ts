@@ -10,7 +10,7 @@ import {
 } from "../../dittofeed/contract";
 import { UpgradeStep } from "../../dittofeed/releases";
 import { tenantSqlName } from "../../lib/naming";
-import { tenantNamespace } from "../../lib/temporal";
+import { namespaceAdminClaims, tenantClaims, tenantNamespace } from "../../lib/temporal";
 import { DittofeedService } from "../app/dittofeedService";
 import { Backup } from "../data/backup";
 import { ClickHouse } from "../data/clickhouse";
@@ -102,6 +102,9 @@ export interface TenantArgs {
   offboarded?: boolean;
 }
 
+/** The gateway's variable that holds the tenant's Temporal token. */
+const TEMPORAL_TOKEN = "TEMPORAL_AUTHORIZATION";
+
 /** The loopback binds of a serving role in dev; workers serve nothing. */
 function loopbackPorts(
   role: AppRole,
@@ -151,10 +154,10 @@ export class Tenant extends pulumi.ComponentResource {
     const { id, endpoints, images } = args;
     const { postgres, redis, clickhouse, temporal } = args.shared;
     const network = tenantNetwork(`${name}-network`, args.context, id, args.subnet, this);
+    const namespaceName = tenantNamespace(id, args.namespaceGeneration);
     // The stack's context for this tenant's containers: every one of them on its own network.
     const context: PlatformContext = { ...args.context, network: network.name };
-    const run = tenantScriptRunner(context, id);
-    // Jobs that hold an admin's credentials run on the data network, never on the tenant's.
+    // Jobs that hold an admin's credentials or token run on the data network, never on the tenant's.
     const adminRun = tenantScriptRunner(args.context, id);
     const gateway = new Gateway(
       `${name}-gateway`,
@@ -170,8 +173,10 @@ export class Tenant extends pulumi.ComponentResource {
           { host: redis.host, port: redis.port },
           { host: clickhouse.host, port: clickhouse.port },
           { host: clickhouse.host, port: clickhouse.nativePort },
-          temporal.endpoint,
+          // Every call to Temporal carries the tenant's token, for its namespace alone.
+          { ...temporal.endpoint, bearerFrom: TEMPORAL_TOKEN },
         ],
+        env: { [TEMPORAL_TOKEN]: temporal.token(tenantClaims(id, namespaceName)) },
         // Every other container of the tenant waits for its gateway, and so for the guard.
         dependsOn: args.egressGuard ? [args.egressGuard] : [],
       },
@@ -211,7 +216,6 @@ export class Tenant extends pulumi.ComponentResource {
     );
     this.databaseUrl = database.url;
     const sqlName = tenantSqlName(id);
-    const namespaceName = tenantNamespace(id, args.namespaceGeneration);
 
     // Kept while offboarded, with its password: Dittofeed v0.23.0 does not use Redis, and a
     // tenant brought back finds its user as it was.
@@ -255,10 +259,13 @@ export class Tenant extends pulumi.ComponentResource {
       return;
     }
 
+    // Registering a namespace takes its admin: the job runs on the data network, with a token
+    // of its own, not through the tenant's gateway.
     const namespace = new Namespace(
       `${name}-namespace`,
       {
-        run,
+        run: adminRun,
+        auth: temporal.token(namespaceAdminClaims(namespaceName)),
         tenantId: id,
         namespace: namespaceName,
         temporal,

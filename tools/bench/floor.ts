@@ -5,6 +5,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import * as tls from "@pulumi/tls";
 import { Program, Registration } from "../engine/runner";
 
 /** One registration of the measured program, as the floor repeats it. */
@@ -61,6 +62,8 @@ export const MINIMAL: Record<string, Register> = {
     new random.RandomPassword(name, { length: 16 }, opts),
   "random:index/randomBytes:RandomBytes": (name, opts) =>
     new random.RandomBytes(name, { length: 16 }, opts),
+  "tls:index/privateKey:PrivateKey": (name, opts) =>
+    new tls.PrivateKey(name, { algorithm: "RSA" }, opts),
   "random:index/randomId:RandomId": (name, opts) =>
     new random.RandomId(name, { byteLength: 5 }, opts),
   "cloudflare:index/r2Bucket:R2Bucket": (name, opts) =>

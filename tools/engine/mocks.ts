@@ -2,7 +2,10 @@
  * What the mocked providers answer: the outputs the program reads (ids, generated secrets, image
  * ids, exit codes of one-shot jobs), shaped like the real providers' answers.
  */
-import { createHash } from "node:crypto";
+import { createHash, generateKeyPairSync } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 
 /** How the engine marks a secret value on the wire. */
@@ -52,6 +55,46 @@ export function uuidOf(name: string): string {
 }
 
 /** Mocks that answer like the providers do for the outputs the program reads. */
+interface KeyPair {
+  privateKey: string;
+  publicKey: string;
+}
+const keyPairs = new Map<string, KeyPair>();
+
+/**
+ * A stand-in for a `tls.PrivateKey`: a real RSA key, the same for one name on this machine in
+ * every process (plans of two runs, or of two processes, must agree). Node cannot seed its key
+ * generation, so the first process to need one keeps it in the temp directory; a process that
+ * lost the race takes the winner's.
+ */
+function keyPairOf(name: string, bits: number): KeyPair {
+  const id = createHash("sha256").update(`${name}/${bits}`).digest("hex").slice(0, 16);
+  const cached = keyPairs.get(id);
+  if (cached) return cached;
+  const file = path.join(os.tmpdir(), "platform-mock-keys", `${id}.json`);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  if (!fs.existsSync(file)) {
+    const pair = generateKeyPairSync("rsa", {
+      modulusLength: bits,
+      publicKeyEncoding: { type: "spki", format: "pem" },
+      privateKeyEncoding: { type: "pkcs8", format: "pem" },
+    });
+    // Written whole, then linked into place: a reader never sees half a file, and a link fails
+    // where another process's key is already.
+    const written = `${file}.${process.pid}`;
+    fs.writeFileSync(written, JSON.stringify(pair));
+    try {
+      fs.linkSync(written, file);
+    } catch {
+      // Another process was first: its key is the one.
+    }
+    fs.rmSync(written, { force: true });
+  }
+  const pair = JSON.parse(fs.readFileSync(file, "utf8")) as KeyPair;
+  keyPairs.set(id, pair);
+  return pair;
+}
+
 /**
  * The providers' stand-ins. `previousOutputs` are what a stack reading its own last deploy
  * (platform/previous.ts) finds there: the outputs of a simulated previous run.
@@ -87,6 +130,14 @@ export function mocks(
             id: String(inputs.name),
             state: { name: inputs.name, outputs: previousOutputs, secretOutputNames: [] },
           };
+        case "tls:index/privateKey:PrivateKey": {
+          // A real key, one per name for the whole process, so that two runs agree (and the
+          // tokens it signs with it); the engine marks the private half secret.
+          const pair = keyPairOf(args.name, Number(inputs.rsaBits ?? 2048));
+          state.privateKeyPem = secret(pair.privateKey);
+          state.publicKeyPem = pair.publicKey;
+          break;
+        }
         case "random:index/randomPassword:RandomPassword":
           // The engine marks `result` secret (additionalSecretOutputs); the mock monitor does not.
           state.result = secret(mockPassword(args.name));
