@@ -226,7 +226,9 @@ function previousProblems(
   const tenants = list(raw.tenants)
     .map(record)
     .map((t) => ({ id: String(t.id) }));
-  return continuityProblems(tenants, previous, raw.environment === "production").map((p) => ({
+  // Offboarding is Docker's: on Kubernetes a tenant is removed after its data is exported by hand.
+  const keepsUnlessOffboarded = raw.environment === "production" && raw.runtime !== "kubernetes";
+  return continuityProblems(tenants, previous, keepsUnlessOffboarded).map((p) => ({
     path: p.index === undefined ? ["tenants"] : ["tenants", p.index, "id"],
     message: p.message,
   }));

@@ -104,12 +104,27 @@ export interface BackupGrantsEnv {
   DATABASES: string;
 }
 
-/** Installs `backupGrantsSql` in each of `DATABASES`; running it again changes nothing. */
+/**
+ * A superuser's session in a database a tenant owns must not take the owner's settings: the
+ * owner may `ALTER DATABASE ... SET search_path` to a schema of its own, whose functions and
+ * operators (an `=`) would then run as the superuser. Settings given at connection (libpq's
+ * `PGOPTIONS`) override the database's, and a timeout keeps a lock a tenant holds from stalling.
+ */
+export const SUPERUSER_SESSION = "-c search_path=pg_catalog,pg_temp -c lock_timeout=60s";
+
+/**
+ * Installs `backupGrantsSql` in each of `DATABASES`, and pins the superuser's own `search_path`
+ * there for every later session (a role's setting in a database outranks the database's:
+ * PostgreSQL 15, doc/src/sgml/ref/alter_role.sgml), the postgresql provider's included. Running it
+ * again changes nothing.
+ */
 export function backupGrantsScript(): string {
   return [
     "set -e",
+    `export PGOPTIONS="${SUPERUSER_SESSION}"`,
     "for db in $DATABASES; do",
-    "  psql -X -q -v ON_ERROR_STOP=1 -d \"$db\" <<'BACKUP_GRANTS_END'",
+    '  psql -X -q -v ON_ERROR_STOP=1 -v db="$db" -d "$db" <<\'BACKUP_GRANTS_END\'',
+    'ALTER ROLE CURRENT_USER IN DATABASE :"db" SET search_path = pg_catalog, pg_temp;',
     backupGrantsSql().trimEnd(),
     "BACKUP_GRANTS_END",
     '  echo "The backup role may read $db"',
@@ -286,15 +301,25 @@ isolated() {
 }
 # Settings a database's owner gave its database (a statement timeout, a search_path) yield to
 # these, given at connection (libpq's PGOPTIONS).
-export PGOPTIONS="-c statement_timeout=0 -c search_path=pg_catalog"
+export PGOPTIONS="-c statement_timeout=0 -c search_path=pg_catalog,pg_temp"
 # Each dump first has the database grant the role what it reads (see backupGrantsSql). A lock
 # a tenant holds in its own database makes that database's dump fail after LOCK_WAIT, instead of
 # holding up every database after it. The role's connections are few (the service and the
 # tenants' one-shot sets share them): a dump that finds them taken waits its turn.
+# grant_reads() is called only when the superuser owns it and its schema and it runs as its
+# owner: a tenant that drops and re-creates its database could put a function of its own there,
+# which would run as this role (and could, say, change its password). It may wait 60 s for a
+# lock, and run 5 minutes.
+grant_reads() {
+  local out
+  out=$(psql -X -q -tA -v ON_ERROR_STOP=1 -d "$1" -c "SET lock_timeout = '60s'; SET statement_timeout = '300s'; SELECT CASE WHEN EXISTS (SELECT FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_roles o ON o.oid = p.proowner JOIN pg_roles s ON s.oid = n.nspowner WHERE n.nspname = '${BACKUP_GRANTS_SCHEMA}' AND p.proname = 'grant_reads' AND p.pronargs = 0 AND p.prosecdef AND o.rolsuper AND s.rolsuper) THEN (SELECT 'granted' FROM ${BACKUP_GRANTS_SCHEMA}.grant_reads()) ELSE 'refused' END") || return 1
+  if [ "$out" != granted ]; then echo "$1's ${BACKUP_GRANTS_SCHEMA}.grant_reads() is not the platform's (was the database dropped and made again?): pulumi up --replace on its backup-grants job installs it" >&2; return 1; fi
+}
 dump_postgres() {
   local err tries=0
   err=$(mktemp)
-  until psql -X -q -tA -v ON_ERROR_STOP=1 -d "$1" -c "SELECT ${BACKUP_GRANTS_SCHEMA}.grant_reads()" > /dev/null 2> "$err" &&
+  # A try that failed may have left an empty sealed file, which gpg would not overwrite.
+  until rm -f "$2" && grant_reads "$1" > /dev/null 2> "$err" &&
     pg_dump --format=custom --exclude-schema=${BACKUP_GRANTS_SCHEMA} --lock-wait-timeout="\${LOCK_WAIT:-${LOCK_WAIT}}" --dbname="$1" 2> "$err" | seal "$2"; do
     tries=$((tries + 1))
     if grep -q 'grant_reads() does not exist' "$err"; then

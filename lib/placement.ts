@@ -89,13 +89,25 @@ export function placeSlots(
     }
     return undefined;
   };
-  // What the last deploy made stays where it is.
+  // What the last deploy made stays where it is (a slot two ids claim, as a damaged record
+  // might say, goes to the first).
   tenants.forEach((t, index) => {
     const slot = held(t);
-    if (unique[index] && slot !== undefined && (t.slot === undefined || t.slot === slot)) {
+    if (
+      unique[index] &&
+      slot !== undefined &&
+      !holder.has(slot) &&
+      (t.slot === undefined || t.slot === slot)
+    ) {
       claim(index, slot);
     }
   });
+  // A slot whose tenant this deploy removes is still its network's until the update ends (the
+  // engine deletes last): Docker would refuse a new network on its subnet meanwhile.
+  const present = new Set(tenants.map((t) => t.id));
+  for (const [id, slot] of Object.entries(previous?.slots ?? {})) {
+    if (!present.has(id) && slot < count && !holder.has(slot)) holder.set(slot, -1);
+  }
   tenants.forEach((t, index) => {
     if (!unique[index] || t.slot === undefined || slots[index] !== undefined) return;
     if (t.slot >= count) {
@@ -112,10 +124,14 @@ export function placeSlots(
       return;
     }
     const suggestion = free(t.slot);
+    const whose =
+      other < 0
+        ? "a tenant this deploy removes holds until the update ends"
+        : `tenants[${other}] (${tenants[other].id}) has${held(tenants[other]) === t.slot ? " since its last deploy" : ""}`;
     problems.push({
       index,
       key: "slot",
-      message: `takes network slot ${t.slot}, which tenants[${other}] (${tenants[other].id}) has${held(tenants[other]) === t.slot ? " since its last deploy" : ""}: a slot gives a subnet and, in dev, ports; leave it unset to be given a free one${suggestion === undefined ? "" : `, or set ${suggestion}`}`,
+      message: `takes network slot ${t.slot}, which ${whose}: a slot gives a subnet and, in dev, ports; leave it unset to be given a free one${suggestion === undefined ? "" : `, or set ${suggestion}`}`,
     });
   });
   const newcomers = tenants
@@ -144,6 +160,7 @@ export function placeSlots(
 export function continuityProblems(
   tenants: readonly { id: string }[],
   previous: Placement | undefined,
+  /** Whether a tenant may go only once offboarded (production on Docker). */
   production: boolean,
 ): { index?: number; message: string }[] {
   if (previous === undefined) return [];

@@ -25,7 +25,9 @@ export const REDIS_ACL_FILE = "/data/users.acl";
  * PUBSUB, which lists and counts every channel (src/pubsub.c; channel rules apply only to the
  * commands in src/db.c `commands_with_channels`); MEMORY STATS, which counts every key. Memory:
  * MULTI, whose EXEC is checked against `maxmemory` once, before any of its commands runs
- * (src/server.c `processCommand`), so a transaction of many writes grows Redis far past it.
+ * (src/server.c `processCommand`), so a transaction of many writes grows Redis far past it; and
+ * for the same reason the commands that build a value as large as their sources from a short
+ * request (COPY, the *STORE set, sorted-set and geo commands, BITOP; SORT is `@dangerous`).
  * Subcommands named here exist in Redis 7.0 (an unknown one stops the server at start).
  */
 export const TENANT_COMMAND_RULES = [
@@ -40,6 +42,18 @@ export const TENANT_COMMAND_RULES = [
   "-pubsub",
   "-memory|stats",
   "-multi",
+  "-copy",
+  "-sunionstore",
+  "-sinterstore",
+  "-sdiffstore",
+  "-zunionstore",
+  "-zinterstore",
+  "-zdiffstore",
+  "-zrangestore",
+  "-georadius",
+  "-georadiusbymember",
+  "-geosearchstore",
+  "-bitop",
 ] as const;
 
 /**

@@ -169,16 +169,22 @@ describe("backups and restores on a real PostgreSQL 15", () => {
     }
   }
 
-  /** A tenant's session holding its own table locked, as any tenant may. */
-  async function lockedByTenant(database: string): Promise<pg.Client> {
-    const locker = new pg.Client({
+  /** A tenant's own session on its database, left open. */
+  async function asTenantSession(database: string): Promise<pg.Client> {
+    const client = new pg.Client({
       host: "127.0.0.1",
       port: server.port,
       user: database,
       password: TENANT_PASSWORD,
       database,
     });
-    await locker.connect();
+    await client.connect();
+    return client;
+  }
+
+  /** A tenant's session holding its own table locked, as any tenant may. */
+  async function lockedByTenant(database: string): Promise<pg.Client> {
+    const locker = await asTenantSession(database);
     await locker.query(`BEGIN; LOCK TABLE "Segment" IN ACCESS EXCLUSIVE MODE`);
     return locker;
   }
@@ -391,6 +397,121 @@ describe("backups and restores on a real PostgreSQL 15", () => {
     } finally {
       await admin.query(`DROP DATABASE "${hostile}"`);
       await admin.query(`DROP ROLE "${hostile}"`);
+    }
+  });
+
+  test("a tenant's own search_path and operators never run as the superuser: the grants job and a restore pin theirs", async () => {
+    const evil = tenantSqlName("evil");
+    await createTenant(evil);
+    const isSuper = async () =>
+      (
+        await admin.query<{ s: boolean }>(`SELECT rolsuper AS s FROM pg_roles WHERE rolname = $1`, [
+          evil,
+        ])
+      ).rows[0].s;
+    try {
+      // The owner's trap: an `=` of its own first on its database's search_path, which makes
+      // whoever runs it a superuser's accomplice.
+      await asTenant(evil, (c) =>
+        c.query(`CREATE SCHEMA trap;
+          CREATE FUNCTION trap.eq(name, name) RETURNS bool LANGUAGE plpgsql AS $f$
+            BEGIN EXECUTE 'ALTER ROLE ${evil} SUPERUSER'; RETURN $1 OPERATOR(pg_catalog.=) $2; END $f$;
+          CREATE OPERATOR trap.= (LEFTARG = name, RIGHTARG = name, FUNCTION = trap.eq);
+          ALTER DATABASE ${evil} SET search_path = trap, pg_catalog`),
+      );
+      installGrants(evil);
+      assert.equal(await isSuper(), false, "the grants job ran the tenant's operator");
+      // The superuser's own later sessions there (the provider's) keep pg_catalog first too.
+      const session = await server.admin(evil);
+      try {
+        assert.equal(
+          (await session.query<{ p: string }>("SELECT current_setting('search_path') AS p")).rows[0]
+            .p,
+          "pg_catalog, pg_temp",
+        );
+      } finally {
+        await session.end();
+      }
+      const dir = tempDir("platform-backups-");
+      const set = await runBackup({ BACKUP_ROOT: dir, DATABASES: evil }, base);
+      assert.equal(set.code, 0, set.output);
+      await restore({
+        set: path.join(dir, "scheduled", setsIn(path.join(dir, "scheduled"))[0]),
+        database: evil,
+        into: evil,
+        apply: true,
+        connection: {
+          host: "127.0.0.1",
+          port: server.port,
+          user: SUPERUSER,
+          password: SUPERUSER_PASSWORD,
+        },
+        env: { ...process.env, GNUPGHOME: key.home },
+        log: () => {},
+        now: new Date("2026-01-01T00:00:00Z"),
+      });
+      assert.equal(await isSuper(), false, "the restore ran the tenant's operator");
+    } finally {
+      await admin.query(`ALTER ROLE ${evil} NOSUPERUSER`);
+      const { rows } = await admin.query<{ d: string }>(
+        `SELECT datname AS d FROM pg_database WHERE starts_with(datname, '${evil}')`,
+      );
+      for (const { d } of rows) await admin.query(`DROP DATABASE "${d}" WITH (FORCE)`);
+      await admin.query(`DROP ROLE ${evil}`);
+    }
+  });
+
+  test("a database its owner dropped and made again with a grant_reads() of its own is not read through it, and says so", async () => {
+    const again = tenantSqlName("again");
+    await createTenant(again);
+    try {
+      const owner = await asTenantSession(again);
+      await owner.end();
+      const elsewhere = new pg.Client({
+        host: "127.0.0.1",
+        port: server.port,
+        user: again,
+        password: TENANT_PASSWORD,
+        database: "postgres",
+      });
+      await elsewhere.connect();
+      await elsewhere.query(`DROP DATABASE ${again} WITH (FORCE)`);
+      await elsewhere.query(`CREATE DATABASE ${again}`);
+      await elsewhere.end();
+      await asTenant(again, (c) =>
+        c.query(`CREATE SCHEMA ${BACKUP_GRANTS_SCHEMA};
+          GRANT USAGE ON SCHEMA ${BACKUP_GRANTS_SCHEMA} TO PUBLIC;
+          CREATE FUNCTION ${BACKUP_GRANTS_SCHEMA}.grant_reads() RETURNS void LANGUAGE plpgsql AS $f$
+            BEGIN EXECUTE format('ALTER ROLE %I PASSWORD %L', current_user, 'known-to-the-tenant'); END $f$`),
+      );
+      const dir = tempDir("platform-backups-");
+      const result = await runBackup({ BACKUP_ROOT: dir, DATABASES: `${again} ${acme}` }, base);
+      assert.notEqual(result.code, 0);
+      assert.match(result.output, /grant_reads\(\) is not the platform's/);
+      // The backup role's password is still its own: the next set works.
+      const next = await runBackup({ BACKUP_ROOT: dir, DATABASES: acme }, base);
+      assert.equal(next.code, 0, next.output);
+    } finally {
+      await admin.query(`DROP DATABASE IF EXISTS ${again} WITH (FORCE)`);
+      await admin.query(`DROP ROLE ${again}`);
+    }
+  });
+
+  test("a tenant's open grant on its own table holds up its own dump for a minute at most, and nobody else's", async () => {
+    const dir = tempDir("platform-backups-");
+    const holder = await asTenantSession(acme);
+    try {
+      await holder.query(`BEGIN; GRANT SELECT ON "Segment" TO PUBLIC`);
+      const started = Date.now();
+      const result = await runBackup({ BACKUP_ROOT: dir, DATABASES: `${acme} ${globex}` }, base);
+      assert.ok(Date.now() - started < 90_000, "held up past the lock timeout");
+      assert.match(result.output, new RegExp(`FAILED: Postgres database ${acme}`));
+      const [stamp] = setsIn(path.join(dir, "scheduled"));
+      assert.deepEqual(filesUnder(path.join(dir, "scheduled", stamp, "postgres")), [
+        `${globex}.dump.gpg`,
+      ]);
+    } finally {
+      await holder.end();
     }
   });
 
@@ -924,9 +1045,10 @@ describe("backups and restores on a real PostgreSQL 15", () => {
       assert.deepEqual(await rowsOf(acme), good);
       const kept = await server.admin(result.keptAs);
       try {
-        const names = (await kept.query<{ name: string }>(`SELECT name FROM "Segment"`)).rows.map(
-          (r) => r.name,
-        );
+        // The superuser's search_path in a tenant's database is pinned to pg_catalog.
+        const names = (
+          await kept.query<{ name: string }>(`SELECT name FROM public."Segment"`)
+        ).rows.map((r) => r.name);
         assert.deepEqual(names, ["broken", "broken"]);
       } finally {
         await kept.end();
@@ -1078,7 +1200,7 @@ describe("backups and restores on a real PostgreSQL 15", () => {
             try {
               return (
                 await client.query<Record<string, unknown>>(
-                  `SELECT id, body, data, raw FROM "Event" ORDER BY id`,
+                  `SELECT id, body, data, raw FROM public."Event" ORDER BY id`,
                 )
               ).rows;
             } finally {

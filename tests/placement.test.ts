@@ -121,6 +121,32 @@ describe("slots", () => {
     assert.match(problems[0].message, /no free network slot: .* has 4, all taken/);
   });
 
+  test("a slot whose tenant this deploy removes is not given to a new one until the next", () => {
+    const previous = deployed(["acme", "gone"]);
+    const freed = previous.slots.gone;
+    // An id that hashes to the freed slot.
+    const heir = ids(20000, "h").find((id) => defaultSlot(id, SLOTS) === freed)!;
+    const now = placeSlots([{ id: "acme" }, { id: heir }], SLOTS, previous);
+    assert.deepEqual(now.problems, []);
+    assert.notEqual(now.slots[1], freed);
+    // Set by hand, it is refused, saying why.
+    const byHand = placeSlots([{ id: "acme" }, { id: heir, slot: freed }], SLOTS, previous);
+    assert.match(
+      byHand.problems[0].message,
+      /a tenant this deploy removes holds until the update ends/,
+    );
+    // A deploy later the slot is free again.
+    const next = deployed(["acme", heir], previous);
+    assert.equal(placeSlots([{ id: "acme" }, { id: "other" }], SLOTS, next).problems.length, 0);
+  });
+
+  test("a damaged record that gives two tenants one slot moves neither onto the other", () => {
+    const damaged: Placement = { slots: { acme: 7, globex: 7 }, tenants: {}, removed: [] };
+    const { slots } = placeSlots([{ id: "acme" }, { id: "globex" }], SLOTS, damaged);
+    assert.equal(slots[0], 7);
+    assert.notEqual(slots[1], 7);
+  });
+
   test("what is read back from outside is checked, not trusted", () => {
     assert.equal(parsePlacement(undefined), undefined);
     assert.deepEqual(parsePlacement({ slots: { a: 3, b: -1, c: "x" }, removed: ["z", 4] }), {
@@ -142,7 +168,7 @@ describe("continuity", () => {
     assert.equal(problems.length, 1);
     assert.match(problems[0].message, /drops tenant acme, .* not offboarded/);
     assert.deepEqual(continuityProblems([{ id: "acme" }], previous, true), []);
-    // Elsewhere a tenant may simply be removed.
+    // Elsewhere, and on Kubernetes (which has no offboarding), a tenant may simply be removed.
     assert.deepEqual(continuityProblems([{ id: "globex" }], previous, false), []);
   });
   test("an id removed before is not taken again, and every removed id stays removed", () => {
@@ -273,4 +299,17 @@ test("plan:diff shows what placement decides, with the base as the last deploy",
       `\\*\\*Placement\\*\\* \\(the base as the last deploy\\): hooli: slot ${slot} \\(new\\); globex: removed, its id retired\\.`,
     ),
   );
+});
+
+test("a production Kubernetes stack may remove a tenant: offboarding is Docker's", async () => {
+  const k8s = committedStack("production-k8s");
+  const tenants = JSON.parse(k8s.config["platform:tenants"]) as Record<string, unknown>[];
+  const first = await runProgram(k8s);
+  assert.equal(first.error, undefined, String(first.error));
+  const second = await runProgram({
+    ...k8s,
+    config: { ...k8s.config, "platform:tenants": JSON.stringify(tenants.slice(0, 1)) },
+    previousOutputs: first.outputs,
+  });
+  assert.equal(second.error, undefined, String(second.error));
 });

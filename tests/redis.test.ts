@@ -157,6 +157,11 @@ test("a tenant's user reaches its own keys only, and nothing that spans tenants"
     ["memory", "stats"],
     // What grows Redis past maxmemory in one go.
     ["multi"],
+    ["copy", "acme:journey", "acme:copy"],
+    ["sort", "acme:list", "store", "acme:sorted"],
+    ["sunionstore", "acme:u", "acme:a", "acme:b"],
+    ["zrangestore", "acme:z2", "acme:z", "0", "-1"],
+    ["bitop", "or", "acme:bits", "acme:journey"],
   ]) {
     assert.match(cli(command, acme), /NOPERM/, `acme may not ${command.join(" ")}`);
   }
@@ -165,6 +170,7 @@ test("a tenant's user reaches its own keys only, and nothing that spans tenants"
   assert.equal(cli(["-3", "set", "acme:resp3", "1"], acme), "OK");
   assert.equal(cli(["client", "setname", "acme-worker"], acme), "OK");
   assert.match(cli(["memory", "usage", "acme:journey"], acme), /^\d+$/);
+  assert.equal(cli(["rpush", "acme:list", "2", "1"], acme), "2");
   // One command cannot allocate past the bound on a string, whatever maxmemory says.
   assert.match(
     cli(["setrange", "acme:big", "536870000", "x"], acme),

@@ -13,7 +13,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import pg from "pg";
-import { BACKUP_ROLE, backupGrantsSql } from "../../lib/backup";
+import { BACKUP_ROLE, backupGrantsSql, SUPERUSER_SESSION } from "../../lib/backup";
 
 /** Postgres's longest identifier (NAMEDATALEN - 1). */
 const MAX_IDENTIFIER = 63;
@@ -99,13 +99,15 @@ interface Target {
 }
 
 /**
- * A superuser's session on `database`. A database's owner may give it settings (a 1 ms statement
- * timeout, say) that would fail the restore's own queries: those given at connection win.
+ * A superuser's session on `database`. A database's owner may give it settings that would fail
+ * the restore's own queries (a 1 ms statement timeout) or run the owner's code as the superuser
+ * (a `search_path` to a schema of its own): those given at connection win (see
+ * `SUPERUSER_SESSION`).
  */
 function session(connection: Connection, database: string): pg.Client {
   return new pg.Client({ ...connection, database, options: SESSION_OPTIONS });
 }
-const SESSION_OPTIONS = "-c statement_timeout=0 -c lock_timeout=0";
+const SESSION_OPTIONS = `-c statement_timeout=0 ${SUPERUSER_SESSION}`;
 
 async function describe(admin: pg.Client, connection: Connection, name: string): Promise<Target> {
   const found = await admin.query<{ owner: string; bytes: string }>(
