@@ -35,11 +35,13 @@ export const BACKUP_CONNECTION_LIMIT = 8;
 /**
  * Connections kept for the superuser beyond every login role's limit: PostgreSQL's own
  * `superuser_reserved_connections` (3, within `max_connections`: PostgreSQL 15,
- * doc/src/sgml/config.sgml), the postgresql provider's pool (`ADMIN_PROVIDER_CONNECTIONS`) and
- * the platform's superuser jobs (owner checks, a rotation, offboarding's session ends), which run
- * a few at a time.
+ * doc/src/sgml/config.sgml), the postgresql provider's pool at its default
+ * (terraform-provider-postgresql, postgresql/provider.go: `defaultProviderMaxOpenConnections =
+ * 20`; left as it is, since a changed provider input could have the engine replace the provider
+ * and, with it, every role and database it manages) and the platform's superuser jobs (owner
+ * checks, a rotation, offboarding's session ends), which run a few at a time.
  */
-export const ADMIN_PROVIDER_CONNECTIONS = 4;
+const ADMIN_PROVIDER_CONNECTIONS = 20;
 export const SUPERUSER_HEADROOM = 3 + ADMIN_PROVIDER_CONNECTIONS + 16;
 
 /** The server's default `max_connections` when config names none (PostgreSQL's own is 100). */

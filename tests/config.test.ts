@@ -235,7 +235,7 @@ test("refuses tenants' connection limits that do not fit Postgres's max_connecti
     },
     "platform:postgres.maxConnections",
     "(not set)",
-    /is 300, but the login roles may hold 338 connections at once: tenants 230 \(acme 190, globex 40\), Temporal 77, backups 8, and 23 kept for the superuser\. Raise platform:postgres\.maxConnections to at least 338/,
+    /is 300, but the login roles may hold 354 connections at once: tenants 230 \(acme 190, globex 40\), Temporal 77, backups 8, and 39 kept for the superuser\. Raise platform:postgres\.maxConnections to at least 354/,
   ));
 
 test("a larger max_connections, or offboarded tenants, make the same limits fit", () => {
@@ -244,8 +244,8 @@ test("a larger max_connections, or offboarded tenants, make the same limits fit"
     tenants: [tenant("acme", { postgresConnectionLimit: 190 }), tenant("globex")],
   };
   assert.equal(
-    parsePlatformConfig({ ...big, postgres: { maxConnections: 338 } }).postgres.maxConnections,
-    338,
+    parsePlatformConfig({ ...big, postgres: { maxConnections: 354 } }).postgres.maxConnections,
+    354,
   );
   const offboarded = {
     ...big,

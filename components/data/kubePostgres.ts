@@ -2,7 +2,7 @@ import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import { execProbe } from "../../lib/kubernetes";
 import { SERVICE_PORTS } from "../../lib/ports";
-import { ADMIN_PROVIDER_CONNECTIONS, postgresCommand } from "../../lib/postgres";
+import { postgresCommand } from "../../lib/postgres";
 import { PostgresServer } from "../shared/context";
 import { KubeNamespace } from "../shared/kubernetes";
 import { KubeStore } from "./kubeStore";
@@ -94,7 +94,6 @@ export class KubePostgres extends pulumi.ComponentResource implements PostgresSe
         sslrootcert: args.admin.sslRootCert,
         superuser: true,
         connectTimeout: 30,
-        maxConnections: ADMIN_PROVIDER_CONNECTIONS,
       },
       { parent: this, dependsOn: [this.store.statefulSet] },
     );

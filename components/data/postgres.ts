@@ -5,7 +5,6 @@ import { SERVICE_PORTS } from "../../lib/ports";
 import { HealthCheck, healthCheck } from "../../lib/healthchecks";
 import { dockerName } from "../../lib/naming";
 import {
-  ADMIN_PROVIDER_CONNECTIONS,
   postgresCommand,
   rotateSuperuserScript,
   RotationEnv,
@@ -171,7 +170,6 @@ export class Postgres extends pulumi.ComponentResource {
         sslrootcert: args.adminSslRootCert,
         superuser: true,
         connectTimeout: 30,
-        maxConnections: ADMIN_PROVIDER_CONNECTIONS,
       },
       { parent: this, dependsOn: waitFor([this.container], rotated) },
     );
