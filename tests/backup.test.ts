@@ -153,15 +153,21 @@ describe("backups and restores on a real PostgreSQL 15", () => {
     assert.equal(run.code, 0, run.output);
   }
 
-  async function asTenant<T>(database: string, work: (c: pg.Client) => Promise<T>): Promise<T> {
+  /** A session of `user` on `database`, left open. */
+  async function connectAs(user: string, password: string, database: string): Promise<pg.Client> {
     const client = new pg.Client({
       host: "127.0.0.1",
       port: server.port,
-      user: database,
-      password: TENANT_PASSWORD,
+      user,
+      password,
       database,
     });
     await client.connect();
+    return client;
+  }
+
+  async function asTenant<T>(database: string, work: (c: pg.Client) => Promise<T>): Promise<T> {
+    const client = await connectAs(database, TENANT_PASSWORD, database);
     try {
       return await work(client);
     } finally {
@@ -169,38 +175,33 @@ describe("backups and restores on a real PostgreSQL 15", () => {
     }
   }
 
-  /** A tenant's own session on its database, left open. */
-  async function asTenantSession(database: string): Promise<pg.Client> {
-    const client = new pg.Client({
-      host: "127.0.0.1",
-      port: server.port,
-      user: database,
-      password: TENANT_PASSWORD,
-      database,
-    });
-    await client.connect();
-    return client;
-  }
-
   /** A tenant's session holding its own table locked, as any tenant may. */
   async function lockedByTenant(database: string): Promise<pg.Client> {
-    const locker = await asTenantSession(database);
+    const locker = await connectAs(database, TENANT_PASSWORD, database);
     await locker.query(`BEGIN; LOCK TABLE "Segment" IN ACCESS EXCLUSIVE MODE`);
     return locker;
   }
 
-  /** A session of the backup role, as the service opens one. */
-  async function asBackup(database: string): Promise<pg.Client> {
-    const client = new pg.Client({
-      host: "127.0.0.1",
-      port: server.port,
-      user: BACKUP_ROLE,
-      password: BACKUP_PASSWORD,
+  /** `npm run restore --yes` of `database` in `set` into `into`, with the operator's key. */
+  const restoreInto = (set: string, database: string, into: string, now?: Date) =>
+    restore({
+      set,
       database,
+      into,
+      apply: true,
+      connection: {
+        host: "127.0.0.1",
+        port: server.port,
+        user: SUPERUSER,
+        password: SUPERUSER_PASSWORD,
+      },
+      env: { ...process.env, GNUPGHOME: key.home },
+      log: () => {},
+      now,
     });
-    await client.connect();
-    return client;
-  }
+
+  /** A session of the backup role, as the service opens one. */
+  const asBackup = (database: string) => connectAs(BACKUP_ROLE, BACKUP_PASSWORD, database);
 
   const rowsOf = (database: string) =>
     asTenant(
@@ -356,20 +357,7 @@ describe("backups and restores on a real PostgreSQL 15", () => {
       );
       // What the tenant had comes back, the platform's grant function too.
       const into = "restored_hostile";
-      await restore({
-        set,
-        database: hostile,
-        into,
-        apply: true,
-        connection: {
-          host: "127.0.0.1",
-          port: server.port,
-          user: SUPERUSER,
-          password: SUPERUSER_PASSWORD,
-        },
-        env: { ...process.env, GNUPGHOME: key.home },
-        log: () => {},
-      });
+      await restoreInto(set, hostile, into);
       const back = await server.admin(into);
       try {
         await back.query("SET row_security = off");
@@ -435,21 +423,12 @@ describe("backups and restores on a real PostgreSQL 15", () => {
       const dir = tempDir("platform-backups-");
       const set = await runBackup({ BACKUP_ROOT: dir, DATABASES: evil }, base);
       assert.equal(set.code, 0, set.output);
-      await restore({
-        set: path.join(dir, "scheduled", setsIn(path.join(dir, "scheduled"))[0]),
-        database: evil,
-        into: evil,
-        apply: true,
-        connection: {
-          host: "127.0.0.1",
-          port: server.port,
-          user: SUPERUSER,
-          password: SUPERUSER_PASSWORD,
-        },
-        env: { ...process.env, GNUPGHOME: key.home },
-        log: () => {},
-        now: new Date("2026-01-01T00:00:00Z"),
-      });
+      await restoreInto(
+        path.join(dir, "scheduled", setsIn(path.join(dir, "scheduled"))[0]),
+        evil,
+        evil,
+        new Date("2026-01-01T00:00:00Z"),
+      );
       assert.equal(await isSuper(), false, "the restore ran the tenant's operator");
     } finally {
       await admin.query(`ALTER ROLE ${evil} NOSUPERUSER`);
@@ -465,16 +444,7 @@ describe("backups and restores on a real PostgreSQL 15", () => {
     const again = tenantSqlName("again");
     await createTenant(again);
     try {
-      const owner = await asTenantSession(again);
-      await owner.end();
-      const elsewhere = new pg.Client({
-        host: "127.0.0.1",
-        port: server.port,
-        user: again,
-        password: TENANT_PASSWORD,
-        database: "postgres",
-      });
-      await elsewhere.connect();
+      const elsewhere = await connectAs(again, TENANT_PASSWORD, "postgres");
       await elsewhere.query(`DROP DATABASE ${again} WITH (FORCE)`);
       await elsewhere.query(`CREATE DATABASE ${again}`);
       await elsewhere.end();
@@ -499,7 +469,7 @@ describe("backups and restores on a real PostgreSQL 15", () => {
 
   test("a tenant's open grant on its own table holds up its own dump for a minute at most, and nobody else's", async () => {
     const dir = tempDir("platform-backups-");
-    const holder = await asTenantSession(acme);
+    const holder = await connectAs(acme, TENANT_PASSWORD, acme);
     try {
       await holder.query(`BEGIN; GRANT SELECT ON "Segment" TO PUBLIC`);
       const started = Date.now();
@@ -518,14 +488,7 @@ describe("backups and restores on a real PostgreSQL 15", () => {
   test("the grant function's install refuses a schema of its name that a tenant made first", async () => {
     await asTenant(acme, (c) => c.query(`CREATE DATABASE dittofeed_squat`));
     try {
-      const squat = new pg.Client({
-        host: "127.0.0.1",
-        port: server.port,
-        user: acme,
-        password: TENANT_PASSWORD,
-        database: "dittofeed_squat",
-      });
-      await squat.connect();
+      const squat = await connectAs(acme, TENANT_PASSWORD, "dittofeed_squat");
       await squat.query(`CREATE SCHEMA ${BACKUP_GRANTS_SCHEMA}`);
       await squat.end();
       const run = grantsJob("dittofeed_squat");
@@ -896,14 +859,7 @@ describe("backups and restores on a real PostgreSQL 15", () => {
   test("offboarding: once the role is locked, its open sessions end and no new one opens", async () => {
     const leaving = tenantSqlName("leaving");
     await createTenant(leaving);
-    const session = new pg.Client({
-      host: "127.0.0.1",
-      port: server.port,
-      user: leaving,
-      password: TENANT_PASSWORD,
-      database: leaving,
-    });
-    await session.connect();
+    const session = await connectAs(leaving, TENANT_PASSWORD, leaving);
     session.on("error", () => {});
     // What the postgresql provider runs for `login: false` (resource_postgresql_role.go).
     await admin.query(`ALTER ROLE "${leaving}" NOLOGIN`);
