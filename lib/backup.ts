@@ -20,6 +20,8 @@
  * A set being written is `<stamp>.partial` and becomes `<stamp>` only once complete.
  */
 
+import { SUPERUSER_SESSION } from "./postgres";
+
 /** Where the backup volume is mounted, in the service and in every one-shot backup job. */
 export const BACKUP_ROOT = "/backups";
 /** Where the tools volume (`clickhouse`, `rclone`) is mounted, read-only. */
@@ -103,14 +105,6 @@ export interface BackupGrantsEnv {
   /** The databases to install it in, space-separated. */
   DATABASES: string;
 }
-
-/**
- * A superuser's session in a database a tenant owns must not take the owner's settings: the
- * owner may `ALTER DATABASE ... SET search_path` to a schema of its own, whose functions and
- * operators (an `=`) would then run as the superuser. Settings given at connection (libpq's
- * `PGOPTIONS`) override the database's, and a timeout keeps a lock a tenant holds from stalling.
- */
-export const SUPERUSER_SESSION = "-c search_path=pg_catalog,pg_temp -c lock_timeout=60s";
 
 /**
  * Installs `backupGrantsSql` in each of `DATABASES`, and pins the superuser's own `search_path`

@@ -89,6 +89,14 @@ export function connectionBudgetProblem(
   );
 }
 
+/**
+ * A superuser's session in a database a tenant owns must not take the owner's settings: the
+ * owner may `ALTER DATABASE ... SET search_path` to a schema of its own, whose functions and
+ * operators (an `=`) would then run as the superuser. Settings given at connection (libpq's
+ * `PGOPTIONS`) override the database's, and a timeout keeps a lock a tenant holds from stalling.
+ */
+export const SUPERUSER_SESSION = "-c search_path=pg_catalog,pg_temp -c lock_timeout=60s";
+
 /** The environment the rotation script reads; the libpq variables name the server. */
 export interface RotationEnv {
   PGHOST: string;

@@ -13,7 +13,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import pg from "pg";
-import { BACKUP_ROLE, backupGrantsSql, SUPERUSER_SESSION } from "../../lib/backup";
+import { BACKUP_ROLE, backupGrantsSql } from "../../lib/backup";
+import { SUPERUSER_SESSION } from "../../lib/postgres";
 
 /** Postgres's longest identifier (NAMEDATALEN - 1). */
 const MAX_IDENTIFIER = 63;
