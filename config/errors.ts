@@ -1,4 +1,4 @@
-/** How invalid config is reported: every problem at once, each naming its key and value (never a secret). */
+/** How invalid config is reported: every problem at once, each naming its key and showing its value, or only its shape where the value may be a secret. */
 import { redactSecrets } from "../lib/redact";
 import { NAMESPACE } from "./schema";
 
@@ -15,17 +15,23 @@ function isSecretKey(segment: PropertyKey, depth: number): boolean {
   );
 }
 
-/** Every value held under a secret key of `raw`, at any depth, as text. */
-function secretValues(
+/**
+ * Every string or number `raw` holds that an error must not show: those under a secret key, at
+ * any depth, and every other string that {@link showable} refuses (a password typed under the
+ * wrong key is as secret as under the right one).
+ */
+function hiddenValues(
   raw: unknown,
   secretKeys: ReadonlySet<string>,
   depth = 0,
   underSecret = false,
 ): string[] {
-  if (typeof raw === "string" || typeof raw === "number") return underSecret ? [String(raw)] : [];
+  if (typeof raw === "number") return underSecret ? [String(raw)] : [];
+  if (typeof raw === "string")
+    return underSecret || (raw.length >= MIN_HIDDEN && !showable(raw)) ? [raw] : [];
   if (raw === null || typeof raw !== "object") return [];
   return Object.entries(raw as Record<string, unknown>).flatMap(([key, value]) =>
-    secretValues(
+    hiddenValues(
       value,
       secretKeys,
       depth + 1,
@@ -34,10 +40,45 @@ function secretValues(
   );
 }
 
+/** Shorter text is not hidden inside messages: it would blank unrelated words, and guards little. */
+const MIN_HIDDEN = 8;
+
+/**
+ * Whether a config string may be shown in an error: a short lowercase name (a host, an id, an
+ * image, a domain, an email address). Anything else (a key block, mixed case, symbols, free text,
+ * a long run of letters and digits) is described by its length instead: it may be a secret
+ * typed under the wrong key.
+ */
+function showable(value: string): boolean {
+  return (
+    value.length <= 100 &&
+    /^[a-z0-9][a-z0-9._:/@-]*$/.test(value) &&
+    !value.split(/[._:/@-]/).some((part) => part.length >= 16 && /\d/.test(part))
+  );
+}
+
+/** Whether every string inside `value` is {@link showable}. */
+function allShowable(value: unknown): boolean {
+  if (typeof value === "string") return showable(value);
+  if (value === null || typeof value !== "object") return true;
+  return Object.values(value).every(allShowable);
+}
+
+/** A value as an error shows it: in full only when {@link allShowable}, otherwise its shape. */
+function describe(value: unknown): string {
+  if (value === undefined) return "(not set)";
+  const json = JSON.stringify(value);
+  if (allShowable(value) && json.length <= 200) return json;
+  if (Array.isArray(value)) return `(a list of ${value.length}, not shown)`;
+  if (typeof value !== "string") return "(an object, not shown)";
+  const armor = /-----BEGIN ([A-Z0-9 ]{1,40})-----/.exec(value);
+  return `(${armor ? `a ${armor[1]}, ` : ""}${value.length} characters, not shown)`;
+}
+
 export interface ConfigProblem {
   /** The full key path, e.g. `platform:tenants[1].hostname`. */
   key: string;
-  /** The offending value as JSON, or `[secret]`. */
+  /** The offending value as JSON, its shape where it may be secret, or `[secret]`. */
   value: string;
   message: string;
 }
@@ -87,8 +128,7 @@ function describeValue(
 ): string {
   if (secretKeys.has(String(path[0]))) return "[secret]";
   if (path.some((segment, depth) => isSecretKey(segment, depth))) return "[secret]";
-  const value = valueAt(raw, path);
-  return value === undefined ? "(not set)" : JSON.stringify(value);
+  return describe(valueAt(raw, path));
 }
 
 /**
@@ -103,7 +143,7 @@ export function configError(
   secretKeys: readonly string[] = [],
 ): ConfigError {
   const secretKeySet = new Set(secretKeys);
-  const secrets = secretValues(raw, secretKeySet);
+  const secrets = hiddenValues(raw, secretKeySet);
   const hide = (text: string) => redactSecrets(text, secrets);
   return new ConfigError(
     problems.map(({ path, message }) => ({

@@ -2,6 +2,7 @@
  * Reads a stack's `platform:*` config and validates it whole: schema, cross-field rules, and the
  * hostnames of the other committed stacks. Nothing is registered before this has passed.
  */
+import * as fs from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
 import * as runtimeConfig from "@pulumi/pulumi/runtime/config";
 import { devPortsOf, parsePool, slotCount, tenantSubnet } from "../lib/network";
@@ -10,7 +11,13 @@ import { defaultTenantConnections } from "../lib/postgres";
 import { configError, Problem } from "./errors";
 import { ConfigSurroundings, connectionProblems, crossFieldProblems, OtherStack } from "./rules";
 import { defaultTemporalImage, hostLabel, NAMESPACE, PlatformConfig, rawSchema } from "./schema";
-import { namespaceValues, readStackFile, stackFilePath, stacksIn } from "./stackFile";
+import {
+  namespaceValues,
+  plainTextPaths,
+  readStackFile,
+  stackFilePath,
+  stacksIn,
+} from "./stackFile";
 
 /**
  * Validates raw config values (as Pulumi hands them over: strings, or parsed JSON for
@@ -122,6 +129,25 @@ function otherStackConfigs(directory: string, stack: string): OtherStack[] {
 }
 
 /**
+ * Where `platform:secrets` holds plain text: its leaves that the stack file does not hold
+ * `secure:` (a value set with `--path` but without `--secret` sits beside encrypted ones), or the
+ * whole key where Pulumi does not hold it as a secret at all (no stack file, or config from
+ * elsewhere).
+ */
+function plainTextSecrets(
+  all: Record<string, unknown>,
+  secretKeys: readonly string[],
+  directory: string | null,
+  stack: string,
+): PropertyKey[][] {
+  const key = `${NAMESPACE}:secrets`;
+  const file = directory === null ? undefined : stackFilePath(directory, stack);
+  const written = file !== undefined && fs.existsSync(file) ? readStackFile(file)[key] : undefined;
+  if (written !== undefined) return plainTextPaths(written, ["secrets"]);
+  return all[key] !== undefined && !secretKeys.includes("secrets") ? [["secrets"]] : [];
+}
+
+/**
  * Reads every `platform:*` key of the running stack and validates it, together with the other
  * committed stack files in `stackFilesDirectory` (the project directory; `null` to skip them). A
  * key this program does not know is an error too: a typo must not silently fall back to a default.
@@ -134,11 +160,13 @@ export function loadPlatformConfig(
 ): PlatformConfig {
   const stack = pulumi.getStack();
   const all = pulumi.runtime.allConfig();
+  const secretKeys = Object.keys(namespaceValues(all, NAMESPACE)).filter((key) =>
+    isConfigSecret(`${NAMESPACE}:${key}`),
+  );
   return parsePlatformConfig(rawPlatformConfig(all), {
     stack,
-    secretKeys: Object.keys(namespaceValues(all, NAMESPACE)).filter((key) =>
-      isConfigSecret(`${NAMESPACE}:${key}`),
-    ),
+    secretKeys,
+    plainTextSecrets: plainTextSecrets(all, secretKeys, stackFilesDirectory, stack),
     dockerHost: new pulumi.Config("docker").get("host"),
     otherStacks: stackFilesDirectory === null ? [] : otherStackConfigs(stackFilesDirectory, stack),
     previous,

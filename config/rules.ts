@@ -31,6 +31,7 @@ import {
   DEFAULT_ADMIN_PORT,
   defaultTemporalImage,
   hostLabel,
+  NAMESPACE,
   TEMPORAL_IMAGES,
 } from "./schema";
 
@@ -55,6 +56,11 @@ export interface ConfigSurroundings {
   secretKeys?: readonly string[];
   /** What the stack's last deploy held (see lib/placement.ts). @default none: a first deploy */
   previous?: Placement;
+  /**
+   * Paths of the values under `platform:secrets` the stack holds in plain text: in its stack
+   * file, not `secure:`; or the whole key, where Pulumi does not hold it as a secret. @default none
+   */
+  plainTextSecrets?: readonly PropertyKey[][];
 }
 
 function record(value: unknown): Record<string, unknown> {
@@ -536,6 +542,19 @@ const DOCKER_ONLY: readonly { path: (string | number)[]; why: string }[] = [
 ];
 
 /**
+ * A secret in plain text sits in the stack file, and so in git. Registry addresses and user names
+ * are the only values under `platform:secrets` that are not secret.
+ */
+function plainTextSecretProblems({ plainTextSecrets = [] }: ConfigSurroundings): Problem[] {
+  return plainTextSecrets
+    .filter(([, group, , field]) => group !== "registries" || field === "password")
+    .map((path) => ({
+      path,
+      message: `is in plain text: set it with pulumi config set --secret --path '${NAMESPACE}:${keyPath(path)}' <value> (a plain value in a stack file goes to git: rotate it if it was ever committed)`,
+    }));
+}
+
+/**
  * A stack runs on one runtime: keys the other runtime reads are refused rather than ignored, and
  * what the Kubernetes runtime needs (names that fit a namespace, data kept where it is backed
  * up in production) is checked before anything is registered.
@@ -654,6 +673,7 @@ export function crossFieldProblems(
     ...backupProblems(raw),
     ...retiredProblems(raw),
     ...runtimeProblems(raw, surroundings.stack),
+    ...plainTextSecretProblems(surroundings),
   );
   if (raw.cloudflare !== undefined && raw.domain === undefined) {
     problems.push({

@@ -39,3 +39,15 @@ export function namespaceValues<T>(
       .map(([key, value]) => [key.slice(prefix.length), value]),
   );
 }
+
+/**
+ * The paths of the values in `value`, a stack file's config value, that are in plain text: every
+ * leaf that is not a `secure:` one.
+ */
+export function plainTextPaths(value: unknown, path: PropertyKey[] = []): PropertyKey[][] {
+  if (Array.isArray(value)) return value.flatMap((item, i) => plainTextPaths(item, [...path, i]));
+  if (value === null || typeof value !== "object") return [path];
+  const entries = Object.entries(value);
+  if (entries.length === 1 && entries[0][0] === "secure") return [];
+  return entries.flatMap(([key, item]) => plainTextPaths(item, [...path, key]));
+}

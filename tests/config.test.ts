@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
+import * as YAML from "yaml";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -69,7 +71,12 @@ test("the valid baseline passes, so each refusal below is about its one change",
 });
 
 test("refuses a tenant id that is not a slug", () =>
-  refuses({ ...valid, tenants: [tenant("Acme_1")] }, "platform:tenants[0].id", '"Acme_1"', /slug/));
+  refuses(
+    { ...valid, tenants: [tenant("Acme_1")] },
+    "platform:tenants[0].id",
+    "(6 characters, not shown)",
+    /slug/,
+  ));
 
 test("refuses a duplicate tenant id", () =>
   refuses(
@@ -323,6 +330,51 @@ test("stack files: encrypted values, top-level or nested, become placeholders an
   });
 });
 
+test("a secret in plain text is refused, naming its key and the command that encrypts it, never its value", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stackfile-"));
+  const plain = { redis: "plain-redis-password-0123", registry: "plain-registry-0123" };
+  const config = {
+    ...Object.fromEntries(Object.entries(valid).map(([key, value]) => [`platform:${key}`, value])),
+    "platform:secrets": {
+      // Set with --secret: encrypted. Beside it, values set with --path alone stay plain.
+      postgresPassword: { secure: "v1:abc:def" },
+      redisPassword: plain.redis,
+      registries: [{ address: "registry.example", username: "ci", password: plain.registry }],
+    },
+  };
+  fs.writeFileSync(path.join(dir, "Pulumi.staging.yaml"), YAML.stringify({ config }));
+  const run = await runProgram({
+    ...stackFileConfig(path.join(dir, "Pulumi.staging.yaml")),
+    stack: "staging",
+    stackFilesDirectory: dir,
+  });
+  assert.ok(run.error instanceof ConfigError, String(run.error));
+  assert.deepEqual(
+    run.error.problems.map((p) => [p.key, p.value]),
+    [
+      ["platform:secrets.redisPassword", "[secret]"],
+      ["platform:secrets.registries[0].password", "[secret]"],
+    ],
+  );
+  assert.match(
+    run.error.problems[0].message,
+    /in plain text: set it with pulumi config set --secret --path 'platform:secrets\.redisPassword' <value>/,
+  );
+  for (const value of Object.values(plain)) assert.ok(!run.error.message.includes(value));
+  assert.deepEqual(
+    run.registrations.filter((r) => r.custom),
+    [],
+  );
+
+  // Without a stack file (config from elsewhere), a key Pulumi does not hold as a secret.
+  await refuses(
+    { ...valid, secrets: { redisPassword: plain.redis } },
+    "platform:secrets",
+    "[secret]",
+    /in plain text: set it with pulumi config set --secret --path 'platform:secrets'/,
+  );
+});
+
 test("typed secrets: each refuses what one of its consumers would change, naming key and rule, never the value", async () => {
   const base = "Abcdefgh12345678";
   const key32 = Buffer.alloc(32, 0x5c).toString("base64");
@@ -455,6 +507,41 @@ test("a public mail provider in accessEmailDomains is refused unless explicitly 
   assert.deepEqual(allowed.tenants[0].accessEmailDomains, ["gmail.com"]);
 });
 
+test("an error shows a value only when it is a plain name: a password typed under the wrong key is described, never printed", async () => {
+  const password = "Tr0ub4dor&3-horse";
+  await refuses(
+    { ...valid, postgres: { adminHost: password } },
+    "platform:postgres.adminHost",
+    `(${password.length} characters, not shown)`,
+    /is not loopback/,
+  );
+  // Whatever a key holds, a value that is not a short lowercase name never reaches the error,
+  // in any form: the key that refused it, or any message that quotes it.
+  const keys: ((v: string) => Record<string, unknown>)[] = [
+    (v) => ({ postgres: { adminHost: v } }),
+    (v) => ({ domain: v }),
+    (v) => ({ network: { pool: v } }),
+    (v) => ({ tenants: [tenant("acme", { hostname: v }), tenant("globex")] }),
+    (v) => ({ tenants: [tenant(v), tenant("globex")] }),
+    (v) => ({ tenants: [tenant("acme", { accessEmailDomains: [v] }), tenant("globex")] }),
+    (v) => ({ redis: { image: v } }),
+  ];
+  const secretLike = fc
+    .string({ unit: "binary", minLength: 8 })
+    .filter((v) => /[^a-z0-9._:/@-]/.test(v));
+  fc.assert(
+    fc.property(fc.constantFrom(...keys), secretLike, (at, v) => {
+      try {
+        parsePlatformConfig({ ...valid, ...at(v) });
+      } catch (error) {
+        assert.ok(error instanceof ConfigError);
+        assert.ok(!error.message.includes(v), error.message);
+        assert.ok(!error.message.includes(encodeURIComponent(v)), error.message);
+      }
+    }),
+  );
+});
+
 test("staging and production refuse to run without a key to encrypt backups to", () =>
   refuses(
     { ...valid, environment: "production", backup: {} },
@@ -464,14 +551,22 @@ test("staging and production refuse to run without a key to encrypt backups to",
   ));
 
 test("a private key in config is refused before it reaches the host", async () => {
-  const privateKey =
-    "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBGV...\n-----END PGP PRIVATE KEY BLOCK-----\n";
+  // The shape of `gpg --export-secret-keys --armor`: base64 lines of 64 characters.
+  const body = Array.from({ length: 20 }, (_, i) =>
+    Buffer.alloc(48, `lQOYBGV${i}+/secret`).toString("base64"),
+  );
+  const privateKey = `-----BEGIN PGP PRIVATE KEY BLOCK-----\n\n${body.join("\n")}\n=AbCd\n-----END PGP PRIVATE KEY BLOCK-----\n`;
   const run = await runProgram({
     config: platformConfig({ ...valid, backup: { publicKey: privateKey } }),
   });
   assert.ok(run.error instanceof ConfigError);
   const problem = run.error.problems.find((p) => p.key === "platform:backup.publicKey");
   assert.match(problem?.message ?? "", /is a PRIVATE key: only the public half belongs in config/);
+  assert.equal(
+    problem?.value,
+    `(a PGP PRIVATE KEY BLOCK, ${privateKey.length} characters, not shown)`,
+  );
+  for (const line of body) assert.ok(!run.error.message.includes(line.slice(0, 16)));
   assert.deepEqual(
     run.registrations.filter((r) => r.custom),
     [],
@@ -482,13 +577,13 @@ test("refuses anything but an armored public key, an R2 bucket name R2 refuses, 
   await refuses(
     { ...valid, backup: { publicKey: "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgp" } },
     "platform:backup.publicKey",
-    '"age1qyqszqgpqyqszqgpqyqszqgpqyqszqgp"',
+    "(36 characters, not shown)",
     /must be an ASCII-armored OpenPGP public key/,
   );
   await refuses(
     { ...valid, backup: { publicKey: BACKUP_PUBLIC_KEY, r2: { bucket: "Backups_1" } } },
     "platform:backup.r2.bucket",
-    '"Backups_1"',
+    "(9 characters, not shown)",
     /must be an R2 bucket name/,
   );
   const noEdge = { environment: valid.environment, tenants: valid.tenants };

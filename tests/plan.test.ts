@@ -31,6 +31,13 @@ function editedStackFile(stack: string, edit: (config: Record<string, unknown>) 
   return file;
 }
 
+/**
+ * A value as `pulumi config set --secret` writes it, and the secrets provider that reads it back:
+ * here the "ciphertext" is the value itself, so a test can plant one and look for it.
+ */
+const sealed = (value: string) => ({ secure: value });
+const decrypt = (ciphertext: string) => ciphertext;
+
 const resource = (plan: Plan, name: string) => {
   const found = plan.resources.find((r) => r.name === name && r.custom);
   assert.ok(found, `no resource ${name}`);
@@ -63,15 +70,17 @@ describe("npm run plan", () => {
     // A SECRET_KEY must be base64 of 32 bytes.
     const PLANTED_KEY = Buffer.from("PLANTED-secret-key-0123456789abc").toString("base64");
     const planted = {
-      postgresPassword: "PLANTED-postgres-0123456789",
-      registries: [{ address: "r.example", username: "ci", password: "PLANTED-registry-0123" }],
-      tenants: { acme: { secretKey: PLANTED_KEY } },
+      postgresPassword: sealed("PLANTED-postgres-0123456789"),
+      registries: [
+        { address: "r.example", username: "ci", password: sealed("PLANTED-registry-0123") },
+      ],
+      tenants: { acme: { secretKey: sealed(PLANTED_KEY) } },
     };
     const file = editedStackFile("production", (config) => {
       config["platform:secrets"] = planted;
       config["cloudflare:apiToken"] = "PLANTED-cloudflare-token";
     });
-    const plan = await planCheckout(PROJECT_ROOT, "production", { configFile: file });
+    const plan = await planCheckout(PROJECT_ROOT, "production", { configFile: file, decrypt });
     const text = renderPlanJson(plan) + renderPlanMarkdown(plan);
     for (const needle of [
       "PLANTED",
@@ -218,10 +227,14 @@ describe("npm run plan:diff", () => {
     const base = await planCheckout(PROJECT_ROOT, "staging", { digestKey: key });
     const file = editedStackFile("staging", (config) => {
       config["platform:secrets"] = {
-        tenants: { globex: { adminPassword: "NEW-admin-password-0123" } },
+        tenants: { globex: { adminPassword: sealed("NEW-admin-password-0123") } },
       };
     });
-    const head = await planCheckout(PROJECT_ROOT, "staging", { configFile: file, digestKey: key });
+    const head = await planCheckout(PROJECT_ROOT, "staging", {
+      configFile: file,
+      digestKey: key,
+      decrypt,
+    });
     const diff = diffPlans(base, head, "main");
     const api = diff.changed.find((c) => c.name === "globex-api");
     assert.ok(api);

@@ -34,7 +34,9 @@ const TENANTS = ["acme", "globex"];
 function withConfig(options: RunOptions, changes: Record<string, unknown>): RunOptions {
   const config = { ...options.config };
   for (const [key, value] of Object.entries(changes)) config[key] = JSON.stringify(value);
-  return { ...options, config };
+  // Secrets are set with --secret, so Pulumi holds their key as one.
+  const secretKeys = [...(options.secretKeys ?? []), "platform:secrets"];
+  return { ...options, config, secretKeys };
 }
 
 async function run(options: RunOptions): Promise<RunResult> {

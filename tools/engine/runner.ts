@@ -58,6 +58,10 @@ export interface Registration {
   additionalSecretOutputs: string[];
   /** Top-level inputs whose changes the engine ignores once the resource exists. */
   ignoreChanges: string[];
+  /** Input paths whose changes replace the resource, whatever the provider says. */
+  replaceOnChanges: string[];
+  /** How long the provider may take to create, update or delete it; unset: the provider's default. */
+  customTimeouts: { create?: string; update?: string; delete?: string };
   /** Resolved inputs; secret values stay wrapped (see `isSecret` in ./mocks). */
   inputs: Record<string, unknown>;
 }
@@ -79,7 +83,22 @@ interface RegisterRequest {
   };
   getAdditionalsecretoutputsList(): string[];
   getIgnorechangesList(): string[];
+  getReplaceonchangesList(): string[];
+  getCustomtimeouts():
+    { getCreate(): string; getUpdate(): string; getDelete(): string } | undefined;
   getObject(): Parameters<typeof pulumi.runtime.deserializeProperties>[0];
+}
+
+/** The request's custom timeouts, without those it leaves to the provider (empty strings). */
+function customTimeouts(req: RegisterRequest): Registration["customTimeouts"] {
+  const timeouts = req.getCustomtimeouts();
+  if (timeouts === undefined) return {};
+  const given = {
+    create: timeouts.getCreate(),
+    update: timeouts.getUpdate(),
+    delete: timeouts.getDelete(),
+  };
+  return Object.fromEntries(Object.entries(given).filter(([, value]) => value !== ""));
 }
 
 function propertyDependencies(req: RegisterRequest): Record<string, string[]> {
@@ -148,6 +167,8 @@ class RecordingMonitor extends MockMonitor {
             propertyDependencies: propertyDependencies(req),
             additionalSecretOutputs: [...req.getAdditionalsecretoutputsList()].sort(),
             ignoreChanges: [...req.getIgnorechangesList()].sort(),
+            replaceOnChanges: [...req.getReplaceonchangesList()].sort(),
+            customTimeouts: customTimeouts(req),
             // Deserializing every request a second time cost the bigger programs' runs seconds.
             inputs: inputs ?? pulumi.runtime.deserializeProperties(req.getObject()),
           });
@@ -261,9 +282,13 @@ export const SECURE_PLACEHOLDER = "secure-placeholder-0123456789";
 
 /**
  * Reads a committed `Pulumi.<stack>.yaml` into the form `pulumi config` hands the program.
- * Encrypted (`secure:`) values, top-level or nested, become placeholders and their keys secret.
+ * Encrypted (`secure:`) values, top-level or nested, become what `decrypt` makes of them and
+ * their keys secret. Offline there is no secrets provider: by default each becomes a placeholder.
  */
-export function stackFileConfig(file: string): {
+export function stackFileConfig(
+  file: string,
+  decrypt: (ciphertext: string) => string = () => SECURE_PLACEHOLDER,
+): {
   config: Record<string, string>;
   secretKeys: string[];
 } {
@@ -277,7 +302,7 @@ export function stackFileConfig(file: string): {
         const entries = Object.entries(node as Record<string, unknown>);
         if (entries.length === 1 && entries[0][0] === "secure") {
           hasSecret = true;
-          return SECURE_PLACEHOLDER;
+          return decrypt(String(entries[0][1]));
         }
         return Object.fromEntries(entries.map(([k, v]) => [k, replace(v)]));
       }

@@ -31,6 +31,7 @@ async function runCheckout(
   stack: string,
   configFile?: string,
   previousOutputs?: Record<string, unknown>,
+  decrypt?: (ciphertext: string) => string,
 ): Promise<RunResult | undefined> {
   const file = configFile ?? stackFilePath(root, stack);
   if (!fs.existsSync(file)) {
@@ -38,7 +39,7 @@ async function runCheckout(
     return undefined;
   }
   const run = await runProgram({
-    ...stackFileConfig(file),
+    ...stackFileConfig(file, decrypt),
     stack,
     program: checkoutProgram(root),
     previousOutputs,
@@ -56,9 +57,17 @@ export async function planCheckout(
     digestKey?: string;
     /** The stack's outputs at its last deploy (see lib/placement.ts). @default none */
     previousOutputs?: Record<string, unknown>;
+    /** What a `secure:` value of the config file holds. @default a placeholder */
+    decrypt?: (ciphertext: string) => string;
   } = {},
 ): Promise<Plan> {
-  const run = await runCheckout(root, stack, options.configFile, options.previousOutputs);
+  const run = await runCheckout(
+    root,
+    stack,
+    options.configFile,
+    options.previousOutputs,
+    options.decrypt,
+  );
   return run ? buildPlan(stack, run, options.digestKey) : { stack, resources: [], outputs: {} };
 }
 
