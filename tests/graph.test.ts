@@ -153,6 +153,8 @@ for (const stack of COMMITTED_STACKS) {
           ["gateway", "front", "cloudflared"].includes(service) ||
           (["api", "dashboard"].includes(service) && stack !== "dev");
         assert.equal(r.deleteBeforeReplace, !blueGreen, `${r.name}: replacement order`);
+        // terraform-provider-docker v4.5.0 ignores a changed health check in place (#988).
+        assert.deepEqual(r.replaceOnChanges, ["healthcheck"], `${r.name}: a new check replaces`);
         if (blueGreen) assert.match(String(r.inputs.name), /-[0-9a-f]{10}$/, r.name);
         else assert.doesNotMatch(String(r.inputs.name), /-[0-9a-f]{10}$/, r.name);
         // A stop without a grace period kills at once (terraform-provider-docker v4.5.0).
@@ -844,6 +846,38 @@ test("a Dittofeed version bump re-runs the schema job and leaves the data servic
       inputs(after, name),
       `${name} is untouched by a version bump`,
     );
+  }
+});
+
+test("a job that moves a tenant's data may run for hours, on both runtimes; every other Docker job says its 20 minutes", async () => {
+  const minutes = (r: Registration) => Number(/^(\d+)m$/.exec(r.customTimeouts.create ?? "")?.[1]);
+  const dataJob = /-(snapshot|export|bootstrap|schema)$|-upgrade-/;
+  // Docker: terraform-provider-docker v4.5.0 waits for an attached container within its create
+  // timeout, 20 minutes by default (resource_docker_container.go).
+  const slowWorkers = committedStack("production");
+  slowWorkers.config = {
+    ...slowWorkers.config,
+    "platform:dittofeed": JSON.stringify({ workerCheckSeconds: 3600 }),
+  };
+  const docker = await runProgram(slowWorkers);
+  assert.equal(docker.error, undefined, String(docker.error));
+  const jobs = docker.registrations.filter((r) => r.type === CONTAINER && r.inputs.attach);
+  assert.ok(jobs.filter((j) => dataJob.test(j.name)).length >= 6);
+  for (const job of jobs) {
+    assert.equal(job.customTimeouts.update, job.customTimeouts.create, job.name);
+    const expected = dataJob.test(job.name) ? 240 : /worker-check/.test(job.name) ? 65 : 20;
+    assert.equal(minutes(job), expected, job.name);
+  }
+  // Kubernetes: the provider waits 10 minutes for a Job unless told otherwise; the Job's own
+  // deadline ends it a minute before the wait does, so it fails as a Job.
+  const kube = (await runCommitted("production-k8s")).run;
+  const kubeJobs = ofType(kube, "kubernetes:batch/v1:Job");
+  assert.ok(kubeJobs.filter((j) => dataJob.test(j.name)).length >= 2);
+  for (const job of kubeJobs) {
+    const deadline = (job.inputs.spec as { activeDeadlineSeconds: number }).activeDeadlineSeconds;
+    const wait = dataJob.test(job.name) ? minutes(job) : 10;
+    assert.equal(wait, dataJob.test(job.name) ? 240 : 10, job.name);
+    assert.equal(deadline, (wait - 1) * 60, job.name);
   }
 });
 

@@ -20,7 +20,13 @@ import { BACKUP_USER, backupAccessScript } from "../../lib/clickhouse";
 import { healthCheck } from "../../lib/healthchecks";
 import { BACKUP_CONNECTION_LIMIT } from "../../lib/postgres";
 import { dockerName, SharedService, tenantDockerName } from "../../lib/naming";
-import { dataOptions, PlatformContext, secretOrGenerated, waitFor } from "../shared/context";
+import {
+  dataOptions,
+  JOB_MINUTES,
+  PlatformContext,
+  secretOrGenerated,
+  waitFor,
+} from "../shared/context";
 import {
   dataVolume,
   jobSucceeded,
@@ -442,6 +448,7 @@ export class Backup extends pulumi.ComponentResource {
         owner: { environment: context.environment, service: kind, tenant: tenantId },
         network: context.network,
         memoryMb: this.memoryMb,
+        maxMinutes: JOB_MINUTES.data,
         shell: "bash",
         script: backupScript(),
         env: secretEnv({

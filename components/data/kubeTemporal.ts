@@ -15,7 +15,13 @@ import {
   temporalStartScript,
 } from "../../lib/temporal";
 import { GATEWAY_HEALTH_PATH, GATEWAY_HEALTH_PORT } from "../../lib/gateway";
-import { PostgresServer, RunScript, secretOrGenerated, waitFor } from "../shared/context";
+import {
+  JOB_MINUTES,
+  PostgresServer,
+  RunScript,
+  secretOrGenerated,
+  waitFor,
+} from "../shared/context";
 import { deployment, envSecret, KubeNamespace, service } from "../shared/kubernetes";
 import {
   jwksServerScript,
@@ -104,6 +110,8 @@ export class KubeTemporal extends pulumi.ComponentResource {
           env: { ...env, ...tls?.tool },
           description: "Temporal's schema job",
           secrets: [password],
+          // An upgrade's schema steps rewrite tables that grow with the workflows' history.
+          maxMinutes: JOB_MINUTES.data,
         },
         { parent: this, dependsOn: ready },
       );

@@ -22,6 +22,7 @@ import {
 } from "../../lib/temporal";
 import {
   dataOptions,
+  JOB_MINUTES,
   PlatformContext,
   secretOrGenerated,
   SharedServiceArgs,
@@ -234,6 +235,8 @@ export class Temporal extends pulumi.ComponentResource {
           memoryMb: 256,
           script: temporalSchemaScript(),
           env: secretEnv(env),
+          // An upgrade's schema steps rewrite tables that grow with the workflows' history.
+          maxMinutes: JOB_MINUTES.data,
         },
         { parent: this, dependsOn: ready },
       );

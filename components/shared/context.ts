@@ -94,6 +94,15 @@ export function waitFor(
 }
 
 /**
+ * How long a job may run, in minutes; a runtime waits that long for it. The docker provider
+ * would wait 20 minutes for an attached container (terraform-provider-docker v4.5.0,
+ * resource_docker_container.go) and the kubernetes provider 10 for a Job, and a job that outlives
+ * the wait fails `pulumi up` while it runs on. A job that moves or migrates a tenant's data (a
+ * snapshot, an export, a schema migration, an upgrade step) takes as long as the data does.
+ */
+export const JOB_MINUTES = { short: 20, data: 240 } as const;
+
+/**
  * A one-shot shell script a tenant's component needs run (an owner check, a user, a namespace),
  * described without saying what runs it: the stack's runtime decides (a Docker container on the
  * tenant's network, or a Kubernetes Job in the tenant's namespace).
@@ -115,6 +124,8 @@ export interface ScriptSpec {
   description: string;
   /** Secret values to redact from a failed job's output. @default none */
   secrets?: pulumi.Input<string>[];
+  /** How long it may run, in minutes (see {@link JOB_MINUTES}). @default the runtime's: 20 on Docker, 10 on Kubernetes */
+  maxMinutes?: number;
 }
 
 /** A script that was run: the resource that ran it, and a gate that resolves once it succeeded. */

@@ -16,6 +16,7 @@ import { redactSecrets } from "../../lib/redact";
 import { dockerName, SharedService, tenantDockerName } from "../../lib/naming";
 import {
   dataOptions,
+  JOB_MINUTES,
   PlatformContext,
   RunConnector,
   RunScript,
@@ -205,10 +206,14 @@ function baseArgs(spec: ContainerSpec): docker.ContainerArgs {
  * Fixed Docker names and fixed host ports collide with Pulumi's default create-before-delete
  * replacement, so containers are replaced delete-first. `envs` and a job's `containerLogs` (which
  * the provider stores in state) are secret outputs: state never holds an environment or a job's
- * output in plain text, and the policy pack can check that it is so.
+ * output in plain text, and the policy pack can check that it is so. A changed health check
+ * replaces the container: terraform-provider-docker v4.5.0 neither marks `healthcheck` ForceNew
+ * nor updates it in place (resourceDockerContainerUpdate changes restart, memory, CPU and blkio
+ * only), so the change would show on every preview and never reach Docker (kreuzwerker #988).
  */
 const containerOptions = {
   deleteBeforeReplace: true,
+  replaceOnChanges: ["healthcheck"],
   additionalSecretOutputs: ["envs", "containerLogs"],
 } satisfies pulumi.CustomResourceOptions;
 
@@ -381,6 +386,8 @@ export interface ScriptJobSpec extends Omit<ContainerSpec, "aliases" | "entrypoi
   script: pulumi.Input<string>;
   /** The shell that runs it; `bash` only in images that have it. @default "sh" */
   shell?: "sh" | "bash";
+  /** How long it may run, in minutes (see {@link JOB_MINUTES}). @default JOB_MINUTES.short */
+  maxMinutes?: number;
 }
 
 /**
@@ -413,14 +420,21 @@ export function scriptJob(
   spec: ScriptJobSpec,
   opts: CallerOptions,
 ): docker.Container {
-  const { script, shell, ...rest } = spec;
+  const { script, shell, maxMinutes = JOB_MINUTES.short, ...rest } = spec;
   const args = jobContainerArgs({
     ...rest,
     aliases: [],
     entrypoint: [shell ?? "sh", "-c"],
     command: [script],
   });
-  return new docker.Container(name, args, { ...opts, ...containerOptions });
+  // An attached container is waited for within its create timeout (the job is replaced, never
+  // updated in place): "Unable to wait container end of execution" past it.
+  const wait = `${maxMinutes}m`;
+  return new docker.Container(name, args, {
+    ...opts,
+    ...containerOptions,
+    customTimeouts: { create: wait, update: wait },
+  });
 }
 
 export class JobFailedError extends Error {
@@ -501,6 +515,7 @@ export function tenantScriptRunner(context: PlatformContext, tenantId: string): 
         }),
         script: spec.script,
         env: secretEnv(spec.env),
+        maxMinutes: spec.maxMinutes,
       },
       opts,
     );

@@ -337,9 +337,6 @@ export function service(
   );
 }
 
-/** Seconds a job may run before Kubernetes fails it: within the provider's 10-minute wait. */
-const JOB_DEADLINE_SECONDS = 540;
-
 /**
  * A one-shot job. `pulumi up` waits for it to complete and fails at once when it fails; one retry
  * absorbs a transient failure (a DNS answer that came late). It is never deleted after it
@@ -350,10 +347,23 @@ const JOB_DEADLINE_SECONDS = 540;
  */
 export function job(
   name: string,
-  args: { namespace: KubeNamespace; owner: KubeOwner; container: KubeContainer },
+  args: {
+    namespace: KubeNamespace;
+    owner: KubeOwner;
+    container: KubeContainer;
+    /**
+     * How long it may run, in minutes: `pulumi up` waits that long, and Kubernetes fails the job a
+     * minute earlier, so that it fails as a job rather than run on unseen. @default 10, the
+     * provider's wait (the job gets 9)
+     */
+    maxMinutes?: number;
+  },
   opts: Options,
 ): k8s.batch.v1.Job {
   const labels = kubeLabels(args.owner);
+  const maxMinutes = args.maxMinutes ?? 10;
+  const wait =
+    args.maxMinutes === undefined ? {} : { create: `${maxMinutes}m`, update: `${maxMinutes}m` };
   return new k8s.batch.v1.Job(
     name,
     {
@@ -364,7 +374,7 @@ export function job(
       },
       spec: {
         backoffLimit: 1,
-        activeDeadlineSeconds: JOB_DEADLINE_SECONDS,
+        activeDeadlineSeconds: (maxMinutes - 1) * 60,
         template: {
           metadata: { labels },
           spec: podSpec([container(args.owner.service, args.container, CPU_MILLIS.job)], {
@@ -373,7 +383,7 @@ export function job(
         },
       },
     },
-    inNamespace(args.namespace, opts),
+    { ...inNamespace(args.namespace, opts), customTimeouts: wait },
   );
 }
 
@@ -407,6 +417,7 @@ export function scriptRunner(args: { namespace: KubeNamespace; tenant?: string }
           ...env,
           memoryMb: spec.memoryMb,
         },
+        maxMinutes: spec.maxMinutes,
       },
       opts,
     );

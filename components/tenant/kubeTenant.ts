@@ -38,6 +38,7 @@ import {
 import { TenantAccess, TenantAccessArgs } from "../edge/tenantAccess";
 import {
   DependsOn,
+  JOB_MINUTES,
   keyOrGenerated,
   PostgresServer,
   ScriptSpec,
@@ -344,6 +345,7 @@ export class KubeTenant extends pulumi.ComponentResource {
         image: images.adminCli,
         script: bootstrapOnceScript(),
         env: environmentOf("bootstrap"),
+        maxMinutes: JOB_MINUTES.data,
         description: `Bootstrap of tenant ${id}`,
         secrets: stepSecrets,
       },
@@ -357,6 +359,7 @@ export class KubeTenant extends pulumi.ComponentResource {
         image: images.adminCli,
         script: SCHEMA_SCRIPT,
         env: environmentOf("schema"),
+        maxMinutes: JOB_MINUTES.data,
         description: `Schema migration of tenant ${id}`,
         secrets: stepSecrets,
       },

@@ -6,7 +6,7 @@ import { UpgradeStep } from "../../dittofeed/releases";
 import { Backup } from "../data/backup";
 import { ClickHouse } from "../data/clickhouse";
 import { tenantAccessScript } from "../../lib/clickhouse";
-import { PlatformContext, waitFor } from "../shared/context";
+import { JOB_MINUTES, PlatformContext, waitFor } from "../shared/context";
 import { jobSucceeded, scriptJob, secretEnv, tenantJobSpec } from "../shared/docker";
 import { installedVersion, UpgradeSteps } from "./upgrade";
 
@@ -153,6 +153,7 @@ export class Migration extends pulumi.ComponentResource {
         owner: { ...bootstrapSpec.owner, dittofeedVersion: args.dittofeedVersion },
         script: bootstrapOnceScript(),
         env: args.env.bootstrap,
+        maxMinutes: JOB_MINUTES.data,
       },
       {
         parent: this,
@@ -195,6 +196,7 @@ export class Migration extends pulumi.ComponentResource {
         ...job("schema", args.adminCliImage),
         script: SCHEMA_SCRIPT,
         env: args.env.schema,
+        maxMinutes: JOB_MINUTES.data,
       },
       {
         parent: this,

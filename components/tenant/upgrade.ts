@@ -2,7 +2,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { compareVersions, FIRST_SUPPORTED_VERSION, UpgradeStep } from "../../dittofeed/releases";
 import { LABELS } from "../../lib/labels";
-import { PlatformContext, waitFor } from "../shared/context";
+import { JOB_MINUTES, PlatformContext, waitFor } from "../shared/context";
 import { jobSucceeded, scriptJob, tenantJobSpec } from "../shared/docker";
 
 /** What a tenant's upgrade steps of one phase run with. */
@@ -74,6 +74,7 @@ export class UpgradeSteps extends pulumi.ComponentResource {
           }),
           script: args.installedVersion.apply((installed) => upgradeCommand(step, installed)),
           env: args.env,
+          maxMinutes: JOB_MINUTES.data,
         },
         {
           parent: this,

@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { DEFAULT_TASK_QUEUE, workerCheckScript, WorkerCheckEnv } from "../../lib/temporal";
 import { DittofeedService } from "../app/dittofeedService";
 import { Temporal } from "../data/temporal";
-import { PlatformContext } from "../shared/context";
+import { JOB_MINUTES, PlatformContext } from "../shared/context";
 import { jobSucceeded, scriptJob, secretEnv } from "../shared/docker";
 
 export interface WorkerCheckArgs {
@@ -53,6 +53,8 @@ export class WorkerCheck extends pulumi.ComponentResource {
         ...temporal.tctlJobSpec(args.context, tenantId, "worker-check"),
         script: workerCheckScript(),
         env: secretEnv({ ...env, WORKER_CONTAINERS: replacedWith }),
+        // It waits up to `waitSeconds` for a poll, then a few tctl calls.
+        maxMinutes: Math.max(JOB_MINUTES.short, Math.ceil(args.waitSeconds / 60) + 5),
       },
       { parent: this, dependsOn: workers.containers },
     );
