@@ -382,6 +382,19 @@ describe("npm run plan:diff", () => {
     assert.deepEqual([reordered.action, reordered.paths], ["none", ["options.dependsOn"]]);
     const protectedNow = only(edit("acme-database-db", { protect: true }));
     assert.deepEqual([protectedNow.action, protectedNow.paths], ["update", ["options.protect"]]);
+    // A new health check, which the provider would only record, replaces the container as the
+    // engine does on `replaceOnChanges`, delete-first with its downtime.
+    const postgres = base.resources.find((r) => r.name === "postgres" && r.custom)!;
+    const inputs = postgres.inputs as { healthcheck: Record<string, unknown> };
+    const rechecked = only(
+      edit("postgres", {
+        inputs: { ...inputs, healthcheck: { ...inputs.healthcheck, retries: 9 } },
+      }),
+    );
+    assert.deepEqual(
+      [rechecked.action, rechecked.replacingInputs, rechecked.replacement?.order],
+      ["replace", ["healthcheck"], "delete-first"],
+    );
   });
 
   test("end to end against HEAD: exits 0 and writes the JSON and Markdown", () => {

@@ -136,13 +136,18 @@ function compare(before: PlannedResource, after: PlannedResource): ResourceChang
   if (inputPaths.length + options.length === 0) return undefined;
   const topLevel = [...new Set(inputPaths.map((p) => p.split(/[.[]/)[0]))];
   const causes = [...topLevel, ...options.map((o) => `options.${o}`)];
+  // The engine replaces on a change under a `replaceOnChanges` path whatever the provider says
+  // (pulumi/pulumi, pkg/resource/deploy/step_generator.go, applyReplaceOnChanges).
+  const forced = after.replaceOnChanges ?? [];
   const kinds = [
     ...topLevel.map((property) =>
-      changeKind(
-        after.type,
-        property,
-        inputPaths.filter((p) => p.split(/[.[]/)[0] === property),
-      ),
+      forced.includes(property)
+        ? "replace"
+        : changeKind(
+            after.type,
+            property,
+            inputPaths.filter((p) => p.split(/[.[]/)[0] === property),
+          ),
     ),
     ...options.map((o): ChangeKind => OPTION_KINDS[o]),
   ];

@@ -28,6 +28,8 @@ export interface PlannedResource {
   additionalSecretOutputs: string[];
   /** Inputs whose changes the engine ignores once the resource exists. */
   ignoreChanges: string[];
+  /** Input paths whose changes replace it, whatever its provider would do. */
+  replaceOnChanges: string[];
   inputs: Json;
 }
 
@@ -110,6 +112,7 @@ export function buildPlan(stack: string, run: RunResult, digestKey?: string): Pl
       deleteBeforeReplace: r.deleteBeforeReplace ?? null,
       additionalSecretOutputs: r.additionalSecretOutputs,
       ignoreChanges: r.ignoreChanges,
+      replaceOnChanges: r.replaceOnChanges,
       inputs: redact(r.inputs, marker),
     };
   });
