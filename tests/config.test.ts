@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import mailProviders from "email-providers/all.json";
 import * as YAML from "yaml";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
 import { ConfigError, DEFAULT_DITTOFEED_VERSION, parsePlatformConfig } from "../config";
+import { MISSING_UPSTREAM } from "../config/rules";
 import {
   DEFAULT_NETWORK_POOL,
   defaultSlot,
@@ -496,6 +498,33 @@ test("a public mail provider in accessEmailDomains is refused unless explicitly 
     "platform:tenants[0].accessEmailDomains[1]",
     '"gmail.com"',
     /public mail provider: anyone can open an address there/,
+  );
+  // Country variants and privacy providers, from the maintained list and what it lacks.
+  const publicDomains = [
+    "hotmail.co.uk",
+    "outlook.fr",
+    "yahoo.co.jp",
+    "fastmail.com",
+    "tutanota.com",
+    "duck.com",
+    "gmx.de",
+  ];
+  const run = await runProgram({
+    config: platformConfig({
+      ...valid,
+      tenants: [tenant("acme", { accessEmailDomains: publicDomains }), tenant("globex")],
+    }),
+  });
+  assert.ok(run.error instanceof ConfigError);
+  assert.deepEqual(
+    run.error.problems.map((p) => p.key),
+    publicDomains.map((_, i) => `platform:tenants[0].accessEmailDomains[${i}]`),
+  );
+  // The hand-kept part holds only what the package lacks: drop an entry once it has it.
+  const upstream = new Set(mailProviders);
+  assert.deepEqual(
+    MISSING_UPSTREAM.filter((domain) => upstream.has(domain)),
+    [],
   );
   const allowed = parsePlatformConfig({
     ...valid,
