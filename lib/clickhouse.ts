@@ -99,3 +99,56 @@ export function backupAccessScript(args: { server: string; port: number }): stri
 export function lockUserScript(args: { server: string; port: number; user: string }): string {
   return `set -e; printf '%s;\n' "ALTER USER IF EXISTS ${args.user} HOST NONE" | clickhouse-client --host ${args.server} --port ${args.port}`;
 }
+
+/** Days ClickHouse keeps the rows of its own logs (`system.*_log`). */
+const SYSTEM_LOG_DAYS = 7;
+
+/**
+ * The system logs that ClickHouse 24.12's shipped `config.xml` turns on, each with an
+ * `event_date` column (ClickHouse 24.12, src/Interpreters/SystemLog.h `LIST_OF_ALL_SYSTEM_LOGS`).
+ * A log is created only when its element is in the config (`createSystemLog`): the ones off by
+ * default (session_log, zookeeper_log, ...) are left out, or a TTL here would turn them on.
+ */
+const SYSTEM_LOGS = [
+  "asynchronous_insert_log",
+  "asynchronous_metric_log",
+  "backup_log",
+  "blob_storage_log",
+  "crash_log",
+  "error_log",
+  "metric_log",
+  "part_log",
+  "processors_profile_log",
+  "query_log",
+  "query_metric_log",
+  "query_thread_log",
+  "query_views_log",
+  "s3queue_log",
+  "text_log",
+  "trace_log",
+] as const;
+
+/** Where the server reads {@link systemLogsConfig}: merged over config.xml at start. */
+export const SYSTEM_LOGS_CONFIG_PATH = "/etc/clickhouse-server/config.d/platform-system-logs.xml";
+
+/**
+ * A server config file that bounds ClickHouse's own logs, which otherwise grow until the server
+ * runs out of memory (error 241) and drops events (dittofeed #1844): each keeps `days` of rows
+ * (`<ttl>`, merged into the element of config.xml by name, src/Common/Config/ConfigProcessor.cpp
+ * `mergeRecursive`). `opentelemetry_span_log` is removed instead: 24.12 ships it with an
+ * `<engine>`, which a `<ttl>` beside it makes the server refuse to start (`createSystemLog`
+ * throws BAD_ARGUMENTS), and it records only queries that carry a trace context, which nothing
+ * here sends. A table whose TTL changes is renamed `<name>_0` and kept (`prepareTable`); see
+ * docs for the one-time cleanup.
+ */
+export function systemLogsConfig(): string {
+  const ttl = (log: string) =>
+    `  <${log}><ttl>event_date + INTERVAL ${SYSTEM_LOG_DAYS} DAY DELETE</ttl></${log}>`;
+  return [
+    "<clickhouse>",
+    ...SYSTEM_LOGS.map(ttl),
+    '  <opentelemetry_span_log remove="1" />',
+    "</clickhouse>",
+    "",
+  ].join("\n");
+}

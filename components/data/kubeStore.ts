@@ -38,6 +38,8 @@ export interface KubeStoreArgs {
   volume: { mountPath: string; storageGb: number; storageClass?: string };
   /** Who the server runs as (see `statefulSet`). */
   user: { mode: "drops" | "runs"; uid: number; gid: number };
+  /** Config files mounted into the container (see `statefulSet`). @default none */
+  files?: { path: string; content: string }[];
 }
 
 /**
@@ -78,6 +80,7 @@ export class KubeStore extends pulumi.ComponentResource {
         container,
         volume: args.volume,
         user: args.user,
+        files: args.files,
       },
       { parent: this },
     );

@@ -115,6 +115,8 @@ export interface ContainerSpec {
   capabilities?: `CAP_${string}`[];
   /** Named volumes to mount. @default none */
   volumes?: { volumeName: pulumi.Input<string>; containerPath: string; readOnly?: boolean }[];
+  /** Files written into the container before it starts; a change replaces it. @default none */
+  files?: { path: string; content: string }[];
 }
 
 /**
@@ -196,6 +198,7 @@ function baseArgs(spec: ContainerSpec): docker.ContainerArgs {
     command: spec.command,
     entrypoints: spec.entrypoint,
     volumes: spec.volumes,
+    uploads: spec.files?.map(({ path, content }) => ({ file: path, content })),
     // Without rotation, json-file logs grow until the host's disk is full.
     logDriver: "json-file",
     logOpts: { "max-size": "10m", "max-file": "3" },

@@ -141,7 +141,7 @@ export interface KubeContainer {
   ports?: { name: string; port: number }[];
   readinessProbe?: Record<string, unknown>;
   /** Where a volume is mounted. @default none */
-  volumeMounts?: { name: string; mountPath: string }[];
+  volumeMounts?: { name: string; mountPath: string; subPath?: string; readOnly?: boolean }[];
   /** Data services keep their image's user switching; everything else runs restricted. @default true */
   restricted?: boolean;
 }
@@ -249,11 +249,30 @@ export function statefulSet(
      * the volume's files either way.
      */
     user: { mode: "drops" | "runs"; uid: number; gid: number };
+    /**
+     * Files mounted read-only into the container, from a ConfigMap of their own: immutable, so a
+     * change makes a new one, which rolls the pod. @default none
+     */
+    files?: { path: string; content: string }[];
   },
   opts: Options,
 ): k8s.apps.v1.StatefulSet {
   const labels = kubeLabels(args.owner);
   const service = args.owner.service;
+  const files = args.files ?? [];
+  const fileKey = (path: string) => path.split("/").pop()!;
+  const configMap =
+    files.length === 0
+      ? undefined
+      : new k8s.core.v1.ConfigMap(
+          `${name}-files`,
+          {
+            metadata: { namespace: args.namespace.name, labels },
+            immutable: true,
+            data: Object.fromEntries(files.map((f) => [fileKey(f.path), f.content])),
+          },
+          inNamespace(args.namespace, { parent: opts.parent }),
+        );
   return new k8s.apps.v1.StatefulSet(
     name,
     {
@@ -272,13 +291,24 @@ export function statefulSet(
                 service,
                 {
                   ...args.container,
-                  volumeMounts: [{ name: "data", mountPath: args.volume.mountPath }],
+                  volumeMounts: [
+                    { name: "data", mountPath: args.volume.mountPath },
+                    ...files.map((f) => ({
+                      name: "files",
+                      mountPath: f.path,
+                      subPath: fileKey(f.path),
+                      readOnly: true,
+                    })),
+                  ],
                   restricted: args.user.mode === "runs",
                 },
                 CPU_MILLIS.service,
               ),
             ],
             {
+              ...(configMap && {
+                volumes: [{ name: "files", configMap: { name: configMap.metadata.name } }],
+              }),
               securityContext: {
                 seccompProfile: { type: "RuntimeDefault" },
                 fsGroup: args.user.gid,

@@ -105,6 +105,7 @@ const RULES: Record<string, TypeRule> = {
   "kubernetes:core/v1:ResourceQuota": kube("spec.scopes"),
   // Immutable, and the provider's `enableSecretMutable` is off by default anyway.
   "kubernetes:core/v1:Secret": kube("type", "stringData", "data"),
+  "kubernetes:core/v1:ConfigMap": kube("immutable", "data", "binaryData"),
   "kubernetes:core/v1:Service": kube("spec.clusterIP"),
   "kubernetes:networking.k8s.io/v1:NetworkPolicy": kube(),
   "kubernetes:apps/v1:Deployment": kube("spec.selector"),
