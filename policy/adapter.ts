@@ -45,6 +45,10 @@ export function fromPolicyResource(r: PolicyResource): CheckedResource {
     name: r.name,
     urn: r.urn,
     props: knownCopy(r.props) as Record<string, unknown>,
-    opts: { protect: r.opts.protect, additionalSecretOutputs: r.opts.additionalSecretOutputs },
+    opts: {
+      protect: r.opts.protect,
+      additionalSecretOutputs: r.opts.additionalSecretOutputs,
+      createTimeoutSeconds: r.opts.customTimeouts.createSeconds,
+    },
   };
 }

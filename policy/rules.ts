@@ -17,6 +17,8 @@ export interface CheckedResource {
     additionalSecretOutputs: string[];
     /** Known offline only; CrossGuard does not pass it to policies. */
     retainOnDelete?: boolean;
+    /** How long the engine waits for the provider to create it (`customTimeouts`); 0: the provider's default. */
+    createTimeoutSeconds: number;
   };
   /** Top-level inputs that were secrets. Known offline only. */
   secretInputs?: string[];
@@ -490,7 +492,7 @@ export const RULES: Rule[] = [
   {
     name: "kubernetes-jobs-end",
     description:
-      "On Kubernetes, every Job fails within the provider's wait (a backoffLimit and an activeDeadlineSeconds under 10 minutes) and is never deleted once finished (no ttlSecondsAfterFinished), which would make the provider run it again.",
+      "On Kubernetes, every Job fails within the provider's wait (a backoffLimit, and an activeDeadlineSeconds under its create timeout, 10 minutes unless customTimeouts says more) and is never deleted once finished (no ttlSecondsAfterFinished), which would make the provider run it again.",
     enforcementLevel: "mandatory",
     reads: { types: [KUBE_JOB], props: ["spec"] },
     check: (resources) =>
@@ -500,9 +502,10 @@ export const RULES: Rule[] = [
         if (typeof spec.backoffLimit !== "number" || spec.backoffLimit > 2) {
           problems.push("has no backoffLimit of at most 2, so a failing step retries for minutes");
         }
-        if (typeof spec.activeDeadlineSeconds !== "number" || spec.activeDeadlineSeconds >= 600) {
+        const wait = r.opts.createTimeoutSeconds || 600;
+        if (typeof spec.activeDeadlineSeconds !== "number" || spec.activeDeadlineSeconds >= wait) {
           problems.push(
-            "has no activeDeadlineSeconds under 600, so a hung step outlasts the provider's wait",
+            `has no activeDeadlineSeconds under ${wait}, so a hung step outlasts the provider's wait`,
           );
         }
         if (spec.ttlSecondsAfterFinished !== undefined) {

@@ -21,7 +21,7 @@ function resource(
     name,
     urn: `urn:pulumi:test::platform::${type}::${name}`,
     props,
-    opts: { protect: false, additionalSecretOutputs: [], ...opts },
+    opts: { protect: false, additionalSecretOutputs: [], createTimeoutSeconds: 0, ...opts },
     ...(secretInputs ? { secretInputs } : {}),
   };
 }
@@ -268,7 +268,14 @@ const CASES: Record<string, { pass: CheckedResource[]; fail: CheckedResource[]; 
       expect: /namespace k8s-acme has no default-deny NetworkPolicy/,
     },
     "kubernetes-jobs-end": {
-      pass: [kubeJob({})],
+      pass: [
+        kubeJob({}),
+        // A data job the engine waits hours for may run nearly as long.
+        {
+          ...kubeJob({ activeDeadlineSeconds: 14340 }),
+          opts: { ...kubeJob({}).opts, createTimeoutSeconds: 14400 },
+        },
+      ],
       fail: [kubeJob({ ttlSecondsAfterFinished: 600 })],
       expect: /acme-schema sets ttlSecondsAfterFinished/,
     },
@@ -395,7 +402,11 @@ async function previewResources(plant: (resources: CheckedResource[]) => void) {
         name: r.name,
         urn: r.urn,
         props: unknownCheckingProxy(r.props),
-        opts: { protect: r.opts.protect, additionalSecretOutputs: r.opts.additionalSecretOutputs },
+        opts: {
+          protect: r.opts.protect,
+          additionalSecretOutputs: r.opts.additionalSecretOutputs,
+          customTimeouts: { createSeconds: r.opts.createTimeoutSeconds },
+        },
       }) as unknown as PolicyResource,
   );
 }

@@ -20,10 +20,14 @@ export function fromRegistration(r: Registration): CheckedResource {
       protect: r.protect,
       retainOnDelete: r.retainOnDelete,
       additionalSecretOutputs: r.additionalSecretOutputs,
+      createTimeoutSeconds: minutes(r.customTimeouts.create) * 60,
     },
     secretInputs,
   };
 }
+
+/** `240m`, as this program writes a timeout, in minutes; 0 when unset. */
+const minutes = (timeout: string | undefined) => Number(/^(\d+)m$/.exec(timeout ?? "")?.[1] ?? 0);
 
 /** Secrets unwrapped, as CrossGuard hands values to policies (and the provider to the API). */
 export function unwrap(value: unknown): unknown {
