@@ -526,6 +526,10 @@ const DOCKER_ONLY: readonly { path: (string | number)[]; why: string }[] = [
     why: "it sizes one Docker host; on Kubernetes the scheduler places pods and ResourceQuota bounds each tenant",
   },
   {
+    path: ["hostSwapLimit"],
+    why: "it says what one Docker host's kernel accounts; on Kubernetes the kubelet manages swap",
+  },
+  {
     path: ["backup"],
     why: "the backup service runs on Docker only so far; on Kubernetes keep data in managed services (platform:postgres.external, platform:clickhouse.external) with their own backups",
   },

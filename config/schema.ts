@@ -421,6 +421,7 @@ export const rawSchema = z
       .prefault({}),
     retiredTenants: z.array(slug).default([]),
     hostMemoryMb: z.number().int().min(512).optional(),
+    hostSwapLimit: z.boolean().default(true),
     secrets: secretsSchema,
   })
   .strict();

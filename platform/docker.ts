@@ -269,6 +269,7 @@ export function createDockerPlatform(
     stack,
     environment: config.environment,
     network: network.name,
+    swapLimit: config.hostSwapLimit,
     releaseKey: new random.RandomBytes("release-key", { length: 32 }).base64,
   };
   const images = pullImages(config, provider);

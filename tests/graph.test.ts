@@ -849,6 +849,20 @@ test("a Dittofeed version bump re-runs the schema job and leaves the data servic
   }
 });
 
+test("a host without swap accounting is stated in config, and no container then reports a swap change on every refresh", async () => {
+  // moby v28.5.2 daemon/daemon_unix.go (verifyPlatformContainerResources): without swap
+  // accounting, Docker stores MemorySwap -1 whatever it is asked, and the provider reads it back.
+  const base = committedStack("production");
+  const noSwap = await runProgram({
+    ...base,
+    config: { ...base.config, "platform:hostSwapLimit": "false" },
+  });
+  assert.equal(noSwap.error, undefined, String(noSwap.error));
+  const containers = ofType(noSwap, CONTAINER);
+  assert.ok(containers.length > 20);
+  for (const r of containers) assert.equal(r.inputs.memorySwap, -1, r.name);
+});
+
 test("a job that moves a tenant's data may run for hours, on both runtimes; every other Docker job says its 20 minutes", async () => {
   const minutes = (r: Registration) => Number(/^(\d+)m$/.exec(r.customTimeouts.create ?? "")?.[1]);
   const dataJob = /-(snapshot|export|bootstrap|schema)$|-upgrade-/;

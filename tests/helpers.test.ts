@@ -28,6 +28,7 @@ test("published ports are bound to loopback whatever the caller asks", () => {
     network: "n",
     aliases: ["x"],
     memoryMb: 128,
+    swapLimit: true,
     healthcheck: httpGetCheck(1, "/"),
     ports: [{ internal: 3000, external: 3000 }],
   });

@@ -102,6 +102,7 @@ export class DittofeedService extends pulumi.ComponentResource {
           dittofeedVersion: args.dittofeedVersion,
         },
         network: context.network,
+        swapLimit: context.swapLimit,
         memoryMb: args.memoryMb,
         cpus: args.cpus,
         env: args.env,

@@ -183,6 +183,7 @@ export class Backup extends pulumi.ComponentResource {
       image,
       // Not `backup`: that label finds the service itself.
       owner: { environment: context.environment, service },
+      swapLimit: context.swapLimit,
       network: context.network,
       memoryMb: 256,
       script,
@@ -286,6 +287,7 @@ export class Backup extends pulumi.ComponentResource {
         name: dockerName(context.stack, "backup"),
         image: postgres.image,
         owner: { environment: context.environment, service: "backup" },
+        swapLimit: context.swapLimit,
         network: context.network,
         aliases: [],
         memoryMb: args.memoryMb,
@@ -446,6 +448,7 @@ export class Backup extends pulumi.ComponentResource {
         name: tenantDockerName(context.stack, tenantId, kind),
         image: this.image,
         owner: { environment: context.environment, service: kind, tenant: tenantId },
+        swapLimit: context.swapLimit,
         network: context.network,
         memoryMb: this.memoryMb,
         maxMinutes: JOB_MINUTES.data,

@@ -94,6 +94,7 @@ export class Postgres extends pulumi.ComponentResource {
       name: dockerName(context.stack, service),
       image: args.image,
       network: context.network,
+      swapLimit: context.swapLimit,
       memoryMb,
     });
     // Runs whenever the image changes, before the server is replaced: a new major over the old

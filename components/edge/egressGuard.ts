@@ -35,6 +35,7 @@ export class EgressGuard extends pulumi.ComponentResource {
         name: dockerName(context.stack, "egress-guard"),
         image: args.image,
         owner: { environment: context.environment, service: "egress-guard" },
+        swapLimit: context.swapLimit,
         network: HOST_NETWORK,
         aliases: [],
         capabilities: ["CAP_NET_ADMIN", "CAP_NET_RAW"],

@@ -11,6 +11,8 @@ export interface PlatformContext {
   environment: Environment;
   /** The name of the stack's Docker network. */
   network: pulumi.Input<string>;
+  /** Whether the Docker host's kernel limits swap (`platform:hostSwapLimit`). */
+  swapLimit: boolean;
   /**
    * The stack's release key (secret, generated once): keys the tags that tell a blue/green
    * container's releases apart (see `releaseTag`). Replacing it renames every such container.

@@ -101,6 +101,8 @@ export interface ContainerSpec {
   /** Further networks the container joins, with its names there: only a tenant's relays have one. @default none */
   moreNetworks?: { network: pulumi.Input<string>; aliases: pulumi.Input<string>[] }[];
   memoryMb: number;
+  /** Whether the host limits swap (see `PlatformContext.swapLimit`). */
+  swapLimit: boolean;
   /** The most CPUs it may use (a tenant's apps: a tenant cannot starve the host). @default unlimited */
   cpus?: number;
   /** `KEY=value` pairs; pass a secret Output when any value is secret. @default none */
@@ -134,6 +136,7 @@ export function sharedServiceSpec(
     name: dockerName(context.stack, service),
     image: args.image,
     owner: { environment: context.environment, service },
+    swapLimit: context.swapLimit,
     network: context.network,
     aliases: [alias, sharedAlias(alias)],
     memoryMb: args.memoryMb,
@@ -189,10 +192,12 @@ function baseArgs(spec: ContainerSpec): docker.ContainerArgs {
     capabilities: capabilitiesOf(spec),
     memory: spec.memoryMb,
     cpus: spec.cpus === undefined ? undefined : dockerCpus(spec.cpus),
-    // Without it Docker sets twice the memory, which the provider reads back as a change on every
-    // refresh (terraform-provider-docker v4.5.x reads `HostConfig.MemorySwap`). Equal to the limit:
-    // no swap, so a container over its limit is killed rather than slowing the whole host.
-    memorySwap: spec.memoryMb,
+    // Equal to the limit: no swap, so a container over its limit is killed rather than slowing the
+    // whole host. Unset, Docker would store twice the memory (moby v28.5.2, daemon/daemon_unix.go
+    // adaptContainerSettings); on a kernel without swap accounting it stores -1 whatever it is
+    // asked (verifyPlatformContainerResources), and terraform-provider-docker v4.5.0 reads back
+    // `HostConfig.MemorySwap` as it is: anything else would show a change on every refresh.
+    memorySwap: spec.swapLimit ? spec.memoryMb : -1,
     envs: spec.env,
     hostname: spec.hostname,
     command: spec.command,
@@ -413,6 +418,7 @@ export function tenantJobSpec(
     name: tenantDockerName(context.stack, tenantId, job.name),
     image: job.image,
     owner: { environment: context.environment, service: job.service ?? job.name, tenant: tenantId },
+    swapLimit: context.swapLimit,
     network: context.network,
     memoryMb: job.memoryMb,
   };
@@ -647,6 +653,7 @@ export function dockerConnector(args: {
         name: dockerName(context.stack, "cloudflared"),
         image: args.image,
         owner: { environment: context.environment, service: "cloudflared" },
+        swapLimit: context.swapLimit,
         network: context.network,
         aliases: ["cloudflared"],
         memoryMb: args.memoryMb,
@@ -668,6 +675,7 @@ export function dockerConnector(args: {
         name: dockerName(context.stack, "tunnel-check"),
         image: args.routesCheck.image,
         owner: { environment: context.environment, service: "tunnel-check" },
+        swapLimit: context.swapLimit,
         network: context.network,
         namespaceOf: connector.id,
         memoryMb: args.routesCheck.memoryMb,

@@ -78,6 +78,7 @@ export class Front extends pulumi.ComponentResource {
         name: tenantDockerName(context.stack, tenantId, "front"),
         image: args.image,
         owner: { environment: context.environment, service: "front", tenant: tenantId },
+        swapLimit: context.swapLimit,
         network: context.network,
         aliases: [],
         moreNetworks: [{ network: args.dataNetwork, aliases: [] }],

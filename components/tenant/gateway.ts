@@ -50,6 +50,7 @@ export class Gateway extends pulumi.ComponentResource {
         name: tenantDockerName(context.stack, tenantId, "gateway"),
         image: args.image,
         owner: { environment: context.environment, service: "gateway", tenant: tenantId },
+        swapLimit: context.swapLimit,
         network: args.tenantNetwork,
         aliases: [...new Set(args.shared.map((endpoint) => endpoint.host))],
         moreNetworks: [{ network: context.network, aliases: [] }],
