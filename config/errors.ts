@@ -11,7 +11,7 @@ function isSecretKey(segment: PropertyKey, depth: number): boolean {
   const key = String(segment);
   return (
     (depth === 0 && key === "secrets") ||
-    /secret|passw|token|credential|private|apikey|api_key/i.test(key)
+    /secret|pass|pwd|token|credential|private|api_?key|dsn|auth/i.test(key)
   );
 }
 
@@ -26,9 +26,11 @@ function hiddenValues(
   depth = 0,
   underSecret = false,
 ): string[] {
-  if (typeof raw === "number") return underSecret ? [String(raw)] : [];
-  if (typeof raw === "string")
-    return underSecret || (raw.length >= MIN_HIDDEN && !showable(raw)) ? [raw] : [];
+  if (typeof raw === "number" || typeof raw === "string") {
+    const text = String(raw);
+    const hidden = underSecret || (typeof raw === "string" && !showable(text));
+    return hidden && text.length >= MIN_HIDDEN ? [text] : [];
+  }
   if (raw === null || typeof raw !== "object") return [];
   return Object.entries(raw as Record<string, unknown>).flatMap(([key, value]) =>
     hiddenValues(
@@ -40,7 +42,10 @@ function hiddenValues(
   );
 }
 
-/** Shorter text is not hidden inside messages: it would blank unrelated words, and guards little. */
+/**
+ * Shorter text is not hidden inside messages, which are fixed text: blanking a short secret where
+ * it happens to occur in them would reveal it. Their key's value is hidden all the same.
+ */
 const MIN_HIDDEN = 8;
 
 /**
@@ -53,6 +58,8 @@ function showable(value: string): boolean {
   return (
     value.length <= 100 &&
     /^[a-z0-9][a-z0-9._:/@-]*$/.test(value) &&
+    // No user and password before a host (`postgresql://admin:pw@db`).
+    !/:[^/@]*@/.test(value) &&
     !value.split(/[._:/@-]/).some((part) => part.length >= 16 && /\d/.test(part))
   );
 }
@@ -87,6 +94,8 @@ export interface ConfigProblem {
 export interface Problem {
   path: PropertyKey[];
   message: string;
+  /** Show nothing of its value: a key this program does not know may hold anything. */
+  conceal?: boolean;
 }
 
 /** Thrown for an invalid stack config; lists every problem at once. */
@@ -143,12 +152,17 @@ export function configError(
   secretKeys: readonly string[] = [],
 ): ConfigError {
   const secretKeySet = new Set(secretKeys);
-  const secrets = hiddenValues(raw, secretKeySet);
+  const secrets = [
+    ...hiddenValues(raw, secretKeySet),
+    ...problems.flatMap((p) =>
+      p.conceal ? hiddenValues(valueAt(raw, p.path), secretKeySet, 0, true) : [],
+    ),
+  ];
   const hide = (text: string) => redactSecrets(text, secrets);
   return new ConfigError(
-    problems.map(({ path, message }) => ({
+    problems.map(({ path, message, conceal }) => ({
       key: formatPath(path),
-      value: hide(describeValue(raw, path, secretKeySet)),
+      value: conceal ? "(not shown)" : hide(describeValue(raw, path, secretKeySet)),
       message: hide(message),
     })),
   );

@@ -34,7 +34,11 @@ export function parsePlatformConfig(
     ? []
     : result.error.issues.flatMap((issue) =>
         issue.code === "unrecognized_keys"
-          ? issue.keys.map((key) => ({ path: [...issue.path, key], message: "is not a known key" }))
+          ? issue.keys.map((key) => ({
+              path: [...issue.path, key],
+              message: "is not a known key",
+              conceal: true,
+            }))
           : [{ path: [...issue.path], message: issue.message }],
       );
   const problems = [...fieldProblems, ...crossFieldProblems(raw, surroundings)];

@@ -29,7 +29,8 @@ function encodedForms(secret: string): string[] {
   const userinfo = url.password;
   url.search = `?${secret}`;
   const percentEncoded = [
-    encodeURIComponent(secret),
+    // It throws on a lone surrogate, which a URL's setters replace instead.
+    /\p{Cs}/u.test(secret) ? "" : encodeURIComponent(secret),
     userinfo,
     url.search.slice(1),
     new URLSearchParams({ s: secret }).toString().slice(2),

@@ -166,7 +166,7 @@ test("refuses an exposed tenant without anyone allowed to sign in", () =>
   ));
 
 test("refuses an unknown key instead of silently defaulting", () =>
-  refuses({ ...valid, tenant: [] }, "platform:tenant", "[]", /not a known key/));
+  refuses({ ...valid, tenant: [] }, "platform:tenant", "(not shown)", /not a known key/));
 
 test("refuses a floating image tag", () =>
   refuses(
@@ -207,7 +207,7 @@ test("never echoes a secret value in an error", () => {
       parsePlatformConfig({ ...valid, secrets: { postgresPassword: "short", unknown: leaked } }),
     (error: ConfigError) => {
       assert.ok(error.message.includes("platform:secrets.postgresPassword = [secret]"));
-      assert.ok(error.message.includes("platform:secrets.unknown = [secret]"));
+      assert.ok(error.message.includes("platform:secrets.unknown = (not shown)"));
       assert.ok(!error.message.includes(leaked) && !error.message.includes("short:"));
       return true;
     },
@@ -544,6 +544,13 @@ test("an error shows a value only when it is a plain name: a password typed unde
     `(${password.length} characters, not shown)`,
     /is not loopback/,
   );
+  const url = "postgresql://admin:hunter22@db.example.com:5432/app";
+  await refuses(
+    { ...valid, postgres: { adminHost: url } },
+    "platform:postgres.adminHost",
+    `(${url.length} characters, not shown)`,
+    /is not loopback/,
+  );
   // Whatever a key holds, a value that is not a short lowercase name never reaches the error,
   // in any form: the key that refused it, or any message that quotes it.
   const keys: ((v: string) => Record<string, unknown>)[] = [
@@ -554,10 +561,15 @@ test("an error shows a value only when it is a plain name: a password typed unde
     (v) => ({ tenants: [tenant(v), tenant("globex")] }),
     (v) => ({ tenants: [tenant("acme", { accessEmailDomains: [v] }), tenant("globex")] }),
     (v) => ({ redis: { image: v } }),
+    // A key this program does not know (a one-letter typo of a secret's) may hold anything.
+    (v) => ({ postgres: { adminPasword: v } }),
   ];
-  const secretLike = fc
-    .string({ unit: "binary", minLength: 8 })
-    .filter((v) => /[^a-z0-9._:/@-]/.test(v));
+  const word = fc.string({ unit: fc.constantFrom(..."abcxyz0189".split("")), minLength: 3 });
+  const secretLike = fc.oneof(
+    fc.string({ unit: "binary", minLength: 8 }).filter((v) => /[^a-z0-9._:/@-]/.test(v)),
+    // Lowercase, but with a password before the host.
+    fc.tuple(word, word, word).map(([u, p, h]) => `postgresql://${u}:${p}@${h}.example:5432`),
+  );
   fc.assert(
     fc.property(fc.constantFrom(...keys), secretLike, (at, v) => {
       try {

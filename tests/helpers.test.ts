@@ -92,14 +92,21 @@ test("a secret is redacted in every form a consumer prints it, alone or inside l
   ];
   const other = fc.string({ unit: fc.constantFrom(..."xyz \n".split("")) });
   fc.assert(
-    fc.property(fc.string({ unit: "binary", minLength: 1 }), other, other, (s, a, b) => {
-      for (const [name, consume] of consumers) {
-        const printed = consume(s);
-        const redacted = redactSecrets(`${a}${printed}${b}`, [s]);
-        assert.ok(!redacted.includes(printed), `${name}: ${redacted}`);
-      }
-    }),
+    // Config refuses control characters in a secret; a URL drops tabs and newlines anyway.
+    fc.property(
+      fc.string({ unit: "binary", minLength: 8 }).filter((s) => !/\p{Cc}/u.test(s)),
+      other,
+      other,
+      (s, a, b) => {
+        for (const [name, consume] of consumers) {
+          const printed = consume(s);
+          const redacted = redactSecrets(`${a}${printed}${b}`, [s]);
+          assert.ok(!redacted.includes(printed), `${name}: ${redacted}`);
+        }
+      },
+    ),
   );
+  assert.equal(redactSecrets("a \ud800 b", ["\ud800"]), "a [secret] b", "a lone surrogate");
   // Inside a longer base64 text (an Authorization: Basic header, a base64 blob), the secret's
   // characters depend on where it starts: none of those that encode its bits alone survive.
   fc.assert(

@@ -950,6 +950,13 @@ describe("the policy pack on a Kubernetes stack", () => {
         : r,
     );
     assert.equal(violationsOf(changed, "kubernetes-jobs-end").length, 2);
+    // A data Job's deadline of hours, without the wait that goes with it, outlasts the provider.
+    const unwaited = run.registrations.map((r) =>
+      r.name === "stark-schema" ? { ...r, customTimeouts: {} } : r,
+    );
+    assert.deepEqual(violationsOf(unwaited, "kubernetes-jobs-end"), [
+      "stark-schema has no activeDeadlineSeconds under 600, so a hung step outlasts the provider's wait",
+    ]);
   });
 
   test("production data kept in the cluster, where nothing backs it up, is caught", async () => {

@@ -36,11 +36,14 @@ interface Server {
   cacheLag?: number;
   /** Pollers `taskqueue describe` lists: identity and last access (`NOW` for the call's time). */
   pollers?: [string, string][];
+  /** Seconds each call takes, as a frontend under load does. @default 0 */
+  slow?: number;
 }
 
 const FAKE_TCTL = `#!/bin/sh
 # Records each call, then answers as tctl v1.18.0 would.
 echo "$*" >> "$STATE/calls"
+sleep "$(cat "$STATE/slow")"
 ns=""; while [ "$1" != "" ]; do case "$1" in --namespace) ns="$2"; shift 2;; *) break;; esac; done
 case "$1 $2" in
   "namespace register")
@@ -84,6 +87,7 @@ async function runScript(
   fs.writeFileSync(path.join(bin, "tctl"), FAKE_TCTL, { mode: 0o755 });
   fs.writeFileSync(path.join(state, "existing"), server.existing.map((n) => `${n}\n`).join(""));
   fs.writeFileSync(path.join(state, "lag"), String(server.cacheLag ?? 0));
+  fs.writeFileSync(path.join(state, "slow"), String(server.slow ?? 0));
   fs.writeFileSync(
     path.join(state, "deprecated"),
     (server.deprecated ?? []).map((n) => `${n}\n`).join(""),
@@ -192,6 +196,19 @@ describe("the worker check, in a real shell", () => {
     assert.equal(result.code, 1);
     assert.match(result.output, /since \S+ from: acme-worker-1 acme-worker-2\./);
     assert.match(result.output, /WORKFLOW POLLER IDENTITY/, "Temporal's answer is shown");
+  });
+
+  test("gives up after WAIT_SECONDS of wall-clock time, however long each tctl call takes", async () => {
+    // The job's wait (customTimeouts) is counted from WAIT_SECONDS: counted in loops, 3 seconds
+    // with 2-second calls would take 11.
+    const started = Date.now();
+    const result = await runScript(
+      { existing: ["acme"], pollers: [], slow: 2 },
+      { WAIT_SECONDS: "3" },
+      workerCheckScript(),
+    );
+    assert.equal(result.code, 1, result.output);
+    assert.ok(Date.now() - started < 7000, `took ${Date.now() - started} ms`);
   });
 
   test("a hostname that merely ends like another's does not count", async () => {

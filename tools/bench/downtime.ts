@@ -96,7 +96,9 @@ async function downOf(
   const { config, secretKeys } = stackFileConfig(stackFilePath(root, stack));
   const program = checkoutProgram(root);
   const planOf = async (values: Record<string, string>) => {
-    const run = await runProgram({ config: values, secretKeys, stack, program });
+    // A rotated secret is set with --secret: Pulumi holds its key as one.
+    const secret = [...secretKeys, "platform:secrets"];
+    const run = await runProgram({ config: values, secretKeys: secret, stack, program });
     if (run.error) throw new Error(`stack ${stack}, ${change.id}: ${run.error.message}`);
     return buildPlan(stack, run, digestKey);
   };

@@ -1,7 +1,7 @@
 /** The difference between two plans, resource by resource, with what the engine would do to each. */
 import { parsePlacement, PLACEMENT_OUTPUT } from "../../lib/placement";
 import { Json, Plan, PlannedResource, shortType } from "./plan";
-import { ChangeKind, changeKind, strongest } from "./replacement";
+import { ChangeKind, changeKind, strongest, under } from "./replacement";
 
 export interface ResourceRef {
   id: string;
@@ -128,7 +128,7 @@ function compare(before: PlannedResource, after: PlannedResource): ResourceChang
   // already exists.
   const ignored = after.ignoreChanges ?? [];
   const inputPaths = changedPaths(before.inputs, after.inputs).filter(
-    (p) => !ignored.some((i) => p === i || p.startsWith(`${i}.`) || p.startsWith(`${i}[`)),
+    (p) => !ignored.some((i) => under(p, i)),
   );
   const options = (Object.keys(OPTION_KINDS) as ComparedOption[]).filter(
     (o) => JSON.stringify(before[o]) !== JSON.stringify(after[o]),
@@ -138,17 +138,13 @@ function compare(before: PlannedResource, after: PlannedResource): ResourceChang
   const causes = [...topLevel, ...options.map((o) => `options.${o}`)];
   // The engine replaces on a change under a `replaceOnChanges` path whatever the provider says
   // (pulumi/pulumi, pkg/resource/deploy/step_generator.go, applyReplaceOnChanges).
-  const forced = after.replaceOnChanges ?? [];
+  // Paths without wildcards: the only kind this program sets.
+  const forced = (path: string) => after.replaceOnChanges.some((f) => under(path, f));
   const kinds = [
-    ...topLevel.map((property) =>
-      forced.includes(property)
-        ? "replace"
-        : changeKind(
-            after.type,
-            property,
-            inputPaths.filter((p) => p.split(/[.[]/)[0] === property),
-          ),
-    ),
+    ...topLevel.map((property) => {
+      const paths = inputPaths.filter((p) => p.split(/[.[]/)[0] === property);
+      return paths.some(forced) ? "replace" : changeKind(after.type, property, paths);
+    }),
     ...options.map((o): ChangeKind => OPTION_KINDS[o]),
   ];
   const action = strongest(kinds);

@@ -125,6 +125,10 @@ const RULES: Record<string, TypeRule> = {
   ),
 };
 
+/** Whether `path` is `prefix` or lies beneath it (`healthcheck.retries` under `healthcheck`). */
+export const under = (path: string, prefix: string) =>
+  path === prefix || path.startsWith(`${prefix}.`) || path.startsWith(`${prefix}[`);
+
 /**
  * What changing the top-level input `property` of a resource of `type` does; `paths` are the
  * changed paths under it (`spec.template.spec.containers[0].image`), for rules that look deeper.
@@ -137,8 +141,6 @@ export function changeKind(
   const rule = RULES[type];
   if (!rule) return "unknown";
   if (rule.replacePaths) {
-    const under = (path: string, prefix: string) =>
-      path === prefix || path.startsWith(`${prefix}.`) || path.startsWith(`${prefix}[`);
     return paths.some((path) => rule.replacePaths!.some((prefix) => under(path, prefix)))
       ? "replace"
       : "update";
