@@ -3,7 +3,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { parseArgs } from "node:util";
+import { parseOptions, runCommand, UsageError } from "../cli";
 import { PROJECT_ROOT } from "../engine/runner";
 import { BLAST_STACKS, blastRadius } from "./blast";
 import { DOWNTIME_BASELINE, downtimeBeforeAndAfter } from "./downtime";
@@ -20,6 +20,8 @@ import {
 } from "./report";
 
 export const DEFAULT_SIZES = [1, 10, 100, 300, 500];
+/** What `npm run bench` alone measures: a check that takes a minute or two, not half an hour. */
+export const QUICK_SIZES = [1, 10];
 /** The Kubernetes runtime's sizes: the issue's 1, 10 and 100 tenants. */
 export const KUBERNETES_SIZES = [1, 10, 100];
 
@@ -118,28 +120,43 @@ export function parseRuntimes(value: string | undefined): Runtime[] {
   const runtimes = value.split(",").map((s) => s.trim());
   const unknown = runtimes.filter((r) => r !== "docker" && r !== "kubernetes");
   if (unknown.length > 0) {
-    throw new Error(`--runtimes must be docker, kubernetes or both, got ${JSON.stringify(value)}`);
+    throw new UsageError(
+      `--runtimes must be docker, kubernetes or both, got ${JSON.stringify(value)}`,
+    );
   }
   return runtimes as Runtime[];
 }
 
 export function parseSizes(value: string | undefined): number[] {
-  if (value === undefined) return DEFAULT_SIZES;
+  if (value === undefined) return QUICK_SIZES;
   if (value === "none") return [];
   const sizes = value.split(",").map((s) => Number(s.trim()));
   if (sizes.some((n) => !Number.isInteger(n) || n < 1)) {
-    throw new Error(
+    throw new UsageError(
       `--sizes must be tenant counts like 1,10,100 (or none), got ${JSON.stringify(value)}`,
     );
   }
   return [...new Set(sizes)].sort((a, b) => a - b);
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: { sizes: { type: "string" }, runtimes: { type: "string" } },
+const USAGE = `usage:
+  npm run bench                         a quick run: ${QUICK_SIZES.join(" and ")} tenants on each runtime, the blast radius
+                                        and the downtime of changes; printed, nothing written
+  npm run bench -- --sizes <n,n,...> [--runtimes docker|kubernetes|docker,kubernetes]
+                                        those sizes (none: none), printed
+  npm run bench -- --write              the full benchmark (${DEFAULT_SIZES.join(", ")} tenants on Docker, ${KUBERNETES_SIZES.join(", ")} on
+                                        Kubernetes; about 30 minutes), written to tools/bench/results.{json,md}`;
+
+async function main(args: string[]): Promise<void> {
+  const { values } = parseOptions(args, {
+    sizes: { type: "string" },
+    runtimes: { type: "string" },
+    write: { type: "boolean", default: false },
   });
-  const sizes = parseSizes(values.sizes);
+  if (values.write && (values.sizes !== undefined || values.runtimes !== undefined)) {
+    throw new UsageError("--write records the full benchmark: give it alone");
+  }
+  const sizes = values.write ? DEFAULT_SIZES : parseSizes(values.sizes);
   const runtimes = parseRuntimes(values.runtimes);
   const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
   const started = Date.now();
@@ -147,8 +164,8 @@ async function main(): Promise<void> {
   const sizeResults = runtimes.includes("docker")
     ? sizes.map((n) => measureSize(n, "docker", log))
     : [];
-  // The Kubernetes runtime at its own sizes, unless sizes are given.
-  const kubernetesSizes = values.sizes === undefined ? KUBERNETES_SIZES : sizes;
+  // The Kubernetes runtime at its own sizes in the full benchmark.
+  const kubernetesSizes = values.write ? KUBERNETES_SIZES : sizes;
   const kubernetes = runtimes.includes("kubernetes")
     ? kubernetesSizes.map((n) => measureSize(n, "kubernetes", log))
     : [];
@@ -162,6 +179,7 @@ async function main(): Promise<void> {
   const cpus = os.cpus();
   const results: BenchResults = {
     command: `npm run bench${[
+      values.write ? " --write" : "",
       values.sizes === undefined ? "" : ` --sizes ${values.sizes}`,
       values.runtimes === undefined ? "" : ` --runtimes ${values.runtimes}`,
     ]
@@ -183,8 +201,8 @@ async function main(): Promise<void> {
     targets: evaluateTargets(sizeResults, blast, process.env.NODE_OPTIONS, downtime, kubernetes),
   };
   const markdown = renderResultsMarkdown(results);
-  // Only the full benchmark replaces the kept results; a partial run is printed.
-  if (values.sizes === undefined && values.runtimes === undefined) {
+  // Only the full benchmark, and only when asked, replaces the kept results.
+  if (values.write) {
     fs.writeFileSync(`${RESULTS}.json`, `${JSON.stringify(results, null, 2)}\n`);
     fs.writeFileSync(`${RESULTS}.md`, markdown);
     log(
@@ -195,9 +213,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (require.main === module) {
-  main().catch((error: unknown) => {
-    process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exit(1);
-  });
-}
+if (require.main === module) runCommand("bench", USAGE, main);

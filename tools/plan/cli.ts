@@ -1,7 +1,7 @@
 /** `npm run plan` and `npm run plan:diff`: a stack's desired state, or its diff against a git ref, offline. */
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
-import { parseArgs } from "node:util";
+import { parseOptions, runCommand, UsageError } from "../cli";
 import { checkPolicies, mandatoryViolations, renderPolicyMarkdown } from "./policies";
 import { stackFilePath } from "../../config/stackFile";
 import { diffPlans, renderDiffJson, renderDiffMarkdown } from "./diff";
@@ -18,9 +18,15 @@ import {
 
 const USAGE = `usage:
   npm run plan -- --stack <name> [--config <stack file>] [--out <file.json>]
-  npm run plan:diff -- --stack <name> --base <git ref> [--out <file.json>]`;
+  npm run plan:diff -- --stack <name> --base <git ref> [--out <file.json>]
 
-class UsageError extends Error {}
+  plan       the stack's resources, inputs and policy results, offline (no Pulumi CLI, no state);
+             exits 1 on a mandatory policy violation
+  plan:diff  what the checkout changes against --base (a branch, tag or commit): creates,
+             replacements (and what is down meanwhile), updates, deletes
+  --stack    a stack with a Pulumi.<name>.yaml in the project
+  --config   read this stack file instead of Pulumi.<name>.yaml
+  --out      write JSON there and Markdown beside it (.md) instead of Markdown to stdout`;
 
 /**
  * Runs the program of the checkout at `root` for `stack` offline: no Pulumi CLI, state,
@@ -82,17 +88,20 @@ function write(out: string | undefined, json: string, markdown: string): void {
 
 export async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
-  const { values } = parseArgs({
-    args: rest,
-    options: {
-      stack: { type: "string" },
-      config: { type: "string" },
-      base: { type: "string" },
-      out: { type: "string" },
-    },
-    strict: true,
+  if (command !== "plan" && command !== "diff") {
+    throw new UsageError(`unknown command ${String(command)}`);
+  }
+  const { values } = parseOptions(rest, {
+    stack: { type: "string" },
+    config: { type: "string" },
+    base: { type: "string" },
+    out: { type: "string" },
   });
   if (!values.stack) throw new UsageError("--stack is required");
+  const other = command === "plan" ? "base" : "config";
+  if (values[other] !== undefined) {
+    throw new UsageError(`--${other} is for ${command === "plan" ? "plan:diff" : "plan"} only`);
+  }
   const stack = values.stack;
   if (command === "plan") {
     const run = await runCheckout(PROJECT_ROOT, stack, values.config);
@@ -107,7 +116,7 @@ export async function main(argv: string[]): Promise<void> {
     const violations = mandatoryViolations(policies);
     if (violations > 0)
       throw new Error(`${violations} mandatory policy violation(s), listed above`);
-  } else if (command === "diff") {
+  } else {
     if (!values.base) throw new UsageError("--base is required");
     const base = values.base;
     // One key for both plans, never written: equal digests mean an unchanged secret.
@@ -124,15 +133,10 @@ export async function main(argv: string[]): Promise<void> {
     });
     const diff = diffPlans(before, after, base);
     write(values.out, renderDiffJson(diff), renderDiffMarkdown(diff));
-  } else {
-    throw new UsageError(`unknown command ${String(command)}`);
   }
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).catch((error: unknown) => {
-    const message = error instanceof Error ? error.message : String(error);
-    process.stderr.write(`${message}\n${error instanceof UsageError ? `${USAGE}\n` : ""}`);
-    process.exit(error instanceof UsageError ? 2 : 1);
-  });
+  const command = process.argv[2] === "diff" ? "plan:diff" : "plan";
+  runCommand(command, USAGE, main);
 }

@@ -1,11 +1,12 @@
 /** `npm run restore`: one database of a backup set back into a stack's Postgres (see ./restore). */
 import * as fs from "node:fs";
-import { parseArgs } from "node:util";
+import { parseOptions, runCommand, UsageError } from "../cli";
 import { DEFAULT_ADMIN_PORT } from "../../config/schema";
-import { namespaceValues, readStackFile, stackFilePath } from "../../config/stackFile";
+import { rawPlatformConfig } from "../../config";
+import { readStackFile, stackFilePath } from "../../config/stackFile";
 import { tenantSqlName } from "../../lib/naming";
 import { PROJECT_ROOT } from "../engine/runner";
-import { restore, RestoreError } from "./restore";
+import { restore } from "./restore";
 
 const USAGE = `usage:
   PGPASSWORD=<superuser password> npm run restore -- --stack <name> --from <backup set directory>
@@ -18,19 +19,14 @@ const USAGE = `usage:
   The admin endpoint is the stack's platform:postgres.external (over TLS), or else its
   platform:postgres.adminHost/adminPort (PGHOST, PGPORT, PGUSER, PGSSLMODE override).`;
 
-class UsageError extends Error {}
-
-async function main(argv: string[]) {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      stack: { type: "string" },
-      from: { type: "string" },
-      tenant: { type: "string" },
-      database: { type: "string" },
-      into: { type: "string" },
-      yes: { type: "boolean", default: false },
-    },
+async function main(argv: string[]): Promise<void> {
+  const { values } = parseOptions(argv, {
+    stack: { type: "string" },
+    from: { type: "string" },
+    tenant: { type: "string" },
+    database: { type: "string" },
+    into: { type: "string" },
+    yes: { type: "boolean", default: false },
   });
   if (!values.stack || !values.from) throw new UsageError("--stack and --from are required");
   if ((values.tenant === undefined) === (values.database === undefined)) {
@@ -41,7 +37,19 @@ async function main(argv: string[]) {
     throw new UsageError("PGPASSWORD must hold the stack's Postgres superuser password");
   const file = stackFilePath(PROJECT_ROOT, values.stack);
   if (!fs.existsSync(file)) throw new UsageError(`no stack file ${file}`);
-  const raw = namespaceValues(readStackFile(file), "platform");
+  const raw = rawPlatformConfig(readStackFile(file));
+  if (values.tenant !== undefined) {
+    // A removed tenant's database may still be restored beside the others.
+    const ids = [
+      ...(raw.tenants as { id: string }[]).map((t) => t.id),
+      ...((raw.retiredTenants as string[] | undefined) ?? []),
+    ];
+    if (!ids.includes(values.tenant)) {
+      throw new UsageError(
+        `--tenant ${values.tenant} is not a tenant of stack ${values.stack} (${ids.join(", ")})`,
+      );
+    }
+  }
   const postgres = (raw.postgres ?? {}) as {
     adminHost?: string;
     adminPort?: number;
@@ -52,7 +60,7 @@ async function main(argv: string[]) {
   const { external } = postgres;
   if (external) process.env.PGSSLMODE ??= "verify-full";
   const database = values.database ?? tenantSqlName(values.tenant!);
-  return restore({
+  await restore({
     set: values.from,
     database,
     into: values.into ?? database,
@@ -70,9 +78,4 @@ async function main(argv: string[]) {
   });
 }
 
-main(process.argv.slice(2)).catch((error: unknown) => {
-  if (error instanceof UsageError) console.error(`${error.message}\n\n${USAGE}`);
-  else if (error instanceof RestoreError) console.error(error.message);
-  else console.error(error);
-  process.exitCode = 1;
-});
+runCommand("restore", USAGE, main);

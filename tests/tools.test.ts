@@ -1,0 +1,81 @@
+/**
+ * The project's tools behave as commands: `--help` answers with usage and exit 0, a usage error
+ * prints the usage and exits 2, a failure prints one line and exits 1, and errors name only
+ * options that were given. Each runs as `npm run <script>` runs it.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { test } from "node:test";
+import { PROJECT_ROOT } from "./harness";
+
+const { scripts: SCRIPTS } = JSON.parse(
+  fs.readFileSync(path.join(PROJECT_ROOT, "package.json"), "utf8"),
+) as { scripts: Record<string, string> };
+
+/** `npm run <script> -- <args>`, without npm's own lines around it. */
+function npmRun(script: string, args: string[], env: Record<string, string> = {}) {
+  const [command, ...base] = SCRIPTS[script].split(" ");
+  const result = spawnSync(command === "node" ? process.execPath : command, [...base, ...args], {
+    cwd: PROJECT_ROOT,
+    encoding: "utf8",
+    env: { ...process.env, DEBUG: "", ...env },
+  });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+const TOOLS = ["plan", "plan:diff", "restore", "bench"];
+
+test("every tool answers --help and -h with its usage, and exits 0", () => {
+  for (const script of TOOLS) {
+    for (const flag of ["--help", "-h"]) {
+      const result = npmRun(script, [flag]);
+      assert.equal(result.code, 0, `${script} ${flag}: ${result.stderr}`);
+      assert.match(result.stdout, /^usage:\n/, script);
+      assert.ok(result.stdout.includes(`npm run ${script}`), `${script}'s usage names it`);
+      assert.equal(result.stderr, "", script);
+    }
+  }
+});
+
+test("a mistake in the call names what was given, prints the usage and exits 2", () => {
+  for (const script of TOOLS) {
+    const result = npmRun(script, ["--no-such-option"]);
+    assert.equal(result.code, 2, `${script}: ${result.stderr}`);
+    assert.match(result.stderr, /--no-such-option/, script);
+    assert.match(result.stderr, /\n\nusage:\n/, script);
+    assert.doesNotMatch(result.stderr, /^\s+at /m, `${script} prints no stack trace`);
+  }
+  const missing = npmRun("plan", []);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /^plan: --stack is required\n/);
+  const wrongTool = npmRun("plan", ["--stack", "dev", "--base", "main"]);
+  assert.equal(wrongTool.code, 2);
+  assert.match(wrongTool.stderr, /--base is for plan:diff only/);
+  assert.equal(npmRun("bench", ["--write", "--sizes", "1"]).code, 2);
+  assert.equal(npmRun("bench", ["--sizes", "1,ten"]).code, 2);
+
+  // A tenant the stack does not have is named as such; no option that was not given is.
+  const noSuch = npmRun(
+    "restore",
+    ["--stack", "staging", "--from", os.tmpdir(), "--tenant", "nosuch"],
+    { PGPASSWORD: "x" },
+  );
+  assert.equal(noSuch.code, 2, noSuch.stderr);
+  assert.match(noSuch.stderr, /--tenant nosuch is not a tenant of stack staging \(acme, globex/);
+  assert.doesNotMatch(noSuch.stderr.split("usage:")[0], /--database|--into/);
+});
+
+test("a failure is one line and exit 1; the stack trace only under DEBUG=1", () => {
+  const set = fs.mkdtempSync(path.join(os.tmpdir(), "empty-set-"));
+  const args = ["--stack", "staging", "--from", set, "--tenant", "acme"];
+  const failed = npmRun("restore", args, { PGPASSWORD: "x" });
+  assert.equal(failed.code, 1, failed.stderr);
+  assert.equal(failed.stderr.trim().split("\n").length, 1, failed.stderr);
+  assert.match(failed.stderr, /^restore: /);
+  const traced = npmRun("restore", args, { PGPASSWORD: "x", DEBUG: "1" });
+  assert.equal(traced.code, 1);
+  assert.match(traced.stderr, /^\s+at /m);
+});
