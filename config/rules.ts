@@ -70,6 +70,12 @@ function record(value: unknown): Record<string, unknown> {
     : {};
 }
 
+function valueAtPath(raw: Record<string, unknown>, path: readonly (string | number)[]): unknown {
+  let value: unknown = raw;
+  for (const key of path) value = record(value)[key];
+  return value;
+}
+
 function list(value: unknown): unknown[] {
   return Array.isArray(value) ? value : [];
 }
@@ -513,7 +519,7 @@ function retiredProblems(raw: Record<string, unknown>): Problem[] {
 }
 
 /** Keys that configure what only the Docker runtime has, with what says so. */
-const DOCKER_ONLY: readonly { path: (string | number)[]; why: string }[] = [
+export const DOCKER_ONLY: readonly { path: (string | number)[]; why: string }[] = [
   {
     path: ["egress"],
     why: "the egress guard is Docker's host firewall; on Kubernetes each tenant's NetworkPolicy keeps it off private ranges",
@@ -561,6 +567,17 @@ function plainTextSecretProblems({ plainTextSecrets = [] }: ConfigSurroundings):
     }));
 }
 
+/** A tenant's keys that only the Docker runtime reads, with what the Kubernetes runtime says. */
+export const DOCKER_ONLY_TENANT_KEYS = {
+  slot: "is Docker's (a place in the address pool) and is refused on platform:runtime kubernetes",
+  cpus: "is Docker's (a cap on each container) and is refused on platform:runtime kubernetes, where each pod requests CPU and the scheduler shares it",
+  offboarded:
+    "is refused on platform:runtime kubernetes: offboarding runs on Docker only so far; remove the tenant from the stack instead, after exporting what you keep",
+} as const;
+
+/** Keys that only the Kubernetes runtime reads: a Docker stack refuses them. */
+export const KUBERNETES_ONLY = [["kubernetes"], ["postgres", "external"], ["clickhouse", "external"]];
+
 /**
  * A stack runs on one runtime: keys the other runtime reads are refused rather than ignored, and
  * what the Kubernetes runtime needs (names that fit a namespace, data kept where it is backed
@@ -571,30 +588,20 @@ function runtimeProblems(raw: Record<string, unknown>, stack: string | undefined
   const postgresExternal = record(raw.postgres).external;
   const clickhouseExternal = record(raw.clickhouse).external;
   if (raw.runtime !== "kubernetes") {
-    if (raw.kubernetes !== undefined) {
+    for (const path of KUBERNETES_ONLY) {
+      if (valueAtPath(raw, path) === undefined) continue;
       problems.push({
-        path: ["kubernetes"],
-        message: "is for platform:runtime kubernetes; this stack runs on docker",
+        path,
+        message:
+          path.length === 1
+            ? "is for platform:runtime kubernetes; this stack runs on docker"
+            : "is supported on platform:runtime kubernetes only so far: on Docker the platform runs the service, and its gateways and egress guard would not let tenants reach another",
       });
-    }
-    for (const [service, external] of [
-      ["postgres", postgresExternal],
-      ["clickhouse", clickhouseExternal],
-    ] as const) {
-      if (external !== undefined) {
-        problems.push({
-          path: [service, "external"],
-          message:
-            "is supported on platform:runtime kubernetes only so far: on Docker the platform runs the service, and its gateways and egress guard would not let tenants reach another",
-        });
-      }
     }
     return problems;
   }
   for (const { path, why } of DOCKER_ONLY) {
-    let value: unknown = raw;
-    for (const key of path) value = record(value)[key];
-    if (value !== undefined)
+    if (valueAtPath(raw, path) !== undefined)
       problems.push({
         path,
         message: `is Docker's and is refused on platform:runtime kubernetes: ${why}`,
@@ -603,15 +610,9 @@ function runtimeProblems(raw: Record<string, unknown>, stack: string | undefined
   list(raw.tenants)
     .map(record)
     .forEach((tenant, index) => {
-      const refused = {
-        slot: "is Docker's (a place in the address pool) and is refused on platform:runtime kubernetes",
-        cpus: "is Docker's (a cap on each container) and is refused on platform:runtime kubernetes, where each pod requests CPU and the scheduler shares it",
-        offboarded:
-          "is refused on platform:runtime kubernetes: offboarding runs on Docker only so far; remove the tenant from the stack instead, after exporting what you keep",
-      } as const;
-      for (const key of Object.keys(refused) as (keyof typeof refused)[]) {
+      for (const [key, message] of Object.entries(DOCKER_ONLY_TENANT_KEYS)) {
         if (tenant[key] !== undefined) {
-          problems.push({ path: ["tenants", index, key], message: refused[key] });
+          problems.push({ path: ["tenants", index, key], message });
         }
       }
       if (typeof tenant.id !== "string") return;

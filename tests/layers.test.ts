@@ -25,6 +25,7 @@ const LAYERS: { folder: string; rank: number }[] = [
   { folder: "tools/engine/", rank: 8 },
   { folder: "tools/plan/", rank: 9 },
   { folder: "tools/restore/", rank: 9 },
+  { folder: "tools/docs/", rank: 9 },
   { folder: "tools/bench/", rank: 10 },
 ];
 

@@ -3,7 +3,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { parseOptions, runCommand, UsageError } from "../cli";
+import { parseOptions, runCommand, UsageError } from "../engine/cli";
 import { PROJECT_ROOT } from "../engine/runner";
 import { BLAST_STACKS, blastRadius } from "./blast";
 import { DOWNTIME_BASELINE, downtimeBeforeAndAfter } from "./downtime";

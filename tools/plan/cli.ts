@@ -1,7 +1,7 @@
 /** `npm run plan` and `npm run plan:diff`: a stack's desired state, or its diff against a git ref, offline. */
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
-import { parseOptions, runCommand, UsageError } from "../cli";
+import { parseOptions, runCommand, UsageError } from "../engine/cli";
 import { checkPolicies, mandatoryViolations, renderPolicyMarkdown } from "./policies";
 import { stackFilePath } from "../../config/stackFile";
 import { diffPlans, renderDiffJson, renderDiffMarkdown } from "./diff";

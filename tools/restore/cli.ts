@@ -1,6 +1,6 @@
 /** `npm run restore`: one database of a backup set back into a stack's Postgres (see ./restore). */
 import * as fs from "node:fs";
-import { parseOptions, runCommand, UsageError } from "../cli";
+import { parseOptions, runCommand, UsageError } from "../engine/cli";
 import { DEFAULT_ADMIN_PORT } from "../../config/schema";
 import { rawPlatformConfig } from "../../config";
 import { readStackFile, stackFilePath } from "../../config/stackFile";
