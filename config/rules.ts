@@ -576,7 +576,11 @@ export const DOCKER_ONLY_TENANT_KEYS = {
 } as const;
 
 /** Keys that only the Kubernetes runtime reads: a Docker stack refuses them. */
-export const KUBERNETES_ONLY = [["kubernetes"], ["postgres", "external"], ["clickhouse", "external"]];
+export const KUBERNETES_ONLY = [
+  ["kubernetes"],
+  ["postgres", "external"],
+  ["clickhouse", "external"],
+];
 
 /**
  * A stack runs on one runtime: keys the other runtime reads are refused rather than ignored, and
