@@ -453,7 +453,7 @@ export interface PlatformConfig extends Omit<RawConfig, "tenants" | "temporal"> 
   temporal: RawConfig["temporal"] & { image: string };
 }
 
-/** The keys this program reads, in the order the README documents them. */
+/** The keys this program reads, in the order docs/configuration.md documents them. */
 export const CONFIG_KEYS = Object.keys(rawSchema.shape) as (keyof RawConfig)[];
 
 /** A tenant's DNS label under the domain: its `hostname`, or its id when that is not set. */

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Lets a pipeline reach a stack's Docker host as an operator's workstation does (README: "Running
-# against a remote Docker host"): the SSH key and host key from repository secrets, and a local
-# forward to the Postgres admin port, which the host publishes on its own 127.0.0.1 only.
+# Lets a pipeline reach a stack's Docker host as an operator's workstation does
+# (docs/docker-host.md): the SSH key and host key from repository secrets, and a local forward to
+# the Postgres admin port, which the host publishes on its own 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stack="${1:?usage: scripts/ci-docker-host.sh <stack>}"

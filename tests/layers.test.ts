@@ -26,6 +26,7 @@ const LAYERS: { folder: string; rank: number }[] = [
   { folder: "tools/plan/", rank: 9 },
   { folder: "tools/restore/", rank: 9 },
   { folder: "tools/docs/", rank: 9 },
+  { folder: "tools/dev/", rank: 9 },
   { folder: "tools/bench/", rank: 10 },
 ];
 

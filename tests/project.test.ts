@@ -34,12 +34,6 @@ test("every key Pulumi.yaml declares without a default is set by every committed
   }
 });
 
-test("the README documents every config key", () => {
-  const readme = fs.readFileSync(path.join(PROJECT_ROOT, "README.md"), "utf8");
-  for (const key of CONFIG_KEYS)
-    assert.ok(readme.includes(`platform:${key}`), `README lacks platform:${key}`);
-});
-
 test("the LICENSE file is the license package.json declares", () => {
   const { license } = JSON.parse(
     fs.readFileSync(path.join(PROJECT_ROOT, "package.json"), "utf8"),

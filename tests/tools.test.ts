@@ -79,3 +79,57 @@ test("a failure is one line and exit 1; the stack trace only under DEBUG=1", () 
   assert.equal(traced.code, 1);
   assert.match(traced.stderr, /^\s+at /m);
 });
+
+/** Every `npm run <script> [-- <args>]` the README and docs/ tell a reader to type. */
+function documentedCommands(): { where: string; script: string; args: string[] }[] {
+  const pages = [
+    "README.md",
+    ...fs.readdirSync(path.join(PROJECT_ROOT, "docs")).map((f) => `docs/${f}`),
+  ];
+  return pages.flatMap((page) =>
+    [
+      ...fs
+        .readFileSync(path.join(PROJECT_ROOT, page), "utf8")
+        .matchAll(/npm run ([a-z:]+)((?: -- [^`|#)\n]*)?)/g),
+    ].map(([, script, rest]) => ({
+      where: page,
+      script: script.replace(/:$/, ""),
+      args: rest.replace(/^ -- /, "").trim().split(/\s+/).filter(Boolean),
+    })),
+  );
+}
+
+test("every command the docs give names a script and options its tool knows; the offline ones run", () => {
+  const commands = documentedCommands();
+  assert.ok(commands.length > 20, `${commands.length} commands found`);
+  for (const { where, script } of commands)
+    assert.ok(SCRIPTS[script] !== undefined, `${where}: npm run ${script} is no script`);
+  const usage = new Map(
+    [...TOOLS, "docs"].map((script) => [script, npmRun(script, ["--help"]).stdout]),
+  );
+  for (const { where, script, args } of commands) {
+    // `--help` every tool answers (above); the rest must be in its usage.
+    for (const option of args.filter((a) => a.startsWith("--") && a !== "--help"))
+      assert.ok(
+        !usage.has(script) || usage.get(script)!.includes(option.replace(/[^\w-].*$/, "")),
+        `${where}: npm run ${script} has no option ${option}`,
+      );
+  }
+  // Those that need no Pulumi CLI, Docker or credentials, with no placeholder left to fill.
+  const runnable = commands.filter(
+    ({ script, args }) =>
+      ["plan", "plan:diff", "restore", "bench", "docs"].includes(script) &&
+      args.length > 0 &&
+      !args.some((a) => a.includes("<")) &&
+      (args.includes("--help") || script === "plan"),
+  );
+  assert.ok(runnable.length >= 6, runnable.map((c) => c.args.join(" ")).join("; "));
+  for (const { where, script, args } of runnable) {
+    const result = npmRun(script, args);
+    assert.equal(
+      result.code,
+      0,
+      `${where}: npm run ${script} -- ${args.join(" ")}: ${result.stderr}`,
+    );
+  }
+});

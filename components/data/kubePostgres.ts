@@ -44,7 +44,7 @@ export interface KubePostgresArgs {
 /**
  * Postgres 15 as a StatefulSet in the data namespace, with a Postgres provider pointed at the
  * admin endpoint for the roles and databases that tenants and Temporal need. The provider
- * connects only once the pod is ready, and only through `admin`: see the README for the
+ * connects only once the pod is ready, and only through `admin`: see docs/kubernetes.md for the
  * port-forward.
  */
 export class KubePostgres extends pulumi.ComponentResource implements PostgresServer {

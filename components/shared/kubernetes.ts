@@ -232,7 +232,7 @@ export function deployment(
  * A service with its data on a volume of its own: one replica, its claim kept when it goes. The
  * claim template is written once: changing it would replace the StatefulSet (pulumi-kubernetes
  * v4.32.0, provider/pkg/provider/diff.go) and stop the service, and the new set would find its
- * retained claim at the old size anyway. A claim is resized on the claim itself (README).
+ * retained claim at the old size anyway. A claim is resized on the claim itself (docs/kubernetes.md).
  */
 export function statefulSet(
   name: string,

@@ -28,7 +28,7 @@ export const KUBERNETES_SIZES = [1, 10, 100];
 /**
  * The most tenants one stack evaluates with at Node's default heap (4 GB on a 24 GB machine;
  * Node sizes it from the machine's memory). Larger sizes run, platform and floor alike, with the
- * heap the README tells operators to give such a stack: at the default heap they measure the
+ * heap docs/scale.md tells operators to give such a stack: at the default heap they measure the
  * garbage collector at the ceiling, not the program.
  */
 export const DEFAULT_HEAP_TENANTS = 300;
