@@ -12,11 +12,11 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { PulumiCommand } from "@pulumi/pulumi/automation";
-import { devArguments, devPaths, upDev } from "../tools/dev/dev";
+import { devArguments, devPaths, dockerAnswers, upDev } from "../tools/dev/dev";
 import { PROJECT_ROOT } from "./harness";
 
 const STAND_IN = `#!/bin/sh
-printf '%s|%s|%s\\n' "$*" "$PULUMI_BACKEND_URL" "$PULUMI_CONFIG_PASSPHRASE_FILE" >> "$STAND_IN_LOG"
+printf '%s|%s|%s|%s\\n' "$*" "$PULUMI_BACKEND_URL" "$PULUMI_CONFIG_PASSPHRASE_FILE" "$PULUMI_CONFIG_PASSPHRASE" >> "$STAND_IN_LOG"
 case "$1" in
   version) echo v3.270.0;;
   stack) [ "$2" = output ] && echo '{"acme":{"workspaceName":"Acme","dashboardUrl":"http://localhost:21882/dashboard","apiUrl":"http://localhost:21883/api"}}';;
@@ -55,6 +55,8 @@ describe("npm run up:dev", () => {
     };
     const lines: string[] = [];
     process.env.DOCKER_HOST = `unix://${socket}`;
+    // Another stack's passphrase in the shell must not reach the dev stack.
+    process.env.PULUMI_CONFIG_PASSPHRASE = "production-passphrase";
     await upDev(root, ["--yes"], install, (line) => lines.push(line));
 
     const { cli, state, passphrase } = devPaths(root);
@@ -73,12 +75,20 @@ describe("npm run up:dev", () => {
         "stack output tenants --json --stack dev",
       ],
     );
-    for (const [, backend, file] of calls.slice(1)) {
+    for (const [, backend, file, other] of calls.slice(1)) {
       assert.equal(backend, `file://${state}`);
       assert.equal(file, passphrase);
+      assert.equal(other, "");
     }
     assert.equal(fs.statSync(passphrase).mode & 0o777, 0o600);
-    assert.ok(fs.readFileSync(passphrase, "utf8").length >= 32);
+    const generated = fs.readFileSync(passphrase, "utf8");
+    assert.ok(generated.length >= 32);
+
+    // A second run keeps the passphrase, and takes its file back to its owner alone.
+    fs.chmodSync(passphrase, 0o644);
+    await upDev(root, ["--yes"], install, () => {});
+    assert.equal(fs.readFileSync(passphrase, "utf8"), generated);
+    assert.equal(fs.statSync(passphrase).mode & 0o777, 0o600);
     assert.match(lines.join("\n"), /acme \(Acme\): http:\/\/localhost:21882\/dashboard/);
   });
 
@@ -104,12 +114,42 @@ describe("npm run up:dev", () => {
 test("the dev backend serves the dev stack only", () => {
   assert.deepEqual(devArguments(["stack", "output", "tenants"]), ["stack", "output", "tenants"]);
   assert.deepEqual(devArguments(["preview", "--stack", "dev"]), ["preview", "--stack", "dev"]);
+  assert.deepEqual(devArguments(["stack", "select", "dev"]), ["stack", "select", "dev"]);
   for (const args of [
     ["up", "--stack", "production"],
     ["preview", "-s", "staging"],
+    ["up", "-sproduction"],
     ["up", "--stack=prod"],
+    ["stack", "init", "production"],
+    ["stack", "select", "staging"],
+    ["up", "--config-file", "Pulumi.production.yaml"],
   ])
-    assert.throws(() => devArguments(args), /local backend; .* lives in your team's/);
+    assert.throws(
+      () => devArguments(args),
+      /this is the dev stack's local backend/,
+      args.join(" "),
+    );
+});
+
+test("the engine check: a socket or tcp:// address is asked, ssh:// and TLS are left to the provider", async () => {
+  const server = http.createServer((_req, res) => res.writeHead(200).end("OK"));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  try {
+    assert.equal(await dockerAnswers({ DOCKER_HOST: `tcp://127.0.0.1:${port}` }), true);
+    assert.equal(await dockerAnswers({ DOCKER_HOST: "unix:///nonexistent/docker.sock" }), false);
+    assert.equal(await dockerAnswers({ DOCKER_HOST: "ssh://deploy@host" }), "unchecked");
+    assert.equal(
+      await dockerAnswers({ DOCKER_HOST: `tcp://127.0.0.1:${port}`, DOCKER_TLS_VERIFY: "1" }),
+      "unchecked",
+    );
+    await assert.rejects(
+      dockerAnswers({ DOCKER_HOST: "not a host" }),
+      /is not a unix:\/\/, tcp:\/\/ or ssh:\/\/ address/,
+    );
+  } finally {
+    server.close();
+  }
 });
 
 test("what up:dev keeps in the project stays out of git", () => {

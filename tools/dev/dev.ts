@@ -11,6 +11,7 @@ import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
 import { PulumiCommand, PulumiCommandOptions } from "@pulumi/pulumi/automation";
+import { SemVer } from "semver";
 import { UsageError } from "../engine/cli";
 
 export const DEV_STACK = "dev";
@@ -35,56 +36,108 @@ export type Installer = (opts: PulumiCommandOptions) => Promise<PulumiCommand>;
  * for the CLI release matching the SDK, i.e. the version this project pins.
  */
 export async function pulumiCli(root: string, install: Installer): Promise<string> {
+  // A CLI older than the SDK is refused (`get` checks the version), so the project's is used.
+  const version = new SemVer(SDK_VERSION);
   try {
-    return (await PulumiCommand.get()).command;
+    return (await PulumiCommand.get({ version })).command;
   } catch {
-    return (await install({ root: devPaths(root).cli })).command;
+    return (await install({ root: devPaths(root).cli, version })).command;
   }
 }
+
+/** The version of @pulumi/pulumi this project pins, which the CLI it fetches matches. */
+const SDK_VERSION = (
+  JSON.parse(fs.readFileSync(require.resolve("@pulumi/pulumi/package.json"), "utf8")) as {
+    version: string;
+  }
+).version;
 
 /**
  * The environment the CLI gets for the dev stack: the file backend, and a passphrase generated
  * once (mode 0600) and read from its file, never from git.
  */
-export function devEnvironment(root: string): Record<string, string> {
+export function devEnvironment(root: string): NodeJS.ProcessEnv {
   const { state, passphrase } = devPaths(root);
   fs.mkdirSync(state, { recursive: true });
   if (!fs.existsSync(passphrase)) {
-    fs.writeFileSync(passphrase, randomBytes(24).toString("base64url"), { mode: 0o600 });
+    fs.writeFileSync(passphrase, randomBytes(24).toString("base64url"), {
+      mode: 0o600,
+      flag: "wx",
+    });
   }
-  return {
+  // Whatever made it readable to others, it is the dev stack's key: only its owner reads it.
+  fs.chmodSync(passphrase, 0o600);
+  if (fs.readFileSync(passphrase, "utf8").trim() === "") {
+    throw new Error(
+      `${passphrase} is empty: remove it to have a new one generated (the dev stack's secrets then need setting again)`,
+    );
+  }
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
     PULUMI_BACKEND_URL: `file://${state}`,
     PULUMI_CONFIG_PASSPHRASE_FILE: passphrase,
     PULUMI_SKIP_UPDATE_CHECK: "true",
   };
+  // Pulumi prefers PULUMI_CONFIG_PASSPHRASE to the file: another stack's must not be used here.
+  delete env.PULUMI_CONFIG_PASSPHRASE;
+  return env;
 }
 
-/** Refuses arguments that would point the dev backend at another stack. */
+/**
+ * Refuses arguments that would point the dev backend at another stack, or at another stack's
+ * config: `--stack`/`-s` in any form, a stack named by `stack init|select|rm|rename`, and
+ * `--config-file`.
+ */
 export function devArguments(args: string[]): string[] {
+  const refuse = (what: string) => {
+    throw new UsageError(
+      `${what}: this is the ${DEV_STACK} stack's local backend; other stacks live in your team's (README: "From dev to a real stack")`,
+    );
+  };
   args.forEach((arg, i) => {
-    const stack = /^(?:--stack|-s)(?:=(.*))?$/.exec(arg);
-    const named = stack && (stack[1] ?? args[i + 1]);
-    if (named && named !== DEV_STACK) {
-      throw new UsageError(
-        `this is the ${DEV_STACK} stack's local backend; ${named} lives in your team's (README: "From dev to a real stack")`,
-      );
-    }
+    const stack = /^(?:--stack(?:=(.*))?|-s(.*))$/.exec(arg);
+    const named = stack && (stack[1] ?? (stack[2] || args[i + 1]));
+    if (stack && named !== DEV_STACK)
+      refuse(`${arg} ${stack[1] ?? stack[2] ?? args[i + 1] ?? ""}`.trim());
+    if (/^--config-file(=|$)/.test(arg)) refuse(arg);
   });
+  const [command, sub, name] = args;
+  if (
+    command === "stack" &&
+    ["init", "select", "rm", "rename"].includes(sub) &&
+    name !== undefined &&
+    !name.startsWith("-") &&
+    name !== DEV_STACK
+  ) {
+    refuse(`stack ${sub} ${name}`);
+  }
   return args;
 }
 
 /** The engine the docker provider uses for the dev stack: `DOCKER_HOST`, else the local socket. */
 const dockerHost = (env: NodeJS.ProcessEnv) => env.DOCKER_HOST ?? "unix:///var/run/docker.sock";
 
-/** Whether the Docker engine the docker provider will use answers `/_ping`. */
-export async function dockerAnswers(env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
+/**
+ * Whether the Docker engine the docker provider will use answers `/_ping`: `true` or `false`, or
+ * `unchecked` where the check would need what only the provider has (SSH keys, TLS
+ * certificates).
+ */
+export async function dockerAnswers(
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<boolean | "unchecked"> {
   const host = dockerHost(env);
-  // Over SSH the provider dials by itself; the check would need the same keys.
-  if (host.startsWith("ssh://")) return true;
-  const url = new URL(host.replace(/^tcp:/, "http:"));
+  if (host.startsWith("ssh://") || env.DOCKER_TLS_VERIFY) return "unchecked";
+  let url: URL;
+  try {
+    url = new URL(host.replace(/^tcp:/, "http:"));
+  } catch {
+    throw new UsageError(
+      `DOCKER_HOST ${JSON.stringify(host)} is not a unix://, tcp:// or ssh:// address`,
+    );
+  }
   const target = host.startsWith("unix://")
     ? { socketPath: url.pathname }
-    : { host: url.hostname, port: Number(url.port) };
+    : { host: url.hostname, port: Number(url.port || 2375) };
   return new Promise((resolve) => {
     const request = http.get({ ...target, path: "/_ping", timeout: 3000 }, (response) => {
       response.resume();
@@ -97,11 +150,7 @@ export async function dockerAnswers(env: NodeJS.ProcessEnv = process.env): Promi
 
 /** Runs the CLI on the dev stack, its output to the terminal; throws unless it exits 0. */
 export function runPulumi(cli: string, root: string, args: string[]): void {
-  const result = spawnSync(cli, args, {
-    cwd: root,
-    stdio: "inherit",
-    env: { ...process.env, ...devEnvironment(root) },
-  });
+  const result = spawnSync(cli, args, { cwd: root, stdio: "inherit", env: devEnvironment(root) });
   if (result.status !== 0) {
     throw new Error(`pulumi ${args.join(" ")} exited ${result.status ?? result.signal}`);
   }
@@ -112,7 +161,7 @@ export function tenantUrls(cli: string, root: string): string[] {
   const result = spawnSync(cli, ["stack", "output", "tenants", "--json", "--stack", DEV_STACK], {
     cwd: root,
     encoding: "utf8",
-    env: { ...process.env, ...devEnvironment(root) },
+    env: devEnvironment(root),
   });
   if (result.status !== 0) throw new Error(`pulumi stack output failed: ${result.stderr.trim()}`);
   const tenants = JSON.parse(result.stdout) as Record<
@@ -136,11 +185,16 @@ export async function upDev(
   log: (line: string) => void,
 ): Promise<void> {
   const upArguments = devArguments(args);
-  if (!(await dockerAnswers())) {
+  const answers = await dockerAnswers();
+  if (answers === false) {
     throw new Error(
       `no Docker engine answers at ${dockerHost(process.env)}: up:dev deploys the dev stack to this machine's Docker. Start it (sudo systemctl start docker, or Docker Desktop), or set DOCKER_HOST; nothing was created`,
     );
   }
+  if (answers === "unchecked")
+    log(
+      `The Docker engine at ${dockerHost(process.env)} is not checked here: the provider reaches it.`,
+    );
   const cli = await pulumiCli(root, install);
   runPulumi(cli, root, ["stack", "select", "--create", DEV_STACK]);
   runPulumi(cli, root, ["up", "--stack", DEV_STACK, ...upArguments]);
