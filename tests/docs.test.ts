@@ -96,3 +96,18 @@ test("the README is a guide: at most 250 lines, and its first commands deploy de
   // Before it, nothing but what the project is.
   assert.ok(readme.indexOf("```") < 1200, "the quick start is on the first screen");
 });
+
+test("every `pulumi config set` of a nested key the docs give uses --path", () => {
+  // Without it, `platform:backup.publicKey` is stored as a key of that name, which config refuses.
+  const pages = ["README.md", ...fs.readdirSync("docs").map((f) => path.join("docs", f))];
+  const flat = pages.flatMap((page) =>
+    fs
+      .readFileSync(page, "utf8")
+      .split("\n")
+      .filter(
+        (line) => /pulumi config set\b.*'?platform:\w+[.[]/.test(line) && !line.includes("--path"),
+      )
+      .map((line) => `${page}: ${line.trim()}`),
+  );
+  assert.deepEqual(flat, []);
+});

@@ -34,6 +34,13 @@ test("every key Pulumi.yaml declares without a default is set by every committed
   }
 });
 
+test("the committed dev stack holds no passphrase salt: up:dev generates each developer's own", () => {
+  // The passphrase secrets manager writes `encryptionsalt` into the stack file when up:dev first
+  // creates the stack; committed, it would bind every clone to one developer's passphrase.
+  const dev = fs.readFileSync(path.join(PROJECT_ROOT, "Pulumi.dev.yaml"), "utf8");
+  assert.doesNotMatch(dev, /^encryptionsalt:/m);
+});
+
 test("the LICENSE file is the license package.json declares", () => {
   const { license } = JSON.parse(
     fs.readFileSync(path.join(PROJECT_ROOT, "package.json"), "utf8"),

@@ -56,13 +56,19 @@ test("a mistake in the call names what was given, prints the usage and exits 2",
   assert.match(wrongTool.stderr, /--base is for plan:diff only/);
   assert.equal(npmRun("bench", ["--write", "--sizes", "1"]).code, 2);
   assert.equal(npmRun("bench", ["--sizes", "1,ten"]).code, 2);
+  const noStack = npmRun("plan:diff", ["--stack", "nosuch", "--base", "HEAD"]);
+  assert.equal(noStack.code, 2, noStack.stderr);
+  assert.match(noStack.stderr, /no Pulumi\.nosuch\.yaml here or at HEAD/);
 
   // A tenant the stack does not have is named as such; no option that was not given is.
-  const noSuch = npmRun(
-    "restore",
-    ["--stack", "staging", "--from", os.tmpdir(), "--tenant", "nosuch"],
-    { PGPASSWORD: "x" },
-  );
+  const noSuch = npmRun("restore", [
+    "--stack",
+    "staging",
+    "--from",
+    os.tmpdir(),
+    "--tenant",
+    "nosuch",
+  ]);
   assert.equal(noSuch.code, 2, noSuch.stderr);
   assert.match(noSuch.stderr, /--tenant nosuch is not a tenant of stack staging \(acme, globex/);
   assert.doesNotMatch(noSuch.stderr.split("usage:")[0], /--database|--into/);

@@ -143,9 +143,10 @@ const USAGE = `usage:
   npm run bench                         a quick run: ${QUICK_SIZES.join(" and ")} tenants on each runtime, the blast radius
                                         and the downtime of changes; printed, nothing written
   npm run bench -- --sizes <n,n,...> [--runtimes docker|kubernetes|docker,kubernetes]
-                                        those sizes (none: none), printed
+                                        those sizes, printed (--sizes none: the blast radius
+                                        and the downtime of changes alone)
   npm run bench -- --write              the full benchmark (${DEFAULT_SIZES.join(", ")} tenants on Docker, ${KUBERNETES_SIZES.join(", ")} on
-                                        Kubernetes; about 30 minutes), written to tools/bench/results.{json,md}`;
+                                        Kubernetes; about 26 minutes on two cores), written to tools/bench/results.{json,md}`;
 
 async function main(args: string[]): Promise<void> {
   const { values } = parseOptions(args, {

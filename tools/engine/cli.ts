@@ -20,14 +20,20 @@ export function parseOptions<const T extends NonNullable<ParseArgsConfig["option
   }
 }
 
-/** Runs `main` as the command `name`, with `usage` for `--help` and usage errors. */
+/**
+ * Runs `main` as the command `name`, with `usage` for `--help` and usage errors. `--help` counts
+ * before the first positional argument only: after it, it belongs to what that names (`npm run dev
+ * -- up --help` is Pulumi's help).
+ */
 export function runCommand(
   name: string,
   usage: string,
   main: (args: string[]) => Promise<void>,
   args: string[] = process.argv.slice(2),
 ): void {
-  if (args.includes("--help") || args.includes("-h")) {
+  const firstPositional = args.findIndex((arg) => !arg.startsWith("-"));
+  const options = firstPositional < 0 ? args : args.slice(0, firstPositional);
+  if (options.includes("--help") || options.includes("-h")) {
     process.stdout.write(`${usage}\n`);
     return;
   }

@@ -131,12 +131,20 @@ export async function main(argv: string[]): Promise<void> {
       digestKey,
       previousOutputs: before.outputs as Record<string, unknown>,
     });
+    if (before.resources.length + after.resources.length === 0) {
+      throw new UsageError(`no Pulumi.${stack}.yaml here or at ${base}`);
+    }
     const diff = diffPlans(before, after, base);
     write(values.out, renderDiffJson(diff), renderDiffMarkdown(diff));
   }
 }
 
 if (require.main === module) {
-  const command = process.argv[2] === "diff" ? "plan:diff" : "plan";
-  runCommand(command, USAGE, main);
+  const [command, ...args] = process.argv.slice(2);
+  runCommand(
+    command === "diff" ? "plan:diff" : "plan",
+    USAGE,
+    () => main([command, ...args]),
+    args,
+  );
 }

@@ -32,9 +32,6 @@ async function main(argv: string[]): Promise<void> {
   if ((values.tenant === undefined) === (values.database === undefined)) {
     throw new UsageError("give one of --tenant and --database");
   }
-  const password = process.env.PGPASSWORD;
-  if (!password)
-    throw new UsageError("PGPASSWORD must hold the stack's Postgres superuser password");
   const file = stackFilePath(PROJECT_ROOT, values.stack);
   if (!fs.existsSync(file)) throw new UsageError(`no stack file ${file}`);
   const raw = rawPlatformConfig(readStackFile(file));
@@ -50,6 +47,9 @@ async function main(argv: string[]): Promise<void> {
       );
     }
   }
+  const password = process.env.PGPASSWORD;
+  if (!password)
+    throw new UsageError("PGPASSWORD must hold the stack's Postgres superuser password");
   const postgres = (raw.postgres ?? {}) as {
     adminHost?: string;
     adminPort?: number;
