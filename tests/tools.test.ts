@@ -29,6 +29,10 @@ function npmRun(script: string, args: string[], env: Record<string, string> = {}
 const TOOLS = ["plan", "plan:diff", "restore", "bench"];
 
 test("every tool answers --help and -h with its usage, and exits 0", () => {
+  // Wherever it stands among the options.
+  const late = npmRun("restore", ["--stack", "staging", "--help"]);
+  assert.equal(late.code, 0, late.stderr);
+  assert.match(late.stdout, /^usage:\n/);
   for (const script of TOOLS) {
     for (const flag of ["--help", "-h"]) {
       const result = npmRun(script, [flag]);

@@ -28,4 +28,5 @@ runCommand(
     }
   },
   args,
+  { passesOn: true },
 );

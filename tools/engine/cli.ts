@@ -21,19 +21,20 @@ export function parseOptions<const T extends NonNullable<ParseArgsConfig["option
 }
 
 /**
- * Runs `main` as the command `name`, with `usage` for `--help` and usage errors. `--help` counts
- * before the first positional argument only: after it, it belongs to what that names (`npm run dev
- * -- up --help` is Pulumi's help).
+ * Runs `main` as the command `name`, with `usage` for `--help` and usage errors. A command that
+ * hands its arguments on (`passesOn`) answers `--help` only before the first of them: after it,
+ * the help is the other program's (`npm run dev -- up --help` is Pulumi's).
  */
 export function runCommand(
   name: string,
   usage: string,
   main: (args: string[]) => Promise<void>,
   args: string[] = process.argv.slice(2),
+  { passesOn = false }: { passesOn?: boolean } = {},
 ): void {
-  const firstPositional = args.findIndex((arg) => !arg.startsWith("-"));
-  const options = firstPositional < 0 ? args : args.slice(0, firstPositional);
-  if (options.includes("--help") || options.includes("-h")) {
+  const handedOn = passesOn ? args.findIndex((arg) => !arg.startsWith("-")) : -1;
+  const own = handedOn < 0 ? args : args.slice(0, handedOn);
+  if (own.includes("--help") || own.includes("-h")) {
     process.stdout.write(`${usage}\n`);
     return;
   }
