@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { test } from "node:test";
-import { keyRows, meaningOf, MEANINGS } from "../tools/docs/config";
+import { ancestors, keyRows, meaningOf, MEANINGS } from "../tools/docs/config";
 import { generatedPages } from "../tools/docs/pages";
 
 test("the configuration reference and the policy table are what `npm run docs` generates", async () => {
@@ -28,15 +28,7 @@ test("every key the schema accepts has a meaning, and every meaning names a key 
     rows.filter((r) => meaningOf(r.path) === undefined).map((r) => r.path),
     [],
   );
-  const named = new Set(
-    rows.flatMap((r) => {
-      const parts = r.path.split(".");
-      return parts.flatMap((_, i) => {
-        const at = parts.slice(0, i + 1).join(".");
-        return at.endsWith("[]") ? [at, at.slice(0, -2)] : [at];
-      });
-    }),
-  );
+  const named = new Set(rows.flatMap((r) => ancestors(r.path)));
   assert.deepEqual(
     Object.keys(MEANINGS).filter((key) => !named.has(key)),
     [],

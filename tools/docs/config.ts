@@ -190,7 +190,7 @@ export function keyRows(): KeyRow[] {
 }
 
 /** `key` and the groups above it, nearest first: `tenants[].memoryMb.api`, `tenants[].memoryMb`, `tenants[]`, `tenants`. */
-function ancestors(key: string): string[] {
+export function ancestors(key: string): string[] {
   const parts = key.split(".");
   return parts.flatMap((_, i) => {
     const at = parts.slice(0, parts.length - i).join(".");
