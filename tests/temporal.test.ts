@@ -200,7 +200,7 @@ describe("the worker check, in a real shell", () => {
 
   test("gives up after WAIT_SECONDS of wall-clock time, however long each tctl call takes", async () => {
     // The job's wait (customTimeouts) is counted from WAIT_SECONDS: counted in loops, 3 seconds
-    // with 2-second calls would take 11.
+    // with 2-second calls took 11; by the clock about 5, with room here for a loaded machine.
     const started = Date.now();
     const result = await runScript(
       { existing: ["acme"], pollers: [], slow: 2 },
@@ -208,7 +208,7 @@ describe("the worker check, in a real shell", () => {
       workerCheckScript(),
     );
     assert.equal(result.code, 1, result.output);
-    assert.ok(Date.now() - started < 7000, `took ${Date.now() - started} ms`);
+    assert.ok(Date.now() - started < 9000, `took ${Date.now() - started} ms`);
   });
 
   test("a hostname that merely ends like another's does not count", async () => {
