@@ -121,7 +121,8 @@ function formatPath(path: readonly PropertyKey[]): string {
   return `${NAMESPACE}:${keyPath(path)}`;
 }
 
-function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
+/** The value at `path` in raw config; undefined where any step of it is missing. */
+export function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
   let current: unknown = raw;
   for (const segment of path) {
     if (current === null || typeof current !== "object") return undefined;

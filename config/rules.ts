@@ -26,7 +26,7 @@ import { publicHostname } from "../lib/urls";
 import { BACKUP_CONNECTION_LIMIT, connectionBudgetProblem } from "../lib/postgres";
 import { TEMPORAL_CONNECTION_LIMIT } from "../lib/temporal";
 import { continuityProblems, Placement, placeSlots } from "../lib/placement";
-import { keyPath, Problem } from "./errors";
+import { keyPath, Problem, valueAt } from "./errors";
 import {
   PlatformConfig,
   DEFAULT_ADMIN_PORT,
@@ -68,12 +68,6 @@ function record(value: unknown): Record<string, unknown> {
   return value !== null && typeof value === "object" && !Array.isArray(value)
     ? (value as Record<string, unknown>)
     : {};
-}
-
-function valueAtPath(raw: Record<string, unknown>, path: readonly (string | number)[]): unknown {
-  let value: unknown = raw;
-  for (const key of path) value = record(value)[key];
-  return value;
 }
 
 function list(value: unknown): unknown[] {
@@ -593,7 +587,7 @@ function runtimeProblems(raw: Record<string, unknown>, stack: string | undefined
   const clickhouseExternal = record(raw.clickhouse).external;
   if (raw.runtime !== "kubernetes") {
     for (const path of KUBERNETES_ONLY) {
-      if (valueAtPath(raw, path) === undefined) continue;
+      if (valueAt(raw, path) === undefined) continue;
       problems.push({
         path,
         message:
@@ -605,7 +599,7 @@ function runtimeProblems(raw: Record<string, unknown>, stack: string | undefined
     return problems;
   }
   for (const { path, why } of DOCKER_ONLY) {
-    if (valueAtPath(raw, path) !== undefined)
+    if (valueAt(raw, path) !== undefined)
       problems.push({
         path,
         message: `is Docker's and is refused on platform:runtime kubernetes: ${why}`,

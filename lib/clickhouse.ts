@@ -131,6 +131,11 @@ const SYSTEM_LOGS = [
 /** Where the server reads {@link systemLogsConfig}: merged over config.xml at start. */
 export const SYSTEM_LOGS_CONFIG_PATH = "/etc/clickhouse-server/config.d/platform-system-logs.xml";
 
+/** The files the platform's ClickHouse server is given, on either runtime. */
+export function clickhouseServerFiles(): { path: string; content: string }[] {
+  return [{ path: SYSTEM_LOGS_CONFIG_PATH, content: systemLogsConfig() }];
+}
+
 /**
  * A server config file that bounds ClickHouse's own logs, which otherwise grow until the server
  * runs out of memory (error 241) and drops events (dittofeed #1844): each keeps `days` of rows

@@ -22,11 +22,7 @@ import { ClickHouseServer, KubeTenant } from "../components/tenant/kubeTenant";
 import { configError, PlatformConfig } from "../config";
 import { APP_PORTS, dittofeedImages } from "../dittofeed/contract";
 import { FIRST_SUPPORTED_VERSION, stepsCrossed, UpgradeStep } from "../dittofeed/releases";
-import {
-  CLICKHOUSE_ADMIN_USER,
-  SYSTEM_LOGS_CONFIG_PATH,
-  systemLogsConfig,
-} from "../lib/clickhouse";
+import { CLICKHOUSE_ADMIN_USER, clickhouseServerFiles } from "../lib/clickhouse";
 import { withAudiences, withServices } from "../lib/edge";
 import {
   dataPolicies,
@@ -191,7 +187,7 @@ function dataServices(
         // The entrypoint starts as root and drops to uid and gid 101 with `clickhouse su`
         // (ClickHouse/docker-library, server entrypoint.sh).
         user: { mode: "drops", uid: 101, gid: 101 },
-        files: [{ path: SYSTEM_LOGS_CONFIG_PATH, content: systemLogsConfig() }],
+        files: clickhouseServerFiles(),
       },
       options,
     );

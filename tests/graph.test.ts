@@ -852,12 +852,7 @@ test("a Dittofeed version bump re-runs the schema job and leaves the data servic
 test("a host without swap accounting is stated in config, and no container then reports a swap change on every refresh", async () => {
   // moby v28.5.2 daemon/daemon_unix.go (verifyPlatformContainerResources): without swap
   // accounting, Docker stores MemorySwap -1 whatever it is asked, and the provider reads it back.
-  const base = committedStack("production");
-  const noSwap = await runProgram({
-    ...base,
-    config: { ...base.config, "platform:hostSwapLimit": "false" },
-  });
-  assert.equal(noSwap.error, undefined, String(noSwap.error));
+  const { run: noSwap } = await runCommitted("production", { "platform:hostSwapLimit": false });
   const containers = ofType(noSwap, CONTAINER);
   assert.ok(containers.length > 20);
   for (const r of containers) assert.equal(r.inputs.memorySwap, -1, r.name);
@@ -868,13 +863,9 @@ test("a job that moves a tenant's data may run for hours, on both runtimes; ever
   const dataJob = /-(snapshot|export|bootstrap|schema)$|-upgrade-/;
   // Docker: terraform-provider-docker v4.5.0 waits for an attached container within its create
   // timeout, 20 minutes by default (resource_docker_container.go).
-  const slowWorkers = committedStack("production");
-  slowWorkers.config = {
-    ...slowWorkers.config,
-    "platform:dittofeed": JSON.stringify({ workerCheckSeconds: 3600 }),
-  };
-  const docker = await runProgram(slowWorkers);
-  assert.equal(docker.error, undefined, String(docker.error));
+  const { run: docker } = await runCommitted("production", {
+    "platform:dittofeed": { workerCheckSeconds: 3600 },
+  });
   const jobs = docker.registrations.filter((r) => r.type === CONTAINER && r.inputs.attach);
   assert.ok(jobs.filter((j) => dataJob.test(j.name)).length >= 6);
   for (const job of jobs) {

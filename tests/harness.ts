@@ -32,11 +32,24 @@ export function committedStack(stack: string): RunOptions {
   };
 }
 
-/** Runs a committed stack, failing the test if the program raises; with its parsed config. */
+/**
+ * Runs a committed stack, failing the test if the program raises; with its parsed config.
+ * `changes` replace whole top-level keys of its file (`{ "platform:hostMemoryMb": 1024 }`).
+ */
 export async function runCommitted(
   stack: string,
+  changes: Record<string, unknown> = {},
 ): Promise<{ run: RunResult; config: PlatformConfig }> {
-  const options = committedStack(stack);
+  const committed = committedStack(stack);
+  const options = {
+    ...committed,
+    config: {
+      ...committed.config,
+      ...Object.fromEntries(
+        Object.entries(changes).map(([key, value]) => [key, JSON.stringify(value)]),
+      ),
+    },
+  };
   const run = await runProgram(options);
   assert.equal(run.error, undefined, String(run.error));
   return { run, config: parsePlatformConfig(rawPlatformConfig(options.config)) };

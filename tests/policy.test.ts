@@ -5,7 +5,7 @@ import { unknownValue } from "@pulumi/pulumi/runtime/rpc";
 import { fromPolicyResource, unknownCheckingProxy, UnknownValueError } from "../policy/adapter";
 import { checkPolicies, fromRegistration } from "../tools/plan/policies";
 import { CheckedResource, RULES, uncheckedInPreview } from "../policy/rules";
-import { COMMITTED_STACKS, committedStack, runProgram } from "./harness";
+import { COMMITTED_STACKS, committedStack, runCommitted, runProgram } from "./harness";
 
 const CONTAINER = "docker:index/container:Container";
 
@@ -355,12 +355,7 @@ describe("the committed stacks satisfy every rule", () => {
 });
 
 test("the memory rule reads the host size the program registers: a host too small for staging is refused", async () => {
-  const options = committedStack("staging");
-  const run = await runProgram({
-    ...options,
-    config: { ...options.config, "platform:hostMemoryMb": "1024" },
-  });
-  assert.equal(run.error, undefined, String(run.error));
+  const { run } = await runCommitted("staging", { "platform:hostMemoryMb": 1024 });
   const memory = checkPolicies(run.registrations).find((r) => r.rule.name === "memory-within-host");
   assert.match(memory?.violations[0]?.message ?? "", /more than the host's 1024 MB/);
 });

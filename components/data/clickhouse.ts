@@ -1,10 +1,6 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import {
-  CLICKHOUSE_ADMIN_USER,
-  SYSTEM_LOGS_CONFIG_PATH,
-  systemLogsConfig,
-} from "../../lib/clickhouse";
+import { CLICKHOUSE_ADMIN_USER, clickhouseServerFiles } from "../../lib/clickhouse";
 import { SERVICE_PORTS } from "../../lib/ports";
 import { HealthCheck, healthCheck } from "../../lib/healthchecks";
 import { httpUrl } from "../../lib/urls";
@@ -59,7 +55,7 @@ export class ClickHouse extends pulumi.ComponentResource {
           CLICKHOUSE_PASSWORD: this.password,
           CLICKHOUSE_DEFAULT_ACCESS_MANAGEMENT: "1",
         }),
-        files: [{ path: SYSTEM_LOGS_CONFIG_PATH, content: systemLogsConfig() }],
+        files: clickhouseServerFiles(),
         healthcheck: clickhouseCheck(),
         waitTimeoutSeconds: 180,
         volumes: [{ volumeName: volume.name, containerPath: "/var/lib/clickhouse" }],
