@@ -110,6 +110,16 @@ function propertyDependencies(req: RegisterRequest): Record<string, string[]> {
   return byProperty;
 }
 
+/**
+ * What runs a registration for real instead of answering for it (tools/e2e creates Docker
+ * resources on an engine): called for every custom resource in the order the engine would start
+ * them, with what the engine knows of it, and answering as its provider would.
+ */
+export type Provision = (
+  args: pulumi.runtime.MockResourceArgs,
+  registration: Omit<Registration, "inputs">,
+) => Promise<pulumi.runtime.MockResourceResult>;
+
 class RecordingMonitor extends MockMonitor {
   readonly registrations: Registration[] = [];
   /** The stack's outputs as the engine receives them: secrets still marked. */
@@ -117,16 +127,51 @@ class RecordingMonitor extends MockMonitor {
   /** The inputs MockMonitor deserialized for the mocks of the registration in progress. */
   private readonly handedToMocks: { inputs?: Record<string, unknown> };
 
-  constructor(mocks: pulumi.runtime.Mocks) {
+  /** The request being registered, for `provision` (MockMonitor calls the mocks synchronously). */
+  private registering: RegisterRequest | undefined;
+
+  constructor(mocks: pulumi.runtime.Mocks, provision?: Provision) {
     const handedToMocks: { inputs?: Record<string, unknown> } = {};
     super({
       ...mocks,
       newResource: (args) => {
         handedToMocks.inputs = args.inputs as Record<string, unknown>;
-        return mocks.newResource(args);
+        const req = this.registering;
+        return provision && args.custom && req
+          ? provision(args, this.describe(req, this.urnOf(req)))
+          : mocks.newResource(args);
       },
     });
     this.handedToMocks = handedToMocks;
+  }
+
+  /** The URN MockMonitor gives the request (SDK 3.270 runtime/mocks.js, newUrn). */
+  private urnOf(req: RegisterRequest): string {
+    return (
+      this as unknown as { newUrn(parent: string, type: string, name: string): string }
+    ).newUrn(req.getParent(), req.getType(), req.getName());
+  }
+
+  private describe(req: RegisterRequest, urn: string): Omit<Registration, "inputs"> {
+    return {
+      urn,
+      type: req.getType(),
+      name: req.getName(),
+      parent: req.getParent(),
+      custom: req.getCustom(),
+      provider: req.getProvider(),
+      dependencies: [...req.getDependenciesList()].sort(),
+      protect: req.getProtect() ?? false,
+      retainOnDelete: req.getRetainondelete() ?? false,
+      deleteBeforeReplace: req.getDeletebeforereplacedefined()
+        ? req.getDeletebeforereplace()
+        : undefined,
+      propertyDependencies: propertyDependencies(req),
+      additionalSecretOutputs: [...req.getAdditionalsecretoutputsList()].sort(),
+      ignoreChanges: [...req.getIgnorechangesList()].sort(),
+      replaceOnChanges: [...req.getReplaceonchangesList()].sort(),
+      customTimeouts: customTimeouts(req),
+    };
   }
 
   registerResourceOutputs(
@@ -147,28 +192,13 @@ class RecordingMonitor extends MockMonitor {
     callback: (err: unknown, response: { getUrn(): string } | undefined) => void,
   ): Promise<void> {
     this.handedToMocks.inputs = undefined;
+    this.registering = req;
     const registered = super.registerResource(
       req,
       (err: unknown, response?: { getUrn(): string }) => {
         if (response) {
           this.registrations.push({
-            urn: response.getUrn(),
-            type: req.getType(),
-            name: req.getName(),
-            parent: req.getParent(),
-            custom: req.getCustom(),
-            provider: req.getProvider(),
-            dependencies: [...req.getDependenciesList()].sort(),
-            protect: req.getProtect() ?? false,
-            retainOnDelete: req.getRetainondelete() ?? false,
-            deleteBeforeReplace: req.getDeletebeforereplacedefined()
-              ? req.getDeletebeforereplace()
-              : undefined,
-            propertyDependencies: propertyDependencies(req),
-            additionalSecretOutputs: [...req.getAdditionalsecretoutputsList()].sort(),
-            ignoreChanges: [...req.getIgnorechangesList()].sort(),
-            replaceOnChanges: [...req.getReplaceonchangesList()].sort(),
-            customTimeouts: customTimeouts(req),
+            ...this.describe(req, response.getUrn()),
             // Deserializing every request a second time cost the bigger programs' runs seconds.
             inputs: inputs ?? pulumi.runtime.deserializeProperties(req.getObject()),
           });
@@ -180,6 +210,7 @@ class RecordingMonitor extends MockMonitor {
     // so the inputs are known by now; should that change, the callback deserializes them itself.
     const inputs = this.handedToMocks.inputs;
     this.handedToMocks.inputs = undefined;
+    this.registering = undefined;
     return registered;
   }
 }
@@ -201,6 +232,8 @@ export interface RunOptions {
   mocks?: pulumi.runtime.Mocks;
   /** The stack outputs of its last deploy, which the program reads back. @default none: a first deploy */
   previousOutputs?: Record<string, unknown>;
+  /** Creates custom resources for real (see `Provision`). @default none: the mocks answer */
+  provision?: Provision;
 }
 
 /**
@@ -227,7 +260,7 @@ export async function runProgram(options: RunOptions): Promise<RunResult> {
   const preview = options.preview ?? false;
   // A DIY backend's organization (the project's stacks are `organization/platform/<stack>`).
   await pulumi.runtime.setMocks(theMocks, "platform", stack, preview, "organization");
-  const monitor = new RecordingMonitor(theMocks);
+  const monitor = new RecordingMonitor(theMocks, options.provision);
   settings.setMockOptions(monitor, "platform", stack, preview, "organization");
   pulumi.runtime.setAllConfig(options.config, options.secretKeys ?? []);
 

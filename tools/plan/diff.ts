@@ -123,7 +123,11 @@ const OPTION_KINDS = {
 } satisfies Partial<Record<keyof PlannedResource, ChangeKind>>;
 type ComparedOption = keyof typeof OPTION_KINDS;
 
-function compare(before: PlannedResource, after: PlannedResource): ResourceChange | undefined {
+/** What the engine does to a resource that changed from `before` to `after`; undefined: nothing. */
+export function compare(
+  before: PlannedResource,
+  after: PlannedResource,
+): ResourceChange | undefined {
   // The engine keeps the stored value of an ignored input (or nested path) of a resource that
   // already exists.
   const ignored = after.ignoreChanges ?? [];

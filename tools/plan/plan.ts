@@ -70,13 +70,50 @@ export function redact(value: unknown, marker: (value: unknown) => string): Json
   return null;
 }
 
-function resourceId(r: Pick<Registration, "type" | "name">): string {
+export function resourceId(r: Pick<Registration, "type" | "name">): string {
   return `${r.type}::${r.name}`;
 }
 
 /** A provider reference is `<urn>::<id>`. */
 function providerUrnOf(reference: string): string {
   return reference.slice(0, reference.lastIndexOf("::"));
+}
+
+/**
+ * One registration as the plan holds it; `ids` maps the run's URNs to plan ids (a URN not in it
+ * is left out of references).
+ */
+export function plannedResource(
+  r: Omit<Registration, "inputs"> & { inputs: unknown },
+  ids: ReadonlyMap<string, string>,
+  marker: (value: unknown) => string,
+): PlannedResource {
+  const idsOf = (urns: readonly string[]) =>
+    [...new Set(urns.flatMap((urn) => (ids.has(urn) ? [ids.get(urn)!] : [])))].sort();
+  const implicit = new Set(Object.values(r.propertyDependencies).flat());
+  const inputDependencies: Record<string, string[]> = {};
+  for (const key of Object.keys(r.propertyDependencies).sort()) {
+    const deps = idsOf(r.propertyDependencies[key]);
+    if (deps.length > 0) inputDependencies[key] = deps;
+  }
+  const provider = r.provider ? ids.get(providerUrnOf(r.provider)) : undefined;
+  return {
+    id: resourceId(r),
+    type: r.type,
+    name: r.name,
+    custom: r.custom,
+    ...(ids.has(r.parent) ? { parent: ids.get(r.parent) } : {}),
+    ...(provider ? { provider } : {}),
+    dependsOn: idsOf(r.dependencies.filter((urn) => !implicit.has(urn))),
+    inputDependencies,
+    protect: r.protect,
+    retainOnDelete: r.retainOnDelete,
+    deleteBeforeReplace: r.deleteBeforeReplace ?? null,
+    additionalSecretOutputs: r.additionalSecretOutputs,
+    ignoreChanges: r.ignoreChanges,
+    replaceOnChanges: r.replaceOnChanges,
+    inputs: redact(r.inputs, marker),
+  };
 }
 
 /**
@@ -87,35 +124,7 @@ export function buildPlan(stack: string, run: RunResult, digestKey?: string): Pl
   const marker = secretMarker(digestKey);
   const registrations = run.registrations.filter((r) => r.type !== "pulumi:pulumi:Stack");
   const ids = new Map(registrations.map((r) => [r.urn, resourceId(r)]));
-  const idsOf = (urns: readonly string[]) =>
-    [...new Set(urns.flatMap((urn) => (ids.has(urn) ? [ids.get(urn)!] : [])))].sort();
-
-  const resources = registrations.map((r): PlannedResource => {
-    const implicit = new Set(Object.values(r.propertyDependencies).flat());
-    const inputDependencies: Record<string, string[]> = {};
-    for (const key of Object.keys(r.propertyDependencies).sort()) {
-      const deps = idsOf(r.propertyDependencies[key]);
-      if (deps.length > 0) inputDependencies[key] = deps;
-    }
-    const provider = r.provider ? ids.get(providerUrnOf(r.provider)) : undefined;
-    return {
-      id: resourceId(r),
-      type: r.type,
-      name: r.name,
-      custom: r.custom,
-      ...(ids.has(r.parent) ? { parent: ids.get(r.parent) } : {}),
-      ...(provider ? { provider } : {}),
-      dependsOn: idsOf(r.dependencies.filter((urn) => !implicit.has(urn))),
-      inputDependencies,
-      protect: r.protect,
-      retainOnDelete: r.retainOnDelete,
-      deleteBeforeReplace: r.deleteBeforeReplace ?? null,
-      additionalSecretOutputs: r.additionalSecretOutputs,
-      ignoreChanges: r.ignoreChanges,
-      replaceOnChanges: r.replaceOnChanges,
-      inputs: redact(r.inputs, marker),
-    };
-  });
+  const resources = registrations.map((r) => plannedResource(r, ids, marker));
   resources.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   return { stack, resources, outputs: redact(run.outputs ?? {}, marker) };
 }
