@@ -319,6 +319,10 @@ dump_postgres() {
     if grep -q 'grant_reads() does not exist' "$err"; then
       log "$1 has no ${BACKUP_GRANTS_SCHEMA}.grant_reads(): pulumi up installs it (npm run restore does, after a restore in place)"
     fi
+    # A table made after grant_reads and before pg_dump locked it (a migration beside the dump:
+    # on a real engine, Temporal's schema job beside the first set) is not readable yet: granting
+    # again covers it.
+    if grep -Eq 'permission denied for (table|sequence|schema) ' "$err" && (( tries < 10 )); then sleep 3; continue; fi
     if ! grep -q 'too many connections for role' "$err" || (( tries >= 90 )); then cat "$err" >&2; rm -f "$err"; return 1; fi
     sleep "\${WAIT_SECONDS:-10}"
   done
