@@ -18,6 +18,26 @@ export default tseslint.config(
     },
   },
   {
+    // The e2e stand-ins: CommonJS that Debian's Node 18 runs inside their images, outside the
+    // TypeScript project.
+    files: ["tools/e2e/images/**/*.js"],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      sourceType: "commonjs",
+      globals: Object.fromEntries(
+        ["require", "process", "console", "Buffer", "URL", "setTimeout"].map((name) => [
+          name,
+          "readonly",
+        ]),
+      ),
+    },
+    rules: {
+      ...tseslint.configs.disableTypeChecked.rules,
+      "@typescript-eslint/no-require-imports": "off",
+      "no-undef": "error",
+    },
+  },
+  {
     // node:test's test() and describe() return promises that the runner itself awaits.
     files: ["tests/**/*.ts"],
     rules: { "@typescript-eslint/no-floating-promises": "off" },

@@ -26,6 +26,7 @@ import {
 } from "../lib/backup";
 import { tenantSqlName } from "../lib/naming";
 import { BACKUP_CONNECTION_LIMIT, EndSessionsEnv, endSessionsScript } from "../lib/postgres";
+import { gpgKeyPair as keyPair } from "../tools/e2e/host";
 import { restore } from "../tools/restore/restore";
 import {
   createDatabaseSql,
@@ -49,24 +50,6 @@ const BACKUP_PASSWORD = "backup-password-0123456789ab";
 const TENANT_PASSWORD = "tenant-password-0123456789ab";
 /** In every tenant's rows: found in no backup file, which are all ciphertext. */
 const MARKER = "plain-text-marker-7f3a";
-
-/** A throwaway OpenPGP key pair in its own keyring: the public half as config holds it. */
-function keyPair(): { home: string; publicKey: string } {
-  const home = fs.mkdtempSync(path.join(os.tmpdir(), "platform-gpg-"));
-  const gpg = (...args: string[]) =>
-    execFileSync(
-      "gpg",
-      ["--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase", "", ...args],
-      {
-        env: { ...process.env, GNUPGHOME: home },
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    ).toString();
-  gpg("--quick-generate-key", "Backups test <ops@example.com>", "ed25519", "cert", "never");
-  const fpr = /^fpr:+([0-9A-F]+):/m.exec(gpg("--list-keys", "--with-colons"))![1];
-  gpg("--quick-add-key", fpr, "cv25519", "encr", "never");
-  return { home, publicKey: gpg("--export", "--armor", fpr) };
-}
 
 interface Run {
   code: number;
@@ -526,6 +509,42 @@ describe("backups and restores on a real PostgreSQL 15", () => {
     const check = spawnSync("sha256sum", ["-c", "SHA256SUMS"], { cwd: set });
     assert.equal(check.status, 0, check.stdout.toString());
     assert.match(result.output, /backup: wrote scheduled\/\d{8}T\d{6}Z: 4 databases/);
+  });
+
+  test("a table made after the set's grants and before pg_dump reads it is granted again and dumped (seen on a real engine: Temporal's schema job beside the first set)", async () => {
+    // pg_dump, with a table made just before it runs, as a migration beside the dump makes one.
+    const shims = fs.mkdtempSync(path.join(os.tmpdir(), "pg-dump-race-"));
+    fs.writeFileSync(
+      path.join(shims, "pg_dump"),
+      [
+        "#!/bin/sh",
+        'if [ ! -e "$RACE_FLAG" ] && [ "${*##*--dbname=}" = temporal ]; then',
+        '  touch "$RACE_FLAG"',
+        '  PGUSER=postgres PGPASSWORD="$RACE_PASSWORD" psql -X -q -v ON_ERROR_STOP=1 -d temporal -c "CREATE TABLE public.made_during_the_set (id int)" || exit 1',
+        "fi",
+        'exec /usr/bin/pg_dump "$@"',
+      ].join("\n"),
+      { mode: 0o755 },
+    );
+    try {
+      const result = await runBackup(
+        {
+          BACKUP_ROOT: fs.mkdtempSync(path.join(os.tmpdir(), "backups-race-")),
+          PATH: `${shims}:/usr/bin:/bin`,
+          RACE_FLAG: path.join(shims, "made"),
+          RACE_PASSWORD: SUPERUSER_PASSWORD,
+        },
+        base,
+      );
+      assert.ok(fs.existsSync(path.join(shims, "made")), "the table was made before a dump");
+      assert.equal(result.code, 0, result.output);
+      assert.match(result.output, /4 databases/);
+    } finally {
+      await admin.query("DROP TABLE IF EXISTS public.made_during_the_set");
+      const temporal = await server.admin("temporal");
+      await temporal.query("DROP TABLE IF EXISTS public.made_during_the_set");
+      await temporal.end();
+    }
   });
 
   test("a tenant added later is in the next set with no change to the service", async () => {

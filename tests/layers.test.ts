@@ -28,6 +28,7 @@ const LAYERS: { folder: string; rank: number }[] = [
   { folder: "tools/docs/", rank: 9 },
   { folder: "tools/dev/", rank: 9 },
   { folder: "tools/bench/", rank: 10 },
+  { folder: "tools/e2e/", rank: 10 },
 ];
 
 /** Layers that hold plain data and functions: no Pulumi SDK, so no resources and no Outputs. */

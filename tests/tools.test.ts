@@ -26,7 +26,7 @@ function npmRun(script: string, args: string[], env: Record<string, string> = {}
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-const TOOLS = ["plan", "plan:diff", "restore", "bench"];
+const TOOLS = ["plan", "plan:diff", "restore", "bench", "test:e2e"];
 
 test("every tool answers --help and -h with its usage, and exits 0", () => {
   // Wherever it stands among the options.
@@ -100,7 +100,7 @@ function documentedCommands(): { where: string; script: string; args: string[] }
     [
       ...fs
         .readFileSync(path.join(PROJECT_ROOT, page), "utf8")
-        .matchAll(/npm run ([a-z:]+)((?: -- [^`|#)\n]*)?)/g),
+        .matchAll(/npm run ([a-z0-9:]+)((?: -- [^`|#)\n]*)?)/g),
     ].map(([, script, rest]) => ({
       where: page,
       script: script.replace(/:$/, ""),

@@ -1,0 +1,120 @@
+/**
+ * `npm run test:e2e`: the Docker half of the program on a real Docker engine. The staging stack
+ * is applied from scratch (tools/e2e/apply.ts), then measured: health and order, isolation by
+ * packets, releases and a secret rotation under a stream of requests, a backup restored, and the
+ * egress guard after an engine restart. Writes `.e2e/report.json`; removes everything it made,
+ * also when it fails.
+ */
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parseOptions, runCommand, UsageError } from "../engine/cli";
+import { PROJECT_ROOT, RunResult, runProgram } from "../engine/runner";
+import { Applier } from "./apply";
+import { engineVersion } from "./docker";
+import { gpgKeyPair, Host } from "./host";
+import {
+  backupScenario,
+  egressGuardScenario,
+  isolationScenario,
+  releaseScenario,
+  NEXT_VERSION,
+  Report,
+  shortfalls,
+  STACK,
+  stackConfig,
+  upScenario,
+} from "./scenarios";
+
+const USAGE = `usage:
+  npm run test:e2e [-- --keep]
+
+  Applies the staging stack to the Docker engine at $DOCKER_SOCKET (/var/run/docker.sock),
+  builds the images it needs from Debian packages (tools/e2e/images), runs the scenarios and
+  writes .e2e/report.json. Needs root (iptables, network namespaces).
+  --keep   leave the containers running at the end (the firewall rules and test hosts go)`;
+
+export const REPORT = path.join(PROJECT_ROOT, ".e2e", "report.json");
+
+/** The image names a run pulls (its `RemoteImage`s). */
+function imagesOf(run: RunResult): string[] {
+  return run.registrations
+    .filter((r) => r.type === "docker:index/remoteImage:RemoteImage")
+    .map((r) => String(r.inputs.name));
+}
+
+/** The engine's hard limit of open files, where its process can be read (same machine). */
+function engineNofile(): number | undefined {
+  try {
+    const pid = execFileSync("pidof", ["dockerd"]).toString().trim().split(" ")[0];
+    const line = fs
+      .readFileSync(`/proc/${pid}/limits`, "utf8")
+      .split("\n")
+      .find((l) => l.startsWith("Max open files"));
+    return line ? Number(line.trim().split(/\s+/)[4]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function main(args: string[]): Promise<void> {
+  const { values } = parseOptions(args, { keep: { type: "boolean", default: false } });
+  const engine = await engineVersion();
+  if (!engine) throw new UsageError("no Docker engine answers at the socket: start dockerd first");
+  if (process.getuid?.() !== 0)
+    throw new UsageError("run as root: the run sets iptables rules and namespaces");
+  const started = Date.now();
+  // After a failed `pulumi up`, the registrations waiting on the failed one reject too, late;
+  // runProgram reports the first error, which is the one that counts.
+  process.on("unhandledRejection", () => undefined);
+  const key = gpgKeyPair();
+  const raw = JSON.parse(stackConfig().config["platform:backup"]) as Record<string, unknown>;
+  const base = { "platform:backup": { ...raw, publicKey: key.publicKey } };
+  const bumped = { ...base, "platform:dittofeed": { version: NEXT_VERSION } };
+
+  // Every image of both releases, before any rule of the run exists (the build reaches the mirror).
+  const names = new Set<string>();
+  for (const changes of [base, bumped]) {
+    const dry = await runProgram({
+      ...stackConfig(changes),
+      stack: STACK,
+      stackFilesDirectory: PROJECT_ROOT,
+    });
+    if (dry.error) throw dry.error;
+    imagesOf(dry).forEach((name) => names.add(name));
+  }
+  const build = Date.now();
+  execFileSync("bash", [path.join(__dirname, "images", "build.sh"), ...names], {
+    stdio: "inherit",
+  });
+  const report: Report = { engine: `docker ${engine}`, stack: STACK, seconds: {} } as Report;
+  report.seconds.images = Math.round((Date.now() - build) / 1000);
+
+  const host = new Host();
+  const applier = new Applier((subnets) => host.allowNetwork(subnets), engineNofile());
+  try {
+    host.install();
+    await host.startTestHosts();
+    const context = { host, applier, base, bumped, key, report };
+    const first = await upScenario(context);
+    await isolationScenario(context);
+    await releaseScenario(context, first);
+    await backupScenario(context);
+    await egressGuardScenario(context);
+  } finally {
+    if (!values.keep) {
+      for (const failure of await applier.destroy()) console.log(`cleanup: ${failure}`);
+    }
+    host.cleanup();
+    fs.rmSync(key.home, { recursive: true, force: true });
+    report.seconds.total = Math.round((Date.now() - started) / 1000);
+    report.adjustments = applier.adjustments;
+    fs.mkdirSync(path.dirname(REPORT), { recursive: true });
+    fs.writeFileSync(REPORT, `${JSON.stringify(report, null, 2)}\n`);
+    console.log(`report: ${path.relative(process.cwd(), REPORT)}`);
+  }
+  const short = shortfalls(report);
+  if (short.length > 0) throw new Error(`the run fell short:\n  ${short.join("\n  ")}`);
+}
+
+if (require.main === module) runCommand("test:e2e", USAGE, main);
