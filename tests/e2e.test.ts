@@ -10,9 +10,11 @@ import * as path from "node:path";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import { containerCreateBody, deleteOrder, durationNs, plain } from "../tools/e2e/apply";
+import { createDatabaseSql, createRoleSql, databaseGrantSql } from "../tools/e2e/postgresql";
 import { engineVersion, SOCKET } from "../tools/e2e/docker";
 import { NEXT_VERSION, shortfalls, stackConfig, STACK } from "../tools/e2e/scenarios";
 import { COMMITTED_STACKS, ofType, PROJECT_ROOT, runCommitted, runProgram } from "./harness";
+import { startServer } from "./postgresServer";
 
 const IMAGES = path.join(PROJECT_ROOT, "tools/e2e/images");
 const MIB = 1024 * 1024;
@@ -108,6 +110,43 @@ describe("the e2e applier", () => {
   });
 });
 
+test("grants applied as the postgresql provider applies them are committed, and two on one database at once both hold", async () => {
+  const server = await startServer("superuser-password-0123456789");
+  const admin = await server.admin();
+  const apply = async (database: string, statements: string[]) => {
+    const client = await server.admin(database);
+    try {
+      for (const statement of statements) await client.query(statement);
+    } finally {
+      await client.end();
+    }
+  };
+  try {
+    await admin.query(
+      createRoleSql({ name: "platform_backup", password: "x".repeat(16), login: true }),
+    );
+    const databases = Array.from({ length: 8 }, (_, i) => `tenant_${i}`);
+    for (const database of databases) await admin.query(createDatabaseSql(database, "postgres"));
+    // As the engine runs them: each tenant's revoke and its backup grant at the same time.
+    await Promise.all(
+      databases.flatMap((database) => [
+        apply(database, databaseGrantSql(database, "public", [])),
+        apply(database, databaseGrantSql(database, "platform_backup", ["CONNECT"])),
+      ]),
+    );
+    const { rows } = await admin.query<{ datname: string; acl: string }>(
+      "SELECT datname, datacl::text AS acl FROM pg_database WHERE datname LIKE 'tenant_%' ORDER BY 1",
+    );
+    for (const { datname, acl } of rows) {
+      assert.match(acl, /platform_backup=c\//, datname);
+      assert.doesNotMatch(acl, /(^|[{,])=/, `${datname}: PUBLIC keeps ${acl}`);
+    }
+  } finally {
+    await admin.end();
+    await server.stop();
+  }
+});
+
 describe("the e2e report", () => {
   const good: Parameters<typeof shortfalls>[0] = {
     up: {
@@ -116,14 +155,28 @@ describe("the e2e report", () => {
       jobs: 24,
       jobsSucceeded: 24,
       seconds: 65,
-      orderViolations: [],
     },
     isolation: [
       { from: "acme/api", to: "globex/api", port: 3001, expected: "blocked", observed: "blocked" },
     ],
-    releases: [{ change: "version-bump", requests: 120, failed: 0, seconds: 30, servedBy: {} }],
+    releases: [
+      {
+        change: "version-bump",
+        requests: 120,
+        failed: 0,
+        seconds: 30,
+        servedBy: { "v0.23.0": 100, "v0.23.1": 20 },
+        servedAfter: { "v0.23.1": 8 },
+        expected: "v0.23.1",
+      },
+    ],
     backup: { databases: 4, restored: true, rowsMatch: true, tables: 11 },
-    egressGuard: { rules: 15, afterEngineRestart: true, engineRestartSeconds: 17 },
+    egressGuard: {
+      rules: 15,
+      afterEngineRestart: true,
+      engineRestartSeconds: 17,
+      secondsUntilRestored: 3,
+    },
   };
 
   test("a run that kept every promise passes, and each broken one is named", () => {
@@ -132,11 +185,11 @@ describe("the e2e report", () => {
       ...good,
       up: { ...good.up!, healthy: 17 },
       isolation: [{ ...good.isolation![0], observed: "allowed" }],
-      releases: [{ ...good.releases![0], requests: 99, failed: 1 }],
+      releases: [{ ...good.releases![0], requests: 99, failed: 1, servedAfter: { "v0.23.0": 8 } }],
       backup: { ...good.backup!, rowsMatch: false },
       egressGuard: { ...good.egressGuard!, afterEngineRestart: false },
     });
-    assert.equal(broken.length, 6, broken.join("\n"));
+    assert.equal(broken.length, 7, broken.join("\n"));
     assert.match(broken.join("\n"), /acme\/api → globex\/api:3001 allowed, expected blocked/);
     assert.match(shortfalls({}).join("\n"), /up: not measured/);
   });

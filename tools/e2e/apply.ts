@@ -8,13 +8,12 @@
  * (internal/provider/resource_docker_container_funcs.go, resourceDockerContainerCreate); a field
  * this file does not map is refused, never skipped.
  */
-import * as pulumi from "@pulumi/pulumi";
 import pg from "pg";
 import { mocks as answering } from "../engine/mocks";
 import { Provision, Registration } from "../engine/runner";
 import { compare } from "../plan/diff";
 import { plannedResource, secretMarker } from "../plan/plan";
-import { api, DockerError, logs, putFiles } from "./docker";
+import { api, DockerError, inspect, logs, putFiles } from "./docker";
 import {
   alterRolePasswordSql,
   createDatabaseSql,
@@ -34,13 +33,6 @@ export interface Live {
   state: Inputs;
   registration: Omit<Registration, "inputs">;
   inputs: Inputs;
-}
-
-/** One step the applier took, in order, for the report and the ordering checks. */
-export interface Step {
-  at: number;
-  urn: string;
-  op: "create" | "update" | "delete";
 }
 
 /** What a provider does with one resource type on the real systems. */
@@ -152,18 +144,21 @@ const CONTAINER_FIELDS = new Set<string>([
 
 const MIB = 1024 * 1024;
 
+/** A field this file does not map fails the run: skipped, it would be missing from what runs. */
+function refuseUnmapped(what: string, inputs: object, fields: ReadonlySet<string>): void {
+  const unmapped = Object.keys(inputs).filter((key) => !fields.has(key));
+  if (unmapped.length > 0) {
+    throw new Error(`${what}: fields the e2e applier does not map: ${unmapped.join(", ")}`);
+  }
+}
+
 /**
  * The body of `ContainerCreate` for a container's inputs, field by field as
  * resourceDockerContainerCreate builds `container.Config` and `HostConfig` (line numbers of
  * resource_docker_container_funcs.go at v4.5.0).
  */
 export function containerCreateBody(c: ContainerInputs): Inputs {
-  const unmapped = Object.keys(c).filter((key) => !CONTAINER_FIELDS.has(key));
-  if (unmapped.length > 0) {
-    throw new Error(
-      `container ${c.name}: fields the e2e applier does not map: ${unmapped.join(", ")}`,
-    );
-  }
+  refuseUnmapped(`container ${c.name}`, c, CONTAINER_FIELDS);
   const ports = c.ports ?? [];
   const binds = (c.volumes ?? []).map((v) => {
     // A host path wins over a volume name (structures.go, volumeSetToDockerVolumes 289-330).
@@ -200,15 +195,11 @@ export function containerCreateBody(c: ContainerInputs): Inputs {
           [{ HostIp: p.ip ?? "0.0.0.0", HostPort: String(p.external ?? 0) }],
         ]),
       ),
-      // 253-256: the schema's default is "no".
-      RestartPolicy: { Name: c.restart ?? "no", MaximumRetryCount: c.maxRetryCount ?? 0 },
+      ...updatable(c), // restart policy and memory
       Ulimits: (c.ulimits ?? []).map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })), // 282
       CapAdd: c.capabilities?.adds ?? null, // 286-293, passed as given
       CapDrop: c.capabilities?.drops ?? null,
       LogConfig: { Type: c.logDriver ?? "", Config: c.logOpts ?? {} }, // 261-263
-      Memory: (c.memory ?? 0) * MIB, // 334-336
-      // 342-348: a positive value in MiB, -1 passed through (unlimited), 0 left unset.
-      ...(c.memorySwap ? { MemorySwap: c.memorySwap > 0 ? c.memorySwap * MIB : -1 } : {}),
       ...(c.cpus ? { NanoCpus: Math.round(Number(c.cpus) * 1e9) } : {}), // 354-373
       NetworkMode: c.networkMode ?? "bridge", // 391-399; the schema's default is "bridge"
     },
@@ -227,15 +218,6 @@ class Tainted extends Error {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-interface Inspect {
-  Id: string;
-  State: {
-    Running: boolean;
-    ExitCode: number;
-    Health?: { Status: string; Log?: { Output: string }[] };
-  };
-}
 
 /**
  * The docker_container resource: create, update and delete as the provider does them. A ulimit
@@ -262,57 +244,19 @@ function container(maxNofile: number | undefined, note: (line: string) => void):
         `/containers/create?name=${encodeURIComponent(c.name)}`,
         body,
       );
-      // 459-502: off the default bridge, then every network of networks_advanced, with its aliases.
-      if (c.networksAdvanced?.length) {
-        await api("POST", "/networks/bridge/disconnect", { Container: id }).catch(() => undefined);
-        for (const n of c.networksAdvanced) {
-          await api("POST", `/networks/${encodeURIComponent(n.name)}/connect`, {
-            Container: id,
-            EndpointConfig: { Aliases: n.aliases ?? [] },
-          });
-        }
-      }
-      // 504-581: each upload copied in before the start; executable files 0744, others 0644.
-      if (c.uploads?.length) {
-        await putFiles(
-          id,
-          c.uploads.map((u) => ({
-            path: u.file,
-            content: u.contentBase64
-              ? Buffer.from(u.contentBase64, "base64")
-              : Buffer.from(u.content ?? ""),
-            mode: u.executable ? 0o744 : 0o644,
-          })),
-        );
-      }
-      await api("POST", `/containers/${id}/start`); // 584-588
       const state: Inputs = { ...raw, id };
-      if (c.wait) await waitHealthy(id, c.name, c.waitTimeout ?? 60);
-      if (c.attach) {
-        // 631-671: the provider waits for the container to stop and ignores its status; a
-        // non-zero exit is a successful create, with exit_code read back from the container.
-        const seconds = timeoutSeconds(r.customTimeouts.create) ?? 20 * 60;
-        await api(
-          "POST",
-          `/containers/${id}/wait?condition=not-running`,
-          undefined,
-          seconds * 1000,
-        );
-        const inspect = await api<Inspect>("GET", `/containers/${id}/json`);
-        state.exitCode = inspect.State.ExitCode;
-        if (c.logs) state.containerLogs = await logs(id);
+      // From here the container exists: a failure leaves it, and the engine keeps it as tainted.
+      try {
+        await startContainer(id, c, state, timeoutSeconds(r.customTimeouts.create) ?? 20 * 60);
+      } catch (error) {
+        throw new Tainted((error as Error).message, id, state);
       }
       return { id, state };
     },
     async update(live, raw) {
       // resourceDockerContainerUpdate (991-1077): restart policy and resources in one
       // ContainerUpdate; the other updatable fields are recorded only.
-      const c = plain(raw) as ContainerInputs;
-      await api("POST", `/containers/${live.id}/update`, {
-        RestartPolicy: { Name: c.restart ?? "no", MaximumRetryCount: c.maxRetryCount ?? 0 },
-        Memory: (c.memory ?? 0) * MIB,
-        ...(c.memorySwap ? { MemorySwap: c.memorySwap > 0 ? c.memorySwap * MIB : -1 } : {}),
-      });
+      await api("POST", `/containers/${live.id}/update`, updatable(plain(raw) as ContainerInputs));
     },
     async delete(live) {
       // resourceDockerContainerDelete (1079-1131): a stop within destroy_grace_seconds (0: killed)
@@ -335,6 +279,61 @@ function container(maxNofile: number | undefined, note: (line: string) => void):
   };
 }
 
+/**
+ * What resourceDockerContainerCreate does once the container exists: networks, uploads, start,
+ * and the waits, filling `state` with what the provider reads back.
+ */
+async function startContainer(id: string, c: ContainerInputs, state: Inputs, jobSeconds: number) {
+  // 459-502: off the default bridge (its "not connected" error ignored, as the provider does),
+  // then every network of networks_advanced, with its aliases.
+  if (c.networksAdvanced?.length) {
+    await api("POST", "/networks/bridge/disconnect", { Container: id }).catch((error: Error) => {
+      if (!/is not connected/.test(error.message)) throw error;
+    });
+    for (const n of c.networksAdvanced) {
+      await api("POST", `/networks/${encodeURIComponent(n.name)}/connect`, {
+        Container: id,
+        EndpointConfig: { Aliases: n.aliases ?? [] },
+      });
+    }
+  }
+  // 504-581: each upload copied in before the start; executable files 0744, others 0644.
+  if (c.uploads?.length) {
+    await putFiles(
+      id,
+      c.uploads.map((u) => ({
+        path: u.file,
+        content: u.contentBase64
+          ? Buffer.from(u.contentBase64, "base64")
+          : Buffer.from(u.content ?? ""),
+        mode: u.executable ? 0o744 : 0o644,
+      })),
+    );
+  }
+  await api("POST", `/containers/${id}/start`); // 584-588
+  if (c.wait) await waitHealthy(id, c.name, c.waitTimeout ?? 60);
+  if (c.attach) {
+    // 631-671: the provider waits for the container to stop and ignores its status; a non-zero
+    // exit is a successful create, with exit_code read back from the container.
+    await api("POST", `/containers/${id}/wait?condition=not-running`, undefined, jobSeconds * 1000);
+    state.exitCode = (await inspect(id)).State.ExitCode;
+    if (c.logs) state.containerLogs = await logs(id);
+  }
+}
+
+/**
+ * What ContainerUpdate changes on a running container, as create sets it: the restart policy
+ * (253-256; the schema's default is "no") and memory in MiB (334-336, 342-348).
+ */
+function updatable(c: ContainerInputs) {
+  return {
+    RestartPolicy: { Name: c.restart ?? "no", MaximumRetryCount: c.maxRetryCount ?? 0 },
+    Memory: (c.memory ?? 0) * MIB,
+    // A positive value in MiB, -1 passed through (unlimited), 0 left unset.
+    ...(c.memorySwap ? { MemorySwap: c.memorySwap > 0 ? c.memorySwap * MIB : -1 } : {}),
+  };
+}
+
 function timeoutSeconds(duration: string | undefined): number | undefined {
   return duration ? durationNs(duration) / 1e9 : undefined;
 }
@@ -343,8 +342,7 @@ function timeoutSeconds(duration: string | undefined): number | undefined {
 async function waitHealthy(id: string, name: string, seconds: number): Promise<void> {
   const deadline = Date.now() + seconds * 1000;
   for (;;) {
-    const inspect = await api<Inspect>("GET", `/containers/${id}/json`);
-    const health = inspect.State.Health;
+    const health = (await inspect(id)).State.Health;
     if (!health) throw new Error(`container ${name} has no health check to wait for`);
     if (health.Status === "healthy") return;
     if (Date.now() > deadline) {
@@ -367,6 +365,7 @@ function network(onCreated: (subnets: string[]) => void): Handler {
         labels?: { label: string; value: string }[];
         ipamConfigs?: { subnet?: string; gateway?: string; ipRange?: string }[];
       };
+      refuseUnmapped(`network ${n.name}`, n, new Set(["name", "driver", "labels", "ipamConfigs"]));
       const { Id: id } = await api<{ Id: string }>("POST", "/networks/create", {
         Name: n.name,
         Driver: n.driver ?? "bridge",
@@ -407,6 +406,7 @@ function network(onCreated: (subnets: string[]) => void): Handler {
 const volume: Handler = {
   async create(raw) {
     const v = plain(raw) as { name: string; labels?: { label: string; value: string }[] };
+    refuseUnmapped(`volume ${v.name}`, v, new Set(["name", "labels"]));
     await api("POST", "/volumes/create", {
       Name: v.name,
       Labels: Object.fromEntries((v.labels ?? []).map((l) => [l.label, l.value])),
@@ -476,6 +476,15 @@ function postgresql(connectionOf: (provider: string) => Connection): Record<stri
       },
       async update(live, raw) {
         const role = plain(raw) as RoleInputs;
+        const was = plain(live.inputs) as RoleInputs;
+        const changed = (Object.keys(role) as (keyof RoleInputs)[]).filter(
+          (key) => key !== "password" && role[key] !== was[key],
+        );
+        if (changed.length > 0) {
+          throw new Error(
+            `role ${role.name}: the e2e applier maps only a new password, not ${changed.join(", ")}`,
+          );
+        }
         await run(live.registration.provider, "postgres", [
           alterRolePasswordSql(role.name, role.password),
         ]);
@@ -529,16 +538,17 @@ const TUNNEL_CONFIG =
 const CLOUDFLARED_IMAGE = /^cloudflare\/cloudflared:/;
 
 /** Where the cloudflared stand-in reads the ingress document Cloudflare would push to it. */
-export const INGRESS_FILE = "/etc/cloudflared/e2e-ingress.json";
+const INGRESS_FILE = "/etc/cloudflared/e2e-ingress.json";
 
 /** The engine and its providers on the real systems, for one stack, across runs. */
 export class Applier {
   readonly live = new Map<string, Live>();
-  readonly steps: Step[] = [];
   private doomed: Live[] = [];
   private readonly handlers: Record<string, Handler>;
   private readonly base = answering({});
   private ingress: unknown[] | undefined;
+  /** The image names behind image ids, so a connector is known by what it runs. */
+  private readonly imageNames = new Map<string, string>();
 
   /** What the run changed of the program's specs to fit this machine, one line each. */
   readonly adjustments: string[] = [];
@@ -613,13 +623,17 @@ export class Applier {
     };
   }
 
-  /** The image names behind image ids, so a connector is known by what it runs. */
-  private imageNames = new Map<string, string>();
-
   /** For `runProgram`'s `provision`. */
   readonly provision: Provision = async (args, registration) => {
     const handler = this.handlers[args.type];
-    if (!handler) return this.base.newResource(args);
+    if (!handler) {
+      // What only Cloudflare's API, random or tls would answer stays with the mocks; a Docker or
+      // Postgres resource this file does not create would be missing from what runs.
+      if (/^(docker|postgresql):/.test(args.type)) {
+        throw new Error(`${registration.urn}: the e2e applier does not create ${args.type}`);
+      }
+      return this.base.newResource(args);
+    }
     const inputs = { ...(args.inputs as Inputs) };
     const prior = this.live.get(registration.urn);
     if (prior) {
@@ -629,13 +643,16 @@ export class Applier {
         plannedResource({ ...prior.registration, inputs: prior.inputs }, ids, marker),
         plannedResource({ ...registration, inputs }, ids, marker),
       );
-      if (!change || change.action === "none") return { id: prior.id, state: prior.state };
+      if (!change || change.action === "none") {
+        // Nothing to do, but the engine stores what it now depends on.
+        this.live.set(registration.urn, { ...prior, registration });
+        return { id: prior.id, state: prior.state };
+      }
       if (change.action === "update" || change.action === "state-only") {
         const updated =
           change.action === "update" ? await handler.update?.(prior, inputs) : undefined;
         const state = { ...prior.state, ...inputs, ...(updated ?? {}) };
         this.live.set(registration.urn, { ...prior, inputs, state, registration });
-        this.step(registration.urn, "update");
         return { id: prior.id, state };
       }
       if (change.action !== "replace") {
@@ -645,7 +662,6 @@ export class Applier {
       }
       if (change.replacement?.order === "delete-first") {
         await handler.delete(prior);
-        this.step(registration.urn, "delete");
       } else {
         this.doomed.push(prior);
       }
@@ -676,11 +692,6 @@ export class Applier {
       registration,
       inputs,
     });
-    this.step(registration.urn, "create");
-  }
-
-  private step(urn: string, op: Step["op"]): void {
-    this.steps.push({ at: Date.now(), urn, op });
   }
 
   /**
@@ -689,8 +700,15 @@ export class Applier {
    */
   async finish(registered: ReadonlySet<string>): Promise<void> {
     const gone = [...this.live.values()].filter((live) => !registered.has(live.urn));
+    const cannot = gone.filter((live) => live.registration.protect);
+    if (cannot.length > 0) {
+      throw new Error(
+        `the engine refuses to delete protected ${cannot.map((l) => l.urn).join(", ")}`,
+      );
+    }
     for (const live of gone) this.live.delete(live.urn);
-    await this.deleteAll([...this.doomed, ...gone]);
+    // A resource retained on delete leaves the state and stays where it is.
+    await this.deleteAll([...this.doomed, ...gone].filter((l) => !l.registration.retainOnDelete));
     this.doomed = [];
   }
 
@@ -721,7 +739,6 @@ export class Applier {
       await Promise.all(
         wave.map(async (live) => {
           await this.handlers[live.type].delete(live).catch((error: Error) => onError(live, error));
-          this.step(live.urn, "delete");
         }),
       );
     }
@@ -750,5 +767,3 @@ export function deleteOrder<T extends { urn: string; registration: { dependencie
   }
   return ordered;
 }
-
-export { pulumi };

@@ -77,6 +77,20 @@ export async function api<T = unknown>(
   return (text ? JSON.parse(text) : undefined) as T;
 }
 
+/** What the e2e run reads of a container (GET /containers/{id}/json). */
+export interface Inspect {
+  Id: string;
+  Config: { Labels: Record<string, string> };
+  State: {
+    Running: boolean;
+    ExitCode: number;
+    Health?: { Status: string; Log?: { Output: string }[] };
+  };
+  NetworkSettings: { Networks: Record<string, { IPAddress: string; Gateway: string }> };
+}
+
+export const inspect = (id: string) => api<Inspect>("GET", `/containers/${id}/json`);
+
 /** True when an engine answers on the socket. */
 export async function engineVersion(): Promise<string | undefined> {
   try {

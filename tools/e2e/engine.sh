@@ -2,7 +2,8 @@
 # The e2e run's Docker engine: `start` starts dockerd where none answers (with the bridge MTU of
 # the host's default route, as CI needs) and waits for it; `stop` stops only an engine it started
 # and removes what a stopped dockerd leaves behind (its iptables chains and docker0); `restart`
-# restarts the engine for the egress-guard scenario (one it started, or docker.service).
+# restarts the engine for the egress-guard scenario: one it started, or else docker.service
+# through systemctl (on a developer's machine, that engine and all its containers restart).
 set -euo pipefail
 pidfile=/run/platform-e2e-dockerd.pid
 log=${TMPDIR:-/tmp}/platform-e2e-dockerd.log
@@ -25,17 +26,20 @@ start() {
 stop_started() {
   local pid
   pid=$(cat "$pidfile")
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
   rm -f "$pidfile"
+  # Only the dockerd this script started: a pid from an old file may be another process now.
+  [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dockerd ] || return 0
+  kill "$pid" 2>/dev/null || true
+  # dockerd stops the containerd it started, and its containers, before it exits.
+  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
 }
 stop() {
   [ -f "$pidfile" ] || return 0
   stop_started
-  pkill -x containerd 2>/dev/null || true
-  # What dockerd leaves: its chains in filter and nat, the jumps to them, and docker0.
+  # What dockerd leaves: its chains in filter and nat, the jumps to them, its rules for its
+  # bridges (forwarding, masquerading), and docker0.
   for table in filter nat; do
-    iptables -t "$table" -S | grep -E -- '-j DOCKER' | sed 's/^-A /-D /' | while read -r rule; do
+    iptables -t "$table" -S | grep -E -- '-j DOCKER|docker0|br-[0-9a-f]{12}' | sed 's/^-A /-D /' | while read -r rule; do
       eval "iptables -t $table $rule" 2>/dev/null || true
     done
     for chain in DOCKER DOCKER-USER DOCKER-ISOLATION-STAGE-1 DOCKER-ISOLATION-STAGE-2; do

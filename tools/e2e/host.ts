@@ -26,6 +26,9 @@ export const PRIVATE_HOST: TestHost = { namespace: "e2e-private", address: "10.9
 /** An address of the private host's range where nothing runs: only the safety chain sees it. */
 export const PRIVATE_RANGE_PROBE = "10.99.0.99";
 export const METADATA = "169.254.169.254";
+/** The safety chain's answer: "administratively prohibited", which a probe tells from a refusal. */
+const REJECT = ["-j", "REJECT", "--reject-with", "icmp-admin-prohibited"];
+
 /** Where the host itself listens for probes of its own addresses. */
 export const HOST_PORT = 18999;
 
@@ -70,13 +73,15 @@ export class Host {
    */
   install(): void {
     const ipt = this.ipt;
+    // A run that was killed, or kept its containers, left its chain: it is made again.
+    if (this.chains().has(SAFETY_CHAIN)) this.removeChains([SAFETY_CHAIN]);
     this.chainsBefore = this.chains();
     run(ipt, ["-N", SAFETY_CHAIN]);
     for (const host of [PUBLIC_HOST, PRIVATE_HOST]) {
       run(ipt, ["-A", SAFETY_CHAIN, "-d", `${host.address}/32`, "-j", "RETURN"]);
     }
-    run(ipt, ["-A", SAFETY_CHAIN, "-d", `${METADATA}/32`, "-j", "REJECT"]);
-    run(ipt, ["-A", SAFETY_CHAIN, "-d", `${PRIVATE_RANGE_PROBE}/32`, "-j", "REJECT"]);
+    run(ipt, ["-A", SAFETY_CHAIN, "-d", `${METADATA}/32`, ...REJECT]);
+    run(ipt, ["-A", SAFETY_CHAIN, "-d", `${PRIVATE_RANGE_PROBE}/32`, ...REJECT]);
     run(ipt, ["-I", "DOCKER-USER", "1", "-j", SAFETY_CHAIN]);
   }
 
@@ -87,7 +92,7 @@ export class Host {
   allowNetwork(subnets: string[]): void {
     for (const subnet of subnets) {
       run(this.ipt, ["-I", SAFETY_CHAIN, "1", "-d", subnet, "-j", "RETURN"]);
-      run(this.ipt, ["-A", SAFETY_CHAIN, "-s", subnet, "-j", "REJECT"]);
+      run(this.ipt, ["-A", SAFETY_CHAIN, "-s", subnet, ...REJECT]);
     }
   }
 
@@ -144,8 +149,11 @@ export class Host {
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
 
-  /** Everything `install` and `startTestHosts` made, also after a failure. */
-  cleanup(): void {
+  /**
+   * Everything `install` and `startTestHosts` made, also after a failure; with `keepSafety`
+   * (containers of the run are left) the safety chain stays, until the next run makes it again.
+   */
+  cleanup({ keepSafety = false }: { keepSafety?: boolean } = {}): void {
     for (const listener of this.listeners) listener.kill();
     this.hostListener?.close();
     for (const ns of this.namespaces) {
@@ -158,16 +166,29 @@ export class Host {
     }
     if (this.chainsBefore === undefined) return;
     // The safety chain and the chains the egress guard made (its rules outlive its container, by
-    // design), each with the jumps to it.
-    const made = [...this.chains()].filter((chain) => !this.chainsBefore!.has(chain));
+    // design).
+    this.removeChains(
+      [...this.chains()].filter(
+        (chain) => !this.chainsBefore!.has(chain) && !(keepSafety && chain === SAFETY_CHAIN),
+      ),
+    );
+  }
+
+  /** The filter table's chains whose names match. */
+  chainsNamed(pattern: RegExp): string[] {
+    return [...this.chains()].filter((chain) => pattern.test(chain));
+  }
+
+  /** Chains, each with every jump or goto to it. */
+  removeChains(chains: string[]): void {
     const jumps = run(this.ipt, ["-S"])
       .split("\n")
-      .filter((rule) =>
-        made.some((chain) => rule.startsWith("-A ") && / -[jg] (\S+)$/.exec(rule)?.[1] === chain),
+      .filter(
+        (rule) => rule.startsWith("-A ") && chains.includes(/ -[jg] (\S+)$/.exec(rule)?.[1] ?? ""),
       );
     for (const rule of jumps) run(this.ipt, ["-D", ...rule.slice(3).split(" ")]);
-    for (const chain of made) run(this.ipt, ["-F", chain]);
-    for (const chain of made) run(this.ipt, ["-X", chain]);
+    for (const chain of chains) run(this.ipt, ["-F", chain]);
+    for (const chain of chains) run(this.ipt, ["-X", chain]);
   }
 }
 

@@ -81,6 +81,7 @@ export function databaseGrantSql(database: string, role: string, privileges: str
     ...(privileges.length > 0
       ? [`GRANT ${privileges.join(",")} ${on} TO ${quoteIdentifier(role)}`]
       : []),
+    "COMMIT",
   ];
 }
 

@@ -66,7 +66,9 @@ async function main(args: string[]): Promise<void> {
   const started = Date.now();
   // After a failed `pulumi up`, the registrations waiting on the failed one reject too, late;
   // runProgram reports the first error, which is the one that counts.
-  process.on("unhandledRejection", () => undefined);
+  process.on("unhandledRejection", (reason) => {
+    console.log(`(late) ${String(reason).split("\n")[0].slice(0, 200)}`);
+  });
   const key = gpgKeyPair();
   const raw = JSON.parse(stackConfig().config["platform:backup"]) as Record<string, unknown>;
   const base = { "platform:backup": { ...raw, publicKey: key.publicKey } };
@@ -92,6 +94,24 @@ async function main(args: string[]): Promise<void> {
 
   const host = new Host();
   const applier = new Applier((subnets) => host.allowNetwork(subnets), engineNofile());
+  // Once, after the scenarios or on Ctrl-C: the report first, then what the run made. The
+  // safety chain stays while containers of the run are left (--keep, or a failed delete).
+  let cleaning: Promise<void> | undefined;
+  const cleanup = () =>
+    (cleaning ??= (async () => {
+      report.seconds.total = Math.round((Date.now() - started) / 1000);
+      report.adjustments = applier.adjustments;
+      fs.mkdirSync(path.dirname(REPORT), { recursive: true });
+      fs.writeFileSync(REPORT, `${JSON.stringify(report, null, 2)}\n`);
+      console.log(`report: ${path.relative(process.cwd(), REPORT)}`);
+      const failed = values.keep ? undefined : await applier.destroy();
+      for (const failure of failed ?? []) console.log(`cleanup: ${failure}`);
+      host.cleanup({ keepSafety: failed === undefined || failed.length > 0 });
+      fs.rmSync(key.home, { recursive: true, force: true });
+    })());
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => void cleanup().finally(() => process.exit(130)));
+  }
   try {
     host.install();
     await host.startTestHosts();
@@ -102,16 +122,7 @@ async function main(args: string[]): Promise<void> {
     await backupScenario(context);
     await egressGuardScenario(context);
   } finally {
-    if (!values.keep) {
-      for (const failure of await applier.destroy()) console.log(`cleanup: ${failure}`);
-    }
-    host.cleanup();
-    fs.rmSync(key.home, { recursive: true, force: true });
-    report.seconds.total = Math.round((Date.now() - started) / 1000);
-    report.adjustments = applier.adjustments;
-    fs.mkdirSync(path.dirname(REPORT), { recursive: true });
-    fs.writeFileSync(REPORT, `${JSON.stringify(report, null, 2)}\n`);
-    console.log(`report: ${path.relative(process.cwd(), REPORT)}`);
+    await cleanup();
   }
   const short = shortfalls(report);
   if (short.length > 0) throw new Error(`the run fell short:\n  ${short.join("\n  ")}`);

@@ -12,7 +12,7 @@ import { stackFilePath } from "../../config/stackFile";
 import { PROJECT_ROOT, RunResult, runProgram, stackFileConfig } from "../engine/runner";
 import { restore } from "../restore/restore";
 import { Applier, Live, plain } from "./apply";
-import { api, exec } from "./docker";
+import { api, exec, inspect, Inspect } from "./docker";
 import { Host, HOST_PORT, METADATA, PRIVATE_HOST, PRIVATE_RANGE_PROBE, PUBLIC_HOST } from "./host";
 
 export const STACK = "staging";
@@ -41,8 +41,12 @@ export interface ReleaseResult {
   requests: number;
   failed: number;
   seconds: number;
-  /** Requests answered by each release, by the version the stand-in reports. */
+  /** Requests answered by each release while the change was applied, by the version reported. */
   servedBy: Record<string, number>;
+  /** The same, for requests sent once it was applied. */
+  servedAfter: Record<string, number>;
+  /** The release every request must reach once the change is applied. */
+  expected: string;
 }
 
 export interface Report {
@@ -54,13 +58,18 @@ export interface Report {
     jobs: number;
     jobsSucceeded: number;
     seconds: number;
-    /** Resources created before something they depend on: the engine never does that. */
-    orderViolations: string[];
   };
   isolation: IsolationPair[];
   releases: ReleaseResult[];
   backup: { databases: number; restored: boolean; rowsMatch: boolean; tables: number };
-  egressGuard: { rules: number; afterEngineRestart: boolean; engineRestartSeconds: number };
+  egressGuard: {
+    rules: number;
+    /** Its rules removed, the engine restarted: all back, and the metadata address dropped. */
+    afterEngineRestart: boolean;
+    engineRestartSeconds: number;
+    /** From the engine answering again to every rule back in force. */
+    secondsUntilRestored: number;
+  };
   seconds: Record<string, number>;
   /** What the run changed of the program's specs to fit this machine. */
   adjustments: string[];
@@ -76,7 +85,6 @@ export function shortfalls(report: Partial<Report>): string[] {
       out.push(`up: ${up.healthy} of ${up.containers} containers healthy`);
     if (up.jobsSucceeded !== up.jobs)
       out.push(`up: ${up.jobsSucceeded} of ${up.jobs} jobs exited 0`);
-    for (const v of up.orderViolations) out.push(`up: created out of order: ${v}`);
   }
   if (!isolation?.length) out.push("isolation: not measured");
   for (const p of isolation ?? []) {
@@ -89,6 +97,12 @@ export function shortfalls(report: Partial<Report>): string[] {
       out.push(`releases: ${r.change} sent ${r.requests} requests, fewer than 100`);
     if (r.failed > 0)
       out.push(`releases: ${r.change}: ${r.failed} of ${r.requests} requests failed`);
+    const stale = Object.keys(r.servedAfter).filter((v) => v !== r.expected);
+    if (stale.length > 0 || Object.keys(r.servedAfter).length === 0) {
+      out.push(
+        `releases: ${r.change}: once applied, answered by ${JSON.stringify(r.servedAfter)}, not ${r.expected} alone`,
+      );
+    }
   }
   if (!backup) out.push("backup: not measured");
   else if (backup.databases === 0 || !backup.restored || !backup.rowsMatch) {
@@ -110,16 +124,6 @@ export interface Context {
 
 const CONTAINER = "docker:index/container:Container";
 const TENANTS = ["acme", "globex"];
-
-interface Inspect {
-  Id: string;
-  Name: string;
-  Config: { Labels: Record<string, string> };
-  State: { Running: boolean; ExitCode: number; Health?: { Status: string } };
-  NetworkSettings: { Networks: Record<string, { IPAddress: string; Gateway: string }> };
-}
-
-const inspect = (id: string) => api<Inspect>("GET", `/containers/${id}/json`);
 
 /** The live containers, inspected, with the labels the program gives them. */
 async function containers(applier: Applier): Promise<{ live: Live; info: Inspect }[]> {
@@ -157,40 +161,61 @@ export async function upScenario(context: Context): Promise<RunResult> {
   const all = await containers(context.applier);
   const services = all.filter((c) => !plain(c.live.inputs.attach));
   const jobs = all.filter((c) => plain(c.live.inputs.attach));
-  const created = new Map(
-    context.applier.steps.filter((s) => s.op === "create").map((s) => [s.urn, s.at]),
-  );
-  const orderViolations = [...context.applier.live.values()].flatMap((l) =>
-    l.registration.dependencies
-      .filter((dep) => created.has(dep) && created.get(dep)! > created.get(l.urn)!)
-      .map((dep) => `${l.urn} before ${dep}`),
-  );
   context.report.up = {
     containers: services.length,
+    // Running, and healthy where it has a health check.
     healthy: services.filter(
-      (c) =>
-        c.info.State.Running &&
-        c.info.State.Health?.Status !== "unhealthy" &&
-        (c.info.State.Health === undefined || c.info.State.Health.Status === "healthy"),
+      (c) => c.info.State.Running && (c.info.State.Health?.Status ?? "healthy") === "healthy",
     ).length,
     jobs: jobs.length,
     jobsSucceeded: jobs.filter((c) => c.info.State.ExitCode === 0).length,
     seconds,
-    orderViolations,
   };
   console.log(`up: ${JSON.stringify(context.report.up)}`);
   return run;
 }
 
-/** TCP connects from inside a container, all at once; true where one was accepted. */
+/**
+ * TCP connects from inside a container, all at once: per target `connected`, the error code
+ * (`ECONNREFUSED`: a host answered; `EHOSTUNREACH`: the safety chain's reject), or `timeout`
+ * (dropped on the way).
+ */
 const PROBE = `
 const net = require("net");
 const targets = JSON.parse(process.argv[1]);
 Promise.all(targets.map(([host, port]) => new Promise((resolve) => {
-  const s = net.connect({ host, port, timeout: 3000 }, () => { s.destroy(); resolve(true); });
-  s.on("timeout", () => { s.destroy(); resolve(false); });
-  s.on("error", () => resolve(false));
+  const s = net.connect({ host, port, timeout: 3000 }, () => { s.destroy(); resolve("connected"); });
+  s.on("timeout", () => { s.destroy(); resolve("timeout"); });
+  s.on("error", (e) => resolve(e.code || e.message));
 }))).then((r) => console.log(JSON.stringify(r)));`;
+
+/**
+ * What each packet from a container did. A host that answered, even with a refusal, was reached;
+ * a packet the safety chain counted was let through by the program, though the chain stopped it;
+ * one dropped on the way (a timeout) was blocked. Anything else is not a result.
+ */
+async function observe(
+  host: Host,
+  container: string,
+  targets: { host: string; port: number }[],
+): Promise<IsolationPair["observed"][]> {
+  const counted = [METADATA, PRIVATE_RANGE_PROBE];
+  const before = counted.map((d) => host.leaked(d));
+  const result = await exec(container, [
+    "node",
+    "-e",
+    PROBE,
+    JSON.stringify(targets.map((t) => [t.host, t.port])),
+  ]);
+  const outcomes = JSON.parse(result.output.trim()) as string[];
+  const after = counted.map((d) => host.leaked(d));
+  return targets.map((t, i) => {
+    const leaked = counted.some((d, k) => t.host === d && after[k] > before[k]);
+    if (leaked || outcomes[i] === "connected" || outcomes[i] === "ECONNREFUSED") return "allowed";
+    if (outcomes[i] === "timeout" || outcomes[i] === "EHOSTUNREACH") return "blocked";
+    throw new Error(`probe of ${t.host}:${t.port} from ${container}: ${outcomes[i]}`);
+  });
+}
 
 interface Target {
   to: string;
@@ -278,29 +303,16 @@ export async function isolationScenario(context: Context): Promise<void> {
             expected: "blocked" as const,
           },
         ];
-        const leakedBefore = [METADATA, PRIVATE_RANGE_PROBE].map((d) => context.host.leaked(d));
-        const result = await exec(c.info.Id, [
-          "node",
-          "-e",
-          PROBE,
-          JSON.stringify(own.map((t) => [t.host, t.port])),
-        ]);
-        const connected = JSON.parse(result.output.trim()) as boolean[];
-        const leakedAfter = [METADATA, PRIVATE_RANGE_PROBE].map((d) => context.host.leaked(d));
-        own.forEach((t, i) => {
-          // A packet the program let through to the safety chain was allowed by the program,
-          // though the chain rejected it.
-          const leak =
-            (t.host === METADATA && leakedAfter[0] > leakedBefore[0]) ||
-            (t.host === PRIVATE_RANGE_PROBE && leakedAfter[1] > leakedBefore[1]);
+        const observed = await observe(context.host, c.info.Id, own);
+        own.forEach((t, i) =>
           pairs.push({
             from: `${tenant}/${service}`,
             to: t.to,
             port: t.port,
             expected: t.expected,
-            observed: connected[i] || leak ? "allowed" : "blocked",
-          });
-        });
+            observed: observed[i],
+          }),
+        );
       }
     }
     pairs.push(...(await throughGateway(tenant, byService(tenant, "api")[0].info.Id)));
@@ -322,20 +334,30 @@ async function throughGateway(tenant: string, from: string): Promise<IsolationPa
 const { Client } = require("pg");
 const http2 = require("http2");
 const db = (user) => new Client({ host: "postgres", user, password: "not-the-password", database: user, connectionTimeoutMillis: 5000 })
-  .connect().then(() => "allowed", (e) => /password authentication failed/.test(e.message) ? "allowed" : "blocked");
+  .connect().then(() => "allowed", (e) =>
+    /password authentication failed/.test(e.message) ? "allowed"
+    : /Connection terminated unexpectedly|ECONNRESET/.test(e.message) ? "blocked" : "error: " + e.message);
 const temporal = (namespace) => new Promise((resolve) => {
   const s = http2.connect("http://temporal:7233");
-  s.on("error", () => resolve("blocked"));
+  s.on("error", (e) => resolve("error: " + e.message));
   const r = s.request({ ":method": "POST", ":path": "/temporal.api.workflowservice.v1.WorkflowService/DescribeNamespace" });
-  r.on("response", (h) => { s.close(); resolve(h[":status"] === 200 ? "allowed" : "blocked"); });
-  r.on("error", () => resolve("blocked"));
+  let body = "";
+  r.on("data", (c) => (body += c));
+  r.on("end", () => {
+    s.close();
+    resolve(lastStatus === 200 ? "allowed" : lastStatus === 403 && /unauthorized/.test(body) ? "blocked" : "error: " + lastStatus + " " + body);
+  });
+  let lastStatus = 0;
+  r.on("response", (h) => (lastStatus = h[":status"]));
+  r.on("error", (e) => resolve("error: " + e.message));
   r.end(JSON.stringify({ namespace }));
 });
 Promise.all([db("dittofeed_${tenant}"), db("dittofeed_${other}"), temporal("${tenant}"), temporal("${other}")]).then((r) => console.log(JSON.stringify(r)));`;
   const result = await exec(from, ["node", "-e", script]);
-  const [ownDb, otherDb, ownNs, otherNs] = JSON.parse(
-    result.output.trim(),
-  ) as IsolationPair["observed"][];
+  const outcomes = JSON.parse(result.output.trim()) as string[];
+  const failed = outcomes.filter((o) => o.startsWith("error"));
+  if (failed.length > 0) throw new Error(`through ${tenant}'s gateway: ${failed.join("; ")}`);
+  const [ownDb, otherDb, ownNs, otherNs] = outcomes as IsolationPair["observed"][];
   const pair = (
     to: string,
     port: number,
@@ -356,47 +378,57 @@ Promise.all([db("dittofeed_${tenant}"), db("dittofeed_${other}"), temporal("${te
   ];
 }
 
-/** GETs through the tunnel stand-in until `done` settles and at least `minimum` were sent. */
-async function requestLoop(
+/** One GET through the tunnel stand-in: the release that answered, or what went wrong. */
+function request(
+  edge: string,
+  host: string,
+  target: string,
+): Promise<string | { version: string }> {
+  return new Promise((resolve) => {
+    const req = http.get(`${edge}${target}`, { headers: { host }, timeout: 10_000 }, (res) => {
+      let body = "";
+      res.on("data", (c: Buffer) => (body += c.toString()));
+      res.on("end", () =>
+        res.statusCode === 200
+          ? resolve(JSON.parse(body) as { version: string })
+          : resolve(`${host}${target}: ${res.statusCode} ${body.trim()}`),
+      );
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", (error) => resolve(`${host}${target}: ${error.message}`));
+  });
+}
+
+/**
+ * GETs to every tenant's api and dashboard in turn, through the tunnel stand-in, until `done`
+ * settles (or `count` were sent); what answered each.
+ */
+async function requests(
   edge: string,
   hosts: string[],
-  done: Promise<unknown>,
-  minimum: number,
-): Promise<Omit<ReleaseResult, "change" | "seconds">> {
+  until: { done: Promise<unknown> } | { count: number },
+): Promise<{ requests: number; failed: number; servedBy: Record<string, number> }> {
   let finished = false;
-  done.then(
-    () => (finished = true),
-    () => (finished = true),
-  );
+  if ("done" in until)
+    void until.done.then(
+      () => (finished = true),
+      () => (finished = true),
+    );
   const counts = { requests: 0, failed: 0, servedBy: {} as Record<string, number> };
-  const failures: string[] = [];
   const paths = ["/api", "/dashboard/api"];
-  while (!finished || counts.requests < minimum) {
+  while ("done" in until ? !finished : counts.requests < until.count) {
     const host = hosts[counts.requests % hosts.length];
     const target = paths[Math.floor(counts.requests / hosts.length) % paths.length];
     counts.requests++;
-    const outcome = await new Promise<string | { version: string }>((resolve) => {
-      const req = http.get(`${edge}${target}`, { headers: { host }, timeout: 10_000 }, (res) => {
-        let body = "";
-        res.on("data", (c: Buffer) => (body += c.toString()));
-        res.on("end", () =>
-          res.statusCode === 200
-            ? resolve(JSON.parse(body) as { version: string })
-            : resolve(`${host}${target}: ${res.statusCode} ${body.trim()}`),
-        );
-      });
-      req.on("timeout", () => req.destroy(new Error("timeout")));
-      req.on("error", (error) => resolve(`${host}${target}: ${error.message}`));
-    });
+    const outcome = await request(edge, host, target);
     if (typeof outcome === "string") {
       counts.failed++;
-      failures.push(outcome);
+      if (counts.failed <= 10) console.log(`  failed: ${outcome}`);
     } else {
       counts.servedBy[outcome.version] = (counts.servedBy[outcome.version] ?? 0) + 1;
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  for (const failure of failures.slice(0, 10)) console.log(`  failed: ${failure}`);
   return counts;
 }
 
@@ -425,9 +457,20 @@ export async function releaseScenario(context: Context, first: RunResult): Promi
   for (const { change, config, secretKeys } of changes) {
     const started = Date.now();
     const applied = up(context, config, previous, secretKeys);
-    const counts = await requestLoop(edge, hosts, applied, 100);
+    // Requests while the change is applied, then a few once it is: which release answers now.
+    const during = await requests(edge, hosts, { done: applied });
     previous = await applied;
-    const result = { change, ...counts, seconds: Math.round((Date.now() - started) / 1000) };
+    const seconds = Math.round((Date.now() - started) / 1000);
+    const after = await requests(edge, hosts, { count: 8 });
+    const result: ReleaseResult = {
+      change,
+      requests: during.requests,
+      failed: during.failed + after.failed,
+      seconds,
+      servedBy: during.servedBy,
+      servedAfter: after.servedBy,
+      expected: NEXT_VERSION,
+    };
     context.report.releases.push(result);
     console.log(`release ${change}: ${JSON.stringify(result)}`);
   }
@@ -546,43 +589,42 @@ async function digest(
   }
 }
 
+/**
+ * The egress guard after what a host reboot does to it: its rules gone (iptables keeps nothing
+ * across a reboot, and dockerd alone never removes them) and the engine restarted. Its container
+ * comes back under its restart policy and must put every rule back, so that a tenant's packet to
+ * the metadata address is dropped again.
+ */
 export async function egressGuardScenario(context: Context): Promise<void> {
-  const chain = (name: string) =>
-    context.host.rules("DOCKER-USER").some((r) => r.includes(`-j ${name}`));
-  const guardChain = () =>
-    context.host
-      .rules("DOCKER-USER")
-      .map((r) => /-j (PLATFORM-FWD-\w+)/.exec(r)?.[1])
-      .find(Boolean);
-  const name = guardChain();
+  const { host } = context;
+  const name = host
+    .rules("DOCKER-USER")
+    .map((r) => /-j (PLATFORM-FWD-\w+)/.exec(r)?.[1])
+    .find(Boolean);
   if (!name) throw new Error("the egress guard's chain is not in DOCKER-USER");
-  const rules = context.host.rules(name).filter((r) => r.startsWith("-A ")).length;
+  const count = () => host.rules(name).filter((r) => r.startsWith("-A ")).length;
+  const rules = count();
+  host.removeChains(host.chainsNamed(/^PLATFORM-/));
   const started = Date.now();
   execFileSync("bash", [path.join(__dirname, "engine.sh"), "restart"], { stdio: "inherit" });
   const engineRestartSeconds = Math.round((Date.now() - started) / 1000);
-  // The guard runs again under its restart policy and puts its rules back within its period.
-  let inForce = false;
-  for (let waited = 0; waited < 120 && !inForce; waited += 2) {
-    inForce =
-      chain(name) && context.host.rules(name).filter((r) => r.startsWith("-A ")).length === rules;
-    if (!inForce) await new Promise((resolve) => setTimeout(resolve, 2000));
+  const inForce = () =>
+    host.rules("DOCKER-USER").some((r) => r.endsWith(`-j ${name}`)) && count() === rules;
+  for (let waited = 0; waited < 120 && !inForce(); waited += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
   }
-  // And a packet from a tenant to the metadata address is still dropped by it.
-  const api = (await containers(context.applier)).find(
+  const restored = inForce();
+  const secondsUntilRestored = Math.round((Date.now() - started) / 1000) - engineRestartSeconds;
+  const tenantApi = (await containers(context.applier)).find(
     (c) => label(c.info, "platform.service") === "api" && c.info.State.Running,
   );
-  let blocked = false;
-  if (api && inForce) {
-    const before = context.host.leaked(METADATA);
-    const result = await exec(api.info.Id, ["node", "-e", PROBE, JSON.stringify([[METADATA, 80]])]);
-    blocked =
-      !(JSON.parse(result.output.trim()) as boolean[])[0] &&
-      context.host.leaked(METADATA) === before;
-  }
+  if (!tenantApi) throw new Error("no tenant api runs again after the engine restart");
+  const [metadata] = await observe(host, tenantApi.info.Id, [{ host: METADATA, port: 80 }]);
   context.report.egressGuard = {
     rules,
-    afterEngineRestart: inForce && blocked,
+    afterEngineRestart: restored && metadata === "blocked",
     engineRestartSeconds,
+    secondsUntilRestored,
   };
   console.log(`egress guard: ${JSON.stringify(context.report.egressGuard)}`);
 }

@@ -137,9 +137,12 @@ class RecordingMonitor extends MockMonitor {
       newResource: (args) => {
         handedToMocks.inputs = args.inputs as Record<string, unknown>;
         const req = this.registering;
-        return provision && args.custom && req
-          ? provision(args, this.describe(req, this.urnOf(req)))
-          : mocks.newResource(args);
+        // A read (a StackReference, with its id) is the mocks' to answer; only registrations
+        // are provisioned.
+        if (!provision || !args.custom || (!req && args.id)) return mocks.newResource(args);
+        // Should MockMonitor ever await before calling the mocks, the request would be lost.
+        if (!req) throw new Error(`no request in progress for ${args.type} ${args.name}`);
+        return provision(args, this.describe(req, this.urnOf(req)));
       },
     });
     this.handedToMocks = handedToMocks;

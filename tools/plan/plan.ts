@@ -70,7 +70,7 @@ export function redact(value: unknown, marker: (value: unknown) => string): Json
   return null;
 }
 
-export function resourceId(r: Pick<Registration, "type" | "name">): string {
+function resourceId(r: Pick<Registration, "type" | "name">): string {
   return `${r.type}::${r.name}`;
 }
 

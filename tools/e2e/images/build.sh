@@ -4,8 +4,9 @@
 # specs run unchanged: `build.sh postgres:15.13 dittofeed/dittofeed-api:v0.23.0 ...` (the e2e run
 # passes the names the program pulls). The same software where Debian has it; elsewhere a
 # stand-in (standins/, docs/testing.md says what each does not prove). An image already built
-# under the name from these very recipes (a digest of this directory, in a label) is kept. The base is a minbase bookworm from the apt mirror the machine is
-# configured with (measured: 23 s, and 1 s to import).
+# under the name from these very recipes (a digest of this directory, in a label) is kept.
+# The base is a minbase bookworm from the apt mirror the machine is configured with (measured:
+# 23 s, and 1 s to import).
 set -euo pipefail
 cd "$(dirname "$0")"
 have() { docker image inspect "$1" >/dev/null 2>&1; }

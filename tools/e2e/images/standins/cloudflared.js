@@ -1,7 +1,8 @@
 // Stand-in for cloudflare/cloudflared:2025.10.0 running `tunnel ... run` with a remotely managed
 // configuration. Cloudflare's edge pushes the tunnel's ingress document to the connector; here the
 // e2e applier writes the document the program registered (ZeroTrustTunnelCloudflaredConfig) to
-// /etc/cloudflared/e2e-ingress.json, read again whenever it changes. It serves, like cloudflared:
+// /etc/cloudflared/e2e-ingress.json, read at every request (a new document is a new version). It
+// serves, like cloudflared:
 // - on --metrics: `/ready` (200: the edge connection it stands for is always up) and `/config`
 //   (`{"version":n,"config":{"ingress":[...]}}`, metrics/metrics.go and orchestration/config.go);
 // - the edge's requests, here plain HTTP on 8080 standing for the edge: the first ingress rule
@@ -30,13 +31,12 @@ if (args.includes("ready")) {
     console.error("no TUNNEL_TOKEN");
     process.exit(1);
   }
-  let loaded = { mtimeMs: -1, version: 0, ingress: undefined };
+  let loaded = { text: "", version: 0, ingress: undefined };
   const current = () => {
     try {
-      const { mtimeMs } = fs.statSync(FILE);
-      if (mtimeMs !== loaded.mtimeMs) {
-        const { ingress } = JSON.parse(fs.readFileSync(FILE, "utf8"));
-        loaded = { mtimeMs, version: loaded.version + 1, ingress };
+      const text = fs.readFileSync(FILE, "utf8");
+      if (text !== loaded.text) {
+        loaded = { text, version: loaded.version + 1, ingress: JSON.parse(text).ingress };
       }
     } catch {
       // not pushed yet, or half written: keep the last one
