@@ -9,7 +9,7 @@
  * this file does not map is refused, never skipped.
  */
 import pg from "pg";
-import { mocks as answering } from "../engine/mocks";
+import { isSecret, mocks as answering } from "../engine/mocks";
 import { Provision, Registration } from "../engine/runner";
 import { compare } from "../plan/diff";
 import { plannedResource, secretMarker } from "../plan/plan";
@@ -39,7 +39,7 @@ export interface Live {
 interface Handler {
   create(inputs: Inputs, r: Omit<Registration, "inputs">): Promise<{ id: string; state: Inputs }>;
   /** Applies an in-place update; absent: the provider records the new inputs only. */
-  update?(live: Live, inputs: Inputs): Promise<Inputs | void>;
+  update?(live: Live, inputs: Inputs): Promise<void>;
   delete(live: Live): Promise<void>;
 }
 
@@ -47,9 +47,8 @@ interface Handler {
 export function plain(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(plain);
   if (value !== null && typeof value === "object") {
-    const record = value as Record<string, unknown>;
-    if (record["4dabf18193072939515e22adb298388d"] !== undefined) return plain(record.value);
-    return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, plain(v)]));
+    if (isSecret(value)) return plain(value.value);
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
   }
   return value;
 }
@@ -649,9 +648,15 @@ export class Applier {
         return { id: prior.id, state: prior.state };
       }
       if (change.action === "update" || change.action === "state-only") {
-        const updated =
-          change.action === "update" ? await handler.update?.(prior, inputs) : undefined;
-        const state = { ...prior.state, ...inputs, ...(updated ?? {}) };
+        if (change.action === "update") {
+          if (!handler.update) {
+            throw new Error(
+              `${registration.urn}: the e2e applier does not update ${args.type} in place`,
+            );
+          }
+          await handler.update(prior, inputs);
+        }
+        const state = { ...prior.state, ...inputs };
         this.live.set(registration.urn, { ...prior, inputs, state, registration });
         return { id: prior.id, state };
       }

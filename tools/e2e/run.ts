@@ -1,9 +1,9 @@
 /**
  * `npm run test:e2e`: the Docker half of the program on a real Docker engine. The staging stack
- * is applied from scratch (tools/e2e/apply.ts), then measured: health and order, isolation by
- * packets, releases and a secret rotation under a stream of requests, a backup restored, and the
- * egress guard after an engine restart. Writes `.e2e/report.json`; removes everything it made,
- * also when it fails.
+ * is applied from scratch (tools/e2e/apply.ts), then measured: health, isolation by packets,
+ * releases and a secret rotation under a stream of requests, a backup restored, and the egress
+ * guard after an engine restart. Writes `.e2e/report.json`; removes everything it made, also when
+ * it fails or is interrupted; fails when anything falls short (`shortfalls`).
  */
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -32,15 +32,16 @@ const USAGE = `usage:
   Applies the staging stack to the Docker engine at $DOCKER_SOCKET (/var/run/docker.sock),
   builds the images it needs from Debian packages (tools/e2e/images), runs the scenarios and
   writes .e2e/report.json. Needs root (iptables, network namespaces).
-  --keep   leave the containers running at the end (the firewall rules and test hosts go)`;
+  --keep   leave the containers running at the end, behind the run's safety chain
+           (the test hosts go; the next run makes the chain again)`;
 
 export const REPORT = path.join(PROJECT_ROOT, ".e2e", "report.json");
 
 /** The image names a run pulls (its `RemoteImage`s). */
 function imagesOf(run: RunResult): string[] {
-  return run.registrations
-    .filter((r) => r.type === "docker:index/remoteImage:RemoteImage")
-    .map((r) => String(r.inputs.name));
+  return run.registrations.flatMap((r) =>
+    r.type === "docker:index/remoteImage:RemoteImage" ? [String(r.inputs.name)] : [],
+  );
 }
 
 /** The engine's hard limit of open files, where its process can be read (same machine). */
@@ -74,7 +75,8 @@ async function main(args: string[]): Promise<void> {
   const base = { "platform:backup": { ...raw, publicKey: key.publicKey } };
   const bumped = { ...base, "platform:dittofeed": { version: NEXT_VERSION } };
 
-  // Every image of both releases, before any rule of the run exists (the build reaches the mirror).
+  // Every image of both releases, before any rule of the run exists (the build reaches the apt
+  // mirror and the npm registry).
   const names = new Set<string>();
   for (const changes of [base, bumped]) {
     const dry = await runProgram({
