@@ -15,13 +15,20 @@ current() {
   [ "$(docker image inspect -f '{{index .Config.Labels "platform.e2e.recipes"}}' "$1" 2>/dev/null)" = "$recipes" ]
 }
 if ! have local/debian:bookworm; then
-  mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
+  # The machine's own mirror: deb822 (bookworm's default), else a one-line sources.list.
+  mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null ||
+    awk '/^deb / {print $2; exit}' /etc/apt/sources.list)
   root=$(mktemp -d)
   trap 'rm -rf "$root"' EXIT
   debootstrap --variant=minbase bookworm "$root" "$mirror" >/dev/null
   tar -C "$root" -c . | docker import - local/debian:bookworm >/dev/null
 fi
-build() { docker build -q --label "platform.e2e.recipes=$recipes" -t "$1" "${@:2}" >/dev/null; }
+# The build's own output only when it fails (the legacy builder warns at every build).
+build() {
+  local out
+  out=$(docker build -q --label "platform.e2e.recipes=$recipes" -t "$1" "${@:2}" 2>&1) ||
+    { printf '%s\n' "$out" >&2; return 1; }
+}
 # The stand-ins' base carries the `pg` client of the project's lockfile.
 if ! current local/standin:bookworm; then
   context=$(mktemp -d)
