@@ -119,6 +119,14 @@ export class Host {
     const hostSide = { "e2e-public": "203.0.113.1/24", "e2e-private": "10.99.0.1/24" };
     for (const host of [PUBLIC_HOST, PRIVATE_HOST]) {
       const ns = host.namespace;
+      // One a killed run left goes first (its end of the veth pair goes with it).
+      if (
+        run("ip", ["netns", "list"])
+          .split("\n")
+          .some((line) => line.split(" ")[0] === ns)
+      ) {
+        run("ip", ["netns", "delete", ns]);
+      }
       run("ip", ["netns", "add", ns]);
       this.namespaces.push(ns);
       run("ip", ["link", "add", `${ns}-h`, "type", "veth", "peer", "name", `${ns}-n`]);
