@@ -476,9 +476,8 @@ function postgresql(connectionOf: (provider: string) => Connection): Record<stri
       async update(live, raw) {
         const role = plain(raw) as RoleInputs;
         const was = plain(live.inputs) as RoleInputs;
-        const changed = (Object.keys(role) as (keyof RoleInputs)[]).filter(
-          (key) => key !== "password" && role[key] !== was[key],
-        );
+        const keys = new Set([...Object.keys(role), ...Object.keys(was)]) as Set<keyof RoleInputs>;
+        const changed = [...keys].filter((key) => key !== "password" && role[key] !== was[key]);
         if (changed.length > 0) {
           throw new Error(
             `role ${role.name}: the e2e applier maps only a new password, not ${changed.join(", ")}`,
@@ -551,6 +550,8 @@ export class Applier {
 
   /** What the run changed of the program's specs to fit this machine, one line each. */
   readonly adjustments: string[] = [];
+  /** Set by `destroy`: what a create still under way makes is deleted as soon as it exists. */
+  private closed = false;
 
   /**
    * `onNetwork` runs once a network exists, before any container can join it; `maxNofile` is the
@@ -672,31 +673,40 @@ export class Applier {
       }
       this.live.delete(registration.urn);
     }
-    const created = await handler.create(inputs, registration).catch((error: Error) => {
-      if (error instanceof Tainted) this.record(registration, args.type, error, inputs);
+    const created = await handler.create(inputs, registration).catch(async (error: Error) => {
+      if (error instanceof Tainted) await this.record(registration, args.type, error, inputs);
       throw error;
     });
     if (args.type === "docker:index/remoteImage:RemoteImage") {
       this.imageNames.set(String(created.state.imageId), String(plain(inputs.name)));
     }
-    this.record(registration, args.type, created, inputs);
+    await this.record(registration, args.type, created, inputs);
     return created;
   };
 
-  private record(
+  /**
+   * A resource that now exists, kept for the end of the run; once `destroy` has begun it is
+   * deleted at once instead, and the registration fails.
+   */
+  private async record(
     registration: Omit<Registration, "inputs">,
     type: string,
     created: { id: string; state: Inputs },
     inputs: Inputs,
-  ): void {
-    this.live.set(registration.urn, {
+  ): Promise<void> {
+    const live = {
       urn: registration.urn,
       type,
       id: created.id,
       state: created.state,
       registration,
       inputs,
-    });
+    };
+    if (this.closed) {
+      await this.handlers[type].delete(live);
+      throw new Error(`${registration.urn}: the run was stopped`);
+    }
+    this.live.set(registration.urn, live);
   }
 
   /**
@@ -722,6 +732,7 @@ export class Applier {
    * past what fails; what failed is returned.
    */
   async destroy(): Promise<string[]> {
+    this.closed = true;
     // Roles, databases and grants go with the Postgres container and its volume.
     const all = [...this.doomed, ...this.live.values()].filter(
       (l) => !l.type.startsWith("postgresql:"),

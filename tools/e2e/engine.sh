@@ -23,18 +23,22 @@ start() {
   wait_for
   echo "dockerd $(docker version --format '{{.Server.Version}}') started, bridge MTU $mtu"
 }
+# The dockerd this script started and that still runs; a pid from an old file may be another
+# process now (or another engine), which is left alone.
+started() {
+  [ -f "$pidfile" ] && [ "$(cat "/proc/$(cat "$pidfile")/comm" 2>/dev/null)" = dockerd ] ||
+    { rm -f "$pidfile"; return 1; }
+}
 stop_started() {
   local pid
   pid=$(cat "$pidfile")
   rm -f "$pidfile"
-  # Only the dockerd this script started: a pid from an old file may be another process now.
-  [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dockerd ] || return 0
   kill "$pid" 2>/dev/null || true
   # dockerd stops the containerd it started, and its containers, before it exits.
   for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
 }
 stop() {
-  [ -f "$pidfile" ] || return 0
+  started || return 0
   stop_started
   # What dockerd leaves: its chains in filter and nat, the jumps to them, its rules for its
   # bridges (forwarding, masquerading), and docker0.
@@ -51,7 +55,7 @@ stop() {
   echo "dockerd stopped; its chains and docker0 removed"
 }
 restart() {
-  if [ -f "$pidfile" ]; then
+  if started; then
     stop_started
     start
   else

@@ -119,13 +119,12 @@ export class Host {
     const hostSide = { "e2e-public": "203.0.113.1/24", "e2e-private": "10.99.0.1/24" };
     for (const host of [PUBLIC_HOST, PRIVATE_HOST]) {
       const ns = host.namespace;
-      // One a killed run left goes first (its end of the veth pair goes with it).
-      if (
-        run("ip", ["netns", "list"])
-          .split("\n")
-          .some((line) => line.split(" ")[0] === ns)
-      ) {
-        run("ip", ["netns", "delete", ns]);
+      // What a killed run left goes first: the namespace, and the veth pair (its listener may
+      // still hold the namespace's end).
+      const namespaces = run("ip", ["netns", "list"]).split("\n");
+      if (namespaces.some((line) => line.split(" ")[0] === ns)) run("ip", ["netns", "delete", ns]);
+      if (run("ip", ["-o", "link", "show"]).includes(` ${ns}-h@`)) {
+        run("ip", ["link", "delete", `${ns}-h`]);
       }
       run("ip", ["netns", "add", ns]);
       this.namespaces.push(ns);
@@ -180,6 +179,13 @@ export class Host {
         (chain) => !this.chainsBefore!.has(chain) && !(keepSafety && chain === SAFETY_CHAIN),
       ),
     );
+  }
+
+  /** The filter table's rules (`iptables -S`) that mention `pattern`, in order. */
+  rulesMatching(pattern: RegExp): string[] {
+    return run(this.ipt, ["-S"])
+      .split("\n")
+      .filter((rule) => pattern.test(rule));
   }
 
   /** The filter table's chains whose names match. */

@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { parseOptions, runCommand, UsageError } from "../engine/cli";
 import { PROJECT_ROOT, RunResult, runProgram } from "../engine/runner";
 import { Applier } from "./apply";
-import { engineVersion } from "./docker";
+import { api, engineVersion } from "./docker";
 import { gpgKeyPair, Host } from "./host";
 import {
   backupScenario,
@@ -42,6 +42,30 @@ function imagesOf(run: RunResult): string[] {
   return run.registrations.flatMap((r) =>
     r.type === "docker:index/remoteImage:RemoteImage" ? [String(r.inputs.name)] : [],
   );
+}
+
+/**
+ * What the engine already has under a name the run would create: a kept or interrupted run's,
+ * or a real staging's. The run refuses to start on it rather than take it over.
+ */
+async function taken(run: RunResult): Promise<string[]> {
+  const paths: Record<string, string> = {
+    "docker:index/container:Container": "containers",
+    "docker:index/network:Network": "networks",
+    "docker:index/volume:Volume": "volumes",
+  };
+  const names = run.registrations.flatMap((r) =>
+    paths[r.type] ? [`/${paths[r.type]}/${encodeURIComponent(String(r.inputs.name))}`] : [],
+  );
+  const found = await Promise.all(
+    names.map((path) =>
+      api("GET", path.startsWith("/containers/") ? `${path}/json` : path).then(
+        () => decodeURIComponent(path),
+        () => undefined,
+      ),
+    ),
+  );
+  return found.filter((path): path is string => path !== undefined);
 }
 
 /** The engine's hard limit of open files, where its process can be read (same machine). */
@@ -78,6 +102,7 @@ async function main(args: string[]): Promise<void> {
   // Every image of both releases, before any rule of the run exists (the build reaches the apt
   // mirror and the npm registry).
   const names = new Set<string>();
+  const existing = new Set<string>();
   for (const changes of [base, bumped]) {
     const dry = await runProgram({
       ...stackConfig(changes),
@@ -86,6 +111,12 @@ async function main(args: string[]): Promise<void> {
     });
     if (dry.error) throw dry.error;
     imagesOf(dry).forEach((name) => names.add(name));
+    (await taken(dry)).forEach((name) => existing.add(name));
+  }
+  if (existing.size > 0) {
+    throw new Error(
+      `the engine already has what the run would create (a kept or interrupted run's, or a real staging's): ${[...existing].join(", ")}`,
+    );
   }
   const build = Date.now();
   execFileSync("bash", [path.join(__dirname, "images", "build.sh"), ...names], {
@@ -111,8 +142,11 @@ async function main(args: string[]): Promise<void> {
       host.cleanup({ keepSafety: failed === undefined || failed.length > 0 });
       fs.rmSync(key.home, { recursive: true, force: true });
     })());
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.once(signal, () => void cleanup().finally(() => process.exit(130)));
+  for (const [signal, code] of [
+    ["SIGINT", 130],
+    ["SIGTERM", 143],
+  ] as const) {
+    process.once(signal, () => void cleanup().finally(() => process.exit(code)));
   }
   try {
     host.install();

@@ -211,8 +211,10 @@ async function observe(
   const after = counted.map((d) => host.leaked(d));
   return targets.map((t, i) => {
     const leaked = counted.some((d, k) => t.host === d && after[k] > before[k]);
-    if (leaked || outcomes[i] === "connected" || outcomes[i] === "ECONNREFUSED") return "allowed";
-    if (outcomes[i] === "timeout" || outcomes[i] === "EHOSTUNREACH") return "blocked";
+    // EHOSTUNREACH is the safety chain's admin-prohibited: nothing else on the way rejects.
+    const reached = ["connected", "ECONNREFUSED", "EHOSTUNREACH"].includes(outcomes[i]);
+    if (leaked || reached) return "allowed";
+    if (outcomes[i] === "timeout") return "blocked";
     throw new Error(`probe of ${t.host}:${t.port} from ${container}: ${outcomes[i]}`);
   });
 }
@@ -597,19 +599,16 @@ async function digest(
  */
 export async function egressGuardScenario(context: Context): Promise<void> {
   const { host } = context;
-  const name = host
-    .rules("DOCKER-USER")
-    .map((r) => /-j (PLATFORM-FWD-\w+)/.exec(r)?.[1])
-    .find(Boolean);
-  if (!name) throw new Error("the egress guard's chain is not in DOCKER-USER");
-  const count = () => host.rules(name).filter((r) => r.startsWith("-A ")).length;
-  const rules = count();
+  // Every rule of the guard: its chains and the jumps to them from DOCKER-USER and INPUT.
+  const guard = () => host.rulesMatching(/PLATFORM-/);
+  const before = guard();
+  const rules = before.filter((r) => r.startsWith("-A PLATFORM-FWD-")).length;
+  if (rules === 0) throw new Error("the egress guard's rules are not in place");
   host.removeChains(host.chainsNamed(/^PLATFORM-/));
   const started = Date.now();
   execFileSync("bash", [path.join(__dirname, "engine.sh"), "restart"], { stdio: "inherit" });
   const engineRestartSeconds = Math.round((Date.now() - started) / 1000);
-  const inForce = () =>
-    host.rules("DOCKER-USER").some((r) => r.endsWith(`-j ${name}`)) && count() === rules;
+  const inForce = () => JSON.stringify(guard()) === JSON.stringify(before);
   for (let waited = 0; waited < 120 && !inForce(); waited += 1) {
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }

@@ -17,7 +17,8 @@ current() {
 if ! have local/debian:bookworm; then
   # The machine's own mirror: deb822 (bookworm's default), else a one-line sources.list.
   mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null ||
-    awk '/^deb / {print $2; exit}' /etc/apt/sources.list)
+    awk '/^deb / {for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) {print $i; exit}}' /etc/apt/sources.list)
+  [ -n "$mirror" ] || { echo "no Debian mirror in the machine's apt sources" >&2; exit 1; }
   root=$(mktemp -d)
   trap 'rm -rf "$root"' EXIT
   debootstrap --variant=minbase bookworm "$root" "$mirror" >/dev/null
