@@ -202,7 +202,7 @@ describe("the e2e images", () => {
       m[1].split("|").map((name) => name.trim()),
     );
     for (const changes of [{}, { "platform:dittofeed": { version: NEXT_VERSION } }]) {
-      const run = await runProgram({ ...stackConfig(changes), stack: STACK });
+      const run = await runProgram(stackConfig(changes));
       assert.equal(run.error, undefined);
       for (const r of ofType(run, "docker:index/remoteImage:RemoteImage")) {
         const repository = String(r.inputs.name).replace(/:[^:/]+$/, "");

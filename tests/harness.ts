@@ -2,19 +2,12 @@
 import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import { isSecret } from "../tools/engine/mocks";
-import {
-  PROJECT_ROOT,
-  runProgram,
-  Registration,
-  RunOptions,
-  RunResult,
-  stackFileConfig,
-} from "../tools/engine/runner";
+import { committedStack, runProgram, Registration, RunResult } from "../tools/engine/runner";
 import { parsePlatformConfig, PlatformConfig, rawPlatformConfig } from "../config";
-import { stackFilePath } from "../config/stackFile";
 
 export { isSecret, mockBytes, mockPassword, mocks, uuidOf } from "../tools/engine/mocks";
 export {
+  committedStack,
   PROJECT_ROOT,
   Registration,
   runProgram,
@@ -24,14 +17,6 @@ export {
   stackFileConfig,
 } from "../tools/engine/runner";
 
-export function committedStack(stack: string): RunOptions {
-  return {
-    ...stackFileConfig(stackFilePath(PROJECT_ROOT, stack)),
-    stack,
-    stackFilesDirectory: PROJECT_ROOT,
-  };
-}
-
 /**
  * Runs a committed stack, failing the test if the program raises; with its parsed config.
  * `changes` replace whole top-level keys of its file (`{ "platform:hostMemoryMb": 1024 }`).
@@ -40,16 +25,7 @@ export async function runCommitted(
   stack: string,
   changes: Record<string, unknown> = {},
 ): Promise<{ run: RunResult; config: PlatformConfig }> {
-  const committed = committedStack(stack);
-  const options = {
-    ...committed,
-    config: {
-      ...committed.config,
-      ...Object.fromEntries(
-        Object.entries(changes).map(([key, value]) => [key, JSON.stringify(value)]),
-      ),
-    },
-  };
+  const options = committedStack(stack, changes);
   const run = await runProgram(options);
   assert.equal(run.error, undefined, String(run.error));
   return { run, config: parsePlatformConfig(rawPlatformConfig(options.config)) };

@@ -106,8 +106,6 @@ async function main(args: string[]): Promise<void> {
   for (const changes of [base, bumped]) {
     const dry = await runProgram({
       ...stackConfig(changes),
-      stack: STACK,
-      stackFilesDirectory: PROJECT_ROOT,
     });
     if (dry.error) throw dry.error;
     imagesOf(dry).forEach((name) => names.add(name));

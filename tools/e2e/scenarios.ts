@@ -8,8 +8,7 @@ import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
 import pg from "pg";
-import { stackFilePath } from "../../config/stackFile";
-import { PROJECT_ROOT, RunResult, runProgram, stackFileConfig } from "../engine/runner";
+import { committedStack, RunResult, runProgram } from "../engine/runner";
 import { restore } from "../restore/restore";
 import { Applier, Live, plain } from "./apply";
 import { api, exec, inspect, Inspect } from "./docker";
@@ -19,14 +18,9 @@ export const STACK = "staging";
 /** The release the version-bump scenario moves to: no upgrade step runs on the way. */
 export const NEXT_VERSION = "v0.23.1";
 
-/** The stack's config with `changes` to whole top-level keys. */
-export function stackConfig(changes: Record<string, unknown> = {}) {
-  const committed = stackFileConfig(stackFilePath(PROJECT_ROOT, STACK));
-  for (const [key, value] of Object.entries(changes)) {
-    committed.config[key] = JSON.stringify(value);
-  }
-  return committed;
-}
+/** The stack's run options with `changes` to whole top-level keys. */
+export const stackConfig = (changes: Record<string, unknown> = {}) =>
+  committedStack(STACK, changes);
 
 export interface IsolationPair {
   from: string;
@@ -140,12 +134,10 @@ async function up(
   previous?: RunResult,
   secretKeys: string[] = [],
 ): Promise<RunResult> {
-  const config = stackConfig(changes);
+  const options = stackConfig(changes);
   const run = await runProgram({
-    ...config,
-    secretKeys: [...config.secretKeys, ...secretKeys],
-    stack: STACK,
-    stackFilesDirectory: PROJECT_ROOT,
+    ...options,
+    secretKeys: [...options.secretKeys!, ...secretKeys],
     provision: context.applier.provision,
     previousOutputs: previous?.outputs,
   });

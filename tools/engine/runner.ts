@@ -9,7 +9,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
 import { loadPlatformConfig } from "../../config";
-import { readStackFile } from "../../config/stackFile";
+import { readStackFile, stackFilePath } from "../../config/stackFile";
 import { createPlatform, previousPlacement } from "../../platform";
 import { JobOutcome, mocks } from "./mocks";
 
@@ -349,6 +349,16 @@ export function stackFileConfig(
     if (hasSecret) secretKeys.push(key);
   }
   return { config, secretKeys };
+}
+
+/**
+ * A committed stack's run options as `pulumi config` would hand them to the program, with
+ * `changes` replacing whole top-level keys of its file (`{ "platform:hostMemoryMb": 1024 }`).
+ */
+export function committedStack(stack: string, changes: Record<string, unknown> = {}): RunOptions {
+  const { config, secretKeys } = stackFileConfig(stackFilePath(PROJECT_ROOT, stack));
+  for (const [key, value] of Object.entries(changes)) config[key] = JSON.stringify(value);
+  return { config, secretKeys, stack, stackFilesDirectory: PROJECT_ROOT };
 }
 
 /**
