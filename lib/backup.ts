@@ -436,15 +436,38 @@ prune() {
     done
   done
 }
+# status/backup.prom: when the newest complete set became so (or, before the first, when the
+# service started) and the databases it lacks, for node_exporter's textfile collector
+# (docs/monitoring.md), which runs as nobody: the directory and the file are world-readable.
+write_metrics() {
+  local last store db
+  last=$(epoch_of "$status/last-success")
+  if (( last == 0 )); then last=$(epoch_of "$started"); fi
+  {
+    echo "# HELP platform_backup_last_success_timestamp_seconds When the newest complete set was written and copied."
+    echo "# TYPE platform_backup_last_success_timestamp_seconds gauge"
+    echo "platform_backup_last_success_timestamp_seconds $last"
+    echo "# HELP platform_backup_missing A database the newest set lacks."
+    echo "# TYPE platform_backup_missing gauge"
+    if [ -s "$status/failed" ]; then
+      while IFS=: read -r store db; do
+        echo "platform_backup_missing{store=\\"$store\\",database=\\"$db\\"} 1"
+      done < "$status/failed"
+    fi
+  } > "$status/backup.prom.new"
+  chmod 644 "$status/backup.prom.new" && mv -f "$status/backup.prom.new" "$status/backup.prom"
+}
 # status/failed names the databases the newest set lacks, written whole; health reads it.
 note_failed() {
   if [ -z "$set_failed" ]; then
-    if [ -e "$status/failed" ]; then rm -f "$status/failed"; log "every database has a dump again"; fi
+    if [ -e "$status/failed" ]; then rm -f "$status/failed"; write_metrics; log "every database has a dump again"; fi
     return
   fi
   printf '%s\\n' $set_failed > "$status/failed.new" && mv -f "$status/failed.new" "$status/failed"
+  write_metrics
   log "FAILED: the set lacks" $set_failed"; they are tried again in $((retry / 60)) minutes"
 }
+chmod 755 "$status"
 while true; do
   now=$(date +%s)
   written=$(epoch_of "$status/last-written")
@@ -470,6 +493,7 @@ while true; do
   fi
   if [ -n "$REMOTE" ]; then copy_pending; fi
   prune || log "pruning failed"
+  write_metrics || log "writing status/backup.prom failed"
   sleep "\${TICK_SECONDS:-60}"
 done
 `;

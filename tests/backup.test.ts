@@ -759,6 +759,19 @@ describe("backups and restores on a real PostgreSQL 15", () => {
       const sick = health();
       assert.ok(!sick.ok, "a database without a dump is unhealthy");
       assert.match(sick.output, new RegExp(`no dump of: postgres:${acme}`));
+      // What Prometheus reads (through node_exporter's textfile collector): the database by
+      // name, in a file promtool accepts, readable by another user.
+      const metrics = path.join(dir, "status", "backup.prom");
+      assert.equal(fs.statSync(metrics).mode & 0o777, 0o644);
+      assert.equal(fs.statSync(path.join(dir, "status")).mode & 0o777, 0o755);
+      const text = fs.readFileSync(metrics, "utf8");
+      assert.match(
+        text,
+        new RegExp(`^platform_backup_missing\\{store="postgres",database="${acme}"\\} 1$`, "m"),
+      );
+      assert.match(text, /^platform_backup_last_success_timestamp_seconds [1-9]\d{9}$/m);
+      const lint = spawnSync("promtool", ["check", "metrics"], { input: text, encoding: "utf8" });
+      assert.equal(lint.status, 0, `${lint.stdout}${lint.stderr}`);
     } finally {
       await locker.end();
     }
@@ -766,6 +779,10 @@ describe("backups and restores on a real PostgreSQL 15", () => {
     const retried = await serviceRun(dir, tmp, /every database has a dump again/, env);
     assert.match(retried, /wrote scheduled\/\S+: 1 databases/);
     assert.ok(!fs.existsSync(path.join(dir, "status", "failed")), retried);
+    assert.doesNotMatch(
+      fs.readFileSync(path.join(dir, "status", "backup.prom"), "utf8"),
+      /platform_backup_missing\{/,
+    );
     const sets = setsIn(path.join(dir, "scheduled"));
     assert.equal(sets.length, 2);
     assert.deepEqual(filesUnder(path.join(dir, "scheduled", sets[1], "postgres")), [
