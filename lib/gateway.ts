@@ -46,6 +46,12 @@ export interface Relay {
    * client sent (see `bearerRules`). @default none: any bytes are relayed
    */
   bearerFrom?: string;
+  /**
+   * The relay speaks HTTP/1.1 (a front's, which the tunnel's connector sends requests to): HAProxy
+   * then counts each response by status class and times it, and the health port also serves
+   * those counts to Prometheus at `/metrics`. @default false: bytes are relayed (TCP)
+   */
+  http?: boolean;
 }
 
 /** A shared service as a tenant reaches it: the alias its apps use, and the port. */
@@ -142,8 +148,12 @@ export function servingRelays(upstreams: readonly ServingUpstream[]): Relay[] {
     port,
     upstream: { host, port },
     healthPath,
+    http: true,
   }));
 }
+
+/** Where a config with HTTP relays serves their counts, on the health port. */
+export const GATEWAY_METRICS_PATH = "/metrics";
 
 /** Where HAProxy answers Docker's health check: `GET /healthz` on this port. */
 export const GATEWAY_HEALTH_PORT = 8404;
@@ -267,9 +277,16 @@ export function gatewayConfig(
     ...(checked.length === 0
       ? []
       : [`    monitor fail if ${checked.map((r) => `{ nbsrv(${r.name}) lt 1 }`).join(" || ")}`]),
+    // HAProxy's own exporter (built in with USE_PROMEX=1: docker-library/haproxy
+    // 2.6/alpine/Dockerfile, and Debian's 2.6.12), per relay: requests, responses by class,
+    // response times, servers up (addons/promex/service-prometheus.c, v2.6.0).
+    ...(relays.some((relay) => relay.http)
+      ? [`    http-request use-service prometheus-exporter if { path ${GATEWAY_METRICS_PATH} }`]
+      : []),
     ...relays.flatMap((relay) => [
       `listen ${relay.name}`,
       `    bind :${relay.port}${relay.bearerFrom === undefined ? "" : " proto h2"}`,
+      ...(relay.http ? ["    mode http", "    option httplog"] : []),
       ...(relay.postgresRole === undefined ? [] : postgresStartupRules(relay.postgresRole)),
       ...(relay.bearerFrom === undefined ? [] : bearerRules(relay.bearerFrom)),
       ...(relay.healthPath === undefined
