@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { loadPlatformConfig } from "./config";
-import { createPlatform, previousPlacement } from "./platform";
+import { createPlatform, previousPlacement, stackExports } from "./platform";
 
 // The stack's last deploy is read first (it decides tenants' slots and what may be removed), then
 // config is validated whole: a bad config creates nothing.
@@ -11,10 +11,5 @@ export = async () => {
     pulumi.getStack(),
     previous,
   );
-  return {
-    tenants: platform.tenants,
-    connections: platform.connections,
-    backups: platform.backups,
-    placement: platform.placement,
-  };
+  return stackExports(platform);
 };

@@ -30,6 +30,7 @@ import { keyPath, Problem, valueAt } from "./errors";
 import {
   PlatformConfig,
   DEFAULT_ADMIN_PORT,
+  DEFAULT_MONITORING_PORTS,
   defaultTemporalImage,
   hostLabel,
   NAMESPACE,
@@ -251,7 +252,10 @@ interface PublishedPort {
   derived: boolean;
 }
 
-/** Every loopback port the stack publishes: Postgres's admin port and, in dev, the tenants'. */
+/**
+ * Every loopback port the stack publishes: Postgres's admin port, Prometheus's and
+ * Alertmanager's with monitoring, and, in dev, the tenants'.
+ */
 function publishedPorts(
   raw: Record<string, unknown>,
   previous: Placement | undefined,
@@ -263,6 +267,13 @@ function publishedPorts(
       derived: false,
     },
   ];
+  const monitoring = record(raw.monitoring);
+  if (monitoring.enabled === true) {
+    for (const service of ["prometheus", "alertmanager"] as const) {
+      const port = record(monitoring[service]).port ?? DEFAULT_MONITORING_PORTS[service];
+      ports.push({ port, path: ["monitoring", service, "port"], derived: false });
+    }
+  }
   if (raw.environment !== "dev") return ports;
   const { slots } = slotsOf(raw, previous);
   list(raw.tenants)
@@ -521,6 +532,10 @@ export const DOCKER_ONLY: readonly { path: (string | number)[]; why: string }[] 
   {
     path: ["network"],
     why: "the address pool is Docker's; Kubernetes gives pods its own addresses",
+  },
+  {
+    path: ["monitoring"],
+    why: "the platform runs Prometheus and Alertmanager on Docker only so far; on Kubernetes point the cluster's Prometheus at the rules of docs/monitoring.md",
   },
   {
     path: ["hostMemoryMb"],

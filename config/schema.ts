@@ -17,6 +17,8 @@ export const NAMESPACE = "platform";
 export const DEFAULT_DITTOFEED_VERSION = "v0.23.0";
 
 export const DEFAULT_ADMIN_PORT = 15432;
+/** Where Prometheus and Alertmanager are published on the host's loopback by default. */
+export const DEFAULT_MONITORING_PORTS = { prometheus: 9090, alertmanager: 9093 } as const;
 
 /**
  * rclone's official image: only its static binary is used, copied beside the backup service's
@@ -201,6 +203,64 @@ const cidr = z.string().superRefine((value, ctx) => {
   if (problem) ctx.addIssue({ code: "custom", message: problem });
 });
 
+/**
+ * The monitoring stack's images, at the versions Debian bookworm ships, which the suite checks
+ * the rendered configs and rules with (prometheus 2.42, prometheus-alertmanager 0.25,
+ * prometheus-node-exporter 1.5).
+ */
+export const MONITORING_IMAGES = {
+  prometheus: "prom/prometheus:v2.42.0",
+  alertmanager: "prom/alertmanager:v0.25.0",
+  nodeExporter: "prom/node-exporter:v1.5.0",
+} as const;
+
+/**
+ * A receiver's secret goes into Alertmanager's config inside single quotes, on one line (see
+ * lib/monitoring.ts `alertmanagerConfig`).
+ */
+const receiverSecret = z
+  .string()
+  .min(1)
+  .regex(/^[^'\p{Cc}]+$/u, "must not contain a single quote or control characters");
+
+const receiverName = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,39}$/, "must be a slug: lowercase letters, digits and hyphens")
+  .refine((name) => name !== "none", "must not be none: Alertmanager's catch-all has that name");
+const minSeverity = z.enum(["warning", "critical"]).default("warning");
+
+/** Where alerts go; each one's URL or password is in `secrets.receivers.<name>`. */
+const receiverSchema = z.discriminatedUnion("type", [
+  z.object({ name: receiverName, type: z.literal("webhook"), minSeverity }).strict(),
+  z
+    .object({
+      name: receiverName,
+      type: z.literal("slack"),
+      channel: z.string().regex(/^[#@]?[a-z0-9._-]{1,80}$/, "must be a Slack channel such as #ops"),
+      minSeverity,
+    })
+    .strict(),
+  z
+    .object({
+      name: receiverName,
+      type: z.literal("email"),
+      to: z.email("must be an email address"),
+      from: z.email("must be an email address"),
+      smarthost: z
+        .string()
+        .regex(
+          /^[a-z0-9.-]+:\d{1,5}$/,
+          "must be host:port of an SMTP server, such as smtp.example.com:587",
+        ),
+      username: z
+        .string()
+        .regex(/^[^'\p{Cc}]+$/u, "must not contain a single quote or control characters")
+        .optional(),
+      minSeverity,
+    })
+    .strict(),
+]);
+
 /** The runtimes a stack can run on: one Docker host, or a Kubernetes cluster. */
 export const RUNTIMES = ["docker", "kubernetes"] as const;
 
@@ -270,6 +330,8 @@ const secretsSchema = z
       )
       .default([]),
     tenants: z.record(z.string(), tenantSecretsSchema).default({}),
+    /** Each alert receiver's webhook URL, or its SMTP password: `monitoring.receivers`. */
+    receivers: z.record(z.string(), receiverSecret).default({}),
   })
   .strict()
   .prefault({});
@@ -419,12 +481,73 @@ export const rawSchema = z
       })
       .strict()
       .prefault({}),
+    monitoring: z
+      .object({
+        enabled: z.boolean().default(false),
+        prometheus: z
+          .object({
+            image: imageRef.default(MONITORING_IMAGES.prometheus),
+            memoryMb: memoryMb(512),
+            retentionDays: days(15),
+            port: port.default(DEFAULT_MONITORING_PORTS.prometheus),
+          })
+          .strict()
+          .prefault({}),
+        alertmanager: z
+          .object({
+            image: imageRef.default(MONITORING_IMAGES.alertmanager),
+            memoryMb: memoryMb(64),
+            port: port.default(DEFAULT_MONITORING_PORTS.alertmanager),
+          })
+          .strict()
+          .prefault({}),
+        nodeExporter: serviceSchema(MONITORING_IMAGES.nodeExporter, 64).prefault({}),
+        scrapeSeconds: z.number().int().min(5).max(300).default(30),
+        errorRatio: z.number().gt(0).lt(1).default(0.05),
+        latencySeconds: z.number().gt(0).max(600).default(2),
+        receivers: z
+          .array(receiverSchema)
+          .default([])
+          .superRefine((receivers, ctx) => {
+            const seen = new Set<string>();
+            receivers.forEach(({ name }, index) => {
+              if (seen.has(name))
+                ctx.addIssue({ code: "custom", path: [index, "name"], message: "is used twice" });
+              seen.add(name);
+            });
+          }),
+      })
+      .strict()
+      .prefault({}),
     retiredTenants: z.array(slug).default([]),
     hostMemoryMb: z.number().int().min(512).optional(),
     hostSwapLimit: z.boolean().default(true),
     secrets: secretsSchema,
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => {
+    // A receiver and its secret: each needs the other, so no alert goes nowhere unnoticed.
+    const { receivers } = config.monitoring;
+    const secrets = config.secrets.receivers;
+    receivers.forEach((receiver, index) => {
+      const needs = receiver.type !== "email" || receiver.username !== undefined;
+      if (needs && secrets[receiver.name] === undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["secrets", "receivers", receiver.name],
+          message: `is required by platform:monitoring.receivers[${index}] (${receiver.type === "email" ? "its SMTP password" : "its URL"}): pulumi config set --secret --path 'platform:secrets.receivers.${receiver.name}' ...`,
+        });
+      }
+    });
+    for (const name of Object.keys(secrets)) {
+      if (!receivers.some((r) => r.name === name))
+        ctx.addIssue({
+          code: "custom",
+          path: ["secrets", "receivers", name],
+          message: "names no receiver of platform:monitoring.receivers",
+        });
+    }
+  });
 
 type RawConfig = z.infer<typeof rawSchema>;
 type RawTenant = z.infer<typeof tenantSchema>;

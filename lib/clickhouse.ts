@@ -131,9 +131,41 @@ const SYSTEM_LOGS = [
 /** Where the server reads {@link systemLogsConfig}: merged over config.xml at start. */
 export const SYSTEM_LOGS_CONFIG_PATH = "/etc/clickhouse-server/config.d/platform-system-logs.xml";
 
-/** The files the platform's ClickHouse server is given, on either runtime. */
-export function clickhouseServerFiles(): { path: string; content: string }[] {
-  return [{ path: SYSTEM_LOGS_CONFIG_PATH, content: systemLogsConfig() }];
+/** Where the server reads {@link prometheusConfig}. */
+export const PROMETHEUS_CONFIG_PATH = "/etc/clickhouse-server/config.d/platform-prometheus.xml";
+
+/**
+ * The files the platform's ClickHouse server is given, on either runtime; with `metricsPort`,
+ * it also serves Prometheus there.
+ */
+export function clickhouseServerFiles(metricsPort?: number): { path: string; content: string }[] {
+  return [
+    { path: SYSTEM_LOGS_CONFIG_PATH, content: systemLogsConfig() },
+    ...(metricsPort === undefined
+      ? []
+      : [{ path: PROMETHEUS_CONFIG_PATH, content: prometheusConfig(metricsPort) }]),
+  ];
+}
+
+/**
+ * ClickHouse's Prometheus endpoint, which the image's config.xml ships commented out
+ * (programs/server/config.xml): its metrics, events and asynchronous metrics (the disk's free
+ * bytes among them, `ClickHouseAsyncMetrics_FilesystemMainPathAvailableBytes`:
+ * src/Interpreters/ServerAsynchronousMetrics.cpp), on every address the image listens on.
+ */
+export function prometheusConfig(port: number): string {
+  return [
+    "<clickhouse>",
+    "  <prometheus>",
+    "    <endpoint>/metrics</endpoint>",
+    `    <port>${port}</port>`,
+    "    <metrics>true</metrics>",
+    "    <events>true</events>",
+    "    <asynchronous_metrics>true</asynchronous_metrics>",
+    "  </prometheus>",
+    "</clickhouse>",
+    "",
+  ].join("\n");
 }
 
 /**

@@ -42,6 +42,12 @@ export const SHARED_SERVICES = [
   "backup-grants",
   "backup-clickhouse-copy",
   "backup-rclone-copy",
+  "prometheus",
+  "prometheus-data",
+  "prometheus-targets-data",
+  "alertmanager",
+  "alertmanager-data",
+  "node-exporter",
 ] as const;
 export type SharedService = (typeof SHARED_SERVICES)[number];
 

@@ -89,6 +89,8 @@ export interface Platform {
     /** The Docker label that finds the service (`docker ps --filter label=...`), whose health says whether the last set is recent. */
     service: string;
   };
+  /** Where Prometheus and Alertmanager answer on the Docker host's loopback, when it is monitored. */
+  monitoring?: { prometheus: string; alertmanager: string };
 }
 
 /** A tenant's outputs, once `deployed` (its runtime's) and the tunnel's routes resolve. */

@@ -12,6 +12,7 @@ import { Redis } from "../components/data/redis";
 import { Temporal } from "../components/data/temporal";
 
 import { EgressGuard } from "../components/edge/egressGuard";
+import { Monitoring } from "../components/monitoring/monitoring";
 import { Tunnel, TunnelHost } from "../components/edge/tunnel";
 import { PlatformContext } from "../components/shared/context";
 import { Host } from "../components/shared/host";
@@ -21,7 +22,10 @@ import { PlatformConfig } from "../config";
 import { appUrl, dittofeedImages } from "../dittofeed/contract";
 import { FIRST_SUPPORTED_VERSION, stepsCrossed, UpgradeStep } from "../dittofeed/releases";
 import { withAudiences, withServices } from "../lib/edge";
+import { alertRules } from "../lib/alerts";
+import { BACKUP_GRACE_SECONDS } from "../lib/backup";
 import { LABELS } from "../lib/labels";
+import { METRICS_PORTS } from "../lib/monitoring";
 import { isAutoSetupImage } from "../lib/temporal";
 import { cloudflareProvider, dockerProvider } from "./providers";
 import { Edge, Platform, plannedStack, SitedTenant, stackOutputs } from "./common";
@@ -53,6 +57,7 @@ function sharedServices(
   options: pulumi.ComponentResourceOptions,
 ) {
   const secrets = config.secrets;
+  const scraped = config.monitoring.enabled;
   const postgres = new Postgres(
     "postgres",
     {
@@ -86,6 +91,7 @@ function sharedServices(
       image: images.clickhouse,
       memoryMb: config.clickhouse.memoryMb,
       password: secrets.clickhousePassword,
+      metricsPort: scraped ? METRICS_PORTS.clickhouse : undefined,
     },
     options,
   );
@@ -102,6 +108,7 @@ function sharedServices(
       postgres,
       password: secrets.temporalPassword,
       keys: { image: images.gateway, memoryMb: config.gateway.memoryMb },
+      metricsPort: scraped ? METRICS_PORTS.temporal : undefined,
     },
     options,
   );
@@ -148,6 +155,53 @@ function backupService(
   );
 }
 
+/**
+ * Prometheus, Alertmanager and node_exporter, when config turns monitoring on: the shared
+ * services to scrape, and the rules for what this stack has (a tunnel, backups).
+ */
+function monitoringStack(
+  config: PlatformConfig,
+  context: PlatformContext,
+  images: Images,
+  edge: Edge | undefined,
+  backup: Backup | undefined,
+  provider: docker.Provider,
+  options: pulumi.ComponentResourceOptions,
+): Monitoring | undefined {
+  const { monitoring } = config;
+  if (!monitoring.enabled) return undefined;
+  const image = (key: "prometheus" | "alertmanager" | "nodeExporter") =>
+    pulledImage(key, monitoring[key].image, provider);
+  return new Monitoring(
+    "monitoring",
+    {
+      context,
+      prometheus: { ...monitoring.prometheus, image: image("prometheus") },
+      alertmanager: { ...monitoring.alertmanager, image: image("alertmanager") },
+      nodeExporter: { ...monitoring.nodeExporter, image: image("nodeExporter") },
+      scrapeSeconds: monitoring.scrapeSeconds,
+      shared: [
+        { job: "clickhouse", address: `clickhouse:${METRICS_PORTS.clickhouse}` },
+        { job: "temporal", address: `temporal:${METRICS_PORTS.temporal}` },
+        ...(edge
+          ? [{ job: "cloudflared", address: `cloudflared:${METRICS_PORTS.cloudflared}` }]
+          : []),
+      ],
+      rules: alertRules({
+        errorRatio: monitoring.errorRatio,
+        latencySeconds: monitoring.latencySeconds,
+        backupMaxAgeSeconds: backup && config.backup.intervalHours * 3600 + BACKUP_GRACE_SECONDS,
+        tunnel: edge !== undefined,
+        clickhouse: true,
+      }),
+      receivers: { list: monitoring.receivers, secrets: config.secrets.receivers },
+      backupVolume: backup?.volume.name,
+      jobImage: images.redis,
+    },
+    options,
+  );
+}
+
 /** What every tenant of the stack is built on. */
 interface Foundation {
   config: PlatformConfig;
@@ -159,6 +213,8 @@ interface Foundation {
   shared: Shared;
   /** The stack's backup service, when it has one. */
   backup?: Backup;
+  /** The stack's monitoring, when it has it. */
+  monitoring?: Monitoring;
   /** The release's upgrade steps a tenant installed earlier must run. */
   upgradeSteps: readonly UpgradeStep[];
   options: pulumi.ComponentResourceOptions;
@@ -166,7 +222,18 @@ interface Foundation {
 
 function createTenant(
   { tenant, site }: SitedTenant,
-  { config, context, edge, images, shared, upgradeSteps, egressGuard, backup, options }: Foundation,
+  {
+    config,
+    context,
+    edge,
+    images,
+    shared,
+    upgradeSteps,
+    egressGuard,
+    backup,
+    monitoring,
+    options,
+  }: Foundation,
 ): Tenant {
   return new Tenant(
     tenant.id,
@@ -194,6 +261,7 @@ function createTenant(
       offboarded: tenant.offboarded,
       // Production snapshots each tenant before each of its migrations.
       backup: backup && { service: backup, snapshots: config.environment === "production" },
+      monitoring,
       access:
         edge && site.route
           ? {
@@ -294,7 +362,9 @@ export function createDockerPlatform(
         options,
       )
     : undefined;
+  const monitoring = monitoringStack(config, context, images, edge, backup, provider, options);
   const foundation: Foundation = {
+    monitoring,
     config,
     context,
     edge,
@@ -323,6 +393,7 @@ export function createDockerPlatform(
           image: pulledImage("cloudflared", config.cloudflared.image, provider),
           memoryMb: config.cloudflared.memoryMb,
           routesCheck: { image: images.gateway, memoryMb: config.gateway.memoryMb },
+          scraped: monitoring !== undefined,
         }),
       },
       options,
@@ -341,6 +412,10 @@ export function createDockerPlatform(
       intervalHours: config.backup.intervalHours,
       retentionDays: config.backup.retentionDays,
       service: `${LABELS.service}=backup`,
+    },
+    monitoring: monitoring && {
+      prometheus: `http://127.0.0.1:${config.monitoring.prometheus.port}`,
+      alertmanager: `http://127.0.0.1:${config.monitoring.alertmanager.port}`,
     },
   };
 }

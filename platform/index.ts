@@ -40,3 +40,14 @@ export function createPlatform(
     ),
   };
 }
+
+/** The stack's outputs, as `pulumi stack output` shows them. */
+export function stackExports(platform: ReturnType<typeof createPlatform>) {
+  return {
+    tenants: platform.tenants,
+    connections: platform.connections,
+    backups: platform.backups,
+    placement: platform.placement,
+    monitoring: platform.monitoring,
+  };
+}

@@ -83,7 +83,15 @@ const CONTAINER = "docker:index/container:Container";
 const REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage";
 const TUNNEL_CONFIG =
   "cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig";
-const DATA_SERVICES = new Set(["postgres", "redis", "clickhouse", "temporal"]);
+/** What an operator reaches on the host's loopback (through an SSH forward), in any environment. */
+const LOOPBACK_SERVICES = new Set([
+  "postgres",
+  "redis",
+  "clickhouse",
+  "temporal",
+  "prometheus",
+  "alertmanager",
+]);
 const RESTART_POLICIES = new Set(["always", "unless-stopped", "on-failure"]);
 
 type Port = { internal?: number; external?: number; ip?: string };
@@ -155,18 +163,18 @@ export const RULES: Rule[] = [
   {
     name: "data-ports-on-loopback",
     description:
-      "No database, cache, ClickHouse or Temporal port is published beyond the host's loopback.",
+      "No database, cache, ClickHouse, Temporal, Prometheus or Alertmanager port is published beyond the host's loopback.",
     enforcementLevel: "mandatory",
     reads: { types: [CONTAINER], props: ["labels", "ports"] },
     check: (resources) =>
       ofType(resources, CONTAINER)
-        .filter((r) => DATA_SERVICES.has(labelsOf(r)[LABELS.service]))
+        .filter((r) => LOOPBACK_SERVICES.has(labelsOf(r)[LABELS.service]))
         .flatMap((r) =>
           portsOf(r)
             .filter((p) => p.ip !== "127.0.0.1")
             .map((p) => ({
               urn: r.urn,
-              message: `${r.name} publishes ${describePort(p)}: data services may bind only 127.0.0.1`,
+              message: `${r.name} publishes ${describePort(p)}: data services and monitoring UIs may bind only 127.0.0.1`,
             })),
         ),
   },
@@ -179,7 +187,7 @@ export const RULES: Rule[] = [
     check: (resources) => {
       const { environment } = stackLabels(resources);
       return ofType(resources, CONTAINER)
-        .filter((r) => !DATA_SERVICES.has(labelsOf(r)[LABELS.service]))
+        .filter((r) => !LOOPBACK_SERVICES.has(labelsOf(r)[LABELS.service]))
         .flatMap((r) =>
           portsOf(r)
             .filter((p) => environment !== "dev" || p.ip !== "127.0.0.1")

@@ -112,11 +112,12 @@ describe("dependency analysis", () => {
 
   test("finds a tenant waiting for another, directly or through a shared resource", () => {
     const plan = planOf("staging");
-    // acme's front and its check wait for acme's api, and so for globex too.
+    // acme's front, its check and its target file wait for acme's api, and so for globex too.
     const acmeWaits = [
       "acme-api waits for globex",
       "acme-front-check waits for globex",
       "acme-front-container waits for globex",
+      "acme-monitoring-job waits for globex",
     ];
     assert.deepEqual(crossTenantWaits(withDependency(plan, "acme-api", "globex-api")), acmeWaits);
     // Through a shared resource: the egress guard, which every tenant's containers wait for.
@@ -151,6 +152,7 @@ describe("dependency analysis", () => {
       "acme-migration-bootstrap": "bootstrap",
       "acme-migration-clickhouse": "bootstrap",
       "image-api": "image",
+      "acme-monitoring-job": "app",
       "acme-secret-key": "secret",
     };
     for (const [name, kind] of Object.entries(expected)) {
@@ -177,11 +179,12 @@ describe("blast radius", () => {
     const added = result("production", "add-tenant");
     assert.deepEqual(names(added.changed), ["tunnel-config", "tunnel-routes-check"]);
     assert.ok(added.added.every((r) => r.owner === "initech"));
-    // Its own network, gateway, front, release tags, Redis user, the backup role's grant and its
-    // snapshot included: nothing shared is replaced or attached (the backup service finds its
-    // database by name).
-    assert.equal(added.added.length, 34, names(added.added).join(", "));
+    // Its own network, gateway, front, release tags, Redis user, the backup role's grant, its
+    // snapshot and its target file included: nothing shared is replaced or attached (the backup
+    // service finds its database by name, Prometheus its front by the file).
+    assert.equal(added.added.length, 35, names(added.added).join(", "));
     assert.ok(names(added.added).includes("initech-migration-snapshot"));
+    assert.ok(names(added.added).includes("initech-monitoring-job"));
     assert.ok(names(added.added).includes("tunnel-dns-initech"));
     assert.deepEqual(names(result("production", "access-list").changed), ["globex-access-members"]);
     assert.deepEqual(names(result("production", "worker-count").added), ["globex-worker-2"]);

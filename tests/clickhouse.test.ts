@@ -8,7 +8,13 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
-import { SYSTEM_LOGS_CONFIG_PATH, systemLogsConfig } from "../lib/clickhouse";
+import {
+  PROMETHEUS_CONFIG_PATH,
+  prometheusConfig,
+  SYSTEM_LOGS_CONFIG_PATH,
+  systemLogsConfig,
+} from "../lib/clickhouse";
+import { METRICS_PORTS } from "../lib/monitoring";
 import { byName, platformConfig, runCommitted, runProgram } from "./harness";
 
 const xpath = (file: string, expression: string) =>
@@ -58,10 +64,31 @@ test("every system log ClickHouse 24.12 keeps by default is bounded by a TTL, an
     assert.equal(xpath(file, `count(/clickhouse/${off})`), "0", off);
 });
 
+test("the Prometheus endpoint's file parses, and sets what ClickHouse reads (port, metrics, events, asynchronous metrics)", () => {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "clickhouse-")), "prom.xml");
+  fs.writeFileSync(file, prometheusConfig(9363));
+  execFileSync("xmllint", ["--noout", file]);
+  assert.equal(xpath(file, "string(/clickhouse/prometheus/port)"), "9363");
+  assert.equal(xpath(file, "string(/clickhouse/prometheus/endpoint)"), "/metrics");
+  for (const flag of ["metrics", "events", "asynchronous_metrics"]) {
+    assert.equal(xpath(file, `string(/clickhouse/prometheus/${flag})`), "true");
+  }
+});
+
 test("the server reads the file at start on both runtimes; a managed ClickHouse is left alone", async () => {
   const { run } = await runCommitted("production");
   const uploads = byName(run, "clickhouse").inputs.uploads as { file: string; content: string }[];
-  assert.deepEqual(uploads, [{ file: SYSTEM_LOGS_CONFIG_PATH, content: systemLogsConfig() }]);
+  // Production is monitored: the server also serves Prometheus, on the port it scrapes.
+  assert.deepEqual(uploads, [
+    { file: SYSTEM_LOGS_CONFIG_PATH, content: systemLogsConfig() },
+    { file: PROMETHEUS_CONFIG_PATH, content: prometheusConfig(METRICS_PORTS.clickhouse) },
+  ]);
+  const unmonitored = await runCommitted("production", {
+    "platform:monitoring": { enabled: false },
+  });
+  assert.deepEqual(byName(unmonitored.run, "clickhouse").inputs.uploads, [
+    { file: SYSTEM_LOGS_CONFIG_PATH, content: systemLogsConfig() },
+  ]);
 
   const kube = await runProgram({
     stack: "staging-k8s",

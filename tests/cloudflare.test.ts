@@ -181,11 +181,13 @@ for (const stack of ["staging", "production"] as const) {
     test("the cloudflared connector: pinned, secret token derived from the tunnel, health-checked, after the routes", () => {
       const connector = byName(run, "tunnel-connector");
       assert.equal(connector.type, CONTAINER);
+      // A monitored stack's Prometheus scrapes it on the data network; otherwise its metrics
+      // stay on its own loopback.
       assert.deepEqual(connector.inputs.command, [
         "tunnel",
         "--no-autoupdate",
         "--metrics",
-        "127.0.0.1:20241",
+        config.monitoring.enabled ? "0.0.0.0:20241" : "127.0.0.1:20241",
         "run",
       ]);
       assert.equal(byName(run, "image-cloudflared").inputs.name, config.cloudflared.image);

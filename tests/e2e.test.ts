@@ -171,6 +171,18 @@ describe("the e2e report", () => {
       },
     ],
     backup: { databases: 4, restored: true, rowsMatch: true, tables: 11 },
+    monitoring: {
+      fronts: ["acme", "globex"].map((tenant) => ({
+        tenant,
+        instance: `${tenant}-front-0123456789:8404`,
+        up: true,
+        current: true,
+      })),
+      up: ["alertmanager", "node", "prometheus", "tenant-fronts"],
+      backupMetric: true,
+      hostDisk: true,
+      seconds: 31,
+    },
     egressGuard: {
       rules: 15,
       afterEngineRestart: true,
@@ -187,9 +199,15 @@ describe("the e2e report", () => {
       isolation: [{ ...good.isolation![0], observed: "allowed" }],
       releases: [{ ...good.releases![0], requests: 99, failed: 1, servedAfter: { "v0.23.0": 8 } }],
       backup: { ...good.backup!, rowsMatch: false },
+      // A tenant's front scraped at its old release: its file was not rewritten.
+      monitoring: {
+        ...good.monitoring!,
+        fronts: [good.monitoring!.fronts[0], { ...good.monitoring!.fronts[1], current: false }],
+      },
       egressGuard: { ...good.egressGuard!, afterEngineRestart: false },
     });
-    assert.equal(broken.length, 7, broken.join("\n"));
+    assert.equal(broken.length, 8, broken.join("\n"));
+    assert.match(broken.join("\n"), /monitoring: fronts scraped/);
     assert.match(broken.join("\n"), /acme\/api → globex\/api:3001 allowed, expected blocked/);
     assert.match(shortfalls({}).join("\n"), /up: not measured/);
   });

@@ -54,6 +54,10 @@ const HEALTH_BINARY: Record<string, RegExp> = {
   gateway: /^wget$/,
   front: /^wget$/,
   "temporal-keys": /^wget$/,
+  // busybox's, in the Prometheus project's images (prometheus/busybox).
+  prometheus: /^wget$/,
+  alertmanager: /^wget$/,
+  "node-exporter": /^wget$/,
   // The backend the guard chose, asked whether its jump is in place.
   "egress-guard": /^\$\(cat \/tmp\/iptables\) -C DOCKER-USER -j PLATFORM-FWD-/,
 };
@@ -111,7 +115,7 @@ for (const stack of COMMITTED_STACKS) {
         assert.equal(labels["platform.environment"], config.environment, r.name);
         assert.match(
           labels["platform.service"] ?? "",
-          /^(postgres|redis|clickhouse|temporal|api|dashboard|worker|migrate|namespace|worker-check|temporal-schema|temporal-keys|cloudflared|tunnel-check|network|gateway|front|front-check|redis-user|egress-guard|backup|backup-access|backup-grants|backup-clickhouse-copy|backup-rclone-copy|snapshot|export|offboard)$/,
+          /^(postgres|redis|clickhouse|temporal|api|dashboard|worker|migrate|namespace|worker-check|temporal-schema|temporal-keys|cloudflared|tunnel-check|network|gateway|front|front-check|redis-user|egress-guard|backup|backup-access|backup-grants|backup-clickhouse-copy|backup-rclone-copy|snapshot|export|offboard|prometheus|prometheus-targets|alertmanager|node-exporter|monitoring)$/,
           r.name,
         );
         const owner = r.name.split("-")[0];
@@ -129,6 +133,7 @@ for (const stack of COMMITTED_STACKS) {
           (config.backup.publicKey ? 1 : 0) +
           (config.cloudflare ? 1 : 0) +
           (config.egress.guard ? 1 : 0) +
+          (config.monitoring.enabled ? 3 : 0) +
           routed +
           config.tenants.reduce((n, t) => n + 3 + t.workerReplicas, 0),
       );
@@ -367,13 +372,20 @@ for (const stack of COMMITTED_STACKS) {
           ...(config.backup.publicKey ? ["backup-clickhouse-copy"] : []),
           ...(config.backup.r2 ? ["backup-rclone-copy"] : []),
           ...(config.cloudflare ? ["tunnel-routes-check"] : []),
+          ...(config.monitoring.enabled
+            ? [
+                "monitoring-prometheus",
+                "monitoring-node-exporter",
+                ...config.tenants.map((t) => `${t.id}-monitoring-job`),
+              ]
+            : []),
           ...config.tenants.flatMap((t) => [
             ...(config.domain && t.exposed
               ? [`${t.id}-front-container`, `${t.id}-front-check`]
               : []),
           ]),
         ].sort(),
-        "only the fronts, the checks, the egress guard, the JWKS, Postgres's version check and the backup tools' copies, which are given no secret, have no environment",
+        "only the fronts, the checks, the egress guard, the JWKS, Postgres's version check, the backup tools' copies, Prometheus, node_exporter and the target files, which are given no secret, have no environment",
       );
       assert.ok(
         withEnv.every((r) => envOf(r).secret),
@@ -381,7 +393,7 @@ for (const stack of COMMITTED_STACKS) {
       );
     });
 
-    test(`publishes ${stack === "dev" ? "api and dashboard and the postgres admin port" : "only the postgres admin port"} on loopback`, () => {
+    test(`publishes ${stack === "dev" ? "api and dashboard and the postgres admin port" : "only the postgres admin port and, monitored, Prometheus's and Alertmanager's"} on loopback`, () => {
       const published = ofType(run, CONTAINER).flatMap((r) =>
         ((r.inputs.ports ?? []) as { internal: number; external: number; ip: string }[]).map(
           (p) => ({ name: r.name, ...p }),
@@ -394,6 +406,23 @@ for (const stack of COMMITTED_STACKS) {
       const expected = [
         { name: "postgres", internal: 5432, external: config.postgres.adminPort, ip: "127.0.0.1" },
       ];
+      if (config.monitoring.enabled) {
+        const { prometheus, alertmanager } = config.monitoring;
+        expected.push(
+          {
+            name: "monitoring-prometheus",
+            internal: 9090,
+            external: prometheus.port,
+            ip: "127.0.0.1",
+          },
+          {
+            name: "monitoring-alertmanager",
+            internal: 9093,
+            external: alertmanager.port,
+            ip: "127.0.0.1",
+          },
+        );
+      }
       if (stack === "dev") {
         for (const t of config.tenants) {
           expected.push({
@@ -429,10 +458,15 @@ for (const stack of COMMITTED_STACKS) {
           ...ofType(run, ROLE),
         ];
         // Volumes of Postgres, Redis, ClickHouse; Temporal's role and two databases; per tenant
-        // a role and a database; with backups, their volume, their tools' volume and their role.
+        // a role and a database; with backups, their volume, their tools' volume and their role;
+        // monitored, the volumes of Prometheus, its targets and Alertmanager.
         assert.equal(
           dataBearing.length,
-          3 + 3 + 2 * config.tenants.length + (config.backup.publicKey ? 3 : 0),
+          3 +
+            3 +
+            2 * config.tenants.length +
+            (config.backup.publicKey ? 3 : 0) +
+            (config.monitoring.enabled ? 3 : 0),
         );
         for (const r of dataBearing) assert.equal(r.retainOnDelete, production, r.name);
         for (const r of [...ofType(run, VOLUME), ...ofType(run, DATABASE)])

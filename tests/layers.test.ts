@@ -19,6 +19,7 @@ const LAYERS: { folder: string; rank: number }[] = [
   { folder: "components/data/", rank: 4 },
   { folder: "components/app/", rank: 4 },
   { folder: "components/edge/", rank: 4 },
+  { folder: "components/monitoring/", rank: 4 },
   { folder: "components/tenant/", rank: 5 },
   { folder: "platform/", rank: 6 },
   { folder: "index.ts", rank: 7 },
@@ -27,6 +28,7 @@ const LAYERS: { folder: string; rank: number }[] = [
   { folder: "tools/restore/", rank: 9 },
   { folder: "tools/docs/", rank: 9 },
   { folder: "tools/dev/", rank: 9 },
+  { folder: "tools/dashboards/", rank: 9 },
   { folder: "tools/bench/", rank: 10 },
   { folder: "tools/e2e/", rank: 10 },
 ];

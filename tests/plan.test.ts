@@ -179,6 +179,8 @@ describe("npm run plan:diff", () => {
       "acme-migration-schema replace image",
       // A new snapshot of the tenant's database before the new migration image runs.
       "acme-migration-snapshot replace envs",
+      // Its target file names the new front: Prometheus re-reads it, and is not touched.
+      "acme-monitoring-job replace command",
       "acme-worker-1 replace image,labels",
       "acme-worker-2 replace image,labels",
       "globex-api replace image,labels,name,networksAdvanced",
@@ -191,6 +193,7 @@ describe("npm run plan:diff", () => {
       "globex-migration-bootstrap replace image",
       "globex-migration-schema replace image",
       "globex-migration-snapshot replace envs",
+      "globex-monitoring-job replace command",
       "globex-worker-1 replace image,labels",
       "image-adminCli replace name",
       "image-api replace name",

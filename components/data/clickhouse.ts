@@ -21,7 +21,10 @@ function clickhouseCheck(): HealthCheck {
 }
 
 /** Image: a pinned `clickhouse/clickhouse-server` alpine tag (ClickHouse sizes its caches from `memoryMb`). Password: the admin user's. */
-export type ClickHouseArgs = SharedServiceArgs;
+export interface ClickHouseArgs extends SharedServiceArgs {
+  /** The port it serves Prometheus on, on the data network. @default none (not scraped) */
+  metricsPort?: number;
+}
 
 /**
  * ClickHouse on a named volume. Its admin user may manage access (SQL users and grants), which
@@ -55,7 +58,7 @@ export class ClickHouse extends pulumi.ComponentResource {
           CLICKHOUSE_PASSWORD: this.password,
           CLICKHOUSE_DEFAULT_ACCESS_MANAGEMENT: "1",
         }),
-        files: clickhouseServerFiles(),
+        files: clickhouseServerFiles(args.metricsPort),
         healthcheck: clickhouseCheck(),
         waitTimeoutSeconds: 180,
         volumes: [{ volumeName: volume.name, containerPath: "/var/lib/clickhouse" }],

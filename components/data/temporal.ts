@@ -150,6 +150,12 @@ export interface TemporalArgs extends SharedServiceArgs {
   adminToolsImage?: pulumi.Input<string>;
   /** What serves the JWKS Temporal verifies tokens with: the relays' HAProxy image and its memory. */
   keys: { image: pulumi.Input<string>; memoryMb: number };
+  /**
+   * The port the server serves Prometheus on (`PROMETHEUS_ENDPOINT`, which the image's
+   * config_template.yaml turns into `global.metrics.prometheus`: temporalio/temporal v1.22.4).
+   * @default none (no metrics)
+   */
+  metricsPort?: number;
 }
 
 /**
@@ -266,6 +272,9 @@ export class Temporal extends pulumi.ComponentResource {
           // Within the role's connection limit.
           ...temporalPoolEnv(),
           ...temporalAuthEnv(),
+          ...(args.metricsPort === undefined
+            ? {}
+            : { PROMETHEUS_ENDPOINT: `0.0.0.0:${args.metricsPort}` }),
         }),
         entrypoint: ["bash", "-c"],
         command: [temporalStartScript(args.adminToolsImage === undefined)],

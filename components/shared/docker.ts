@@ -12,6 +12,7 @@ import { HealthCheck, healthCheck } from "../../lib/healthchecks";
 import { gatewayOf } from "../../lib/network";
 import { RELEASE_TAG_LENGTH, releaseTag, tagged } from "../../lib/release";
 import { LABELS } from "../../lib/labels";
+import { METRICS_PORTS } from "../../lib/monitoring";
 import { redactSecrets } from "../../lib/redact";
 import { dockerName, SharedService, tenantDockerName } from "../../lib/naming";
 import {
@@ -115,8 +116,10 @@ export interface ContainerSpec {
   hostname?: string;
   /** Linux capabilities beyond Docker's default set, as Docker reads them back (`CAP_NET_ADMIN`). @default none */
   capabilities?: `CAP_${string}`[];
-  /** Named volumes to mount. @default none */
-  volumes?: { volumeName: pulumi.Input<string>; containerPath: string; readOnly?: boolean }[];
+  /** Named volumes to mount, or (read-only, node_exporter's) a path of the host. @default none */
+  volumes?: ({ containerPath: string; readOnly?: boolean } & (
+    { volumeName: pulumi.Input<string> } | { hostPath: string; readOnly: true }
+  ))[];
   /** Files written into the container before it starts; a change replaces it. @default none */
   files?: { path: string; content: string }[];
 }
@@ -544,7 +547,14 @@ const LABELS_ARE_HISTORY = ["labels"];
 export function dataVolume(
   name: string,
   context: PlatformContext,
-  service: "postgres" | "redis" | "clickhouse" | "backup",
+  service:
+    | "postgres"
+    | "redis"
+    | "clickhouse"
+    | "backup"
+    | "prometheus"
+    | "prometheus-targets"
+    | "alertmanager",
   parent: pulumi.Resource,
 ): docker.Volume {
   return new docker.Volume(
@@ -611,8 +621,8 @@ export function pulledImage(
     .imageId;
 }
 
-/** Where cloudflared serves metrics and `/ready`: inside its container only. */
-const CLOUDFLARED_METRICS_ADDRESS = "127.0.0.1:20241";
+/** Where cloudflared serves metrics and `/ready`: inside its container only, unless scraped. */
+const CLOUDFLARED_METRICS_ADDRESS = `127.0.0.1:${METRICS_PORTS.cloudflared}`;
 
 /**
  * The cloudflared image has no shell (distroless): its own `tunnel ready` asks the metrics
@@ -640,6 +650,11 @@ export function dockerConnector(args: {
   memoryMb: number;
   /** What the routes check runs on: an image with busybox (the relays' HAProxy) and its memory limit. */
   routesCheck: { image: pulumi.Input<string>; memoryMb: number };
+  /**
+   * Serve metrics on the data network too, on the same port, for Prometheus (its `/config` shows
+   * the ingress document, which holds no secret). @default false: on its own loopback only
+   */
+  scraped?: boolean;
 }): RunConnector {
   const { context } = args;
   return ({ name, token, config, services, parent }) => {
@@ -657,7 +672,13 @@ export function dockerConnector(args: {
         network: context.network,
         aliases: ["cloudflared"],
         memoryMb: args.memoryMb,
-        command: ["tunnel", "--no-autoupdate", "--metrics", CLOUDFLARED_METRICS_ADDRESS, "run"],
+        command: [
+          "tunnel",
+          "--no-autoupdate",
+          "--metrics",
+          args.scraped ? `0.0.0.0:${METRICS_PORTS.cloudflared}` : CLOUDFLARED_METRICS_ADDRESS,
+          "run",
+        ],
         env: secretEnv({ TUNNEL_TOKEN: token }),
         healthcheck: cloudflaredCheck(),
         stopGraceSeconds: 40,

@@ -17,6 +17,8 @@ import { ClickHouse } from "../data/clickhouse";
 import { Postgres } from "../data/postgres";
 import { Redis } from "../data/redis";
 import { Temporal } from "../data/temporal";
+import { Monitoring } from "../monitoring/monitoring";
+import { TenantTargets } from "../monitoring/tenantTargets";
 import { TenantAccess, TenantAccessArgs } from "../edge/tenantAccess";
 import { keyOrGenerated, PlatformContext, secretOrGenerated, waitFor } from "../shared/context";
 import { envList, LoopbackPort, tenantNetwork, tenantScriptRunner } from "../shared/docker";
@@ -95,6 +97,11 @@ export interface TenantArgs {
    * the tenant's migrations waits for a snapshot of its database. @default none (no backups)
    */
   backup?: { service: Backup; snapshots: boolean };
+  /**
+   * The stack's monitoring: the tenant writes its own target file, which names its front
+   * (nothing while it has none). @default none (not monitored)
+   */
+  monitoring?: Monitoring;
   /**
    * Offboarded (see `Offboarding`): no apps, its data exported and its access locked; its
    * network, gateway, database and secrets stay, so that it can come back. @default false
@@ -255,6 +262,13 @@ export class Tenant extends pulumi.ComponentResource {
         { parent: this },
       );
       this.deployed = this.offboarding.succeeded;
+      // Its file empties: Prometheus stops scraping it, and its alerts resolve.
+      if (args.monitoring)
+        new TenantTargets(
+          `${name}-monitoring`,
+          { context, monitoring: args.monitoring, tenantId: id, namespace: namespaceName },
+          { parent: this },
+        );
       this.registerOutputs({ workspaceName: this.workspaceName, databaseUrl: this.databaseUrl });
       return;
     }
@@ -423,9 +437,23 @@ export class Tenant extends pulumi.ComponentResource {
             },
             { parent: this },
           );
-    this.deployed = postUpgrade
-      ? pulumi.all([workerCheck.succeeded, ...postUpgrade.succeeded]).apply(() => [])
-      : workerCheck.succeeded;
+    const watched =
+      args.monitoring &&
+      new TenantTargets(
+        `${name}-monitoring`,
+        {
+          context,
+          monitoring: args.monitoring,
+          tenantId: id,
+          namespace: namespaceName,
+          front: this.front?.alias,
+          dependsOn: this.front ? [this.front.container] : [],
+        },
+        { parent: this },
+      ).written;
+    this.deployed = pulumi
+      .all([workerCheck.succeeded, ...(postUpgrade?.succeeded ?? []), watched ?? []])
+      .apply(() => []);
     if (args.access)
       this.access = new TenantAccess(`${name}-access`, args.access, { parent: this });
 

@@ -46,6 +46,8 @@ const COMPONENT_CLASSES: Record<string, ResourceClass> = {
   "platform:tenant:Gateway": "network",
   // A release's front belongs to the rollout of the apps it routes to.
   "platform:tenant:Front": "app",
+  // A tenant's target file names its front: it belongs to the same rollout.
+  "platform:monitoring:TenantTargets": "app",
   "platform:tenant:RedisUser": "cache",
   "platform:edge:EgressGuard": "network",
   "platform:data:Backup": "backup",

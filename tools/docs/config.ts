@@ -53,10 +53,18 @@ export const MEANINGS: Record<string, string> = {
     "every backup file is encrypted to it on the host; set, the stack runs the backup service (see [Backups](backups.md#backups-and-recovery)). A private key is refused",
   backup:
     "the backup service: every `intervalHours` a set of every database, encrypted to `publicKey` on the host, kept `retentionDays` on the backup volume (the newest of each kind always stays); `rcloneImage`'s static binary uploads to R2; `memoryMb` limits the service and its one-shot sets (see [Backups](backups.md))",
+  monitoring:
+    "Prometheus, Alertmanager and node_exporter on the data network, with the platform's alert rules; their UIs on the host's loopback `port`s, reached through an SSH forward; `retentionDays` of metrics, a scrape and a rule evaluation every `scrapeSeconds` (see [Monitoring](monitoring.md))",
+  "monitoring.errorRatio":
+    "the share of a tenant's api or dashboard responses that may be 5xx (over 5 minutes, ten requests at least) before `TenantErrorRatio` fires",
+  "monitoring.latencySeconds":
+    "the average response time (of a front's last 1024 requests) over which `TenantLatencyHigh` fires",
+  "monitoring.receivers":
+    "where alerts go: `webhook`, `slack` (with `channel`) or `email` (`to`, `from`, `smarthost`, `username`); each gets every alert of `minSeverity` or above. The URL (webhook, Slack) or SMTP password of each is `platform:secrets.receivers.<name>`. None: alerts show in Alertmanager's UI only",
   "backup.r2":
     "copy every set to this R2 bucket (created, protected in production) with a token that can write only there; `retentionDays` (default `90`) is the bucket's lifecycle rule. Needs `cloudflare`",
   runtime:
-    "where the stack runs: one Docker host (`docker:host`), or a Kubernetes cluster (`kubernetes:kubeconfig`, `kubernetes:context`; see [Kubernetes](kubernetes.md#kubernetes)). On `kubernetes`, the Docker-only keys are refused rather than ignored: `network`, `egress`, `hostMemoryMb`, `hostSwapLimit`, `backup`, `secrets.registries`, `secrets.postgresPasswordPrevious`, `dittofeed.workerCheckSeconds`, a tenant's `slot`, `cpus` and `offboarded`; on `docker`, `platform:kubernetes` and the `external` keys are refused",
+    "where the stack runs: one Docker host (`docker:host`), or a Kubernetes cluster (`kubernetes:kubeconfig`, `kubernetes:context`; see [Kubernetes](kubernetes.md#kubernetes)). On `kubernetes`, the Docker-only keys are refused rather than ignored: `network`, `egress`, `monitoring`, `hostMemoryMb`, `hostSwapLimit`, `backup`, `secrets.registries`, `secrets.postgresPasswordPrevious`, `dittofeed.workerCheckSeconds`, a tenant's `slot`, `cpus` and `offboarded`; on `docker`, `platform:kubernetes` and the `external` keys are refused",
   "kubernetes.storageClass": "the class of the data services' volume claims",
   "kubernetes.storageGb":
     "each data service's volume claim, set when it is created (see [Kubernetes](kubernetes.md#kubernetes) to grow one)",
@@ -108,6 +116,8 @@ export const MEANINGS: Record<string, string> = {
   "secrets.redisPassword": "Redis's `default` user's password",
   "secrets.clickhousePassword":
     "ClickHouse's admin user's password; required with `clickhouse.external`",
+  "secrets.receivers":
+    "each alert receiver's webhook or Slack URL, or SMTP password, by the receiver's name; no single quote or control characters",
   "secrets.registries":
     "private registries, passed to the Docker provider's `registryAuth` (no `docker login` on the host); `address` and `username` may be plain text",
   "secrets.tenants":

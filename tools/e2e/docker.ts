@@ -86,7 +86,9 @@ export interface Inspect {
     ExitCode: number;
     Health?: { Status: string; Log?: { Output: string }[] };
   };
-  NetworkSettings: { Networks: Record<string, { IPAddress: string; Gateway: string }> };
+  NetworkSettings: {
+    Networks: Record<string, { IPAddress: string; Gateway: string; Aliases?: string[] | null }>;
+  };
 }
 
 export const inspect = (id: string) => api<Inspect>("GET", `/containers/${id}/json`);

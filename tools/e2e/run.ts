@@ -17,6 +17,7 @@ import {
   backupScenario,
   egressGuardScenario,
   isolationScenario,
+  monitoringScenario,
   releaseScenario,
   NEXT_VERSION,
   Report,
@@ -153,6 +154,7 @@ async function main(args: string[]): Promise<void> {
     const first = await upScenario(context);
     await isolationScenario(context);
     await releaseScenario(context, first);
+    await monitoringScenario(context);
     await backupScenario(context);
     await egressGuardScenario(context);
   } finally {

@@ -56,6 +56,17 @@ export interface Report {
   isolation: IsolationPair[];
   releases: ReleaseResult[];
   backup: { databases: number; restored: boolean; rowsMatch: boolean; tables: number };
+  monitoring: {
+    /** Each tenant's front as Prometheus scrapes it (found through the tenant's file), and whether it is up. */
+    fronts: { tenant: string; instance: string; up: boolean; current: boolean }[];
+    /** Shared jobs Prometheus scrapes with success. */
+    up: string[];
+    /** The backup service's status, read through node_exporter. */
+    backupMetric: boolean;
+    /** The host's root filesystem, as node_exporter sees it through its read-only mount. */
+    hostDisk: boolean;
+    seconds: number;
+  };
   egressGuard: {
     rules: number;
     /** Its rules removed, the engine restarted: all back, and the metadata address dropped. */
@@ -101,6 +112,19 @@ export function shortfalls(report: Partial<Report>): string[] {
   if (!backup) out.push("backup: not measured");
   else if (backup.databases === 0 || !backup.restored || !backup.rowsMatch) {
     out.push(`backup: ${JSON.stringify(backup)}`);
+  }
+  const { monitoring } = report;
+  if (!monitoring) out.push("monitoring: not measured");
+  else {
+    const good = monitoring.fronts.filter((f) => f.up && f.current).map((f) => f.tenant);
+    if (good.sort().join() !== TENANTS.join())
+      out.push(`monitoring: fronts scraped ${JSON.stringify(monitoring.fronts)}`);
+    for (const job of ["node", "alertmanager", "prometheus"].filter(
+      (j) => !monitoring.up.includes(j),
+    ))
+      out.push(`monitoring: ${job} not up`);
+    if (!monitoring.backupMetric) out.push("monitoring: no backup status through node_exporter");
+    if (!monitoring.hostDisk) out.push("monitoring: no host filesystem through node_exporter");
   }
   if (!egressGuard?.afterEngineRestart)
     out.push("egress guard: not in force after the engine restarted");
@@ -468,6 +492,61 @@ export async function releaseScenario(context: Context, first: RunResult): Promi
     context.report.releases.push(result);
     console.log(`release ${change}: ${JSON.stringify(result)}`);
   }
+}
+
+/**
+ * What Prometheus sees once the releases are done: each tenant's front of the new release, found
+ * through the file the tenant wrote (no change to Prometheus), the shared exporters, and the
+ * backup service's status through node_exporter. Asked on the host's loopback port, as an
+ * operator's forward would.
+ */
+export async function monitoringScenario(context: Context): Promise<void> {
+  const port = (
+    JSON.parse(stackConfig().config["platform:monitoring"]) as { prometheus: { port: number } }
+  ).prometheus.port;
+  const all = await containers(context.applier);
+  const fronts = new Map(
+    all
+      .filter((c) => label(c.info, "platform.service") === "front")
+      .map((c) => [label(c.info, "platform.tenant"), c.info]),
+  );
+  const query = async (expr: string) => {
+    const response = await fetch(
+      `http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(expr)}`,
+    );
+    const body = (await response.json()) as {
+      data: { result: { metric: Record<string, string>; value: [number, string] }[] };
+    };
+    return body.data.result;
+  };
+  const started = Date.now();
+  let result: Report["monitoring"] | undefined;
+  // Prometheus re-reads a changed file at once; its scrapes come every 30 s.
+  while (Date.now() - started < 120_000) {
+    const ups = await query("up").catch(() => []);
+    result = {
+      fronts: ups
+        .filter((s) => s.metric.job === "tenant-fronts")
+        .map((s) => ({
+          tenant: s.metric.tenant,
+          instance: s.metric.instance,
+          up: s.value[1] === "1",
+          current: Object.values(fronts.get(s.metric.tenant)?.NetworkSettings.Networks ?? {}).some(
+            (n) => (n.Aliases ?? []).some((a) => `${a}:8404` === s.metric.instance),
+          ),
+        })),
+      up: ups.filter((s) => s.value[1] === "1").map((s) => s.metric.job),
+      backupMetric:
+        (await query("platform_backup_last_success_timestamp_seconds").catch(() => [])).length > 0,
+      hostDisk:
+        (await query('node_filesystem_avail_bytes{mountpoint="/"}').catch(() => [])).length > 0,
+      seconds: Math.round((Date.now() - started) / 1000),
+    };
+    if (shortfalls({ monitoring: result }).every((s) => !s.startsWith("monitoring"))) break;
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+  }
+  context.report.monitoring = result!;
+  console.log(`monitoring: ${JSON.stringify(result)}`);
 }
 
 /**

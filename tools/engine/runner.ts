@@ -10,7 +10,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
 import { loadPlatformConfig } from "../../config";
 import { readStackFile, stackFilePath } from "../../config/stackFile";
-import { createPlatform, previousPlacement } from "../../platform";
+import { createPlatform, previousPlacement, stackExports } from "../../platform";
 import { JobOutcome, mocks } from "./mocks";
 
 // Internal to the SDK (absent from its .d.ts), but it is the one way to know that every
@@ -287,11 +287,7 @@ export async function runProgram(options: RunOptions): Promise<RunResult> {
               stack,
               previous,
             );
-            return {
-              tenants: platform.tenants,
-              connections: platform.connections,
-              placement: platform.placement,
-            };
+            return stackExports(platform);
           });
         // As the CLI does (@pulumi/pulumi 3.270.0, cmd/run/run.js): an exported function is run.
         const exported = program();

@@ -52,6 +52,9 @@ for image in "$@"; do
   case "${image%:*}" in
     postgres | redis | haproxy) build "$image" "${image%:*}" ;;
     docker) build "$image" egress ;;
+    prom/prometheus | prom/alertmanager | prom/node-exporter)
+      target=${image%:*}
+      build "$image" --target "${target#prom/}" prom ;;
     dittofeed/dittofeed-api) standin "$image" 'CMD ["node", "/standin/dittofeed.js", "api"]' ;;
     dittofeed/dittofeed-dashboard) standin "$image" 'CMD ["node", "/standin/dittofeed.js", "dashboard"]' ;;
     dittofeed/dittofeed-worker) standin "$image" 'CMD ["node", "/standin/dittofeed.js", "worker"]' ;;

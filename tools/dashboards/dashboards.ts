@@ -1,0 +1,23 @@
+/** A stack's Grafana dashboards (lib/dashboards.ts), by file name: the platform's and each serving tenant's. */
+import { parsePlatformConfig, rawPlatformConfig } from "../../config";
+import { stackFilePath } from "../../config/stackFile";
+import { Dashboard, platformDashboard, tenantDashboard } from "../../lib/dashboards";
+import { tenantNamespace } from "../../lib/temporal";
+import { PROJECT_ROOT, stackFileConfig } from "../engine/runner";
+
+export function stackDashboards(stack: string, root = PROJECT_ROOT): Record<string, Dashboard> {
+  const config = parsePlatformConfig(
+    rawPlatformConfig(stackFileConfig(stackFilePath(root, stack)).config),
+  );
+  return {
+    "platform.json": platformDashboard(),
+    ...Object.fromEntries(
+      config.tenants
+        .filter((tenant) => !tenant.offboarded)
+        .map((tenant) => [
+          `tenant-${tenant.id}.json`,
+          tenantDashboard(tenant.id, tenantNamespace(tenant.id, tenant.namespaceGeneration)),
+        ]),
+    ),
+  };
+}
