@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { ENVIRONMENTS } from "../lib/environments";
 import { imagePinProblem } from "../lib/images";
+import { METRICS_PORTS } from "../lib/monitoring";
 import { DEFAULT_NETWORK_POOL, poolProblem } from "../lib/network";
 import { DEFAULT_MAX_CONNECTIONS } from "../lib/postgres";
 import { RESERVED_NAMESPACES } from "../lib/temporal";
@@ -17,8 +18,11 @@ export const NAMESPACE = "platform";
 export const DEFAULT_DITTOFEED_VERSION = "v0.23.0";
 
 export const DEFAULT_ADMIN_PORT = 15432;
-/** Where Prometheus and Alertmanager are published on the host's loopback by default. */
-export const DEFAULT_MONITORING_PORTS = { prometheus: 9090, alertmanager: 9093 } as const;
+/** Where Prometheus and Alertmanager are published on the host's loopback by default: their own ports. */
+export const DEFAULT_MONITORING_PORTS = {
+  prometheus: METRICS_PORTS.prometheus,
+  alertmanager: METRICS_PORTS.alertmanager,
+} as const;
 
 /**
  * rclone's official image: only its static binary is used, copied beside the backup service's
@@ -215,10 +219,10 @@ export const MONITORING_IMAGES = {
 } as const;
 
 /**
- * A receiver's secret goes into Alertmanager's config inside single quotes, on one line (see
- * lib/monitoring.ts `alertmanagerConfig`).
+ * A value Alertmanager's config holds inside single quotes, on one line: a receiver's secret, an
+ * SMTP username (see lib/monitoring.ts `alertmanagerConfig`).
  */
-const receiverSecret = z
+const quotable = z
   .string()
   .min(1)
   .regex(/^[^'\p{Cc}]+$/u, "must not contain a single quote or control characters");
@@ -252,10 +256,7 @@ const receiverSchema = z.discriminatedUnion("type", [
           /^[a-z0-9.-]+:\d{1,5}$/,
           "must be host:port of an SMTP server, such as smtp.example.com:587",
         ),
-      username: z
-        .string()
-        .regex(/^[^'\p{Cc}]+$/u, "must not contain a single quote or control characters")
-        .optional(),
+      username: quotable.optional(),
       minSeverity,
     })
     .strict(),
@@ -331,7 +332,7 @@ const secretsSchema = z
       .default([]),
     tenants: z.record(z.string(), tenantSecretsSchema).default({}),
     /** Each alert receiver's webhook URL, or its SMTP password: `monitoring.receivers`. */
-    receivers: z.record(z.string(), receiverSecret).default({}),
+    receivers: z.record(z.string(), quotable).default({}),
   })
   .strict()
   .prefault({});

@@ -44,13 +44,15 @@ export interface AlertSettings {
   backupMaxAgeSeconds?: number;
   /** Whether the stack has a tunnel connector to watch. */
   tunnel: boolean;
-  /** Whether the stack runs its own ClickHouse. */
-  clickhouse: boolean;
 }
 
 const front = `job="${FRONTS_JOB}"`;
+/** The host's own filesystems, not what containers and the kernel mount in memory. */
+export const HOST_FILESYSTEMS = 'fstype!~"tmpfs|overlay|squashfs|nsfs"';
 const responses = (code?: string) =>
   `sum by (tenant, proxy) (rate(haproxy_backend_http_responses_total{${front}${code ? `,code="${code}"` : ""}}[5m]))`;
+/** Ten requests in five minutes at least: below that, a ratio or an average is no trend. */
+const busy = `and ${responses()} * 300 >= 10`;
 /** Four days ahead, from the last six hours: long enough to act before a disk is full. */
 const fillsWithin = (series: string) => `predict_linear(${series}[6h], 4 * 86400) < 0`;
 
@@ -72,15 +74,16 @@ export function alertRules(settings: AlertSettings): AlertRule[] {
     },
     {
       alert: "TenantErrorRatio",
-      // Ten requests in five minutes at least: one failed request of two is no trend.
-      expr: `(${responses("5xx")} / ${responses()}) > ${settings.errorRatio} and ${responses()} * 300 >= 10`,
+      expr: `(${responses("5xx")} / ${responses()}) > ${settings.errorRatio} ${busy}`,
       for: "10m",
       severity: "warning",
       summary: `Tenant {{ $labels.tenant }}: over ${settings.errorRatio * 100}% of its {{ $labels.proxy }} responses are 5xx`,
     },
     {
       alert: "TenantLatencyHigh",
-      expr: `max by (tenant, proxy) (haproxy_backend_response_time_average_seconds{${front}}) > ${settings.latencySeconds}`,
+      // HAProxy's average is of the last 1024 requests, whenever they came: an idle front keeps
+      // the average of its last burst, so it counts only while requests come.
+      expr: `max by (tenant, proxy) (haproxy_backend_response_time_average_seconds{${front}}) > ${settings.latencySeconds} ${busy}`,
       for: "10m",
       severity: "warning",
       summary: `Tenant {{ $labels.tenant }}: its {{ $labels.proxy }} takes over ${settings.latencySeconds} s on average`,
@@ -104,8 +107,10 @@ export function alertRules(settings: AlertSettings): AlertRule[] {
     },
     {
       alert: "ProcessRestarting",
+      // Not the connector: while a release runs two of them under one alias, its start time
+      // alternates between theirs (TunnelConnectorDown watches it).
       expr:
-        "changes(process_start_time_seconds[30m]) > 2 or " +
+        'changes(process_start_time_seconds{job!="cloudflared"}[30m]) > 2 or ' +
         "changes(haproxy_process_start_time_seconds[30m]) > 2",
       for: "0m",
       severity: "warning",
@@ -113,7 +118,11 @@ export function alertRules(settings: AlertSettings): AlertRule[] {
     },
     {
       alert: "HostDiskFilling",
-      expr: fillsWithin('node_filesystem_avail_bytes{fstype!~"tmpfs|overlay|squashfs|nsfs"}'),
+      // Less than 40% free as well: a burst (images pulled, a backup set) on an empty disk is no
+      // trend.
+      expr:
+        `${fillsWithin(`node_filesystem_avail_bytes{${HOST_FILESYSTEMS}}`)} and ` +
+        `node_filesystem_avail_bytes{${HOST_FILESYSTEMS}} / node_filesystem_size_bytes < 0.4`,
       for: "1h",
       severity: "warning",
       summary: "{{ $labels.mountpoint }} fills within four days at its present rate",
@@ -126,6 +135,13 @@ export function alertRules(settings: AlertSettings): AlertRule[] {
       summary: "Less than 10% of the host's memory is available",
     },
     {
+      alert: "ClickHouseDiskFilling",
+      expr: fillsWithin("ClickHouseAsyncMetrics_FilesystemMainPathAvailableBytes"),
+      for: "1h",
+      severity: "warning",
+      summary: "ClickHouse's disk fills within four days at its present rate",
+    },
+    {
       alert: "ContainerOomKilled",
       expr: "increase(node_vmstat_oom_kill[15m]) > 0",
       for: "0m",
@@ -133,15 +149,6 @@ export function alertRules(settings: AlertSettings): AlertRule[] {
       summary: "The kernel killed a process for memory in the last 15 minutes",
     },
   ];
-  if (settings.clickhouse) {
-    rules.push({
-      alert: "ClickHouseDiskFilling",
-      expr: fillsWithin("ClickHouseAsyncMetrics_FilesystemMainPathAvailableBytes"),
-      for: "1h",
-      severity: "warning",
-      summary: "ClickHouse's disk fills within four days at its present rate",
-    });
-  }
   if (settings.tunnel) {
     rules.push({
       alert: "TunnelConnectorDown",

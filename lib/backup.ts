@@ -393,6 +393,7 @@ fi
 # oldest first, a failed copy retried on its own, without writing new sets meanwhile.
 # status/last-success is when the newest set became complete and copied: what health reads.
 mkdir -p "$status/copied"
+[ -e "$status/first-started" ] || now_into "$status/first-started"
 # What a run that was stopped or killed half-way left.
 rm -rf "$root/$DESTINATION"/*.partial
 now_into "$started"
@@ -437,12 +438,12 @@ prune() {
   done
 }
 # status/backup.prom: when the newest complete set became so (or, before the first, when the
-# service started) and the databases it lacks, for node_exporter's textfile collector
+# service first started on this volume: a crash loop gets no new grace) and the databases it lacks, for node_exporter's textfile collector
 # (docs/monitoring.md), which runs as nobody: the directory and the file are world-readable.
 write_metrics() {
   local last store db
   last=$(epoch_of "$status/last-success")
-  if (( last == 0 )); then last=$(epoch_of "$started"); fi
+  if (( last == 0 )); then last=$(epoch_of "$status/first-started"); fi
   {
     echo "# HELP platform_backup_last_success_timestamp_seconds When the newest complete set was written and copied."
     echo "# TYPE platform_backup_last_success_timestamp_seconds gauge"
@@ -469,6 +470,7 @@ note_failed() {
 }
 chmod 755 "$status"
 while true; do
+  write_metrics || log "writing status/backup.prom failed"
   now=$(date +%s)
   written=$(epoch_of "$status/last-written")
   attempted=$(epoch_of "$status/last-attempt")
@@ -493,7 +495,6 @@ while true; do
   fi
   if [ -n "$REMOTE" ]; then copy_pending; fi
   prune || log "pruning failed"
-  write_metrics || log "writing status/backup.prom failed"
   sleep "\${TICK_SECONDS:-60}"
 done
 `;

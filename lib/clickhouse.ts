@@ -131,7 +131,7 @@ const SYSTEM_LOGS = [
 /** Where the server reads {@link systemLogsConfig}: merged over config.xml at start. */
 export const SYSTEM_LOGS_CONFIG_PATH = "/etc/clickhouse-server/config.d/platform-system-logs.xml";
 
-/** Where the server reads {@link prometheusConfig}. */
+/** Where the server reads {@link metricsEndpointConfig}. */
 export const PROMETHEUS_CONFIG_PATH = "/etc/clickhouse-server/config.d/platform-prometheus.xml";
 
 /**
@@ -143,7 +143,7 @@ export function clickhouseServerFiles(metricsPort?: number): { path: string; con
     { path: SYSTEM_LOGS_CONFIG_PATH, content: systemLogsConfig() },
     ...(metricsPort === undefined
       ? []
-      : [{ path: PROMETHEUS_CONFIG_PATH, content: prometheusConfig(metricsPort) }]),
+      : [{ path: PROMETHEUS_CONFIG_PATH, content: metricsEndpointConfig(metricsPort) }]),
   ];
 }
 
@@ -153,7 +153,7 @@ export function clickhouseServerFiles(metricsPort?: number): { path: string; con
  * bytes among them, `ClickHouseAsyncMetrics_FilesystemMainPathAvailableBytes`:
  * src/Interpreters/ServerAsynchronousMetrics.cpp), on every address the image listens on.
  */
-export function prometheusConfig(port: number): string {
+export function metricsEndpointConfig(port: number): string {
   return [
     "<clickhouse>",
     "  <prometheus>",

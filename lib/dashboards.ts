@@ -12,6 +12,7 @@ import {
 import { DashboardBuilder, RowBuilder } from "@grafana/grafana-foundation-sdk/dashboard";
 import { DataqueryBuilder } from "@grafana/grafana-foundation-sdk/prometheus";
 import { PanelBuilder } from "@grafana/grafana-foundation-sdk/timeseries";
+import { HOST_FILESYSTEMS } from "./alerts";
 import { FRONTS_JOB } from "./monitoring";
 
 /** A Grafana dashboard, as the JSON its API and file provisioning take. */
@@ -176,7 +177,7 @@ export function platformDashboard(): Dashboard {
           unit: "bytes",
           queries: [
             {
-              expr: 'node_filesystem_avail_bytes{fstype!~"tmpfs|overlay|squashfs|nsfs"}',
+              expr: `node_filesystem_avail_bytes{${HOST_FILESYSTEMS}}`,
               legend: "{{mountpoint}}",
             },
             {

@@ -152,6 +152,17 @@ export function servingRelays(upstreams: readonly ServingUpstream[]): Relay[] {
   }));
 }
 
+/**
+ * An HTTP relay's own lines: its log is HAProxy's `httplog` without the query string, which
+ * carries what an end user's links do (subscription hashes, tokens), and a request's headers must
+ * arrive within 30 s (the client timeout, an hour, is for idle connections).
+ */
+const HTTP_RELAY = [
+  "    mode http",
+  '    log-format "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %HM %{+Q}HPO"',
+  "    timeout http-request 30s",
+];
+
 /** Where a config with HTTP relays serves their counts, on the health port. */
 export const GATEWAY_METRICS_PATH = "/metrics";
 
@@ -286,7 +297,7 @@ export function gatewayConfig(
     ...relays.flatMap((relay) => [
       `listen ${relay.name}`,
       `    bind :${relay.port}${relay.bearerFrom === undefined ? "" : " proto h2"}`,
-      ...(relay.http ? ["    mode http", "    option httplog"] : []),
+      ...(relay.http ? HTTP_RELAY : []),
       ...(relay.postgresRole === undefined ? [] : postgresStartupRules(relay.postgresRole)),
       ...(relay.bearerFrom === undefined ? [] : bearerRules(relay.bearerFrom)),
       ...(relay.healthPath === undefined

@@ -38,6 +38,12 @@ export const FRONTS_JOB = "tenant-fronts";
 export interface ScrapeTarget {
   job: string;
   address: string;
+  /**
+   * Only the series whose names match, and at most this many of them: for a service whose
+   * label values its users choose (Temporal's task queues). A scrape over the limit fails
+   * whole, and the service shows down. @default every series, unbounded
+   */
+  only?: { names: string; limit: number };
 }
 
 /** Prometheus's config: the shared services, the tenants' files, and where alerts go. */
@@ -57,9 +63,15 @@ export function prometheusConfig(args: {
     alerting: { alertmanagers: [{ static_configs: [{ targets: [args.alertmanager] }] }] },
     rule_files: [RULES_FILE],
     scrape_configs: [
-      ...args.shared.map(({ job, address }) => ({
+      ...args.shared.map(({ job, address, only }) => ({
         job_name: job,
         static_configs: [{ targets: [address] }],
+        ...(only && {
+          sample_limit: only.limit,
+          metric_relabel_configs: [
+            { source_labels: ["__name__"], regex: only.names, action: "keep" },
+          ],
+        }),
       })),
       {
         job_name: FRONTS_JOB,
@@ -166,6 +178,13 @@ export function alertmanagerConfig(
   });
   return stringify(
     {
+      // Temporal down, no worker can poll: its own alert says so, once, not every tenant's.
+      inhibit_rules: [
+        {
+          source_matchers: ['alertname="ServiceDown"', 'job="temporal"'],
+          target_matchers: ['alertname="TenantWorkersNotPolling"'],
+        },
+      ],
       route: {
         receiver: "none",
         group_by: ["alertname", "tenant"],

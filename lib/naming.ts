@@ -48,6 +48,7 @@ export const SHARED_SERVICES = [
   "alertmanager",
   "alertmanager-data",
   "node-exporter",
+  "monitoring",
 ] as const;
 export type SharedService = (typeof SHARED_SERVICES)[number];
 

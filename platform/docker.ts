@@ -182,7 +182,14 @@ function monitoringStack(
       scrapeSeconds: monitoring.scrapeSeconds,
       shared: [
         { job: "clickhouse", address: `clickhouse:${METRICS_PORTS.clickhouse}` },
-        { job: "temporal", address: `temporal:${METRICS_PORTS.temporal}` },
+        // A tenant names its task queues, each a label value of Temporal's series: only the
+        // polls the rules read are kept, and a scrape past the limit shows Temporal down rather
+        // than filling Prometheus.
+        {
+          job: "temporal",
+          address: `temporal:${METRICS_PORTS.temporal}`,
+          only: { names: "poll_success|poll_timeouts", limit: 20000 },
+        },
         ...(edge
           ? [{ job: "cloudflared", address: `cloudflared:${METRICS_PORTS.cloudflared}` }]
           : []),
@@ -192,7 +199,6 @@ function monitoringStack(
         latencySeconds: monitoring.latencySeconds,
         backupMaxAgeSeconds: backup && config.backup.intervalHours * 3600 + BACKUP_GRACE_SECONDS,
         tunnel: edge !== undefined,
-        clickhouse: true,
       }),
       receivers: { list: monitoring.receivers, secrets: config.secrets.receivers },
       backupVolume: backup?.volume.name,

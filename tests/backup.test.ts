@@ -722,6 +722,13 @@ describe("backups and restores on a real PostgreSQL 15", () => {
     assert.ok(!fs.existsSync(path.join(dir, "status", "last-success")), failed);
     assert.deepEqual(fs.readdirSync(path.join(dir, "scheduled")), []);
     assert.ok(healthy(), "a service that just started has its interval for its first set");
+    // Before its first set, the metric's deadline counts from the service's first start on
+    // its volume, which a restart does not move.
+    const firstStarted = fs.readFileSync(path.join(dir, "status", "first-started"), "utf8").trim();
+    assert.match(
+      fs.readFileSync(path.join(dir, "status", "backup.prom"), "utf8"),
+      new RegExp(`^platform_backup_last_success_timestamp_seconds ${firstStarted}$`, "m"),
+    );
 
     fs.rmSync(path.join(dir, "status", "last-attempt"));
     const ok = await serviceRun(dir, tmp, /backup: (next set in|FAILED)/);
@@ -735,6 +742,13 @@ describe("backups and restores on a real PostgreSQL 15", () => {
     fs.writeFileSync(path.join(dir, "status", "last-success"), String(overdue));
     fs.writeFileSync(path.join(tmp, "backup-started"), String(Math.floor(Date.now() / 1000)));
     assert.ok(!healthy(), "an overdue set is unhealthy, restart or not");
+    // A restart keeps the first start: the rewritten file says the same.
+    const restarted = await serviceRun(dir, tmp, /backup: every/, {});
+    assert.match(restarted, /backup: every/);
+    assert.equal(
+      fs.readFileSync(path.join(dir, "status", "first-started"), "utf8").trim(),
+      firstStarted,
+    );
   });
 
   test("the service names a database it could not dump in its health, and tries that one alone again", async () => {

@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { test } from "node:test";
 import {
   PROMETHEUS_CONFIG_PATH,
-  prometheusConfig,
+  metricsEndpointConfig,
   SYSTEM_LOGS_CONFIG_PATH,
   systemLogsConfig,
 } from "../lib/clickhouse";
@@ -66,7 +66,7 @@ test("every system log ClickHouse 24.12 keeps by default is bounded by a TTL, an
 
 test("the Prometheus endpoint's file parses, and sets what ClickHouse reads (port, metrics, events, asynchronous metrics)", () => {
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "clickhouse-")), "prom.xml");
-  fs.writeFileSync(file, prometheusConfig(9363));
+  fs.writeFileSync(file, metricsEndpointConfig(9363));
   execFileSync("xmllint", ["--noout", file]);
   assert.equal(xpath(file, "string(/clickhouse/prometheus/port)"), "9363");
   assert.equal(xpath(file, "string(/clickhouse/prometheus/endpoint)"), "/metrics");
@@ -81,7 +81,7 @@ test("the server reads the file at start on both runtimes; a managed ClickHouse 
   // Production is monitored: the server also serves Prometheus, on the port it scrapes.
   assert.deepEqual(uploads, [
     { file: SYSTEM_LOGS_CONFIG_PATH, content: systemLogsConfig() },
-    { file: PROMETHEUS_CONFIG_PATH, content: prometheusConfig(METRICS_PORTS.clickhouse) },
+    { file: PROMETHEUS_CONFIG_PATH, content: metricsEndpointConfig(METRICS_PORTS.clickhouse) },
   ]);
   const unmonitored = await runCommitted("production", {
     "platform:monitoring": { enabled: false },

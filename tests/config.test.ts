@@ -665,3 +665,100 @@ test("an offboarded tenant is not exposed and needs no one to sign in", () => {
     ],
   );
 });
+
+test("monitoring receivers: each needs its secret and each secret its receiver, named by key, never shown", () => {
+  const token = "https://hooks.example.com/very-secret-token";
+  const monitoring = (receivers: unknown[]) => ({ enabled: true, receivers });
+  assert.throws(
+    () =>
+      parsePlatformConfig({
+        ...valid,
+        monitoring: monitoring([
+          { name: "ops", type: "webhook" },
+          {
+            name: "mail",
+            type: "email",
+            to: "ops@example.com",
+            from: "a@example.com",
+            smarthost: "smtp.example.com:587",
+            username: "alerts",
+          },
+          { name: "ops", type: "slack", channel: "#ops" },
+        ]),
+        secrets: { receivers: { stray: token, ops: "it's" } },
+      }),
+    (error: ConfigError) => {
+      assert.deepEqual(error.problems.map((p) => p.key).sort(), [
+        "platform:monitoring.receivers[2].name",
+        "platform:secrets.receivers.mail",
+        "platform:secrets.receivers.ops",
+        "platform:secrets.receivers.stray",
+      ]);
+      assert.match(error.problems.find((p) => p.key.endsWith("[2].name"))!.message, /used twice/);
+      assert.match(error.message, /single quote/);
+      assert.ok(!error.message.includes(token) && !error.message.includes("it's"));
+      return true;
+    },
+  );
+  // An email receiver without a username needs no secret.
+  assert.throws(
+    () =>
+      parsePlatformConfig({
+        ...valid,
+        monitoring: monitoring([
+          { name: "ops", type: "webhook" },
+          {
+            name: "mail",
+            type: "email",
+            to: "ops@example.com",
+            from: "a@example.com",
+            smarthost: "smtp.example.com:587",
+            username: "alerts",
+          },
+          {
+            name: "anon",
+            type: "email",
+            to: "ops@example.com",
+            from: "a@example.com",
+            smarthost: "smtp.example.com:25",
+          },
+        ]),
+        secrets: { receivers: { stray: token } },
+      }),
+    (error: ConfigError) => {
+      assert.deepEqual(error.problems.map((p) => p.key).sort(), [
+        "platform:secrets.receivers.mail",
+        "platform:secrets.receivers.ops",
+        "platform:secrets.receivers.stray",
+      ]);
+      assert.match(error.message, /required by platform:monitoring\.receivers\[0\] \(its URL\)/);
+      assert.match(error.message, /names no receiver/);
+      assert.ok(!error.message.includes(token));
+      return true;
+    },
+  );
+});
+
+test("refuses monitoring on Kubernetes, and a monitoring port another published port has", async () => {
+  await refuses(
+    {
+      environment: "staging",
+      runtime: "kubernetes",
+      tenants: [tenant("acme")],
+      monitoring: { enabled: true },
+    },
+    "platform:monitoring",
+    '{"enabled":true}',
+    /Docker only so far/,
+  );
+  await refuses(
+    {
+      ...valid,
+      postgres: { adminPort: 9093 },
+      monitoring: { enabled: true },
+    },
+    "platform:monitoring.alertmanager.port",
+    "(not set)",
+    /port 9093 is already taken by postgres\.adminPort/,
+  );
+});

@@ -8,14 +8,13 @@
  * every new front.
  */
 import assert from "node:assert/strict";
-import { ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createPublicKey, verify } from "node:crypto";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as net from "node:net";
-import * as os from "node:os";
 import * as path from "node:path";
-import { after, test } from "node:test";
+import { test } from "node:test";
 import {
   GATEWAY_HEALTH_PATH,
   gatewayConfig,
@@ -27,24 +26,10 @@ import {
 import { routesAppliedScript } from "../lib/edge";
 import { TEMPORAL_KEYS } from "../lib/temporal";
 import { byName, CONTAINER, envOf, labelMap, ofType, runCommitted } from "./harness";
+import { freePort, scratch } from "./processes";
 
 const HAPROXY = "/usr/sbin/haproxy";
-const directory = fs.mkdtempSync(path.join(os.tmpdir(), "gateway-"));
-const running: ChildProcess[] = [];
-const servers: net.Server[] = [];
-
-after(() => {
-  for (const child of running) child.kill("SIGKILL");
-  for (const server of servers) server.close();
-  fs.rmSync(directory, { recursive: true, force: true });
-});
-
-function listen(server: net.Server): Promise<number> {
-  servers.push(server);
-  return new Promise((resolve) =>
-    server.listen(0, "127.0.0.1", () => resolve((server.address() as net.AddressInfo).port)),
-  );
-}
+const { directory, running, listen } = scratch("gateway-");
 
 /** Resolves once something accepts connections on the loopback `port` (5 s at most). */
 async function listening(port: number): Promise<void> {
@@ -56,13 +41,6 @@ async function listening(port: number): Promise<void> {
     if (up) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-}
-
-async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  const port = await listen(probe);
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
 }
 
 test("the program's gateway and front commands write configs that HAProxy 2.6 accepts", async () => {

@@ -199,18 +199,25 @@ for (const stack of COMMITTED_STACKS) {
 
     test("no network joins two tenants: each tenant's containers are on its own network, its relays alone also on the data network", () => {
       const networks = ofType(run, NETWORK);
-      const dataNetwork = networks.find((n) => labelMap(n)["platform.tenant"] === undefined);
+      const dataNetwork = networks.find((n) => n.inputs.name === `${stack}-platform`);
       assert.ok(dataNetwork);
-      const tenantNetworks = new Map(
+      // Prometheus, Alertmanager and node_exporter, when monitored: no tenant's on it.
+      const monitoring = `${stack}-monitoring`;
+      assert.deepEqual(
         networks
-          .filter((n) => n !== dataNetwork)
-          .map((n) => [String(n.inputs.name), labelMap(n)["platform.tenant"]]),
+          .filter((n) => labelMap(n)["platform.tenant"] === undefined)
+          .map((n) => n.inputs.name),
+        [dataNetwork.inputs.name, ...(config.monitoring.enabled ? [monitoring] : [])],
+      );
+      const tenantOwned = networks.filter((n) => labelMap(n)["platform.tenant"] !== undefined);
+      const tenantNetworks = new Map(
+        tenantOwned.map((n) => [String(n.inputs.name), labelMap(n)["platform.tenant"]]),
       );
       assert.equal(tenantNetworks.size, config.tenants.length);
       // Each tenant's subnet is explicit, its slot's, and no two overlap.
-      const ipam = networks
-        .filter((n) => n !== dataNetwork)
-        .map((n) => (n.inputs.ipamConfigs as { subnet: string; gateway?: string }[])[0]);
+      const ipam = tenantOwned.map(
+        (n) => (n.inputs.ipamConfigs as { subnet: string; gateway?: string }[])[0],
+      );
       // The gateway set as Docker would choose it, so that reading it back changes nothing.
       for (const { subnet, gateway } of ipam) assert.equal(gateway, gatewayOf(subnet), subnet);
       const subnets = ipam.map((entry) => entry.subnet);
@@ -253,12 +260,17 @@ for (const stack of COMMITTED_STACKS) {
         // The platform's jobs for a tenant that hold an admin's or the backup's credentials:
         // on the data network, never the tenant's (they run none of the tenant's code).
         const adminJob = ADMIN_JOBS.test(r.name);
+        const data = String(dataNetwork.inputs.name);
         const expected: string[] =
-          tenant === undefined || adminJob
-            ? [String(dataNetwork.inputs.name)]
-            : relay
-              ? [...own, String(dataNetwork.inputs.name)]
-              : own;
+          service === "prometheus"
+            ? [monitoring, data]
+            : service === "alertmanager" || service === "node-exporter"
+              ? [monitoring]
+              : tenant === undefined || adminJob
+                ? [data]
+                : relay
+                  ? [...own, data]
+                  : own;
         assert.deepEqual(joined, expected, r.name);
         if (adminJob) assert.equal(r.inputs.restart, "no", r.name);
         for (const network of joined) {

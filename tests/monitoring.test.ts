@@ -6,13 +6,11 @@
  * Alertmanager; and under mocks, every tenant writes its own file, labelled with its id.
  */
 import assert from "node:assert/strict";
-import { ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
-import * as net from "node:net";
-import * as os from "node:os";
 import * as path from "node:path";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { stringify } from "yaml";
 import { AlertRule, alertRules, AlertSettings, rulesFile } from "../lib/alerts";
 import { gatewayConfig, gatewayScript, servingRelays } from "../lib/gateway";
@@ -41,20 +39,13 @@ import {
   runCommitted,
   runProgram,
 } from "./harness";
+import { freePort, scratch } from "./processes";
 
 const PROMTOOL = "/usr/bin/promtool";
 const PROMETHEUS = "/usr/bin/prometheus";
 const AMTOOL = "/usr/bin/amtool";
 const ALERTMANAGER = "/usr/bin/prometheus-alertmanager";
-const directory = fs.mkdtempSync(path.join(os.tmpdir(), "monitoring-"));
-const running: ChildProcess[] = [];
-const servers: net.Server[] = [];
-
-after(() => {
-  for (const child of running) child.kill("SIGKILL");
-  for (const server of servers) server.close();
-  fs.rmSync(directory, { recursive: true, force: true });
-});
+const { directory, running, listen } = scratch("monitoring-");
 
 function tool(binary: string, args: string[], input?: string) {
   assert.ok(
@@ -77,7 +68,6 @@ const SETTINGS: AlertSettings = {
   latencySeconds: 2,
   backupMaxAgeSeconds: 26 * 3600,
   tunnel: true,
-  clickhouse: true,
 };
 const RULES = alertRules(SETTINGS);
 
@@ -100,7 +90,7 @@ const frontLabels = (tenant: string) => ({
 });
 /** Six hours and then some at one sample a minute, for `predict_linear` over 6h and `for: 1h`. */
 const LONG = 500;
-const falling = (perMinute: number) => `100000000000-${perMinute}x${LONG}`;
+const falling = (perMinute: number, from = 500_000_000_000) => `${from}-${perMinute}x${LONG}`;
 
 /** For each alert, a case where it fires and one where it must not. Thresholds sit just either side. */
 const CASES: Case[] = [
@@ -153,11 +143,15 @@ const CASES: Case[] = [
     at: "20m",
     fires: [],
   },
+  // 2.5 s against 2 s, and 1.5 s, under a request a second; then 2.5 s left by a burst long
+  // gone, with no request since.
   {
     alert: "TenantLatencyHigh",
     series: {
       [`haproxy_backend_response_time_average_seconds${front("acme", ',proxy="dashboard"')}`]:
         "2.5x20",
+      [`haproxy_backend_http_responses_total${front("acme", ',proxy="dashboard",code="2xx"')}`]:
+        "0+60x20",
     },
     at: "15m",
     fires: [{ tenant: "acme", proxy: "dashboard" }],
@@ -167,6 +161,19 @@ const CASES: Case[] = [
     series: {
       [`haproxy_backend_response_time_average_seconds${front("acme", ',proxy="dashboard"')}`]:
         "1.5x20",
+      [`haproxy_backend_http_responses_total${front("acme", ',proxy="dashboard",code="2xx"')}`]:
+        "0+60x20",
+    },
+    at: "15m",
+    fires: [],
+  },
+  {
+    alert: "TenantLatencyHigh",
+    series: {
+      [`haproxy_backend_response_time_average_seconds${front("acme", ',proxy="dashboard"')}`]:
+        "2.5x20",
+      [`haproxy_backend_http_responses_total${front("acme", ',proxy="dashboard",code="2xx"')}`]:
+        "500x20",
     },
     at: "15m",
     fires: [],
@@ -219,16 +226,20 @@ const CASES: Case[] = [
     alert: "ProcessRestarting",
     series: {
       'process_start_time_seconds{job="alertmanager",instance="alertmanager:9093"}': "100 160 160",
+      // Two connectors of a release answering one alias in turn.
+      'process_start_time_seconds{job="cloudflared",instance="cloudflared:20241"}':
+        "100 200 100 200 100",
     },
-    at: "2m",
+    at: "4m",
     fires: [],
   },
   {
     alert: "HostDiskFilling",
     series: {
-      // 1 GB a minute from 100 GB: full in under two days.
+      // 1 GB a minute from 500 GB of 1 TB: 80 GB left after 7 hours, full within two.
       'node_filesystem_avail_bytes{job="node",instance="node-exporter:9100",fstype="ext4",mountpoint="/"}':
         falling(1000000000),
+      'node_filesystem_size_bytes{job="node",instance="node-exporter:9100",fstype="ext4",mountpoint="/"}': `1000000000000x${LONG}`,
       'node_filesystem_avail_bytes{job="node",instance="node-exporter:9100",fstype="tmpfs",mountpoint="/run"}':
         falling(1000000000),
     },
@@ -238,9 +249,21 @@ const CASES: Case[] = [
   {
     alert: "HostDiskFilling",
     series: {
-      // 10 MB a minute from 100 GB: full in about a week.
+      // 10 MB a minute from 500 GB of 1 TB: full in about a month.
       'node_filesystem_avail_bytes{job="node",instance="node-exporter:9100",fstype="ext4",mountpoint="/"}':
         falling(10000000),
+      'node_filesystem_size_bytes{job="node",instance="node-exporter:9100",fstype="ext4",mountpoint="/"}': `1000000000000x${LONG}`,
+    },
+    at: "7h",
+    fires: [],
+  },
+  // As fast, but with half of 10 TB free: four days at this rate, and nothing to do yet.
+  {
+    alert: "HostDiskFilling",
+    series: {
+      'node_filesystem_avail_bytes{job="node",instance="node-exporter:9100",fstype="ext4",mountpoint="/"}':
+        falling(1000000000, 5_420_000_000_000),
+      'node_filesystem_size_bytes{job="node",instance="node-exporter:9100",fstype="ext4",mountpoint="/"}': `10000000000000x${LONG}`,
     },
     at: "7h",
     fires: [],
@@ -435,19 +458,13 @@ describe("alert rules", () => {
     }
   });
 
-  test("without a tunnel, backups or ClickHouse, their alerts are left out", () => {
+  test("without a tunnel or backups, their alerts are left out", () => {
     const names = alertRules({
       ...SETTINGS,
       tunnel: false,
-      clickhouse: false,
       backupMaxAgeSeconds: undefined,
     }).map((r) => r.alert);
-    for (const absent of [
-      "TunnelConnectorDown",
-      "ClickHouseDiskFilling",
-      "BackupOverdue",
-      "BackupDatabaseMissing",
-    ]) {
+    for (const absent of ["TunnelConnectorDown", "BackupOverdue", "BackupDatabaseMissing"]) {
       assert.ok(!names.includes(absent), absent);
     }
   });
@@ -517,23 +534,6 @@ describe("Alertmanager's config", () => {
   });
 });
 
-/** Listens on a free loopback port. */
-function listen(server: net.Server): Promise<number> {
-  servers.push(server);
-  return new Promise((resolve) =>
-    server.listen(0, "127.0.0.1", () => resolve((server.address() as net.AddressInfo).port)),
-  );
-}
-
-async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  const port = await new Promise<number>((resolve) =>
-    probe.listen(0, "127.0.0.1", () => resolve((probe.address() as net.AddressInfo).port)),
-  );
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
-
 /** Polls `what` every 200 ms until it returns a value, for `seconds` at most. */
 async function within<T>(seconds: number, what: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + seconds * 1000;
@@ -582,15 +582,14 @@ test("a real Prometheus finds a tenant's real front through its file, and its al
     { role: "api", port: apiPort, host: "127.0.0.1", healthPath: "/api" },
   ]);
   relays[0].upstream.port = release;
-  running.push(
-    spawn(
-      "sh",
-      ["-c", gatewayScript(gatewayConfig(relays, frontPort), path.join(directory, "front.cfg"))],
-      {
-        stdio: "ignore",
-      },
-    ),
+  const frontProcess = spawn(
+    "sh",
+    ["-c", gatewayScript(gatewayConfig(relays, frontPort), path.join(directory, "front.cfg"))],
+    { stdio: ["ignore", "pipe", "pipe"] },
   );
+  running.push(frontProcess);
+  let frontLog = "";
+  frontProcess.stdout.on("data", (chunk) => (frontLog += String(chunk)));
 
   // Alertmanager, started by the program's script, delivering to a webhook here.
   const delivered: { alerts: { status: string; labels: Record<string, string> }[] }[] = [];
@@ -623,6 +622,22 @@ test("a real Prometheus finds a tenant's real front through its file, and its al
   );
   running.push(alertmanager);
 
+  // A stand-in for Temporal's metrics: one queue's polls and another series, or, once `flood`
+  // is set, the polls of more task queues than the limit (names a tenant's code could choose).
+  let flood = 0;
+  const temporal = await listen(
+    http.createServer((_, response) => {
+      const queues = flood > 0 ? Array.from({ length: flood }, (_, i) => `q${i}`) : ["default"];
+      response.end(
+        [
+          ...queues.map((q) => `poll_success{namespace="acme",taskqueue="${q}"} ${Date.now()}`),
+          "persistence_requests 7",
+          "",
+        ].join("\n"),
+      );
+    }),
+  );
+
   // Prometheus with the program's config and rules; the tenants' files in a directory of its own.
   const targets = fs.mkdtempSync(path.join(directory, "targets-"));
   const rules = write(
@@ -634,7 +649,14 @@ test("a real Prometheus finds a tenant's real front through its file, and its al
     "prometheus.yml",
     prometheusConfig({
       stack: "test",
-      shared: [],
+      // Temporal's matching service as the program scrapes it: polls kept, the rest dropped.
+      shared: [
+        {
+          job: "temporal",
+          address: `127.0.0.1:${temporal}`,
+          only: { names: "poll_success|poll_timeouts", limit: 20000 },
+        },
+      ],
       alertmanager: `127.0.0.1:${alertmanagerPort}`,
       scrapeSeconds: 1,
     })
@@ -662,7 +684,8 @@ test("a real Prometheus finds a tenant's real front through its file, and its al
     tenantTargetFile({ tenant: "acme", namespace: "acme", front: `127.0.0.1:${frontPort}` }),
   );
   // Requests through the front, some failing: counted per tenant by its status class.
-  const through = () => fetch(`http://127.0.0.1:${apiPort}/journeys`).then((r) => r.status);
+  const through = () =>
+    fetch(`http://127.0.0.1:${apiPort}/journeys?subscription=hash-in-a-link`).then((r) => r.status);
   await within(10, async () => ((await through()) === 200 ? true : undefined));
   failing = true;
   for (let i = 0; i < 5; i += 1) assert.equal(await through(), 500);
@@ -675,6 +698,9 @@ test("a real Prometheus finds a tenant's real front through its file, and its al
     return result.length === 1 && Number(result[0].value[1]) >= 5 ? result[0] : undefined;
   });
   assert.equal(errors.metric.namespace, "acme");
+  // The front's log has each request's path, not what its query carried.
+  assert.match(frontLog, / 500 \d+ .* GET "\/journeys"/);
+  assert.doesNotMatch(frontLog, /hash-in-a-link/);
   const found = (Date.now() - started) / 1000;
   // The tenant's dashboard, against the real series: each front panel has data.
   const frontQueries = queriesOf(tenantDashboard("acme", "acme")).filter(
@@ -711,6 +737,24 @@ test("a real Prometheus finds a tenant's real front through its file, and its al
   writeTargets(targets, "globex", tenantTargetFile({ tenant: "globex", namespace: "globex" }));
   await within(30, async () => ((await tenants()).join() === "acme" ? true : undefined));
   assert.equal(prometheus.exitCode, null, "Prometheus ran throughout");
+
+  // Of Temporal's series, the polls alone; past the limit, none, and Temporal shows down.
+  const temporalNames = async () =>
+    (await query(prometheusPort, '{job="temporal",__name__!~"up|scrape_.+"}'))
+      .map((s) => s.metric.__name__)
+      .sort();
+  assert.deepEqual(
+    await within(30, async () =>
+      (await temporalNames()).length > 0 ? temporalNames() : undefined,
+    ),
+    ["poll_success"],
+  );
+  flood = 20001;
+  await within(30, async () => {
+    const up = await query(prometheusPort, 'up{job="temporal"}');
+    return up[0]?.value[1] === "0" ? true : undefined;
+  });
+  flood = 0;
 
   // The release stops answering its health path: the front counts no server up, the rule fires,
   // and Alertmanager posts it to the webhook.
@@ -783,8 +827,9 @@ describe("dashboards", () => {
 describe("under mocks", () => {
   const MONITORING = { "platform:monitoring": { enabled: true } };
 
-  test("every tenant writes its own target file, labelled with its id and namespace; offboarded, an empty one", async () => {
+  test("every tenant writes its own target file, labelled with its id and namespace, which the tenant alerts fire on; offboarded, an empty one", async () => {
     const { run, config } = await runCommitted("production", MONITORING);
+    const cases: Case[] = [];
     const jobs = ofType(run, CONTAINER).filter(
       (r) => labelMap(r)["platform.service"] === "monitoring",
     );
@@ -802,7 +847,34 @@ describe("under mocks", () => {
       });
       assert.match(groups[0].targets[0], new RegExp(`^${tenant.id}-front-[0-9a-f]+:8404$`));
       assert.ok(script.includes(`${TARGETS_DIRECTORY}/${tenant.id}.json`));
+      // The very labels the file gives: its front down, and no poll of its namespace, alert
+      // for this tenant by name.
+      const labels = { job: FRONTS_JOB, ...groups[0].labels, instance: groups[0].targets[0] };
+      const selector = `{${Object.entries(labels)
+        .map(([k, v]) => `${k}="${v}"`)
+        .join(",")}}`;
+      cases.push(
+        {
+          alert: "TenantFrontDown",
+          series: { [`up${selector}`]: "0x10" },
+          at: "5m",
+          fires: [labels],
+        },
+        {
+          alert: "TenantWorkersNotPolling",
+          series: { [`up${selector}`]: "1x30" },
+          at: "25m",
+          fires: [{ tenant: labels.tenant, namespace: labels.namespace }],
+        },
+      );
     }
+    const rules = write("tenant-rules.yml", rulesFile(RULES));
+    const checked = tool(PROMTOOL, [
+      "test",
+      "rules",
+      write("tenant-tests.yml", unitTests(rules, cases)),
+    ]);
+    assert.ok(checked.ok, checked.output);
     const tenants = rawPlatformConfig(committedStack("production").config).tenants as object[];
     const offboarded = await runCommitted("production", {
       ...MONITORING,

@@ -16,16 +16,16 @@ import {
 } from "../../lib/monitoring";
 import { dockerName } from "../../lib/naming";
 import { PlatformContext } from "../shared/context";
-import { dataVolume, secretEnv, serviceContainer } from "../shared/docker";
+import { dataVolume, secretEnv, serviceContainer, stackNetwork } from "../shared/docker";
 
-/** One service of the monitoring stack: its image id, memory limit and, where published, port. */
+/** One service of the monitoring stack: its image id and memory limit. */
 interface Part {
   image: pulumi.Input<string>;
   memoryMb: number;
 }
 
 export interface MonitoringArgs {
-  /** The stack's context: the monitoring stack is on its data network. */
+  /** The stack's context: Prometheus scrapes its data network. */
   context: PlatformContext;
   prometheus: Part & {
     /** Days of metrics kept. */
@@ -33,8 +33,10 @@ export interface MonitoringArgs {
     /** The host loopback port Prometheus's UI and API are published on. */
     port: number;
   };
-  /** The host loopback port is where its UI is published. */
-  alertmanager: Part & { port: number };
+  alertmanager: Part & {
+    /** The host loopback port its UI and API are published on. */
+    port: number;
+  };
   nodeExporter: Part;
   /** Seconds between two scrapes, and between two evaluations of the rules. */
   scrapeSeconds: number;
@@ -57,10 +59,12 @@ const readyCheck = (port: number, path: string) =>
   healthCheck(["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${port}${path}`], 15);
 
 /**
- * Prometheus, Alertmanager and node_exporter on the data network (docs/monitoring.md).
- * Prometheus's config and rules are uploaded, so a change to either (a receiver, a threshold)
- * replaces its container and keeps its data; each tenant's front is found through a file the
- * tenant writes (`tenantTargetJob`), which Prometheus re-reads, so a tenant added, released or
+ * Prometheus, Alertmanager and node_exporter (docs/monitoring.md), on a network of their own:
+ * only Prometheus is also on the data network, which it scrapes, so nothing there reaches
+ * Alertmanager's API (unauthenticated in 0.25) or the host's metrics. Prometheus's config and
+ * rules are uploaded, so a change to either (a threshold) replaces its container and keeps its
+ * data, as a receiver's change does Alertmanager's; each tenant's front is found through a file
+ * the tenant writes (`TenantTargets`), which Prometheus re-reads, so a tenant added, released or
  * offboarded never touches this component. Their UIs are published on the host's loopback only:
  * reach them through an SSH forward.
  */
@@ -73,12 +77,19 @@ export class Monitoring extends pulumi.ComponentResource {
   constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:monitoring:Monitoring", name, {}, opts);
     const { context } = args;
+    const network = stackNetwork(
+      `${name}-network`,
+      context.stack,
+      context.environment,
+      "monitoring",
+      { parent: this },
+    ).name;
     const base = (service: "prometheus" | "alertmanager" | "node-exporter", part: Part) => ({
       name: dockerName(context.stack, service),
       image: part.image,
       owner: { environment: context.environment, service },
       swapLimit: context.swapLimit,
-      network: context.network,
+      network,
       aliases: [service],
       memoryMb: part.memoryMb,
     });
@@ -133,6 +144,7 @@ export class Monitoring extends pulumi.ComponentResource {
       `${name}-prometheus`,
       {
         ...base("prometheus", args.prometheus),
+        moreNetworks: [{ network: context.network, aliases: ["prometheus"] }],
         entrypoint: ["/bin/prometheus"],
         command: [
           `--config.file=${PROMETHEUS_CONFIG_FILE}`,

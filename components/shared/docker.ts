@@ -99,7 +99,7 @@ export interface ContainerSpec {
    * @default none
    */
   namespaceOf?: pulumi.Input<string>;
-  /** Further networks the container joins, with its names there: only a tenant's relays have one. @default none */
+  /** Further networks the container joins, with its names there: a tenant's relays, and Prometheus. @default none */
   moreNetworks?: { network: pulumi.Input<string>; aliases: pulumi.Input<string>[] }[];
   memoryMb: number;
   /** Whether the host limits swap (see `PlatformContext.swapLimit`). */
@@ -568,23 +568,37 @@ export function dataVolume(
 }
 
 /**
+ * One of the stack's own networks, `<stack>-<suffix>`. Its name is fixed: it must never be
+ * replaced.
+ */
+export function stackNetwork(
+  name: string,
+  stack: string,
+  environment: string,
+  suffix: "platform" | "monitoring",
+  opts: pulumi.CustomResourceOptions,
+): docker.Network {
+  return new docker.Network(
+    name,
+    {
+      name: dockerName(stack, suffix),
+      driver: "bridge",
+      labels: labels({ environment, service: "network" }),
+    },
+    { ...opts, ignoreChanges: LABELS_ARE_HISTORY },
+  );
+}
+
+/**
  * The stack's data network `<stack>-platform`: its shared services, its connector and each
- * tenant's gateway, never a tenant's own container. Its name is fixed: it must never be replaced.
+ * tenant's gateway, never a tenant's own container.
  */
 export function platformNetwork(
   stack: string,
   environment: string,
   provider: docker.Provider,
 ): docker.Network {
-  return new docker.Network(
-    "network",
-    {
-      name: dockerName(stack, "platform"),
-      driver: "bridge",
-      labels: labels({ environment, service: "network" }),
-    },
-    { provider, ignoreChanges: LABELS_ARE_HISTORY },
-  );
+  return stackNetwork("network", stack, environment, "platform", { provider });
 }
 
 /**
