@@ -41,13 +41,16 @@ export function createPlatform(
   };
 }
 
-/** The stack's outputs, as `pulumi stack output` shows them. */
+/**
+ * The stack's outputs, as `pulumi stack output` shows them; one the stack does not have is left
+ * out, where the engine would warn that an undefined output does not show.
+ */
 export function stackExports(platform: ReturnType<typeof createPlatform>) {
   return {
     tenants: platform.tenants,
     connections: platform.connections,
-    backups: platform.backups,
     placement: platform.placement,
-    monitoring: platform.monitoring,
+    ...(platform.backups && { backups: platform.backups }),
+    ...(platform.monitoring && { monitoring: platform.monitoring }),
   };
 }

@@ -199,10 +199,10 @@ describe("the e2e report", () => {
       isolation: [{ ...good.isolation![0], observed: "allowed" }],
       releases: [{ ...good.releases![0], requests: 99, failed: 1, servedAfter: { "v0.23.0": 8 } }],
       backup: { ...good.backup!, rowsMatch: false },
-      // A tenant's front scraped at its old release: its file was not rewritten.
+      // A tenant's front scraped at its old release beside its new one: the old was not dropped.
       monitoring: {
         ...good.monitoring!,
-        fronts: [good.monitoring!.fronts[0], { ...good.monitoring!.fronts[1], current: false }],
+        fronts: [...good.monitoring!.fronts, { ...good.monitoring!.fronts[1], current: false }],
       },
       egressGuard: { ...good.egressGuard!, afterEngineRestart: false },
     });

@@ -116,8 +116,10 @@ export function shortfalls(report: Partial<Report>): string[] {
   const { monitoring } = report;
   if (!monitoring) out.push("monitoring: not measured");
   else {
+    // Each tenant's front of the last release, up, and none of a release before it: a rewritten
+    // file drops the old front (once Prometheus has marked its series stale, two scrapes on).
     const good = monitoring.fronts.filter((f) => f.up && f.current).map((f) => f.tenant);
-    if (good.sort().join() !== TENANTS.join())
+    if (good.sort().join() !== TENANTS.join() || monitoring.fronts.length !== TENANTS.length)
       out.push(`monitoring: fronts scraped ${JSON.stringify(monitoring.fronts)}`);
     for (const job of ["node", "alertmanager", "prometheus"].filter(
       (j) => !monitoring.up.includes(j),
@@ -521,8 +523,9 @@ export async function monitoringScenario(context: Context): Promise<void> {
   };
   const started = Date.now();
   let result: Report["monitoring"] | undefined;
-  // Prometheus re-reads a changed file at once; its scrapes come every 30 s.
-  while (Date.now() - started < 120_000) {
+  // Prometheus re-reads a changed file at once; its scrapes come every 30 s, and a dropped
+  // target's series go stale two scrapes later.
+  while (Date.now() - started < 180_000) {
     const ups = await query("up").catch(() => []);
     result = {
       fronts: ups
@@ -535,7 +538,7 @@ export async function monitoringScenario(context: Context): Promise<void> {
             (n) => (n.Aliases ?? []).some((a) => `${a}:8404` === s.metric.instance),
           ),
         })),
-      up: ups.filter((s) => s.value[1] === "1").map((s) => s.metric.job),
+      up: [...new Set(ups.filter((s) => s.value[1] === "1").map((s) => s.metric.job))],
       backupMetric:
         (await query("platform_backup_last_success_timestamp_seconds").catch(() => [])).length > 0,
       hostDisk:
