@@ -437,9 +437,10 @@ prune() {
     done
   done
 }
-# status/backup.prom: when the newest complete set became so (or, before the first, when the
-# service first started on this volume: a crash loop gets no new grace) and the databases it lacks, for node_exporter's textfile collector
-# (docs/monitoring.md), which runs as nobody: the directory and the file are world-readable.
+# status/backup.prom: when the newest complete set became so (before the first, when the service
+# first started on this volume: a crash loop gets no new grace) and the databases it lacks, for
+# node_exporter's textfile collector (docs/monitoring.md), which runs as nobody: the directory
+# and the file are world-readable.
 write_metrics() {
   local last store db
   last=$(epoch_of "$status/last-success")

@@ -163,6 +163,7 @@ function monitoringStack(
   config: PlatformConfig,
   context: PlatformContext,
   images: Images,
+  shared: Shared,
   edge: Edge | undefined,
   backup: Backup | undefined,
   provider: docker.Provider,
@@ -194,6 +195,7 @@ function monitoringStack(
           ? [{ job: "cloudflared", address: `cloudflared:${METRICS_PORTS.cloudflared}` }]
           : []),
       ],
+      scraped: [shared.temporal.container, shared.clickhouse.container],
       rules: alertRules({
         errorRatio: monitoring.errorRatio,
         latencySeconds: monitoring.latencySeconds,
@@ -368,7 +370,16 @@ export function createDockerPlatform(
         options,
       )
     : undefined;
-  const monitoring = monitoringStack(config, context, images, edge, backup, provider, options);
+  const monitoring = monitoringStack(
+    config,
+    context,
+    images,
+    shared,
+    edge,
+    backup,
+    provider,
+    options,
+  );
   const foundation: Foundation = {
     monitoring,
     config,

@@ -33,6 +33,7 @@ import {
   byName,
   committedStack,
   CONTAINER,
+  dependsOn,
   envOf,
   labelMap,
   ofType,
@@ -884,6 +885,21 @@ describe("under mocks", () => {
       byName(offboarded.run, `${config.tenants[0].id}-monitoring-job`).inputs.command as string[]
     )[0];
     assert.ok(first.includes("printf '%s' '[]\n'"), first);
+  });
+
+  test("Prometheus starts after what it scrapes and alerts to; each tenant's file after Prometheus and its front", async () => {
+    const { run, config } = await runCommitted("production", MONITORING);
+    dependsOn(
+      run,
+      "monitoring-prometheus",
+      "monitoring-alertmanager",
+      "monitoring-node-exporter",
+      "temporal",
+      "clickhouse",
+    );
+    for (const { id } of config.tenants) {
+      dependsOn(run, `${id}-monitoring-job`, "monitoring-prometheus", `${id}-front-container`);
+    }
   });
 
   test("Prometheus's rendered config loads in promtool; Alertmanager's receivers' secrets stay out of its inputs", async () => {

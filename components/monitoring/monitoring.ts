@@ -42,6 +42,11 @@ export interface MonitoringArgs {
   scrapeSeconds: number;
   /** The shared services Prometheus scrapes (the tenants' fronts come from their own files). */
   shared: ScrapeTarget[];
+  /**
+   * Their containers: Prometheus starts once they are healthy, so a first `pulumi up` does not
+   * alert on a service not yet created. @default none
+   */
+  scraped?: pulumi.Resource[];
   rules: AlertRule[];
   /** Where alerts go, and each one's secret by receiver name (config's `secrets.receivers`). */
   receivers: { list: Receiver[]; secrets: Record<string, string> };
@@ -176,7 +181,7 @@ export class Monitoring extends pulumi.ComponentResource {
         ports: [{ internal: METRICS_PORTS.prometheus, external: args.prometheus.port }],
         healthcheck: readyCheck(METRICS_PORTS.prometheus, "/-/ready"),
       },
-      { parent: this, dependsOn: [alertmanager, nodeExporter] },
+      { parent: this, dependsOn: [alertmanager, nodeExporter, ...(args.scraped ?? [])] },
     );
     this.registerOutputs({});
   }
