@@ -17,7 +17,7 @@
  * - ClickHouse (ServerAsynchronousMetrics.cpp): `ClickHouseAsyncMetrics_FilesystemMainPathAvailableBytes`;
  * - cloudflared 2025.10.0 (supervisor/metrics.go): `cloudflared_tunnel_ha_connections`;
  * - node_exporter 1.5: filesystem, memory and `node_vmstat_oom_kill`;
- * - the backup service's own file (lib/backup.ts, `backupMetricsScript`).
+ * - the backup service's own file, `status/backup.prom` (lib/backup.ts, `write_metrics`).
  */
 import { stringify } from "yaml";
 import { FRONTS_JOB } from "./monitoring";
