@@ -9,7 +9,7 @@
  * `/tmp` writable, `STOPSIGNAL SIGUSR1`: a graceful stop, which takes no new connections and lets
  * open ones finish until `hard-stop-after`).
  */
-import { HealthCheck, healthCheck } from "./healthchecks";
+import { HealthCheck, wgetCheck } from "./healthchecks";
 import { retryScript } from "./retry";
 
 /**
@@ -172,17 +172,7 @@ export const GATEWAY_HEALTH_PATH = "/healthz";
 
 /** Docker's health check of a relay: busybox's wget, since the alpine image has no curl. */
 export function relayHealthCheck(): HealthCheck {
-  return healthCheck(
-    [
-      "CMD",
-      "wget",
-      "-q",
-      "-O",
-      "/dev/null",
-      `http://127.0.0.1:${GATEWAY_HEALTH_PORT}${GATEWAY_HEALTH_PATH}`,
-    ],
-    10,
-  );
+  return wgetCheck(GATEWAY_HEALTH_PORT, GATEWAY_HEALTH_PATH, 10);
 }
 
 /** What relays and their checks accept as an upstream's name, and as an HTTP path. */

@@ -1,7 +1,8 @@
 /**
  * Health checks run inside the container, so each must use a binary its image really ships;
- * the service that owns the image picks the command (see each component). The probes here need
- * only `node`, which the Dittofeed images have (they have no curl or wget).
+ * the service that owns the image picks the command (see each component). Most probes here need
+ * only `node`, which the Dittofeed images have (they have no curl or wget); `wgetCheck` is for
+ * the busybox-based images.
  */
 export interface HealthCheck {
   /** Docker's test array: `["CMD", binary, ...args]` or `["CMD-SHELL", script]`. */
@@ -70,6 +71,17 @@ export function tcpConnectCommand(host: string, port: number): string[] {
 /** @default startPeriodSeconds 30 */
 export function httpGetCheck(port: number, path: string, startPeriodSeconds = 30): HealthCheck {
   return healthCheck(httpGetCommand(port, path), startPeriodSeconds);
+}
+
+/**
+ * `GET http://127.0.0.1:<port><path>` with busybox's `wget`, for the images that have it and no
+ * curl or node: HAProxy's alpine image, the Prometheus project's busybox-based images.
+ */
+export function wgetCheck(port: number, path: string, startPeriodSeconds: number): HealthCheck {
+  return healthCheck(
+    ["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${port}${path}`],
+    startPeriodSeconds,
+  );
 }
 
 /** @default startPeriodSeconds 30 */

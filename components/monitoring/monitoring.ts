@@ -1,7 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { AlertRule, rulesFile } from "../../lib/alerts";
-import { healthCheck } from "../../lib/healthchecks";
+import { wgetCheck } from "../../lib/healthchecks";
 import {
   alertmanagerConfig,
   alertmanagerScript,
@@ -59,10 +59,6 @@ export interface MonitoringArgs {
   jobImage: pulumi.Input<string>;
 }
 
-/** `wget` of busybox, which each of the Prometheus project's images is built on. */
-const readyCheck = (port: number, path: string) =>
-  healthCheck(["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${port}${path}`], 15);
-
 /**
  * Prometheus, Alertmanager and node_exporter (docs/monitoring.md), on a network of their own:
  * only Prometheus is also on the data network, which it scrapes, so nothing there reaches
@@ -118,7 +114,7 @@ export class Monitoring extends pulumi.ComponentResource {
         ),
         volumes: [{ volumeName: alertmanagerData.name, containerPath: "/alertmanager" }],
         ports: [{ internal: METRICS_PORTS.alertmanager, external: args.alertmanager.port }],
-        healthcheck: readyCheck(METRICS_PORTS.alertmanager, "/-/ready"),
+        healthcheck: wgetCheck(METRICS_PORTS.alertmanager, "/-/ready", 15),
       },
       { parent: this },
     );
@@ -138,7 +134,7 @@ export class Monitoring extends pulumi.ComponentResource {
             ? [{ volumeName: args.backupVolume, containerPath: "/backup", readOnly: true }]
             : []),
         ],
-        healthcheck: readyCheck(METRICS_PORTS.nodeExporter, "/metrics"),
+        healthcheck: wgetCheck(METRICS_PORTS.nodeExporter, "/metrics", 15),
       },
       { parent: this },
     );
@@ -179,7 +175,7 @@ export class Monitoring extends pulumi.ComponentResource {
           { volumeName: this.targets.name, containerPath: TARGETS_DIRECTORY, readOnly: true },
         ],
         ports: [{ internal: METRICS_PORTS.prometheus, external: args.prometheus.port }],
-        healthcheck: readyCheck(METRICS_PORTS.prometheus, "/-/ready"),
+        healthcheck: wgetCheck(METRICS_PORTS.prometheus, "/-/ready", 15),
       },
       { parent: this, dependsOn: [alertmanager, nodeExporter, ...(args.scraped ?? [])] },
     );
