@@ -5,10 +5,14 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, test } from "node:test";
 import * as YAML from "yaml";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { runProgram } from "../tools/engine/runner";
 import { planCheckout } from "../tools/plan/cli";
 import { diffPlans, renderDiffMarkdown } from "../tools/plan/diff";
 import {
   bringUpOrder,
+  buildPlan,
   Plan,
   PlannedResource,
   renderPlanJson,
@@ -303,6 +307,7 @@ describe("npm run plan:diff", () => {
       base: "main",
       added: [],
       removed: [],
+      moved: [],
       changed: [],
       placement: { slots: [], removed: [], firstRecorded: false },
     });
@@ -365,7 +370,76 @@ describe("npm run plan:diff", () => {
     assert.equal(changeKind("some:new/type:Type", "x"), "unknown");
   });
 
-  test("options count as changes: a new parent replaces, new dependencies alone touch nothing", async () => {
+  test("a component renamed or retyped with an alias moves its resources; without one they are created anew and deleted", async () => {
+    // Outer > Inner > a password, as a stack would hold them; then the same under a new type
+    // and name, aliased or not, children named after their parent.
+    const program = (outer: { type: string; name: string; aliases?: pulumi.Alias[] }) => () => {
+      const top = new pulumi.ComponentResource(
+        outer.type,
+        outer.name,
+        {},
+        {
+          aliases: outer.aliases,
+        },
+      );
+      const inner = new pulumi.ComponentResource(
+        "test:box:Inner",
+        `${outer.name}-inner`,
+        {},
+        {
+          parent: top,
+        },
+      );
+      new random.RandomPassword(`${outer.name}-inner-pw`, { length: 8 }, { parent: inner });
+      return {};
+    };
+    const plan = async (p: ReturnType<typeof program>) =>
+      buildPlan("test", await runProgram({ config: {}, program: p }));
+    const base = await plan(program({ type: "test:box:Old", name: "t" }));
+    const pw = base.resources.find((r) => r.custom)!;
+    // The engine's URN: every parent's type, the stack's left out (pulumi/pulumi v3.270.0,
+    // sdk/go/common/resource/urn.go NewURN).
+    assert.equal(
+      pw.urn,
+      "urn:pulumi:test::platform::test:box:Old$test:box:Inner$random:index/randomPassword:RandomPassword::t-inner-pw",
+    );
+    const aliased = diffPlans(
+      base,
+      await plan(
+        program({
+          type: "test:box:New",
+          name: "u",
+          aliases: [{ type: "test:box:Old", name: "t" }],
+        }),
+      ),
+      "main",
+    );
+    assert.deepEqual(
+      [aliased.added, aliased.removed, aliased.changed],
+      [[], [], []],
+      "the grandchild is found through its parents' aliases, their old names in its own",
+    );
+    assert.deepEqual(
+      aliased.moved.map((m) => [m.name, m.from]),
+      [["u-inner-pw", pw.urn]],
+    );
+    assert.match(renderDiffMarkdown(aliased), /\*\*Moved:\*\* 1 resource found under an old URN/);
+    const unaliased = diffPlans(
+      base,
+      await plan(program({ type: "test:box:New", name: "t" })),
+      "main",
+    );
+    assert.deepEqual(
+      [unaliased.added.map((r) => r.name), unaliased.removed.map((r) => r.name), unaliased.moved],
+      [["t-inner-pw"], ["t-inner-pw"], []],
+    );
+    assert.match(
+      renderDiffMarkdown(unaliased),
+      /\*\*URN changed without an alias:\*\* `t-inner-pw`/,
+    );
+  });
+
+  test("options count as changes: new dependencies alone touch nothing", async () => {
     const base = await planCheckout(PROJECT_ROOT, "staging");
     const edit = (name: string, change: Partial<PlannedResource>): Plan => ({
       ...base,
@@ -376,11 +450,6 @@ describe("npm run plan:diff", () => {
       assert.equal(diff.changed.length, 1);
       return diff.changed[0];
     };
-    const reparented = only(edit("acme-api", { parent: "platform:tenant:Tenant::acme" }));
-    assert.deepEqual(
-      [reparented.action, reparented.replacingInputs],
-      ["replace", ["options.parent"]],
-    );
     const reordered = only(edit("tunnel-connector", { dependsOn: [] }));
     assert.deepEqual([reordered.action, reordered.paths], ["none", ["options.dependsOn"]]);
     const protectedNow = only(edit("acme-database-db", { protect: true }));

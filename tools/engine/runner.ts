@@ -62,8 +62,76 @@ export interface Registration {
   replaceOnChanges: string[];
   /** How long the provider may take to create, update or delete it; unset: the provider's default. */
   customTimeouts: { create?: string; update?: string; delete?: string };
+  /**
+   * What this resource was known by before (its `aliases`), as the SDK sends them to the engine;
+   * the engine resolves them against the last state (see tools/plan/moves.ts).
+   */
+  aliases: Alias[];
   /** Resolved inputs; secret values stay wrapped (see `isSecret` in ./mocks). */
   inputs: Record<string, unknown>;
+}
+
+/**
+ * One alias: an old URN, or what differed, each field empty where it is the resource's own;
+ * `parent` null where the resource had no parent (`pulumi/alias.proto`).
+ */
+export type Alias =
+  | { urn: string }
+  | { name: string; type: string; stack: string; project: string; parent: string | null };
+
+/** The root of every stack, which the engine leaves out of its children's URNs. */
+const ROOT_STACK_TYPE = "pulumi:pulumi:Stack";
+
+/** The qualified type in a URN: `parent$child` types, from the stack's child down. */
+const qualifiedType = (urn: string) => urn.split("::")[2];
+
+/**
+ * A resource's URN as the engine makes it: the parent's whole qualified type, then the
+ * resource's type, unless the parent is the stack (pulumi/pulumi v3.270.0,
+ * sdk/go/common/resource/urn.go, NewURN; pkg/resource/deploy/source_eval.go, RegisterResource).
+ * The SDK's MockMonitor keeps only the parent's last type, which would hide a component's new
+ * type from its grandchildren's URNs.
+ */
+export function engineUrn(
+  stack: string,
+  project: string,
+  parent: string,
+  type: string,
+  name: string,
+): string {
+  const parentType = parent ? qualifiedType(parent) : "";
+  const qualified = parentType && parentType !== ROOT_STACK_TYPE ? `${parentType}$${type}` : type;
+  return `urn:pulumi:${stack}::${project}::${qualified}::${name}`;
+}
+
+/** An alias as the SDK sends it (`pulumi/alias.proto`): a URN, or a spec of what differed. */
+interface AliasMessage {
+  getUrn(): string;
+  getSpec():
+    | {
+        getName(): string;
+        getType(): string;
+        getStack(): string;
+        getProject(): string;
+        getParenturn(): string;
+        getNoparent(): boolean;
+      }
+    | undefined;
+}
+
+/** The aliases of a request as the plan records them. */
+function aliasesOf(req: RegisterRequest): Alias[] {
+  return req.getAliasesList().map((alias) => {
+    const spec = alias.getSpec();
+    if (!spec) return { urn: alias.getUrn() };
+    return {
+      name: spec.getName(),
+      type: spec.getType(),
+      stack: spec.getStack(),
+      project: spec.getProject(),
+      parent: spec.getNoparent() ? null : spec.getParenturn(),
+    };
+  });
 }
 
 /** The parts of the SDK's RegisterResourceRequest the recorder reads. */
@@ -87,6 +155,7 @@ interface RegisterRequest {
   getCustomtimeouts():
     { getCreate(): string; getUpdate(): string; getDelete(): string } | undefined;
   getObject(): Parameters<typeof pulumi.runtime.deserializeProperties>[0];
+  getAliasesList(): AliasMessage[];
 }
 
 /** The request's custom timeouts, without those it leaves to the provider (empty strings). */
@@ -120,6 +189,10 @@ export type Provision = (
   registration: Omit<Registration, "inputs">,
 ) => Promise<pulumi.runtime.MockResourceResult>;
 
+interface UrnMaker {
+  newUrn(parent: string, type: string, name: string): string;
+}
+
 class RecordingMonitor extends MockMonitor {
   readonly registrations: Registration[] = [];
   /** The stack's outputs as the engine receives them: secrets still marked. */
@@ -130,7 +203,7 @@ class RecordingMonitor extends MockMonitor {
   /** The request being registered, for `provision` (MockMonitor calls the mocks synchronously). */
   private registering: RegisterRequest | undefined;
 
-  constructor(mocks: pulumi.runtime.Mocks, provision?: Provision) {
+  constructor(mocks: pulumi.runtime.Mocks, stack: string, project: string, provision?: Provision) {
     const handedToMocks: { inputs?: Record<string, unknown> } = {};
     super({
       ...mocks,
@@ -146,13 +219,15 @@ class RecordingMonitor extends MockMonitor {
       },
     });
     this.handedToMocks = handedToMocks;
+    // MockMonitor (SDK 3.270 runtime/mocks.js) makes every URN with its private `newUrn`, which
+    // keeps only the parent's last type: the engine's replace it, so the program sees them too.
+    (this as unknown as UrnMaker).newUrn = (parent, type, name) =>
+      engineUrn(stack, project, parent, type, name);
   }
 
-  /** The URN MockMonitor gives the request (SDK 3.270 runtime/mocks.js, newUrn). */
+  /** The URN MockMonitor gives the request: the engine's (see the constructor). */
   private urnOf(req: RegisterRequest): string {
-    return (
-      this as unknown as { newUrn(parent: string, type: string, name: string): string }
-    ).newUrn(req.getParent(), req.getType(), req.getName());
+    return (this as unknown as UrnMaker).newUrn(req.getParent(), req.getType(), req.getName());
   }
 
   private describe(req: RegisterRequest, urn: string): Omit<Registration, "inputs"> {
@@ -174,6 +249,7 @@ class RecordingMonitor extends MockMonitor {
       ignoreChanges: [...req.getIgnorechangesList()].sort(),
       replaceOnChanges: [...req.getReplaceonchangesList()].sort(),
       customTimeouts: customTimeouts(req),
+      aliases: aliasesOf(req),
     };
   }
 
@@ -263,7 +339,7 @@ export async function runProgram(options: RunOptions): Promise<RunResult> {
   const preview = options.preview ?? false;
   // A DIY backend's organization (the project's stacks are `organization/platform/<stack>`).
   await pulumi.runtime.setMocks(theMocks, "platform", stack, preview, "organization");
-  const monitor = new RecordingMonitor(theMocks, options.provision);
+  const monitor = new RecordingMonitor(theMocks, stack, "platform", options.provision);
   settings.setMockOptions(monitor, "platform", stack, preview, "organization");
   pulumi.runtime.setAllConfig(options.config, options.secretKeys ?? []);
 

@@ -1,6 +1,7 @@
 /** The difference between two plans, resource by resource, with what the engine would do to each. */
 import { parsePlacement, PLACEMENT_OUTPUT } from "../../lib/placement";
 import { Json, Plan, PlannedResource, shortType } from "./plan";
+import { moves } from "./moves";
 import { ChangeKind, changeKind, strongest, under } from "./replacement";
 
 export interface ResourceRef {
@@ -67,6 +68,8 @@ export interface PlanDiff {
   base: string;
   added: ResourceRef[];
   removed: ResourceRef[];
+  /** Found in the last state under an old URN, by an alias: the engine renames it, nothing more. */
+  moved: (ResourceRef & { from: string; to: string })[];
   changed: ResourceChange[];
   /**
    * What the stack's `placement` output decides (lib/placement.ts), with `base`'s as the last
@@ -113,9 +116,6 @@ const OPTION_KINDS = {
   retainOnDelete: "update",
   deleteBeforeReplace: "update",
   additionalSecretOutputs: "update",
-  // Another parent is another URN: the engine deletes the resource and creates it anew, unless
-  // an alias tells it they are one.
-  parent: "replace",
   provider: "unknown",
   // Dependencies order the engine's work; a change of them alone touches nothing.
   dependsOn: "none",
@@ -168,23 +168,38 @@ export function compare(
 
 const ref = ({ id, type, name }: PlannedResource): ResourceRef => ({ id, type, name });
 
-/** What applying `head` to a stack at `base` would do, resource by resource (custom resources only). */
+/**
+ * What applying `head` to a stack at `base` would do, resource by resource (custom resources
+ * only). Each is the resource of `base` with its URN, or the one an alias names (see ./moves);
+ * a resource whose URN changed without an alias is another resource to the engine.
+ */
 export function diffPlans(base: Plan, head: Plan, baseLabel: string): PlanDiff {
-  const custom = (plan: Plan) =>
-    new Map(plan.resources.filter((r) => r.custom).map((r) => [r.id, r]));
-  const [a, b] = [custom(base), custom(head)];
-  return {
+  const before = new Map(base.resources.filter((r) => r.custom).map((r) => [r.urn, r]));
+  const was = moves(base.resources, head.resources);
+  const diff: PlanDiff = {
     stack: head.stack,
     base: baseLabel,
-    added: [...b.values()].filter((r) => !a.has(r.id)).map(ref),
-    removed: [...a.values()].filter((r) => !b.has(r.id)).map(ref),
-    changed: [...b.values()].flatMap((r) => {
-      const before = a.get(r.id);
-      const change = before && compare(before, r);
-      return change ? [change] : [];
-    }),
+    added: [],
+    removed: [],
+    moved: [],
+    changed: [],
     placement: placementChanges(base.outputs, head.outputs),
   };
+  const kept = new Set<string>();
+  for (const r of head.resources.filter((x) => x.custom)) {
+    const urn = was.get(r.urn) ?? r.urn;
+    const old = before.get(urn);
+    if (!old) {
+      diff.added.push(ref(r));
+      continue;
+    }
+    kept.add(urn);
+    if (urn !== r.urn) diff.moved.push({ ...ref(r), from: urn, to: r.urn });
+    const change = compare(old, r);
+    if (change) diff.changed.push(change);
+  }
+  diff.removed = [...before.values()].filter((r) => !kept.has(r.urn)).map(ref);
+  return diff;
 }
 
 /** Tenants whose slot `head` gives anew or moves, and ids it has removed since `base`. */
@@ -228,6 +243,21 @@ export function renderDiffMarkdown(diff: PlanDiff): string {
       : `${diff.added.length} to create, ${diff.changed.length} to change (${replaced.length} replaced), ${diff.removed.length} to delete.`,
     "",
   ];
+  if (diff.moved.length > 0) {
+    lines.push(
+      `**Moved:** ${diff.moved.length} resource${diff.moved.length === 1 ? "" : "s"} found under an old URN by an alias: the engine renames ${diff.moved.length === 1 ? "it" : "them"} in its state, with no create or delete.`,
+      "",
+    );
+  }
+  // The same type and name created and deleted: its URN changed with no alias to say so.
+  const removedIds = new Set(diff.removed.map((r) => r.id));
+  const recreated = diff.added.filter((r) => removedIds.has(r.id));
+  if (recreated.length > 0) {
+    lines.push(
+      `**URN changed without an alias:** ${recreated.map((r) => `\`${r.name}\``).join(", ")}: the engine creates each anew beside the old one and then deletes the old (a fixed container name then conflicts). An \`aliases\` option on the moved component keeps each.`,
+      "",
+    );
+  }
   if (down.length > 0) {
     lines.push(
       `**Downtime:** ${down.length} replacement${down.length === 1 ? "" : "s"} delete the running container first, so each is down until its successor is healthy: ${countedList(down)}.`,

@@ -1,7 +1,7 @@
 /** A run's registrations as a plan: stable ids, references by id, every secret redacted. */
 import { createHmac } from "node:crypto";
 import { isSecret } from "../engine/mocks";
-import { Registration, RunResult } from "../engine/runner";
+import { Alias, Registration, RunResult } from "../engine/runner";
 
 /** JSON as the plan holds it: secrets already replaced by markers. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -9,6 +9,10 @@ export type Json = null | boolean | number | string | Json[] | { [key: string]: 
 /** One resource of the desired state, addressed by `<type>::<name>`. */
 export interface PlannedResource {
   id: string;
+  /** The engine's URN, which its state is keyed by. */
+  urn: string;
+  /** What it was known by before (see ./moves). */
+  aliases: Alias[];
   type: string;
   name: string;
   /** A component groups resources; only custom resources are created by a provider. */
@@ -99,6 +103,8 @@ export function plannedResource(
   const provider = r.provider ? ids.get(providerUrnOf(r.provider)) : undefined;
   return {
     id: resourceId(r),
+    urn: r.urn,
+    aliases: r.aliases,
     type: r.type,
     name: r.name,
     custom: r.custom,
