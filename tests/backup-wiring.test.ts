@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { before, describe, test } from "node:test";
-import { BACKUP_ROLE, backupScript } from "../lib/backup";
-import { BACKUP_CONNECTION_LIMIT } from "../lib/postgres";
+import { BACKUP_ROLE, backupScript } from "../components/data/backupScripts";
+import { BACKUP_CONNECTION_LIMIT } from "../components/data/postgresServer";
 import {
   byName,
   committedStack,

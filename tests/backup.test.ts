@@ -23,9 +23,13 @@ import {
   BackupPaths,
   backupHealthTest,
   backupScript,
-} from "../lib/backup";
-import { tenantSqlName } from "../lib/naming";
-import { BACKUP_CONNECTION_LIMIT, EndSessionsEnv, endSessionsScript } from "../lib/postgres";
+} from "../components/data/backupScripts";
+import { tenantSqlName } from "../components/runtime/naming";
+import {
+  BACKUP_CONNECTION_LIMIT,
+  EndSessionsEnv,
+  endSessionsScript,
+} from "../components/data/postgresServer";
 import { gpgKeyPair as keyPair } from "../tools/e2e/host";
 import { restore } from "../tools/restore/restore";
 import {

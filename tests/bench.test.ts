@@ -16,7 +16,7 @@ import {
 import { syntheticStack } from "../tools/bench/synthetic";
 import { diffPlans } from "../tools/plan/diff";
 import { buildPlan, Plan, PlannedResource } from "../tools/plan/plan";
-import { parsePlatformConfig, rawPlatformConfig } from "../config";
+import { parsePlatformConfig, rawPlatformConfig } from "../stacks/config";
 import {
   COMMITTED_STACKS,
   committedStack,

@@ -1,5 +1,5 @@
 /**
- * The bootstrap job's script (dittofeed/bootstrap.ts), run by a real shell and node against the
+ * The bootstrap job's script (components/app/bootstrap.ts), run by a real shell and node against the
  * real PostgreSQL 15 of the suite, with a stand-in `./admin.sh` that records what it was asked:
  * the bootstrap runs once per workspace, whatever happens to the job's container, and a renamed
  * workspace is refused instead of becoming a second one.
@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { bootstrapOnceScript } from "../dittofeed/bootstrap";
+import { bootstrapOnceScript } from "../components/app/bootstrap";
 import { PROJECT_ROOT } from "./harness";
 import { createDatabaseSql, createRoleSql, Server, startServer } from "./postgresServer";
 

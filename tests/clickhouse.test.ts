@@ -13,8 +13,8 @@ import {
   metricsEndpointConfig,
   SYSTEM_LOGS_CONFIG_PATH,
   systemLogsConfig,
-} from "../lib/clickhouse";
-import { METRICS_PORTS } from "../lib/monitoring";
+} from "../components/data/clickhouseServer";
+import { METRICS_PORTS } from "../components/monitoring/prometheus";
 import { byName, platformConfig, runCommitted, runProgram } from "./harness";
 
 const xpath = (file: string, expression: string) =>

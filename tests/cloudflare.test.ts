@@ -6,12 +6,12 @@ import {
   ingressRules,
   PUBLIC_PATHS,
   routeRequest,
-} from "../lib/edge";
+} from "../components/edge/ingress";
 import * as pulumi from "@pulumi/pulumi";
 import { Tunnel } from "../components/edge/tunnel";
-import { dockerConnector } from "../components/shared/docker";
-import { PlatformConfig } from "../config";
-import { tenantRoute } from "../platform/sites";
+import { dockerConnector } from "../components/edge/connectors";
+import { PlatformConfig } from "../stacks/config";
+import { tenantRoute } from "../stacks/sites";
 import {
   byName,
   committedStack,
@@ -150,7 +150,7 @@ for (const stack of ["staging", "production"] as const) {
         const publicApp = byName(run, `${t.id}-access-public-app`);
         const bypass = byName(run, `${t.id}-access-public`);
         // One bypass application per tenant for all its public paths: event ingestion, and the
-        // unsubscribe page with its scripts and API (Dittofeed v0.23.0, see lib/edge.ts).
+        // unsubscribe page with its scripts and API (Dittofeed v0.23.0, see components/edge/ingress.ts).
         assert.deepEqual(
           [publicApp.inputs.domain, publicApp.inputs.destinations],
           [

@@ -6,8 +6,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
-import { ConfigError, DEFAULT_DITTOFEED_VERSION, parsePlatformConfig } from "../config";
-import { MISSING_UPSTREAM } from "../config/rules";
+import { ConfigError, DEFAULT_DITTOFEED_VERSION, parsePlatformConfig } from "../stacks/config";
+import { MISSING_UPSTREAM } from "../stacks/config/rules";
 import {
   DEFAULT_NETWORK_POOL,
   defaultSlot,
@@ -15,7 +15,7 @@ import {
   parsePool,
   slotCount,
   tenantSubnet,
-} from "../lib/network";
+} from "../components/runtime/network";
 import {
   BACKUP_PUBLIC_KEY,
   platformConfig,

@@ -13,8 +13,8 @@ import {
   routeRequest,
   TenantRoute,
   tunnelToken,
-} from "../lib/edge";
-import { tenantRoute } from "../platform/sites";
+} from "../components/edge/ingress";
+import { tenantRoute } from "../stacks/sites";
 
 const acme = tenantRoute("example.com", { id: "acme", hostname: "acme" });
 const globex = tenantRoute("example.com", { id: "globex", hostname: "globex-staging" });

@@ -9,7 +9,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
-import { BLOCKED_RANGES, egressChains, egressGuardScript, egressRules } from "../lib/egress";
+import { egressChains, egressGuardScript, egressRules } from "../components/edge/egress";
+import { BLOCKED_RANGES } from "../components/runtime/network";
 
 const TRANSLATE = "/usr/sbin/iptables-restore-translate";
 const POOL = "10.213.0.0/16";

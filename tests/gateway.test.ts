@@ -22,9 +22,9 @@ import {
   relayCheckScript,
   servingRelays,
   sharedAlias,
-} from "../lib/gateway";
-import { routesAppliedScript } from "../lib/edge";
-import { TEMPORAL_KEYS } from "../lib/temporal";
+} from "../components/runtime/haproxy";
+import { routesAppliedScript } from "../components/edge/ingress";
+import { TEMPORAL_KEYS } from "../components/data/temporalServer";
 import { byName, CONTAINER, envOf, labelMap, ofType, runCommitted } from "./harness";
 import { freePort, scratch } from "./processes";
 

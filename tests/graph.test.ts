@@ -1,15 +1,15 @@
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import { parse as parsePgConnectionString } from "pg-connection-string";
-import { PlatformConfig } from "../config";
-import { bootstrapOnceScript } from "../dittofeed/bootstrap";
-import { gatewayOf } from "../lib/network";
+import { PlatformConfig } from "../stacks/config";
+import { bootstrapOnceScript } from "../components/app/bootstrap";
+import { gatewayOf } from "../components/runtime/network";
 import {
   namespaceScript,
   POSTGRES_SCHEMA_ROOT,
   temporalSchemaScript,
   workerCheckScript,
-} from "../lib/temporal";
+} from "../components/data/temporalServer";
 import {
   GO_DURATION,
   byName,
@@ -153,7 +153,7 @@ for (const stack of COMMITTED_STACKS) {
         );
         // Blue/green where nothing holds data and no fixed host port is published: a new
         // release under its own tagged name beside the old one. Delete-first, under a fixed
-        // name, for the rest (lib/release.ts, components/shared/docker.ts).
+        // name, for the rest (components/runtime/release.ts, components/runtime/docker.ts).
         const blueGreen =
           ["gateway", "front", "cloudflared"].includes(service) ||
           (["api", "dashboard"].includes(service) && stack !== "dev");

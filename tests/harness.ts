@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import { isSecret } from "../tools/engine/mocks";
 import { committedStack, runProgram, Registration, RunResult } from "../tools/engine/runner";
-import { parsePlatformConfig, PlatformConfig, rawPlatformConfig } from "../config";
+import { parsePlatformConfig, PlatformConfig, rawPlatformConfig } from "../stacks/config";
 
 export { isSecret, mockBytes, mockPassword, mocks, uuidOf } from "../tools/engine/mocks";
 export {

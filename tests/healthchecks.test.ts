@@ -5,9 +5,9 @@ import * as net from "node:net";
 import { test } from "node:test";
 import { GO_DURATION } from "./harness";
 import fc from "fast-check";
-import { goDuration, httpGetCommand, tcpConnectCommand } from "../lib/healthchecks";
+import { goDuration, httpGetCommand, tcpConnectCommand } from "../components/runtime/healthchecks";
 import { TEMPORAL_ENDPOINT } from "../components/data/temporal";
-import { dittofeedHealthCheck } from "../dittofeed/contract";
+import { dittofeedHealthCheck } from "../components/app/contract";
 
 /** Runs a Docker `["CMD", binary, ...args]` test here, as Docker would in the container. */
 function runCheck(tests: string[]): Promise<number> {

@@ -2,16 +2,16 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
-import { dockerCpus } from "../components/shared/docker";
-import { tenantAccessScript } from "../lib/clickhouse";
+import { dockerCpus } from "../components/runtime/docker";
+import { tenantAccessScript } from "../components/data/clickhouseServer";
 import {
   assertJobSucceeded,
   JobFailedError,
   secretEnv,
   serviceContainerArgs,
-} from "../components/shared/docker";
-import { httpGetCheck } from "../lib/healthchecks";
-import { redactSecrets } from "../lib/redact";
+} from "../components/runtime/docker";
+import { httpGetCheck } from "../components/runtime/healthchecks";
+import { redactSecrets } from "../components/runtime/redact";
 import { byName, promiseOf, runCommitted } from "./harness";
 
 test("secretEnv is a Pulumi secret with a stable, sorted KEY=value list", async () => {

@@ -18,7 +18,7 @@ import {
   DittofeedSettings,
   dittofeedHealthPath,
   roleEnvironment,
-} from "../dittofeed/contract";
+} from "../components/app/contract";
 import type { IDeployment } from "kubernetes-models/apps/v1/Deployment";
 import type { IStatefulSet } from "kubernetes-models/apps/v1/StatefulSet";
 import type { IJob } from "kubernetes-models/batch/v1/Job";
@@ -30,7 +30,7 @@ import type { INamespace } from "kubernetes-models/v1/Namespace";
 import type { IResourceQuota } from "kubernetes-models/v1/ResourceQuota";
 import type { ISecret } from "kubernetes-models/v1/Secret";
 import type { IService } from "kubernetes-models/v1/Service";
-import { PolicySpec } from "../lib/kubernetes";
+import { PolicySpec } from "../components/runtime/kubeSpecs";
 import { diffPlans } from "../tools/plan/diff";
 import { checkPolicies, mandatoryViolations, unwrap } from "../tools/plan/policies";
 import { buildPlan, tenantsOf } from "../tools/plan/plan";
@@ -980,7 +980,7 @@ describe("the policy pack on a Kubernetes stack", () => {
   });
 });
 
-test("scripts/postgres-forward.sh waits for the pod, forwards on loopback only, and forwards again", () => {
+test("tools/scripts/postgres-forward.sh waits for the pod, forwards on loopback only, and forwards again", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "forward-"));
   const log = path.join(dir, "calls");
   // A stand-in kubectl: the pod is not ready at first, then ready; every forward ends at once.
@@ -994,7 +994,7 @@ test("scripts/postgres-forward.sh waits for the pod, forwards on loopback only, 
     ].join("\n"),
     { mode: 0o755 },
   );
-  spawnSync("timeout", ["2", "bash", "scripts/postgres-forward.sh", "staging-k8s", "15499"], {
+  spawnSync("timeout", ["2", "bash", "tools/scripts/postgres-forward.sh", "staging-k8s", "15499"], {
     cwd: PROJECT_ROOT,
     env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, FORWARD_RETRY_SECONDS: "0.2" },
   });

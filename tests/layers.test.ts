@@ -9,21 +9,22 @@ import { describe, test } from "node:test";
 import * as ts from "typescript";
 import { PROJECT_ROOT } from "./harness";
 
-/** Lowest first. A file may import from its own folder or from a lower rank; siblings of one rank stay independent. */
+/**
+ * Lowest first. A file may import from its own folder or from a lower rank; siblings of one rank
+ * stay independent. The most specific folder decides (`stacks/config/` before `stacks/`).
+ */
 const LAYERS: { folder: string; rank: number }[] = [
-  { folder: "lib/", rank: 0 },
-  { folder: "config/", rank: 1 },
-  { folder: "policy/", rank: 1 },
-  { folder: "dittofeed/", rank: 2 },
-  { folder: "components/shared/", rank: 3 },
-  { folder: "components/data/", rank: 4 },
-  { folder: "components/app/", rank: 4 },
-  { folder: "components/edge/", rank: 4 },
-  { folder: "components/monitoring/", rank: 4 },
-  { folder: "components/tenant/", rank: 5 },
-  { folder: "platform/", rank: 6 },
+  { folder: "components/runtime/", rank: 0 },
+  { folder: "components/data/", rank: 1 },
+  { folder: "components/app/", rank: 1 },
+  { folder: "components/monitoring/", rank: 2 },
+  { folder: "components/edge/", rank: 3 },
+  { folder: "components/tenant/", rank: 4 },
+  { folder: "stacks/config/", rank: 5 },
+  { folder: "stacks/", rank: 6 },
   { folder: "index.ts", rank: 7 },
   { folder: "tools/engine/", rank: 8 },
+  { folder: "tools/policy/", rank: 8 },
   { folder: "tools/plan/", rank: 9 },
   { folder: "tools/restore/", rank: 9 },
   { folder: "tools/docs/", rank: 9 },
@@ -33,13 +34,29 @@ const LAYERS: { folder: string; rank: number }[] = [
   { folder: "tools/e2e/", rank: 10 },
 ];
 
-/** Layers that hold plain data and functions: no Pulumi SDK, so no resources and no Outputs. */
-const PURE = ["lib/", "dittofeed/"];
+/**
+ * The files of components/ that make resources without being a component: each runtime's
+ * factories (the seam) and the tunnel's connectors. Every other file there is a component or
+ * plain logic beside one, which imports no Pulumi package.
+ */
+const FACTORIES = [
+  "components/runtime/context.ts",
+  "components/runtime/docker.ts",
+  "components/runtime/kubernetes.ts",
+  "components/edge/connectors.ts",
+];
+
+const isComponent = (file: string) =>
+  /class \w+ extends pulumi\.ComponentResource/.test(
+    fs.readFileSync(path.join(PROJECT_ROOT, file), "utf8"),
+  );
 
 type Graph = Map<string, string[]>;
 
 function layerOf(file: string) {
-  return LAYERS.find((layer) => file === layer.folder || file.startsWith(layer.folder));
+  return [...LAYERS]
+    .sort((a, b) => b.folder.length - a.folder.length)
+    .find((layer) => file === layer.folder || file.startsWith(layer.folder));
 }
 
 function sourceFiles(directory = PROJECT_ROOT): string[] {
@@ -129,9 +146,12 @@ describe("the layers", () => {
     assert.deepEqual(circles(graph), []);
   });
 
-  test("lib/ and dittofeed/ are plain: they import no Pulumi package", () => {
-    for (const file of graph.keys()) {
-      if (!PURE.some((folder) => file.startsWith(folder))) continue;
+  test("the logic beside components is plain: it imports no Pulumi package", () => {
+    const plain = [...graph.keys()].filter(
+      (file) => file.startsWith("components/") && !FACTORIES.includes(file) && !isComponent(file),
+    );
+    assert.ok(plain.length >= 20, `found only ${plain.length} plain files`);
+    for (const file of plain) {
       const pulumi = importsOf(file).filter((s) => s.startsWith("@pulumi/"));
       assert.deepEqual(pulumi, [], `${file} imports ${pulumi.join(", ")}`);
     }
@@ -139,22 +159,25 @@ describe("the layers", () => {
 
   test("the checks see a back-edge, a sideways import and a circle when there is one", () => {
     const bad: Graph = new Map([
-      ["lib/urls.ts", ["config/schema.ts"]],
-      ["components/data/redis.ts", ["components/edge/tunnel.ts"]],
-      ["config/schema.ts", ["lib/urls.ts"]],
-      ["platform/index.ts", ["components/data/redis.ts"]],
+      ["components/runtime/urls.ts", ["stacks/config/schema.ts"]],
+      ["components/data/redis.ts", ["components/app/contract.ts"]],
+      ["stacks/config/schema.ts", ["components/runtime/urls.ts", "stacks/index.ts"]],
+      ["stacks/index.ts", ["components/data/redis.ts"]],
     ]);
     assert.deepEqual(layerViolations(bad), [
-      "lib/urls.ts -> config/schema.ts",
-      "components/data/redis.ts -> components/edge/tunnel.ts",
+      "components/runtime/urls.ts -> stacks/config/schema.ts",
+      "components/data/redis.ts -> components/app/contract.ts",
+      "stacks/config/schema.ts -> stacks/index.ts",
     ]);
-    assert.deepEqual(circles(bad), [["lib/urls.ts", "config/schema.ts", "lib/urls.ts"]]);
+    assert.deepEqual(circles(bad), [
+      ["components/runtime/urls.ts", "stacks/config/schema.ts", "components/runtime/urls.ts"],
+    ]);
   });
 });
 
 describe("component type tokens", () => {
-  const components = [...importGraph().keys()].filter((file) =>
-    /^components\/(?!shared\/)[^/]+\/[^/]+\.ts$/.test(file),
+  const components = [...importGraph().keys()].filter(
+    (file) => file.startsWith("components/") && isComponent(file),
   );
 
   test("each component file holds one ComponentResource, typed platform:<its folder>:<its class>", () => {
@@ -163,7 +186,7 @@ describe("component type tokens", () => {
       const text = fs.readFileSync(path.join(PROJECT_ROOT, file), "utf8");
       const classes = [...text.matchAll(/class (\w+) extends pulumi\.ComponentResource/g)];
       assert.equal(classes.length, 1, `${file} holds ${classes.length} components`);
-      const token = /super\("(platform:[^"]+)"/.exec(text)?.[1];
+      const token = /super\(\s*"(platform:[^"]+)"/.exec(text)?.[1];
       const folder = file.split("/")[1];
       assert.equal(token, `platform:${folder}:${classes[0][1]}`, file);
     }

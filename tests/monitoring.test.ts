@@ -12,8 +12,8 @@ import * as http from "node:http";
 import * as path from "node:path";
 import { describe, test } from "node:test";
 import { stringify } from "yaml";
-import { AlertRule, alertRules, AlertSettings, rulesFile } from "../lib/alerts";
-import { gatewayConfig, gatewayScript, servingRelays } from "../lib/gateway";
+import { AlertRule, alertRules, AlertSettings, rulesFile } from "../components/monitoring/alerts";
+import { gatewayConfig, gatewayScript, servingRelays } from "../components/runtime/haproxy";
 import {
   alertmanagerConfig,
   alertmanagerScript,
@@ -24,11 +24,11 @@ import {
   TARGETS_DIRECTORY,
   targetFileScript,
   tenantTargetFile,
-} from "../lib/monitoring";
-import { Dashboard, tenantDashboard } from "../lib/dashboards";
-import { tenantNamespace } from "../lib/temporal";
+} from "../components/monitoring/prometheus";
+import { Dashboard, tenantDashboard } from "../tools/dashboards/panels";
+import { tenantNamespace } from "../components/data/temporalServer";
 import { stackDashboards } from "../tools/dashboards/dashboards";
-import { rawPlatformConfig } from "../config";
+import { rawPlatformConfig } from "../stacks/config";
 import {
   byName,
   committedStack,

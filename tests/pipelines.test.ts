@@ -31,6 +31,10 @@ const workflow = (name: string) =>
   YAML.parse(
     fs.readFileSync(path.join(PROJECT_ROOT, ".github/workflows", name), "utf8"),
   ) as Workflow;
+/** The policy pack's folder, which holds its PulumiPolicy.yaml. */
+const POLICY_PACK = "tools/policy";
+assert.ok(fs.existsSync(path.join(PROJECT_ROOT, POLICY_PACK, "PulumiPolicy.yaml")));
+
 const steps = (w: Workflow) => Object.values(w.jobs).flatMap((j) => j.steps ?? []);
 const pulumiSteps = (w: Workflow) => steps(w).filter((s) => s.uses?.startsWith("pulumi/actions@"));
 
@@ -48,7 +52,7 @@ describe("workflows", () => {
     const [preview] = pulumiSteps(pr);
     assert.deepEqual(
       [preview.with?.command, preview.with?.diff, preview.with?.policyPacks],
-      ["preview", true, "policy"],
+      ["preview", true, POLICY_PACK],
     );
     assert.equal(
       preview.if,
@@ -68,7 +72,7 @@ describe("workflows", () => {
     const up = workflow("up.yml");
     assert.equal(up.jobs.up.environment, "${{ inputs.stack }}");
     const [step] = pulumiSteps(up);
-    assert.deepEqual([step.with?.command, step.with?.policyPacks], ["up", "policy"]);
+    assert.deepEqual([step.with?.command, step.with?.policyPacks], ["up", POLICY_PACK]);
   });
 
   test("drift: a scheduled refresh preview that expects no changes, per stack", () => {
@@ -84,8 +88,8 @@ describe("workflows", () => {
   test("drift: then the backup service's health, also after a drift", () => {
     const drift = workflow("drift.yml");
     const list = drift.jobs.drift.steps ?? [];
-    const health = list.find((s) => s.run?.includes("scripts/backup-health.sh"));
-    assert.ok(health, "a step runs scripts/backup-health.sh");
+    const health = list.find((s) => s.run?.includes("tools/scripts/backup-health.sh"));
+    assert.ok(health, "a step runs tools/scripts/backup-health.sh");
     assert.equal(health.if, "${{ !cancelled() }}");
     assert.ok(list.indexOf(health) > list.findIndex((s) => s.uses?.startsWith("pulumi/actions")));
   });
@@ -105,7 +109,7 @@ esac
       { mode: 0o755 },
     );
     const check = (health: string) =>
-      spawnSync("bash", ["scripts/backup-health.sh", "production"], {
+      spawnSync("bash", ["tools/scripts/backup-health.sh", "production"], {
         cwd: PROJECT_ROOT,
         encoding: "utf8",
         env: { PATH: `${bin}:/usr/bin:/bin`, HEALTH: health },
@@ -125,11 +129,11 @@ esac
   });
 
   test("the policy pack the workflows name exists", () => {
-    assert.ok(fs.existsSync(path.join(PROJECT_ROOT, "policy/PulumiPolicy.yaml")));
+    assert.ok(fs.existsSync(path.join(PROJECT_ROOT, "tools/policy/PulumiPolicy.yaml")));
   });
 });
 
-describe("scripts/ci-docker-host.sh", () => {
+describe("tools/scripts/ci-docker-host.sh", () => {
   function run(stackFile: string) {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), "ci-host-"));
     const bin = path.join(home, "bin");
@@ -138,7 +142,7 @@ describe("scripts/ci-docker-host.sh", () => {
     fs.writeFileSync(path.join(bin, "ssh"), `#!/bin/sh\necho "$@" > "${home}/ssh-args"\n`, {
       mode: 0o755,
     });
-    const result = spawnSync("bash", ["scripts/ci-docker-host.sh", "staging"], {
+    const result = spawnSync("bash", ["tools/scripts/ci-docker-host.sh", "staging"], {
       cwd: PROJECT_ROOT,
       encoding: "utf8",
       env: {

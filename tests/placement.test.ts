@@ -1,15 +1,15 @@
 /**
- * What the last deploy held decides slots and what may be removed (lib/placement.ts): the pure
+ * What the last deploy held decides slots and what may be removed (stacks/config/placement.ts): the pure
  * rules on generated tenant sets, then the whole program under mocks, its previous deploy
  * simulated by feeding one run's outputs to the next as the stack's own last outputs.
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { ConfigError } from "../config";
+import { ConfigError } from "../stacks/config";
 import { diffPlans, renderDiffMarkdown } from "../tools/plan/diff";
 import { buildPlan } from "../tools/plan/plan";
-import { defaultSlot } from "../lib/network";
+import { defaultSlot } from "../components/runtime/network";
 import {
   continuityProblems,
   nextPlacement,
@@ -17,7 +17,7 @@ import {
   Placement,
   PLACEMENT_OUTPUT,
   placeSlots,
-} from "../lib/placement";
+} from "../stacks/config/placement";
 import { byName, committedStack, platformConfig, runProgram, RunResult } from "./harness";
 
 /** The default pool's slot count: a /16 of /27s. */

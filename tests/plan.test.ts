@@ -7,7 +7,8 @@ import { describe, test } from "node:test";
 import * as YAML from "yaml";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { runProgram } from "../tools/engine/runner";
+import { runProgram, withCheckout } from "../tools/engine/runner";
+import { moves } from "../tools/plan/moves";
 import { planCheckout } from "../tools/plan/cli";
 import { diffPlans, renderDiffMarkdown } from "../tools/plan/diff";
 import {
@@ -20,7 +21,7 @@ import {
   tenantsOf,
 } from "../tools/plan/plan";
 import { changeKind } from "../tools/plan/replacement";
-import { mockBytes, mockPassword, PROJECT_ROOT } from "./harness";
+import { COMMITTED_STACKS, mockBytes, mockPassword, PROJECT_ROOT } from "./harness";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "plan-test-"));
 
@@ -178,7 +179,7 @@ describe("npm run plan:diff", () => {
       "acme-front-check replace command",
       "acme-front-container replace command,name,networksAdvanced",
       "acme-front-container-release replace keepers",
-      // It runs again and finds the workspace bootstrapped (dittofeed/bootstrap.ts).
+      // It runs again and finds the workspace bootstrapped (components/app/bootstrap.ts).
       "acme-migration-bootstrap replace image",
       "acme-migration-schema replace image",
       // A new snapshot of the tenant's database before the new migration image runs.
@@ -467,6 +468,31 @@ describe("npm run plan:diff", () => {
       [rechecked.action, rechecked.replacingInputs, rechecked.replacement?.order],
       ["replace", ["healthcheck"], "delete-first"],
     );
+  });
+
+  test("every resource a committed stack held before the restructure keeps its URN, or an alias names it", async () => {
+    // The last commit before components/shared/, lib/, config/, dittofeed/ and platform/ moved
+    // into components/ and stacks/ (issue 29): a stack deployed from it must find each of its
+    // resources, components included, under the new code.
+    const before = "b98ec6a";
+    for (const stack of [...COMMITTED_STACKS, "production-k8s"]) {
+      const base = await withCheckout(before, (root) => planCheckout(root, stack));
+      const head = await planCheckout(PROJECT_ROOT, stack);
+      const was = moves(base.resources, head.resources);
+      const kept = new Set(head.resources.map((r) => was.get(r.urn) ?? r.urn));
+      assert.deepEqual(
+        base.resources.filter((r) => !kept.has(r.urn)).map((r) => r.urn),
+        [],
+        `${stack}: URNs lost`,
+      );
+      assert.equal(base.resources.length, head.resources.length, stack);
+      const diff = diffPlans(base, head, before);
+      assert.deepEqual(
+        [diff.added, diff.removed, diff.changed],
+        [[], [], []],
+        `${stack}: the restructure changes nothing the engine would do`,
+      );
+    }
   });
 
   test("end to end against HEAD: exits 0 and writes the JSON and Markdown", () => {

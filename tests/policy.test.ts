@@ -2,9 +2,14 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { PolicyResource } from "@pulumi/policy";
 import { unknownValue } from "@pulumi/pulumi/runtime/rpc";
-import { fromPolicyResource, unknownCheckingProxy, UnknownValueError } from "../policy/adapter";
+import {
+  fromPolicyResource,
+  unknownCheckingProxy,
+  UnknownValueError,
+} from "../tools/policy/adapter";
 import { checkPolicies, fromRegistration } from "../tools/plan/policies";
-import { CheckedResource, RULES, uncheckedInPreview } from "../policy/rules";
+import { CheckedResource, RULES, uncheckedInPreview } from "../tools/policy/rules";
+import { HOST_TYPE } from "../components/runtime/labels";
 import { COMMITTED_STACKS, committedStack, runCommitted, runProgram } from "./harness";
 
 const CONTAINER = "docker:index/container:Container";
@@ -28,7 +33,7 @@ function resource(
 
 /** The stack's facts, as the program's Host component carries them. */
 const host = (environment: string, memoryMb?: number) =>
-  resource("platform:shared:Host", "host", { environment, ...(memoryMb ? { memoryMb } : {}) });
+  resource(HOST_TYPE, "host", { environment, ...(memoryMb ? { memoryMb } : {}) });
 
 const service = (name: string, service: string, extra: Record<string, unknown> = {}) =>
   resource(CONTAINER, name, {

@@ -14,9 +14,9 @@ import { after, before, describe, test } from "node:test";
 import fc from "fast-check";
 import pg from "pg";
 import * as YAML from "yaml";
-import { parsePlatformConfig } from "../config";
-import { tenantAccessScript } from "../lib/clickhouse";
-import { rotateSuperuserScript, versionCheckScript } from "../lib/postgres";
+import { parsePlatformConfig } from "../stacks/config";
+import { tenantAccessScript } from "../components/data/clickhouseServer";
+import { rotateSuperuserScript, versionCheckScript } from "../components/data/postgresServer";
 import {
   byName,
   envOf,

@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { test } from "node:test";
 import * as YAML from "yaml";
-import { CONFIG_KEYS } from "../config";
+import { CONFIG_KEYS } from "../stacks/config";
 import { COMMITTED_STACKS, PROJECT_ROOT, stackFileConfig } from "./harness";
 
 interface Declaration {

@@ -10,7 +10,7 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, test } from "node:test";
-import { redisServerScript, redisUserOf, redisUserScript } from "../lib/redis";
+import { redisServerScript, redisUserOf, redisUserScript } from "../components/data/redisServer";
 
 const REDIS_SERVER = "/usr/bin/redis-server";
 const directory = fs.mkdtempSync(path.join(os.tmpdir(), "redis-acl-"));

@@ -11,8 +11,8 @@ import { generateKeyPairSync } from "node:crypto";
 import { before, describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import fc from "fast-check";
-import { IngressRule } from "../lib/edge";
-import { RELEASE_TAG_LENGTH, releaseTag } from "../lib/release";
+import { IngressRule } from "../components/edge/ingress";
+import { RELEASE_TAG_LENGTH, releaseTag } from "../components/runtime/release";
 import {
   byName,
   committedStack,
@@ -274,7 +274,7 @@ describe("release tags", () => {
 describe("under mocks that echo their inputs (Pulumi's testing guide), and let jobs exit 0", () => {
   // No RandomBytes.base64, no RandomId.hex, no image ids: names must still be built, and move.
   // Two answers no program can do without are given as the engine and the tls provider give
-  // them: the stack's own last deploy (platform/previous.ts: none) and a generated key.
+  // them: the stack's own last deploy (stacks/previous.ts: none) and a generated key.
   const key = generateKeyPairSync("rsa", {
     modulusLength: 2048,
     publicKeyEncoding: { type: "spki", format: "pem" },

@@ -6,9 +6,14 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { upgradeCommand } from "../components/tenant/upgrade";
-import { loadPlatformConfig } from "../config";
-import { compareVersions, stepsCrossed, UPGRADE_STEPS, UpgradeStep } from "../dittofeed/releases";
-import { createPlatform } from "../platform";
+import { loadPlatformConfig } from "../stacks/config";
+import {
+  compareVersions,
+  stepsCrossed,
+  UPGRADE_STEPS,
+  UpgradeStep,
+} from "../components/app/releases";
+import { createPlatform } from "../stacks";
 import { byName, dependsOn, labelMap, platformConfig, runProgram } from "./harness";
 
 describe("release steps", () => {

@@ -11,16 +11,16 @@ import * as path from "node:path";
 import { test } from "node:test";
 import fc from "fast-check";
 import * as YAML from "yaml";
-import { ConfigError, parsePlatformConfig, TenantConfig } from "../config";
-import { OtherStack } from "../config/rules";
-import { environmentsNamedBy } from "../lib/environments";
+import { ConfigError, parsePlatformConfig, TenantConfig } from "../stacks/config";
+import { OtherStack } from "../stacks/config/rules";
+import { environmentsNamedBy } from "../components/runtime/environments";
 import {
   DEFAULT_NETWORK_POOL,
   defaultSlot,
   parsePool,
   slotCount,
   tenantSubnet,
-} from "../lib/network";
+} from "../components/runtime/network";
 import { BACKUP_PUBLIC_KEY, platformConfig, runProgram } from "./harness";
 
 const tenant = (id: string, extra: Record<string, unknown> = {}) => ({

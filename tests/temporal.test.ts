@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, test } from "node:test";
-import { imageParts } from "../lib/images";
+import { imageParts } from "../components/runtime/images";
 import {
   deprecateNamespaceScript,
   isAutoSetupImage,
@@ -21,8 +21,8 @@ import {
   RESERVED_NAMESPACES,
   workerCheckScript,
   WorkerCheckEnv,
-} from "../lib/temporal";
-import { ConfigError, parsePlatformConfig } from "../config";
+} from "../components/data/temporalServer";
+import { ConfigError, parsePlatformConfig } from "../stacks/config";
 import { BACKUP_PUBLIC_KEY } from "./harness";
 
 /** How the stand-in behaves: which namespaces exist, and how many describes fail first. */

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
 import { parse as parsePgConnectionString } from "pg-connection-string";
-import { postgresUrl, redisUrl } from "../lib/urls";
+import { postgresUrl, redisUrl } from "../components/runtime/urls";
 
 const printableAscii = fc.string({
   unit: fc.integer({ min: 0x20, max: 0x7e }).map((code) => String.fromCharCode(code)),

@@ -1,9 +1,9 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { AppRole, dittofeedHealthCheck, Endpoint } from "../../dittofeed/contract";
-import { tenantDockerName, tenantAlias } from "../../lib/naming";
-import { DependsOn, PlatformContext } from "../shared/context";
-import { blueGreenContainer, LoopbackPort, serviceContainer } from "../shared/docker";
+import { AppRole, dittofeedHealthCheck, Endpoint } from "./contract";
+import { tenantDockerName, tenantAlias } from "../runtime/naming";
+import { DependsOn, PlatformContext } from "../runtime/context";
+import { blueGreenContainer, LoopbackPort, serviceContainer } from "../runtime/docker";
 
 export interface DittofeedServiceArgs {
   /** The stack this service belongs to. */

@@ -15,18 +15,18 @@ import {
   BackupKind,
   REMOTE_NAME,
   TOOLS_ROOT,
-} from "../../lib/backup";
-import { BACKUP_USER, backupAccessScript } from "../../lib/clickhouse";
-import { healthCheck } from "../../lib/healthchecks";
-import { BACKUP_CONNECTION_LIMIT } from "../../lib/postgres";
-import { dockerName, SharedService, tenantDockerName } from "../../lib/naming";
+} from "./backupScripts";
+import { BACKUP_USER, backupAccessScript } from "./clickhouseServer";
+import { healthCheck } from "../runtime/healthchecks";
+import { BACKUP_CONNECTION_LIMIT } from "./postgresServer";
+import { dockerName, SharedService, tenantDockerName } from "../runtime/naming";
 import {
   dataOptions,
   JOB_MINUTES,
   PlatformContext,
   secretOrGenerated,
   waitFor,
-} from "../shared/context";
+} from "../runtime/context";
 import {
   dataVolume,
   jobSucceeded,
@@ -34,7 +34,7 @@ import {
   scriptJob,
   secretEnv,
   serviceContainer,
-} from "../shared/docker";
+} from "../runtime/docker";
 import { ClickHouse } from "./clickhouse";
 import { Postgres } from "./postgres";
 
@@ -99,7 +99,7 @@ function s3Credentials(token: cloudflare.AccountToken) {
 
 /**
  * Backups of every tenant's Postgres and ClickHouse databases and of Temporal's, on a schedule,
- * encrypted on the host to `publicKey` (see lib/backup.ts), to a protected volume and, with
+ * encrypted on the host to `publicKey` (see components/data/backupScripts.ts), to a protected volume and, with
  * `r2`, to a bucket only it can write. It finds tenants' databases by name at every run, so adding
  * or removing a tenant changes nothing here. It reads as a Postgres role and a ClickHouse user
  * that can read every table and write none. Its container turns unhealthy when a set is overdue.

@@ -1,11 +1,11 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { CLICKHOUSE_ADMIN_USER, clickhouseServerFiles } from "../../lib/clickhouse";
-import { SERVICE_PORTS } from "../../lib/ports";
-import { HealthCheck, healthCheck } from "../../lib/healthchecks";
-import { httpUrl } from "../../lib/urls";
-import { secretOrGenerated, SharedServiceArgs } from "../shared/context";
-import { dataVolume, secretEnv, serviceContainer, sharedServiceSpec } from "../shared/docker";
+import { CLICKHOUSE_ADMIN_USER, clickhouseServerFiles } from "./clickhouseServer";
+import { SERVICE_PORTS } from "../runtime/ports";
+import { HealthCheck, healthCheck } from "../runtime/healthchecks";
+import { httpUrl } from "../runtime/urls";
+import { secretOrGenerated, SharedServiceArgs } from "../runtime/context";
+import { dataVolume, secretEnv, serviceContainer, sharedServiceSpec } from "../runtime/docker";
 
 const CLICKHOUSE_ALIAS = "clickhouse";
 const CLICKHOUSE_HTTP_PORT = SERVICE_PORTS.clickhouseHttp;

@@ -1,6 +1,6 @@
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
-import { PostgresServer } from "../shared/context";
+import { PostgresServer } from "../runtime/context";
 
 export interface ExternalPostgresArgs {
   /** The server's hostname, which its certificate names. */

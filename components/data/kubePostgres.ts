@@ -1,10 +1,10 @@
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
-import { execProbe } from "../../lib/kubernetes";
-import { SERVICE_PORTS } from "../../lib/ports";
-import { postgresCommand } from "../../lib/postgres";
-import { PostgresServer } from "../shared/context";
-import { KubeNamespace } from "../shared/kubernetes";
+import { execProbe } from "../runtime/kubeSpecs";
+import { SERVICE_PORTS } from "../runtime/ports";
+import { postgresCommand } from "./postgresServer";
+import { PostgresServer } from "../runtime/context";
+import { KubeNamespace } from "../runtime/kubernetes";
 import { KubeStore } from "./kubeStore";
 
 /** The superuser the image creates (`POSTGRES_USER` unset). */

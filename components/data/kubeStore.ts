@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { serviceHost } from "../../lib/kubernetes";
-import { secretOrGenerated } from "../shared/context";
+import { serviceHost } from "../runtime/kubeSpecs";
+import { secretOrGenerated } from "../runtime/context";
 import {
   envSecret,
   KubeContainer,
@@ -9,7 +9,7 @@ import {
   KubeOwner,
   service,
   statefulSet,
-} from "../shared/kubernetes";
+} from "../runtime/kubernetes";
 
 export interface KubeStoreArgs {
   /** The data namespace. */

@@ -1,8 +1,8 @@
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
-import { Environment } from "../../lib/environments";
-import { execProbe, httpProbe, serviceHost } from "../../lib/kubernetes";
-import { SERVICE_PORTS } from "../../lib/ports";
+import { Environment } from "../runtime/environments";
+import { execProbe, httpProbe, serviceHost } from "../runtime/kubeSpecs";
+import { SERVICE_PORTS } from "../runtime/ports";
 import {
   POSTGRES_SCHEMA_ROOT,
   temporalSchemaScript,
@@ -13,16 +13,16 @@ import {
   temporalPoolEnv,
   temporalSqlTlsEnv,
   temporalStartScript,
-} from "../../lib/temporal";
-import { GATEWAY_HEALTH_PATH, GATEWAY_HEALTH_PORT } from "../../lib/gateway";
+} from "./temporalServer";
+import { GATEWAY_HEALTH_PATH, GATEWAY_HEALTH_PORT } from "../runtime/haproxy";
 import {
   JOB_MINUTES,
   PostgresServer,
   RunScript,
   secretOrGenerated,
   waitFor,
-} from "../shared/context";
-import { deployment, envSecret, KubeNamespace, service } from "../shared/kubernetes";
+} from "../runtime/context";
+import { deployment, envSecret, KubeNamespace, service } from "../runtime/kubernetes";
 import {
   jwksServerScript,
   TEMPORAL_DATABASES,

@@ -1,16 +1,16 @@
 import * as docker from "@pulumi/docker";
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
-import { SERVICE_PORTS } from "../../lib/ports";
-import { HealthCheck, healthCheck } from "../../lib/healthchecks";
-import { dockerName } from "../../lib/naming";
+import { SERVICE_PORTS } from "../runtime/ports";
+import { HealthCheck, healthCheck } from "../runtime/healthchecks";
+import { dockerName } from "../runtime/naming";
 import {
   postgresCommand,
   rotateSuperuserScript,
   RotationEnv,
   versionCheckScript,
-} from "../../lib/postgres";
-import { secretOrGenerated, SharedServiceArgs, waitFor } from "../shared/context";
+} from "./postgresServer";
+import { secretOrGenerated, SharedServiceArgs, waitFor } from "../runtime/context";
 import {
   dataVolume,
   jobSucceeded,
@@ -18,7 +18,7 @@ import {
   secretEnv,
   serviceContainer,
   sharedServiceSpec,
-} from "../shared/docker";
+} from "../runtime/docker";
 
 const POSTGRES_ALIAS = "postgres";
 const POSTGRES_PORT = SERVICE_PORTS.postgres;

@@ -1,10 +1,10 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { SERVICE_PORTS } from "../../lib/ports";
-import { HealthCheck, healthCheck } from "../../lib/healthchecks";
-import { redisHealthCommand, redisServerScript } from "../../lib/redis";
-import { secretOrGenerated, SharedServiceArgs } from "../shared/context";
-import { dataVolume, secretEnv, serviceContainer, sharedServiceSpec } from "../shared/docker";
+import { SERVICE_PORTS } from "../runtime/ports";
+import { HealthCheck, healthCheck } from "../runtime/healthchecks";
+import { redisHealthCommand, redisServerScript } from "./redisServer";
+import { secretOrGenerated, SharedServiceArgs } from "../runtime/context";
+import { dataVolume, secretEnv, serviceContainer, sharedServiceSpec } from "../runtime/docker";
 
 const REDIS_ALIAS = "redis";
 const REDIS_PORT = SERVICE_PORTS.redis;
@@ -22,7 +22,7 @@ export type RedisArgs = SharedServiceArgs;
 
 /**
  * Redis 7 with append-only persistence on a named volume, and its users in an aclfile beside the
- * data (see lib/redis.ts): the `default` user is the platform's, behind its password; each
+ * data (see components/data/redisServer.ts): the `default` user is the platform's, behind its password; each
  * tenant gets its own user (components/tenant/redisUser.ts), so adding one changes nothing here.
  */
 export class Redis extends pulumi.ComponentResource {

@@ -1,11 +1,11 @@
 import * as docker from "@pulumi/docker";
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
-import { SERVICE_PORTS } from "../../lib/ports";
-import { HealthCheck, healthCheck } from "../../lib/healthchecks";
-import { dockerName } from "../../lib/naming";
+import { SERVICE_PORTS } from "../runtime/ports";
+import { HealthCheck, healthCheck } from "../runtime/healthchecks";
+import { dockerName } from "../runtime/naming";
 import * as tls from "@pulumi/tls";
-import { GATEWAY_HEALTH_PORT, gatewayScript, relayHealthCheck } from "../../lib/gateway";
+import { GATEWAY_HEALTH_PORT, gatewayScript, relayHealthCheck } from "../runtime/haproxy";
 import {
   jwks,
   jwksServerConfig,
@@ -19,7 +19,7 @@ import {
   temporalPoolEnv,
   temporalSchemaScript,
   TemporalSchemaEnv,
-} from "../../lib/temporal";
+} from "./temporalServer";
 import {
   dataOptions,
   JOB_MINUTES,
@@ -27,7 +27,7 @@ import {
   secretOrGenerated,
   SharedServiceArgs,
   waitFor,
-} from "../shared/context";
+} from "../runtime/context";
 import {
   jobSucceeded,
   scriptJob,
@@ -36,7 +36,7 @@ import {
   serviceContainer,
   sharedServiceSpec,
   tenantJobSpec,
-} from "../shared/docker";
+} from "../runtime/docker";
 import { Postgres } from "./postgres";
 
 /** Where Temporal's frontend answers on the platform network: its alias and gRPC port. */
@@ -114,7 +114,7 @@ export interface TemporalSigner {
   token(claims: TemporalClaims): pulumi.Output<string>;
 }
 
-/** The signing key of a Temporal and what it gives (see lib/temporal.ts). */
+/** The signing key of a Temporal and what it gives (see components/data/temporalServer.ts). */
 export function temporalSigner(name: string, parent: pulumi.Resource): TemporalSigner {
   const key = new tls.PrivateKey(
     `${name}-signing-key`,
@@ -164,7 +164,7 @@ export interface TemporalArgs extends SharedServiceArgs {
  * job sets up and upgrades the schema before the server (re)starts: it runs again whenever the
  * admin-tools image (the Temporal version) changes, and the server waits for its success.
  * auto-setup (dev) does the same itself at every start. Every call needs a token this component
- * signs (see lib/temporal.ts): a tenant's gateway holds the tenant's, the platform's jobs their
+ * signs (see components/data/temporalServer.ts): a tenant's gateway holds the tenant's, the platform's jobs their
  * own; the JWKS is served on the data network, the server's own workers use its internal
  * frontend, and cross-namespace commands are off.
  */

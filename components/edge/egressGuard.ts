@@ -1,10 +1,10 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { egressGuardCheck, egressGuardScript } from "../../lib/egress";
-import { healthCheck } from "../../lib/healthchecks";
-import { dockerName } from "../../lib/naming";
-import { PlatformContext } from "../shared/context";
-import { HOST_NETWORK, serviceContainer } from "../shared/docker";
+import { egressGuardCheck, egressGuardScript } from "./egress";
+import { healthCheck } from "../runtime/healthchecks";
+import { dockerName } from "../runtime/naming";
+import { PlatformContext } from "../runtime/context";
+import { HOST_NETWORK, serviceContainer } from "../runtime/docker";
 
 export interface EgressGuardArgs {
   /** The stack this guard belongs to; its chains are named after it. */
@@ -18,7 +18,7 @@ export interface EgressGuardArgs {
 }
 
 /**
- * The host firewall rules that keep tenants off private addresses (see lib/egress.ts), kept in
+ * The host firewall rules that keep tenants off private addresses (see components/edge/egress.ts), kept in
  * place by a small container on the host's network with NET_ADMIN, which applies them at start
  * and again every half minute. Its only input that varies is the pool, so adding a tenant leaves
  * it as it is.

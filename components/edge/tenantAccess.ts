@@ -1,6 +1,6 @@
 import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
-import { accessIncludes, PUBLIC_PATHS } from "../../lib/edge";
+import { accessIncludes, PUBLIC_PATHS } from "./ingress";
 
 export interface TenantAccessArgs {
   /** The Cloudflare account that holds the Zero Trust organisation. */

@@ -1,8 +1,8 @@
 import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { IngressRule, tunnelToken } from "../../lib/edge";
-import { RunConnector, waitFor } from "../shared/context";
+import { IngressRule, tunnelToken } from "./ingress";
+import { RunConnector, waitFor } from "../runtime/context";
 
 /** A public hostname the tunnel routes, with what must exist before it goes public. */
 export interface TunnelHost {

@@ -1,7 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { AlertRule, rulesFile } from "../../lib/alerts";
-import { wgetCheck } from "../../lib/healthchecks";
+import { AlertRule, rulesFile } from "./alerts";
+import { wgetCheck } from "../runtime/healthchecks";
 import {
   alertmanagerConfig,
   alertmanagerScript,
@@ -13,10 +13,10 @@ import {
   RULES_FILE,
   ScrapeTarget,
   TARGETS_DIRECTORY,
-} from "../../lib/monitoring";
-import { dockerName } from "../../lib/naming";
-import { PlatformContext } from "../shared/context";
-import { dataVolume, secretEnv, serviceContainer, stackNetwork } from "../shared/docker";
+} from "./prometheus";
+import { dockerName } from "../runtime/naming";
+import { PlatformContext } from "../runtime/context";
+import { dataVolume, secretEnv, serviceContainer, stackNetwork } from "../runtime/docker";
 
 /** One service of the monitoring stack: its image id and memory limit. */
 interface Part {

@@ -1,12 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
-import {
-  METRICS_PORTS,
-  TARGETS_DIRECTORY,
-  targetFileScript,
-  tenantTargetFile,
-} from "../../lib/monitoring";
-import { PlatformContext } from "../shared/context";
-import { jobSucceeded, scriptJob, tenantJobSpec } from "../shared/docker";
+import { METRICS_PORTS, TARGETS_DIRECTORY, targetFileScript, tenantTargetFile } from "./prometheus";
+import { PlatformContext } from "../runtime/context";
+import { jobSucceeded, scriptJob, tenantJobSpec } from "../runtime/docker";
 import { Monitoring } from "./monitoring";
 
 export interface TenantTargetsArgs {
@@ -24,7 +19,7 @@ export interface TenantTargetsArgs {
 
 /**
  * A tenant's target file, written by a job of its own into the stack's targets volume: what
- * Prometheus scrapes of the tenant, labelled with its id (see lib/monitoring.ts). The job runs
+ * Prometheus scrapes of the tenant, labelled with its id (see components/monitoring/prometheus.ts). The job runs
  * again whenever the file's content changes (a release's new front, offboarding), and nothing of
  * Prometheus changes with it.
  */

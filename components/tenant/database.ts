@@ -1,16 +1,16 @@
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
-import { BackupGrantsEnv, backupGrantsScript } from "../../lib/backup";
-import { tenantSqlName } from "../../lib/naming";
-import { OwnerCheckEnv, ownerCheckScript } from "../../lib/postgres";
-import { postgresUrl } from "../../lib/urls";
+import { BackupGrantsEnv, backupGrantsScript } from "../data/backupScripts";
+import { tenantSqlName } from "../runtime/naming";
+import { OwnerCheckEnv, ownerCheckScript } from "../data/postgresServer";
+import { postgresUrl } from "../runtime/urls";
 import {
   dataOptions,
   PlatformContext,
   PostgresServer,
   RunScript,
   waitFor,
-} from "../shared/context";
+} from "../runtime/context";
 
 export interface DatabaseArgs {
   /** The stack's environment: production keeps the database. */

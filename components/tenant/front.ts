@@ -7,11 +7,11 @@ import {
   relayHealthCheck,
   ServingUpstream,
   servingRelays,
-} from "../../lib/gateway";
-import { tenantAlias, tenantDockerName } from "../../lib/naming";
-import { httpUrl } from "../../lib/urls";
-import { PlatformContext } from "../shared/context";
-import { blueGreenContainer, jobSucceeded, scriptJob, tenantJobSpec } from "../shared/docker";
+} from "../runtime/haproxy";
+import { tenantAlias, tenantDockerName } from "../runtime/naming";
+import { httpUrl } from "../runtime/urls";
+import { PlatformContext } from "../runtime/context";
+import { blueGreenContainer, jobSucceeded, scriptJob, tenantJobSpec } from "../runtime/docker";
 
 /** One serving role of the release the front is made for. */
 export interface FrontUpstream extends Omit<ServingUpstream, "host"> {
@@ -38,7 +38,7 @@ export interface FrontArgs {
 /**
  * Where the tunnel reaches one release of a tenant's api and dashboard: HAProxy answering
  * `<tenant>-front-<tag>`, relaying each role's port to that release's alias on the tenant's
- * network (see lib/gateway.ts). A new release of either role gives the front another tag, so
+ * network (see components/runtime/haproxy.ts). A new release of either role gives the front another tag, so
  * each release has its own front:
  * - it starts once the release's containers are healthy, and reports healthy only while each of
  *   them answers its health path through it;

@@ -6,10 +6,10 @@ import {
   relayHealthCheck,
   SharedEndpoint,
   sharedRelays,
-} from "../../lib/gateway";
-import { tenantDockerName } from "../../lib/naming";
-import { PlatformContext } from "../shared/context";
-import { blueGreenContainer, secretEnv } from "../shared/docker";
+} from "../runtime/haproxy";
+import { tenantDockerName } from "../runtime/naming";
+import { PlatformContext } from "../runtime/context";
+import { blueGreenContainer, secretEnv } from "../runtime/docker";
 
 export interface GatewayArgs {
   /** The stack's context; its network is the data network, where the shared services are. */
@@ -31,7 +31,7 @@ export interface GatewayArgs {
 
 /**
  * A tenant's way to the shared services: HAProxy relaying fixed ports from the tenant's network
- * to the data network (see lib/gateway.ts). The tenant's containers find the shared services here
+ * to the data network (see components/runtime/haproxy.ts). The tenant's containers find the shared services here
  * under the names they always used. Adding a tenant adds a gateway and touches no shared
  * container (a container's networks are ForceNew in the docker provider). Replaced blue/green:
  * while two gateways answer the same names new connections go through either; the old one, once

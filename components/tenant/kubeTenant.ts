@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { bootstrapOnceScript } from "../../dittofeed/bootstrap";
+import { bootstrapOnceScript } from "../app/bootstrap";
 import {
   APP_PORTS,
   appEnvironment,
@@ -13,10 +13,10 @@ import {
   roleEnvironment,
   SCHEMA_SCRIPT,
   SERVING_ROLES,
-} from "../../dittofeed/contract";
-import { tenantAccessScript } from "../../lib/clickhouse";
-import { Environment } from "../../lib/environments";
-import { nodeTcpConnect } from "../../lib/healthchecks";
+} from "../app/contract";
+import { tenantAccessScript } from "../data/clickhouseServer";
+import { Environment } from "../runtime/environments";
+import { nodeTcpConnect } from "../runtime/healthchecks";
 import {
   ClusterRanges,
   execProbe,
@@ -27,14 +27,14 @@ import {
   tenantLimitRange,
   tenantPolicies,
   tenantQuota,
-} from "../../lib/kubernetes";
-import { tenantSqlName } from "../../lib/naming";
+} from "../runtime/kubeSpecs";
+import { tenantSqlName } from "../runtime/naming";
 import {
   namespaceAdminClaims,
   tenantClaims,
   TemporalClaims,
   tenantNamespace,
-} from "../../lib/temporal";
+} from "../data/temporalServer";
 import { TenantAccess, TenantAccessArgs } from "../edge/tenantAccess";
 import {
   DependsOn,
@@ -44,7 +44,7 @@ import {
   ScriptSpec,
   secretOrGenerated,
   waitFor,
-} from "../shared/context";
+} from "../runtime/context";
 import {
   deployment,
   envSecret,
@@ -55,7 +55,7 @@ import {
   scriptRunner,
   temporalProxy,
   service,
-} from "../shared/kubernetes";
+} from "../runtime/kubernetes";
 import { Database } from "./database";
 import { Namespace, TemporalServer } from "./namespace";
 import { RedisServer, RedisUser } from "./redisUser";
@@ -337,7 +337,7 @@ export class KubeTenant extends pulumi.ComponentResource {
       { parent: this, dependsOn: sharedReady },
     );
     const prerequisites = [database.database, database.revokePublic, ...policies];
-    // Once per workspace, decided by the tenant's database (see dittofeed/bootstrap.ts).
+    // Once per workspace, decided by the tenant's database (see components/app/bootstrap.ts).
     const bootstrap = step(
       "bootstrap",
       {

@@ -1,13 +1,13 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { bootstrapOnceScript } from "../../dittofeed/bootstrap";
-import { AdminStep, SCHEMA_SCRIPT } from "../../dittofeed/contract";
-import { UpgradeStep } from "../../dittofeed/releases";
+import { bootstrapOnceScript } from "../app/bootstrap";
+import { AdminStep, SCHEMA_SCRIPT } from "../app/contract";
+import { UpgradeStep } from "../app/releases";
 import { Backup } from "../data/backup";
 import { ClickHouse } from "../data/clickhouse";
-import { tenantAccessScript } from "../../lib/clickhouse";
-import { JOB_MINUTES, PlatformContext, waitFor } from "../shared/context";
-import { jobSucceeded, scriptJob, secretEnv, tenantJobSpec } from "../shared/docker";
+import { tenantAccessScript } from "../data/clickhouseServer";
+import { JOB_MINUTES, PlatformContext, waitFor } from "../runtime/context";
+import { jobSucceeded, scriptJob, secretEnv, tenantJobSpec } from "../runtime/docker";
 import { installedVersion, UpgradeSteps } from "./upgrade";
 
 export interface MigrationArgs {
@@ -141,7 +141,7 @@ export class Migration extends pulumi.ComponentResource {
       [clickhouse.password, args.clickhouseAccess.password],
     );
 
-    // Once per workspace, decided by the tenant's database (see dittofeed/bootstrap.ts): a later
+    // Once per workspace, decided by the tenant's database (see components/app/bootstrap.ts): a later
     // run of the job (a new version, a rotated password, a pruned container) skips the bootstrap,
     // and a renamed workspace fails it. The label keeps the release the tenant was installed at:
     // ignored changes keep their stored value, even when the job is replaced.

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
-import { DEFAULT_TASK_QUEUE, namespaceScript, NamespaceJobEnv } from "../../lib/temporal";
-import { RunScript } from "../shared/context";
+import { DEFAULT_TASK_QUEUE, namespaceScript, NamespaceJobEnv } from "../data/temporalServer";
+import { RunScript } from "../runtime/context";
 
 /** A Temporal frontend, whoever runs it, and an image whose `tctl` matches its version. */
 export interface TemporalServer {

@@ -1,19 +1,19 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as postgresql from "@pulumi/postgresql";
-import { lockUserScript } from "../../lib/clickhouse";
-import { EndSessionsEnv, endSessionsScript } from "../../lib/postgres";
+import { lockUserScript } from "../data/clickhouseServer";
+import { EndSessionsEnv, endSessionsScript } from "../data/postgresServer";
 import {
   DeprecateNamespaceEnv,
   deprecateNamespaceScript,
   namespaceAdminClaims,
-} from "../../lib/temporal";
+} from "../data/temporalServer";
 import { Backup } from "../data/backup";
 import { ClickHouse } from "../data/clickhouse";
 import { Postgres } from "../data/postgres";
 import { Temporal } from "../data/temporal";
-import { PlatformContext, waitFor } from "../shared/context";
-import { jobSucceeded, scriptJob, secretEnv, tenantJobSpec } from "../shared/docker";
+import { PlatformContext, waitFor } from "../runtime/context";
+import { jobSucceeded, scriptJob, secretEnv, tenantJobSpec } from "../runtime/docker";
 
 export interface OffboardingArgs {
   /**

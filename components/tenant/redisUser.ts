@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
-import { redisUserOf, RedisUserJobEnv, redisUserScript } from "../../lib/redis";
-import { redisUrl } from "../../lib/urls";
-import { RunScript, secretOrGenerated } from "../shared/context";
+import { redisUserOf, RedisUserJobEnv, redisUserScript } from "../data/redisServer";
+import { redisUrl } from "../runtime/urls";
+import { RunScript, secretOrGenerated } from "../runtime/context";
 
 /** A Redis server with ACLs, whoever runs it. */
 export interface RedisServer {
@@ -25,7 +25,7 @@ export interface RedisUserArgs {
 
 /**
  * A tenant's own Redis user, `<tenant>`, confined to keys and channels under `<tenant>:` (see
- * lib/redis.ts), set and saved to Redis's aclfile by a one-shot job, so that adding a tenant
+ * components/data/redisServer.ts), set and saved to Redis's aclfile by a one-shot job, so that adding a tenant
  * leaves the Redis container as it was. Dittofeed v0.23.0 does not use Redis; the user is for
  * what later releases or extensions put there, and no tenant ever holds the `default` password.
  */

@@ -7,10 +7,10 @@ import {
   consumerEnvironment,
   dittofeedHealthPath,
   SERVING_ROLES,
-} from "../../dittofeed/contract";
-import { UpgradeStep } from "../../dittofeed/releases";
-import { tenantSqlName } from "../../lib/naming";
-import { namespaceAdminClaims, tenantClaims, tenantNamespace } from "../../lib/temporal";
+} from "../app/contract";
+import { UpgradeStep } from "../app/releases";
+import { tenantSqlName } from "../runtime/naming";
+import { namespaceAdminClaims, tenantClaims, tenantNamespace } from "../data/temporalServer";
 import { DittofeedService } from "../app/dittofeedService";
 import { Backup } from "../data/backup";
 import { ClickHouse } from "../data/clickhouse";
@@ -20,8 +20,8 @@ import { Temporal } from "../data/temporal";
 import { Monitoring } from "../monitoring/monitoring";
 import { TenantTargets } from "../monitoring/tenantTargets";
 import { TenantAccess, TenantAccessArgs } from "../edge/tenantAccess";
-import { keyOrGenerated, PlatformContext, secretOrGenerated, waitFor } from "../shared/context";
-import { envList, LoopbackPort, tenantNetwork, tenantScriptRunner } from "../shared/docker";
+import { keyOrGenerated, PlatformContext, secretOrGenerated, waitFor } from "../runtime/context";
+import { envList, LoopbackPort, tenantNetwork, tenantScriptRunner } from "../runtime/docker";
 import { Database } from "./database";
 import { Offboarding } from "./offboarding";
 import { Front } from "./front";

@@ -1,9 +1,9 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { compareVersions, FIRST_SUPPORTED_VERSION, UpgradeStep } from "../../dittofeed/releases";
-import { LABELS } from "../../lib/labels";
-import { JOB_MINUTES, PlatformContext, waitFor } from "../shared/context";
-import { jobSucceeded, scriptJob, tenantJobSpec } from "../shared/docker";
+import { compareVersions, FIRST_SUPPORTED_VERSION, UpgradeStep } from "../app/releases";
+import { LABELS } from "../runtime/labels";
+import { JOB_MINUTES, PlatformContext, waitFor } from "../runtime/context";
+import { jobSucceeded, scriptJob, tenantJobSpec } from "../runtime/docker";
 
 /** What a tenant's upgrade steps of one phase run with. */
 export interface UpgradeStepsArgs {

@@ -1,10 +1,10 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { DEFAULT_TASK_QUEUE, workerCheckScript, WorkerCheckEnv } from "../../lib/temporal";
+import { DEFAULT_TASK_QUEUE, workerCheckScript, WorkerCheckEnv } from "../data/temporalServer";
 import { DittofeedService } from "../app/dittofeedService";
 import { Temporal } from "../data/temporal";
-import { JOB_MINUTES, PlatformContext } from "../shared/context";
-import { jobSucceeded, scriptJob, secretEnv } from "../shared/docker";
+import { JOB_MINUTES, PlatformContext } from "../runtime/context";
+import { jobSucceeded, scriptJob, secretEnv } from "../runtime/docker";
 
 export interface WorkerCheckArgs {
   /** The tenant's context: its jobs run on its own network. */

@@ -3,8 +3,8 @@ import { randomBytes } from "node:crypto";
 import { diffPlans, PlanDiff, ResourceRef } from "../plan/diff";
 import { buildPlan, Plan, tenantsOf } from "../plan/plan";
 import { PROJECT_ROOT, runProgram, RunOptions, stackFileConfig } from "../engine/runner";
-import { DEFAULT_DITTOFEED_VERSION } from "../../config";
-import { stackFilePath } from "../../config/stackFile";
+import { DEFAULT_DITTOFEED_VERSION } from "../../stacks/config";
+import { stackFilePath } from "../../stacks/config/stackFile";
 import { classesOf, ResourceClass } from "./analysis";
 
 /** The stacks whose committed files the scenarios edit: the two with a tunnel. */

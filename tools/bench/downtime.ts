@@ -14,7 +14,7 @@ import {
   stackFileConfig,
   withCheckout,
 } from "../engine/runner";
-import { stackFilePath } from "../../config/stackFile";
+import { stackFilePath } from "../../stacks/config/stackFile";
 import { BLAST_STACKS, nextPatchRelease } from "./blast";
 
 /** The last commit before blue/green releases: what "before" measures. */

@@ -1,7 +1,7 @@
 /** Stacks of any size for the benchmark: production's settings with generated tenants. */
-import { stackFilePath } from "../../config/stackFile";
-import { BACKUP_CONNECTION_LIMIT, connectionsNeeded } from "../../lib/postgres";
-import { TEMPORAL_CONNECTION_LIMIT } from "../../lib/temporal";
+import { stackFilePath } from "../../stacks/config/stackFile";
+import { BACKUP_CONNECTION_LIMIT, connectionsNeeded } from "../../components/data/postgresServer";
+import { TEMPORAL_CONNECTION_LIMIT } from "../../components/data/temporalServer";
 import { PROJECT_ROOT, RunOptions, stackFileConfig } from "../engine/runner";
 
 /** The runtimes the benchmark measures. */

@@ -1,8 +1,8 @@
-/** A stack's Grafana dashboards (lib/dashboards.ts), by file name: the platform's and each serving tenant's. */
-import { parsePlatformConfig, rawPlatformConfig } from "../../config";
-import { stackFilePath } from "../../config/stackFile";
-import { Dashboard, platformDashboard, tenantDashboard } from "../../lib/dashboards";
-import { tenantNamespace } from "../../lib/temporal";
+/** A stack's Grafana dashboards (tools/dashboards/panels.ts), by file name: the platform's and each serving tenant's. */
+import { parsePlatformConfig, rawPlatformConfig } from "../../stacks/config";
+import { stackFilePath } from "../../stacks/config/stackFile";
+import { Dashboard, platformDashboard, tenantDashboard } from "./panels";
+import { tenantNamespace } from "../../components/data/temporalServer";
 import { PROJECT_ROOT, stackFileConfig } from "../engine/runner";
 
 export function stackDashboards(stack: string, root = PROJECT_ROOT): Record<string, Dashboard> {

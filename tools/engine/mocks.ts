@@ -97,7 +97,7 @@ function keyPairOf(name: string, bits: number): KeyPair {
 
 /**
  * The providers' stand-ins. `previousOutputs` are what a stack reading its own last deploy
- * (platform/previous.ts) finds there: the outputs of a simulated previous run.
+ * (stacks/previous.ts) finds there: the outputs of a simulated previous run.
  */
 export function mocks(
   jobs: Record<string, JobOutcome>,

@@ -8,9 +8,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
-import { loadPlatformConfig } from "../../config";
-import { readStackFile, stackFilePath } from "../../config/stackFile";
-import { createPlatform, previousPlacement, stackExports } from "../../platform";
+import { loadPlatformConfig } from "../../stacks/config";
+import { readStackFile, stackFilePath } from "../../stacks/config/stackFile";
+import { createPlatform, previousPlacement, stackExports } from "../../stacks";
 import { JobOutcome, mocks } from "./mocks";
 
 // Internal to the SDK (absent from its .d.ts), but it is the one way to know that every

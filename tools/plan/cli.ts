@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { parseOptions, runCommand, UsageError } from "../engine/cli";
 import { checkPolicies, mandatoryViolations, renderPolicyMarkdown } from "./policies";
-import { stackFilePath } from "../../config/stackFile";
+import { stackFilePath } from "../../stacks/config/stackFile";
 import { diffPlans, renderDiffJson, renderDiffMarkdown } from "./diff";
 import { buildPlan, Plan, renderPlanJson, renderPlanMarkdown } from "./plan";
 import {
@@ -61,7 +61,7 @@ export async function planCheckout(
   options: {
     configFile?: string;
     digestKey?: string;
-    /** The stack's outputs at its last deploy (see lib/placement.ts). @default none */
+    /** The stack's outputs at its last deploy (see stacks/config/placement.ts). @default none */
     previousOutputs?: Record<string, unknown>;
     /** What a `secure:` value of the config file holds. @default a placeholder */
     decrypt?: (ciphertext: string) => string;

@@ -1,5 +1,5 @@
 /** The difference between two plans, resource by resource, with what the engine would do to each. */
-import { parsePlacement, PLACEMENT_OUTPUT } from "../../lib/placement";
+import { parsePlacement, PLACEMENT_OUTPUT } from "../../stacks/config/placement";
 import { Json, Plan, PlannedResource, shortType } from "./plan";
 import { moves } from "./moves";
 import { ChangeKind, changeKind, strongest, under } from "./replacement";
@@ -72,7 +72,7 @@ export interface PlanDiff {
   moved: (ResourceRef & { from: string; to: string })[];
   changed: ResourceChange[];
   /**
-   * What the stack's `placement` output decides (lib/placement.ts), with `base`'s as the last
+   * What the stack's `placement` output decides (stacks/config/placement.ts), with `base`'s as the last
    * deploy: each tenant whose slot is new or moved, and the ids the stack has removed.
    */
   placement: { slots: string[]; removed: string[]; firstRecorded: boolean };

@@ -1,7 +1,7 @@
 /** The policy pack's rules run on recorded registrations, where retention and secrecy are known too. */
 import { isSecret } from "../engine/mocks";
 import { Registration } from "../engine/runner";
-import { CheckedResource, Rule, RULES, Violation } from "../../policy/rules";
+import { CheckedResource, Rule, RULES, Violation } from "../policy/rules";
 
 /** A registration as the rules see it, with what only the program knows: retention, secrecy. */
 export function fromRegistration(r: Registration): CheckedResource {

@@ -1,10 +1,10 @@
 /** `npm run restore`: one database of a backup set back into a stack's Postgres (see ./restore). */
 import * as fs from "node:fs";
 import { parseOptions, runCommand, UsageError } from "../engine/cli";
-import { DEFAULT_ADMIN_PORT } from "../../config/schema";
-import { rawPlatformConfig } from "../../config";
-import { readStackFile, stackFilePath } from "../../config/stackFile";
-import { tenantSqlName } from "../../lib/naming";
+import { DEFAULT_ADMIN_PORT } from "../../stacks/config/schema";
+import { rawPlatformConfig } from "../../stacks/config";
+import { readStackFile, stackFilePath } from "../../stacks/config/stackFile";
+import { tenantSqlName } from "../../components/runtime/naming";
 import { PROJECT_ROOT } from "../engine/runner";
 import { restore } from "./restore";
 

@@ -1,5 +1,5 @@
 /**
- * Restores one database of a backup set (see lib/backup.ts) into the stack's Postgres, from the
+ * Restores one database of a backup set (see components/data/backupScripts.ts) into the stack's Postgres, from the
  * machine that holds the backups' private key: the host never can, as it has only the public half.
  *
  * It never writes into a live database. It restores into a new one, `<into>_restoring`, and only
@@ -13,8 +13,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import pg from "pg";
-import { BACKUP_ROLE, backupGrantsSql } from "../../lib/backup";
-import { SUPERUSER_SESSION } from "../../lib/postgres";
+import { BACKUP_ROLE, backupGrantsSql } from "../../components/data/backupScripts";
+import { SUPERUSER_SESSION } from "../../components/data/postgresServer";
 
 /** Postgres's longest identifier (NAMEDATALEN - 1). */
 const MAX_IDENTIFIER = 63;

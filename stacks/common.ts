@@ -1,0 +1,149 @@
+/**
+ * What every runtime's composition shares: where tenants are reached and how the tunnel routes
+ * them (pure, checked before anything is registered), and the shape of the stack's outputs.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { configError, PlatformConfig, TenantConfig } from "./config";
+import { IngressRule, ingressRules } from "../components/edge/ingress";
+import { stackEnvironmentProblem } from "../components/runtime/environments";
+import { AppUrlOf, TenantSite, tenantSite } from "./sites";
+
+/** The Cloudflare side of a stack that has a tunnel. */
+export interface Edge {
+  accountId: string;
+  zoneId: string;
+  teamName?: string;
+}
+
+/** A tenant with where it is reached: the one place both are read from. */
+export interface SitedTenant {
+  tenant: TenantConfig;
+  site: TenantSite;
+}
+
+/**
+ * The stack's ingress document with each tenant's audience still referenced by tenant id.
+ * Building it checks it: a document that would misroute a request throws here.
+ */
+export function ingressDocument(
+  edge: Edge,
+  tenants: readonly SitedTenant[],
+): IngressRule<string>[] {
+  const routes = tenants.flatMap(({ tenant, site }) =>
+    site.route ? [{ ...site.route, audTag: tenant.id }] : [],
+  );
+  return ingressRules(routes, edge.teamName);
+}
+
+/**
+ * The stack's edge, its tenants where they are reached, and its ingress document, built and
+ * checked before anything is registered: a config whose environment the stack's name contradicts,
+ * or a document that would misroute, creates nothing.
+ */
+export function plannedStack(config: PlatformConfig, stack: string, appUrlOf: AppUrlOf) {
+  // Config checks this when it knows the stack; a caller that parsed config without it is
+  // checked here.
+  const environmentProblem = stackEnvironmentProblem(stack, config.environment);
+  if (environmentProblem) {
+    throw configError(config, [{ path: ["environment"], message: environmentProblem }]);
+  }
+  const edge: Edge | undefined = config.domain ? config.cloudflare : undefined;
+  const sited: SitedTenant[] = config.tenants.map((tenant) => ({
+    tenant,
+    site: tenantSite(config, tenant, appUrlOf),
+  }));
+  const ingress = edge && ingressDocument(edge, sited);
+  return { edge, sited, ingress };
+}
+
+export interface TenantOutputs {
+  workspaceName: string;
+  /** The origin the tenant's people open. */
+  url: string;
+  /** The dashboard's address. */
+  dashboardUrl: string;
+  /** Where the API (and public event ingestion under `/api/public`) answers. */
+  apiUrl: string;
+  /** Whether anything outside the platform (its Docker networks, its cluster) reaches it. */
+  reachable: boolean;
+  /**
+   * True once the tenant's release is deployed and, behind a tunnel, the connector routes to it;
+   * the update fails otherwise. On Docker: every worker polls the tenant's task queue and the
+   * release's post-upgrade steps succeeded. On Kubernetes: every Deployment has rolled out.
+   */
+  deployed: pulumi.Output<boolean>;
+}
+
+export interface Platform {
+  tenants: Record<string, TenantOutputs>;
+  /** Connection details for operators, and each tenant's `SECRET_KEY`, which a restore needs (secret). */
+  connections: pulumi.Output<{
+    postgresAdmin: { host: string; port: number; user: string; password: string };
+    tenants: Record<string, { databaseUrl: string; secretKey: string }>;
+  }>;
+  /** Where backups go and how often, when the stack backs up. */
+  backups?: {
+    location: pulumi.Output<string>;
+    intervalHours: number;
+    retentionDays: number;
+    /** The Docker label that finds the service (`docker ps --filter label=...`), whose health says whether the last set is recent. */
+    service: string;
+  };
+  /** Where Prometheus and Alertmanager answer on the Docker host's loopback, when it is monitored. */
+  monitoring?: { prometheus: string; alertmanager: string };
+}
+
+/** A tenant's outputs, once `deployed` (its runtime's) and the tunnel's routes resolve. */
+function tenantOutputs(
+  { tenant, site }: SitedTenant,
+  deployed: pulumi.Output<pulumi.Resource[]>,
+  routesApplied?: pulumi.Output<pulumi.Resource[]>,
+): TenantOutputs {
+  return {
+    workspaceName: tenant.workspaceName,
+    url: site.endpoints.dashboardUrl,
+    dashboardUrl: `${site.endpoints.dashboardUrl}/dashboard`,
+    apiUrl: `${site.endpoints.apiBaseUrl}/api`,
+    reachable: site.reachable,
+    deployed: pulumi.all([deployed, routesApplied ?? []]).apply(() => true),
+  };
+}
+
+/** What each runtime's tenant gives the stack's outputs. */
+interface TenantStamp {
+  /** Resolves once the tenant's release is deployed (see `TenantOutputs.deployed`). */
+  deployed: pulumi.Output<pulumi.Resource[]>;
+  databaseUrl: pulumi.Output<string>;
+  secretKey: pulumi.Output<string>;
+}
+
+/**
+ * The stack's `tenants` and `connections` outputs, whatever the runtime: each tenant's addresses
+ * and whether it is deployed (once the tunnel's routes apply, when there is a tunnel), and the
+ * admin endpoint with each tenant's `DATABASE_URL` and `SECRET_KEY` (secret).
+ */
+export function stackOutputs(
+  tenants: readonly (SitedTenant & { stamp: TenantStamp })[],
+  routesApplied: pulumi.Output<pulumi.Resource[]> | undefined,
+  postgresAdmin: { host: string; port: number; user: string; password: pulumi.Output<string> },
+): Pick<Platform, "tenants" | "connections"> {
+  return {
+    tenants: Object.fromEntries(
+      tenants.map((entry) => [
+        entry.tenant.id,
+        tenantOutputs(entry, entry.stamp.deployed, routesApplied),
+      ]),
+    ),
+    connections: pulumi.secret(
+      pulumi.output({
+        postgresAdmin,
+        tenants: Object.fromEntries(
+          tenants.map(({ tenant, stamp }) => [
+            tenant.id,
+            { databaseUrl: stamp.databaseUrl, secretKey: stamp.secretKey },
+          ]),
+        ),
+      }),
+    ),
+  };
+}

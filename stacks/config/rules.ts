@@ -1,0 +1,751 @@
+/**
+ * Cross-field rules that a per-field schema cannot express. They read the raw input
+ * defensively, so they are reported together with per-field problems rather than after those
+ * are fixed.
+ */
+import mailProviders from "email-providers/all.json";
+import { stackEnvironmentProblem } from "../../components/runtime/environments";
+import { imageParts } from "../../components/runtime/images";
+import {
+  DEFAULT_NETWORK_POOL,
+  DEV_PORT_LAST,
+  devPortsOf,
+  overlaps,
+  parsePool,
+  poolProblem,
+  slotCount,
+} from "../../components/runtime/network";
+import {
+  KUBE_TENANT_ID_MAX,
+  RESERVED_SCOPES,
+  stackNamespaceProblem,
+  tenantNamespaceProblem,
+} from "../../components/runtime/kubeSpecs";
+import { isAutoSetupImage, tenantNamespace } from "../../components/data/temporalServer";
+import { publicHostname } from "../../components/runtime/urls";
+import {
+  BACKUP_CONNECTION_LIMIT,
+  connectionBudgetProblem,
+} from "../../components/data/postgresServer";
+import { TEMPORAL_CONNECTION_LIMIT } from "../../components/data/temporalServer";
+import { continuityProblems, Placement, placeSlots } from "./placement";
+import { keyPath, Problem, valueAt } from "./errors";
+import {
+  PlatformConfig,
+  DEFAULT_ADMIN_PORT,
+  DEFAULT_MONITORING_PORTS,
+  defaultTemporalImage,
+  hostLabel,
+  NAMESPACE,
+  TEMPORAL_IMAGES,
+} from "./schema";
+
+/** Another stack of this project, as its committed `Pulumi.<stack>.yaml` declares it. */
+export interface OtherStack {
+  stack: string;
+  /** Its `platform:*` values, keys without the namespace. */
+  raw: Record<string, unknown>;
+  /** Its `docker:host`; unset means the engine of the machine running Pulumi. */
+  dockerHost?: string;
+}
+
+/** What config is checked against besides its own values. */
+export interface ConfigSurroundings {
+  /** The committed stack files of the project, except this stack's. @default none */
+  otherStacks?: readonly OtherStack[];
+  /** The stack's name, which binds its environment when it names one. @default not checked */
+  stack?: string;
+  /** The stack's `docker:host`. @default the local engine */
+  dockerHost?: string;
+  /** The top-level `platform:` keys Pulumi holds as secrets; errors never show their values. @default none */
+  secretKeys?: readonly string[];
+  /** What the stack's last deploy held (see stacks/config/placement.ts). @default none: a first deploy */
+  previous?: Placement;
+  /**
+   * Paths of the values under `platform:secrets` the stack holds in plain text: in its stack
+   * file, not `secure:`; or the whole key, where Pulumi does not hold it as a secret. @default none
+   */
+  plainTextSecrets?: readonly PropertyKey[][];
+}
+
+function record(value: unknown): Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : {};
+}
+
+function list(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [];
+}
+
+/** The public hostnames a raw config routes through a tunnel, to the tenant index that owns each. */
+function routedHostnames(raw: Record<string, unknown>): Map<string, number> {
+  const hosts = new Map<string, number>();
+  const domain = raw.domain;
+  if (raw.cloudflare === undefined || typeof domain !== "string") return hosts;
+  list(raw.tenants)
+    .map(record)
+    .forEach((tenant, index) =>
+      hosts.set(publicHostname(String(hostLabel(tenant)), domain), index),
+    );
+  return hosts;
+}
+
+/**
+ * Two stacks routing one hostname would fight over its DNS record and Access application: each
+ * `pulumi up` would take them from the other. Only committed stacks can be checked.
+ */
+function collisionProblems(raw: Record<string, unknown>, others: readonly OtherStack[]): Problem[] {
+  const tenants = list(raw.tenants).map(record);
+  const ours = routedHostnames(raw);
+  return others.flatMap((other) => {
+    const theirs = routedHostnames(other.raw);
+    return [...ours]
+      .filter(([host]) => theirs.has(host))
+      .map(([host, index]) => ({
+        path: ["tenants", index, tenants[index].hostname === undefined ? "id" : "hostname"],
+        message: `${host} is also routed by stack ${other.stack} (Pulumi.${other.stack}.yaml): both would claim its DNS record and Access application; give one of them another hostname`,
+      }));
+  });
+}
+
+/**
+ * Public mail providers that email-providers 2.27.0 lacks: Fastmail, Tuta, DuckDuckGo's
+ * forwarding, GMX Switzerland, Posteo, Zoho Mail, StartMail, Disroot, Riseup. A test fails once
+ * the package lists one of them, so this stays what the maintained list does not cover.
+ */
+export const MISSING_UPSTREAM = [
+  "disroot.org",
+  "gmx.ch",
+  "duck.com",
+  "fastmail.com",
+  "keemail.me",
+  "posteo.de",
+  "posteo.net",
+  "riseup.net",
+  "startmail.com",
+  "tuta.com",
+  "tuta.io",
+  "tutamail.com",
+  "tutanota.com",
+  "tutanota.de",
+  "zohomail.com",
+  "zohomail.eu",
+] as const;
+
+/**
+ * Mail providers where anyone can open an address: allowing such a domain through Access lets
+ * everyone in, and an exposed tenant's every request is an admin's (anonymous auth). The list is
+ * derhuerst/email-providers' `all.json` (8,760 domains, country variants included, republished
+ * monthly), with {@link MISSING_UPSTREAM}.
+ */
+const PUBLIC_EMAIL_DOMAINS: ReadonlySet<string> = new Set([...mailProviders, ...MISSING_UPSTREAM]);
+
+function publicDomainProblems(tenant: Record<string, unknown>, index: number): Problem[] {
+  if (tenant.allowPublicEmailDomains === true) return [];
+  return list(tenant.accessEmailDomains).flatMap((domain, at) =>
+    typeof domain === "string" && PUBLIC_EMAIL_DOMAINS.has(domain)
+      ? [
+          {
+            path: ["tenants", index, "accessEmailDomains", at],
+            message:
+              "is a public mail provider: anyone can open an address there and would administer this tenant; list people in accessEmails, or set allowPublicEmailDomains: true if you truly mean everyone",
+          },
+        ]
+      : [],
+  );
+}
+
+function tenantProblems(raw: Record<string, unknown>): {
+  problems: Problem[];
+  ids: Set<unknown>;
+} {
+  const problems: Problem[] = [];
+  const cloudflare = raw.cloudflare !== undefined;
+  const seenIds = new Map<unknown, number>();
+  const seenHosts = new Map<unknown, number>();
+  list(raw.tenants)
+    .map(record)
+    .forEach((tenant, index) => {
+      problems.push(...publicDomainProblems(tenant, index));
+      const firstId = seenIds.get(tenant.id);
+      if (firstId !== undefined) {
+        problems.push({
+          path: ["tenants", index, "id"],
+          message: `duplicates tenants[${firstId}].id`,
+        });
+      } else seenIds.set(tenant.id, index);
+      const host = hostLabel(tenant);
+      const firstHost = seenHosts.get(host);
+      if (firstHost !== undefined) {
+        problems.push({
+          path: ["tenants", index, tenant.hostname === undefined ? "id" : "hostname"],
+          message: `hostname ${JSON.stringify(host)} is already used by tenants[${firstHost}]`,
+        });
+      } else seenHosts.set(host, index);
+      if (
+        cloudflare &&
+        tenant.offboarded !== true &&
+        list(tenant.accessEmails).length + list(tenant.accessEmailDomains).length === 0
+      ) {
+        problems.push({
+          path: ["tenants", index, "accessEmails"],
+          message:
+            "must list who may sign in (accessEmails or accessEmailDomains): the tenant is exposed through the tunnel and Dittofeed's open-source images have no login of their own",
+        });
+      }
+    });
+  return { problems, ids: new Set(seenIds.keys()) };
+}
+
+/** The tenants' slots in the pool, where ids and pool are valid enough to compute them. */
+/** The tenants' slots, by index, and why any cannot be given (see `placeSlots`). */
+function slotsOf(raw: Record<string, unknown>, previous: Placement | undefined) {
+  const pool = poolOf(raw);
+  const slots = new Map<number, number>();
+  if (pool === undefined) return { slots, problems: [] };
+  const tenants = list(raw.tenants).map(record);
+  const valid = tenants.flatMap((t, index) =>
+    typeof t.id === "string"
+      ? [{ index, id: t.id, slot: typeof t.slot === "number" ? t.slot : undefined }]
+      : [],
+  );
+  const placed = placeSlots(valid, slotCount(parsePool(pool)), previous);
+  valid.forEach(({ index }, i) => {
+    const slot = placed.slots[i];
+    if (slot !== undefined) slots.set(index, slot);
+  });
+  const problems: Problem[] = placed.problems.map((p) => ({
+    path: ["tenants", valid[p.index].index, p.key],
+    message: p.message,
+  }));
+  return { slots, problems };
+}
+
+/** The stack's address pool when it is valid. */
+function poolOf(raw: Record<string, unknown>): string | undefined {
+  const pool = record(raw.network).pool ?? DEFAULT_NETWORK_POOL;
+  return typeof pool === "string" && poolProblem(pool) === undefined ? pool : undefined;
+}
+
+/**
+ * What the last deploy held binds this one: a production tenant is not dropped without being
+ * offboarded, and a removed id is not given to a new tenant (see `continuityProblems`).
+ */
+function previousProblems(
+  raw: Record<string, unknown>,
+  previous: Placement | undefined,
+): Problem[] {
+  const tenants = list(raw.tenants)
+    .map(record)
+    .map((t) => ({ id: String(t.id) }));
+  // Offboarding is Docker's: on Kubernetes a tenant is removed after its data is exported by hand.
+  const keepsUnlessOffboarded = raw.environment === "production" && raw.runtime !== "kubernetes";
+  return continuityProblems(tenants, previous, keepsUnlessOffboarded).map((p) => ({
+    path: p.index === undefined ? ["tenants"] : ["tenants", p.index, "id"],
+    message: p.message,
+  }));
+}
+
+/** A loopback port the stack publishes on its Docker host, and the key that decides it. */
+interface PublishedPort {
+  port: unknown;
+  path: PropertyKey[];
+  /** Derived from a tenant's slot, not set in config. */
+  derived: boolean;
+}
+
+/**
+ * Every loopback port the stack publishes: Postgres's admin port, Prometheus's and
+ * Alertmanager's with monitoring, and, in dev, the tenants'.
+ */
+function publishedPorts(
+  raw: Record<string, unknown>,
+  previous: Placement | undefined,
+): PublishedPort[] {
+  const ports: PublishedPort[] = [
+    {
+      port: record(raw.postgres).adminPort ?? DEFAULT_ADMIN_PORT,
+      path: ["postgres", "adminPort"],
+      derived: false,
+    },
+  ];
+  const monitoring = record(raw.monitoring);
+  if (monitoring.enabled === true) {
+    for (const service of ["prometheus", "alertmanager"] as const) {
+      const port = record(monitoring[service]).port ?? DEFAULT_MONITORING_PORTS[service];
+      ports.push({ port, path: ["monitoring", service, "port"], derived: false });
+    }
+  }
+  if (raw.environment !== "dev") return ports;
+  const { slots } = slotsOf(raw, previous);
+  list(raw.tenants)
+    .map(record)
+    .forEach((tenant, index) => {
+      const slot = slots.get(index);
+      const own = record(tenant.devPorts);
+      for (const service of ["api", "dashboard"] as const) {
+        if (own[service] !== undefined) {
+          ports.push({
+            port: own[service],
+            path: ["tenants", index, "devPorts", service],
+            derived: false,
+          });
+        } else if (slot !== undefined) {
+          const key = tenant.slot === undefined ? "id" : "slot";
+          ports.push({
+            port: devPortsOf(slot)[service],
+            path: ["tenants", index, key],
+            derived: true,
+          });
+        }
+      }
+    });
+  return ports;
+}
+
+/** In dev, every published loopback port (tenants' and Postgres's admin port) is taken once. */
+function devPortProblems(raw: Record<string, unknown>, previous: Placement | undefined): Problem[] {
+  const problems: Problem[] = [];
+  const seen = new Map<unknown, PublishedPort>();
+  for (const entry of publishedPorts(raw, previous)) {
+    if (entry.derived && typeof entry.port === "number" && entry.port > DEV_PORT_LAST) {
+      problems.push({
+        path: entry.path,
+        message: `derives dev port ${entry.port} from its slot, beyond ${DEV_PORT_LAST} (Linux's ephemeral ports start above it): set its devPorts, or use a smaller platform:network.pool`,
+      });
+      continue;
+    }
+    const first = seen.get(entry.port);
+    if (first === undefined) {
+      seen.set(entry.port, entry);
+    } else if (!(first.derived && entry.derived)) {
+      // Two derived ports meet only where two slots do, which slotProblems reports.
+      problems.push({
+        path: entry.path,
+        message: `port ${String(entry.port)} is already taken by ${keyPath(first.path)}`,
+      });
+    }
+  }
+  return problems;
+}
+
+/** Whether two stacks' containers run on one Docker engine: the same `docker:host`, or none. */
+function sameHost(ours: string | undefined, theirs: string | undefined): boolean {
+  return (ours ?? "local") === (theirs ?? "local");
+}
+
+/**
+ * Stacks on one Docker host share its loopback ports and its address space: a second stack
+ * publishing the same port fails to start its container, or worse, takes over the first's once it
+ * stops; overlapping subnets make Docker refuse the network.
+ */
+function hostProblems(raw: Record<string, unknown>, surroundings: ConfigSurroundings): Problem[] {
+  // A Kubernetes stack publishes nothing on a Docker host.
+  if (raw.runtime === "kubernetes") return [];
+  const others = (surroundings.otherStacks ?? []).filter(
+    (other) =>
+      other.raw.runtime !== "kubernetes" && sameHost(surroundings.dockerHost, other.dockerHost),
+  );
+  const where = surroundings.dockerHost ?? "this machine's Docker engine";
+  const problems: Problem[] = [];
+  const ours = publishedPorts(raw, surroundings.previous);
+  const ourPool = poolOf(raw);
+  for (const other of others) {
+    const theirs = publishedPorts(other.raw, undefined);
+    for (const { port, path } of ours) {
+      const their = theirs.find((entry) => entry.port === port);
+      if (their === undefined) continue;
+      problems.push({
+        path,
+        message: `port ${String(port)} on ${where} is also published by stack ${other.stack} (Pulumi.${other.stack}.yaml, ${keyPath(their.path)}): choose another`,
+      });
+    }
+    const theirPool = poolOf(other.raw);
+    if (ourPool && theirPool && overlaps(parsePool(ourPool), parsePool(theirPool))) {
+      problems.push({
+        path: ["network", "pool"],
+        message: `overlaps ${theirPool}, the pool of stack ${other.stack} on ${where} (Pulumi.${other.stack}.yaml): Docker refuses overlapping subnets; give each stack on a host its own pool`,
+      });
+    }
+  }
+  return problems;
+}
+
+/**
+ * Temporal's images: staging and production do not run auto-setup, which changes its schema at
+ * every start; and the admin-tools image, whose schema files the schema job applies, is the
+ * server's version (the server refuses to start on an older schema: temporal v1.22.4,
+ * common/persistence/schema/version.go).
+ */
+function temporalProblems(raw: Record<string, unknown>): Problem[] {
+  const temporal = record(raw.temporal);
+  const image = typeof temporal.image === "string" ? temporal.image : undefined;
+  const problems: Problem[] = [];
+  const environment = typeof raw.environment === "string" ? raw.environment : "dev";
+  if (image !== undefined && environment !== "dev" && isAutoSetupImage(image)) {
+    problems.push({
+      path: ["temporal", "image"],
+      message: `must not be auto-setup in ${environment}: it creates or updates its schema at every start and is a development image; use ${TEMPORAL_IMAGES.server} (a job keeps the schema)`,
+    });
+  }
+  const serverImage = image ?? defaultTemporalImage(environment);
+  const server = imageParts(serverImage);
+  const tools = imageParts(
+    typeof temporal.adminToolsImage === "string"
+      ? temporal.adminToolsImage
+      : TEMPORAL_IMAGES.adminTools,
+  );
+  // The release at the head of the tag: admin-tools also publishes longer tags of one release.
+  const release = (tag: string) => /^\d+\.\d+\.\d+/.exec(tag)?.[0] ?? tag;
+  if (!isAutoSetupImage(serverImage) && release(server.tag) !== release(tools.tag)) {
+    problems.push({
+      path: ["temporal", "adminToolsImage"],
+      message: `must be the server's Temporal version (${server.tag || "untagged"}), not ${tools.tag || "untagged"}: the schema job applies its schema files, and the server refuses a schema older than its own`,
+    });
+  }
+  return problems;
+}
+
+/**
+ * The Postgres admin endpoint carries the superuser's password. Over loopback (an SSH forward to
+ * a remote host) nobody else sees it; anywhere else it must be TLS that checks the server's
+ * certificate, or anyone on the path takes the password.
+ */
+function adminEndpointProblems(raw: Record<string, unknown>): Problem[] {
+  const postgres = record(raw.postgres);
+  const host = postgres.adminHost;
+  if (typeof host !== "string" || isLoopback(host)) return [];
+  const sslMode = postgres.adminSslMode ?? "disable";
+  if (sslMode === "verify-ca" || sslMode === "verify-full") return [];
+  return [
+    {
+      path: ["postgres", "adminHost"],
+      message:
+        "is not loopback, so the superuser's password would cross a network: reach the admin port through an SSH forward (ssh -L 15432:127.0.0.1:15432 host) and keep 127.0.0.1, or declare a TLS endpoint with platform:postgres.adminSslMode verify-full (and adminSslRootCert)",
+    },
+  ];
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127(?:\.\d{1,3}){3}$/.test(host);
+}
+
+/**
+ * Names that are not a tenant's to take: DNS labels a zone usually holds already (a tenant `www`
+ * would take over the site's record), and words the platform uses for itself.
+ */
+export const RESERVED_HOSTNAMES = [
+  "autoconfig",
+  "autodiscover",
+  "ftp",
+  "imap",
+  "localhost",
+  "mail",
+  "mx",
+  "ns1",
+  "ns2",
+  "pop",
+  "pop3",
+  "smtp",
+  "webmail",
+  "www",
+] as const;
+
+function reservedProblems(raw: Record<string, unknown>): Problem[] {
+  return list(raw.tenants)
+    .map(record)
+    .flatMap((tenant, index) =>
+      (["id", "hostname"] as const)
+        .filter((key) => (RESERVED_HOSTNAMES as readonly unknown[]).includes(tenant[key]))
+        .map((key) => ({
+          path: ["tenants", index, key],
+          message: `is reserved: a zone usually holds ${String(tenant[key])}.<domain> already, and a tenant there would take over its DNS record`,
+        })),
+    );
+}
+
+/**
+ * Backups leave the host only encrypted, to a key whose private half is not on the host, and
+ * staging and production always back up: there they need that key. R2 is Cloudflare's.
+ */
+function backupProblems(raw: Record<string, unknown>): Problem[] {
+  const backup = record(raw.backup);
+  const problems: Problem[] = [];
+  if (
+    raw.runtime !== "kubernetes" &&
+    (raw.environment === "staging" || raw.environment === "production") &&
+    backup.publicKey === undefined
+  ) {
+    problems.push({
+      path: ["backup", "publicKey"],
+      message: `is required in ${raw.environment}: every backup is encrypted to this OpenPGP public key before it is written. Create a key pair where restores happen (gpg --quick-generate-key 'Backups <ops@example.com>' ed25519 cert never, then gpg --quick-add-key <fingerprint> cv25519 encr never) and set the output of gpg --export --armor <fingerprint> here; the private half never goes on the host`,
+    });
+  }
+  if (backup.r2 !== undefined && raw.cloudflare === undefined) {
+    problems.push({
+      path: ["backup", "r2"],
+      message: "needs platform:cloudflare: the bucket and its token are created in that account",
+    });
+  }
+  return problems;
+}
+
+/**
+ * A retired id stays retired: its ClickHouse database, Temporal namespace and (in production) its
+ * Postgres database may still exist, and a new tenant under that id would inherit them. Every
+ * tenant's Temporal namespace must be its own.
+ */
+function retiredProblems(raw: Record<string, unknown>): Problem[] {
+  const retired = new Set(list(raw.retiredTenants));
+  // Each namespace with the tenant that has it first (a duplicate id is reported as such).
+  const namespaces = new Map<string, { index: number; id: string }>();
+  const problems: Problem[] = [];
+  list(raw.tenants)
+    .map(record)
+    .forEach((tenant, index) => {
+      if (retired.has(tenant.id)) {
+        problems.push({
+          path: ["tenants", index, "id"],
+          message: `is retired (platform:retiredTenants): a tenant removed under this id may have left its ClickHouse database, Temporal namespace and Postgres database behind, which a new tenant would inherit; choose another id`,
+        });
+      }
+      if (typeof tenant.id !== "string") return;
+      const generation =
+        typeof tenant.namespaceGeneration === "number" ? tenant.namespaceGeneration : 1;
+      const namespace = tenantNamespace(tenant.id, generation);
+      const first = namespaces.get(namespace);
+      if (first === undefined) namespaces.set(namespace, { index, id: tenant.id });
+      else if (first.id !== tenant.id) {
+        problems.push({
+          path: ["tenants", index, "namespaceGeneration"],
+          message: `gives Temporal namespace ${JSON.stringify(namespace)}, which is tenants[${first.index}]'s`,
+        });
+      }
+    });
+  return problems;
+}
+
+/** Keys that configure what only the Docker runtime has, with what says so. */
+export const DOCKER_ONLY: readonly { path: (string | number)[]; why: string }[] = [
+  {
+    path: ["egress"],
+    why: "the egress guard is Docker's host firewall; on Kubernetes each tenant's NetworkPolicy keeps it off private ranges",
+  },
+  {
+    path: ["network"],
+    why: "the address pool is Docker's; Kubernetes gives pods its own addresses",
+  },
+  {
+    path: ["monitoring"],
+    why: "the platform runs Prometheus and Alertmanager on Docker only so far; on Kubernetes point the cluster's Prometheus at the rules of docs/monitoring.md",
+  },
+  {
+    path: ["hostMemoryMb"],
+    why: "it sizes one Docker host; on Kubernetes the scheduler places pods and ResourceQuota bounds each tenant",
+  },
+  {
+    path: ["hostSwapLimit"],
+    why: "it says what one Docker host's kernel accounts; on Kubernetes the kubelet manages swap",
+  },
+  {
+    path: ["backup"],
+    why: "the backup service runs on Docker only so far; on Kubernetes keep data in managed services (platform:postgres.external, platform:clickhouse.external) with their own backups",
+  },
+  {
+    path: ["secrets", "registries"],
+    why: "registry credentials configure the Docker provider; on Kubernetes give the cluster's nodes or service accounts access to private registries",
+  },
+  {
+    path: ["secrets", "postgresPasswordPrevious"],
+    why: "the superuser rotation job runs on Docker only so far",
+  },
+  {
+    path: ["dittofeed", "workerCheckSeconds"],
+    why: "the worker check runs on Docker only so far; on Kubernetes a worker is ready once it reaches Temporal",
+  },
+];
+
+/**
+ * A secret in plain text sits in the stack file, and so in git. Registry addresses and user names
+ * are the only values under `platform:secrets` that are not secret.
+ */
+function plainTextSecretProblems({ plainTextSecrets = [] }: ConfigSurroundings): Problem[] {
+  return plainTextSecrets
+    .filter(([, group, , field]) => group !== "registries" || field === "password")
+    .map((path) => ({
+      path,
+      message: `is in plain text: set it with pulumi config set --secret --path '${NAMESPACE}:${keyPath(path)}' <value> (a plain value in a stack file goes to git: rotate it if it was ever committed)`,
+    }));
+}
+
+/** A tenant's keys that only the Docker runtime reads, with what the Kubernetes runtime says. */
+export const DOCKER_ONLY_TENANT_KEYS = {
+  slot: "is Docker's (a place in the address pool) and is refused on platform:runtime kubernetes",
+  cpus: "is Docker's (a cap on each container) and is refused on platform:runtime kubernetes, where each pod requests CPU and the scheduler shares it",
+  offboarded:
+    "is refused on platform:runtime kubernetes: offboarding runs on Docker only so far; remove the tenant from the stack instead, after exporting what you keep",
+} as const;
+
+/** Keys that only the Kubernetes runtime reads: a Docker stack refuses them. */
+export const KUBERNETES_ONLY = [
+  ["kubernetes"],
+  ["postgres", "external"],
+  ["clickhouse", "external"],
+];
+
+/**
+ * A stack runs on one runtime: keys the other runtime reads are refused rather than ignored, and
+ * what the Kubernetes runtime needs (names that fit a namespace, data kept where it is backed
+ * up in production) is checked before anything is registered.
+ */
+function runtimeProblems(raw: Record<string, unknown>, stack: string | undefined): Problem[] {
+  const problems: Problem[] = [];
+  const postgresExternal = record(raw.postgres).external;
+  const clickhouseExternal = record(raw.clickhouse).external;
+  if (raw.runtime !== "kubernetes") {
+    for (const path of KUBERNETES_ONLY) {
+      if (valueAt(raw, path) === undefined) continue;
+      problems.push({
+        path,
+        message:
+          path.length === 1
+            ? "is for platform:runtime kubernetes; this stack runs on docker"
+            : "is supported on platform:runtime kubernetes only so far: on Docker the platform runs the service, and its gateways and egress guard would not let tenants reach another",
+      });
+    }
+    return problems;
+  }
+  for (const { path, why } of DOCKER_ONLY) {
+    if (valueAt(raw, path) !== undefined)
+      problems.push({
+        path,
+        message: `is Docker's and is refused on platform:runtime kubernetes: ${why}`,
+      });
+  }
+  list(raw.tenants)
+    .map(record)
+    .forEach((tenant, index) => {
+      for (const [key, message] of Object.entries(DOCKER_ONLY_TENANT_KEYS)) {
+        if (tenant[key] !== undefined) {
+          problems.push({ path: ["tenants", index, key], message });
+        }
+      }
+      if (typeof tenant.id !== "string") return;
+      if (tenant.id.length > KUBE_TENANT_ID_MAX) {
+        problems.push({
+          path: ["tenants", index, "id"],
+          message: `must be at most ${KUBE_TENANT_ID_MAX} characters on Kubernetes: a Job's name, <id>-database-owner-check with the provider's 9-character suffix, becomes a label of its pods, which holds at most 63`,
+        });
+      } else if ((RESERVED_SCOPES as readonly string[]).includes(tenant.id)) {
+        problems.push({
+          path: ["tenants", index, "id"],
+          message: `must not be ${RESERVED_SCOPES.join(" or ")} on Kubernetes: the stack's own namespaces are <stack>-data and <stack>-edge`,
+        });
+      } else if (stack !== undefined) {
+        const problem = tenantNamespaceProblem(stack, tenant.id);
+        if (problem) problems.push({ path: ["tenants", index, "id"], message: problem });
+      }
+    });
+  const stackProblem = stack === undefined ? undefined : stackNamespaceProblem(stack);
+  if (stackProblem) problems.push({ path: ["runtime"], message: stackProblem });
+  if (raw.environment === "production") {
+    for (const [service, external] of [
+      ["postgres", postgresExternal],
+      ["clickhouse", clickhouseExternal],
+    ] as const) {
+      if (external === undefined) {
+        problems.push({
+          path: [service, "external"],
+          message:
+            "is required in production on Kubernetes: the platform's backups run on Docker only so far, so production data lives in a managed service that backs it up (a managed Postgres with point-in-time recovery, ClickHouse Cloud)",
+        });
+      }
+    }
+  }
+  const secrets = record(raw.secrets);
+  for (const [service, external, secret] of [
+    ["postgres", postgresExternal, "postgresPassword"],
+    ["clickhouse", clickhouseExternal, "clickhousePassword"],
+  ] as const) {
+    if (external !== undefined && secrets[secret] === undefined) {
+      problems.push({
+        path: ["secrets", secret],
+        message: `is required with platform:${service}.external: it is the password of the managed service's admin user (pulumi config set --secret --path platform:secrets.${secret} ...)`,
+      });
+    }
+  }
+  return problems;
+}
+
+export function crossFieldProblems(
+  raw: Record<string, unknown>,
+  surroundings: ConfigSurroundings = {},
+): Problem[] {
+  const problems: Problem[] = [...collisionProblems(raw, surroundings.otherStacks ?? [])];
+  const environmentProblem =
+    surroundings.stack !== undefined && typeof raw.environment === "string"
+      ? stackEnvironmentProblem(surroundings.stack, raw.environment)
+      : undefined;
+  if (environmentProblem) problems.push({ path: ["environment"], message: environmentProblem });
+  problems.push(
+    ...reservedProblems(raw),
+    ...slotsOf(raw, surroundings.previous).problems,
+    ...previousProblems(raw, surroundings.previous),
+    ...hostProblems(raw, surroundings),
+    ...adminEndpointProblems(raw),
+    ...backupProblems(raw),
+    ...retiredProblems(raw),
+    ...runtimeProblems(raw, surroundings.stack),
+    ...plainTextSecretProblems(surroundings),
+  );
+  if (raw.cloudflare !== undefined && raw.domain === undefined) {
+    problems.push({
+      path: ["domain"],
+      message: "is required when platform:cloudflare is set: tenant hostnames live under it",
+    });
+  }
+  const tenants = tenantProblems(raw);
+  problems.push(
+    ...tenants.problems,
+    ...devPortProblems(raw, surroundings.previous),
+    ...temporalProblems(raw),
+  );
+  const secrets = record(raw.secrets);
+  if (secrets.postgresPasswordPrevious !== undefined && secrets.postgresPassword === undefined) {
+    problems.push({
+      path: ["secrets", "postgresPasswordPrevious"],
+      message:
+        "rotates the superuser's password to platform:secrets.postgresPassword, which is not set: set it to the new password",
+    });
+  }
+  for (const id of Object.keys(record(secrets.tenants))) {
+    if (!tenants.ids.has(id)) {
+      problems.push({
+        path: ["secrets", "tenants", id],
+        message: "names no tenant in platform:tenants",
+      });
+    }
+  }
+  return problems;
+}
+
+/**
+ * The platform's own Postgres must hold every login role's limit at once: tenants that may log
+ * in, Temporal's pools and the backups, with room for the superuser. A managed server's
+ * `max_connections` is its provider's: not checked.
+ */
+export function connectionProblems(config: PlatformConfig): Problem[] {
+  if (config.postgres.external) return [];
+  const problem = connectionBudgetProblem(
+    {
+      tenants: config.tenants
+        .filter((tenant) => !tenant.offboarded)
+        .map((tenant) => ({ id: tenant.id, limit: tenant.postgresConnectionLimit })),
+      temporal: TEMPORAL_CONNECTION_LIMIT,
+      backup: config.backup.publicKey === undefined ? 0 : BACKUP_CONNECTION_LIMIT,
+    },
+    config.postgres.maxConnections,
+  );
+  return problem ? [{ path: ["postgres", "maxConnections"], message: problem }] : [];
+}

@@ -1,0 +1,439 @@
+/**
+ * The composition of one stack on Docker, as named steps: providers, the network and images, the
+ * shared services, the tenants, the edge, and the stack's outputs.
+ */
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { Backup } from "../components/data/backup";
+import { ClickHouse } from "../components/data/clickhouse";
+import { Postgres } from "../components/data/postgres";
+import { Redis } from "../components/data/redis";
+import { Temporal } from "../components/data/temporal";
+
+import { EgressGuard } from "../components/edge/egressGuard";
+import { Monitoring } from "../components/monitoring/monitoring";
+import { Tunnel, TunnelHost } from "../components/edge/tunnel";
+import { PlatformContext } from "../components/runtime/context";
+import { Host } from "../components/runtime/host";
+import { platformNetwork, pulledImage } from "../components/runtime/docker";
+import { dockerConnector } from "../components/edge/connectors";
+import { Tenant } from "../components/tenant/tenant";
+import { PlatformConfig } from "./config";
+import { appUrl, dittofeedImages } from "../components/app/contract";
+import { FIRST_SUPPORTED_VERSION, stepsCrossed, UpgradeStep } from "../components/app/releases";
+import { withAudiences, withServices } from "../components/edge/ingress";
+import { alertRules } from "../components/monitoring/alerts";
+import { BACKUP_GRACE_SECONDS } from "../components/data/backupScripts";
+import { LABELS } from "../components/runtime/labels";
+import { METRICS_PORTS } from "../components/monitoring/prometheus";
+import { isAutoSetupImage } from "../components/data/temporalServer";
+import { cloudflareProvider, dockerProvider } from "./providers";
+import { Edge, Platform, plannedStack, SitedTenant, stackOutputs } from "./common";
+
+/** The images of the data services and of Dittofeed's roles, pulled once each. */
+function pullImages(config: PlatformConfig, provider: docker.Provider) {
+  const refs = {
+    postgres: config.postgres.image,
+    redis: config.redis.image,
+    clickhouse: config.clickhouse.image,
+    temporal: config.temporal.image,
+    gateway: config.gateway.image,
+    ...dittofeedImages(config.dittofeed),
+  };
+  const ids = {} as Record<keyof typeof refs, pulumi.Output<string>>;
+  for (const key of Object.keys(refs) as (keyof typeof refs)[]) {
+    ids[key] = pulledImage(key, refs[key], provider);
+  }
+  return ids;
+}
+
+type Images = ReturnType<typeof pullImages>;
+
+function sharedServices(
+  config: PlatformConfig,
+  context: PlatformContext,
+  images: Images,
+  provider: docker.Provider,
+  options: pulumi.ComponentResourceOptions,
+) {
+  const secrets = config.secrets;
+  const scraped = config.monitoring.enabled;
+  const postgres = new Postgres(
+    "postgres",
+    {
+      context,
+      image: images.postgres,
+      memoryMb: config.postgres.memoryMb,
+      adminPort: config.postgres.adminPort,
+      adminHost: config.postgres.adminHost,
+      adminSslMode: config.postgres.adminSslMode,
+      adminSslRootCert: config.postgres.adminSslRootCert,
+      maxConnections: config.postgres.maxConnections,
+      password: secrets.postgresPassword,
+      previousPassword: secrets.postgresPasswordPrevious,
+    },
+    options,
+  );
+  const redis = new Redis(
+    "redis",
+    {
+      context,
+      image: images.redis,
+      memoryMb: config.redis.memoryMb,
+      password: secrets.redisPassword,
+    },
+    options,
+  );
+  const clickhouse = new ClickHouse(
+    "clickhouse",
+    {
+      context,
+      image: images.clickhouse,
+      memoryMb: config.clickhouse.memoryMb,
+      password: secrets.clickhousePassword,
+      metricsPort: scraped ? METRICS_PORTS.clickhouse : undefined,
+    },
+    options,
+  );
+  const temporal = new Temporal(
+    "temporal",
+    {
+      context,
+      image: images.temporal,
+      // Pulled only where it is used: beside a server image, which does not keep its schema.
+      adminToolsImage: isAutoSetupImage(config.temporal.image)
+        ? undefined
+        : pulledImage("temporalAdminTools", config.temporal.adminToolsImage, provider),
+      memoryMb: config.temporal.memoryMb,
+      postgres,
+      password: secrets.temporalPassword,
+      keys: { image: images.gateway, memoryMb: config.gateway.memoryMb },
+      metricsPort: scraped ? METRICS_PORTS.temporal : undefined,
+    },
+    options,
+  );
+  return { postgres, redis, clickhouse, temporal };
+}
+
+type Shared = ReturnType<typeof sharedServices>;
+
+/** The backup service, wherever config gives it a key to encrypt to (staging and production must). */
+function backupService(
+  config: PlatformConfig,
+  context: PlatformContext,
+  images: Images,
+  shared: Shared,
+  provider: docker.Provider,
+  options: pulumi.ComponentResourceOptions,
+): Backup | undefined {
+  const { backup } = config;
+  if (backup.publicKey === undefined) return undefined;
+  return new Backup(
+    "backup",
+    {
+      context,
+      postgres: shared.postgres,
+      clickhouse: shared.clickhouse,
+      clickhouseImage: images.clickhouse,
+      temporalDatabases: shared.temporal.databases,
+      intervalHours: backup.intervalHours,
+      retentionDays: backup.retentionDays,
+      publicKey: backup.publicKey,
+      memoryMb: backup.memoryMb,
+      // Config refuses r2 without platform:cloudflare.
+      r2:
+        backup.r2 && config.cloudflare
+          ? {
+              accountId: config.cloudflare.accountId,
+              bucket: backup.r2.bucket,
+              retentionDays: backup.r2.retentionDays,
+              rcloneImage: pulledImage("rclone", backup.rcloneImage, provider),
+            }
+          : undefined,
+    },
+    options,
+  );
+}
+
+/**
+ * Prometheus, Alertmanager and node_exporter, when config turns monitoring on: the shared
+ * services to scrape, and the rules for what this stack has (a tunnel, backups).
+ */
+function monitoringStack(
+  config: PlatformConfig,
+  context: PlatformContext,
+  images: Images,
+  shared: Shared,
+  edge: Edge | undefined,
+  backup: Backup | undefined,
+  provider: docker.Provider,
+  options: pulumi.ComponentResourceOptions,
+): Monitoring | undefined {
+  const { monitoring } = config;
+  if (!monitoring.enabled) return undefined;
+  const image = (key: "prometheus" | "alertmanager" | "nodeExporter") =>
+    pulledImage(key, monitoring[key].image, provider);
+  return new Monitoring(
+    "monitoring",
+    {
+      context,
+      prometheus: { ...monitoring.prometheus, image: image("prometheus") },
+      alertmanager: { ...monitoring.alertmanager, image: image("alertmanager") },
+      nodeExporter: { ...monitoring.nodeExporter, image: image("nodeExporter") },
+      scrapeSeconds: monitoring.scrapeSeconds,
+      shared: [
+        { job: "clickhouse", address: `clickhouse:${METRICS_PORTS.clickhouse}` },
+        // A tenant names its task queues, each a label value of Temporal's series: only the
+        // polls the rules read are kept, and a scrape past the limit shows Temporal down rather
+        // than filling Prometheus.
+        {
+          job: "temporal",
+          address: `temporal:${METRICS_PORTS.temporal}`,
+          only: { names: "poll_success|poll_timeouts", limit: 20000 },
+        },
+        ...(edge
+          ? [{ job: "cloudflared", address: `cloudflared:${METRICS_PORTS.cloudflared}` }]
+          : []),
+      ],
+      scraped: [shared.temporal.container, shared.clickhouse.container],
+      rules: alertRules({
+        errorRatio: monitoring.errorRatio,
+        latencySeconds: monitoring.latencySeconds,
+        backupMaxAgeSeconds: backup && config.backup.intervalHours * 3600 + BACKUP_GRACE_SECONDS,
+        tunnel: edge !== undefined,
+      }),
+      receivers: { list: monitoring.receivers, secrets: config.secrets.receivers },
+      backupVolume: backup?.volume.name,
+      jobImage: images.redis,
+    },
+    options,
+  );
+}
+
+/** What every tenant of the stack is built on. */
+interface Foundation {
+  config: PlatformConfig;
+  /** The host firewall rules that must hold before any tenant container starts, when enabled. */
+  egressGuard?: EgressGuard;
+  context: PlatformContext;
+  edge?: Edge;
+  images: Images;
+  shared: Shared;
+  /** The stack's backup service, when it has one. */
+  backup?: Backup;
+  /** The stack's monitoring, when it has it. */
+  monitoring?: Monitoring;
+  /** The release's upgrade steps a tenant installed earlier must run. */
+  upgradeSteps: readonly UpgradeStep[];
+  options: pulumi.ComponentResourceOptions;
+}
+
+function createTenant(
+  { tenant, site }: SitedTenant,
+  {
+    config,
+    context,
+    edge,
+    images,
+    shared,
+    upgradeSteps,
+    egressGuard,
+    backup,
+    monitoring,
+    options,
+  }: Foundation,
+): Tenant {
+  return new Tenant(
+    tenant.id,
+    {
+      context,
+      id: tenant.id,
+      workspaceName: tenant.workspaceName,
+      endpoints: site.endpoints,
+      subnet: tenant.subnet,
+      gatewayMemoryMb: config.gateway.memoryMb,
+      egressGuard: egressGuard?.container,
+      devPorts: config.environment === "dev" ? tenant.devPorts : undefined,
+      memoryMb: tenant.memoryMb,
+      workerReplicas: tenant.workerReplicas,
+      cpus: tenant.cpus,
+      databaseConnectionLimit: tenant.postgresConnectionLimit,
+      release: { version: config.dittofeed.version, steps: upgradeSteps },
+      namespaceRetentionDays: config.temporal.namespaceRetentionDays,
+      workerCheckSeconds: config.dittofeed.workerCheckSeconds,
+      logLevel: config.dittofeed.logLevel,
+      images,
+      shared,
+      secrets: config.secrets.tenants[tenant.id],
+      namespaceGeneration: tenant.namespaceGeneration,
+      offboarded: tenant.offboarded,
+      // Production snapshots each tenant before each of its migrations.
+      backup: backup && { service: backup, snapshots: config.environment === "production" },
+      monitoring,
+      access:
+        edge && site.route
+          ? {
+              accountId: edge.accountId,
+              stack: context.stack,
+              tenantId: tenant.id,
+              hostname: site.route.hostname,
+              emails: tenant.accessEmails,
+              emailDomains: tenant.accessEmailDomains,
+            }
+          : undefined,
+    },
+    options,
+  );
+}
+
+/**
+ * Every routed hostname with the Access applications that must guard it first, and the audience
+ * tag of each tenant's application, which the ingress document refers to by tenant id.
+ */
+function routedHosts(tenants: readonly (SitedTenant & { stamp: Tenant })[]) {
+  const hosts: TunnelHost[] = [];
+  const audiences = new Map<string, pulumi.Output<string>>();
+  const services = new Map<string, pulumi.Output<string>>();
+  for (const { tenant, site, stamp } of tenants) {
+    if (!site.route) continue;
+    const { access, front, api, dashboard } = stamp;
+    if (!access || !front || !api || !dashboard) {
+      throw new Error(`Tenant ${tenant.id} would be routed without Access or without its apps`);
+    }
+    hosts.push({
+      tenantId: tenant.id,
+      hostname: site.route.hostname,
+      guardedBy: access.applications,
+      servedBy: {
+        containers: [front.container, ...api.containers, ...dashboard.containers],
+        gates: [front.serving],
+      },
+    });
+    audiences.set(tenant.id, access.aud);
+    services.set(site.route.apiService, front.services.api);
+    services.set(site.route.dashboardService, front.services.dashboard);
+  }
+  const lookup =
+    <T>(map: Map<string, T>, what: string) =>
+    (key: string): T => {
+      const value = map.get(key);
+      if (value === undefined) throw new Error(`No ${what} for ${key}`);
+      return value;
+    };
+  return {
+    hosts,
+    audienceOf: lookup(audiences, "Access audience"),
+    serviceOf: lookup(services, "front"),
+  };
+}
+
+/**
+ * Registers the whole platform of one stack on Docker. `config` must come from
+ * `parsePlatformConfig`. `releaseSteps` is Dittofeed's table of upgrade steps; tests pass others.
+ */
+export function createDockerPlatform(
+  config: PlatformConfig,
+  stack: string,
+  releaseSteps: readonly UpgradeStep[],
+): Platform {
+  const { edge, sited, ingress } = plannedStack(config, stack, appUrl);
+
+  const provider = dockerProvider(config.secrets.registries);
+  new Host("host", { environment: config.environment, memoryMb: config.hostMemoryMb });
+  const network = platformNetwork(stack, config.environment, provider);
+  const context: PlatformContext = {
+    stack,
+    environment: config.environment,
+    network: network.name,
+    swapLimit: config.hostSwapLimit,
+    releaseKey: new random.RandomBytes("release-key", { length: 32 }).base64,
+  };
+  const images = pullImages(config, provider);
+  const options = { providers: edge ? [provider, cloudflareProvider()] : [provider] };
+
+  const shared = sharedServices(config, context, images, provider, options);
+  const backup = backupService(config, context, images, shared, provider, options);
+  const upgradeSteps = stepsCrossed(
+    FIRST_SUPPORTED_VERSION,
+    config.dittofeed.version,
+    releaseSteps,
+  );
+  const egressGuard = config.egress.guard
+    ? new EgressGuard(
+        "egress",
+        {
+          context,
+          pool: config.network.pool,
+          image: pulledImage("egressGuard", config.egress.image, provider),
+          memoryMb: config.egress.memoryMb,
+        },
+        options,
+      )
+    : undefined;
+  const monitoring = monitoringStack(
+    config,
+    context,
+    images,
+    shared,
+    edge,
+    backup,
+    provider,
+    options,
+  );
+  const foundation: Foundation = {
+    monitoring,
+    config,
+    context,
+    edge,
+    images,
+    shared,
+    upgradeSteps,
+    egressGuard,
+    backup,
+    options,
+  };
+  const tenants = sited.map((entry) => ({ ...entry, stamp: createTenant(entry, foundation) }));
+
+  let routesApplied: pulumi.Output<pulumi.Resource[]> | undefined;
+  if (edge && ingress) {
+    const { hosts, audienceOf, serviceOf } = routedHosts(tenants);
+    routesApplied = new Tunnel(
+      "tunnel",
+      {
+        stack,
+        accountId: edge.accountId,
+        zoneId: edge.zoneId,
+        ingress: withServices(withAudiences(ingress, audienceOf), serviceOf),
+        hosts,
+        connector: dockerConnector({
+          context,
+          image: pulledImage("cloudflared", config.cloudflared.image, provider),
+          memoryMb: config.cloudflared.memoryMb,
+          routesCheck: { image: images.gateway, memoryMb: config.gateway.memoryMb },
+          scraped: monitoring !== undefined,
+        }),
+      },
+      options,
+    ).routesApplied;
+  }
+
+  return {
+    ...stackOutputs(tenants, routesApplied, {
+      host: config.postgres.adminHost,
+      port: config.postgres.adminPort,
+      user: "postgres",
+      password: shared.postgres.password,
+    }),
+    backups: backup && {
+      location: backup.location,
+      intervalHours: config.backup.intervalHours,
+      retentionDays: config.backup.retentionDays,
+      service: `${LABELS.service}=backup`,
+    },
+    monitoring: monitoring && {
+      prometheus: `http://127.0.0.1:${config.monitoring.prometheus.port}`,
+      alertmanager: `http://127.0.0.1:${config.monitoring.alertmanager.port}`,
+    },
+  };
+}
