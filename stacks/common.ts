@@ -6,6 +6,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { configError, PlatformConfig, TenantConfig } from "./config";
 import { IngressRule, ingressRules } from "../components/edge/ingress";
 import { stackEnvironmentProblem } from "../components/runtime/environments";
+import { TunnelHost } from "../components/edge/tunnel";
+import { SharedServices, Tenant, TenantRuntime } from "../components/tenant/tenant";
 import { AppUrlOf, TenantSite, tenantSite } from "./sites";
 
 /** The Cloudflare side of a stack that has a tunnel. */
@@ -109,12 +111,97 @@ function tenantOutputs(
   };
 }
 
-/** What each runtime's tenant gives the stack's outputs. */
-interface TenantStamp {
-  /** Resolves once the tenant's release is deployed (see `TenantOutputs.deployed`). */
-  deployed: pulumi.Output<pulumi.Resource[]>;
-  databaseUrl: pulumi.Output<string>;
-  secretKey: pulumi.Output<string>;
+/** A sited tenant with the component that runs it. */
+export type StampedTenant = SitedTenant & { stamp: Tenant };
+
+/**
+ * Each tenant of the stack on the runtime `runtimeOf` gives it: what the tenant is (config), where
+ * it is reached and who may sign in (its site and the edge), and the shared services.
+ */
+export function createTenants(
+  config: PlatformConfig,
+  stack: string,
+  { edge, sited }: { edge?: Edge; sited: readonly SitedTenant[] },
+  services: { shared: SharedServices; redisImage: pulumi.Input<string> },
+  runtimeOf: (tenant: TenantConfig) => TenantRuntime,
+  opts: pulumi.ComponentResourceOptions,
+): StampedTenant[] {
+  return sited.map(({ tenant, site }) => ({
+    tenant,
+    site,
+    stamp: new Tenant(
+      tenant.id,
+      {
+        environment: config.environment,
+        id: tenant.id,
+        workspaceName: tenant.workspaceName,
+        endpoints: site.endpoints,
+        databaseConnectionLimit: tenant.postgresConnectionLimit,
+        logLevel: config.dittofeed.logLevel,
+        redisImage: services.redisImage,
+        namespaceRetentionDays: config.temporal.namespaceRetentionDays,
+        namespaceGeneration: tenant.namespaceGeneration,
+        shared: services.shared,
+        secrets: config.secrets.tenants[tenant.id],
+        offboarded: tenant.offboarded,
+        access:
+          edge && site.route
+            ? {
+                accountId: edge.accountId,
+                stack,
+                tenantId: tenant.id,
+                hostname: site.route.hostname,
+                emails: tenant.accessEmails,
+                emailDomains: tenant.accessEmailDomains,
+              }
+            : undefined,
+        runtime: runtimeOf(tenant),
+      },
+      opts,
+    ),
+  }));
+}
+
+/**
+ * Every routed hostname with the Access applications that must guard it first and what serves
+ * it, the audience tag of each tenant's application (the ingress document refers to it by tenant
+ * id), and the origin of each service the document names.
+ */
+export function routedHosts(tenants: readonly StampedTenant[]) {
+  const hosts: TunnelHost[] = [];
+  const audiences = new Map<string, pulumi.Output<string>>();
+  const services = new Map<string, pulumi.Input<string>>();
+  for (const { tenant, site, stamp } of tenants) {
+    if (!site.route) continue;
+    const { access, route } = stamp;
+    if (!access || !route) {
+      throw new Error(`Tenant ${tenant.id} would be routed without Access or without its apps`);
+    }
+    hosts.push({
+      tenantId: tenant.id,
+      hostname: site.route.hostname,
+      guardedBy: access.applications,
+      servedBy: { containers: route.servedBy, gates: route.gates },
+    });
+    audiences.set(tenant.id, access.aud);
+    services.set(site.route.apiService, route.services?.api ?? site.route.apiService);
+    services.set(
+      site.route.dashboardService,
+      route.services?.dashboard ?? site.route.dashboardService,
+    );
+  }
+  const lookup =
+    <T>(map: Map<string, T>, what: string) =>
+    (key: string): T => {
+      const value = map.get(key);
+      if (value === undefined) throw new Error(`No ${what} for ${key}`);
+      return value;
+    };
+  return {
+    hosts,
+    audienceOf: lookup(audiences, "Access audience"),
+    serviceOf: lookup(services, "origin"),
+  };
 }
 
 /**
@@ -123,7 +210,7 @@ interface TenantStamp {
  * admin endpoint with each tenant's `DATABASE_URL` and `SECRET_KEY` (secret).
  */
 export function stackOutputs(
-  tenants: readonly (SitedTenant & { stamp: TenantStamp })[],
+  tenants: readonly StampedTenant[],
   routesApplied: pulumi.Output<pulumi.Resource[]> | undefined,
   postgresAdmin: { host: string; port: number; user: string; password: pulumi.Output<string> },
 ): Pick<Platform, "tenants" | "connections"> {

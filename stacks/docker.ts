@@ -13,13 +13,14 @@ import { Temporal } from "../components/data/temporal";
 
 import { EgressGuard } from "../components/edge/egressGuard";
 import { Monitoring } from "../components/monitoring/monitoring";
-import { Tunnel, TunnelHost } from "../components/edge/tunnel";
+import { Tunnel } from "../components/edge/tunnel";
 import { PlatformContext } from "../components/runtime/context";
 import { Host } from "../components/runtime/host";
 import { platformNetwork, pulledImage } from "../components/runtime/docker";
 import { dockerConnector } from "../components/edge/connectors";
-import { Tenant } from "../components/tenant/tenant";
-import { PlatformConfig } from "./config";
+import { dockerTenant } from "../components/tenant/docker";
+import { TenantRuntime } from "../components/tenant/tenant";
+import { PlatformConfig, TenantConfig } from "./config";
 import { appUrl, dittofeedImages } from "../components/app/contract";
 import { FIRST_SUPPORTED_VERSION, stepsCrossed, UpgradeStep } from "../components/app/releases";
 import { withAudiences, withServices } from "../components/edge/ingress";
@@ -29,7 +30,7 @@ import { LABELS } from "../components/runtime/labels";
 import { METRICS_PORTS } from "../components/monitoring/prometheus";
 import { isAutoSetupImage } from "../components/data/temporalServer";
 import { cloudflareProvider, dockerProvider } from "./providers";
-import { Edge, Platform, plannedStack, SitedTenant, stackOutputs } from "./common";
+import { createTenants, Edge, Platform, plannedStack, routedHosts, stackOutputs } from "./common";
 
 /** The images of the data services and of Dittofeed's roles, pulled once each. */
 function pullImages(config: PlatformConfig, provider: docker.Provider) {
@@ -217,7 +218,6 @@ interface Foundation {
   /** The host firewall rules that must hold before any tenant container starts, when enabled. */
   egressGuard?: EgressGuard;
   context: PlatformContext;
-  edge?: Edge;
   images: Images;
   shared: Shared;
   /** The stack's backup service, when it has one. */
@@ -226,106 +226,30 @@ interface Foundation {
   monitoring?: Monitoring;
   /** The release's upgrade steps a tenant installed earlier must run. */
   upgradeSteps: readonly UpgradeStep[];
-  options: pulumi.ComponentResourceOptions;
 }
 
-function createTenant(
-  { tenant, site }: SitedTenant,
-  {
-    config,
+/** A tenant's Docker half, on what the stack built. */
+function dockerRuntime(
+  tenant: TenantConfig,
+  { config, context, images, shared, upgradeSteps, egressGuard, backup, monitoring }: Foundation,
+): TenantRuntime {
+  return dockerTenant({
     context,
-    edge,
+    subnet: tenant.subnet,
+    gatewayMemoryMb: config.gateway.memoryMb,
+    egressGuard: egressGuard?.container,
+    devPorts: config.environment === "dev" ? tenant.devPorts : undefined,
+    memoryMb: tenant.memoryMb,
+    workerReplicas: tenant.workerReplicas,
+    cpus: tenant.cpus,
     images,
-    shared,
-    upgradeSteps,
-    egressGuard,
-    backup,
+    release: { version: config.dittofeed.version, steps: upgradeSteps },
+    workerCheckSeconds: config.dittofeed.workerCheckSeconds,
+    services: shared,
+    // Production snapshots each tenant before each of its migrations.
+    backup: backup && { service: backup, snapshots: config.environment === "production" },
     monitoring,
-    options,
-  }: Foundation,
-): Tenant {
-  return new Tenant(
-    tenant.id,
-    {
-      context,
-      id: tenant.id,
-      workspaceName: tenant.workspaceName,
-      endpoints: site.endpoints,
-      subnet: tenant.subnet,
-      gatewayMemoryMb: config.gateway.memoryMb,
-      egressGuard: egressGuard?.container,
-      devPorts: config.environment === "dev" ? tenant.devPorts : undefined,
-      memoryMb: tenant.memoryMb,
-      workerReplicas: tenant.workerReplicas,
-      cpus: tenant.cpus,
-      databaseConnectionLimit: tenant.postgresConnectionLimit,
-      release: { version: config.dittofeed.version, steps: upgradeSteps },
-      namespaceRetentionDays: config.temporal.namespaceRetentionDays,
-      workerCheckSeconds: config.dittofeed.workerCheckSeconds,
-      logLevel: config.dittofeed.logLevel,
-      images,
-      shared,
-      secrets: config.secrets.tenants[tenant.id],
-      namespaceGeneration: tenant.namespaceGeneration,
-      offboarded: tenant.offboarded,
-      // Production snapshots each tenant before each of its migrations.
-      backup: backup && { service: backup, snapshots: config.environment === "production" },
-      monitoring,
-      access:
-        edge && site.route
-          ? {
-              accountId: edge.accountId,
-              stack: context.stack,
-              tenantId: tenant.id,
-              hostname: site.route.hostname,
-              emails: tenant.accessEmails,
-              emailDomains: tenant.accessEmailDomains,
-            }
-          : undefined,
-    },
-    options,
-  );
-}
-
-/**
- * Every routed hostname with the Access applications that must guard it first, and the audience
- * tag of each tenant's application, which the ingress document refers to by tenant id.
- */
-function routedHosts(tenants: readonly (SitedTenant & { stamp: Tenant })[]) {
-  const hosts: TunnelHost[] = [];
-  const audiences = new Map<string, pulumi.Output<string>>();
-  const services = new Map<string, pulumi.Output<string>>();
-  for (const { tenant, site, stamp } of tenants) {
-    if (!site.route) continue;
-    const { access, front, api, dashboard } = stamp;
-    if (!access || !front || !api || !dashboard) {
-      throw new Error(`Tenant ${tenant.id} would be routed without Access or without its apps`);
-    }
-    hosts.push({
-      tenantId: tenant.id,
-      hostname: site.route.hostname,
-      guardedBy: access.applications,
-      servedBy: {
-        containers: [front.container, ...api.containers, ...dashboard.containers],
-        gates: [front.serving],
-      },
-    });
-    audiences.set(tenant.id, access.aud);
-    services.set(site.route.apiService, front.services.api);
-    services.set(site.route.dashboardService, front.services.dashboard);
-  }
-  const lookup =
-    <T>(map: Map<string, T>, what: string) =>
-    (key: string): T => {
-      const value = map.get(key);
-      if (value === undefined) throw new Error(`No ${what} for ${key}`);
-      return value;
-    };
-  return {
-    hosts,
-    audienceOf: lookup(audiences, "Access audience"),
-    serviceOf: lookup(services, "front"),
-  };
+  });
 }
 
 /**
@@ -385,15 +309,20 @@ export function createDockerPlatform(
     monitoring,
     config,
     context,
-    edge,
     images,
     shared,
     upgradeSteps,
     egressGuard,
     backup,
-    options,
   };
-  const tenants = sited.map((entry) => ({ ...entry, stamp: createTenant(entry, foundation) }));
+  const tenants = createTenants(
+    config,
+    stack,
+    { edge, sited },
+    { shared, redisImage: images.redis },
+    (tenant) => dockerRuntime(tenant, foundation),
+    options,
+  );
 
   let routesApplied: pulumi.Output<pulumi.Resource[]> | undefined;
   if (edge && ingress) {

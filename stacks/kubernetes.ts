@@ -11,10 +11,10 @@ import { KubePostgres } from "../components/data/kubePostgres";
 import { KubeStore } from "../components/data/kubeStore";
 import { KubeTemporal } from "../components/data/kubeTemporal";
 
-import { Tunnel, TunnelHost } from "../components/edge/tunnel";
+import { Tunnel } from "../components/edge/tunnel";
 import { PostgresServer } from "../components/runtime/context";
 import { namespace, networkPolicies, scriptRunner } from "../components/runtime/kubernetes";
-import { ClickHouseServer, KubeTenant } from "../components/tenant/kubeTenant";
+import { ClickHouseServer, kubeTenant } from "../components/tenant/kubernetes";
 import { configError, PlatformConfig } from "./config";
 import { APP_PORTS, dittofeedImages } from "../components/app/contract";
 import { FIRST_SUPPORTED_VERSION, stepsCrossed, UpgradeStep } from "../components/app/releases";
@@ -35,7 +35,7 @@ import { SERVICE_PORTS } from "../components/runtime/ports";
 import { redisHealthCommand, redisServerScript } from "../components/data/redisServer";
 import { isAutoSetupImage, TEMPORAL_KEYS } from "../components/data/temporalServer";
 import { httpUrl } from "../components/runtime/urls";
-import { Platform, plannedStack, SitedTenant, stackOutputs } from "./common";
+import { createTenants, Platform, plannedStack, routedHosts, stackOutputs } from "./common";
 import { cloudflareProvider, kubernetesProvider } from "./providers";
 
 /**
@@ -263,76 +263,36 @@ export function createKubernetesPlatform(
   const shared = dataServices(config, stack, images, provider, options);
   const edgeNamespace = kubeNamespace(stack, "edge");
 
-  const tenants = sited.map(({ tenant, site }: SitedTenant) => ({
-    tenant,
-    site,
-    stamp: new KubeTenant(
-      tenant.id,
-      {
+  const tenants = createTenants(
+    config,
+    stack,
+    { edge, sited },
+    { shared, redisImage: config.redis.image },
+    (tenant) =>
+      kubeTenant({
         stack,
         environment: config.environment,
-        id: tenant.id,
-        workspaceName: tenant.workspaceName,
-        endpoints: site.endpoints,
         memoryMb: tenant.memoryMb,
         workerReplicas: tenant.workerReplicas,
-        databaseConnectionLimit: tenant.postgresConnectionLimit,
-        logLevel: config.dittofeed.logLevel,
-        images: {
-          ...images,
-          clickhouse: config.clickhouse.image,
-          redis: config.redis.image,
-          gateway: config.gateway.image,
-        },
+        images: { ...images, clickhouse: config.clickhouse.image, gateway: config.gateway.image },
         proxyMemoryMb: config.gateway.memoryMb,
-        namespaceRetentionDays: config.temporal.namespaceRetentionDays,
-        namespaceGeneration: tenant.namespaceGeneration,
-        shared: {
-          postgres: shared.postgres,
-          redis: shared.redis,
-          clickhouse: shared.clickhouse,
-          temporal: shared.temporal,
-        },
         edgeNamespace,
         data: { namespace: shared.data, ports: shared.ports },
         ranges: {
           allowedCidrs: config.kubernetes.allowedCidrs,
           blockedCidrs: config.kubernetes.blockedCidrs,
         },
-        secrets: config.secrets.tenants[tenant.id],
-        access:
-          edge && site.route
-            ? {
-                accountId: edge.accountId,
-                stack,
-                tenantId: tenant.id,
-                hostname: site.route.hostname,
-                emails: tenant.accessEmails,
-                emailDomains: tenant.accessEmailDomains,
-              }
-            : undefined,
+        clickhouse: shared.clickhouse,
         // A tenant's jobs talk to the data services the moment they start.
         dependsOn: [shared.temporal.server, ...shared.policies, ...shared.ready],
-      },
-      options,
-    ),
-  }));
+      }),
+    // It was `platform:tenant:KubeTenant` before one component served both runtimes.
+    { ...options, aliases: [{ type: "platform:tenant:KubeTenant" }] },
+  );
 
   let routesApplied: pulumi.Output<pulumi.Resource[]> | undefined;
   if (edge && ingress) {
-    const hosts: TunnelHost[] = [];
-    const audiences = new Map<string, pulumi.Output<string>>();
-    for (const { tenant, site, stamp } of tenants) {
-      if (!site.route) continue;
-      if (!stamp.access) throw new Error(`Tenant ${tenant.id} would be routed without Access`);
-      hosts.push({
-        tenantId: tenant.id,
-        hostname: site.route.hostname,
-        guardedBy: stamp.access.applications,
-        servedBy: { containers: stamp.serving, gates: [] },
-      });
-      audiences.set(tenant.id, stamp.access.aud);
-    }
+    const { hosts, audienceOf, serviceOf } = routedHosts(tenants);
     routesApplied = new Tunnel(
       "tunnel",
       {
@@ -340,14 +300,7 @@ export function createKubernetesPlatform(
         accountId: edge.accountId,
         zoneId: edge.zoneId,
         // The document names each tenant's Services already (see `appUrlOf`).
-        ingress: withServices(
-          withAudiences(ingress, (id) => {
-            const aud = audiences.get(id);
-            if (aud === undefined) throw new Error(`No Access audience for ${id}`);
-            return aud;
-          }),
-          (service) => service,
-        ),
+        ingress: withServices(withAudiences(ingress, audienceOf), serviceOf),
         hosts,
         connector: kubeConnector({
           stack,

@@ -36,7 +36,7 @@ const LAYERS: { folder: string; rank: number }[] = [
 
 /**
  * The files of components/ that make resources without being a component: each runtime's
- * factories (the seam) and the tunnel's connectors. Every other file there is a component or
+ * factories (the seam), and the tunnel's connectors and a tenant's halves on each runtime. Every other file there is a component or
  * plain logic beside one, which imports no Pulumi package.
  */
 const FACTORIES = [
@@ -44,6 +44,8 @@ const FACTORIES = [
   "components/runtime/docker.ts",
   "components/runtime/kubernetes.ts",
   "components/edge/connectors.ts",
+  "components/tenant/docker.ts",
+  "components/tenant/kubernetes.ts",
 ];
 
 const isComponent = (file: string) =>

@@ -1,36 +1,14 @@
 import * as pulumi from "@pulumi/pulumi";
-import {
-  APP_PORTS,
-  AppRole,
-  DittofeedImage,
-  Consumer,
-  consumerEnvironment,
-  dittofeedHealthPath,
-  SERVING_ROLES,
-} from "../app/contract";
-import { UpgradeStep } from "../app/releases";
+import { ServingRole } from "../edge/ingress";
 import { tenantSqlName } from "../runtime/naming";
-import { namespaceAdminClaims, tenantClaims, tenantNamespace } from "../data/temporalServer";
-import { DittofeedService } from "../app/dittofeedService";
-import { Backup } from "../data/backup";
-import { ClickHouse } from "../data/clickhouse";
-import { Postgres } from "../data/postgres";
-import { Redis } from "../data/redis";
-import { Temporal } from "../data/temporal";
-import { Monitoring } from "../monitoring/monitoring";
-import { TenantTargets } from "../monitoring/tenantTargets";
+import { namespaceAdminClaims, TemporalClaims, tenantNamespace } from "../data/temporalServer";
+import { Endpoint } from "../app/contract";
+import { Environment } from "../runtime/environments";
 import { TenantAccess, TenantAccessArgs } from "../edge/tenantAccess";
-import { keyOrGenerated, PlatformContext, secretOrGenerated, waitFor } from "../runtime/context";
-import { envList, LoopbackPort, tenantNetwork, tenantScriptRunner } from "../runtime/docker";
+import { keyOrGenerated, PostgresServer, RunScript, secretOrGenerated } from "../runtime/context";
 import { Database } from "./database";
-import { Offboarding } from "./offboarding";
-import { Front } from "./front";
-import { Gateway } from "./gateway";
-import { Migration } from "./migration";
-import { Namespace } from "./namespace";
-import { RedisUser } from "./redisUser";
-import { installedVersion, UpgradeSteps } from "./upgrade";
-import { WorkerCheck } from "./workerCheck";
+import { Namespace, TemporalServer } from "./namespace";
+import { RedisServer, RedisUser } from "./redisUser";
 
 /** Where a tenant is reached: by its people's browsers, and by the browser's API calls. */
 export interface TenantEndpoints {
@@ -40,95 +18,144 @@ export interface TenantEndpoints {
   apiBaseUrl: string;
 }
 
+/** The stack's shared services, as every runtime's tenant sees them. */
+export interface SharedServices {
+  postgres: PostgresServer;
+  redis: RedisServer;
+  /** Dittofeed's `CLICKHOUSE_HOST`: `http://` on the platform's network, `https://` for a managed one. */
+  clickhouse: { url: pulumi.Input<string> };
+  temporal: TemporalServer & {
+    endpoint: Endpoint;
+    /** A token of `claims` (secret), signed with Temporal's key. */
+    token(claims: TemporalClaims): pulumi.Output<string>;
+  };
+}
+
+/** The settings every Dittofeed process and job of a tenant reads (see `consumerEnvironment`). */
+export interface TenantSettings {
+  databaseUrl: string;
+  clickhouseUrl: string;
+  clickhouseDatabase: string;
+  clickhouseUser: string;
+  clickhousePassword: string;
+  temporalAddress: string;
+  temporalNamespace: string;
+  redisUrl: string;
+  secretKey: string;
+  adminPassword: string;
+  dashboardUrl: string;
+  apiBaseUrl: string;
+  logLevel: string;
+  workspaceName: string;
+}
+
+/** What a tenant's shared steps made, which its runtime's release builds on. */
+export interface TenantData {
+  database: Database;
+  redisUser: RedisUser;
+  /** The tenant's settings, resolved once, as a secret. */
+  settings: pulumi.Output<TenantSettings>;
+  clickhousePassword: pulumi.Output<string>;
+  secretKey: pulumi.Output<string>;
+  /** Every secret a job of the tenant's might print, to redact from a failure. */
+  secrets: pulumi.Output<string>[];
+}
+
+/** What the tunnel's route to a tenant waits for, and where it sends each role. */
+export interface TenantRoute {
+  /** What must run before a route points at it. */
+  servedBy: pulumi.Resource[];
+  /** Gates (see `waitFor`) that must have passed too. */
+  gates: pulumi.Output<pulumi.Resource[]>[];
+  /** The origin of each serving role, where it is not the one the ingress document names. @default the document's */
+  services?: Record<ServingRole, pulumi.Output<string>>;
+}
+
+/** What a tenant's runtime built of its release. */
+export interface TenantRelease {
+  /** Resolves once the release is deployed (see `TenantOutputs.deployed`); fails otherwise. */
+  deployed: pulumi.Output<pulumi.Resource[]>;
+  /** Where the tunnel reaches it, when it serves. @default none (offboarded) */
+  route?: TenantRoute;
+}
+
+/**
+ * The runtime's half of a tenant, which the shared steps call in order: the seam that keeps
+ * Docker-only and Kubernetes-only code below `Tenant` (see ./docker.ts, ./kubernetes.ts).
+ */
+export interface TenantPlace {
+  /** Runs the jobs that hold an admin's credentials: never in the tenant's own place. */
+  adminRun: RunScript;
+  /** What the jobs of its database, Redis user and Temporal namespace wait for. */
+  before: { database: pulumi.Resource[]; redis: pulumi.Resource[]; namespace: pulumi.Resource[] };
+  /** The backup service's role, which its database lets in. @default none (no backups) */
+  backupRole?: pulumi.Input<string>;
+  /** Where its processes reach Temporal. */
+  temporalAddress: pulumi.Input<string>;
+  /** Its release, once its data and Temporal namespace exist: schema, apps, checks. */
+  release: (data: TenantData & { namespace: Namespace }) => TenantRelease;
+  /** Its offboarding, in place of a release (see `Offboarding`). @default none: the runtime cannot offboard */
+  offboard?: (data: TenantData) => TenantRelease;
+}
+
+/** What a runtime is told of the tenant it places. */
+export interface TenantScope {
+  /** The tenant component's name, which prefixes its children's. */
+  name: string;
+  /** The tenant component, every child's parent. */
+  parent: pulumi.Resource;
+  id: string;
+  /** Its Temporal namespace. */
+  namespace: string;
+  shared: SharedServices;
+  /** Whether the tunnel routes to it (it has Access). */
+  exposed: boolean;
+}
+
+/** A runtime's way of placing tenants (`dockerTenant`, `kubeTenant`). */
+export type TenantRuntime = (scope: TenantScope) => TenantPlace;
+
 export interface TenantArgs {
-  /** The stack this tenant lives in. */
-  context: PlatformContext;
-  /** The tenant's id: names its containers, aliases, database, ClickHouse user and Temporal namespace. */
+  /** The stack's environment: production keeps the tenant's database. */
+  environment: Environment;
+  /** The tenant's id: names its containers or namespace, database, ClickHouse user and Temporal namespace. */
   id: string;
   /** The Dittofeed workspace the bootstrap creates (or keeps). */
   workspaceName: string;
   /** Where the tenant is reached. */
   endpoints: TenantEndpoints;
-  /** The subnet of the tenant's own network (its slot of `platform:network.pool`). */
-  subnet: string;
-  /** Memory limit of the tenant's gateway container in MB. Required: its default is config's. */
-  gatewayMemoryMb: number;
-  /**
-   * The host firewall rules that keep the tenant off private addresses (see EgressGuard); every
-   * container of the tenant starts after them. @default none (the operator turned the guard off)
-   */
-  egressGuard?: pulumi.Resource;
-  /** Loopback ports on the Docker host to publish api and dashboard on (dev only). @default none */
-  devPorts?: Record<keyof typeof APP_PORTS, number>;
-  /** Container memory limits in MB. Required: their defaults are config's. */
-  memoryMb: Record<AppRole, number>;
-  /** Number of worker containers. @default 1 */
-  workerReplicas?: number;
-  /** The most CPUs each of its api, dashboard and worker containers may use. Required: its default is config's. */
-  cpus: number;
   /** Connections the tenant's Postgres role may hold at once. Required: its default is config's. */
   databaseConnectionLimit: number;
   /** Dittofeed's `LOG_LEVEL`. */
   logLevel: string;
-  /** Image ids of the Dittofeed roles, of the gateway, and of ClickHouse and Redis (for their clients). */
-  images: Record<DittofeedImage | "clickhouse" | "redis" | "gateway", pulumi.Input<string>>;
-  /**
-   * The Dittofeed release deployed, and its upgrade steps that a tenant installed earlier must
-   * run (`stepsCrossed` from the oldest supported release), in order.
-   */
-  release: { version: string; steps: readonly UpgradeStep[] };
-  /** How long, after its workers start, each of them has to poll its task queue. */
-  workerCheckSeconds: number;
+  /** Image of Redis, whose `redis-cli` adds the tenant's user. */
+  redisImage: pulumi.Input<string>;
   /** Days Temporal keeps the history of the tenant's closed workflows. */
   namespaceRetentionDays: number;
-  /** The shared services of the stack. */
-  shared: { postgres: Postgres; redis: Redis; clickhouse: ClickHouse; temporal: Temporal };
-  /** Operator-supplied secrets; each one not given is generated. @default all generated */
-  secrets?: { databasePassword?: string; secretKey?: string; adminPassword?: string };
-  /**
-   * Cloudflare Access for the tenant's public hostname; with it, the tenant is routed through the
-   * tunnel and gets a front for each release. @default none (not exposed)
-   */
-  access?: TenantAccessArgs;
   /** Its Temporal namespace's generation (see `tenantNamespace`). @default 1 */
   namespaceGeneration?: number;
-  /**
-   * The stack's backup service, which the tenant's database lets in; with `snapshots`, each of
-   * the tenant's migrations waits for a snapshot of its database. @default none (no backups)
-   */
-  backup?: { service: Backup; snapshots: boolean };
-  /**
-   * The stack's monitoring: the tenant writes its own target file, which names its front
-   * (nothing while it has none). @default none (not monitored)
-   */
-  monitoring?: Monitoring;
+  /** The shared services of the stack. */
+  shared: SharedServices;
+  /** Operator-supplied secrets; each one not given is generated. @default all generated */
+  secrets?: { databasePassword?: string; secretKey?: string; adminPassword?: string };
+  /** Cloudflare Access for the tenant's public hostname. @default none (not exposed) */
+  access?: TenantAccessArgs;
   /**
    * Offboarded (see `Offboarding`): no apps, its data exported and its access locked; its
-   * network, gateway, database and secrets stay, so that it can come back. @default false
+   * database and secrets stay, so that it can come back. Only a runtime that can offboard is
+   * given it (config refuses it elsewhere). @default false
    */
   offboarded?: boolean;
-}
-
-/** The gateway's variable that holds the tenant's Temporal token. */
-const TEMPORAL_TOKEN = "TEMPORAL_AUTHORIZATION";
-
-/** The loopback binds of a serving role in dev; workers serve nothing. */
-function loopbackPorts(
-  role: AppRole,
-  devPorts: TenantArgs["devPorts"],
-): LoopbackPort[] | undefined {
-  if (role === "worker" || devPorts === undefined) return undefined;
-  return [{ internal: APP_PORTS[role], external: devPorts[role] }];
+  /** Where and how the tenant runs: its runtime's half. */
+  runtime: TenantRuntime;
 }
 
 /**
- * One tenant's stamp: its own network, with a gateway as its only way to the shared services and
- * the tunnel's only way in; its own Postgres role and database, ClickHouse database and user,
- * Redis user and Temporal namespace; a migration that must succeed first, then api, dashboard
- * and workers, and, when it is exposed, the Cloudflare Access applications in front of its
- * hostname. Every container of the tenant is on its network alone; the gateway is the one that is
- * also on the data network. Offboarded, it keeps its network, gateway, database, Redis user and
- * secrets, and has no apps: see `Offboarding`.
+ * One tenant, on either runtime: its own Postgres role and database, Redis user and Temporal
+ * namespace, its settings and secrets, and, when it is exposed, the Cloudflare Access
+ * applications in front of its hostname; its runtime places it (its own network or namespace,
+ * with a single way to the shared services) and runs its release: a migration that must succeed
+ * first, then api, dashboard and workers.
  */
 export class Tenant extends pulumi.ComponentResource {
   public readonly workspaceName: string;
@@ -139,61 +166,34 @@ export class Tenant extends pulumi.ComponentResource {
   public readonly databaseUrl: pulumi.Output<string>;
   /** The tenant's `SECRET_KEY` (secret): what a restore of its database needs besides the data. */
   public readonly secretKey: pulumi.Output<string>;
-  /** Its apps; none while it is offboarded. */
-  public readonly api?: DittofeedService;
-  public readonly dashboard?: DittofeedService;
-  public readonly worker?: DittofeedService;
-  /** What offboarding did, while the tenant is offboarded. */
-  public readonly offboarding?: Offboarding;
   /**
-   * Resolves once every worker polls the tenant's task queue and the release's `post` upgrade
-   * steps succeeded (offboarded: once offboarding succeeded); fails otherwise. Nothing waits for it: the stack's outputs carry it, so a
-   * failure fails `pulumi up` after the rest is done.
+   * Resolves once the release is deployed (offboarded: once offboarding succeeded); fails
+   * otherwise. Nothing waits for it: the stack's outputs carry it, so a failure fails
+   * `pulumi up` after the rest is done.
    */
   public readonly deployed: pulumi.Output<pulumi.Resource[]>;
   /** Access in front of the tenant's hostname, when it is exposed through the tunnel. */
   public readonly access?: TenantAccess;
-  /** Where the tunnel reaches this release of the tenant's api and dashboard, when it is exposed. */
-  public readonly front?: Front;
+  /** Where the tunnel reaches the tenant, when it serves. */
+  public readonly route?: TenantRoute;
 
   constructor(name: string, args: TenantArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:tenant:Tenant", name, {}, opts);
-    const { id, endpoints, images } = args;
-    const { postgres, redis, clickhouse, temporal } = args.shared;
-    const network = tenantNetwork(`${name}-network`, args.context, id, args.subnet, this);
-    const namespaceName = tenantNamespace(id, args.namespaceGeneration);
-    // The stack's context for this tenant's containers: every one of them on its own network.
-    const context: PlatformContext = { ...args.context, network: network.name };
-    // Jobs that hold an admin's credentials or token run on the data network, never on the tenant's.
-    const adminRun = tenantScriptRunner(args.context, id);
-    const gateway = new Gateway(
-      `${name}-gateway`,
-      {
-        context: args.context,
-        tenantNetwork: network.name,
-        tenantId: id,
-        image: images.gateway,
-        memoryMb: args.gatewayMemoryMb,
-        shared: [
-          // Its own role only: no superuser, Temporal or backup login through it.
-          { host: postgres.host, port: postgres.port, postgresRole: tenantSqlName(id) },
-          { host: redis.host, port: redis.port },
-          { host: clickhouse.host, port: clickhouse.port },
-          { host: clickhouse.host, port: clickhouse.nativePort },
-          // Every call to Temporal carries the tenant's token, for its namespace alone.
-          { ...temporal.endpoint, bearerFrom: TEMPORAL_TOKEN },
-        ],
-        env: { [TEMPORAL_TOKEN]: temporal.token(tenantClaims(id, namespaceName)) },
-        // Every other container of the tenant waits for its gateway, and so for the guard.
-        dependsOn: args.egressGuard ? [args.egressGuard] : [],
-      },
-      { parent: this },
-    );
-    const secrets = args.secrets ?? {};
+    const { id, endpoints, shared } = args;
     this.workspaceName = args.workspaceName;
     this.url = endpoints.dashboardUrl;
     this.apiUrl = endpoints.apiBaseUrl;
+    const namespaceName = tenantNamespace(id, args.namespaceGeneration);
+    const place = args.runtime({
+      name,
+      parent: this,
+      id,
+      namespace: namespaceName,
+      shared,
+      exposed: args.access !== undefined,
+    });
 
+    const secrets = args.secrets ?? {};
     const databasePassword = secretOrGenerated(
       `${name}-db-password`,
       secrets.databasePassword,
@@ -202,261 +202,89 @@ export class Tenant extends pulumi.ComponentResource {
     const clickhousePassword = secretOrGenerated(`${name}-clickhouse-password`, undefined, this);
     // Dittofeed's SECRET_KEY is an AES-256-GCM key: base64 of exactly 32 bytes (dittofeed
     // v0.23.0, packages/backend-lib/src/secrets.ts).
-    const secretKey = keyOrGenerated(`${name}-secret-key`, secrets.secretKey, 32, this);
-    this.secretKey = secretKey;
+    this.secretKey = keyOrGenerated(`${name}-secret-key`, secrets.secretKey, 32, this);
     const adminPassword = secretOrGenerated(`${name}-admin-password`, secrets.adminPassword, this);
 
     const database = new Database(
       `${name}-database`,
       {
-        context,
-        run: adminRun,
+        context: { environment: args.environment },
+        run: place.adminRun,
         tenantId: id,
-        postgres,
+        postgres: shared.postgres,
         password: databasePassword,
         connectionLimit: args.databaseConnectionLimit,
-        dependsOn: [gateway.container],
-        backupRole: args.backup?.service.role.name,
+        dependsOn: place.before.database,
+        backupRole: place.backupRole,
         offboarded: args.offboarded,
       },
       { parent: this },
     );
     this.databaseUrl = database.url;
     const sqlName = tenantSqlName(id);
-
     // Kept while offboarded, with its password: Dittofeed v0.23.0 does not use Redis, and a
     // tenant brought back finds its user as it was.
     const redisUser = new RedisUser(
       `${name}-redis`,
       {
-        run: adminRun,
+        run: place.adminRun,
         tenantId: id,
-        redis,
-        image: images.redis,
-        dependsOn: [redis.container, gateway.container],
+        redis: shared.redis,
+        image: args.redisImage,
+        dependsOn: place.before.redis,
       },
       { parent: this },
     );
-
-    if (args.offboarded) {
-      this.offboarding = new Offboarding(
-        `${name}-offboarding`,
-        {
-          context: args.context,
-          tenantId: id,
-          sqlName,
-          namespace: namespaceName,
-          secretKey,
-          backup: args.backup && {
-            service: args.backup.service,
-            readable: database.backupReadable ? [database.backupReadable] : [],
-          },
-          clickhouse,
-          clickhouseImage: images.clickhouse,
-          temporal,
-          adminCliImage: images.adminCli,
-          postgres,
-          role: database.role,
-          dependsOn: [gateway.container, database.database, clickhouse.container],
-        },
-        { parent: this },
-      );
-      this.deployed = this.offboarding.succeeded;
-      // Its file empties: Prometheus stops scraping it, and its alerts resolve.
-      if (args.monitoring)
-        new TenantTargets(
-          `${name}-monitoring`,
-          { context, monitoring: args.monitoring, tenantId: id, namespace: namespaceName },
-          { parent: this },
-        );
-      this.registerOutputs({ workspaceName: this.workspaceName, databaseUrl: this.databaseUrl });
-      return;
-    }
-
-    // Registering a namespace takes its admin: the job runs on the data network, with a token
-    // of its own, not through the tenant's gateway.
-    const namespace = new Namespace(
-      `${name}-namespace`,
-      {
-        run: adminRun,
-        auth: temporal.token(namespaceAdminClaims(namespaceName)),
-        tenantId: id,
-        namespace: namespaceName,
-        temporal,
-        retentionDays: args.namespaceRetentionDays,
-        dependsOn: [temporal.container, gateway.container],
-      },
-      { parent: this },
-    );
-
-    const settings = {
-      databaseUrl: database.url,
-      clickhouseUrl: clickhouse.url,
-      clickhouseDatabase: sqlName,
-      clickhouseUser: sqlName,
+    const data: TenantData = {
+      database,
+      redisUser,
+      // Resolved once, as a secret, for every environment derived from it: each stays secret,
+      // and every Output costs the SDK promises.
+      settings: pulumi.secret({
+        databaseUrl: database.url,
+        clickhouseUrl: shared.clickhouse.url,
+        clickhouseDatabase: sqlName,
+        clickhouseUser: sqlName,
+        clickhousePassword,
+        temporalAddress: place.temporalAddress,
+        temporalNamespace: namespaceName,
+        redisUrl: redisUser.url,
+        secretKey: this.secretKey,
+        adminPassword,
+        dashboardUrl: endpoints.dashboardUrl,
+        apiBaseUrl: endpoints.apiBaseUrl,
+        logLevel: args.logLevel,
+        workspaceName: args.workspaceName,
+      }),
       clickhousePassword,
-      temporalAddress: temporal.address,
-      temporalNamespace: namespace.name,
-      redisUrl: redisUser.url,
-      secretKey,
-      adminPassword,
-      dashboardUrl: endpoints.dashboardUrl,
-      apiBaseUrl: endpoints.apiBaseUrl,
-      logLevel: args.logLevel,
-      workspaceName: args.workspaceName,
+      secretKey: this.secretKey,
+      secrets: [databasePassword, clickhousePassword, this.secretKey, adminPassword],
     };
-    // Resolved once, as a secret, for the tenant's four environments: each derived environment
-    // stays secret, and every Output costs the SDK promises.
-    const resolved = pulumi.secret(settings);
-    const environment = (consumer: Consumer) =>
-      resolved.apply((s) => envList(consumerEnvironment(consumer, s)));
-
-    const stepSecrets = [databasePassword, clickhousePassword, secretKey, adminPassword];
-    const migration = new Migration(
-      `${name}-migration`,
-      {
-        context,
-        adminContext: args.context,
-        tenantId: id,
-        adminCliImage: images.adminCli,
-        clickhouseImage: images.clickhouse,
-        clickhouse,
-        clickhouseAccess: { database: sqlName, user: sqlName, password: clickhousePassword },
-        env: { bootstrap: environment("bootstrap"), schema: environment("schema") },
-        secrets: stepSecrets,
-        dependsOn: [
-          database.database,
-          database.revokePublic,
-          postgres.container,
-          clickhouse.container,
-          temporal.container,
-          gateway.container,
-        ],
-        gates: [namespace.succeeded],
-        // In production every migration has a point to go back to.
-        snapshot: args.backup?.snapshots
-          ? {
-              backup: args.backup.service,
-              database: sqlName,
-              secretKey,
-              dependsOn: [gateway.container, database.database, ...database.grants],
-              gates: database.backupReadable ? [database.backupReadable] : [],
-            }
-          : undefined,
-        dittofeedVersion: args.release.version,
-        preSteps: args.release.steps.filter((step) => step.phase === "pre"),
-      },
-      { parent: this },
-    );
-    // Every app container waits for its namespace and migration, and for the services it talks to.
-    const ready = waitFor(
-      [temporal.container, redis.container, gateway.container],
-      [namespace.succeeded, migration.succeeded, redisUser.succeeded],
-    );
-    const service = (role: AppRole) =>
-      new DittofeedService(
-        `${name}-${role}`,
-        {
-          context,
-          tenantId: id,
-          role,
-          image: images[role],
-          dittofeedVersion: args.release.version,
-          env: environment(role),
-          memoryMb: args.memoryMb[role],
-          cpus: args.cpus,
-          temporal: temporal.endpoint,
-          replicas: role === "worker" ? (args.workerReplicas ?? 1) : 1,
-          ports: loopbackPorts(role, args.devPorts),
-          releaseKey: context.releaseKey,
-          dependsOn: ready,
-        },
-        { parent: this },
-      );
-    const apps = {
-      api: service("api"),
-      dashboard: service("dashboard"),
-      worker: service("worker"),
-    };
-    this.api = apps.api;
-    this.dashboard = apps.dashboard;
-    this.worker = apps.worker;
-    if (args.access) {
-      this.front = new Front(
-        `${name}-front`,
-        {
-          context,
-          dataNetwork: args.context.network,
-          tenantId: id,
-          image: images.gateway,
-          memoryMb: args.gatewayMemoryMb,
-          upstreams: SERVING_ROLES.map((role) => ({
-            role,
-            port: APP_PORTS[role],
-            host: apps[role].releaseAlias,
-            healthPath: dittofeedHealthPath(role),
-            containers: apps[role].containers,
-          })),
-        },
-        { parent: this },
-      );
-    }
-    const workerCheck = new WorkerCheck(
-      `${name}-worker-check`,
-      {
-        context,
-        tenantId: id,
-        namespace: namespace.name,
-        workers: apps.worker,
-        temporal,
-        waitSeconds: args.workerCheckSeconds,
-      },
-      { parent: this },
-    );
-    // The release's `post` steps, once each, once its apps serve.
-    const postSteps = args.release.steps.filter((step) => step.phase === "post");
-    const postUpgrade =
-      postSteps.length === 0
-        ? undefined
-        : new UpgradeSteps(
-            `${name}-post-upgrade`,
+    const offboard = args.offboarded ? place.offboard : undefined;
+    // Registering a namespace takes its admin: the job runs where admin jobs run, with a token
+    // of its own, not through the tenant's way to Temporal.
+    const release = offboard
+      ? offboard(data)
+      : place.release({
+          ...data,
+          namespace: new Namespace(
+            `${name}-namespace`,
             {
-              context,
+              run: place.adminRun,
+              auth: shared.temporal.token(namespaceAdminClaims(namespaceName)),
               tenantId: id,
-              steps: postSteps,
-              installedVersion: installedVersion(migration.bootstrapJob),
-              adminCliImage: images.adminCli,
-              env: environment("bootstrap"),
-              secrets: stepSecrets,
-              dependsOn: [
-                ...apps.api.containers,
-                ...apps.dashboard.containers,
-                ...apps.worker.containers,
-              ],
-              gates: this.front ? [this.front.serving] : [],
+              namespace: namespaceName,
+              temporal: shared.temporal,
+              retentionDays: args.namespaceRetentionDays,
+              dependsOn: place.before.namespace,
             },
             { parent: this },
-          );
-    const watched =
-      args.monitoring &&
-      new TenantTargets(
-        `${name}-monitoring`,
-        {
-          context,
-          monitoring: args.monitoring,
-          tenantId: id,
-          namespace: namespaceName,
-          front: this.front?.alias,
-          dependsOn: this.front ? [this.front.container] : [],
-        },
-        { parent: this },
-      ).written;
-    this.deployed = pulumi
-      .all([workerCheck.succeeded, ...(postUpgrade?.succeeded ?? []), watched ?? []])
-      .apply(() => []);
+          ),
+        });
+    this.deployed = release.deployed;
+    this.route = release.route;
     if (args.access)
       this.access = new TenantAccess(`${name}-access`, args.access, { parent: this });
-
     this.registerOutputs({
       workspaceName: this.workspaceName,
       url: this.url,

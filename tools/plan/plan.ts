@@ -140,8 +140,8 @@ export function renderPlanJson(plan: Plan): string {
   return `${JSON.stringify(plan, null, 2)}\n`;
 }
 
-/** The components that are one tenant, on each runtime. */
-const TENANT_TYPES = ["platform:tenant:Tenant", "platform:tenant:KubeTenant"];
+/** The component that is one tenant, on either runtime. */
+const TENANT_TYPE = "platform:tenant:Tenant";
 const SHARED = "(shared)";
 const ACCESS_APPLICATION = "cloudflare:index/zeroTrustAccessApplication:ZeroTrustAccessApplication";
 const DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord";
@@ -163,7 +163,7 @@ export function tenantsOf(plan: Plan): Map<string, string> {
     const known = tenants.get(r.id);
     if (known !== undefined) return known;
     const parent = r.parent ? byId.get(r.parent) : undefined;
-    const tenant = TENANT_TYPES.includes(r.type) ? r.name : parent ? tenantOf(parent) : SHARED;
+    const tenant = r.type === TENANT_TYPE ? r.name : parent ? tenantOf(parent) : SHARED;
     tenants.set(r.id, tenant);
     return tenant;
   };

@@ -3,7 +3,7 @@
 # (docs/docker-host.md): the SSH key and host key from repository secrets, and a local forward to
 # the Postgres admin port, which the host publishes on its own 127.0.0.1 only.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 stack="${1:?usage: tools/scripts/ci-docker-host.sh <stack>}"
 stack_file="${STACK_FILE:-Pulumi.${stack}.yaml}"
 : "${DOCKER_SSH_KEY:?the repository secret DOCKER_SSH_KEY is not set}"
