@@ -21,6 +21,7 @@ import {
   tenantsOf,
 } from "../tools/plan/plan";
 import { changeKind } from "../tools/plan/replacement";
+import { HOST_TYPE } from "../components/runtime/labels";
 import { COMMITTED_STACKS, mockBytes, mockPassword, PROJECT_ROOT } from "./harness";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "plan-test-"));
@@ -312,7 +313,7 @@ describe("npm run plan:diff", () => {
       changed: [],
       placement: { slots: [], removed: [], firstRecorded: false },
     });
-    const host = head.resources.find((r) => r.type === "platform:shared:Host");
+    const host = head.resources.find((r) => r.type === HOST_TYPE);
     assert.deepEqual(host?.inputs, { environment: "production", memoryMb: 32768 });
   });
 

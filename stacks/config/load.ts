@@ -29,23 +29,23 @@ export function parsePlatformConfig(
   raw: Record<string, unknown>,
   surroundings: ConfigSurroundings = {},
 ): PlatformConfig {
+  // Each value first; the rules between values then read what the schema guarantees.
   const result = rawSchema.safeParse(raw);
-  const fieldProblems: Problem[] = result.success
-    ? []
-    : result.error.issues.flatMap((issue) =>
-        issue.code === "unrecognized_keys"
-          ? issue.keys.map((key) => ({
-              path: [...issue.path, key],
-              message: "is not a known key",
-              conceal: true,
-            }))
-          : [{ path: [...issue.path], message: issue.message }],
-      );
-  const problems = [...fieldProblems, ...crossFieldProblems(raw, surroundings)];
-  if (problems.length > 0 || !result.success) {
+  if (!result.success) {
+    const problems: Problem[] = result.error.issues.flatMap((issue) =>
+      issue.code === "unrecognized_keys"
+        ? issue.keys.map((key) => ({
+            path: [...issue.path, key],
+            message: "is not a known key",
+            conceal: true,
+          }))
+        : [{ path: [...issue.path], message: issue.message }],
+    );
     throw configError(raw, problems, surroundings.secretKeys);
   }
   const config = result.data;
+  const problems = crossFieldProblems(config, raw, surroundings);
+  if (problems.length > 0) throw configError(raw, problems, surroundings.secretKeys);
   const pool = parsePool(config.network.pool);
   const placed = placeSlots(config.tenants, slotCount(pool), surroundings.previous);
   const parsed: PlatformConfig = {

@@ -1,18 +1,16 @@
 /**
- * Cross-field rules that a per-field schema cannot express. They read the raw input
- * defensively, so they are reported together with per-field problems rather than after those
- * are fixed.
+ * Cross-field rules that a per-field schema cannot express, run once over the parsed config (its
+ * defaults resolved) and what it is checked against: the stack's name, its last deploy and the
+ * project's other stacks.
  */
 import mailProviders from "email-providers/all.json";
 import { stackEnvironmentProblem } from "../../components/runtime/environments";
 import { imageParts } from "../../components/runtime/images";
 import {
-  DEFAULT_NETWORK_POOL,
   DEV_PORT_LAST,
   devPortsOf,
   overlaps,
   parsePool,
-  poolProblem,
   slotCount,
 } from "../../components/runtime/network";
 import {
@@ -32,11 +30,11 @@ import { continuityProblems, Placement, placeSlots } from "./placement";
 import { keyPath, Problem, valueAt } from "./errors";
 import {
   PlatformConfig,
-  DEFAULT_ADMIN_PORT,
-  DEFAULT_MONITORING_PORTS,
   defaultTemporalImage,
   hostLabel,
   NAMESPACE,
+  RawConfig,
+  rawSchema,
   TEMPORAL_IMAGES,
 } from "./schema";
 
@@ -68,42 +66,38 @@ export interface ConfigSurroundings {
   plainTextSecrets?: readonly PropertyKey[][];
 }
 
-function record(value: unknown): Record<string, unknown> {
-  return value !== null && typeof value === "object" && !Array.isArray(value)
-    ? (value as Record<string, unknown>)
-    : {};
+/** Another stack's config, where it parses (its own checks report it where it does not). */
+interface ParsedStack extends OtherStack {
+  config: RawConfig;
 }
 
-function list(value: unknown): unknown[] {
-  return Array.isArray(value) ? value : [];
-}
-
-/** The public hostnames a raw config routes through a tunnel, to the tenant index that owns each. */
-function routedHostnames(raw: Record<string, unknown>): Map<string, number> {
+/** The public hostnames a config routes through a tunnel, to the tenant index that owns each. */
+function routedHostnames(config: RawConfig): Map<string, number> {
   const hosts = new Map<string, number>();
-  const domain = raw.domain;
-  if (raw.cloudflare === undefined || typeof domain !== "string") return hosts;
-  list(raw.tenants)
-    .map(record)
-    .forEach((tenant, index) =>
-      hosts.set(publicHostname(String(hostLabel(tenant)), domain), index),
-    );
+  const { domain } = config;
+  if (config.cloudflare === undefined || domain === undefined) return hosts;
+  config.tenants.forEach((tenant, index) =>
+    hosts.set(publicHostname(hostLabel(tenant), domain), index),
+  );
   return hosts;
 }
+
+/** Where a tenant's hostname comes from: its `hostname`, or its id. */
+const hostKey = (tenant: { hostname?: string }) =>
+  tenant.hostname === undefined ? "id" : "hostname";
 
 /**
  * Two stacks routing one hostname would fight over its DNS record and Access application: each
  * `pulumi up` would take them from the other. Only committed stacks can be checked.
  */
-function collisionProblems(raw: Record<string, unknown>, others: readonly OtherStack[]): Problem[] {
-  const tenants = list(raw.tenants).map(record);
-  const ours = routedHostnames(raw);
+function collisionProblems(config: RawConfig, others: readonly ParsedStack[]): Problem[] {
+  const ours = routedHostnames(config);
   return others.flatMap((other) => {
-    const theirs = routedHostnames(other.raw);
+    const theirs = routedHostnames(other.config);
     return [...ours]
       .filter(([host]) => theirs.has(host))
       .map(([host, index]) => ({
-        path: ["tenants", index, tenants[index].hostname === undefined ? "id" : "hostname"],
+        path: ["tenants", index, hostKey(config.tenants[index])],
         message: `${host} is also routed by stack ${other.stack} (Pulumi.${other.stack}.yaml): both would claim its DNS record and Access application; give one of them another hostname`,
       }));
   });
@@ -141,10 +135,12 @@ export const MISSING_UPSTREAM = [
  */
 const PUBLIC_EMAIL_DOMAINS: ReadonlySet<string> = new Set([...mailProviders, ...MISSING_UPSTREAM]);
 
-function publicDomainProblems(tenant: Record<string, unknown>, index: number): Problem[] {
-  if (tenant.allowPublicEmailDomains === true) return [];
-  return list(tenant.accessEmailDomains).flatMap((domain, at) =>
-    typeof domain === "string" && PUBLIC_EMAIL_DOMAINS.has(domain)
+type Tenant = RawConfig["tenants"][number];
+
+function publicDomainProblems(tenant: Tenant, index: number): Problem[] {
+  if (tenant.allowPublicEmailDomains) return [];
+  return tenant.accessEmailDomains.flatMap((domain, at) =>
+    PUBLIC_EMAIL_DOMAINS.has(domain)
       ? [
           {
             path: ["tenants", index, "accessEmailDomains", at],
@@ -156,92 +152,61 @@ function publicDomainProblems(tenant: Record<string, unknown>, index: number): P
   );
 }
 
-function tenantProblems(raw: Record<string, unknown>): {
-  problems: Problem[];
-  ids: Set<unknown>;
-} {
+function tenantProblems(config: RawConfig): Problem[] {
   const problems: Problem[] = [];
-  const cloudflare = raw.cloudflare !== undefined;
-  const seenIds = new Map<unknown, number>();
-  const seenHosts = new Map<unknown, number>();
-  list(raw.tenants)
-    .map(record)
-    .forEach((tenant, index) => {
-      problems.push(...publicDomainProblems(tenant, index));
-      const firstId = seenIds.get(tenant.id);
-      if (firstId !== undefined) {
-        problems.push({
-          path: ["tenants", index, "id"],
-          message: `duplicates tenants[${firstId}].id`,
-        });
-      } else seenIds.set(tenant.id, index);
-      const host = hostLabel(tenant);
-      const firstHost = seenHosts.get(host);
-      if (firstHost !== undefined) {
-        problems.push({
-          path: ["tenants", index, tenant.hostname === undefined ? "id" : "hostname"],
-          message: `hostname ${JSON.stringify(host)} is already used by tenants[${firstHost}]`,
-        });
-      } else seenHosts.set(host, index);
-      if (
-        cloudflare &&
-        tenant.offboarded !== true &&
-        list(tenant.accessEmails).length + list(tenant.accessEmailDomains).length === 0
-      ) {
-        problems.push({
-          path: ["tenants", index, "accessEmails"],
-          message:
-            "must list who may sign in (accessEmails or accessEmailDomains): the tenant is exposed through the tunnel and Dittofeed's open-source images have no login of their own",
-        });
-      }
-    });
-  return { problems, ids: new Set(seenIds.keys()) };
+  const seenIds = new Map<string, number>();
+  const seenHosts = new Map<string, number>();
+  config.tenants.forEach((tenant, index) => {
+    problems.push(...publicDomainProblems(tenant, index));
+    const firstId = seenIds.get(tenant.id);
+    if (firstId !== undefined) {
+      problems.push({
+        path: ["tenants", index, "id"],
+        message: `duplicates tenants[${firstId}].id`,
+      });
+    } else seenIds.set(tenant.id, index);
+    const host = hostLabel(tenant);
+    const firstHost = seenHosts.get(host);
+    if (firstHost !== undefined) {
+      problems.push({
+        path: ["tenants", index, hostKey(tenant)],
+        message: `hostname ${JSON.stringify(host)} is already used by tenants[${firstHost}]`,
+      });
+    } else seenHosts.set(host, index);
+    if (
+      config.cloudflare !== undefined &&
+      !tenant.offboarded &&
+      tenant.accessEmails.length + tenant.accessEmailDomains.length === 0
+    ) {
+      problems.push({
+        path: ["tenants", index, "accessEmails"],
+        message:
+          "must list who may sign in (accessEmails or accessEmailDomains): the tenant is exposed through the tunnel and Dittofeed's open-source images have no login of their own",
+      });
+    }
+  });
+  return problems;
 }
 
-/** The tenants' slots in the pool, where ids and pool are valid enough to compute them. */
 /** The tenants' slots, by index, and why any cannot be given (see `placeSlots`). */
-function slotsOf(raw: Record<string, unknown>, previous: Placement | undefined) {
-  const pool = poolOf(raw);
-  const slots = new Map<number, number>();
-  if (pool === undefined) return { slots, problems: [] };
-  const tenants = list(raw.tenants).map(record);
-  const valid = tenants.flatMap((t, index) =>
-    typeof t.id === "string"
-      ? [{ index, id: t.id, slot: typeof t.slot === "number" ? t.slot : undefined }]
-      : [],
-  );
-  const placed = placeSlots(valid, slotCount(parsePool(pool)), previous);
-  valid.forEach(({ index }, i) => {
-    const slot = placed.slots[i];
-    if (slot !== undefined) slots.set(index, slot);
-  });
+function slotsOf(config: RawConfig, previous: Placement | undefined) {
+  const placed = placeSlots(config.tenants, slotCount(parsePool(config.network.pool)), previous);
   const problems: Problem[] = placed.problems.map((p) => ({
-    path: ["tenants", valid[p.index].index, p.key],
+    path: ["tenants", p.index, p.key],
     message: p.message,
   }));
-  return { slots, problems };
-}
-
-/** The stack's address pool when it is valid. */
-function poolOf(raw: Record<string, unknown>): string | undefined {
-  const pool = record(raw.network).pool ?? DEFAULT_NETWORK_POOL;
-  return typeof pool === "string" && poolProblem(pool) === undefined ? pool : undefined;
+  return { slots: placed.slots, problems };
 }
 
 /**
  * What the last deploy held binds this one: a production tenant is not dropped without being
  * offboarded, and a removed id is not given to a new tenant (see `continuityProblems`).
  */
-function previousProblems(
-  raw: Record<string, unknown>,
-  previous: Placement | undefined,
-): Problem[] {
-  const tenants = list(raw.tenants)
-    .map(record)
-    .map((t) => ({ id: String(t.id) }));
+function previousProblems(config: RawConfig, previous: Placement | undefined): Problem[] {
   // Offboarding is Docker's: on Kubernetes a tenant is removed after its data is exported by hand.
-  const keepsUnlessOffboarded = raw.environment === "production" && raw.runtime !== "kubernetes";
-  return continuityProblems(tenants, previous, keepsUnlessOffboarded).map((p) => ({
+  const keepsUnlessOffboarded =
+    config.environment === "production" && config.runtime !== "kubernetes";
+  return continuityProblems(config.tenants, previous, keepsUnlessOffboarded).map((p) => ({
     path: p.index === undefined ? ["tenants"] : ["tenants", p.index, "id"],
     message: p.message,
   }));
@@ -249,7 +214,7 @@ function previousProblems(
 
 /** A loopback port the stack publishes on its Docker host, and the key that decides it. */
 interface PublishedPort {
-  port: unknown;
+  port: number;
   path: PropertyKey[];
   /** Derived from a tenant's slot, not set in config. */
   derived: boolean;
@@ -259,57 +224,45 @@ interface PublishedPort {
  * Every loopback port the stack publishes: Postgres's admin port, Prometheus's and
  * Alertmanager's with monitoring, and, in dev, the tenants'.
  */
-function publishedPorts(
-  raw: Record<string, unknown>,
-  previous: Placement | undefined,
-): PublishedPort[] {
+function publishedPorts(config: RawConfig, previous: Placement | undefined): PublishedPort[] {
   const ports: PublishedPort[] = [
-    {
-      port: record(raw.postgres).adminPort ?? DEFAULT_ADMIN_PORT,
-      path: ["postgres", "adminPort"],
-      derived: false,
-    },
+    { port: config.postgres.adminPort, path: ["postgres", "adminPort"], derived: false },
   ];
-  const monitoring = record(raw.monitoring);
-  if (monitoring.enabled === true) {
+  if (config.monitoring.enabled) {
     for (const service of ["prometheus", "alertmanager"] as const) {
-      const port = record(monitoring[service]).port ?? DEFAULT_MONITORING_PORTS[service];
+      const { port } = config.monitoring[service];
       ports.push({ port, path: ["monitoring", service, "port"], derived: false });
     }
   }
-  if (raw.environment !== "dev") return ports;
-  const { slots } = slotsOf(raw, previous);
-  list(raw.tenants)
-    .map(record)
-    .forEach((tenant, index) => {
-      const slot = slots.get(index);
-      const own = record(tenant.devPorts);
-      for (const service of ["api", "dashboard"] as const) {
-        if (own[service] !== undefined) {
-          ports.push({
-            port: own[service],
-            path: ["tenants", index, "devPorts", service],
-            derived: false,
-          });
-        } else if (slot !== undefined) {
-          const key = tenant.slot === undefined ? "id" : "slot";
-          ports.push({
-            port: devPortsOf(slot)[service],
-            path: ["tenants", index, key],
-            derived: true,
-          });
-        }
+  if (config.environment !== "dev") return ports;
+  const { slots } = slotsOf(config, previous);
+  config.tenants.forEach((tenant, index) => {
+    const slot = slots[index];
+    for (const service of ["api", "dashboard"] as const) {
+      if (tenant.devPorts !== undefined) {
+        ports.push({
+          port: tenant.devPorts[service],
+          path: ["tenants", index, "devPorts", service],
+          derived: false,
+        });
+      } else if (slot !== undefined) {
+        ports.push({
+          port: devPortsOf(slot)[service],
+          path: ["tenants", index, tenant.slot === undefined ? "id" : "slot"],
+          derived: true,
+        });
       }
-    });
+    }
+  });
   return ports;
 }
 
 /** In dev, every published loopback port (tenants' and Postgres's admin port) is taken once. */
-function devPortProblems(raw: Record<string, unknown>, previous: Placement | undefined): Problem[] {
+function devPortProblems(config: RawConfig, previous: Placement | undefined): Problem[] {
   const problems: Problem[] = [];
-  const seen = new Map<unknown, PublishedPort>();
-  for (const entry of publishedPorts(raw, previous)) {
-    if (entry.derived && typeof entry.port === "number" && entry.port > DEV_PORT_LAST) {
+  const seen = new Map<number, PublishedPort>();
+  for (const entry of publishedPorts(config, previous)) {
+    if (entry.derived && entry.port > DEV_PORT_LAST) {
       problems.push({
         path: entry.path,
         message: `derives dev port ${entry.port} from its slot, beyond ${DEV_PORT_LAST} (Linux's ephemeral ports start above it): set its devPorts, or use a smaller platform:network.pool`,
@@ -323,7 +276,7 @@ function devPortProblems(raw: Record<string, unknown>, previous: Placement | und
       // Two derived ports meet only where two slots do, which slotProblems reports.
       problems.push({
         path: entry.path,
-        message: `port ${String(entry.port)} is already taken by ${keyPath(first.path)}`,
+        message: `port ${entry.port} is already taken by ${keyPath(first.path)}`,
       });
     }
   }
@@ -340,32 +293,36 @@ function sameHost(ours: string | undefined, theirs: string | undefined): boolean
  * publishing the same port fails to start its container, or worse, takes over the first's once it
  * stops; overlapping subnets make Docker refuse the network.
  */
-function hostProblems(raw: Record<string, unknown>, surroundings: ConfigSurroundings): Problem[] {
+function hostProblems(
+  config: RawConfig,
+  others: readonly ParsedStack[],
+  surroundings: ConfigSurroundings,
+): Problem[] {
   // A Kubernetes stack publishes nothing on a Docker host.
-  if (raw.runtime === "kubernetes") return [];
-  const others = (surroundings.otherStacks ?? []).filter(
-    (other) =>
-      other.raw.runtime !== "kubernetes" && sameHost(surroundings.dockerHost, other.dockerHost),
-  );
+  if (config.runtime === "kubernetes") return [];
   const where = surroundings.dockerHost ?? "this machine's Docker engine";
   const problems: Problem[] = [];
-  const ours = publishedPorts(raw, surroundings.previous);
-  const ourPool = poolOf(raw);
+  const ours = publishedPorts(config, surroundings.previous);
+  const ourPool = parsePool(config.network.pool);
   for (const other of others) {
-    const theirs = publishedPorts(other.raw, undefined);
+    if (
+      other.config.runtime === "kubernetes" ||
+      !sameHost(surroundings.dockerHost, other.dockerHost)
+    )
+      continue;
+    const theirs = publishedPorts(other.config, undefined);
     for (const { port, path } of ours) {
       const their = theirs.find((entry) => entry.port === port);
       if (their === undefined) continue;
       problems.push({
         path,
-        message: `port ${String(port)} on ${where} is also published by stack ${other.stack} (Pulumi.${other.stack}.yaml, ${keyPath(their.path)}): choose another`,
+        message: `port ${port} on ${where} is also published by stack ${other.stack} (Pulumi.${other.stack}.yaml, ${keyPath(their.path)}): choose another`,
       });
     }
-    const theirPool = poolOf(other.raw);
-    if (ourPool && theirPool && overlaps(parsePool(ourPool), parsePool(theirPool))) {
+    if (overlaps(ourPool, parsePool(other.config.network.pool))) {
       problems.push({
         path: ["network", "pool"],
-        message: `overlaps ${theirPool}, the pool of stack ${other.stack} on ${where} (Pulumi.${other.stack}.yaml): Docker refuses overlapping subnets; give each stack on a host its own pool`,
+        message: `overlaps ${other.config.network.pool}, the pool of stack ${other.stack} on ${where} (Pulumi.${other.stack}.yaml): Docker refuses overlapping subnets; give each stack on a host its own pool`,
       });
     }
   }
@@ -378,11 +335,10 @@ function hostProblems(raw: Record<string, unknown>, surroundings: ConfigSurround
  * server's version (the server refuses to start on an older schema: temporal v1.22.4,
  * common/persistence/schema/version.go).
  */
-function temporalProblems(raw: Record<string, unknown>): Problem[] {
-  const temporal = record(raw.temporal);
-  const image = typeof temporal.image === "string" ? temporal.image : undefined;
+function temporalProblems(config: RawConfig): Problem[] {
+  const { image, adminToolsImage } = config.temporal;
+  const { environment } = config;
   const problems: Problem[] = [];
-  const environment = typeof raw.environment === "string" ? raw.environment : "dev";
   if (image !== undefined && environment !== "dev" && isAutoSetupImage(image)) {
     problems.push({
       path: ["temporal", "image"],
@@ -391,11 +347,7 @@ function temporalProblems(raw: Record<string, unknown>): Problem[] {
   }
   const serverImage = image ?? defaultTemporalImage(environment);
   const server = imageParts(serverImage);
-  const tools = imageParts(
-    typeof temporal.adminToolsImage === "string"
-      ? temporal.adminToolsImage
-      : TEMPORAL_IMAGES.adminTools,
-  );
+  const tools = imageParts(adminToolsImage);
   // The release at the head of the tag: admin-tools also publishes longer tags of one release.
   const release = (tag: string) => /^\d+\.\d+\.\d+/.exec(tag)?.[0] ?? tag;
   if (!isAutoSetupImage(serverImage) && release(server.tag) !== release(tools.tag)) {
@@ -412,12 +364,9 @@ function temporalProblems(raw: Record<string, unknown>): Problem[] {
  * a remote host) nobody else sees it; anywhere else it must be TLS that checks the server's
  * certificate, or anyone on the path takes the password.
  */
-function adminEndpointProblems(raw: Record<string, unknown>): Problem[] {
-  const postgres = record(raw.postgres);
-  const host = postgres.adminHost;
-  if (typeof host !== "string" || isLoopback(host)) return [];
-  const sslMode = postgres.adminSslMode ?? "disable";
-  if (sslMode === "verify-ca" || sslMode === "verify-full") return [];
+function adminEndpointProblems({ postgres }: RawConfig): Problem[] {
+  if (isLoopback(postgres.adminHost)) return [];
+  if (postgres.adminSslMode === "verify-ca" || postgres.adminSslMode === "verify-full") return [];
   return [
     {
       path: ["postgres", "adminHost"],
@@ -452,37 +401,32 @@ export const RESERVED_HOSTNAMES = [
   "www",
 ] as const;
 
-function reservedProblems(raw: Record<string, unknown>): Problem[] {
-  return list(raw.tenants)
-    .map(record)
-    .flatMap((tenant, index) =>
-      (["id", "hostname"] as const)
-        .filter((key) => (RESERVED_HOSTNAMES as readonly unknown[]).includes(tenant[key]))
-        .map((key) => ({
-          path: ["tenants", index, key],
-          message: `is reserved: a zone usually holds ${String(tenant[key])}.<domain> already, and a tenant there would take over its DNS record`,
-        })),
-    );
+function reservedProblems(config: RawConfig): Problem[] {
+  return config.tenants.flatMap((tenant, index) =>
+    (["id", "hostname"] as const)
+      .filter((key) =>
+        (RESERVED_HOSTNAMES as readonly (string | undefined)[]).includes(tenant[key]),
+      )
+      .map((key) => ({
+        path: ["tenants", index, key],
+        message: `is reserved: a zone usually holds ${tenant[key]}.<domain> already, and a tenant there would take over its DNS record`,
+      })),
+  );
 }
 
 /**
  * Backups leave the host only encrypted, to a key whose private half is not on the host, and
  * staging and production always back up: there they need that key. R2 is Cloudflare's.
  */
-function backupProblems(raw: Record<string, unknown>): Problem[] {
-  const backup = record(raw.backup);
+function backupProblems({ backup, runtime, environment, cloudflare }: RawConfig): Problem[] {
   const problems: Problem[] = [];
-  if (
-    raw.runtime !== "kubernetes" &&
-    (raw.environment === "staging" || raw.environment === "production") &&
-    backup.publicKey === undefined
-  ) {
+  if (runtime !== "kubernetes" && environment !== "dev" && backup.publicKey === undefined) {
     problems.push({
       path: ["backup", "publicKey"],
-      message: `is required in ${raw.environment}: every backup is encrypted to this OpenPGP public key before it is written. Create a key pair where restores happen (gpg --quick-generate-key 'Backups <ops@example.com>' ed25519 cert never, then gpg --quick-add-key <fingerprint> cv25519 encr never) and set the output of gpg --export --armor <fingerprint> here; the private half never goes on the host`,
+      message: `is required in ${environment}: every backup is encrypted to this OpenPGP public key before it is written. Create a key pair where restores happen (gpg --quick-generate-key 'Backups <ops@example.com>' ed25519 cert never, then gpg --quick-add-key <fingerprint> cv25519 encr never) and set the output of gpg --export --armor <fingerprint> here; the private half never goes on the host`,
     });
   }
-  if (backup.r2 !== undefined && raw.cloudflare === undefined) {
+  if (backup.r2 !== undefined && cloudflare === undefined) {
     problems.push({
       path: ["backup", "r2"],
       message: "needs platform:cloudflare: the bucket and its token are created in that account",
@@ -496,33 +440,28 @@ function backupProblems(raw: Record<string, unknown>): Problem[] {
  * Postgres database may still exist, and a new tenant under that id would inherit them. Every
  * tenant's Temporal namespace must be its own.
  */
-function retiredProblems(raw: Record<string, unknown>): Problem[] {
-  const retired = new Set(list(raw.retiredTenants));
+function retiredProblems(config: RawConfig): Problem[] {
+  const retired = new Set(config.retiredTenants);
   // Each namespace with the tenant that has it first (a duplicate id is reported as such).
   const namespaces = new Map<string, { index: number; id: string }>();
   const problems: Problem[] = [];
-  list(raw.tenants)
-    .map(record)
-    .forEach((tenant, index) => {
-      if (retired.has(tenant.id)) {
-        problems.push({
-          path: ["tenants", index, "id"],
-          message: `is retired (platform:retiredTenants): a tenant removed under this id may have left its ClickHouse database, Temporal namespace and Postgres database behind, which a new tenant would inherit; choose another id`,
-        });
-      }
-      if (typeof tenant.id !== "string") return;
-      const generation =
-        typeof tenant.namespaceGeneration === "number" ? tenant.namespaceGeneration : 1;
-      const namespace = tenantNamespace(tenant.id, generation);
-      const first = namespaces.get(namespace);
-      if (first === undefined) namespaces.set(namespace, { index, id: tenant.id });
-      else if (first.id !== tenant.id) {
-        problems.push({
-          path: ["tenants", index, "namespaceGeneration"],
-          message: `gives Temporal namespace ${JSON.stringify(namespace)}, which is tenants[${first.index}]'s`,
-        });
-      }
-    });
+  config.tenants.forEach((tenant, index) => {
+    if (retired.has(tenant.id)) {
+      problems.push({
+        path: ["tenants", index, "id"],
+        message: `is retired (platform:retiredTenants): a tenant removed under this id may have left its ClickHouse database, Temporal namespace and Postgres database behind, which a new tenant would inherit; choose another id`,
+      });
+    }
+    const namespace = tenantNamespace(tenant.id, tenant.namespaceGeneration);
+    const first = namespaces.get(namespace);
+    if (first === undefined) namespaces.set(namespace, { index, id: tenant.id });
+    else if (first.id !== tenant.id) {
+      problems.push({
+        path: ["tenants", index, "namespaceGeneration"],
+        message: `gives Temporal namespace ${JSON.stringify(namespace)}, which is tenants[${first.index}]'s`,
+      });
+    }
+  });
   return problems;
 }
 
@@ -599,13 +538,16 @@ export const KUBERNETES_ONLY = [
  * what the Kubernetes runtime needs (names that fit a namespace, data kept where it is backed
  * up in production) is checked before anything is registered.
  */
-function runtimeProblems(raw: Record<string, unknown>, stack: string | undefined): Problem[] {
+function runtimeProblems(
+  config: RawConfig,
+  raw: Record<string, unknown>,
+  stack: string | undefined,
+): Problem[] {
   const problems: Problem[] = [];
-  const postgresExternal = record(raw.postgres).external;
-  const clickhouseExternal = record(raw.clickhouse).external;
-  if (raw.runtime !== "kubernetes") {
-    for (const path of KUBERNETES_ONLY) {
-      if (valueAt(raw, path) === undefined) continue;
+  // Presence, not value: a key set to its default is refused all the same.
+  const isSet = (path: readonly PropertyKey[]) => valueAt(raw, path) !== undefined;
+  if (config.runtime !== "kubernetes") {
+    for (const path of KUBERNETES_ONLY.filter(isSet)) {
       problems.push({
         path,
         message:
@@ -617,58 +559,46 @@ function runtimeProblems(raw: Record<string, unknown>, stack: string | undefined
     return problems;
   }
   for (const { path, why } of DOCKER_ONLY) {
-    if (valueAt(raw, path) !== undefined)
+    if (isSet(path))
       problems.push({
         path,
         message: `is Docker's and is refused on platform:runtime kubernetes: ${why}`,
       });
   }
-  list(raw.tenants)
-    .map(record)
-    .forEach((tenant, index) => {
-      for (const [key, message] of Object.entries(DOCKER_ONLY_TENANT_KEYS)) {
-        if (tenant[key] !== undefined) {
-          problems.push({ path: ["tenants", index, key], message });
-        }
-      }
-      if (typeof tenant.id !== "string") return;
-      if (tenant.id.length > KUBE_TENANT_ID_MAX) {
-        problems.push({
-          path: ["tenants", index, "id"],
-          message: `must be at most ${KUBE_TENANT_ID_MAX} characters on Kubernetes: a Job's name, <id>-database-owner-check with the provider's 9-character suffix, becomes a label of its pods, which holds at most 63`,
-        });
-      } else if ((RESERVED_SCOPES as readonly string[]).includes(tenant.id)) {
-        problems.push({
-          path: ["tenants", index, "id"],
-          message: `must not be ${RESERVED_SCOPES.join(" or ")} on Kubernetes: the stack's own namespaces are <stack>-data and <stack>-edge`,
-        });
-      } else if (stack !== undefined) {
-        const problem = tenantNamespaceProblem(stack, tenant.id);
-        if (problem) problems.push({ path: ["tenants", index, "id"], message: problem });
-      }
-    });
+  config.tenants.forEach((tenant, index) => {
+    for (const [key, message] of Object.entries(DOCKER_ONLY_TENANT_KEYS)) {
+      if (isSet(["tenants", index, key])) problems.push({ path: ["tenants", index, key], message });
+    }
+    if (tenant.id.length > KUBE_TENANT_ID_MAX) {
+      problems.push({
+        path: ["tenants", index, "id"],
+        message: `must be at most ${KUBE_TENANT_ID_MAX} characters on Kubernetes: a Job's name, <id>-database-owner-check with the provider's 9-character suffix, becomes a label of its pods, which holds at most 63`,
+      });
+    } else if ((RESERVED_SCOPES as readonly string[]).includes(tenant.id)) {
+      problems.push({
+        path: ["tenants", index, "id"],
+        message: `must not be ${RESERVED_SCOPES.join(" or ")} on Kubernetes: the stack's own namespaces are <stack>-data and <stack>-edge`,
+      });
+    } else if (stack !== undefined) {
+      const problem = tenantNamespaceProblem(stack, tenant.id);
+      if (problem) problems.push({ path: ["tenants", index, "id"], message: problem });
+    }
+  });
   const stackProblem = stack === undefined ? undefined : stackNamespaceProblem(stack);
   if (stackProblem) problems.push({ path: ["runtime"], message: stackProblem });
-  if (raw.environment === "production") {
-    for (const [service, external] of [
-      ["postgres", postgresExternal],
-      ["clickhouse", clickhouseExternal],
-    ] as const) {
-      if (external === undefined) {
-        problems.push({
-          path: [service, "external"],
-          message:
-            "is required in production on Kubernetes: the platform's backups run on Docker only so far, so production data lives in a managed service that backs it up (a managed Postgres with point-in-time recovery, ClickHouse Cloud)",
-        });
-      }
-    }
-  }
-  const secrets = record(raw.secrets);
-  for (const [service, external, secret] of [
-    ["postgres", postgresExternal, "postgresPassword"],
-    ["clickhouse", clickhouseExternal, "clickhousePassword"],
+  for (const [service, secret] of [
+    ["postgres", "postgresPassword"],
+    ["clickhouse", "clickhousePassword"],
   ] as const) {
-    if (external !== undefined && secrets[secret] === undefined) {
+    const external = config[service].external;
+    if (config.environment === "production" && external === undefined) {
+      problems.push({
+        path: [service, "external"],
+        message:
+          "is required in production on Kubernetes: the platform's backups run on Docker only so far, so production data lives in a managed service that backs it up (a managed Postgres with point-in-time recovery, ClickHouse Cloud)",
+      });
+    }
+    if (external !== undefined && config.secrets[secret] === undefined) {
       problems.push({
         path: ["secrets", secret],
         message: `is required with platform:${service}.external: it is the password of the managed service's admin user (pulumi config set --secret --path platform:secrets.${secret} ...)`,
@@ -678,40 +608,49 @@ function runtimeProblems(raw: Record<string, unknown>, stack: string | undefined
   return problems;
 }
 
+/**
+ * Every problem of a config that its schema accepted, checked against its surroundings; `raw`
+ * only says which keys were set at all (a key another runtime reads is refused even at its
+ * default).
+ */
 export function crossFieldProblems(
+  config: RawConfig,
   raw: Record<string, unknown>,
   surroundings: ConfigSurroundings = {},
 ): Problem[] {
-  const problems: Problem[] = [...collisionProblems(raw, surroundings.otherStacks ?? [])];
+  const others: ParsedStack[] = (surroundings.otherStacks ?? []).flatMap((other) => {
+    const parsed = rawSchema.safeParse(other.raw);
+    return parsed.success ? [{ ...other, config: parsed.data }] : [];
+  });
+  const problems: Problem[] = [...collisionProblems(config, others)];
   const environmentProblem =
-    surroundings.stack !== undefined && typeof raw.environment === "string"
-      ? stackEnvironmentProblem(surroundings.stack, raw.environment)
-      : undefined;
+    surroundings.stack === undefined
+      ? undefined
+      : stackEnvironmentProblem(surroundings.stack, config.environment);
   if (environmentProblem) problems.push({ path: ["environment"], message: environmentProblem });
   problems.push(
-    ...reservedProblems(raw),
-    ...slotsOf(raw, surroundings.previous).problems,
-    ...previousProblems(raw, surroundings.previous),
-    ...hostProblems(raw, surroundings),
-    ...adminEndpointProblems(raw),
-    ...backupProblems(raw),
-    ...retiredProblems(raw),
-    ...runtimeProblems(raw, surroundings.stack),
+    ...reservedProblems(config),
+    ...slotsOf(config, surroundings.previous).problems,
+    ...previousProblems(config, surroundings.previous),
+    ...hostProblems(config, others, surroundings),
+    ...adminEndpointProblems(config),
+    ...backupProblems(config),
+    ...retiredProblems(config),
+    ...runtimeProblems(config, raw, surroundings.stack),
     ...plainTextSecretProblems(surroundings),
   );
-  if (raw.cloudflare !== undefined && raw.domain === undefined) {
+  if (config.cloudflare !== undefined && config.domain === undefined) {
     problems.push({
       path: ["domain"],
       message: "is required when platform:cloudflare is set: tenant hostnames live under it",
     });
   }
-  const tenants = tenantProblems(raw);
   problems.push(
-    ...tenants.problems,
-    ...devPortProblems(raw, surroundings.previous),
-    ...temporalProblems(raw),
+    ...tenantProblems(config),
+    ...devPortProblems(config, surroundings.previous),
+    ...temporalProblems(config),
   );
-  const secrets = record(raw.secrets);
+  const { secrets } = config;
   if (secrets.postgresPasswordPrevious !== undefined && secrets.postgresPassword === undefined) {
     problems.push({
       path: ["secrets", "postgresPasswordPrevious"],
@@ -719,8 +658,9 @@ export function crossFieldProblems(
         "rotates the superuser's password to platform:secrets.postgresPassword, which is not set: set it to the new password",
     });
   }
-  for (const id of Object.keys(record(secrets.tenants))) {
-    if (!tenants.ids.has(id)) {
+  const ids = new Set(config.tenants.map((tenant) => tenant.id));
+  for (const id of Object.keys(secrets.tenants)) {
+    if (!ids.has(id)) {
       problems.push({
         path: ["secrets", "tenants", id],
         message: "names no tenant in platform:tenants",

@@ -550,7 +550,8 @@ export const rawSchema = z
     }
   });
 
-type RawConfig = z.infer<typeof rawSchema>;
+/** Config as the schema parses it: every value checked, every plain default resolved. */
+export type RawConfig = z.infer<typeof rawSchema>;
 type RawTenant = z.infer<typeof tenantSchema>;
 
 /** One tenant after validation, with every default resolved. */
