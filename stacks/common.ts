@@ -3,9 +3,8 @@
  * them (pure, checked before anything is registered), and the shape of the stack's outputs.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { configError, PlatformConfig, TenantConfig } from "./config";
+import { PlatformConfig, TenantConfig } from "./config";
 import { IngressRule, ingressRules } from "../components/edge/ingress";
-import { stackEnvironmentProblem } from "../components/runtime/environments";
 import { TunnelHost } from "../components/edge/tunnel";
 import { SharedServices, Tenant, TenantRuntime } from "../components/tenant/tenant";
 import { AppUrlOf, TenantSite, tenantSite } from "./sites";
@@ -39,16 +38,9 @@ export function ingressDocument(
 
 /**
  * The stack's edge, its tenants where they are reached, and its ingress document, built and
- * checked before anything is registered: a config whose environment the stack's name contradicts,
- * or a document that would misroute, creates nothing.
+ * checked before anything is registered: a document that would misroute creates nothing.
  */
-export function plannedStack(config: PlatformConfig, stack: string, appUrlOf: AppUrlOf) {
-  // Config checks this when it knows the stack; a caller that parsed config without it is
-  // checked here.
-  const environmentProblem = stackEnvironmentProblem(stack, config.environment);
-  if (environmentProblem) {
-    throw configError(config, [{ path: ["environment"], message: environmentProblem }]);
-  }
+export function plannedStack(config: PlatformConfig, appUrlOf: AppUrlOf) {
   const edge: Edge | undefined = config.domain ? config.cloudflare : undefined;
   const sited: SitedTenant[] = config.tenants.map((tenant) => ({
     tenant,

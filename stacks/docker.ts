@@ -261,7 +261,7 @@ export function createDockerPlatform(
   stack: string,
   releaseSteps: readonly UpgradeStep[],
 ): Platform {
-  const { edge, sited, ingress } = plannedStack(config, stack, appUrl);
+  const { edge, sited, ingress } = plannedStack(config, appUrl);
 
   const provider = dockerProvider(config.secrets.registries);
   new Host("host", { environment: config.environment, memoryMb: config.hostMemoryMb });

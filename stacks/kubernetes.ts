@@ -24,8 +24,6 @@ import {
   dataPolicies,
   execProbe,
   httpProbe,
-  stackNamespaceProblem,
-  tenantNamespaceProblem,
   kubeNamespace,
   namespaceLabels,
   PolicyPort,
@@ -39,23 +37,17 @@ import { createTenants, Platform, plannedStack, routedHosts, stackOutputs } from
 import { cloudflareProvider, kubernetesProvider } from "./providers";
 
 /**
- * What config says that only a stack's name can check, and what this runtime cannot run yet:
- * refused before anything is registered.
+ * Upgrade steps run on Docker only so far: a Kubernetes stack refuses a release that crosses
+ * one, before anything is registered.
  */
-function checkRuntime(config: PlatformConfig, stack: string, steps: readonly UpgradeStep[]): void {
-  const problems = config.tenants.flatMap((tenant, index) => {
-    const problem = tenantNamespaceProblem(stack, tenant.id);
-    return problem ? [{ path: ["tenants", index, "id"], message: problem }] : [];
-  });
-  const stackProblem = stackNamespaceProblem(stack);
-  if (stackProblem) problems.push({ path: ["runtime"], message: stackProblem });
-  if (steps.length > 0) {
-    problems.push({
+function checkSteps(config: PlatformConfig, steps: readonly UpgradeStep[]): void {
+  if (steps.length === 0) return;
+  throw configError(config, [
+    {
       path: ["dittofeed", "version"],
       message: `crosses upgrade steps (${steps.map((s) => s.command).join(", ")}), which run on platform:runtime docker only so far`,
-    });
-  }
-  if (problems.length > 0) throw configError(config, problems);
+    },
+  ]);
 }
 
 /** The Services' addresses of a tenant's serving roles. */
@@ -251,12 +243,8 @@ export function createKubernetesPlatform(
   stack: string,
   releaseSteps: readonly UpgradeStep[],
 ): Platform {
-  checkRuntime(
-    config,
-    stack,
-    stepsCrossed(FIRST_SUPPORTED_VERSION, config.dittofeed.version, releaseSteps),
-  );
-  const { edge, sited, ingress } = plannedStack(config, stack, appUrlOf(stack));
+  checkSteps(config, stepsCrossed(FIRST_SUPPORTED_VERSION, config.dittofeed.version, releaseSteps));
+  const { edge, sited, ingress } = plannedStack(config, appUrlOf(stack));
   const provider = kubernetesProvider(config.environment);
   const options = { providers: edge ? [provider, cloudflareProvider()] : [provider] };
   const images = dittofeedImages(config.dittofeed);
