@@ -235,13 +235,9 @@ function dockerRuntime(
 ): TenantRuntime {
   return dockerTenant({
     context,
-    subnet: tenant.subnet,
+    tenant,
     gatewayMemoryMb: config.gateway.memoryMb,
     egressGuard: egressGuard?.container,
-    devPorts: config.environment === "dev" ? tenant.devPorts : undefined,
-    memoryMb: tenant.memoryMb,
-    workerReplicas: tenant.workerReplicas,
-    cpus: tenant.cpus,
     images,
     release: { version: config.dittofeed.version, steps: upgradeSteps },
     workerCheckSeconds: config.dittofeed.workerCheckSeconds,

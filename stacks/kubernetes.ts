@@ -260,8 +260,7 @@ export function createKubernetesPlatform(
       kubeTenant({
         stack,
         environment: config.environment,
-        memoryMb: tenant.memoryMb,
-        workerReplicas: tenant.workerReplicas,
+        tenant,
         images: { ...images, clickhouse: config.clickhouse.image, gateway: config.gateway.image },
         proxyMemoryMb: config.gateway.memoryMb,
         edgeNamespace,

@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { test } from "node:test";
-import { ancestors, keyRows, meaningOf, MEANINGS } from "../tools/docs/config";
+import { MEANINGS } from "../stacks/config/schema";
+import { ancestors, keyRows, meaningOf } from "../tools/docs/config";
 import { generatedPages } from "../tools/docs/pages";
 
 test("the configuration reference and the policy table are what `npm run docs` generates", async () => {

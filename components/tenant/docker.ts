@@ -34,11 +34,28 @@ import { TenantData, TenantRuntime } from "./tenant";
 import { installedVersion, UpgradeSteps } from "./upgrade";
 import { WorkerCheck } from "./workerCheck";
 
+/**
+ * What the Docker half reads of the tenant itself: a tenant's config has each of these (a new
+ * per-tenant key reaches this file without passing through the stack's composition).
+ */
+export interface DockerTenantSpec {
+  /** The subnet of the tenant's own network (its slot of `platform:network.pool`). */
+  subnet: string;
+  /** Loopback ports on the Docker host to publish api and dashboard on, in dev only. */
+  devPorts: Record<keyof typeof APP_PORTS, number>;
+  /** Container memory limits in MB. */
+  memoryMb: Record<AppRole, number>;
+  /** Number of worker containers. */
+  workerReplicas: number;
+  /** The most CPUs each of its api, dashboard and worker containers may use. */
+  cpus: number;
+}
+
 export interface DockerTenantArgs {
   /** The stack this tenant lives in. */
   context: PlatformContext;
-  /** The subnet of the tenant's own network (its slot of `platform:network.pool`). */
-  subnet: string;
+  /** The tenant's own settings. */
+  tenant: DockerTenantSpec;
   /** Memory limit of the tenant's gateway and front containers in MB. Required: its default is config's. */
   gatewayMemoryMb: number;
   /**
@@ -46,14 +63,6 @@ export interface DockerTenantArgs {
    * container of the tenant starts after them. @default none (the operator turned the guard off)
    */
   egressGuard?: pulumi.Resource;
-  /** Loopback ports on the Docker host to publish api and dashboard on (dev only). @default none */
-  devPorts?: Record<keyof typeof APP_PORTS, number>;
-  /** Container memory limits in MB. Required: their defaults are config's. */
-  memoryMb: Record<AppRole, number>;
-  /** Number of worker containers. @default 1 */
-  workerReplicas?: number;
-  /** The most CPUs each of its api, dashboard and worker containers may use. Required: its default is config's. */
-  cpus: number;
   /** Image ids of the Dittofeed roles, of the gateway, and of ClickHouse (for its client). */
   images: Record<DittofeedImage | "clickhouse" | "gateway", pulumi.Input<string>>;
   /**
@@ -81,12 +90,9 @@ export interface DockerTenantArgs {
 const TEMPORAL_TOKEN = "TEMPORAL_AUTHORIZATION";
 
 /** The loopback binds of a serving role in dev; workers serve nothing. */
-function loopbackPorts(
-  role: AppRole,
-  devPorts: DockerTenantArgs["devPorts"],
-): LoopbackPort[] | undefined {
-  if (role === "worker" || devPorts === undefined) return undefined;
-  return [{ internal: APP_PORTS[role], external: devPorts[role] }];
+function loopbackPorts(role: AppRole, args: DockerTenantArgs): LoopbackPort[] | undefined {
+  if (role === "worker" || args.context.environment !== "dev") return undefined;
+  return [{ internal: APP_PORTS[role], external: args.tenant.devPorts[role] }];
 }
 
 /**
@@ -96,9 +102,9 @@ function loopbackPorts(
  */
 export function dockerTenant(args: DockerTenantArgs): TenantRuntime {
   return ({ name, parent, id, namespace, exposed }) => {
-    const { images } = args;
+    const { images, tenant } = args;
     const { postgres, redis, clickhouse, temporal } = args.services;
-    const network = tenantNetwork(`${name}-network`, args.context, id, args.subnet, parent);
+    const network = tenantNetwork(`${name}-network`, args.context, id, tenant.subnet, parent);
     // The stack's context for this tenant's containers: every one of them on its own network.
     const context: PlatformContext = { ...args.context, network: network.name };
     const gateway = new Gateway(
@@ -239,11 +245,11 @@ export function dockerTenant(args: DockerTenantArgs): TenantRuntime {
               image: images[role],
               dittofeedVersion: args.release.version,
               env: environment(role),
-              memoryMb: args.memoryMb[role],
-              cpus: args.cpus,
+              memoryMb: tenant.memoryMb[role],
+              cpus: tenant.cpus,
               temporal: temporal.endpoint,
-              replicas: role === "worker" ? (args.workerReplicas ?? 1) : 1,
-              ports: loopbackPorts(role, args.devPorts),
+              replicas: role === "worker" ? tenant.workerReplicas : 1,
+              ports: loopbackPorts(role, args),
               releaseKey: context.releaseKey,
               dependsOn: ready,
             },

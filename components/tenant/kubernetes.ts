@@ -69,14 +69,20 @@ export interface ClickHouseServer {
   password: pulumi.Input<string>;
 }
 
+/** What the Kubernetes half reads of the tenant itself: a tenant's config has each of these. */
+export interface KubeTenantSpec {
+  /** Container memory limits in MB. */
+  memoryMb: Record<AppRole, number>;
+  /** Worker pods. */
+  workerReplicas: number;
+}
+
 export interface KubeTenantArgs {
   /** The stack's name, which prefixes the tenant's namespace. */
   stack: string;
   environment: Environment;
-  /** Container memory limits in MB. Required: their defaults are config's. */
-  memoryMb: Record<AppRole, number>;
-  /** Worker pods. @default 1 */
-  workerReplicas?: number;
+  /** The tenant's own settings. */
+  tenant: KubeTenantSpec;
   /** Image references of the Dittofeed roles, and of ClickHouse and the proxy's HAProxy. */
   images: Record<DittofeedImage | "clickhouse" | "gateway", string>;
   /** Memory limit of the tenant's Temporal proxy in MB (`platform:gateway.memoryMb`). */
@@ -100,10 +106,10 @@ export interface KubeTenantArgs {
 /** Places a tenant in a namespace of its own in the stack's cluster. */
 export function kubeTenant(args: KubeTenantArgs): TenantRuntime {
   return ({ name, parent, id, namespace, shared }) => {
-    const { images } = args;
+    const { images, tenant } = args;
     const { clickhouse } = args;
     const { temporal } = shared;
-    const workerReplicas = args.workerReplicas ?? 1;
+    const { memoryMb, workerReplicas } = tenant;
     const ns = kubeNamespaceOf(
       `${name}-ns`,
       {
@@ -119,16 +125,16 @@ export function kubeTenant(args: KubeTenantArgs): TenantRuntime {
       {
         quota: tenantQuota(
           [
-            { memoryMb: args.memoryMb.api, replicas: 1, surge: true },
-            { memoryMb: args.memoryMb.dashboard, replicas: 1, surge: true },
-            { memoryMb: args.memoryMb.worker, replicas: workerReplicas, surge: false },
+            { memoryMb: memoryMb.api, replicas: 1, surge: true },
+            { memoryMb: memoryMb.dashboard, replicas: 1, surge: true },
+            { memoryMb: memoryMb.worker, replicas: workerReplicas, surge: false },
             // Its Temporal proxy, which rolls like a serving role.
             { memoryMb: args.proxyMemoryMb, replicas: 1, surge: true },
           ],
           Object.values(JOB_MEMORY_MB),
         ),
         limits: tenantLimitRange(
-          Math.max(...Object.values(args.memoryMb), ...Object.values(JOB_MEMORY_MB)),
+          Math.max(...Object.values(memoryMb), ...Object.values(JOB_MEMORY_MB)),
         ),
       },
       { parent },
@@ -268,7 +274,7 @@ export function kubeTenant(args: KubeTenantArgs): TenantRuntime {
                 image: images[role],
                 env: roleEnvironment(role),
                 secret: appSecret,
-                memoryMb: args.memoryMb[role],
+                memoryMb: memoryMb[role],
                 ports: serving ? [{ name: "http", port: APP_PORTS[role] }] : undefined,
                 readinessProbe:
                   "http" in probe
