@@ -29,6 +29,9 @@ import { TEMPORAL_CONNECTION_LIMIT } from "../../components/data/temporalServer"
 import { continuityProblems, Placement, placeSlots } from "./placement";
 import { keyPath, Problem, valueAt } from "./errors";
 import {
+  DOCKER_ONLY,
+  DOCKER_ONLY_TENANT_KEYS,
+  KUBERNETES_ONLY,
   PlatformConfig,
   defaultTemporalImage,
   hostLabel,
@@ -465,46 +468,6 @@ function retiredProblems(config: RawConfig): Problem[] {
   return problems;
 }
 
-/** Keys that configure what only the Docker runtime has, with what says so. */
-export const DOCKER_ONLY: readonly { path: (string | number)[]; why: string }[] = [
-  {
-    path: ["egress"],
-    why: "the egress guard is Docker's host firewall; on Kubernetes each tenant's NetworkPolicy keeps it off private ranges",
-  },
-  {
-    path: ["network"],
-    why: "the address pool is Docker's; Kubernetes gives pods its own addresses",
-  },
-  {
-    path: ["monitoring"],
-    why: "the platform runs Prometheus and Alertmanager on Docker only so far; on Kubernetes point the cluster's Prometheus at the rules of docs/monitoring.md",
-  },
-  {
-    path: ["hostMemoryMb"],
-    why: "it sizes one Docker host; on Kubernetes the scheduler places pods and ResourceQuota bounds each tenant",
-  },
-  {
-    path: ["hostSwapLimit"],
-    why: "it says what one Docker host's kernel accounts; on Kubernetes the kubelet manages swap",
-  },
-  {
-    path: ["backup"],
-    why: "the backup service runs on Docker only so far; on Kubernetes keep data in managed services (platform:postgres.external, platform:clickhouse.external) with their own backups",
-  },
-  {
-    path: ["secrets", "registries"],
-    why: "registry credentials configure the Docker provider; on Kubernetes give the cluster's nodes or service accounts access to private registries",
-  },
-  {
-    path: ["secrets", "postgresPasswordPrevious"],
-    why: "the superuser rotation job runs on Docker only so far",
-  },
-  {
-    path: ["dittofeed", "workerCheckSeconds"],
-    why: "the worker check runs on Docker only so far; on Kubernetes a worker is ready once it reaches Temporal",
-  },
-];
-
 /**
  * A secret in plain text sits in the stack file, and so in git. Registry addresses and user names
  * are the only values under `platform:secrets` that are not secret.
@@ -517,21 +480,6 @@ function plainTextSecretProblems({ plainTextSecrets = [] }: ConfigSurroundings):
       message: `is in plain text: set it with pulumi config set --secret --path '${NAMESPACE}:${keyPath(path)}' <value> (a plain value in a stack file goes to git: rotate it if it was ever committed)`,
     }));
 }
-
-/** A tenant's keys that only the Docker runtime reads, with what the Kubernetes runtime says. */
-export const DOCKER_ONLY_TENANT_KEYS = {
-  slot: "is Docker's (a place in the address pool) and is refused on platform:runtime kubernetes",
-  cpus: "is Docker's (a cap on each container) and is refused on platform:runtime kubernetes, where each pod requests CPU and the scheduler shares it",
-  offboarded:
-    "is refused on platform:runtime kubernetes: offboarding runs on Docker only so far; remove the tenant from the stack instead, after exporting what you keep",
-} as const;
-
-/** Keys that only the Kubernetes runtime reads: a Docker stack refuses them. */
-export const KUBERNETES_ONLY = [
-  ["kubernetes"],
-  ["postgres", "external"],
-  ["clickhouse", "external"],
-];
 
 /**
  * A stack runs on one runtime: keys the other runtime reads are refused rather than ignored, and
