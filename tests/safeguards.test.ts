@@ -161,7 +161,7 @@ test("stacks on one Docker host may not share a loopback port or overlapping poo
               environment: "dev",
               network: { pool: "10.99.0.0/16" },
               postgres: { adminPort: acme.api },
-              tenants: [],
+              tenants: [tenant("z")],
             },
           },
         ],
@@ -169,6 +169,10 @@ test("stacks on one Docker host may not share a loopback port or overlapping poo
     "platform:tenants[0].id",
   );
   assert.match(clash.message, new RegExp(`port ${acme.api} .*stack other.*postgres\\.adminPort`));
+  // A stack whose own file is invalid deploys nothing, so it holds no port: its run says why.
+  parsePlatformConfig(dev, {
+    otherStacks: [{ stack: "broken", raw: { environment: "dev", tenants: [] } }],
+  });
 });
 
 test("other stacks' files are read in every form Pulumi writes: tenants as a JSON string too", () => {
