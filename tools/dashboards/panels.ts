@@ -27,6 +27,13 @@ interface Chart {
   queries: { expr: string; legend: string }[];
 }
 
+/** A chart of `queries`, each a PromQL expression with its legend. */
+const chart = (title: string, unit: string, ...queries: [string, string][]): Chart => ({
+  title,
+  unit,
+  queries: queries.map(([expr, legend]) => ({ expr, legend })),
+});
+
 function panel({ title, unit, queries }: Chart) {
   const built = new PanelBuilder()
     .title(title)
@@ -64,64 +71,36 @@ function dashboard(uid: string, title: string, rows: [string, Chart[]][]): Dashb
 export function tenantDashboard(tenant: string, namespace: string): Dashboard {
   const front = `job="${FRONTS_JOB}",tenant="${tenant}"`;
   const rate = (series: string) => `sum by (proxy) (rate(${series}[$__rate_interval]))`;
+  const responses = `haproxy_backend_http_responses_total{${front}`;
   return dashboard(`platform-tenant-${tenant}`, `Tenant ${tenant}`, [
     [
       "Requests",
       [
-        {
-          title: "Requests per second",
-          unit: "reqps",
-          queries: [
-            { expr: rate(`haproxy_backend_http_requests_total{${front}}`), legend: "{{proxy}}" },
-          ],
-        },
-        {
-          title: "Share of 5xx responses",
-          unit: "percentunit",
-          queries: [
-            {
-              expr:
-                `${rate(`haproxy_backend_http_responses_total{${front},code="5xx"}`)} / ` +
-                rate(`haproxy_backend_http_responses_total{${front}}`),
-              legend: "{{proxy}}",
-            },
-          ],
-        },
-        {
-          title: "Average response time (last 1024 requests)",
-          unit: "s",
-          queries: [
-            {
-              expr: `max by (proxy) (haproxy_backend_response_time_average_seconds{${front}})`,
-              legend: "{{proxy}}",
-            },
-          ],
-        },
-        {
-          title: "Containers serving",
-          unit: "short",
-          queries: [
-            {
-              expr: `max by (proxy) (haproxy_backend_active_servers{${front}})`,
-              legend: "{{proxy}}",
-            },
-          ],
-        },
+        chart("Requests per second", "reqps", [
+          rate(`haproxy_backend_http_requests_total{${front}}`),
+          "{{proxy}}",
+        ]),
+        chart("Share of 5xx responses", "percentunit", [
+          `${rate(`${responses},code="5xx"}`)} / ${rate(`${responses}}`)}`,
+          "{{proxy}}",
+        ]),
+        chart("Average response time (last 1024 requests)", "s", [
+          `max by (proxy) (haproxy_backend_response_time_average_seconds{${front}})`,
+          "{{proxy}}",
+        ]),
+        chart("Containers serving", "short", [
+          `max by (proxy) (haproxy_backend_active_servers{${front}})`,
+          "{{proxy}}",
+        ]),
       ],
     ],
     [
       "Workers",
       [
-        {
-          title: "Polls of its task queues per second",
-          unit: "short",
-          queries: [
-            {
-              expr: `sum by (__name__, taskqueue) (rate({__name__=~"poll_success|poll_timeouts",job="temporal",namespace="${namespace}"}[$__rate_interval]))`,
-              legend: "{{__name__}} {{taskqueue}}",
-            },
-          ],
-        },
+        chart("Polls of its task queues per second", "short", [
+          `sum by (__name__, taskqueue) (rate({__name__=~"poll_success|poll_timeouts",job="temporal",namespace="${namespace}"}[$__rate_interval]))`,
+          "{{__name__}} {{taskqueue}}",
+        ]),
       ],
     ],
   ]);
@@ -133,59 +112,34 @@ export function platformDashboard(): Dashboard {
     [
       "Services",
       [
-        {
-          title: "Targets up",
-          unit: "short",
-          queries: [{ expr: "sum by (job) (up)", legend: "{{job}}" }],
-        },
-        {
-          title: "Alerts firing",
-          unit: "short",
-          queries: [
-            { expr: 'count by (alertname) (ALERTS{alertstate="firing"})', legend: "{{alertname}}" },
-          ],
-        },
-        {
-          title: "Tunnel connections to Cloudflare",
-          unit: "short",
-          queries: [{ expr: "sum(cloudflared_tunnel_ha_connections)", legend: "connections" }],
-        },
-        {
-          title: "Age of the newest backup",
-          unit: "s",
-          queries: [
-            { expr: "time() - platform_backup_last_success_timestamp_seconds", legend: "age" },
-          ],
-        },
+        chart("Targets up", "short", ["sum by (job) (up)", "{{job}}"]),
+        chart("Alerts firing", "short", [
+          'count by (alertname) (ALERTS{alertstate="firing"})',
+          "{{alertname}}",
+        ]),
+        chart("Tunnel connections to Cloudflare", "short", [
+          "sum(cloudflared_tunnel_ha_connections)",
+          "connections",
+        ]),
+        chart("Age of the newest backup", "s", [
+          "time() - platform_backup_last_success_timestamp_seconds",
+          "age",
+        ]),
       ],
     ],
     [
       "Host",
       [
-        {
-          title: "Memory available",
-          unit: "percentunit",
-          queries: [
-            {
-              expr: "node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes",
-              legend: "available",
-            },
-          ],
-        },
-        {
-          title: "Disk available",
-          unit: "bytes",
-          queries: [
-            {
-              expr: `node_filesystem_avail_bytes{${HOST_FILESYSTEMS}}`,
-              legend: "{{mountpoint}}",
-            },
-            {
-              expr: "ClickHouseAsyncMetrics_FilesystemMainPathAvailableBytes",
-              legend: "ClickHouse",
-            },
-          ],
-        },
+        chart("Memory available", "percentunit", [
+          "node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes",
+          "available",
+        ]),
+        chart(
+          "Disk available",
+          "bytes",
+          [`node_filesystem_avail_bytes{${HOST_FILESYSTEMS}}`, "{{mountpoint}}"],
+          ["ClickHouseAsyncMetrics_FilesystemMainPathAvailableBytes", "ClickHouse"],
+        ),
       ],
     ],
   ]);

@@ -8,6 +8,8 @@
  * (internal/provider/resource_docker_container_funcs.go, resourceDockerContainerCreate); a field
  * this file does not map is refused, never skipped.
  */
+import type * as docker from "@pulumi/docker";
+import type * as pulumi from "@pulumi/pulumi";
 import pg from "pg";
 import { isSecret, mocks as answering } from "../engine/mocks";
 import { Provision, Registration } from "../engine/runner";
@@ -65,48 +67,8 @@ export function durationNs(text: string): number {
   return total;
 }
 
-interface ContainerInputs {
-  name: string;
-  image: string;
-  envs?: string[];
-  command?: string[];
-  entrypoints?: string[];
-  hostname?: string;
-  user?: string;
-  labels?: { label: string; value: string }[];
-  healthcheck?: {
-    tests: string[];
-    interval?: string;
-    timeout?: string;
-    startPeriod?: string;
-    retries?: number;
-  };
-  ports?: { internal: number; external?: number; ip?: string; protocol?: string }[];
-  volumes?: {
-    volumeName?: string;
-    hostPath?: string;
-    containerPath: string;
-    readOnly?: boolean;
-  }[];
-  restart?: string;
-  maxRetryCount?: number;
-  memory?: number;
-  memorySwap?: number;
-  cpus?: string;
-  capabilities?: { adds?: string[]; drops?: string[] };
-  ulimits?: { name: string; soft: number; hard: number }[];
-  logDriver?: string;
-  logOpts?: Record<string, string>;
-  networkMode?: string;
-  networksAdvanced?: { name: string; aliases?: string[] }[];
-  uploads?: { file: string; content?: string; contentBase64?: string; executable?: boolean }[];
-  wait?: boolean;
-  waitTimeout?: number;
-  attach?: boolean;
-  logs?: boolean;
-  mustRun?: boolean;
-  destroyGraceSeconds?: number;
-}
+/** A container's inputs as resolved: the provider's own arguments, every Input unwrapped. */
+type ContainerInputs = pulumi.Unwrap<docker.ContainerArgs> & { name: string };
 
 /** The container fields this applier maps; any other input fails the run. */
 const CONTAINER_FIELDS = new Set<string>([
@@ -358,12 +320,7 @@ async function waitHealthy(id: string, name: string, seconds: number): Promise<v
 function network(onCreated: (subnets: string[]) => void): Handler {
   return {
     async create(raw) {
-      const n = plain(raw) as {
-        name: string;
-        driver?: string;
-        labels?: { label: string; value: string }[];
-        ipamConfigs?: { subnet?: string; gateway?: string; ipRange?: string }[];
-      };
+      const n = plain(raw) as pulumi.Unwrap<docker.NetworkArgs> & { name: string };
       refuseUnmapped(`network ${n.name}`, n, new Set(["name", "driver", "labels", "ipamConfigs"]));
       const { Id: id } = await api<{ Id: string }>("POST", "/networks/create", {
         Name: n.name,

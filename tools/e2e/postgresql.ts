@@ -3,6 +3,9 @@
  * the suite (against its own PostgreSQL) and the e2e run (against the Postgres container) apply
  * the program's declarations as `pulumi up` would.
  */
+import type * as postgresql from "@pulumi/postgresql";
+import type * as pulumi from "@pulumi/pulumi";
+
 /**
  * terraform-provider-postgresql at commit ff936b95 (v1.27.0, which @pulumi/postgresql 3.18.x wraps),
  * postgresql/helpers.go: doubles `\` and `'` and puts the result in a plain `'...'` literal (never
@@ -17,17 +20,8 @@ export function quoteIdentifier(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
-/** The inputs of a `postgresql.Role` as the program declares it. */
-export interface RoleInputs {
-  name: string;
-  password: string;
-  login?: boolean;
-  superuser?: boolean;
-  createDatabase?: boolean;
-  createRole?: boolean;
-  connectionLimit?: number;
-  bypassRowLevelSecurity?: boolean;
-}
+/** The inputs of a `postgresql.Role` as the program declares it, resolved. */
+export type RoleInputs = pulumi.Unwrap<postgresql.RoleArgs> & { name: string; password: string };
 
 /**
  * `postgresql.Role` create (resource_postgresql_role.go, createRole): one `CREATE ROLE ... WITH`

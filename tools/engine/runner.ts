@@ -7,6 +7,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import type { RegisterResourceRequest } from "@pulumi/pulumi/proto/resource_pb";
 import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
 import { loadPlatformConfig } from "../../stacks/config";
 import { readStackFile, stackFilePath } from "../../stacks/config/stackFile";
@@ -104,23 +105,8 @@ export function engineUrn(
   return `urn:pulumi:${stack}::${project}::${qualified}::${name}`;
 }
 
-/** An alias as the SDK sends it (`pulumi/alias.proto`): a URN, or a spec of what differed. */
-interface AliasMessage {
-  getUrn(): string;
-  getSpec():
-    | {
-        getName(): string;
-        getType(): string;
-        getStack(): string;
-        getProject(): string;
-        getParenturn(): string;
-        getNoparent(): boolean;
-      }
-    | undefined;
-}
-
 /** The aliases of a request as the plan records them. */
-function aliasesOf(req: RegisterRequest): Alias[] {
+function aliasesOf(req: RegisterResourceRequest): Alias[] {
   return req.getAliasesList().map((alias) => {
     const spec = alias.getSpec();
     if (!spec) return { urn: alias.getUrn() };
@@ -134,32 +120,8 @@ function aliasesOf(req: RegisterRequest): Alias[] {
   });
 }
 
-/** The parts of the SDK's RegisterResourceRequest the recorder reads. */
-interface RegisterRequest {
-  getType(): string;
-  getName(): string;
-  getParent(): string;
-  getCustom(): boolean;
-  getProvider(): string;
-  getDependenciesList(): string[];
-  getProtect(): boolean | undefined;
-  getRetainondelete(): boolean | undefined;
-  getDeletebeforereplace(): boolean;
-  getDeletebeforereplacedefined(): boolean;
-  getPropertydependenciesMap(): {
-    forEach(callback: (value: { getUrnsList(): string[] }, key: string) => void): void;
-  };
-  getAdditionalsecretoutputsList(): string[];
-  getIgnorechangesList(): string[];
-  getReplaceonchangesList(): string[];
-  getCustomtimeouts():
-    { getCreate(): string; getUpdate(): string; getDelete(): string } | undefined;
-  getObject(): Parameters<typeof pulumi.runtime.deserializeProperties>[0];
-  getAliasesList(): AliasMessage[];
-}
-
 /** The request's custom timeouts, without those it leaves to the provider (empty strings). */
-function customTimeouts(req: RegisterRequest): Registration["customTimeouts"] {
+function customTimeouts(req: RegisterResourceRequest): Registration["customTimeouts"] {
   const timeouts = req.getCustomtimeouts();
   if (timeouts === undefined) return {};
   const given = {
@@ -170,7 +132,7 @@ function customTimeouts(req: RegisterRequest): Registration["customTimeouts"] {
   return Object.fromEntries(Object.entries(given).filter(([, value]) => value !== ""));
 }
 
-function propertyDependencies(req: RegisterRequest): Record<string, string[]> {
+function propertyDependencies(req: RegisterResourceRequest): Record<string, string[]> {
   const byProperty: Record<string, string[]> = {};
   req.getPropertydependenciesMap().forEach((value, key) => {
     const urns = [...value.getUrnsList()].sort();
@@ -201,7 +163,7 @@ class RecordingMonitor extends MockMonitor {
   private readonly handedToMocks: { inputs?: Record<string, unknown> };
 
   /** The request being registered, for `provision` (MockMonitor calls the mocks synchronously). */
-  private registering: RegisterRequest | undefined;
+  private registering: RegisterResourceRequest | undefined;
 
   constructor(mocks: pulumi.runtime.Mocks, stack: string, project: string, provision?: Provision) {
     const handedToMocks: { inputs?: Record<string, unknown> } = {};
@@ -226,11 +188,11 @@ class RecordingMonitor extends MockMonitor {
   }
 
   /** The URN MockMonitor gives the request: the engine's (see the constructor). */
-  private urnOf(req: RegisterRequest): string {
+  private urnOf(req: RegisterResourceRequest): string {
     return (this as unknown as UrnMaker).newUrn(req.getParent(), req.getType(), req.getName());
   }
 
-  private describe(req: RegisterRequest, urn: string): Omit<Registration, "inputs"> {
+  private describe(req: RegisterResourceRequest, urn: string): Omit<Registration, "inputs"> {
     return {
       urn,
       type: req.getType(),
@@ -267,7 +229,7 @@ class RecordingMonitor extends MockMonitor {
   }
 
   async registerResource(
-    req: RegisterRequest,
+    req: RegisterResourceRequest,
     callback: (err: unknown, response: { getUrn(): string } | undefined) => void,
   ): Promise<void> {
     this.handedToMocks.inputs = undefined;
@@ -279,7 +241,7 @@ class RecordingMonitor extends MockMonitor {
           this.registrations.push({
             ...this.describe(req, response.getUrn()),
             // Deserializing every request a second time cost the bigger programs' runs seconds.
-            inputs: inputs ?? pulumi.runtime.deserializeProperties(req.getObject()),
+            inputs: inputs ?? pulumi.runtime.deserializeProperties(req.getObject()!),
           });
         }
         callback(err, response);
