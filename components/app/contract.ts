@@ -106,11 +106,12 @@ export interface DittofeedSettings {
 }
 
 /**
- * Everything a tenant's Dittofeed processes may read. `DATABASE_URL` is set (not
- * `DATABASE_PASSWORD`): Dittofeed interpolates the separate settings into a URL without encoding
- * them, which breaks on passwords with `+ / = @`.
+ * Everything a tenant's Dittofeed processes may read, the same for api, dashboard and workers
+ * (so that one set of settings serves all three; see {@link roleEnvironment} for the rest).
+ * `DATABASE_URL` is set (not `DATABASE_PASSWORD`): Dittofeed interpolates the separate settings
+ * into a URL without encoding them, which breaks on passwords with `+ / = @`.
  */
-function dittofeedEnvironment(s: DittofeedSettings): Record<string, string> {
+export function appEnvironment(s: DittofeedSettings): Record<string, string> {
   return {
     NODE_ENV: "production",
     AUTH_MODE: "anonymous",
@@ -131,14 +132,6 @@ function dittofeedEnvironment(s: DittofeedSettings): Record<string, string> {
     LOG_LEVEL: s.logLevel,
     DITTOFEED_TELEMETRY_DISABLED: "true",
   };
-}
-
-/**
- * What a long-running role reads beyond {@link roleEnvironment}: the same for api, dashboard and
- * workers, so that one set of settings serves all three.
- */
-export function appEnvironment(s: DittofeedSettings): Record<string, string> {
-  return dittofeedEnvironment(s);
 }
 
 /**
@@ -209,7 +202,7 @@ export function consumerEnvironment(
   consumer: Consumer,
   s: DittofeedSettings,
 ): Record<string, string> {
-  const all = dittofeedEnvironment(s);
+  const all = appEnvironment(s);
   if (consumer === "bootstrap" || consumer === "schema") {
     const picked = Object.fromEntries(STEP_KEYS[consumer].map((key) => [key, all[key]]));
     // The bootstrap script's own input: it names the workspace only on the bootstrap's command

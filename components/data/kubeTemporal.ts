@@ -64,7 +64,7 @@ export class KubeTemporal extends pulumi.ComponentResource {
   public readonly endpoint: { host: string; port: number };
   /** The image whose `tctl` tenants' jobs use. */
   public readonly toolsImage: string;
-  public readonly role: postgresql.Role;
+
   public readonly databases: postgresql.Database[];
   public readonly server: pulumi.Resource;
   /** Signs every token (see `Temporal`). */
@@ -84,17 +84,17 @@ export class KubeTemporal extends pulumi.ComponentResource {
       parent: this,
       provider: postgres.provider,
     });
-    this.role = store.role;
+    const role = store.role;
     this.databases = store.databases;
     const tls = postgres.sslMode ? temporalSqlTlsEnv(postgres.host) : undefined;
 
-    const ready = [this.role, ...this.databases];
+    const ready = [role, ...this.databases];
     let schemaReady: pulumi.Output<pulumi.Resource[]>[] = [];
     if (args.adminToolsImage !== undefined) {
       const env: Record<keyof TemporalSchemaEnv, pulumi.Input<string>> = {
         SQL_HOST: postgres.host,
         SQL_PORT: String(postgres.port),
-        SQL_USER: this.role.name,
+        SQL_USER: role.name,
         SQL_PASSWORD: password,
         DBNAME: TEMPORAL_DATABASES.main,
         VISIBILITY_DBNAME: TEMPORAL_DATABASES.visibility,
@@ -169,7 +169,7 @@ export class KubeTemporal extends pulumi.ComponentResource {
             // auto-setup defaults DB_PORT to 3306 (temporalio/docker-builds, docker/auto-setup.sh).
             DB_PORT: String(postgres.port),
             POSTGRES_SEEDS: postgres.host,
-            POSTGRES_USER: this.role.name,
+            POSTGRES_USER: role.name,
             DBNAME: TEMPORAL_DATABASES.main,
             VISIBILITY_DBNAME: TEMPORAL_DATABASES.visibility,
             // Read by auto-setup only: the databases are the provider's; with an authorizer its

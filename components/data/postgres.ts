@@ -71,11 +71,7 @@ export class Postgres extends pulumi.ComponentResource {
   public readonly image: pulumi.Input<string>;
   public readonly password: pulumi.Output<string>;
   public readonly volume: docker.Volume;
-  /** The job that refuses an image whose major version cannot open the data volume. */
-  public readonly versionCheck: docker.Container;
   public readonly container: docker.Container;
-  /** The job that sets a rotated superuser password on the running server, while one is. */
-  public readonly rotation?: docker.Container;
   /** Manages roles and databases; connects only once the container reports healthy. */
   public readonly provider: postgresql.Provider;
 
@@ -99,7 +95,7 @@ export class Postgres extends pulumi.ComponentResource {
     });
     // Runs whenever the image changes, before the server is replaced: a new major over the old
     // data directory stops `pulumi up` here, with the old server still running.
-    this.versionCheck = scriptJob(
+    const versionCheck = scriptJob(
       `${name}-version-check`,
       {
         ...job("postgres-version-check", 64),
@@ -126,7 +122,7 @@ export class Postgres extends pulumi.ComponentResource {
         parent: this,
         dependsOn: waitFor(
           [],
-          [jobSucceeded(this.versionCheck, "Check of the data volume's PostgreSQL version")],
+          [jobSucceeded(versionCheck, "Check of the data volume's PostgreSQL version")],
         ),
       },
     );
@@ -142,7 +138,7 @@ export class Postgres extends pulumi.ComponentResource {
         OLD_PASSWORD: pulumi.secret(args.previousPassword),
         NEW_PASSWORD: this.password,
       };
-      this.rotation = scriptJob(
+      const rotation = scriptJob(
         `${name}-rotate-password`,
         {
           ...job("postgres-rotate-password", 128),
@@ -153,7 +149,7 @@ export class Postgres extends pulumi.ComponentResource {
         { parent: this, dependsOn: [this.container] },
       );
       rotated = [
-        jobSucceeded(this.rotation, "Rotation of the Postgres superuser's password", [
+        jobSucceeded(rotation, "Rotation of the Postgres superuser's password", [
           this.password,
           args.previousPassword,
         ]),

@@ -174,10 +174,8 @@ export class Temporal extends pulumi.ComponentResource {
   public readonly address = `${TEMPORAL_ENDPOINT.host}:${TEMPORAL_ENDPOINT.port}`;
   /** The image id whose `tctl` tenants' jobs use to talk to this Temporal. */
   public readonly toolsImage: pulumi.Input<string>;
-  public readonly role: postgresql.Role;
+
   public readonly databases: postgresql.Database[];
-  /** The job that keeps the schema, when the server image does not. */
-  public readonly schemaJob?: docker.Container;
   public readonly container: docker.Container;
   /** Signs every token. */
   public readonly signer: TemporalSigner;
@@ -194,15 +192,15 @@ export class Temporal extends pulumi.ComponentResource {
       parent: this,
       provider: postgres.provider,
     });
-    this.role = store.role;
+    const role = store.role;
     this.databases = store.databases;
 
     const connection = {
       host: postgres.host,
       port: String(postgres.port),
-      user: this.role.name,
+      user: role.name,
     };
-    const ready = [postgres.container, this.role, ...this.databases];
+    const ready = [postgres.container, role, ...this.databases];
     this.signer = temporalSigner(name, this);
     this.keys = serviceContainer(
       `${name}-keys`,
@@ -232,7 +230,7 @@ export class Temporal extends pulumi.ComponentResource {
         VISIBILITY_DBNAME: TEMPORAL_DATABASES.visibility,
         SCHEMA_ROOT: POSTGRES_SCHEMA_ROOT,
       };
-      this.schemaJob = scriptJob(
+      const schemaJob = scriptJob(
         `${name}-schema`,
         {
           name: dockerName(context.stack, "temporal-schema"),
@@ -248,7 +246,7 @@ export class Temporal extends pulumi.ComponentResource {
         },
         { parent: this, dependsOn: ready },
       );
-      schemaReady = [jobSucceeded(this.schemaJob, "Temporal's schema job", [password])];
+      schemaReady = [jobSucceeded(schemaJob, "Temporal's schema job", [password])];
     }
 
     this.container = serviceContainer(

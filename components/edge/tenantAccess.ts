@@ -62,8 +62,7 @@ function accessApplication(
 export class TenantAccess extends pulumi.ComponentResource {
   /** The host-wide application's audience tag, which cloudflared checks on tenant requests. */
   public readonly aud: pulumi.Output<string>;
-  public readonly application: cloudflare.ZeroTrustAccessApplication;
-  public readonly publicApplication: cloudflare.ZeroTrustAccessApplication;
+
   /** Both applications: the tenant's hostname must not be routed before they exist. */
   public readonly applications: cloudflare.ZeroTrustAccessApplication[];
 
@@ -82,7 +81,7 @@ export class TenantAccess extends pulumi.ComponentResource {
       { accountId: args.accountId, name: `${label} members`, decision: "allow", includes },
       { parent: this },
     );
-    this.application = accessApplication(this, `${name}-app`, args, {
+    const application = accessApplication(this, `${name}-app`, args, {
       name: label,
       destinations: [args.hostname],
       policy: members,
@@ -99,15 +98,15 @@ export class TenantAccess extends pulumi.ComponentResource {
       },
       { parent: this },
     );
-    this.publicApplication = accessApplication(this, `${name}-public-app`, args, {
+    const publicApplication = accessApplication(this, `${name}-public-app`, args, {
       name: `${label} public paths`,
       destinations: PUBLIC_PATHS.map((p) => `${args.hostname}${p.prefix}`),
       policy: everyone,
       appLauncherVisible: false,
     });
 
-    this.applications = [this.application, this.publicApplication];
-    this.aud = this.application.aud;
+    this.applications = [application, publicApplication];
+    this.aud = application.aud;
     this.registerOutputs({ aud: this.aud });
   }
 }

@@ -40,10 +40,8 @@ export interface TunnelArgs {
  */
 export class Tunnel extends pulumi.ComponentResource {
   public readonly tunnelId: pulumi.Output<string>;
-  /** `<tunnel id>.cfargotunnel.com`, the target of every tenant's CNAME. */
-  public readonly cname: pulumi.Output<string>;
   public readonly config: cloudflare.ZeroTrustTunnelCloudflaredConfig;
-  public readonly connector: pulumi.Resource;
+
   /** See `Connector.routesApplied`. */
   public readonly routesApplied: pulumi.Output<pulumi.Resource[]>;
 
@@ -80,7 +78,7 @@ export class Tunnel extends pulumi.ComponentResource {
       { parent: this },
     );
     this.tunnelId = tunnel.id;
-    this.cname = pulumi.interpolate`${tunnel.id}.cfargotunnel.com`;
+    const cname = pulumi.interpolate`${tunnel.id}.cfargotunnel.com`;
 
     this.config = new cloudflare.ZeroTrustTunnelCloudflaredConfig(
       `${name}-config`,
@@ -102,7 +100,7 @@ export class Tunnel extends pulumi.ComponentResource {
           zoneId: args.zoneId,
           name: host.hostname,
           type: "CNAME",
-          content: this.cname,
+          content: cname,
           proxied: true,
           ttl: 1,
           comment: `${args.stack}: tenant ${host.tenantId} (managed by Pulumi)`,
@@ -123,8 +121,7 @@ export class Tunnel extends pulumi.ComponentResource {
         .apply((all) => all.filter((service) => service.startsWith("http://"))),
       parent: this,
     });
-    this.connector = connector.workload;
     this.routesApplied = connector.routesApplied;
-    this.registerOutputs({ tunnelId: this.tunnelId, cname: this.cname });
+    this.registerOutputs({ tunnelId: this.tunnelId, cname });
   }
 }

@@ -50,8 +50,6 @@ export interface DatabaseArgs {
  * this database; the backup service's role, which reads and never writes, gets it.
  */
 export class Database extends pulumi.ComponentResource {
-  /** The job that refuses a database of this name created by someone else. */
-  public readonly ownerCheck: pulumi.Resource;
   public readonly role: postgresql.Role;
   public readonly database: postgresql.Database;
   public readonly revokePublic: postgresql.Grant;
@@ -106,7 +104,6 @@ export class Database extends pulumi.ComponentResource {
       // The provider resolves once Postgres is healthy and its password current.
       { parent: this, dependsOn: [...args.dependsOn, postgres.provider] },
     );
-    this.ownerCheck = check.job;
     const checked = check.succeeded;
 
     this.role = new postgresql.Role(

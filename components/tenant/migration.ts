@@ -71,11 +71,9 @@ export interface MigrationArgs {
 export class Migration extends pulumi.ComponentResource {
   /** The snapshot every other job here waits for, with `snapshot`. */
   public readonly snapshot?: docker.Container;
-  public readonly clickhouseJob: docker.Container;
+
   public readonly bootstrapJob: docker.Container;
-  public readonly schemaJob: docker.Container;
-  /** The `pre` upgrade steps of the release, which run before its schema job, if it has any. */
-  public readonly preUpgrade?: UpgradeSteps;
+
   /** Resolves once the schema job exited 0, which waited for the bootstrap and the ClickHouse job: the gate of every app container of the tenant. */
   public readonly succeeded: pulumi.Output<pulumi.Resource[]>;
 
@@ -116,7 +114,7 @@ export class Migration extends pulumi.ComponentResource {
         memoryMb: args.memoryMb ?? 1024,
       });
 
-    this.clickhouseJob = scriptJob(
+    const clickhouseJob = scriptJob(
       `${name}-clickhouse`,
       {
         ...job("clickhouse-access", args.clickhouseImage, args.adminContext),
@@ -136,7 +134,7 @@ export class Migration extends pulumi.ComponentResource {
       { parent: this, dependsOn: args.dependsOn },
     );
     const clickhouseReady = jobSucceeded(
-      this.clickhouseJob,
+      clickhouseJob,
       `ClickHouse access job of tenant ${tenantId}`,
       [clickhouse.password, args.clickhouseAccess.password],
     );
@@ -169,7 +167,7 @@ export class Migration extends pulumi.ComponentResource {
 
     // The release's `pre` steps, once each, before its migrations and apps.
     const preSteps = args.preSteps ?? [];
-    this.preUpgrade =
+    const preUpgrade =
       preSteps.length === 0
         ? undefined
         : new UpgradeSteps(
@@ -190,7 +188,7 @@ export class Migration extends pulumi.ComponentResource {
 
     // Per version: the drizzle migrations and ClickHouse tables of the image that is deployed.
     // Both are idempotent; they run again when the version (the image) or a credential changes.
-    this.schemaJob = scriptJob(
+    const schemaJob = scriptJob(
       `${name}-schema`,
       {
         ...job("schema", args.adminCliImage),
@@ -201,13 +199,13 @@ export class Migration extends pulumi.ComponentResource {
       {
         parent: this,
         dependsOn: waitFor(args.dependsOn, [
-          ...(this.preUpgrade?.succeeded ?? [bootstrapped]),
+          ...(preUpgrade?.succeeded ?? [bootstrapped]),
           ...gates,
         ]),
       },
     );
     this.succeeded = jobSucceeded(
-      this.schemaJob,
+      schemaJob,
       `Schema migration of tenant ${tenantId}`,
       args.secrets,
     );

@@ -41,7 +41,7 @@ export interface NamespaceArgs {
  */
 export class Namespace extends pulumi.ComponentResource {
   public readonly name: string;
-  public readonly job: pulumi.Resource;
+
   /** Resolves once the namespace is registered and a frontend answers for it. */
   public readonly succeeded: pulumi.Output<pulumi.Resource[]>;
 
@@ -74,7 +74,6 @@ export class Namespace extends pulumi.ComponentResource {
       },
       { parent: this, dependsOn: args.dependsOn },
     );
-    this.job = run.job;
     this.succeeded = run.succeeded;
     this.registerOutputs({ name: this.name });
   }

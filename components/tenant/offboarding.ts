@@ -56,12 +56,8 @@ export interface OffboardingArgs {
  * touch), and its Temporal namespace is deprecated, so nothing starts there again.
  */
 export class Offboarding extends pulumi.ComponentResource {
-  /** Ends the sessions of the tenant's role once it is locked. */
-  public readonly sessionsEnd: docker.Container;
-  public readonly lock: docker.Container;
   /** The final export, when the stack backs up; after the locks. */
   public readonly export?: docker.Container;
-  public readonly deprecation: docker.Container;
   /** Resolves once the export (if any), the lock and the deprecation succeeded. */
   public readonly succeeded: pulumi.Output<pulumi.Resource[]>;
 
@@ -95,7 +91,7 @@ export class Offboarding extends pulumi.ComponentResource {
       ROLE: args.sqlName,
     };
     // After the role's NOLOGIN: a session ended before it could simply open again.
-    this.sessionsEnd = offboardJob(
+    const sessionsEnd = offboardJob(
       "sessions-end",
       postgres.image,
       64,
@@ -103,7 +99,7 @@ export class Offboarding extends pulumi.ComponentResource {
       secretEnv(sessionsEnv),
       [...args.dependsOn, args.role, postgres.provider],
     );
-    this.lock = offboardJob(
+    const lock = offboardJob(
       "clickhouse-lock",
       args.clickhouseImage,
       128,
@@ -115,10 +111,10 @@ export class Offboarding extends pulumi.ComponentResource {
       args.dependsOn,
     );
     const gates = [
-      jobSucceeded(this.sessionsEnd, `End of tenant ${tenantId}'s Postgres sessions`, [
+      jobSucceeded(sessionsEnd, `End of tenant ${tenantId}'s Postgres sessions`, [
         postgres.password,
       ]),
-      jobSucceeded(this.lock, `ClickHouse lock of tenant ${tenantId}`, [clickhouse.password]),
+      jobSucceeded(lock, `ClickHouse lock of tenant ${tenantId}`, [clickhouse.password]),
     ];
     if (args.backup) {
       this.export = args.backup.service.tenantSetJob(
@@ -143,7 +139,7 @@ export class Offboarding extends pulumi.ComponentResource {
         args.temporal.token(namespaceAdminClaims(args.namespace)),
       ),
     };
-    this.deprecation = offboardJob(
+    const deprecation = offboardJob(
       "namespace-deprecation",
       args.adminCliImage,
       256,
@@ -154,7 +150,7 @@ export class Offboarding extends pulumi.ComponentResource {
     this.succeeded = pulumi
       .all([
         ...gates,
-        jobSucceeded(this.deprecation, `Deprecation of tenant ${tenantId}'s namespace`, [
+        jobSucceeded(deprecation, `Deprecation of tenant ${tenantId}'s namespace`, [
           env.TEMPORAL_AUTHORIZATION,
         ]),
       ])

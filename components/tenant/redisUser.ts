@@ -32,7 +32,7 @@ export interface RedisUserArgs {
 export class RedisUser extends pulumi.ComponentResource {
   /** `redis://<tenant>:<password>@redis:6379`, percent-encoded; secret. */
   public readonly url: pulumi.Output<string>;
-  public readonly job: pulumi.Resource;
+
   /** Resolves once the user is set and saved. */
   public readonly succeeded: pulumi.Output<pulumi.Resource[]>;
 
@@ -64,7 +64,6 @@ export class RedisUser extends pulumi.ComponentResource {
       },
       { parent: this, dependsOn: args.dependsOn },
     );
-    this.job = run.job;
     this.succeeded = run.succeeded;
     this.registerOutputs({ url: this.url });
   }

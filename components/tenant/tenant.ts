@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ServingRole } from "../edge/ingress";
 import { tenantSqlName } from "../runtime/naming";
 import { namespaceAdminClaims, TemporalClaims, tenantNamespace } from "../data/temporalServer";
-import { Endpoint } from "../app/contract";
+import { DittofeedSettings, Endpoint } from "../app/contract";
 import { Environment } from "../runtime/environments";
 import { TenantAccess, TenantAccessArgs } from "../edge/tenantAccess";
 import { keyOrGenerated, PostgresServer, RunScript, secretOrGenerated } from "../runtime/context";
@@ -31,30 +31,12 @@ export interface SharedServices {
   };
 }
 
-/** The settings every Dittofeed process and job of a tenant reads (see `consumerEnvironment`). */
-export interface TenantSettings {
-  databaseUrl: string;
-  clickhouseUrl: string;
-  clickhouseDatabase: string;
-  clickhouseUser: string;
-  clickhousePassword: string;
-  temporalAddress: string;
-  temporalNamespace: string;
-  redisUrl: string;
-  secretKey: string;
-  adminPassword: string;
-  dashboardUrl: string;
-  apiBaseUrl: string;
-  logLevel: string;
-  workspaceName: string;
-}
-
 /** What a tenant's shared steps made, which its runtime's release builds on. */
 export interface TenantData {
   database: Database;
   redisUser: RedisUser;
   /** The tenant's settings, resolved once, as a secret. */
-  settings: pulumi.Output<TenantSettings>;
+  settings: pulumi.Output<DittofeedSettings>;
   clickhousePassword: pulumi.Output<string>;
   secretKey: pulumi.Output<string>;
   /** Every secret a job of the tenant's might print, to redact from a failure. */

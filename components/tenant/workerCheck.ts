@@ -1,4 +1,3 @@
-import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { DEFAULT_TASK_QUEUE, workerCheckScript, WorkerCheckEnv } from "../data/temporalServer";
 import { DittofeedService } from "../app/dittofeedService";
@@ -28,7 +27,6 @@ export interface WorkerCheckArgs {
  * Temporal. It runs again whenever a worker container is replaced.
  */
 export class WorkerCheck extends pulumi.ComponentResource {
-  public readonly job: docker.Container;
   /** Resolves once every worker has polled; fails the update otherwise. */
   public readonly succeeded: pulumi.Output<pulumi.Resource[]>;
 
@@ -47,7 +45,7 @@ export class WorkerCheck extends pulumi.ComponentResource {
     const replacedWith = pulumi
       .all(workers.containers.map((c) => c.id))
       .apply((ids) => ids.join(" "));
-    this.job = scriptJob(
+    const job = scriptJob(
       `${name}-job`,
       {
         ...temporal.tctlJobSpec(args.context, tenantId, "worker-check"),
@@ -58,7 +56,7 @@ export class WorkerCheck extends pulumi.ComponentResource {
       },
       { parent: this, dependsOn: workers.containers },
     );
-    this.succeeded = jobSucceeded(this.job, `Worker check of tenant ${tenantId}`);
+    this.succeeded = jobSucceeded(job, `Worker check of tenant ${tenantId}`);
     this.registerOutputs({});
   }
 }
