@@ -64,7 +64,6 @@ export class KubeTemporal extends pulumi.ComponentResource {
   public readonly endpoint: { host: string; port: number };
   /** The image whose `tctl` tenants' jobs use. */
   public readonly toolsImage: string;
-
   public readonly databases: postgresql.Database[];
   public readonly server: pulumi.Resource;
   /** Signs every token (see `Temporal`). */

@@ -174,7 +174,6 @@ export class Temporal extends pulumi.ComponentResource {
   public readonly address = `${TEMPORAL_ENDPOINT.host}:${TEMPORAL_ENDPOINT.port}`;
   /** The image id whose `tctl` tenants' jobs use to talk to this Temporal. */
   public readonly toolsImage: pulumi.Input<string>;
-
   public readonly databases: postgresql.Database[];
   public readonly container: docker.Container;
   /** Signs every token. */

@@ -62,7 +62,6 @@ function accessApplication(
 export class TenantAccess extends pulumi.ComponentResource {
   /** The host-wide application's audience tag, which cloudflared checks on tenant requests. */
   public readonly aud: pulumi.Output<string>;
-
   /** Both applications: the tenant's hostname must not be routed before they exist. */
   public readonly applications: cloudflare.ZeroTrustAccessApplication[];
 

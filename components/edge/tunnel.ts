@@ -41,7 +41,6 @@ export interface TunnelArgs {
 export class Tunnel extends pulumi.ComponentResource {
   public readonly tunnelId: pulumi.Output<string>;
   public readonly config: cloudflare.ZeroTrustTunnelCloudflaredConfig;
-
   /** See `Connector.routesApplied`. */
   public readonly routesApplied: pulumi.Output<pulumi.Resource[]>;
 

@@ -71,9 +71,7 @@ export interface MigrationArgs {
 export class Migration extends pulumi.ComponentResource {
   /** The snapshot every other job here waits for, with `snapshot`. */
   public readonly snapshot?: docker.Container;
-
   public readonly bootstrapJob: docker.Container;
-
   /** Resolves once the schema job exited 0, which waited for the bootstrap and the ClickHouse job: the gate of every app container of the tenant. */
   public readonly succeeded: pulumi.Output<pulumi.Resource[]>;
 

@@ -41,7 +41,6 @@ export interface NamespaceArgs {
  */
 export class Namespace extends pulumi.ComponentResource {
   public readonly name: string;
-
   /** Resolves once the namespace is registered and a frontend answers for it. */
   public readonly succeeded: pulumi.Output<pulumi.Resource[]>;
 

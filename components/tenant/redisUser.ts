@@ -32,7 +32,6 @@ export interface RedisUserArgs {
 export class RedisUser extends pulumi.ComponentResource {
   /** `redis://<tenant>:<password>@redis:6379`, percent-encoded; secret. */
   public readonly url: pulumi.Output<string>;
-
   /** Resolves once the user is set and saved. */
   public readonly succeeded: pulumi.Output<pulumi.Resource[]>;
 
