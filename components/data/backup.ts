@@ -19,7 +19,7 @@ import {
 import { BACKUP_USER, backupAccessScript } from "./clickhouseServer";
 import { healthCheck } from "../runtime/healthchecks";
 import { BACKUP_CONNECTION_LIMIT } from "./postgresServer";
-import { dockerName, SharedService, tenantDockerName } from "../runtime/naming";
+import { dockerName, SharedService } from "../runtime/naming";
 import {
   dataOptions,
   JOB_MINUTES,
@@ -34,6 +34,8 @@ import {
   scriptJob,
   secretEnv,
   serviceContainer,
+  stackContainerSpec,
+  tenantJobSpec,
 } from "../runtime/docker";
 import { ClickHouse } from "./clickhouse";
 import { Postgres } from "./postgres";
@@ -178,14 +180,9 @@ export class Backup extends pulumi.ComponentResource {
       // Nothing here is data, but what production keeps, it keeps alike (the policy's rule).
       { parent: this, ignoreChanges: ["labels"], ...dataOptions(context, { protect: true }) },
     );
-    const job = (service: SharedService, image: pulumi.Input<string>, script: string) => ({
-      name: dockerName(context.stack, service),
-      image,
-      // Not `backup`: that label finds the service itself.
-      owner: { environment: context.environment, service },
-      swapLimit: context.swapLimit,
-      network: context.network,
-      memoryMb: 256,
+    // Not labelled `backup`: that label finds the service itself.
+    const job = (name: SharedService, image: pulumi.Input<string>, script: string) => ({
+      ...stackContainerSpec(context, { name, image, memoryMb: 256 }),
       script,
     });
     const accessJob = scriptJob(
@@ -284,13 +281,12 @@ export class Backup extends pulumi.ComponentResource {
     this.container = serviceContainer(
       name,
       {
-        name: dockerName(context.stack, "backup"),
-        image: postgres.image,
-        owner: { environment: context.environment, service: "backup" },
-        swapLimit: context.swapLimit,
-        network: context.network,
+        ...stackContainerSpec(context, {
+          name: "backup",
+          image: postgres.image,
+          memoryMb: args.memoryMb,
+        }),
         aliases: [],
-        memoryMb: args.memoryMb,
         entrypoint: ["bash", "-c"],
         command: [backupScript()],
         env: secretEnv({
@@ -445,12 +441,11 @@ export class Backup extends pulumi.ComponentResource {
     return scriptJob(
       name,
       {
-        name: tenantDockerName(context.stack, tenantId, kind),
-        image: this.image,
-        owner: { environment: context.environment, service: kind, tenant: tenantId },
-        swapLimit: context.swapLimit,
-        network: context.network,
-        memoryMb: this.memoryMb,
+        ...tenantJobSpec(context, tenantId, {
+          name: kind,
+          image: this.image,
+          memoryMb: this.memoryMb,
+        }),
         maxMinutes: JOB_MINUTES.data,
         shell: "bash",
         script: backupScript(),

@@ -3,7 +3,6 @@ import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import { SERVICE_PORTS } from "../runtime/ports";
 import { HealthCheck, healthCheck } from "../runtime/healthchecks";
-import { dockerName } from "../runtime/naming";
 import {
   postgresCommand,
   rotateSuperuserScript,
@@ -18,6 +17,7 @@ import {
   secretEnv,
   serviceContainer,
   sharedServiceSpec,
+  stackContainerSpec,
 } from "../runtime/docker";
 
 const POSTGRES_ALIAS = "postgres";
@@ -84,22 +84,16 @@ export class Postgres extends pulumi.ComponentResource {
     this.volume = dataVolume(name, context, "postgres", this);
     // The platform's jobs in the Postgres image, on the data network.
     const job = (
-      service: "postgres-version-check" | "postgres-rotate-password",
+      name: "postgres-version-check" | "postgres-rotate-password",
+      service: string,
       memoryMb: number,
-    ) => ({
-      name: dockerName(context.stack, service),
-      image: args.image,
-      network: context.network,
-      swapLimit: context.swapLimit,
-      memoryMb,
-    });
+    ) => stackContainerSpec(context, { name, service, image: args.image, memoryMb });
     // Runs whenever the image changes, before the server is replaced: a new major over the old
     // data directory stops `pulumi up` here, with the old server still running.
     const versionCheck = scriptJob(
       `${name}-version-check`,
       {
-        ...job("postgres-version-check", 64),
-        owner: { environment: context.environment, service: "postgres" },
+        ...job("postgres-version-check", "postgres", 64),
         script: versionCheckScript(VERSION_CHECK_MOUNT),
         volumes: [
           { volumeName: this.volume.name, containerPath: VERSION_CHECK_MOUNT, readOnly: true },
@@ -141,8 +135,7 @@ export class Postgres extends pulumi.ComponentResource {
       const rotation = scriptJob(
         `${name}-rotate-password`,
         {
-          ...job("postgres-rotate-password", 128),
-          owner: { environment: context.environment, service: "postgres-rotation" },
+          ...job("postgres-rotate-password", "postgres-rotation", 128),
           script: rotateSuperuserScript(),
           env: secretEnv(env),
         },

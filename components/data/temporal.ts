@@ -3,7 +3,6 @@ import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import { SERVICE_PORTS } from "../runtime/ports";
 import { HealthCheck, healthCheck } from "../runtime/healthchecks";
-import { dockerName } from "../runtime/naming";
 import * as tls from "@pulumi/tls";
 import { GATEWAY_HEALTH_PORT, gatewayScript, relayHealthCheck } from "../runtime/haproxy";
 import {
@@ -35,6 +34,7 @@ import {
   secretEnv,
   serviceContainer,
   sharedServiceSpec,
+  stackContainerSpec,
   tenantJobSpec,
 } from "../runtime/docker";
 import { Postgres } from "./postgres";
@@ -204,13 +204,8 @@ export class Temporal extends pulumi.ComponentResource {
     this.keys = serviceContainer(
       `${name}-keys`,
       {
-        name: dockerName(context.stack, "temporal-keys"),
-        image: args.keys.image,
-        owner: { environment: context.environment, service: "temporal-keys" },
-        swapLimit: context.swapLimit,
-        network: context.network,
+        ...stackContainerSpec(context, { ...args.keys, name: "temporal-keys" }),
         aliases: [TEMPORAL_KEYS.alias],
-        memoryMb: args.keys.memoryMb,
         entrypoint: ["sh", "-c"],
         // The public half only: nothing secret in the command.
         command: [this.signer.jwks.apply(jwksServerScript)],
@@ -232,12 +227,11 @@ export class Temporal extends pulumi.ComponentResource {
       const schemaJob = scriptJob(
         `${name}-schema`,
         {
-          name: dockerName(context.stack, "temporal-schema"),
-          image: args.adminToolsImage,
-          owner: { environment: context.environment, service: "temporal-schema" },
-          swapLimit: context.swapLimit,
-          network: context.network,
-          memoryMb: 256,
+          ...stackContainerSpec(context, {
+            name: "temporal-schema",
+            image: args.adminToolsImage,
+            memoryMb: 256,
+          }),
           script: temporalSchemaScript(),
           env: secretEnv(env),
           // An upgrade's schema steps rewrite tables that grow with the workflows' history.

@@ -6,7 +6,13 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { APP_PORTS } from "../app/contract";
 import { PlatformContext, RunConnector } from "../runtime/context";
-import { blueGreenContainer, jobSucceeded, scriptJob, secretEnv } from "../runtime/docker";
+import {
+  blueGreenContainer,
+  jobSucceeded,
+  scriptJob,
+  secretEnv,
+  stackContainerSpec,
+} from "../runtime/docker";
 import { Environment } from "../runtime/environments";
 import { HealthCheck, healthCheck } from "../runtime/healthchecks";
 import {
@@ -24,7 +30,6 @@ import {
   namespace,
   networkPolicies,
 } from "../runtime/kubernetes";
-import { dockerName } from "../runtime/naming";
 import { METRICS_PORTS } from "../monitoring/prometheus";
 import { routesAppliedScript } from "./ingress";
 
@@ -72,13 +77,8 @@ export function dockerConnector(args: {
     const connector = blueGreenContainer(
       `${name}-connector`,
       {
-        name: dockerName(context.stack, "cloudflared"),
-        image: args.image,
-        owner: { environment: context.environment, service: "cloudflared" },
-        swapLimit: context.swapLimit,
-        network: context.network,
+        ...stackContainerSpec(context, { ...args, name: "cloudflared" }),
         aliases: ["cloudflared"],
-        memoryMb: args.memoryMb,
         command: [
           "tunnel",
           "--no-autoupdate",
@@ -100,13 +100,8 @@ export function dockerConnector(args: {
     const check = scriptJob(
       `${name}-routes-check`,
       {
-        name: dockerName(context.stack, "tunnel-check"),
-        image: args.routesCheck.image,
-        owner: { environment: context.environment, service: "tunnel-check" },
-        swapLimit: context.swapLimit,
-        network: context.network,
+        ...stackContainerSpec(context, { ...args.routesCheck, name: "tunnel-check" }),
         namespaceOf: connector.id,
-        memoryMb: args.routesCheck.memoryMb,
         script: services.apply((list) =>
           routesAppliedScript(`http://${CLOUDFLARED_METRICS_ADDRESS}/config`, list),
         ),

@@ -2,9 +2,8 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { egressGuardCheck, egressGuardScript } from "./egress";
 import { healthCheck } from "../runtime/healthchecks";
-import { dockerName } from "../runtime/naming";
 import { PlatformContext } from "../runtime/context";
-import { HOST_NETWORK, serviceContainer } from "../runtime/docker";
+import { HOST_NETWORK, serviceContainer, stackContainerSpec } from "../runtime/docker";
 
 export interface EgressGuardArgs {
   /** The stack this guard belongs to; its chains are named after it. */
@@ -32,14 +31,12 @@ export class EgressGuard extends pulumi.ComponentResource {
     this.container = serviceContainer(
       `${name}-container`,
       {
-        name: dockerName(context.stack, "egress-guard"),
-        image: args.image,
-        owner: { environment: context.environment, service: "egress-guard" },
-        swapLimit: context.swapLimit,
-        network: HOST_NETWORK,
+        ...stackContainerSpec(
+          { ...context, network: HOST_NETWORK },
+          { ...args, name: "egress-guard" },
+        ),
         aliases: [],
         capabilities: ["CAP_NET_ADMIN", "CAP_NET_RAW"],
-        memoryMb: args.memoryMb,
         entrypoint: ["sh", "-c"],
         command: [egressGuardScript(context.stack, args.pool)],
         healthcheck: healthCheck(["CMD-SHELL", egressGuardCheck(context.stack)], 10),

@@ -14,9 +14,14 @@ import {
   ScrapeTarget,
   TARGETS_DIRECTORY,
 } from "./prometheus";
-import { dockerName } from "../runtime/naming";
 import { PlatformContext } from "../runtime/context";
-import { dataVolume, secretEnv, serviceContainer, stackNetwork } from "../runtime/docker";
+import {
+  dataVolume,
+  secretEnv,
+  serviceContainer,
+  stackContainerSpec,
+  stackNetwork,
+} from "../runtime/docker";
 
 /** One service of the monitoring stack: its image id and memory limit. */
 interface Part {
@@ -85,14 +90,9 @@ export class Monitoring extends pulumi.ComponentResource {
       "monitoring",
       { parent: this },
     ).name;
-    const base = (service: "prometheus" | "alertmanager" | "node-exporter", part: Part) => ({
-      name: dockerName(context.stack, service),
-      image: part.image,
-      owner: { environment: context.environment, service },
-      swapLimit: context.swapLimit,
-      network,
-      aliases: [service],
-      memoryMb: part.memoryMb,
+    const base = (name: "prometheus" | "alertmanager" | "node-exporter", part: Part) => ({
+      ...stackContainerSpec({ ...context, network }, { ...part, name }),
+      aliases: [name],
     });
     this.jobImage = args.jobImage;
 

@@ -125,15 +125,9 @@ export function sharedServiceSpec(
   alias: string,
   args: SharedServiceArgs,
 ): ContainerSpec {
-  const { context } = args;
   return {
-    name: dockerName(context.stack, service),
-    image: args.image,
-    owner: { environment: context.environment, service },
-    swapLimit: context.swapLimit,
-    network: context.network,
+    ...stackContainerSpec(args.context, { ...args, name: service }),
     aliases: [alias, sharedAlias(alias)],
-    memoryMb: args.memoryMb,
   };
 }
 
@@ -412,6 +406,24 @@ export function tenantJobSpec(
     name: tenantDockerName(context.stack, tenantId, job.name),
     image: job.image,
     owner: { environment: context.environment, service: job.service ?? job.name, tenant: tenantId },
+    swapLimit: context.swapLimit,
+    network: context.network,
+    memoryMb: job.memoryMb,
+  };
+}
+
+/**
+ * What a container of the stack's own has alike: the Docker name `<stack>-<name>`, the stack's
+ * network (`context`'s), and the labels of its `service`.
+ */
+export function stackContainerSpec(
+  context: PlatformContext,
+  job: { name: SharedService; service?: string; image: pulumi.Input<string>; memoryMb: number },
+): Omit<ScriptJobSpec, "script" | "env"> & { name: string } {
+  return {
+    name: dockerName(context.stack, job.name),
+    image: job.image,
+    owner: { environment: context.environment, service: job.service ?? job.name },
     swapLimit: context.swapLimit,
     network: context.network,
     memoryMb: job.memoryMb,
