@@ -4,9 +4,6 @@ import { Environment } from "../runtime/environments";
 import { execProbe, httpProbe, serviceHost } from "../runtime/kubeSpecs";
 import { SERVICE_PORTS } from "../runtime/ports";
 import {
-  POSTGRES_SCHEMA_ROOT,
-  temporalSchemaScript,
-  TemporalSchemaEnv,
   temporalAuthEnv,
   TemporalClaims,
   TEMPORAL_KEYS,
@@ -15,20 +12,13 @@ import {
   temporalStartScript,
 } from "./temporalServer";
 import { GATEWAY_HEALTH_PATH, GATEWAY_HEALTH_PORT } from "../runtime/haproxy";
-import {
-  JOB_MINUTES,
-  PostgresServer,
-  RunScript,
-  secretOrGenerated,
-  waitFor,
-} from "../runtime/context";
+import { PostgresServer, RunScript, waitFor } from "../runtime/context";
 import { deployment, envSecret, KubeNamespace, service } from "../runtime/kubernetes";
 import {
   jwksServerScript,
-  TEMPORAL_DATABASES,
-  temporalSigner,
+  temporalFoundation,
+  temporalServerEnv,
   TemporalSigner,
-  temporalStore,
 } from "./temporal";
 
 export interface KubeTemporalArgs {
@@ -78,47 +68,15 @@ export class KubeTemporal extends pulumi.ComponentResource {
     };
     this.address = `${this.endpoint.host}:${this.endpoint.port}`;
     this.toolsImage = args.adminToolsImage ?? args.image;
-    const password = secretOrGenerated(`${name}-password`, args.password, this);
-    const store = temporalStore(name, args, password, {
-      parent: this,
-      provider: postgres.provider,
-    });
-    const role = store.role;
-    this.databases = store.databases;
     const tls = postgres.sslMode ? temporalSqlTlsEnv(postgres.host) : undefined;
-
-    const ready = [role, ...this.databases];
-    let schemaReady: pulumi.Output<pulumi.Resource[]>[] = [];
-    if (args.adminToolsImage !== undefined) {
-      const env: Record<keyof TemporalSchemaEnv, pulumi.Input<string>> = {
-        SQL_HOST: postgres.host,
-        SQL_PORT: String(postgres.port),
-        SQL_USER: role.name,
-        SQL_PASSWORD: password,
-        DBNAME: TEMPORAL_DATABASES.main,
-        VISIBILITY_DBNAME: TEMPORAL_DATABASES.visibility,
-        SCHEMA_ROOT: POSTGRES_SCHEMA_ROOT,
-      };
-      const schema = args.run(
-        `${name}-schema`,
-        {
-          job: "temporal-schema",
-          image: args.adminToolsImage,
-          memoryMb: 256,
-          script: temporalSchemaScript(),
-          env: { ...env, ...tls?.tool },
-          description: "Temporal's schema job",
-          secrets: [password],
-          // An upgrade's schema steps rewrite tables that grow with the workflows' history.
-          maxMinutes: JOB_MINUTES.data,
-        },
-        { parent: this, dependsOn: ready },
-      );
-      schemaReady = [schema.succeeded];
-    }
-
+    const { password, role, databases, signer, ready, schemaReady } = temporalFoundation(
+      name,
+      this,
+      { ...args, dependsOn: [], toolEnv: tls?.tool },
+    );
+    this.databases = databases;
     // The JWKS, served in the data namespace as on Docker (see `Temporal`).
-    this.signer = temporalSigner(name, this);
+    this.signer = signer;
     const keysOwner = { service: TEMPORAL_KEYS.alias };
     const keys = deployment(
       `${name}-keys`,
@@ -164,18 +122,7 @@ export class KubeTemporal extends pulumi.ComponentResource {
         container: {
           image: args.image,
           env: {
-            DB: "postgres12",
-            // auto-setup defaults DB_PORT to 3306 (temporalio/docker-builds, docker/auto-setup.sh).
-            DB_PORT: String(postgres.port),
-            POSTGRES_SEEDS: postgres.host,
-            POSTGRES_USER: role.name,
-            DBNAME: TEMPORAL_DATABASES.main,
-            VISIBILITY_DBNAME: TEMPORAL_DATABASES.visibility,
-            // Read by auto-setup only: the databases are the provider's; with an authorizer its
-            // default namespace and search attributes would be refused (see `Temporal`).
-            SKIP_DB_CREATE: "true",
-            SKIP_DEFAULT_NAMESPACE_CREATION: "true",
-            SKIP_ADD_CUSTOM_SEARCH_ATTRIBUTES: "true",
+            ...temporalServerEnv(postgres, role.name),
             BIND_ON_IP: "0.0.0.0",
             // Within the role's connection limit.
             ...temporalPoolEnv(),

@@ -23,13 +23,14 @@ import {
   dataOptions,
   JOB_MINUTES,
   PlatformContext,
+  PostgresServer,
+  RunScript,
   secretOrGenerated,
   SharedServiceArgs,
   waitFor,
 } from "../runtime/context";
 import {
-  jobSucceeded,
-  scriptJob,
+  dockerScriptRunner,
   ScriptJobSpec,
   secretEnv,
   serviceContainer,
@@ -133,6 +134,85 @@ export function temporalSigner(name: string, parent: pulumi.Resource): TemporalS
   };
 }
 
+/**
+ * What a Temporal is on either runtime before its server runs: its role's password, its role and
+ * databases, its signer, and, beside a server image, the job (run by `run`) that keeps the schema,
+ * whose gate the server waits for.
+ */
+export function temporalFoundation(
+  name: string,
+  parent: pulumi.Resource,
+  args: {
+    environment: PlatformContext["environment"];
+    postgres: PostgresServer;
+    password?: string;
+    adminToolsImage?: pulumi.Input<string>;
+    run: RunScript;
+    /** What the schema job waits for besides the role and databases. */
+    dependsOn: pulumi.Resource[];
+    /** temporal-sql-tool's TLS settings, for a Postgres outside the platform. @default none */
+    toolEnv?: Record<string, string>;
+  },
+) {
+  const { postgres } = args;
+  const password = secretOrGenerated(`${name}-password`, args.password, parent);
+  const { role, databases } = temporalStore(name, args, password, {
+    parent,
+    provider: postgres.provider,
+  });
+  const signer = temporalSigner(name, parent);
+  const ready = [...args.dependsOn, role, ...databases];
+  if (args.adminToolsImage === undefined)
+    return { password, role, databases, signer, ready, schemaReady: [] };
+  const env: Record<keyof TemporalSchemaEnv, pulumi.Input<string>> = {
+    SQL_HOST: postgres.host,
+    SQL_PORT: String(postgres.port),
+    SQL_USER: role.name,
+    SQL_PASSWORD: password,
+    DBNAME: TEMPORAL_DATABASES.main,
+    VISIBILITY_DBNAME: TEMPORAL_DATABASES.visibility,
+    SCHEMA_ROOT: POSTGRES_SCHEMA_ROOT,
+  };
+  const schema = args.run(
+    `${name}-schema`,
+    {
+      job: "temporal-schema",
+      image: args.adminToolsImage,
+      memoryMb: 256,
+      script: temporalSchemaScript(),
+      env: { ...env, ...args.toolEnv },
+      description: "Temporal's schema job",
+      secrets: [password],
+      // An upgrade's schema steps rewrite tables that grow with the workflows' history.
+      maxMinutes: JOB_MINUTES.data,
+    },
+    { parent, dependsOn: ready },
+  );
+  return { password, role, databases, signer, ready, schemaReady: [schema.succeeded] };
+}
+
+/** The server's settings on either runtime, but its password, TLS and authorization. */
+export function temporalServerEnv(
+  postgres: { host: string; port: number },
+  user: pulumi.Input<string>,
+) {
+  return {
+    DB: "postgres12",
+    // auto-setup defaults DB_PORT to 3306 (temporalio/docker-builds, docker/auto-setup.sh).
+    DB_PORT: String(postgres.port),
+    POSTGRES_SEEDS: postgres.host,
+    POSTGRES_USER: user,
+    DBNAME: TEMPORAL_DATABASES.main,
+    VISIBILITY_DBNAME: TEMPORAL_DATABASES.visibility,
+    // Read by auto-setup only: the databases are the provider's. With an authorizer its
+    // default namespace and search attributes, which it adds through the frontend without
+    // a token, would be refused (docker/auto-setup.sh); tenants have namespaces of their own.
+    SKIP_DB_CREATE: "true",
+    SKIP_DEFAULT_NAMESPACE_CREATION: "true",
+    SKIP_ADD_CUSTOM_SEARCH_ATTRIBUTES: "true",
+  };
+}
+
 /** The JWKS server's command: HAProxy answering the document (see `jwksServerConfig`). */
 export function jwksServerScript(document: string): string {
   return gatewayScript(jwksServerConfig(document, GATEWAY_HEALTH_PORT));
@@ -186,21 +266,18 @@ export class Temporal extends pulumi.ComponentResource {
     const { context, postgres } = args;
     this.toolsImage = args.adminToolsImage ?? args.image;
 
-    const password = secretOrGenerated(`${name}-password`, args.password, this);
-    const store = temporalStore(name, context, password, {
-      parent: this,
-      provider: postgres.provider,
-    });
-    const role = store.role;
-    this.databases = store.databases;
-
-    const connection = {
-      host: postgres.host,
-      port: String(postgres.port),
-      user: role.name,
-    };
-    const ready = [postgres.container, role, ...this.databases];
-    this.signer = temporalSigner(name, this);
+    const { password, role, databases, signer, ready, schemaReady } = temporalFoundation(
+      name,
+      this,
+      {
+        ...args,
+        environment: context.environment,
+        run: dockerScriptRunner(context),
+        dependsOn: [postgres.container],
+      },
+    );
+    this.databases = databases;
+    this.signer = signer;
     this.keys = serviceContainer(
       `${name}-keys`,
       {
@@ -208,58 +285,19 @@ export class Temporal extends pulumi.ComponentResource {
         aliases: [TEMPORAL_KEYS.alias],
         entrypoint: ["sh", "-c"],
         // The public half only: nothing secret in the command.
-        command: [this.signer.jwks.apply(jwksServerScript)],
+        command: [signer.jwks.apply(jwksServerScript)],
         healthcheck: relayHealthCheck(),
       },
       { parent: this },
     );
-    let schemaReady: pulumi.Output<pulumi.Resource[]>[] = [];
-    if (args.adminToolsImage !== undefined) {
-      const env: pulumi.Input<Record<keyof TemporalSchemaEnv, pulumi.Input<string>>> = {
-        SQL_HOST: connection.host,
-        SQL_PORT: connection.port,
-        SQL_USER: connection.user,
-        SQL_PASSWORD: password,
-        DBNAME: TEMPORAL_DATABASES.main,
-        VISIBILITY_DBNAME: TEMPORAL_DATABASES.visibility,
-        SCHEMA_ROOT: POSTGRES_SCHEMA_ROOT,
-      };
-      const schemaJob = scriptJob(
-        `${name}-schema`,
-        {
-          ...stackContainerSpec(context, {
-            name: "temporal-schema",
-            image: args.adminToolsImage,
-            memoryMb: 256,
-          }),
-          script: temporalSchemaScript(),
-          env: secretEnv(env),
-          // An upgrade's schema steps rewrite tables that grow with the workflows' history.
-          maxMinutes: JOB_MINUTES.data,
-        },
-        { parent: this, dependsOn: ready },
-      );
-      schemaReady = [jobSucceeded(schemaJob, "Temporal's schema job", [password])];
-    }
 
     this.container = serviceContainer(
       name,
       {
         ...sharedServiceSpec("temporal", TEMPORAL_ENDPOINT.host, args),
         env: secretEnv({
-          DB: "postgres12",
-          DB_PORT: connection.port,
-          POSTGRES_SEEDS: connection.host,
-          POSTGRES_USER: connection.user,
+          ...temporalServerEnv(postgres, role.name),
           POSTGRES_PWD: password,
-          DBNAME: TEMPORAL_DATABASES.main,
-          VISIBILITY_DBNAME: TEMPORAL_DATABASES.visibility,
-          // Read by auto-setup only: the databases are the provider's. With an authorizer its
-          // default namespace and search attributes, which it adds through the frontend without
-          // a token, would be refused (docker/auto-setup.sh); tenants have namespaces of their own.
-          SKIP_DB_CREATE: "true",
-          SKIP_DEFAULT_NAMESPACE_CREATION: "true",
-          SKIP_ADD_CUSTOM_SEARCH_ATTRIBUTES: "true",
           // Within the role's connection limit.
           ...temporalPoolEnv(),
           ...temporalAuthEnv(),

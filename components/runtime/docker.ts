@@ -514,20 +514,23 @@ export function jobSucceeded(
 }
 
 /**
- * The Docker runtime's way to run a tenant's scripts: one-shot containers named
- * `<stack>_<tenant>.<job>` on the tenant's network (`context` is the tenant's).
+ * The Docker runtime's way to run scripts: one-shot containers on `context`'s network, named
+ * `<stack>_<tenant>.<job>` for a tenant's, `<stack>-<job>` for the stack's own.
  */
-export function tenantScriptRunner(context: PlatformContext, tenantId: string): RunScript {
+export function dockerScriptRunner(context: PlatformContext, tenantId?: string): RunScript {
   return (name, spec, opts) => {
+    const base = {
+      name: spec.job,
+      service: spec.service,
+      image: spec.image,
+      memoryMb: spec.memoryMb,
+    };
     const job = scriptJob(
       name,
       {
-        ...tenantJobSpec(context, tenantId, {
-          name: spec.job,
-          service: spec.service,
-          image: spec.image,
-          memoryMb: spec.memoryMb,
-        }),
+        ...(tenantId === undefined
+          ? stackContainerSpec(context, { ...base, name: spec.job as SharedService })
+          : tenantJobSpec(context, tenantId, base)),
         script: spec.script,
         env: secretEnv(spec.env),
         maxMinutes: spec.maxMinutes,

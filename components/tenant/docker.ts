@@ -24,7 +24,7 @@ import { tenantClaims } from "../data/temporalServer";
 import { Monitoring } from "../monitoring/monitoring";
 import { TenantTargets } from "../monitoring/tenantTargets";
 import { PlatformContext, waitFor } from "../runtime/context";
-import { envList, LoopbackPort, tenantNetwork, tenantScriptRunner } from "../runtime/docker";
+import { envList, LoopbackPort, tenantNetwork, dockerScriptRunner } from "../runtime/docker";
 import { tenantSqlName } from "../runtime/naming";
 import { Front } from "./front";
 import { Gateway } from "./gateway";
@@ -150,7 +150,7 @@ export function dockerTenant(args: DockerTenantArgs): TenantRuntime {
       ).written;
 
     return {
-      adminRun: tenantScriptRunner(args.context, id),
+      adminRun: dockerScriptRunner(args.context, id),
       before: {
         database: [gateway.container],
         redis: [redis.container, gateway.container],
