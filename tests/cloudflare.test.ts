@@ -5,7 +5,6 @@ import {
   IngressRule,
   ingressRules,
   PUBLIC_PATHS,
-  routeRequest,
 } from "../components/edge/ingress";
 import * as pulumi from "@pulumi/pulumi";
 import { Tunnel } from "../components/edge/tunnel";
@@ -29,6 +28,7 @@ import {
   RunResult,
   uuidOf,
   runCommitted,
+  routeRequest,
 } from "./harness";
 
 const TUNNEL = "cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared";

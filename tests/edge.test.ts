@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import {
-  accessDestinationFor,
   accessIncludes,
   CATCH_ALL_SERVICE,
   IngressError,
@@ -10,11 +9,11 @@ import {
   matchRule,
   PUBLIC_PATHS,
   requestOf,
-  routeRequest,
   TenantRoute,
   tunnelToken,
 } from "../components/edge/ingress";
 import { tenantRoute } from "../stacks/sites";
+import { accessDestinationFor, routeRequest } from "./harness";
 
 const acme = tenantRoute("example.com", { id: "acme", hostname: "acme" });
 const globex = tenantRoute("example.com", { id: "globex", hostname: "globex-staging" });

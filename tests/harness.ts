@@ -4,6 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { isSecret } from "../tools/engine/mocks";
 import { committedStack, runProgram, Registration, RunResult } from "../tools/engine/runner";
 import { parsePlatformConfig, PlatformConfig, rawPlatformConfig } from "../stacks/config";
+import { IngressRule, matchRule, requestOf } from "../components/edge/ingress";
 
 export { isSecret, mockBytes, mockPassword, mocks, uuidOf } from "../tools/engine/mocks";
 export {
@@ -161,4 +162,41 @@ export function followService(run: RunResult, service: string): Hop {
     `${match[1]} behind ${front.name}`,
   );
   return { front, upstream };
+}
+
+// Cloudflare's side, as the tests model it: which rule of the ingress document a request takes,
+// and which Access application guards it.
+
+/** The service a request URL reaches under first-match semantics. */
+export function routeRequest(rules: readonly IngressRule<unknown>[], url: string): string {
+  const index = matchRule(rules, requestOf(url));
+  return index === -1 ? "(no rule)" : rules[index].service;
+}
+
+/** An Access application's destination: `<hostname><path prefix>`, and whether it lets anyone by. */
+export interface AccessDestination {
+  uri: string;
+  bypass: boolean;
+}
+
+/**
+ * Which destination's application Cloudflare Access applies to a request: among those on its
+ * hostname whose path covers the request's (a path covers itself and everything below it), the
+ * most specific one. Cloudflare's docs: "When multiple rules are set for a common root path, the
+ * more specific rule takes precedence" (cloudflare-one, policies/app-paths).
+ */
+export function accessDestinationFor(
+  destinations: readonly AccessDestination[],
+  url: string,
+): AccessDestination | undefined {
+  const request = requestOf(url);
+  const covering = destinations.filter((d) => {
+    const slash = d.uri.indexOf("/");
+    const [host, prefix] = slash === -1 ? [d.uri, ""] : [d.uri.slice(0, slash), d.uri.slice(slash)];
+    return (
+      host.toLowerCase() === request.hostname &&
+      (prefix === "" || request.path === prefix || request.path.startsWith(`${prefix}/`))
+    );
+  });
+  return covering.sort((a, b) => b.uri.length - a.uri.length)[0];
 }

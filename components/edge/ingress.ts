@@ -126,12 +126,6 @@ export function matchRule(rules: readonly IngressRule<unknown>[], request: Reque
   );
 }
 
-/** The service a request URL reaches under first-match semantics. */
-export function routeRequest(rules: readonly IngressRule<unknown>[], url: string): string {
-  const index = matchRule(rules, requestOf(url));
-  return index === -1 ? "(no rule)" : rules[index].service;
-}
-
 interface PrefixRule<Aud> {
   rule: IngressRule<Aud>;
   /** The request every other rule must leave to this one. */
@@ -278,34 +272,6 @@ export function accessIncludes(emails: readonly string[], domains: readonly stri
     ...unique(emails).map((email): AccessInclude => ({ email: { email } })),
     ...unique(domains).map((domain): AccessInclude => ({ emailDomain: { domain } })),
   ];
-}
-
-/** An Access application's destination: `<hostname><path prefix>`, and whether it lets anyone by. */
-export interface AccessDestination {
-  uri: string;
-  bypass: boolean;
-}
-
-/**
- * Which destination's application Cloudflare Access applies to a request: among those on its
- * hostname whose path covers the request's (a path covers itself and everything below it), the
- * most specific one. Cloudflare's docs: "When multiple rules are set for a common root path, the
- * more specific rule takes precedence" (cloudflare-one, policies/app-paths).
- */
-export function accessDestinationFor(
-  destinations: readonly AccessDestination[],
-  url: string,
-): AccessDestination | undefined {
-  const request = requestOf(url);
-  const covering = destinations.filter((d) => {
-    const slash = d.uri.indexOf("/");
-    const [host, prefix] = slash === -1 ? [d.uri, ""] : [d.uri.slice(0, slash), d.uri.slice(slash)];
-    return (
-      host.toLowerCase() === request.hostname &&
-      (prefix === "" || request.path === prefix || request.path.startsWith(`${prefix}/`))
-    );
-  });
-  return covering.sort((a, b) => b.uri.length - a.uri.length)[0];
 }
 
 /**
