@@ -65,11 +65,6 @@ export class DittofeedService extends pulumi.ComponentResource {
     super("platform:app:DittofeedService", name, {}, opts);
     const { context, tenantId, role } = args;
     const replicas = args.replicas ?? 1;
-    if (!Number.isInteger(replicas) || replicas < 1) {
-      throw new Error(
-        `DittofeedService ${name}: replicas must be a positive integer, got ${replicas}`,
-      );
-    }
     if (role !== "worker" && replicas > 1) {
       throw new Error(
         `DittofeedService ${name}: a serving role runs one container per release (its front routes to one), got ${replicas}`,
