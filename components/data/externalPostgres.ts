@@ -1,6 +1,7 @@
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import { PostgresServer } from "../runtime/context";
+import { adminProvider } from "./postgres";
 
 export interface ExternalPostgresArgs {
   /** The server's hostname, which its certificate names. */
@@ -51,17 +52,15 @@ export class ExternalPostgres extends pulumi.ComponentResource implements Postgr
       PGSSLMODE: this.sslMode,
       PGSSLROOTCERT: "/etc/ssl/certs/ca-certificates.crt",
     };
-    this.provider = new postgresql.Provider(
+    this.provider = adminProvider(
       `${name}-admin`,
       {
         host: args.host,
         port: args.port,
         username: args.user,
         password: this.password,
-        database: "postgres",
         sslmode: this.sslMode,
         superuser: false,
-        connectTimeout: 30,
       },
       { parent: this },
     );

@@ -6,9 +6,8 @@ import { postgresCommand } from "./postgresServer";
 import { PostgresServer } from "../runtime/context";
 import { KubeNamespace } from "../runtime/kubernetes";
 import { KubeStore } from "./kubeStore";
+import { adminProvider, SUPERUSER } from "./postgres";
 
-/** The superuser the image creates (`POSTGRES_USER` unset). */
-const SUPERUSER = "postgres";
 /**
  * The postgres image's entrypoint starts as root, prepares the data directory and drops to
  * uid and gid 999 (docker-library/postgres, 15/bookworm/Dockerfile and docker-entrypoint.sh).
@@ -82,18 +81,16 @@ export class KubePostgres extends pulumi.ComponentResource implements PostgresSe
     );
     this.host = this.store.host;
     this.password = this.store.password;
-    this.provider = new postgresql.Provider(
+    this.provider = adminProvider(
       `${name}-admin`,
       {
         host: args.admin.host,
         port: args.admin.port,
         username: SUPERUSER,
         password: this.password,
-        database: "postgres",
         sslmode: args.admin.sslMode,
         sslrootcert: args.admin.sslRootCert,
         superuser: true,
-        connectTimeout: 30,
       },
       { parent: this, dependsOn: [this.store.statefulSet] },
     );

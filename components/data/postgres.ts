@@ -25,7 +25,19 @@ const POSTGRES_PORT = SERVICE_PORTS.postgres;
 /** Where the version check sees the data volume (read-only). */
 const VERSION_CHECK_MOUNT = "/volume";
 /** The superuser the image creates (`POSTGRES_USER` unset). */
-const SUPERUSER = "postgres";
+export const SUPERUSER = "postgres";
+
+/**
+ * The postgresql provider that creates roles and databases on a server, as its admin, from where
+ * `pulumi up` runs; it gives up on a server that does not answer within 30 s.
+ */
+export function adminProvider(
+  name: string,
+  args: Omit<postgresql.ProviderArgs, "database" | "connectTimeout">,
+  opts: pulumi.CustomResourceOptions,
+): postgresql.Provider {
+  return new postgresql.Provider(name, { ...args, database: "postgres", connectTimeout: 30 }, opts);
+}
 
 /** Over TCP: the socket answers during initdb, before Postgres listens on the network. */
 function postgresCheck(): HealthCheck {
@@ -148,18 +160,16 @@ export class Postgres extends pulumi.ComponentResource {
         ]),
       ];
     }
-    this.provider = new postgresql.Provider(
+    this.provider = adminProvider(
       `${name}-admin`,
       {
         host: args.adminHost,
         port: args.adminPort,
         username: SUPERUSER,
         password: this.password,
-        database: "postgres",
         sslmode: args.adminSslMode ?? "disable",
         sslrootcert: args.adminSslRootCert,
         superuser: true,
-        connectTimeout: 30,
       },
       { parent: this, dependsOn: waitFor([this.container], rotated) },
     );
