@@ -9,7 +9,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { containerCreateBody, deleteOrder, durationNs, plain } from "../tools/e2e/apply";
+import { unwrapSecrets } from "../tools/engine/mocks";
+import { containerCreateBody, deleteOrder, durationNs } from "../tools/e2e/apply";
 import { createDatabaseSql, createRoleSql, databaseGrantSql } from "../tools/e2e/postgresql";
 import { engineVersion, SOCKET } from "../tools/e2e/docker";
 import { NEXT_VERSION, shortfalls, stackConfig, STACK } from "../tools/e2e/scenarios";
@@ -25,13 +26,13 @@ describe("the e2e applier", () => {
       const { run } = await runCommitted(stack);
       for (const r of ofType(run, "docker:index/container:Container")) {
         assert.doesNotThrow(
-          () => containerCreateBody(plain(r.inputs) as never),
+          () => containerCreateBody(unwrapSecrets(r.inputs) as never),
           `${stack} ${r.name}`,
         );
       }
     }
     assert.throws(
-      () => containerCreateBody({ name: "x", image: "i", privileged: true } as never),
+      () => containerCreateBody({ name: "x", image: "i", privileged: true }),
       /container x: fields the e2e applier does not map: privileged/,
     );
   });
@@ -41,7 +42,7 @@ describe("the e2e applier", () => {
     const postgres = ofType(run, "docker:index/container:Container").find(
       (r) => r.name === "postgres",
     )!;
-    const inputs = plain(postgres.inputs) as {
+    const inputs = unwrapSecrets(postgres.inputs) as {
       memory: number;
       memorySwap: number;
       healthcheck: { retries: number };

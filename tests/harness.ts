@@ -6,7 +6,14 @@ import { committedStack, runProgram, Registration, RunResult } from "../tools/en
 import { parsePlatformConfig, PlatformConfig, rawPlatformConfig } from "../stacks/config";
 import { IngressRule, matchRule, requestOf } from "../components/edge/ingress";
 
-export { isSecret, mockBytes, mockPassword, mocks, uuidOf } from "../tools/engine/mocks";
+export {
+  isSecret,
+  mockBytes,
+  mockPassword,
+  mocks,
+  unwrapSecrets,
+  uuidOf,
+} from "../tools/engine/mocks";
 export {
   committedStack,
   PROJECT_ROOT,

@@ -32,11 +32,12 @@ import type { ISecret } from "kubernetes-models/v1/Secret";
 import type { IService } from "kubernetes-models/v1/Service";
 import { PolicySpec } from "../components/runtime/kubeSpecs";
 import { diffPlans } from "../tools/plan/diff";
-import { checkPolicies, mandatoryViolations, unwrap } from "../tools/plan/policies";
+import { checkPolicies, mandatoryViolations } from "../tools/plan/policies";
 import { buildPlan, tenantsOf } from "../tools/plan/plan";
 import {
   committedStack,
   isSecret,
+  unwrapSecrets,
   mockBytes,
   mockPassword,
   plainStrings,
@@ -95,7 +96,7 @@ type KubeObject<K extends Kind = Kind> = Registration & { manifest: Full<Kinds[K
 function manifests(run: RunResult): KubeObject[] {
   return run.registrations
     .filter((r) => r.custom && r.type.startsWith("kubernetes:"))
-    .map((r) => ({ ...r, manifest: unwrap(r.inputs) as Full<Kinds[Kind]> }));
+    .map((r) => ({ ...r, manifest: unwrapSecrets(r.inputs) as Full<Kinds[Kind]> }));
 }
 
 function ofKind<K extends Kind>(run: RunResult, kind: K, namespace?: string): KubeObject<K>[] {
@@ -392,7 +393,7 @@ describe("a Kubernetes stack (committed production-k8s)", () => {
     const apiEnv = run.registrations.find(
       (r) => r.name.startsWith("stark-app-env") && r.type === "kubernetes:core/v1:Secret",
     )!;
-    const env = unwrap(apiEnv.inputs.stringData) as Record<string, string>;
+    const env = unwrapSecrets(apiEnv.inputs.stringData) as Record<string, string>;
     assert.match(
       env.DATABASE_URL,
       /@dittofeed-k8s\.db\.example\.net:5432\/dittofeed_stark\?sslmode=verify-full$/,
@@ -403,7 +404,7 @@ describe("a Kubernetes stack (committed production-k8s)", () => {
         r.name.startsWith("stark-database-owner-check-env") &&
         r.type === "kubernetes:core/v1:Secret",
     )!;
-    const checkEnv = unwrap(check.inputs.stringData) as Record<string, string>;
+    const checkEnv = unwrapSecrets(check.inputs.stringData) as Record<string, string>;
     assert.equal(checkEnv.PGSSLMODE, "verify-full");
     const clickhouse = ofKind(run, "Job").find((r) => r.name === "stark-clickhouse")!;
     const script = containersOf(clickhouse.manifest)[0].command[2];

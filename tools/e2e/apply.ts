@@ -11,7 +11,7 @@
 import type * as docker from "@pulumi/docker";
 import type * as pulumi from "@pulumi/pulumi";
 import pg from "pg";
-import { isSecret, mocks as answering } from "../engine/mocks";
+import { mocks as answering, unwrapSecrets } from "../engine/mocks";
 import { Provision, Registration } from "../engine/runner";
 import { compare } from "../plan/diff";
 import { plannedResource, secretMarker } from "../plan/plan";
@@ -43,16 +43,6 @@ interface Handler {
   /** Applies an in-place update; absent: the provider records the new inputs only. */
   update?(live: Live, inputs: Inputs): Promise<void>;
   delete(live: Live): Promise<void>;
-}
-
-/** The engine's secret wrapper, removed: the provider sees plain values. */
-export function plain(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(plain);
-  if (value !== null && typeof value === "object") {
-    if (isSecret(value)) return plain(value.value);
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
-  }
-  return value;
 }
 
 /** Go's `time.ParseDuration` for the forms the program writes (`10s`, `1m30s`), in nanoseconds. */
@@ -188,7 +178,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 function container(maxNofile: number | undefined, note: (line: string) => void): Handler {
   return {
     async create(raw, r) {
-      const c = plain(raw) as ContainerInputs;
+      const c = unwrapSecrets(raw) as ContainerInputs;
       const body = containerCreateBody(c);
       const host = body.HostConfig as { Ulimits: { Name: string; Soft: number; Hard: number }[] };
       for (const u of host.Ulimits) {
@@ -217,12 +207,16 @@ function container(maxNofile: number | undefined, note: (line: string) => void):
     async update(live, raw) {
       // resourceDockerContainerUpdate (991-1077): restart policy and resources in one
       // ContainerUpdate; the other updatable fields are recorded only.
-      await api("POST", `/containers/${live.id}/update`, updatable(plain(raw) as ContainerInputs));
+      await api(
+        "POST",
+        `/containers/${live.id}/update`,
+        updatable(unwrapSecrets(raw) as ContainerInputs),
+      );
     },
     async delete(live) {
       // resourceDockerContainerDelete (1079-1131): a stop within destroy_grace_seconds (0: killed)
       // unless attached, then a forced remove.
-      const c = plain(live.inputs) as ContainerInputs;
+      const c = unwrapSecrets(live.inputs) as ContainerInputs;
       try {
         if (!c.attach) {
           await api(
@@ -320,7 +314,7 @@ async function waitHealthy(id: string, name: string, seconds: number): Promise<v
 function network(onCreated: (subnets: string[]) => void): Handler {
   return {
     async create(raw) {
-      const n = plain(raw) as pulumi.Unwrap<docker.NetworkArgs> & { name: string };
+      const n = unwrapSecrets(raw) as pulumi.Unwrap<docker.NetworkArgs> & { name: string };
       refuseUnmapped(`network ${n.name}`, n, new Set(["name", "driver", "labels", "ipamConfigs"]));
       const { Id: id } = await api<{ Id: string }>("POST", "/networks/create", {
         Name: n.name,
@@ -361,7 +355,7 @@ function network(onCreated: (subnets: string[]) => void): Handler {
 /** docker_volume (resource_docker_volume.go, resourceDockerVolumeCreate 166-286): the id is the name. */
 const volume: Handler = {
   async create(raw) {
-    const v = plain(raw) as { name: string; labels?: { label: string; value: string }[] };
+    const v = unwrapSecrets(raw) as { name: string; labels?: { label: string; value: string }[] };
     refuseUnmapped(`volume ${v.name}`, v, new Set(["name", "labels"]));
     await api("POST", "/volumes/create", {
       Name: v.name,
@@ -382,7 +376,7 @@ const volume: Handler = {
  */
 const image: Handler = {
   async create(raw) {
-    const name = String(plain(raw.name));
+    const name = String(unwrapSecrets(raw.name));
     const found = await api<{ Id: string }>(
       "GET",
       `/images/${encodeURIComponent(name)}/json`,
@@ -426,13 +420,13 @@ function postgresql(connectionOf: (provider: string) => Connection): Record<stri
   return {
     "postgresql:index/role:Role": {
       async create(raw, r) {
-        const role = plain(raw) as RoleInputs;
+        const role = unwrapSecrets(raw) as RoleInputs;
         await run(r.provider, "postgres", [createRoleSql(role)]);
         return { id: role.name, state: { ...raw } };
       },
       async update(live, raw) {
-        const role = plain(raw) as RoleInputs;
-        const was = plain(live.inputs) as RoleInputs;
+        const role = unwrapSecrets(raw) as RoleInputs;
+        const was = unwrapSecrets(live.inputs) as RoleInputs;
         const keys = new Set([...Object.keys(role), ...Object.keys(was)]) as Set<keyof RoleInputs>;
         const changed = [...keys].filter((key) => key !== "password" && role[key] !== was[key]);
         if (changed.length > 0) {
@@ -452,7 +446,7 @@ function postgresql(connectionOf: (provider: string) => Connection): Record<stri
     },
     "postgresql:index/database:Database": {
       async create(raw, r) {
-        const d = plain(raw) as { name: string; owner: string };
+        const d = unwrapSecrets(raw) as { name: string; owner: string };
         await run(r.provider, "postgres", [createDatabaseSql(d.name, d.owner)]);
         return { id: d.name, state: { ...raw } };
       },
@@ -464,7 +458,7 @@ function postgresql(connectionOf: (provider: string) => Connection): Record<stri
     },
     "postgresql:index/grant:Grant": {
       async create(raw, r) {
-        const g = plain(raw) as {
+        const g = unwrapSecrets(raw) as {
           database: string;
           role: string;
           objectType: string;
@@ -475,7 +469,7 @@ function postgresql(connectionOf: (provider: string) => Connection): Record<stri
         return { id: `${g.role}_${g.database}_database`, state: { ...raw } };
       },
       async delete(live) {
-        const g = plain(live.inputs) as { database: string; role: string };
+        const g = unwrapSecrets(live.inputs) as { database: string; role: string };
         await run(
           live.registration.provider,
           g.database,
@@ -526,7 +520,7 @@ export class Applier {
       "docker:index/remoteImage:RemoteImage": image,
       "pulumi:providers:postgresql": {
         create(raw, r) {
-          connections.set(r.urn, plain(raw) as Connection);
+          connections.set(r.urn, unwrapSecrets(raw) as Connection);
           return Promise.resolve({ id: `${r.name}-id`, state: { ...raw } });
         },
         async delete() {},
@@ -549,7 +543,7 @@ export class Applier {
 
   /** Cloudflare pushes a tunnel's whole ingress document to its connectors: here, as a file. */
   private async route(raw: Inputs): Promise<void> {
-    const config = plain(raw.config) as { ingresses: Record<string, unknown>[] };
+    const config = unwrapSecrets(raw.config) as { ingresses: Record<string, unknown>[] };
     this.ingress = config.ingresses;
     for (const live of this.live.values()) {
       if (live.type === "docker:index/container:Container" && this.isConnector(live.inputs)) {
@@ -559,7 +553,7 @@ export class Applier {
   }
 
   private isConnector(inputs: Inputs): boolean {
-    return CLOUDFLARED_IMAGE.test(this.imageNames.get(String(plain(inputs.image))) ?? "");
+    return CLOUDFLARED_IMAGE.test(this.imageNames.get(String(unwrapSecrets(inputs.image))) ?? "");
   }
 
   private async pushIngress(id: string): Promise<void> {
@@ -635,7 +629,7 @@ export class Applier {
       throw error;
     });
     if (args.type === "docker:index/remoteImage:RemoteImage") {
-      this.imageNames.set(String(created.state.imageId), String(plain(inputs.name)));
+      this.imageNames.set(String(created.state.imageId), String(unwrapSecrets(inputs.name)));
     }
     await this.record(registration, args.type, created, inputs);
     return created;

@@ -10,7 +10,8 @@ import * as path from "node:path";
 import pg from "pg";
 import { committedStack, RunResult, runProgram } from "../engine/runner";
 import { restore } from "../restore/restore";
-import { Applier, Live, plain } from "./apply";
+import { unwrapSecrets } from "../engine/mocks";
+import { Applier, Live } from "./apply";
 import { api, exec, inspect, Inspect } from "./docker";
 import { Host, HOST_PORT, METADATA, PRIVATE_HOST, PRIVATE_RANGE_PROBE, PUBLIC_HOST } from "./host";
 
@@ -177,8 +178,8 @@ export async function upScenario(context: Context): Promise<RunResult> {
   const run = await up(context, context.base);
   const seconds = Math.round((Date.now() - started) / 1000);
   const all = await containers(context.applier);
-  const services = all.filter((c) => !plain(c.live.inputs.attach));
-  const jobs = all.filter((c) => plain(c.live.inputs.attach));
+  const services = all.filter((c) => !unwrapSecrets(c.live.inputs.attach));
+  const jobs = all.filter((c) => unwrapSecrets(c.live.inputs.attach));
   context.report.up = {
     containers: services.length,
     // Running, and healthy where it has a health check.
@@ -251,7 +252,7 @@ export async function isolationScenario(context: Context): Promise<void> {
   const byService = (tenant: string | undefined, service: string) =>
     all.filter(
       (c) =>
-        !plain(c.live.inputs.attach) &&
+        !unwrapSecrets(c.live.inputs.attach) &&
         label(c.info, "platform.tenant") === tenant &&
         label(c.info, "platform.service") === service,
     );
@@ -559,7 +560,7 @@ export async function monitoringScenario(context: Context): Promise<void> {
  */
 export async function backupScenario(context: Context): Promise<void> {
   const backup = (await containers(context.applier)).find(
-    (c) => label(c.info, "platform.service") === "backup" && !plain(c.live.inputs.attach),
+    (c) => label(c.info, "platform.service") === "backup" && !unwrapSecrets(c.live.inputs.attach),
   );
   if (!backup) throw new Error("no backup service container");
   const provider = [...context.applier.live.values()].find(
@@ -567,9 +568,9 @@ export async function backupScenario(context: Context): Promise<void> {
   )!;
   const connection = {
     host: "127.0.0.1",
-    port: Number(plain(provider.inputs.port)),
-    user: String(plain(provider.inputs.username)),
-    password: String(plain(provider.inputs.password)),
+    port: Number(unwrapSecrets(provider.inputs.port)),
+    user: String(unwrapSecrets(provider.inputs.username)),
+    password: String(unwrapSecrets(provider.inputs.password)),
   };
   for (const tenant of TENANTS) {
     const client = new pg.Client({ ...connection, database: `dittofeed_${tenant}` });
@@ -582,7 +583,7 @@ export async function backupScenario(context: Context): Promise<void> {
     );
     await client.end();
   }
-  const inputs = plain(backup.live.inputs) as { entrypoints: string[]; command: string[] };
+  const inputs = unwrapSecrets(backup.live.inputs) as { entrypoints: string[]; command: string[] };
   const once = await exec(backup.info.Id, [...inputs.entrypoints, ...inputs.command], {
     timeoutMs: 300_000,
     env: ["MODE=once", "DESTINATION=e2e"],

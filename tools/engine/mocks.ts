@@ -20,6 +20,15 @@ export function isSecret(value: unknown): value is { value: unknown } {
   );
 }
 
+/** Secrets unwrapped, as a provider (and CrossGuard's policies) see values. */
+export function unwrapSecrets(value: unknown): unknown {
+  if (isSecret(value)) return unwrapSecrets(value.value);
+  if (Array.isArray(value)) return value.map(unwrapSecrets);
+  if (value !== null && typeof value === "object")
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unwrapSecrets(v)]));
+  return value;
+}
+
 function secret(value: unknown) {
   return { [SIG_KEY]: SECRET_SIG, value };
 }

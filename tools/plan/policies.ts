@@ -1,5 +1,5 @@
 /** The policy pack's rules run on recorded registrations, where retention and secrecy are known too. */
-import { isSecret } from "../engine/mocks";
+import { isSecret, unwrapSecrets } from "../engine/mocks";
 import { Registration } from "../engine/runner";
 import { CheckedResource, Rule, RULES, Violation } from "../policy/rules";
 
@@ -9,7 +9,7 @@ export function fromRegistration(r: Registration): CheckedResource {
   const secretInputs: string[] = [];
   for (const [key, value] of Object.entries(r.inputs)) {
     if (isSecret(value)) secretInputs.push(key);
-    props[key] = unwrap(value);
+    props[key] = unwrapSecrets(value);
   }
   return {
     type: r.type,
@@ -28,15 +28,6 @@ export function fromRegistration(r: Registration): CheckedResource {
 
 /** `240m`, as this program writes a timeout, in minutes; 0 when unset. */
 const minutes = (timeout: string | undefined) => Number(/^(\d+)m$/.exec(timeout ?? "")?.[1] ?? 0);
-
-/** Secrets unwrapped, as CrossGuard hands values to policies (and the provider to the API). */
-export function unwrap(value: unknown): unknown {
-  if (isSecret(value)) return unwrap(value.value);
-  if (Array.isArray(value)) return value.map(unwrap);
-  if (value !== null && typeof value === "object")
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unwrap(v)]));
-  return value;
-}
 
 export interface RuleResult {
   rule: Rule;
