@@ -5,11 +5,10 @@ import {
   Plan,
   PlannedResource,
   prerequisites,
+  SHARED,
   shortType,
   tenantsOf,
 } from "../plan/plan";
-
-const SHARED = "(shared)";
 
 /** What a resource is, in the terms the blast-radius targets use. */
 export type ResourceClass =

@@ -5,6 +5,7 @@ import { buildPlan, Plan, tenantsOf } from "../plan/plan";
 import { PROJECT_ROOT, runProgram, RunOptions, stackFileConfig } from "../engine/runner";
 import { DEFAULT_DITTOFEED_VERSION } from "../../stacks/config";
 import { stackFilePath } from "../../stacks/config/stackFile";
+import { TUNNEL_CONFIG } from "../policy/rules";
 import { classesOf, ResourceClass } from "./analysis";
 
 /** The stacks whose committed files the scenarios edit: the two with a tunnel. */
@@ -50,8 +51,6 @@ export function nextPatchRelease(version: string = DEFAULT_DITTOFEED_VERSION): s
 /** The tenant the scenarios change or remove, and the one they add. */
 const CHANGED = "globex";
 const ADDED = "initech";
-const TUNNEL_CONFIG =
-  "cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig";
 const ROUTES_CHECK = "tunnel-routes-check";
 /** What holds data a tenant would lose if the engine deleted it. */
 const DATA_BEARING = ["postgresql:index/database:Database", "docker:index/volume:Volume"];

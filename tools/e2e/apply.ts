@@ -15,6 +15,7 @@ import { mocks as answering, unwrapSecrets } from "../engine/mocks";
 import { Provision, Registration } from "../engine/runner";
 import { compare } from "../plan/diff";
 import { plannedResource, secretMarker } from "../plan/plan";
+import { TUNNEL_CONFIG } from "../policy/rules";
 import { api, DockerError, inspect, logs, putFiles } from "./docker";
 import {
   alterRolePasswordSql,
@@ -482,8 +483,6 @@ function postgresql(connectionOf: (provider: string) => Connection): Record<stri
   };
 }
 
-const TUNNEL_CONFIG =
-  "cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig";
 const CLOUDFLARED_IMAGE = /^cloudflare\/cloudflared:/;
 
 /** Where the cloudflared stand-in reads the ingress document Cloudflare would push to it. */

@@ -7,8 +7,6 @@
 import { engineUrn } from "../engine/runner";
 import { PlannedResource } from "./plan";
 
-const ROOT_STACK_TYPE = "pulumi:pulumi:Stack";
-
 /** The parts of a URN: `urn:pulumi:<stack>::<project>::<qualified type>::<name>`. */
 function parts(urn: string) {
   const [prefix, project, qualified, ...name] = urn.split("::");
@@ -54,11 +52,11 @@ function aliasesOf(
   const collapse = (alias: PlannedResource["aliases"][number]): string => {
     if ("urn" in alias) return alias.urn;
     const given = alias.parent === null ? "" : alias.parent || (parentUrn ?? "");
-    const parent = moved.get(given) ?? given;
+    // A parent that is the stack itself is no parent in a URN (see `engineUrn`).
     return engineUrn(
       alias.stack || own.stack,
       alias.project || own.project,
-      parent && parts(parent).qualified !== ROOT_STACK_TYPE ? parent : "",
+      moved.get(given) ?? given,
       alias.type || own.type,
       alias.name || own.name,
     );

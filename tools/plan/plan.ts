@@ -142,7 +142,7 @@ export function renderPlanJson(plan: Plan): string {
 
 /** The component that is one tenant, on either runtime. */
 const TENANT_TYPE = "platform:tenant:Tenant";
-const SHARED = "(shared)";
+export const SHARED = "(shared)";
 const ACCESS_APPLICATION = "cloudflare:index/zeroTrustAccessApplication:ZeroTrustAccessApplication";
 const DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord";
 

@@ -81,7 +81,7 @@ const BLUE_GREEN = ["api", "dashboard", "front", "gateway", "cloudflared"];
 
 const CONTAINER = "docker:index/container:Container";
 const REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage";
-const TUNNEL_CONFIG =
+export const TUNNEL_CONFIG =
   "cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig";
 /** What an operator reaches on the host's loopback (through an SSH forward), in any environment. */
 const LOOPBACK_SERVICES = new Set([
