@@ -20,7 +20,7 @@
  * A set being written is `<stamp>.partial` and becomes `<stamp>` only once complete.
  */
 
-import { SUPERUSER_SESSION } from "./postgresServer";
+import { LibpqEnv, SUPERUSER_SESSION } from "./postgresServer";
 
 /** Where the backup volume is mounted, in the service and in every one-shot backup job. */
 export const BACKUP_ROOT = "/backups";
@@ -97,11 +97,7 @@ GRANT EXECUTE ON FUNCTION ${schema}.grant_reads() TO ${BACKUP_ROLE};
 }
 
 /** The environment of the script that installs `grant_reads()`; libpq's variables name the superuser. */
-export interface BackupGrantsEnv {
-  PGHOST: string;
-  PGPORT: string;
-  PGUSER: string;
-  PGPASSWORD: string;
+export interface BackupGrantsEnv extends LibpqEnv {
   /** The databases to install it in, space-separated. */
   DATABASES: string;
 }
@@ -141,11 +137,7 @@ export const BACKUP_KINDS = {
 export type BackupKind = keyof typeof BACKUP_KINDS;
 
 /** The environment of the backup script; libpq's variables name the server and the read-only role. */
-export interface BackupEnv {
-  PGHOST: string;
-  PGPORT: string;
-  PGUSER: string;
-  PGPASSWORD: string;
+export interface BackupEnv extends LibpqEnv {
   /** The ASCII-armored OpenPGP public key every file is encrypted to. */
   PUBLIC_KEY: string;
   /** `service` (run on schedule, forever) or `once` (one set, then exit: snapshots and exports). */

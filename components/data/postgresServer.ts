@@ -97,6 +97,14 @@ export function connectionBudgetProblem(
  */
 export const SUPERUSER_SESSION = "-c search_path=pg_catalog,pg_temp -c lock_timeout=60s";
 
+/** libpq's variables, which name the server a script's `psql` reaches, as whom. */
+export interface LibpqEnv {
+  PGHOST: string;
+  PGPORT: string;
+  PGUSER: string;
+  PGPASSWORD: string;
+}
+
 /** The environment the rotation script reads; the libpq variables name the server. */
 export interface RotationEnv {
   PGHOST: string;
@@ -152,11 +160,7 @@ export function versionCheckScript(dataDir: string): string {
 }
 
 /** The environment the owner check reads; the libpq variables name the server and superuser. */
-export interface OwnerCheckEnv {
-  PGHOST: string;
-  PGPORT: string;
-  PGUSER: string;
-  PGPASSWORD: string;
+export interface OwnerCheckEnv extends LibpqEnv {
   PGDATABASE: string;
   /** The tenant's database, and the role that must own it if it exists. */
   DATABASE: string;
@@ -182,11 +186,7 @@ export function ownerCheckScript(): string {
 }
 
 /** The environment the session-ending script reads; the libpq variables name the server and superuser. */
-export interface EndSessionsEnv {
-  PGHOST: string;
-  PGPORT: string;
-  PGUSER: string;
-  PGPASSWORD: string;
+export interface EndSessionsEnv extends LibpqEnv {
   PGDATABASE: string;
   /** The role whose sessions end (it can no longer log in: NOLOGIN applies to new sessions only). */
   ROLE: string;
