@@ -16,7 +16,7 @@ import { Monitoring } from "../components/monitoring/monitoring";
 import { Tunnel } from "../components/edge/tunnel";
 import { PlatformContext } from "../components/runtime/context";
 import { Host } from "../components/runtime/host";
-import { platformNetwork, pulledImage } from "../components/runtime/docker";
+import { pulledImage, stackNetwork } from "../components/runtime/docker";
 import { dockerConnector } from "../components/edge/connectors";
 import { dockerTenant } from "../components/tenant/docker";
 import { TenantRuntime } from "../components/tenant/tenant";
@@ -261,7 +261,9 @@ export function createDockerPlatform(
 
   const provider = dockerProvider(config.secrets.registries);
   new Host("host", { environment: config.environment, memoryMb: config.hostMemoryMb });
-  const network = platformNetwork(stack, config.environment, provider);
+  // The data network: the shared services, the connector and each tenant's gateway, never a
+  // tenant's own container.
+  const network = stackNetwork("network", stack, config.environment, "platform", { provider });
   const context: PlatformContext = {
     stack,
     environment: config.environment,

@@ -596,18 +596,6 @@ export function stackNetwork(
 }
 
 /**
- * The stack's data network `<stack>-platform`: its shared services, its connector and each
- * tenant's gateway, never a tenant's own container.
- */
-export function platformNetwork(
-  stack: string,
-  environment: string,
-  provider: docker.Provider,
-): docker.Network {
-  return stackNetwork("network", stack, environment, "platform", { provider });
-}
-
-/**
  * A tenant's own network `<stack>_<tenant>.network`, on its slot's subnet (explicit, so Docker's
  * default pools, which run out after a few dozen networks, are never used, and it never moves).
  * Its containers and its gateway are the only ones on it.

@@ -582,10 +582,7 @@ export interface PlatformConfig extends Omit<RawConfig, "tenants" | "temporal"> 
 export const CONFIG_KEYS = Object.keys(rawSchema.shape) as (keyof RawConfig)[];
 
 /** A tenant's DNS label under the domain: its `hostname`, or its id when that is not set. */
-export function hostLabel(tenant: { id: string; hostname?: string }): string;
-/** The same, on raw config as it came in (before validation). */
-export function hostLabel(tenant: Record<string, unknown>): unknown;
-export function hostLabel(tenant: { id?: unknown; hostname?: unknown }): unknown {
+export function hostLabel(tenant: { id: string; hostname?: string }): string {
   return tenant.hostname ?? tenant.id;
 }
 
