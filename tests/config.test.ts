@@ -692,13 +692,38 @@ test("monitoring receivers: each needs its secret and each secret its receiver, 
     (error: ConfigError) => {
       assert.deepEqual(error.problems.map((p) => p.key).sort(), [
         "platform:monitoring.receivers[2].name",
-        "platform:secrets.receivers.mail",
         "platform:secrets.receivers.ops",
-        "platform:secrets.receivers.stray",
       ]);
       assert.match(error.problems.find((p) => p.key.endsWith("[2].name"))!.message, /used twice/);
       assert.match(error.message, /single quote/);
       assert.ok(!error.message.includes(token) && !error.message.includes("it's"));
+      return true;
+    },
+  );
+  // Once each value passes, the pairs: a receiver without its secret, a secret without receiver.
+  assert.throws(
+    () =>
+      parsePlatformConfig({
+        ...valid,
+        monitoring: monitoring([
+          { name: "ops", type: "webhook" },
+          {
+            name: "mail",
+            type: "email",
+            to: "ops@example.com",
+            from: "a@example.com",
+            smarthost: "smtp.example.com:587",
+            username: "alerts",
+          },
+        ]),
+        secrets: { receivers: { stray: token, ops: token } },
+      }),
+    (error: ConfigError) => {
+      assert.deepEqual(error.problems.map((p) => p.key).sort(), [
+        "platform:secrets.receivers.mail",
+        "platform:secrets.receivers.stray",
+      ]);
+      assert.ok(!error.message.includes(token));
       return true;
     },
   );

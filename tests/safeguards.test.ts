@@ -133,7 +133,13 @@ test("an admin endpoint beyond loopback needs TLS that verifies the server", () 
 test("stacks on one Docker host may not share a loopback port or overlapping pools", () => {
   const other = (dockerHost?: string): OtherStack => ({
     stack: "staging",
-    raw: { environment: "staging", postgres: { adminPort: 15433 }, tenants: [tenant("z")] },
+    // Its file holds its secrets encrypted, as every real stack's does: it is checked all the same.
+    raw: {
+      environment: "staging",
+      postgres: { adminPort: 15433 },
+      tenants: [tenant("z")],
+      secrets: { postgresPassword: { secure: "v1:abc" } },
+    },
     dockerHost,
   });
   const raw = { ...dev, postgres: { adminPort: 15433 } };

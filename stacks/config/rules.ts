@@ -69,13 +69,43 @@ export interface ConfigSurroundings {
   plainTextSecrets?: readonly PropertyKey[][];
 }
 
-/** Another stack's config, where it parses (its own checks report it where it does not). */
+/** What of a stack the checks across stacks read: all but its secrets. */
+type StackShape = Omit<RawConfig, "secrets">;
+
+/**
+ * Another stack's config, where it parses (its own checks report it where it does not). Its
+ * secrets are left out: its file holds them encrypted, and no check across stacks reads them.
+ */
 interface ParsedStack extends OtherStack {
-  config: RawConfig;
+  config: StackShape;
+}
+
+const shapeSchema = rawSchema.omit({ secrets: true });
+
+/** A receiver and its secret: each needs the other, so no alert goes nowhere unnoticed. */
+function receiverProblems({ monitoring, secrets }: RawConfig): Problem[] {
+  const problems: Problem[] = monitoring.receivers.flatMap((receiver, index) => {
+    const needs = receiver.type !== "email" || receiver.username !== undefined;
+    if (!needs || secrets.receivers[receiver.name] !== undefined) return [];
+    return [
+      {
+        path: ["secrets", "receivers", receiver.name],
+        message: `is required by platform:monitoring.receivers[${index}] (${receiver.type === "email" ? "its SMTP password" : "its URL"}): pulumi config set --secret --path 'platform:secrets.receivers.${receiver.name}' ...`,
+      },
+    ];
+  });
+  for (const name of Object.keys(secrets.receivers)) {
+    if (!monitoring.receivers.some((r) => r.name === name))
+      problems.push({
+        path: ["secrets", "receivers", name],
+        message: "names no receiver of platform:monitoring.receivers",
+      });
+  }
+  return problems;
 }
 
 /** The public hostnames a config routes through a tunnel, to the tenant index that owns each. */
-function routedHostnames(config: RawConfig): Map<string, number> {
+function routedHostnames(config: StackShape): Map<string, number> {
   const hosts = new Map<string, number>();
   const { domain } = config;
   if (config.cloudflare === undefined || domain === undefined) return hosts;
@@ -192,7 +222,7 @@ function tenantProblems(config: RawConfig): Problem[] {
 }
 
 /** The tenants' slots, by index, and why any cannot be given (see `placeSlots`). */
-function slotsOf(config: RawConfig, previous: Placement | undefined) {
+function slotsOf(config: StackShape, previous: Placement | undefined) {
   const placed = placeSlots(config.tenants, slotCount(parsePool(config.network.pool)), previous);
   const problems: Problem[] = placed.problems.map((p) => ({
     path: ["tenants", p.index, p.key],
@@ -227,7 +257,7 @@ interface PublishedPort {
  * Every loopback port the stack publishes: Postgres's admin port, Prometheus's and
  * Alertmanager's with monitoring, and, in dev, the tenants'.
  */
-function publishedPorts(config: RawConfig, previous: Placement | undefined): PublishedPort[] {
+function publishedPorts(config: StackShape, previous: Placement | undefined): PublishedPort[] {
   const ports: PublishedPort[] = [
     { port: config.postgres.adminPort, path: ["postgres", "adminPort"], derived: false },
   ];
@@ -567,7 +597,10 @@ export function crossFieldProblems(
   surroundings: ConfigSurroundings = {},
 ): Problem[] {
   const others: ParsedStack[] = (surroundings.otherStacks ?? []).flatMap((other) => {
-    const parsed = rawSchema.safeParse(other.raw);
+    const shape = Object.fromEntries(
+      Object.entries(other.raw).filter(([key]) => key !== "secrets"),
+    );
+    const parsed = shapeSchema.safeParse(shape);
     return parsed.success ? [{ ...other, config: parsed.data }] : [];
   });
   const problems: Problem[] = [...collisionProblems(config, others)];
@@ -586,6 +619,7 @@ export function crossFieldProblems(
     ...retiredProblems(config),
     ...runtimeProblems(config, raw, surroundings.stack),
     ...plainTextSecretProblems(surroundings),
+    ...receiverProblems(config),
   );
   if (config.cloudflare !== undefined && config.domain === undefined) {
     problems.push({

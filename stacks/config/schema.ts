@@ -525,30 +525,7 @@ export const rawSchema = z
     hostSwapLimit: z.boolean().default(true),
     secrets: secretsSchema,
   })
-  .strict()
-  .superRefine((config, ctx) => {
-    // A receiver and its secret: each needs the other, so no alert goes nowhere unnoticed.
-    const { receivers } = config.monitoring;
-    const secrets = config.secrets.receivers;
-    receivers.forEach((receiver, index) => {
-      const needs = receiver.type !== "email" || receiver.username !== undefined;
-      if (needs && secrets[receiver.name] === undefined) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["secrets", "receivers", receiver.name],
-          message: `is required by platform:monitoring.receivers[${index}] (${receiver.type === "email" ? "its SMTP password" : "its URL"}): pulumi config set --secret --path 'platform:secrets.receivers.${receiver.name}' ...`,
-        });
-      }
-    });
-    for (const name of Object.keys(secrets)) {
-      if (!receivers.some((r) => r.name === name))
-        ctx.addIssue({
-          code: "custom",
-          path: ["secrets", "receivers", name],
-          message: "names no receiver of platform:monitoring.receivers",
-        });
-    }
-  });
+  .strict();
 
 /** Config as the schema parses it: every value checked, every plain default resolved. */
 export type RawConfig = z.infer<typeof rawSchema>;
