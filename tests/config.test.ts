@@ -146,6 +146,15 @@ test("refuses a defaulted hostname that collides with another stack, pointing at
     { stack: "staging", stackFilesDirectory: PROJECT_ROOT },
   ));
 
+test("refuses a hostname of a committed stack that holds its secrets encrypted (production-k8s)", () =>
+  refuses(
+    { ...valid, tenants: [tenant("umbrella")] },
+    "platform:tenants[0].id",
+    '"umbrella"',
+    /umbrella\.example\.com is also routed by stack production-k8s/,
+    { stack: "staging", stackFilesDirectory: PROJECT_ROOT },
+  ));
+
 test("refuses a Zero Trust team name that is not one", () =>
   refuses(
     { ...valid, cloudflare: { ...CLOUDFLARE, teamName: "example.cloudflareaccess.com" } },
