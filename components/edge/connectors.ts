@@ -2,7 +2,6 @@
  * The tunnel's connector on each runtime, which `Tunnel` runs through `RunConnector`: cloudflared
  * beside the tenants it routes to, and what says it runs this update's routes.
  */
-import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { APP_PORTS } from "../app/contract";
 import { PlatformContext, RunConnector } from "../runtime/context";
@@ -21,12 +20,11 @@ import {
   httpProbe,
   kubeNamespace,
   namespaceLabels,
-  selectorLabels,
 } from "../runtime/kubeSpecs";
 import {
   deployment,
   envSecret,
-  inNamespace,
+  disruptionBudget,
   namespace,
   networkPolicies,
 } from "../runtime/kubernetes";
@@ -198,14 +196,7 @@ export function kubeConnector(args: {
       { parent, dependsOn: [config, ...policies] },
     );
     // A node drain takes one connector at a time.
-    new k8s.policy.v1.PodDisruptionBudget(
-      `${name}-connector-budget`,
-      {
-        metadata: { name: CONNECTOR_SERVICE, namespace: edge.name },
-        spec: { maxUnavailable: 1, selector: { matchLabels: selectorLabels(CONNECTOR_SERVICE) } },
-      },
-      inNamespace(edge, { parent }),
-    );
+    disruptionBudget(`${name}-connector-budget`, edge, CONNECTOR_SERVICE, { parent });
     return { workload, routesApplied: workload.metadata.apply(() => []) };
   };
 }

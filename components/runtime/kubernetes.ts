@@ -75,7 +75,7 @@ export function namespace(
  * trace when it serializes them (@pulumi/pulumi 3.270.0, runtime/rpc.js `serializeProperty`),
  * and a tenant has dozens of objects (tools/bench/results.md).
  */
-export function inNamespace(namespace: KubeNamespace, opts: Options): Options {
+function inNamespace(namespace: KubeNamespace, opts: Options): Options {
   const { dependsOn } = opts;
   // An Output of a list flattens at run time, as `waitFor`'s gates do (see there).
   const others =
@@ -85,6 +85,23 @@ export function inNamespace(namespace: KubeNamespace, opts: Options): Options {
         ? dependsOn
         : [dependsOn as pulumi.Input<pulumi.Resource>];
   return { ...opts, dependsOn: [namespace.resource, ...others] };
+}
+
+/** At most one pod of `service` down at a time for a voluntary disruption (a node drain). */
+export function disruptionBudget(
+  name: string,
+  namespace: KubeNamespace,
+  service: string,
+  opts: Options,
+): k8s.policy.v1.PodDisruptionBudget {
+  return new k8s.policy.v1.PodDisruptionBudget(
+    name,
+    {
+      metadata: { name: service, namespace: namespace.name },
+      spec: { maxUnavailable: 1, selector: { matchLabels: selectorLabels(service) } },
+    },
+    inNamespace(namespace, opts),
+  );
 }
 
 /**

@@ -1,4 +1,4 @@
-/** How invalid config is reported: every problem at once, each naming its key and showing its value, or only its shape where the value may be a secret. */
+/** How invalid config is reported: every problem of a kind at once (values, then the rules between them), each naming its key and showing its value, or only its shape where the value may be a secret. */
 import { redactSecrets } from "../../components/runtime/redact";
 import { NAMESPACE } from "./schema";
 
@@ -98,7 +98,7 @@ export interface Problem {
   conceal?: boolean;
 }
 
-/** Thrown for an invalid stack config; lists every problem at once. */
+/** Thrown for an invalid stack config; lists every problem found at once. */
 export class ConfigError extends Error {
   constructor(readonly problems: ConfigProblem[]) {
     super(

@@ -21,7 +21,8 @@ import {
 
 /**
  * Validates raw config values (as Pulumi hands them over: strings, or parsed JSON for
- * structured keys) and resolves every default. Throws a {@link ConfigError} listing every problem.
+ * structured keys) and resolves every default. Throws a {@link ConfigError} listing every problem
+ * of the values, or, once they pass, every problem between them.
  * `surroundings` are what the values are checked against besides themselves: the stack's name
  * and Docker host, and the project's other stacks.
  */
