@@ -4,8 +4,9 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { PlatformConfig, TenantConfig } from "./config";
-import { IngressRule, ingressRules } from "../components/edge/ingress";
-import { TunnelHost } from "../components/edge/tunnel";
+import { IngressRule, ingressRules, withAudiences, withServices } from "../components/edge/ingress";
+import { RunConnector } from "../components/runtime/context";
+import { Tunnel, TunnelHost } from "../components/edge/tunnel";
 import { SharedServices, Tenant, TenantRuntime } from "../components/tenant/tenant";
 import { AppUrlOf, TenantSite, tenantSite } from "./sites";
 
@@ -155,11 +156,39 @@ export function createTenants(
 }
 
 /**
+ * The stack's tunnel, when it has an edge: its ingress document with each tenant's audience and
+ * origins filled in, its routed hosts, and the runtime's connector (made only then). Resolves once
+ * the connector routes this update's document (see `Connector.routesApplied`).
+ */
+export function stackTunnel(
+  stack: string,
+  { edge, ingress }: { edge?: Edge; ingress?: IngressRule<string>[] },
+  tenants: readonly StampedTenant[],
+  connector: () => RunConnector,
+  opts: pulumi.ComponentResourceOptions,
+): pulumi.Output<pulumi.Resource[]> | undefined {
+  if (!edge || !ingress) return undefined;
+  const { hosts, audienceOf, serviceOf } = routedHosts(tenants);
+  return new Tunnel(
+    "tunnel",
+    {
+      stack,
+      accountId: edge.accountId,
+      zoneId: edge.zoneId,
+      ingress: withServices(withAudiences(ingress, audienceOf), serviceOf),
+      hosts,
+      connector: connector(),
+    },
+    opts,
+  ).routesApplied;
+}
+
+/**
  * Every routed hostname with the Access applications that must guard it first and what serves
  * it, the audience tag of each tenant's application (the ingress document refers to it by tenant
  * id), and the origin of each service the document names.
  */
-export function routedHosts(tenants: readonly StampedTenant[]) {
+function routedHosts(tenants: readonly StampedTenant[]) {
   const hosts: TunnelHost[] = [];
   const audiences = new Map<string, pulumi.Output<string>>();
   const services = new Map<string, pulumi.Input<string>>();

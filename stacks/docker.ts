@@ -13,7 +13,6 @@ import { Temporal } from "../components/data/temporal";
 
 import { EgressGuard } from "../components/edge/egressGuard";
 import { Monitoring } from "../components/monitoring/monitoring";
-import { Tunnel } from "../components/edge/tunnel";
 import { PlatformContext } from "../components/runtime/context";
 import { Host } from "../components/runtime/host";
 import { pulledImage, stackNetwork } from "../components/runtime/docker";
@@ -23,14 +22,13 @@ import { TenantRuntime } from "../components/tenant/tenant";
 import { PlatformConfig, TenantConfig } from "./config";
 import { appUrl, dittofeedImages } from "../components/app/contract";
 import { FIRST_SUPPORTED_VERSION, stepsCrossed, UpgradeStep } from "../components/app/releases";
-import { withAudiences, withServices } from "../components/edge/ingress";
 import { alertRules } from "../components/monitoring/alerts";
 import { BACKUP_GRACE_SECONDS } from "../components/data/backupScripts";
 import { LABELS } from "../components/runtime/labels";
 import { METRICS_PORTS } from "../components/monitoring/prometheus";
 import { isAutoSetupImage } from "../components/data/temporalServer";
 import { cloudflareProvider, dockerProvider } from "./providers";
-import { createTenants, Edge, Platform, plannedStack, routedHosts, stackOutputs } from "./common";
+import { createTenants, Edge, Platform, plannedStack, stackOutputs, stackTunnel } from "./common";
 
 /** The images of the data services and of Dittofeed's roles, pulled once each. */
 function pullImages(config: PlatformConfig, provider: docker.Provider) {
@@ -322,28 +320,20 @@ export function createDockerPlatform(
     options,
   );
 
-  let routesApplied: pulumi.Output<pulumi.Resource[]> | undefined;
-  if (edge && ingress) {
-    const { hosts, audienceOf, serviceOf } = routedHosts(tenants);
-    routesApplied = new Tunnel(
-      "tunnel",
-      {
-        stack,
-        accountId: edge.accountId,
-        zoneId: edge.zoneId,
-        ingress: withServices(withAudiences(ingress, audienceOf), serviceOf),
-        hosts,
-        connector: dockerConnector({
-          context,
-          image: pulledImage("cloudflared", config.cloudflared.image, provider),
-          memoryMb: config.cloudflared.memoryMb,
-          routesCheck: { image: images.gateway, memoryMb: config.gateway.memoryMb },
-          scraped: monitoring !== undefined,
-        }),
-      },
-      options,
-    ).routesApplied;
-  }
+  const routesApplied = stackTunnel(
+    stack,
+    { edge, ingress },
+    tenants,
+    () =>
+      dockerConnector({
+        context,
+        image: pulledImage("cloudflared", config.cloudflared.image, provider),
+        memoryMb: config.cloudflared.memoryMb,
+        routesCheck: { image: images.gateway, memoryMb: config.gateway.memoryMb },
+        scraped: monitoring !== undefined,
+      }),
+    options,
+  );
 
   return {
     ...stackOutputs(tenants, routesApplied, {

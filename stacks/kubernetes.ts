@@ -11,7 +11,6 @@ import { KubePostgres } from "../components/data/kubePostgres";
 import { KubeStore } from "../components/data/kubeStore";
 import { KubeTemporal } from "../components/data/kubeTemporal";
 
-import { Tunnel } from "../components/edge/tunnel";
 import { PostgresServer } from "../components/runtime/context";
 import { namespace, networkPolicies, scriptRunner } from "../components/runtime/kubernetes";
 import { ClickHouseServer, kubeTenant } from "../components/tenant/kubernetes";
@@ -19,7 +18,6 @@ import { configError, PlatformConfig } from "./config";
 import { APP_PORTS, dittofeedImages } from "../components/app/contract";
 import { FIRST_SUPPORTED_VERSION, stepsCrossed, UpgradeStep } from "../components/app/releases";
 import { CLICKHOUSE_ADMIN_USER, clickhouseServerFiles } from "../components/data/clickhouseServer";
-import { withAudiences, withServices } from "../components/edge/ingress";
 import {
   dataPolicies,
   execProbe,
@@ -33,7 +31,7 @@ import { SERVICE_PORTS } from "../components/runtime/ports";
 import { redisHealthCommand, redisServerScript } from "../components/data/redisServer";
 import { isAutoSetupImage, TEMPORAL_KEYS } from "../components/data/temporalServer";
 import { httpUrl } from "../components/runtime/urls";
-import { createTenants, Platform, plannedStack, routedHosts, stackOutputs } from "./common";
+import { createTenants, Platform, plannedStack, stackOutputs, stackTunnel } from "./common";
 import { cloudflareProvider, kubernetesProvider } from "./providers";
 
 /**
@@ -277,33 +275,25 @@ export function createKubernetesPlatform(
     { ...options, aliases: [{ type: "platform:tenant:KubeTenant" }] },
   );
 
-  let routesApplied: pulumi.Output<pulumi.Resource[]> | undefined;
-  if (edge && ingress) {
-    const { hosts, audienceOf, serviceOf } = routedHosts(tenants);
-    routesApplied = new Tunnel(
-      "tunnel",
-      {
+  // The document names each tenant's Services already (see `appUrlOf`).
+  const routesApplied = stackTunnel(
+    stack,
+    { edge, ingress },
+    tenants,
+    () =>
+      kubeConnector({
         stack,
-        accountId: edge.accountId,
-        zoneId: edge.zoneId,
-        // The document names each tenant's Services already (see `appUrlOf`).
-        ingress: withServices(withAudiences(ingress, audienceOf), serviceOf),
-        hosts,
-        connector: kubeConnector({
-          stack,
-          environment: config.environment,
-          image: config.cloudflared.image,
-          memoryMb: config.cloudflared.memoryMb,
-          replicas: config.kubernetes.connectorReplicas,
-          blockedCidrs: config.kubernetes.blockedCidrs,
-          tenantNamespaces: config.tenants.map((tenant) =>
-            kubeNamespace(stack, { tenant: tenant.id }),
-          ),
-        }),
-      },
-      options,
-    ).routesApplied;
-  }
+        environment: config.environment,
+        image: config.cloudflared.image,
+        memoryMb: config.cloudflared.memoryMb,
+        replicas: config.kubernetes.connectorReplicas,
+        blockedCidrs: config.kubernetes.blockedCidrs,
+        tenantNamespaces: config.tenants.map((tenant) =>
+          kubeNamespace(stack, { tenant: tenant.id }),
+        ),
+      }),
+    options,
+  );
 
   const external = config.postgres.external;
   return {
