@@ -441,6 +441,33 @@ describe("npm run plan:diff", () => {
     );
   });
 
+  test("two resources that claim one old URN fail, as the engine fails the update", async () => {
+    const components =
+      (...specs: { type: string; aliases?: pulumi.Alias[] }[]) =>
+      () => {
+        for (const { type, aliases } of specs)
+          new pulumi.ComponentResource(type, "t", {}, { aliases });
+        return {};
+      };
+    const plan = async (p: ReturnType<typeof components>) =>
+      buildPlan("test", await runProgram({ config: {}, program: p }));
+    const base = await plan(components({ type: "test:box:Old" }));
+    const twice = await plan(
+      components(
+        { type: "test:box:A", aliases: [{ type: "test:box:Old" }] },
+        { type: "test:box:B", aliases: [{ type: "test:box:Old" }] },
+      ),
+    );
+    assert.throws(() => diffPlans(base, twice, "main"), /are both .*test:box:Old::t/);
+    const kept = await plan(
+      components(
+        { type: "test:box:Old" },
+        { type: "test:box:A", aliases: [{ type: "test:box:Old" }] },
+      ),
+    );
+    assert.throws(() => diffPlans(base, kept, "main"), /are both .*test:box:Old::t/);
+  });
+
   test("options count as changes: new dependencies alone touch nothing", async () => {
     const base = await planCheckout(PROJECT_ROOT, "staging");
     const edit = (name: string, change: Partial<PlannedResource>): Plan => ({

@@ -21,12 +21,15 @@ function parts(urn: string) {
 
 /**
  * For each resource of `head` found in `base` under another URN, that URN. A resource found
- * under its own URN, or not at all, has no entry.
+ * under its own URN, or not at all, has no entry. Throws where the engine fails the update: an
+ * old URN that two resources claim, or that one claims by alias while another has it as its own.
  */
 export function moves(base: readonly PlannedResource[], head: readonly PlannedResource[]) {
   const old = new Set(base.map((r) => r.urn));
   const byId = new Map(head.map((r) => [r.id, r]));
+  const byUrn = new Map(head.map((r) => [r.urn, r]));
   const moved = new Map<string, string>();
+  const claimedBy = new Map<string, string>();
   const done = new Set<string>();
   const visit = (r: PlannedResource) => {
     if (done.has(r.id)) return;
@@ -36,7 +39,12 @@ export function moves(base: readonly PlannedResource[], head: readonly PlannedRe
     if (parent) visit(parent);
     if (old.has(r.urn)) return;
     const found = aliasesOf(r, parent?.urn, moved).find((urn) => old.has(urn));
-    if (found) moved.set(r.urn, found);
+    if (!found) return;
+    const other = byUrn.get(found)?.urn ?? claimedBy.get(found);
+    if (other !== undefined)
+      throw new Error(`${r.urn} and ${other} are both ${found}: the engine refuses the update`);
+    claimedBy.set(found, r.urn);
+    moved.set(r.urn, found);
   };
   head.forEach(visit);
   return moved;
