@@ -563,6 +563,61 @@ export function hostLabel(tenant: { id: string; hostname?: string }): string {
   return tenant.hostname ?? tenant.id;
 }
 
+/** Keys that configure what only the Docker runtime has, with what says so. */
+export const DOCKER_ONLY: readonly { path: (string | number)[]; why: string }[] = [
+  {
+    path: ["egress"],
+    why: "the egress guard is Docker's host firewall; on Kubernetes each tenant's NetworkPolicy keeps it off private ranges",
+  },
+  {
+    path: ["network"],
+    why: "the address pool is Docker's; Kubernetes gives pods its own addresses",
+  },
+  {
+    path: ["monitoring"],
+    why: "the platform runs Prometheus and Alertmanager on Docker only so far; on Kubernetes point the cluster's Prometheus at the rules of docs/monitoring.md",
+  },
+  {
+    path: ["hostMemoryMb"],
+    why: "it sizes one Docker host; on Kubernetes the scheduler places pods and ResourceQuota bounds each tenant",
+  },
+  {
+    path: ["hostSwapLimit"],
+    why: "it says what one Docker host's kernel accounts; on Kubernetes the kubelet manages swap",
+  },
+  {
+    path: ["backup"],
+    why: "the backup service runs on Docker only so far; on Kubernetes keep data in managed services (platform:postgres.external, platform:clickhouse.external) with their own backups",
+  },
+  {
+    path: ["secrets", "registries"],
+    why: "registry credentials configure the Docker provider; on Kubernetes give the cluster's nodes or service accounts access to private registries",
+  },
+  {
+    path: ["secrets", "postgresPasswordPrevious"],
+    why: "the superuser rotation job runs on Docker only so far",
+  },
+  {
+    path: ["dittofeed", "workerCheckSeconds"],
+    why: "the worker check runs on Docker only so far; on Kubernetes a worker is ready once it reaches Temporal",
+  },
+];
+
+/** A tenant's keys that only the Docker runtime reads, with what the Kubernetes runtime says. */
+export const DOCKER_ONLY_TENANT_KEYS = {
+  slot: "is Docker's (a place in the address pool) and is refused on platform:runtime kubernetes",
+  cpus: "is Docker's (a cap on each container) and is refused on platform:runtime kubernetes, where each pod requests CPU and the scheduler shares it",
+  offboarded:
+    "is refused on platform:runtime kubernetes: offboarding runs on Docker only so far; remove the tenant from the stack instead, after exporting what you keep",
+} as const;
+
+/** Keys that only the Kubernetes runtime reads: a Docker stack refuses them. */
+export const KUBERNETES_ONLY = [
+  ["kubernetes"],
+  ["postgres", "external"],
+  ["clickhouse", "external"],
+];
+
 /**
  * What each key means, by its path (`tenants[].id`); a group's meaning covers its keys. The
  * configuration reference is generated from these and the schema above (`npm run docs`); a test
@@ -622,8 +677,11 @@ export const MEANINGS: Record<string, string> = {
     "where alerts go: `webhook`, `slack` (with `channel`) or `email` (`to`, `from`, `smarthost`, `username`); each gets every alert of `minSeverity` or above. The URL (webhook, Slack) or SMTP password of each is `platform:secrets.receivers.<name>`. None: alerts show in Alertmanager's UI only",
   "backup.r2":
     "copy every set to this R2 bucket (created, protected in production) with a token that can write only there; `retentionDays` (default `90`) is the bucket's lifecycle rule. Needs `cloudflare`",
-  runtime:
-    "where the stack runs: one Docker host (`docker:host`), or a Kubernetes cluster (`kubernetes:kubeconfig`, `kubernetes:context`; see [Kubernetes](kubernetes.md#kubernetes)). On `kubernetes`, the Docker-only keys are refused rather than ignored: `network`, `egress`, `monitoring`, `hostMemoryMb`, `hostSwapLimit`, `backup`, `secrets.registries`, `secrets.postgresPasswordPrevious`, `dittofeed.workerCheckSeconds`, a tenant's `slot`, `cpus` and `offboarded`; on `docker`, `platform:kubernetes` and the `external` keys are refused",
+  runtime: `where the stack runs: one Docker host (\`docker:host\`), or a Kubernetes cluster (\`kubernetes:kubeconfig\`, \`kubernetes:context\`; see [Kubernetes](kubernetes.md#kubernetes)). On \`kubernetes\`, the Docker-only keys are refused rather than ignored: ${DOCKER_ONLY.map((key) => `\`${key.path.join(".")}\``).join(", ")}, and a tenant's ${Object.keys(
+    DOCKER_ONLY_TENANT_KEYS,
+  )
+    .map((key) => `\`${key}\``)
+    .join(", ")}; on \`docker\`, \`platform:kubernetes\` and the \`external\` keys are refused`,
   "kubernetes.storageClass": "the class of the data services' volume claims",
   "kubernetes.storageGb":
     "each data service's volume claim, set when it is created (see [Kubernetes](kubernetes.md#kubernetes) to grow one)",
@@ -682,58 +740,3 @@ export const MEANINGS: Record<string, string> = {
   "secrets.tenants":
     "per tenant id: `databasePassword` (its Postgres role), `secretKey` (Dittofeed's `SECRET_KEY`, base64 of 32 bytes), `adminPassword` (`PASSWORD`); useful when migrating an existing deployment",
 };
-
-/** Keys that configure what only the Docker runtime has, with what says so. */
-export const DOCKER_ONLY: readonly { path: (string | number)[]; why: string }[] = [
-  {
-    path: ["egress"],
-    why: "the egress guard is Docker's host firewall; on Kubernetes each tenant's NetworkPolicy keeps it off private ranges",
-  },
-  {
-    path: ["network"],
-    why: "the address pool is Docker's; Kubernetes gives pods its own addresses",
-  },
-  {
-    path: ["monitoring"],
-    why: "the platform runs Prometheus and Alertmanager on Docker only so far; on Kubernetes point the cluster's Prometheus at the rules of docs/monitoring.md",
-  },
-  {
-    path: ["hostMemoryMb"],
-    why: "it sizes one Docker host; on Kubernetes the scheduler places pods and ResourceQuota bounds each tenant",
-  },
-  {
-    path: ["hostSwapLimit"],
-    why: "it says what one Docker host's kernel accounts; on Kubernetes the kubelet manages swap",
-  },
-  {
-    path: ["backup"],
-    why: "the backup service runs on Docker only so far; on Kubernetes keep data in managed services (platform:postgres.external, platform:clickhouse.external) with their own backups",
-  },
-  {
-    path: ["secrets", "registries"],
-    why: "registry credentials configure the Docker provider; on Kubernetes give the cluster's nodes or service accounts access to private registries",
-  },
-  {
-    path: ["secrets", "postgresPasswordPrevious"],
-    why: "the superuser rotation job runs on Docker only so far",
-  },
-  {
-    path: ["dittofeed", "workerCheckSeconds"],
-    why: "the worker check runs on Docker only so far; on Kubernetes a worker is ready once it reaches Temporal",
-  },
-];
-
-/** A tenant's keys that only the Docker runtime reads, with what the Kubernetes runtime says. */
-export const DOCKER_ONLY_TENANT_KEYS = {
-  slot: "is Docker's (a place in the address pool) and is refused on platform:runtime kubernetes",
-  cpus: "is Docker's (a cap on each container) and is refused on platform:runtime kubernetes, where each pod requests CPU and the scheduler shares it",
-  offboarded:
-    "is refused on platform:runtime kubernetes: offboarding runs on Docker only so far; remove the tenant from the stack instead, after exporting what you keep",
-} as const;
-
-/** Keys that only the Kubernetes runtime reads: a Docker stack refuses them. */
-export const KUBERNETES_ONLY = [
-  ["kubernetes"],
-  ["postgres", "external"],
-  ["clickhouse", "external"],
-];
