@@ -399,7 +399,7 @@ describe("npm run plan:diff", () => {
       buildPlan("test", await runProgram({ config: {}, program: p }));
     const base = await plan(program({ type: "test:box:Old", name: "t" }));
     const pw = base.resources.find((r) => r.custom)!;
-    // The engine's URN: every parent's type, the stack's left out (pulumi/pulumi v3.270.0,
+    // The engine's URN: every parent's type, the stack's left out (pulumi/pulumi, read at 1b5949891b3c,
     // sdk/go/common/resource/urn.go NewURN).
     assert.equal(
       pw.urn,

@@ -1,7 +1,7 @@
 /**
  * Which resource of the last state each resource of a plan is, as the engine decides it: by its
  * URN, or else by one of its aliases, a child inheriting the old URN its parent was found by
- * (pulumi/pulumi v3.270.0, pkg/resource/deploy/step_generator.go: getOldResource,
+ * (pulumi/pulumi, read at 1b5949891b3c, pkg/resource/deploy/step_generator.go: getOldResource,
  * generateAliases, collapseAliasToUrn, inheritedChildAlias).
  */
 import { engineUrn } from "../engine/runner";
