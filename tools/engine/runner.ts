@@ -89,7 +89,7 @@ const qualifiedType = (urn: string) => urn.split("::")[2];
 /**
  * A resource's URN as the engine makes it: the parent's whole qualified type, then the
  * resource's type, unless the parent is the stack (pulumi/pulumi, read at 1b5949891b3c,
- * sdk/go/common/resource/urn.go, NewURN; pkg/resource/deploy/source_eval.go, RegisterResource).
+ * sdk/go/common/resource/urn.go, NewURN; pkg/resource/deploy/deployment.go, generateURN).
  * The SDK's MockMonitor keeps only the parent's last type, which would hide a component's new
  * type from its grandchildren's URNs.
  */
