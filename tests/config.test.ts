@@ -680,22 +680,21 @@ test("an offboarded tenant is not exposed and needs no one to sign in", () => {
 test("monitoring receivers: each needs its secret and each secret its receiver, named by key, never shown", () => {
   const token = "https://hooks.example.com/very-secret-token";
   const monitoring = (receivers: unknown[]) => ({ enabled: true, receivers });
+  const ops = { name: "ops", type: "webhook" };
+  // An email receiver that logs in to its smarthost: its password is its secret.
+  const mail = {
+    name: "mail",
+    type: "email",
+    to: "ops@example.com",
+    from: "a@example.com",
+    smarthost: "smtp.example.com:587",
+    username: "alerts",
+  };
   assert.throws(
     () =>
       parsePlatformConfig({
         ...valid,
-        monitoring: monitoring([
-          { name: "ops", type: "webhook" },
-          {
-            name: "mail",
-            type: "email",
-            to: "ops@example.com",
-            from: "a@example.com",
-            smarthost: "smtp.example.com:587",
-            username: "alerts",
-          },
-          { name: "ops", type: "slack", channel: "#ops" },
-        ]),
+        monitoring: monitoring([ops, mail, { name: "ops", type: "slack", channel: "#ops" }]),
         secrets: { receivers: { stray: token, ops: "it's" } },
       }),
     (error: ConfigError) => {
@@ -714,17 +713,7 @@ test("monitoring receivers: each needs its secret and each secret its receiver, 
     () =>
       parsePlatformConfig({
         ...valid,
-        monitoring: monitoring([
-          { name: "ops", type: "webhook" },
-          {
-            name: "mail",
-            type: "email",
-            to: "ops@example.com",
-            from: "a@example.com",
-            smarthost: "smtp.example.com:587",
-            username: "alerts",
-          },
-        ]),
+        monitoring: monitoring([ops, mail]),
         secrets: { receivers: { stray: token, ops: token } },
       }),
     (error: ConfigError) => {
@@ -742,15 +731,8 @@ test("monitoring receivers: each needs its secret and each secret its receiver, 
       parsePlatformConfig({
         ...valid,
         monitoring: monitoring([
-          { name: "ops", type: "webhook" },
-          {
-            name: "mail",
-            type: "email",
-            to: "ops@example.com",
-            from: "a@example.com",
-            smarthost: "smtp.example.com:587",
-            username: "alerts",
-          },
+          ops,
+          mail,
           {
             name: "anon",
             type: "email",
