@@ -20,13 +20,28 @@ import { dockerConnector } from "../components/edge/connectors";
 import { dockerTenant } from "../components/tenant/docker";
 import { TenantRuntime } from "../components/tenant/tenant";
 import { PlatformConfig, TenantConfig } from "./config";
-import { appUrl, dittofeedImages } from "../components/app/contract";
-import { FIRST_SUPPORTED_VERSION, stepsCrossed, UpgradeStep } from "../components/app/releases";
+import {
+  APP_PORTS,
+  appUrl,
+  dittofeedHealthPath,
+  dittofeedImages,
+  SERVING_ROLES,
+} from "../components/app/contract";
+import {
+  FIRST_SUPPORTED_VERSION,
+  stepsCrossed,
+  UpgradeStep,
+  Wave,
+} from "../components/app/releases";
+import { ReleaseGate } from "../components/tenant/releaseGate";
+import { tenantNamespace } from "../components/data/temporalServer";
+import { waitFor } from "../components/runtime/context";
 import { alertRules } from "../components/monitoring/alerts";
 import { BACKUP_GRACE_SECONDS } from "../components/data/backupScripts";
 import { LABELS } from "../components/runtime/labels";
 import { METRICS_PORTS } from "../components/monitoring/prometheus";
 import { isAutoSetupImage } from "../components/data/temporalServer";
+import { tenantVersion } from "./common";
 import { cloudflareProvider, dockerProvider } from "./providers";
 import { createTenants, Edge, Platform, plannedStack, stackOutputs, stackTunnel } from "./common";
 
@@ -48,6 +63,27 @@ function pullImages(config: PlatformConfig, provider: docker.Provider) {
 }
 
 type Images = ReturnType<typeof pullImages>;
+
+/**
+ * The images a tenant runs at `version`: the stack's, with Dittofeed's of that release when a
+ * tenant is pinned to another (`tenants[].dittofeed.version`), each pulled once.
+ */
+function releaseImages(config: PlatformConfig, images: Images, provider: docker.Provider) {
+  const pulled = new Map<string, Images>();
+  return (version: string): Images => {
+    if (version === config.dittofeed.version) return images;
+    let pinned = pulled.get(version);
+    if (pinned === undefined) {
+      const refs = dittofeedImages({ ...config.dittofeed, version });
+      pinned = { ...images };
+      for (const role of Object.keys(refs) as (keyof typeof refs)[]) {
+        pinned[role] = pulledImage(`${role}-${version}`, refs[role], provider);
+      }
+      pulled.set(version, pinned);
+    }
+    return pinned;
+  };
+}
 
 function sharedServices(
   config: PlatformConfig,
@@ -217,27 +253,35 @@ interface Foundation {
   egressGuard?: EgressGuard;
   context: PlatformContext;
   images: Images;
+  /** The images of the release a tenant runs. */
+  imagesOf: (version: string) => Images;
   shared: Shared;
   /** The stack's backup service, when it has one. */
   backup?: Backup;
   /** The stack's monitoring, when it has it. */
   monitoring?: Monitoring;
-  /** The release's upgrade steps a tenant installed earlier must run. */
-  upgradeSteps: readonly UpgradeStep[];
+  /** Dittofeed's upgrade steps, of which a tenant runs those up to its release. */
+  releaseSteps: readonly UpgradeStep[];
 }
 
-/** A tenant's Docker half, on what the stack built. */
+/** A tenant's Docker half, on what the stack built; `gate` when a release moves it in a later wave. */
 function dockerRuntime(
   tenant: TenantConfig,
-  { config, context, images, shared, upgradeSteps, egressGuard, backup, monitoring }: Foundation,
+  { config, context, imagesOf, shared, releaseSteps, egressGuard, backup, monitoring }: Foundation,
+  gate?: pulumi.Output<pulumi.Resource[]>,
 ): TenantRuntime {
+  const version = tenantVersion(config, tenant);
   return dockerTenant({
     context,
     tenant,
     gatewayMemoryMb: config.gateway.memoryMb,
     egressGuard: egressGuard?.container,
-    images,
-    release: { version: config.dittofeed.version, steps: upgradeSteps },
+    images: imagesOf(version),
+    release: {
+      version,
+      steps: stepsCrossed(FIRST_SUPPORTED_VERSION, version, releaseSteps),
+      gate,
+    },
     workerCheckSeconds: config.dittofeed.workerCheckSeconds,
     services: shared,
     // Production snapshots each tenant before each of its migrations.
@@ -249,11 +293,14 @@ function dockerRuntime(
 /**
  * Registers the whole platform of one stack on Docker. `config` must come from
  * `parsePlatformConfig`. `releaseSteps` is Dittofeed's table of upgrade steps; tests pass others.
+ * `waves` are the waves this deploy's release moves (see `movingWaves`): none, or one, when it
+ * moves no tenant or moves all at once.
  */
 export function createDockerPlatform(
   config: PlatformConfig,
   stack: string,
   releaseSteps: readonly UpgradeStep[],
+  waves: readonly Wave[] = [],
 ): Platform {
   const { edge, sited, ingress } = plannedStack(config, appUrl);
 
@@ -274,11 +321,6 @@ export function createDockerPlatform(
 
   const shared = sharedServices(config, context, images, provider, options);
   const backup = backupService(config, context, images, shared, provider, options);
-  const upgradeSteps = stepsCrossed(
-    FIRST_SUPPORTED_VERSION,
-    config.dittofeed.version,
-    releaseSteps,
-  );
   const egressGuard = config.egress.guard
     ? new EgressGuard(
         "egress",
@@ -306,17 +348,25 @@ export function createDockerPlatform(
     config,
     context,
     images,
+    imagesOf: releaseImages(config, images, provider),
     shared,
-    upgradeSteps,
+    releaseSteps,
     egressGuard,
     backup,
   };
+  // Each later wave's gate, made once the wave before it is (below), and the tenants it holds.
+  const gates = waves
+    .slice(1)
+    .map((wave) => ({ wave, deferred: pulumi.deferredOutput<pulumi.Resource[]>() }));
+  const gateOf = new Map(
+    gates.flatMap(({ wave, deferred }) => wave.tenants.map((id) => [id, deferred[0]] as const)),
+  );
   const tenants = createTenants(
     config,
     stack,
     { edge, sited },
     { shared, redisImage: images.redis },
-    (tenant) => dockerRuntime(tenant, foundation),
+    (tenant) => dockerRuntime(tenant, foundation, gateOf.get(tenant.id)),
     options,
   );
 
@@ -334,6 +384,44 @@ export function createDockerPlatform(
       }),
     options,
   );
+
+  gates.forEach(({ wave, deferred: [, resolve] }, index) => {
+    const watched = tenants.filter(({ tenant }) => waves[index].tenants.includes(tenant.id));
+    const gate = new ReleaseGate(
+      `release-gate-${wave.number}`,
+      {
+        context,
+        soak: {
+          wave: wave.number,
+          after: waves[index].number,
+          minutes: config.release.soakMinutes,
+          roles: SERVING_ROLES.map((role) => ({
+            role,
+            port: APP_PORTS[role],
+            path: dittofeedHealthPath(role),
+          })),
+          prometheus: monitoring && `prometheus:${METRICS_PORTS.prometheus}`,
+        },
+        tenants: watched.map(({ tenant, stamp }) => {
+          // Config refuses waves on a stack without a tunnel, where tenants have no front.
+          if (!stamp.front) throw new Error(`Tenant ${tenant.id} has no front to watch`);
+          return {
+            id: tenant.id,
+            namespace: tenantNamespace(tenant.id, tenant.namespaceGeneration),
+            front: stamp.front,
+          };
+        }),
+        image: images.gateway,
+        memoryMb: config.gateway.memoryMb,
+        dependsOn: waitFor(monitoring ? [monitoring.prometheus] : [], [
+          ...watched.map(({ stamp }) => stamp.deployed),
+          ...(routesApplied ? [routesApplied] : []),
+        ]),
+      },
+      options,
+    );
+    resolve(gate.passed);
+  });
 
   return {
     ...stackOutputs(tenants, routesApplied, {

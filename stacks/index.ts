@@ -2,10 +2,11 @@
  * One stack's platform, on the runtime its config names: Docker (one host) or Kubernetes (a
  * cluster). Both build the same tenants from the same config and give the same outputs.
  */
+import * as pulumi from "@pulumi/pulumi";
 import { PlatformConfig } from "./config";
-import { UPGRADE_STEPS, UpgradeStep } from "../components/app/releases";
+import { dataAfter, movingWaves, UPGRADE_STEPS, UpgradeStep } from "../components/app/releases";
 import { nextPlacement, Placement } from "./config/placement";
-import { Platform } from "./common";
+import { Platform, tenantVersion } from "./common";
 import { createDockerPlatform } from "./docker";
 import { createKubernetesPlatform } from "./kubernetes";
 
@@ -22,22 +23,49 @@ export function createPlatform(
   stack: string,
   previous?: Placement,
   releaseSteps: readonly UpgradeStep[] = UPGRADE_STEPS,
-): Platform & { placement: Placement } {
+): Platform & { placement: pulumi.Output<Placement> } {
+  // What the last deploy recorded of each tenant: none for a tenant new to the stack.
+  const last = (id: string) => previous?.tenants[id];
   const platform =
     config.runtime === "kubernetes"
       ? createKubernetesPlatform(config, stack, releaseSteps)
-      : createDockerPlatform(config, stack, releaseSteps);
+      : createDockerPlatform(
+          config,
+          stack,
+          releaseSteps,
+          movingWaves(
+            config.tenants.map((t) => ({
+              id: t.id,
+              version: tenantVersion(config, t),
+              offboarded: t.offboarded,
+              last: last(t.id),
+            })),
+            config.release.waves,
+          ),
+        );
   const docker = config.runtime === "docker";
-  return {
-    ...platform,
-    placement: nextPlacement(
-      config.tenants.map((t) => ({
+  const placement = nextPlacement(
+    config.tenants.map((t) => {
+      const was = last(t.id);
+      const from =
+        was?.version === undefined ? undefined : { version: was.version, floor: was.floor };
+      return {
         id: t.id,
         offboarded: t.offboarded,
         slot: docker ? t.slot : undefined,
-      })),
-      previous,
-    ),
+        // An offboarded tenant runs no release: its data stays where it was.
+        ...(t.offboarded ? from : dataAfter(from, tenantVersion(config, t), releaseSteps)),
+      };
+    }),
+    previous,
+  );
+  return {
+    ...platform,
+    // Written once every tenant is deployed: a release that failed is not recorded as run, and
+    // the engine keeps the last outputs of an update that failed (pulumi/pulumi#15754, CLI 3.112).
+    placement: pulumi
+      .all(Object.values(platform.tenants).map((t) => t.deployed))
+      .apply(() => placement),
   };
 }
 

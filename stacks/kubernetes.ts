@@ -31,21 +31,38 @@ import { SERVICE_PORTS } from "../components/runtime/ports";
 import { redisHealthCommand, redisServerScript } from "../components/data/redisServer";
 import { isAutoSetupImage, TEMPORAL_KEYS } from "../components/data/temporalServer";
 import { httpUrl } from "../components/runtime/urls";
-import { createTenants, Platform, plannedStack, stackOutputs, stackTunnel } from "./common";
+import {
+  createTenants,
+  Platform,
+  plannedStack,
+  stackOutputs,
+  stackTunnel,
+  tenantVersion,
+} from "./common";
 import { cloudflareProvider, kubernetesProvider } from "./providers";
 
 /**
  * Upgrade steps run on Docker only so far: a Kubernetes stack refuses a release that crosses
  * one, before anything is registered.
  */
-function checkSteps(config: PlatformConfig, steps: readonly UpgradeStep[]): void {
-  if (steps.length === 0) return;
-  throw configError(config, [
-    {
-      path: ["dittofeed", "version"],
-      message: `crosses upgrade steps (${steps.map((s) => s.command).join(", ")}), which run on platform:runtime docker only so far`,
-    },
-  ]);
+function checkSteps(config: PlatformConfig, releaseSteps: readonly UpgradeStep[]): void {
+  const problems = config.tenants.flatMap((tenant, index) => {
+    const steps = stepsCrossed(
+      FIRST_SUPPORTED_VERSION,
+      tenantVersion(config, tenant),
+      releaseSteps,
+    );
+    if (steps.length === 0) return [];
+    const pinned = tenant.dittofeed.version !== undefined;
+    return [
+      {
+        path: pinned ? ["tenants", index, "dittofeed", "version"] : ["dittofeed", "version"],
+        message: `crosses upgrade steps (${steps.map((s) => s.command).join(", ")}), which run on platform:runtime docker only so far`,
+      },
+    ];
+  });
+  if (problems.length > 0)
+    throw configError(config, [...new Map(problems.map((p) => [JSON.stringify(p), p])).values()]);
 }
 
 /** The Services' addresses of a tenant's serving roles. */
@@ -241,7 +258,7 @@ export function createKubernetesPlatform(
   stack: string,
   releaseSteps: readonly UpgradeStep[],
 ): Platform {
-  checkSteps(config, stepsCrossed(FIRST_SUPPORTED_VERSION, config.dittofeed.version, releaseSteps));
+  checkSteps(config, releaseSteps);
   const { edge, sited, ingress } = plannedStack(config, appUrlOf(stack));
   const provider = kubernetesProvider(config.environment);
   const options = { providers: edge ? [provider, cloudflareProvider()] : [provider] };
@@ -259,7 +276,11 @@ export function createKubernetesPlatform(
         stack,
         environment: config.environment,
         tenant,
-        images: { ...images, clickhouse: config.clickhouse.image, gateway: config.gateway.image },
+        images: {
+          ...dittofeedImages({ ...config.dittofeed, version: tenantVersion(config, tenant) }),
+          clickhouse: config.clickhouse.image,
+          gateway: config.gateway.image,
+        },
         proxyMemoryMb: config.gateway.memoryMb,
         edgeNamespace,
         data: { namespace: shared.data, ports: shared.ports },

@@ -117,6 +117,7 @@ describe("dependency analysis", () => {
       "acme-api waits for globex",
       "acme-front-check waits for globex",
       "acme-front-container waits for globex",
+      "acme-front-release-check waits for globex",
       "acme-monitoring-job waits for globex",
     ];
     assert.deepEqual(crossTenantWaits(withDependency(plan, "acme-api", "globex-api")), acmeWaits);
@@ -179,10 +180,10 @@ describe("blast radius", () => {
     const added = result("production", "add-tenant");
     assert.deepEqual(names(added.changed), ["tunnel-config", "tunnel-routes-check"]);
     assert.ok(added.added.every((r) => r.owner === "initech"));
-    // Its own network, gateway, front, release tags, Redis user, the backup role's grant, its
+    // Its own network, gateway, front and its two checks, release tags, Redis user, the backup role's grant, its
     // snapshot and its target file included: nothing shared is replaced or attached (the backup
     // service finds its database by name, Prometheus its front by the file).
-    assert.equal(added.added.length, 35, names(added.added).join(", "));
+    assert.equal(added.added.length, 36, names(added.added).join(", "));
     assert.ok(names(added.added).includes("initech-migration-snapshot"));
     assert.ok(names(added.added).includes("initech-monitoring-job"));
     assert.ok(names(added.added).includes("tunnel-dns-initech"));

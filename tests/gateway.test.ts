@@ -26,7 +26,7 @@ import {
 import { routesAppliedScript } from "../components/edge/ingress";
 import { TEMPORAL_KEYS } from "../components/data/temporalServer";
 import { byName, CONTAINER, envOf, labelMap, ofType, runCommitted } from "./harness";
-import { freePort, scratch } from "./processes";
+import { busyboxRunner, freePort, scratch } from "./processes";
 
 const HAPROXY = "/usr/sbin/haproxy";
 const { directory, running, listen } = scratch("gateway-");
@@ -95,28 +95,8 @@ test("the program's gateway and front commands write configs that HAProxy 2.6 ac
   }
 });
 
-/** Busybox's `wget`, `timeout` and `grep` first on the PATH, as in the HAProxy image. */
-function busyboxPath(): string {
-  const bin = path.join(directory, "busybox-bin");
-  fs.mkdirSync(bin, { recursive: true });
-  for (const applet of ["wget", "timeout", "grep"])
-    if (!fs.existsSync(path.join(bin, applet)))
-      fs.symlinkSync("/usr/bin/busybox", path.join(bin, applet));
-  return `${bin}:${process.env.PATH ?? ""}`;
-}
-
-/** Runs a check script with busybox's sh and applets; its exit code and output. */
-function runCheck(script: string): Promise<{ status: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn("/usr/bin/busybox", ["sh", "-c", script], {
-      env: { PATH: busyboxPath() },
-    });
-    let output = "";
-    child.stdout.on("data", (d) => (output += String(d)));
-    child.stderr.on("data", (d) => (output += String(d)));
-    child.on("close", (status) => resolve({ status, output }));
-  });
-}
+/** Runs a check script with busybox's sh and applets, as in the HAProxy image. */
+const runCheck = busyboxRunner(directory);
 
 test("once it has checked a release, a front routes nothing to it, and answers unhealthy, until the release answers its health path", async () => {
   assert.ok(
@@ -185,7 +165,7 @@ test("once it has checked a release, a front routes nothing to it, and answers u
   // The check job's script, as the job runs it, fails against it.
   const probes = [{ port: apiPort, path: "/api" }];
   const checkAgainst = (host: string) =>
-    relayCheckScript(host, probes, 2, 1).split(`:8404`).join(`:${healthPort}`);
+    relayCheckScript(host, probes, [], 2, 1).split(`:8404`).join(`:${healthPort}`);
   const failing = await runCheck(checkAgainst("127.0.0.1"));
   assert.equal(failing.status, 1, failing.output);
   assert.match(failing.output, /did not serve/);

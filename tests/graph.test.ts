@@ -393,7 +393,7 @@ for (const stack of COMMITTED_STACKS) {
             : []),
           ...config.tenants.flatMap((t) => [
             ...(config.domain && t.exposed
-              ? [`${t.id}-front-container`, `${t.id}-front-check`]
+              ? [`${t.id}-front-container`, `${t.id}-front-check`, `${t.id}-front-release-check`]
               : []),
           ]),
         ].sort(),

@@ -180,6 +180,8 @@ describe("npm run plan:diff", () => {
       "acme-front-check replace command",
       "acme-front-container replace command,name,networksAdvanced",
       "acme-front-container-release replace keepers",
+      // And, once its release runs, that it serves that release rather than its fallback.
+      "acme-front-release-check replace command",
       // It runs again and finds the workspace bootstrapped (components/app/bootstrap.ts).
       "acme-migration-bootstrap replace image",
       "acme-migration-schema replace image",
@@ -196,6 +198,7 @@ describe("npm run plan:diff", () => {
       "globex-front-check replace command",
       "globex-front-container replace command,name,networksAdvanced",
       "globex-front-container-release replace keepers",
+      "globex-front-release-check replace command",
       "globex-migration-bootstrap replace image",
       "globex-migration-schema replace image",
       "globex-migration-snapshot replace envs",
@@ -312,6 +315,7 @@ describe("npm run plan:diff", () => {
       moved: [],
       changed: [],
       placement: { slots: [], removed: [], firstRecorded: false },
+      waves: [],
     });
     const host = head.resources.find((r) => r.type === HOST_TYPE);
     assert.deepEqual(host?.inputs, { environment: "production", memoryMb: 32768 });
@@ -513,13 +517,10 @@ describe("npm run plan:diff", () => {
         [],
         `${stack}: URNs lost`,
       );
-      assert.equal(base.resources.length, head.resources.length, stack);
-      const diff = diffPlans(base, head, before);
-      assert.deepEqual(
-        [diff.added, diff.removed, diff.changed],
-        [[], [], []],
-        `${stack}: the restructure changes nothing the engine would do`,
-      );
+      // The restructure itself changed nothing the engine would do (measured at 579a79b: 0
+      // added, removed or changed on every stack); later work adds and changes resources (issue
+      // 30: each front's release check), but none may make the engine delete one.
+      assert.deepEqual(diffPlans(base, head, before).removed, [], `${stack}: nothing removed`);
     }
   });
 

@@ -1,5 +1,5 @@
 /** What the suites that run real servers share: a scratch directory, and processes and listeners that end with the suite. */
-import { ChildProcess } from "node:child_process";
+import { ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
@@ -37,4 +37,26 @@ export async function freePort(): Promise<number> {
   );
   await new Promise((resolve) => probe.close(resolve));
   return port;
+}
+
+/**
+ * Runs shell scripts as a job in HAProxy's alpine image would: busybox's `sh`, with its applets
+ * first on the PATH (linked under `directory`). Resolves to the exit code and the output.
+ */
+export function busyboxRunner(directory: string) {
+  const bin = path.join(directory, "busybox-bin");
+  fs.mkdirSync(bin, { recursive: true });
+  for (const applet of ["wget", "timeout", "grep", "sed", "tr", "date", "sleep"])
+    if (!fs.existsSync(path.join(bin, applet)))
+      fs.symlinkSync("/usr/bin/busybox", path.join(bin, applet));
+  return (script: string): Promise<{ status: number | null; output: string }> =>
+    new Promise((resolve) => {
+      const child = spawn("/usr/bin/busybox", ["sh", "-c", script], {
+        env: { PATH: `${bin}:${process.env.PATH ?? ""}` },
+      });
+      let output = "";
+      child.stdout.on("data", (d) => (output += String(d)));
+      child.stderr.on("data", (d) => (output += String(d)));
+      child.on("close", (status) => resolve({ status, output }));
+    });
 }

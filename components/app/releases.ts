@@ -37,6 +37,14 @@ export const UPGRADE_STEPS: readonly UpgradeStep[] = [
  */
 export const FIRST_SUPPORTED_VERSION = "0.23.0";
 
+/**
+ * Releases a tenant must have run before it moves past them. Dittofeed's upgrade guide for
+ * v0.21.0 (docs.dittofeed.com, deployment/self-hosted/upgrade-guide/v0-21-0): "To upgrade to
+ * v0.21.0, you'll need to make sure you've upgraded Dittofeed to v0.20.0 and run its postgres
+ * migrations" (the move from Prisma to Drizzle); the guides of v0.22.0 and v0.23.0 repeat it.
+ */
+export const MANDATORY_STOPS: readonly string[] = ["0.20.0"];
+
 /** `v0.23.0`, `0.24.0-alpha.5`: major, minor, patch, and whether it is a pre-release. */
 function parse(version: string): { core: number[]; pre: string } {
   const match = /^v?(\d+)\.(\d+)\.(\d+)(?:[-.](.+))?$/.exec(version);
@@ -79,4 +87,91 @@ export function stepsCrossed(
         compareVersions(a.version, b.version) ||
         (a.phase === b.phase ? 0 : a.phase === "pre" ? -1 : 1),
     );
+}
+
+/** Where a tenant's data is, as the stack's last deploy recorded it (see stacks/config/placement.ts). */
+export interface DataVersion {
+  /** The release it ran. */
+  version: string;
+  /** The newest release whose upgrade steps have moved its data. @default none */
+  floor?: string;
+}
+
+/**
+ * Why a tenant at `from` cannot move to `to`; undefined when it can. Going back is allowed above
+ * its floor: drizzle migrations only add, and an earlier release runs on them (docs/upgrades.md,
+ * "Rolling back"); an upgrade step moves data into a shape no earlier release reads.
+ */
+export function moveProblem(
+  from: DataVersion | undefined,
+  to: string,
+  stops: readonly string[] = MANDATORY_STOPS,
+): string | undefined {
+  if (compareVersions(to, FIRST_SUPPORTED_VERSION) < 0)
+    return `is below v${FIRST_SUPPORTED_VERSION}, the oldest release whose environment this platform describes`;
+  if (from?.floor !== undefined && compareVersions(to, from.floor) < 0)
+    return `goes below v${from.floor}, whose upgrade steps have already moved the tenant's data: no earlier release reads it; restore its data from before the upgrade instead (docs/upgrades.md#rolling-back)`;
+  if (from === undefined) return undefined;
+  const skipped = stops.find(
+    (stop) => compareVersions(stop, from.version) > 0 && compareVersions(stop, to) < 0,
+  );
+  return skipped === undefined
+    ? undefined
+    : `skips v${skipped}, a mandatory stop on the way from ${from.version}: deploy the tenant at v${skipped} first`;
+}
+
+/** Where a tenant's data is once it moved from `from` to `to` (a new tenant: installed at `to`). */
+export function dataAfter(
+  from: DataVersion | undefined,
+  to: string,
+  steps: readonly UpgradeStep[] = UPGRADE_STEPS,
+): DataVersion {
+  const ran = from === undefined ? [] : stepsCrossed(from.version, to, steps);
+  const floor = [from?.floor, ...ran.map((s) => s.version)]
+    .filter((v): v is string => v !== undefined)
+    .sort(compareVersions)
+    .pop();
+  return floor === undefined ? { version: to } : { version: to, floor };
+}
+
+/** A tenant as a release sees it: the version config gives it, and where its data was. */
+export interface ReleasedTenant {
+  id: string;
+  version: string;
+  /** Offboarded tenants run no release. */
+  offboarded: boolean;
+  /**
+   * The last deploy's record of it: undefined for a tenant new to the stack; `{}` for one the
+   * last deploy ran without recording its version (a program before waves), which counts as moving.
+   */
+  last?: Partial<DataVersion>;
+}
+
+/** One wave of a release: the tenants it moves, and the config wave it is (1-based; unlisted last). */
+export interface Wave {
+  number: number;
+  tenants: string[];
+}
+
+/**
+ * The waves this deploy moves, in order: each config wave's tenants whose version changes, then
+ * those no wave lists; waves that move nobody left out. Each wave after the first waits for the
+ * one before it (and only for it); a deploy that moves no tenant has no wave, and nothing waits.
+ */
+export function movingWaves(
+  tenants: readonly ReleasedTenant[],
+  waves: readonly string[][],
+): Wave[] {
+  const moving = new Set(
+    tenants
+      .filter(({ offboarded, last, version }) => {
+        if (offboarded || last === undefined) return false;
+        return last.version === undefined || compareVersions(last.version, version) !== 0;
+      })
+      .map((t) => t.id),
+  );
+  const listed = new Set(waves.flat());
+  return [...waves, [...moving].filter((id) => !listed.has(id))]
+    .map((ids, index) => ({ number: index + 1, tenants: ids.filter((id) => moving.has(id)) }))
+    .filter((wave) => wave.tenants.length > 0);
 }

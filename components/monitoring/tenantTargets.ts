@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { METRICS_PORTS, TARGETS_DIRECTORY, targetFileScript, tenantTargetFile } from "./prometheus";
-import { PlatformContext } from "../runtime/context";
+import { PlatformContext, waitFor } from "../runtime/context";
 import { jobSucceeded, scriptJob, tenantJobSpec } from "../runtime/docker";
 import { Monitoring } from "./monitoring";
 
@@ -15,6 +15,8 @@ export interface TenantTargetsArgs {
   front?: pulumi.Input<string>;
   /** What the file must not name before it exists: the front's container. @default none */
   dependsOn?: pulumi.Resource[];
+  /** Gates (see `waitFor`) that must have passed first: the front serving its release. @default none */
+  gates?: pulumi.Output<pulumi.Resource[]>[];
 }
 
 /**
@@ -50,7 +52,10 @@ export class TenantTargets extends pulumi.ComponentResource {
         ),
         volumes: [{ volumeName: monitoring.targets.name, containerPath: TARGETS_DIRECTORY }],
       },
-      { parent: this, dependsOn: [monitoring.prometheus, ...(args.dependsOn ?? [])] },
+      {
+        parent: this,
+        dependsOn: waitFor([monitoring.prometheus, ...(args.dependsOn ?? [])], args.gates),
+      },
     );
     this.written = jobSucceeded(job, `The job that writes tenant ${tenant}'s target file`);
     this.registerOutputs({});

@@ -10,7 +10,7 @@ import { sharedAlias } from "./haproxy";
 import { HealthCheck } from "./healthchecks";
 import { gatewayOf } from "./network";
 import { RELEASE_TAG_LENGTH, releaseTag, tagged } from "./release";
-import { LABELS } from "./labels";
+import { GateLabel, LABELS } from "./labels";
 import { redactSecrets } from "./redact";
 import { dockerName, SharedService, tenantDockerName } from "./naming";
 import { dataOptions, JOB_MINUTES, PlatformContext, RunScript, SharedServiceArgs } from "./context";
@@ -24,6 +24,8 @@ export interface Ownership {
   tenant?: string;
   /** The Dittofeed release it was created for, where that is worth keeping. */
   dittofeedVersion?: string;
+  /** On a release gate's job: what it gates. */
+  releaseGate?: GateLabel;
 }
 
 export function labels(owner: Ownership): { label: string; value: string }[] {
@@ -34,6 +36,9 @@ export function labels(owner: Ownership): { label: string; value: string }[] {
   if (owner.tenant !== undefined) list.push({ label: LABELS.tenant, value: owner.tenant });
   if (owner.dittofeedVersion !== undefined) {
     list.push({ label: LABELS.dittofeedVersion, value: owner.dittofeedVersion });
+  }
+  if (owner.releaseGate !== undefined) {
+    list.push({ label: LABELS.releaseGate, value: JSON.stringify(owner.releaseGate) });
   }
   return list;
 }

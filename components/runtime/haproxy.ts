@@ -36,6 +36,12 @@ export interface Relay {
    */
   healthPath?: string;
   /**
+   * A host HAProxy relays to only while `upstream` is down: a `backup` server, checked on the
+   * same path (HAProxy 2.6, configuration.txt, `backup`). A front made before its release runs
+   * relays to the tenant's running release meanwhile. Needs `healthPath`. @default none
+   */
+  fallback?: string;
+  /**
    * The relay speaks to Postgres and lets through only sessions of this role (see
    * `postgresStartupRules`). @default none: any bytes are relayed
    */
@@ -136,6 +142,8 @@ export interface ServingUpstream {
   host: string;
   /** The path that answers 2xx when the role serves, e.g. `/api`. */
   healthPath: string;
+  /** The alias every release of the role answers to, relayed to while `host` does not serve. @default none */
+  fallback?: string;
 }
 
 /**
@@ -143,11 +151,12 @@ export interface ServingUpstream {
  * one release the front was made for, health-checked.
  */
 export function servingRelays(upstreams: readonly ServingUpstream[]): Relay[] {
-  return upstreams.map(({ role, port, host, healthPath }) => ({
+  return upstreams.map(({ role, port, host, healthPath, fallback }) => ({
     name: role,
     port,
     upstream: { host, port },
     healthPath,
+    fallback,
     http: true,
   }));
 }
@@ -224,6 +233,14 @@ export function gatewayConfig(
     if (!HOST_NAME.test(relay.upstream.host)) {
       throw new Error(`Gateway upstream ${JSON.stringify(relay.upstream.host)} is not a host name`);
     }
+    if (
+      relay.fallback !== undefined &&
+      (relay.healthPath === undefined || !HOST_NAME.test(relay.fallback))
+    ) {
+      throw new Error(
+        `Gateway fallback ${JSON.stringify(relay.fallback)} is not a checked host name`,
+      );
+    }
     if (relay.healthPath !== undefined && !PLAIN_PATH.test(relay.healthPath)) {
       throw new Error(
         `Gateway health path ${JSON.stringify(relay.healthPath)} is not a plain path`,
@@ -299,6 +316,11 @@ export function gatewayConfig(
             `    http-check send meth GET uri ${relay.healthPath} ver HTTP/1.1 hdr Host localhost`,
             "    http-check expect rstatus ^2",
             `    server ${relay.name} ${relay.upstream.host}:${relay.upstream.port} check inter ${CHECK_EVERY_SECONDS}s fall 2 rise 1`,
+            ...(relay.fallback === undefined
+              ? []
+              : [
+                  `    server ${relay.name}-fallback ${relay.fallback}:${relay.upstream.port} check inter ${CHECK_EVERY_SECONDS}s fall 2 rise 1 backup`,
+                ]),
           ]),
     ]),
     "",
@@ -336,13 +358,30 @@ export interface RelayProbe {
 }
 
 /**
+ * The condition (busybox `sh`, `timeout`, `wget`, `grep`) that `relay` of `host` relays to its
+ * own upstream, not to its fallback: HAProxy's exporter counts the relay's non-backup servers up
+ * as `haproxy_backend_active_servers{proxy="<relay>"}` (addons/promex/service-prometheus.c,
+ * v2.6.0; measured on 2.6.12 in tests/gateway.test.ts).
+ */
+export function activeCondition(host: string, relay: string): string {
+  if (!HOST_NAME.test(host) || !/^[A-Za-z][A-Za-z0-9_-]*$/.test(relay)) {
+    throw new Error(
+      `Relay ${JSON.stringify(relay)} of ${JSON.stringify(host)} is not a plain name`,
+    );
+  }
+  return `timeout 5 wget -q -O - http://${host}:${GATEWAY_HEALTH_PORT}${GATEWAY_METRICS_PATH} | grep -q '^haproxy_backend_active_servers{proxy="${relay}"} [1-9]'`;
+}
+
+/**
  * A shell script (busybox `sh`, `timeout` and `wget`, as in the relay's image) that succeeds once `host`
- * answers its health URI and every probe through its relays, trying every `intervalSeconds` up to
+ * answers its health URI and every probe through its relays (and, for each of `active`, that relay
+ * relays to its own upstream: see `activeCondition`), trying every `intervalSeconds` up to
  * `attempts` times, and fails otherwise.
  */
 export function relayCheckScript(
   host: string,
   probes: readonly RelayProbe[],
+  active: readonly string[] = [],
   attempts = 30,
   intervalSeconds = 2,
 ): string {
@@ -358,11 +397,15 @@ export function relayCheckScript(
       return `http://${host}:${port}${path}`;
     }),
   ];
+  const relaying = active.length === 0 ? "" : ` through ${active.join(" and ")}'s own upstream`;
   return retryScript({
     // busybox's `timeout`, not wget's own `-T`, which crashes Debian's busybox 1.35.
-    condition: urls.map((url) => `timeout 5 wget -q -O /dev/null ${url}`).join(" && "),
-    success: `${host} serves`,
-    failure: `${host} did not serve ${urls.join(", ")} within ${attempts * intervalSeconds} s`,
+    condition: [
+      ...active.map((relay) => activeCondition(host, relay)),
+      ...urls.map((url) => `timeout 5 wget -q -O /dev/null ${url}`),
+    ].join(" && "),
+    success: `${host} serves${relaying}`,
+    failure: `${host} did not serve ${urls.join(", ")}${relaying} within ${attempts * intervalSeconds} s`,
     attempts,
     intervalSeconds,
   });

@@ -11,6 +11,8 @@ export const LABELS = {
   scope: "platform.scope",
   /** On a tenant's bootstrap job only: the Dittofeed release the tenant was installed at. */
   dittofeedVersion: "platform.dittofeed-version",
+  /** On a release gate's job: what it gates, as JSON (see `GateLabel`). */
+  releaseGate: "platform.release-gate",
 } as const;
 
 /**
@@ -25,4 +27,14 @@ export interface HostFacts {
   environment: string;
   /** The host's memory in MB (`platform:hostMemoryMb`), when the operator gave it. */
   memoryMb?: number;
+}
+
+/** What a release gate's job says of itself in its {@link LABELS.releaseGate} label. */
+export interface GateLabel {
+  /** The wave it lets go. */
+  wave: number;
+  /** The wave it watches, and that wave's tenants. */
+  after: number;
+  watch: string[];
+  soakMinutes: number;
 }

@@ -67,9 +67,17 @@ export interface DockerTenantArgs {
   images: Record<DittofeedImage | "clickhouse" | "gateway", pulumi.Input<string>>;
   /**
    * The Dittofeed release deployed, and its upgrade steps that a tenant installed earlier must
-   * run (`stepsCrossed` from the oldest supported release), in order.
+   * run (`stepsCrossed` from the oldest supported release), in order; with `gate`, the tenant is
+   * in a later wave of a release (see `ReleaseGate`): its snapshot and migration, and so all its
+   * release, wait for the gate, and its new front is made first, relaying to the release the
+   * tenant runs until the new one serves, so that the tunnel's one document can name it early.
+   * @default gate: none, the release moves at once
    */
-  release: { version: string; steps: readonly UpgradeStep[] };
+  release: {
+    version: string;
+    steps: readonly UpgradeStep[];
+    gate?: pulumi.Output<pulumi.Resource[]>;
+  };
   /** How long, after its workers start, each of them has to poll its task queue. */
   workerCheckSeconds: number;
   /** The stack's shared services, as the Docker runtime runs them. */
@@ -133,7 +141,8 @@ export function dockerTenant(args: DockerTenantArgs): TenantRuntime {
     const sqlName = tenantSqlName(id);
     const environmentOf = (data: TenantData) => (consumer: Consumer) =>
       data.settings.apply((s) => envList(consumerEnvironment(consumer, s)));
-    // Its file names its front; empty, Prometheus stops scraping it and its alerts resolve.
+    // Its file names its front once the front serves its release (Prometheus would count a front
+    // on its fallback as down); empty, Prometheus stops scraping it and its alerts resolve.
     const targets = (front?: Front) =>
       args.monitoring &&
       new TenantTargets(
@@ -145,6 +154,7 @@ export function dockerTenant(args: DockerTenantArgs): TenantRuntime {
           namespace,
           front: front?.alias,
           dependsOn: front ? [front.container] : [],
+          gates: front ? [front.released] : [],
         },
         { parent },
       ).written;
@@ -189,6 +199,7 @@ export function dockerTenant(args: DockerTenantArgs): TenantRuntime {
       release: (data) => {
         const { database, redisUser } = data;
         const environment = environmentOf(data);
+        const gate = args.release.gate ? [args.release.gate] : [];
         const namespaceSucceeded = data.namespace.succeeded;
         const migration = new Migration(
           `${name}-migration`,
@@ -214,7 +225,7 @@ export function dockerTenant(args: DockerTenantArgs): TenantRuntime {
               temporal.container,
               gateway.container,
             ],
-            gates: [namespaceSucceeded],
+            gates: [namespaceSucceeded, ...gate],
             // In production every migration has a point to go back to.
             snapshot: args.backup?.snapshots
               ? {
@@ -222,7 +233,7 @@ export function dockerTenant(args: DockerTenantArgs): TenantRuntime {
                   database: sqlName,
                   secretKey: data.secretKey,
                   dependsOn: [gateway.container, database.database, ...database.grants],
-                  gates: database.backupReadable ? [database.backupReadable] : [],
+                  gates: [...(database.backupReadable ? [database.backupReadable] : []), ...gate],
                 }
               : undefined,
             dittofeedVersion: args.release.version,
@@ -274,8 +285,11 @@ export function dockerTenant(args: DockerTenantArgs): TenantRuntime {
                   port: APP_PORTS[role],
                   host: apps[role].releaseAlias,
                   healthPath: dittofeedHealthPath(role),
+                  // Every release of the role answers to it: the running one until this one serves.
+                  fallback: apps[role].alias,
                   containers: apps[role].containers,
                 })),
+                early: args.release.gate !== undefined,
               },
               { parent },
             )
@@ -308,19 +322,29 @@ export function dockerTenant(args: DockerTenantArgs): TenantRuntime {
                   env: environment("bootstrap"),
                   secrets: data.secrets,
                   dependsOn: Object.values(apps).flatMap((app) => app.containers),
-                  gates: front ? [front.serving] : [],
+                  gates: front ? [front.released] : [],
                 },
                 { parent },
               );
         return {
           deployed: pulumi
-            .all([workerCheck.succeeded, ...(postUpgrade?.succeeded ?? []), targets(front) ?? []])
+            .all([
+              workerCheck.succeeded,
+              ...(postUpgrade?.succeeded ?? []),
+              front?.released ?? [],
+              targets(front) ?? [],
+            ])
             .apply(() => []),
+          // A front made early serves the running release through its fallback: the route waits
+          // for it alone, not for the release behind the gate.
           route: front && {
-            servedBy: [front.container, ...apps.api.containers, ...apps.dashboard.containers],
+            servedBy: args.release.gate
+              ? [front.container]
+              : [front.container, ...apps.api.containers, ...apps.dashboard.containers],
             gates: [front.serving],
             services: front.services,
           },
+          front: front?.alias,
         };
       },
     };

@@ -33,6 +33,12 @@ export interface FrontArgs {
   memoryMb: number;
   /** The roles the tunnel routes to, each at the release being deployed. */
   upstreams: FrontUpstream[];
+  /**
+   * Made before its release runs (a later wave's, see `ReleaseGate`): it waits for none of the
+   * release's containers and relays to each role's `fallback` (the tenant's running release)
+   * until the release serves. @default false: it starts once the release's containers are healthy
+   */
+  early?: boolean;
 }
 
 /**
@@ -40,10 +46,13 @@ export interface FrontArgs {
  * `<tenant>-front-<tag>`, relaying each role's port to that release's alias on the tenant's
  * network (see components/runtime/haproxy.ts). A new release of either role gives the front another tag, so
  * each release has its own front:
- * - it starts once the release's containers are healthy, and reports healthy only while each of
- *   them answers its health path through it;
+ * - it starts once the release's containers are healthy (or, `early`, before they exist), and
+ *   reports healthy only while each role answers its health path through it: from the release,
+ *   or, while the release's role does not answer, from the tenant's running release under the
+ *   role's alias, its `backup` (`fallback`);
  * - a check job then proves, on every `pulumi up` that deploys it, that it serves, and only then
- *   (`serving`) may the tunnel's ingress document name it. The check's outcome is kept like every
+ *   (`serving`) may the tunnel's ingress document name it; a second (`released`) proves that each
+ *   role is served by the release itself, which is what deploys it. The check's outcome is kept like every
  *   job's: a failed check holds the routing back until it is re-run or a new release replaces it.
  *   A container that failed its health check stays in state as created (the provider records it
  *   before waiting, and the next `pulumi up` only updates it: pulumi/pulumi
@@ -60,6 +69,8 @@ export class Front extends pulumi.ComponentResource {
   public readonly services: Record<string, pulumi.Output<string>>;
   /** Resolves once the check job proved the front serves every role; fails otherwise. */
   public readonly serving: pulumi.Output<pulumi.Resource[]>;
+  /** Resolves once a second check proved it serves every role from its own release, not a fallback. */
+  public readonly released: pulumi.Output<pulumi.Resource[]>;
 
   constructor(name: string, args: FrontArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:tenant:Front", name, {}, opts);
@@ -88,7 +99,7 @@ export class Front extends pulumi.ComponentResource {
         healthcheck: relayHealthCheck(),
       },
       { key: context.releaseKey, alias: tenantAlias(tenantId, "front") },
-      { parent: this, dependsOn: upstreams.flatMap((u) => u.containers) },
+      { parent: this, dependsOn: args.early ? [] : upstreams.flatMap((u) => u.containers) },
     );
     this.container = front.container;
     this.alias = front.releaseAlias!;
@@ -96,24 +107,40 @@ export class Front extends pulumi.ComponentResource {
       upstreams.map((u) => [u.role, this.alias.apply((alias) => httpUrl(alias, u.port))]),
     );
 
-    const check = scriptJob(
-      `${name}-check`,
-      {
-        ...tenantJobSpec(context, tenantId, {
-          name: "front-check",
-          image: args.image,
-          memoryMb: args.memoryMb,
-        }),
-        script: this.alias.apply((alias) =>
-          relayCheckScript(
-            alias,
-            upstreams.map((u) => ({ port: u.port, path: u.healthPath })),
+    // Serving decides routing: the tunnel may name the front once it serves, from either release.
+    // Released decides the deploy: each role relays to the release the front was made for.
+    const check = (suffix: string, active: boolean, dependsOn: pulumi.Resource[]) =>
+      scriptJob(
+        `${name}-${suffix}`,
+        {
+          ...tenantJobSpec(context, tenantId, {
+            name: `front-${suffix}`,
+            service: "front-check",
+            image: args.image,
+            memoryMb: args.memoryMb,
+          }),
+          script: this.alias.apply((alias) =>
+            relayCheckScript(
+              alias,
+              upstreams.map((u) => ({ port: u.port, path: u.healthPath })),
+              active ? upstreams.map((u) => u.role) : [],
+            ),
           ),
-        ),
-      },
-      { parent: this, dependsOn: [this.container] },
+        },
+        { parent: this, dependsOn: [this.container, ...dependsOn] },
+      );
+    this.serving = jobSucceeded(
+      check("check", false, []),
+      `The check that tenant ${tenantId}'s new front serves`,
     );
-    this.serving = jobSucceeded(check, `The check that tenant ${tenantId}'s new front serves`);
+    this.released = jobSucceeded(
+      check(
+        "release-check",
+        true,
+        upstreams.flatMap((u) => u.containers),
+      ),
+      `The check that tenant ${tenantId}'s new front serves its new release`,
+    );
     this.registerOutputs({ alias: this.alias });
   }
 }

@@ -59,6 +59,8 @@ export interface TenantRelease {
   deployed: pulumi.Output<pulumi.Resource[]>;
   /** Where the tunnel reaches it, when it serves. @default none (offboarded) */
   route?: TenantRoute;
+  /** Its front's alias on the stack's network, which a release gate watches. @default none */
+  front?: pulumi.Output<string>;
 }
 
 /**
@@ -158,6 +160,8 @@ export class Tenant extends pulumi.ComponentResource {
   public readonly access?: TenantAccess;
   /** Where the tunnel reaches the tenant, when it serves. */
   public readonly route?: TenantRoute;
+  /** Its release's front, on the stack's network, when it has one. */
+  public readonly front?: pulumi.Output<string>;
 
   constructor(name: string, args: TenantArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:tenant:Tenant", name, {}, opts);
@@ -265,6 +269,7 @@ export class Tenant extends pulumi.ComponentResource {
         });
     this.deployed = release.deployed;
     this.route = release.route;
+    this.front = release.front;
     if (args.access)
       this.access = new TenantAccess(`${name}-access`, args.access, { parent: this });
     this.registerOutputs({

@@ -6,8 +6,11 @@
  *   tenant takes a free one, with no hand work below the pool's capacity;
  * - a tenant that was deployed is not dropped from a production stack without being offboarded
  *   first, and an id that was removed is not taken again by a new tenant, which would inherit
- *   what the old one left (its ClickHouse database and user, its Temporal namespace).
+ *   what the old one left (its ClickHouse database and user, its Temporal namespace);
+ * - each tenant's Dittofeed release and the newest whose upgrade steps moved its data, which
+ *   tell a release from any other change and bound where a tenant may go next.
  */
+import { DataVersion } from "../../components/app/releases";
 import { defaultSlot } from "../../components/runtime/network";
 
 /** The stack output that carries it. */
@@ -16,8 +19,11 @@ export const PLACEMENT_OUTPUT = "placement";
 export interface Placement {
   /** Each tenant's network slot (Docker; none on Kubernetes). */
   slots: Record<string, number>;
-  /** Each tenant of the deploy, and whether it was offboarded. */
-  tenants: Record<string, { offboarded: boolean }>;
+  /**
+   * Each tenant of the deploy, whether it was offboarded, and its release once deployed (none
+   * where the deploy's program did not record it).
+   */
+  tenants: Record<string, { offboarded: boolean } & Partial<DataVersion>>;
   /** Every id ever removed from the stack, sorted. */
   removed: string[];
 }
@@ -36,10 +42,18 @@ export function parsePlacement(value: unknown): Placement | undefined {
       entries(record.slots).filter(([, slot]) => Number.isInteger(slot) && (slot as number) >= 0),
     ) as Record<string, number>,
     tenants: Object.fromEntries(
-      entries(record.tenants).map(([id, t]) => [
-        id,
-        { offboarded: (t as { offboarded?: unknown } | null)?.offboarded === true },
-      ]),
+      entries(record.tenants).map(([id, t]) => {
+        const { offboarded, version, floor } = (t ?? {}) as Record<string, unknown>;
+        const text = (v: unknown) => (typeof v === "string" ? v : undefined);
+        return [
+          id,
+          {
+            offboarded: offboarded === true,
+            ...(text(version) && { version: text(version) }),
+            ...(text(floor) && { floor: text(floor) }),
+          },
+        ];
+      }),
     ),
     removed: Array.isArray(record.removed)
       ? record.removed.filter((id): id is string => typeof id === "string")
@@ -186,7 +200,7 @@ export function continuityProblems(
 
 /** The placement this deploy writes: its slots, its tenants, and every id removed so far. */
 export function nextPlacement(
-  tenants: readonly { id: string; offboarded: boolean; slot?: number }[],
+  tenants: readonly ({ id: string; offboarded: boolean; slot?: number } & Partial<DataVersion>)[],
   previous: Placement | undefined,
 ): Placement {
   const now = new Set(tenants.map((t) => t.id));
@@ -196,7 +210,12 @@ export function nextPlacement(
     slots: Object.fromEntries(
       tenants.flatMap((t) => (t.slot === undefined ? [] : [[t.id, t.slot] as const])),
     ),
-    tenants: Object.fromEntries(tenants.map((t) => [t.id, { offboarded: t.offboarded }])),
+    tenants: Object.fromEntries(
+      tenants.map(({ id, offboarded, version, floor }) => [
+        id,
+        { offboarded, ...(version && { version }), ...(floor && { floor }) },
+      ]),
+    ),
     removed: [...removed].sort(),
   };
 }

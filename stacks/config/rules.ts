@@ -26,6 +26,7 @@ import {
   connectionBudgetProblem,
 } from "../../components/data/postgresServer";
 import { TEMPORAL_CONNECTION_LIMIT } from "../../components/data/temporalServer";
+import { moveProblem } from "../../components/app/releases";
 import { continuityProblems, Placement, placeSlots } from "./placement";
 import { keyPath, Problem, valueAt } from "./errors";
 import {
@@ -100,6 +101,68 @@ function receiverProblems({ monitoring, secrets }: RawConfig): Problem[] {
         path: ["secrets", "receivers", name],
         message: "names no receiver of platform:monitoring.receivers",
       });
+  }
+  return problems;
+}
+
+/**
+ * Waves name each tenant once, and only tenants that run a release; each tenant's version is one
+ * its data can take from where the last deploy left it (see `moveProblem`), and a pin chooses
+ * among Dittofeed's images, not the operator's own builds.
+ */
+function releaseProblems(config: RawConfig, previous: Placement | undefined): Problem[] {
+  const problems: Problem[] = [];
+  const byId = new Map(config.tenants.map((t) => [t.id, t]));
+  const waveOf = new Map<string, number>();
+  config.release.waves.forEach((wave, w) =>
+    wave.forEach((id, at) => {
+      const path = ["release", "waves", w, at];
+      const tenant = byId.get(id);
+      const earlier = waveOf.get(id);
+      if (tenant === undefined)
+        problems.push({ path, message: `names no tenant of platform:tenants` });
+      else if (earlier !== undefined)
+        problems.push({ path, message: `repeats ${id}, already in wave ${earlier + 1}` });
+      else if (tenant.offboarded)
+        problems.push({ path, message: `names ${id}, which is offboarded: it runs no release` });
+      waveOf.set(id, earlier ?? w);
+    }),
+  );
+  if (config.release.waves.length > 0 && config.cloudflare === undefined) {
+    problems.push({
+      path: ["release", "waves"],
+      message:
+        "needs platform:cloudflare: a wave's gate watches each tenant's front, which only a stack behind the tunnel runs",
+    });
+  }
+  const customImages = Object.values(config.dittofeed.images).some((ref) => ref !== undefined);
+  // What the stack's version does to the tenants that follow it: one problem per reason.
+  const followers = new Map<string, string[]>();
+  config.tenants.forEach((tenant, index) => {
+    const pin = tenant.dittofeed.version;
+    const path = ["tenants", index, "dittofeed", "version"];
+    if (pin !== undefined && customImages) {
+      problems.push({
+        path,
+        message:
+          "cannot choose a release while platform:dittofeed.images names your own builds: every tenant runs those",
+      });
+    }
+    if (tenant.offboarded) return;
+    const last = previous?.tenants[tenant.id];
+    const problem = moveProblem(
+      last?.version === undefined ? undefined : { version: last.version, floor: last.floor },
+      pin ?? config.dittofeed.version,
+    );
+    if (problem === undefined) return;
+    if (pin !== undefined) problems.push({ path, message: problem });
+    else followers.set(problem, [...(followers.get(problem) ?? []), tenant.id]);
+  });
+  for (const [problem, ids] of followers) {
+    problems.push({
+      path: ["dittofeed", "version"],
+      message: `for ${ids.length === 1 ? "tenant" : "tenants"} ${ids.join(", ")}: ${problem}`,
+    });
   }
   return problems;
 }
@@ -613,6 +676,7 @@ export function crossFieldProblems(
     ...reservedProblems(config),
     ...slotsOf(config, surroundings.previous).problems,
     ...previousProblems(config, surroundings.previous),
+    ...releaseProblems(config, surroundings.previous),
     ...hostProblems(config, others, surroundings),
     ...adminEndpointProblems(config),
     ...backupProblems(config),

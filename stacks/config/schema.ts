@@ -52,6 +52,10 @@ export function defaultTemporalImage(environment: string): string {
   return environment === "dev" ? TEMPORAL_IMAGES.autoSetup : TEMPORAL_IMAGES.server;
 }
 const SLUG = /^[a-z](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
+/** A Dittofeed release tag, as its images are tagged. */
+const releaseVersion = z
+  .string()
+  .regex(/^v?\d+\.\d+\.\d+(?:[-.][0-9A-Za-z.-]+)?$/, "must be a release tag such as v0.23.0");
 const DNS_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const DOMAIN = /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 const CLOUDFLARE_ID = /^[0-9a-f]{32}$/;
@@ -301,6 +305,7 @@ const tenantSchema = z
     devPorts: z.object({ api: port, dashboard: port }).strict().optional(),
     offboarded: z.boolean().default(false),
     namespaceGeneration: z.number().int().min(1).max(99).default(1),
+    dittofeed: z.object({ version: releaseVersion.optional() }).strict().prefault({}),
   })
   .strict();
 
@@ -359,13 +364,7 @@ export const rawSchema = z
       .optional(),
     dittofeed: z
       .object({
-        version: z
-          .string()
-          .regex(
-            /^v?\d+\.\d+\.\d+(?:[-.][0-9A-Za-z.-]+)?$/,
-            "must be a release tag such as v0.23.0",
-          )
-          .default(DEFAULT_DITTOFEED_VERSION),
+        version: releaseVersion.default(DEFAULT_DITTOFEED_VERSION),
         images: z
           .object({
             api: imageRef.optional(),
@@ -381,6 +380,13 @@ export const rawSchema = z
       .strict()
       .prefault({}),
     tenants: z.array(tenantSchema).min(1, "must list at least one tenant"),
+    release: z
+      .object({
+        waves: z.array(z.array(slug).min(1, "must list at least one tenant")).default([]),
+        soakMinutes: z.number().int().min(1).max(1440).default(10),
+      })
+      .strict()
+      .prefault({}),
     runtime: z
       .enum(RUNTIMES, { message: `must be one of ${RUNTIMES.join(", ")}` })
       .default("docker"),
@@ -601,6 +607,10 @@ export const DOCKER_ONLY: readonly { path: (string | number)[]; why: string }[] 
     path: ["dittofeed", "workerCheckSeconds"],
     why: "the worker check runs on Docker only so far; on Kubernetes a worker is ready once it reaches Temporal",
   },
+  {
+    path: ["release"],
+    why: "a wave's gate reads the front and worker checks of a Docker release; a Kubernetes Deployment rolls in place with neither",
+  },
 ];
 
 /** A tenant's keys that only the Docker runtime reads, with what the Kubernetes runtime says. */
@@ -641,11 +651,18 @@ export const MEANINGS: Record<string, string> = {
     "the Docker host's memory; the policy pack warns when container limits add up to more, counting twice those a release runs beside their successors (api, dashboard, front, gateway, connector)",
   hostSwapLimit:
     "whether the Docker host's kernel accounts swap. With `true` each container's swap limit equals its memory: no swap. Set `false` only where `docker info` warns \"No swap limit support\": Docker then stores a swap limit of -1 whatever it is asked, so containers ask for -1 and refresh shows no change. On a host that does account swap, -1 means unlimited swap: `false` there lets a container over its memory limit swap instead of being stopped",
-  "dittofeed.version": "tag of the api, dashboard, worker and admin-cli images; v0.23.0 or later",
+  "dittofeed.version":
+    "tag of the api, dashboard, worker and admin-cli images of every tenant not pinned (`tenants[].dittofeed.version`); v0.23.0 or later. Refused where it would take a tenant below a release whose upgrade steps already moved its data, or past a mandatory stop",
   "dittofeed.images": "your own builds; must pin a tag of at least major.minor or a digest",
   "dittofeed.logLevel": "Dittofeed's `LOG_LEVEL`",
   "dittofeed.workerCheckSeconds":
     "how long each worker has, after it starts, to poll its task queue before `pulumi up` fails",
+  release:
+    "how a version bump moves the stack's tenants (see [Releases in waves](upgrades.md#releases-in-waves))",
+  "release.waves":
+    "lists of tenant ids, moved in that order, each wave only once the one before it is deployed and has stayed healthy for `soakMinutes`; tenants no wave lists move last. A change that moves no tenant's version waits for nothing. Needs `platform:cloudflare`: the gate watches each tenant's front",
+  "release.soakMinutes":
+    "how long every tenant of a wave must stay healthy (its front serving its new release and, with monitoring, its workers polling and no alert of its own firing or pending) before the next wave starts",
   "postgres.memoryMb": "container memory limit",
   "postgres.maxConnections":
     "the server's `max_connections`; every login role's limit must fit it (see `postgresConnectionLimit`). Changing it restarts Postgres. Not checked against a managed server (`external`)",
@@ -717,6 +734,9 @@ export const MEANINGS: Record<string, string> = {
   "tenants[].devPorts": "loopback ports in `dev`",
   "tenants[].offboarded":
     "`true`: the first step of removing the tenant (see [Offboarding](tenants.md#offboarding-a-tenant)): its apps stop, a final export is taken, its Postgres role and ClickHouse user are locked, its Temporal namespace is deprecated. `false` again brings it back",
+  "tenants[].dittofeed": "the tenant's own Dittofeed release, when it must not follow the stack's",
+  "tenants[].dittofeed.version":
+    "holds the tenant at this release while `dittofeed.version` moves on (a tenant that must wait, or a canary that goes first). Refused with `dittofeed.images`, below v0.23.0, below a release whose upgrade steps already moved its data, and past a mandatory stop it has not run (v0.20.0)",
   "tenants[].namespaceGeneration":
     "its Temporal namespace is `<id>`, then `<id>-gen<n>`: raise it when bringing back an offboarded tenant, since Temporal never takes a deprecated namespace back",
   "postgres.image":

@@ -1,6 +1,7 @@
 /** The difference between two plans, resource by resource, with what the engine would do to each. */
 import { parsePlacement, PLACEMENT_OUTPUT } from "../../stacks/config/placement";
-import { Json, Plan, PlannedResource, shortType } from "./plan";
+import { GateLabel, LABELS } from "../../components/runtime/labels";
+import { Json, Plan, PlannedResource, prerequisites, shortType, tenantsOf } from "./plan";
 import { moves } from "./moves";
 import { ChangeKind, changeKind, strongest, under } from "./replacement";
 
@@ -76,6 +77,8 @@ export interface PlanDiff {
    * deploy: each tenant whose slot is new or moved, and the ids the stack has removed.
    */
   placement: { slots: string[]; removed: string[]; firstRecorded: boolean };
+  /** Each gate of a release in waves (components/tenant/releaseGate.ts), with the tenants it holds back. */
+  waves: (GateLabel & { gate: string; holds: string[] })[];
 }
 
 const SECRET_MARK = /^\[secret( [0-9a-f]+)?\]$/;
@@ -184,6 +187,7 @@ export function diffPlans(base: Plan, head: Plan, baseLabel: string): PlanDiff {
     moved: [],
     changed: [],
     placement: placementChanges(base.outputs, head.outputs),
+    waves: gatesOf(head),
   };
   const kept = new Set<string>();
   for (const r of head.resources.filter((x) => x.custom)) {
@@ -200,6 +204,23 @@ export function diffPlans(base: Plan, head: Plan, baseLabel: string): PlanDiff {
   }
   diff.removed = [...before.values()].filter((r) => !kept.has(r.urn)).map(ref);
   return diff;
+}
+
+/** Each release gate of `head`, read from its job's label, and the tenants whose resources wait for it. */
+function gatesOf(head: Plan): PlanDiff["waves"] {
+  const owners = tenantsOf(head);
+  const waiting = prerequisites(head);
+  return head.resources
+    .flatMap((r) => {
+      const label = labelOf(r, LABELS.releaseGate);
+      if (label === undefined) return [];
+      const holds = [...waiting]
+        .filter(([, prereqs]) => prereqs.includes(r.id))
+        .map(([id]) => owners.get(id)!);
+      const gate = r.name.replace(/-job$/, "");
+      return [{ ...(JSON.parse(label) as GateLabel), gate, holds: [...new Set(holds)].sort() }];
+    })
+    .sort((a, b) => a.wave - b.wave);
 }
 
 /** Tenants whose slot `head` gives anew or moves, and ids it has removed since `base`. */
@@ -261,6 +282,18 @@ export function renderDiffMarkdown(diff: PlanDiff): string {
   if (down.length > 0) {
     lines.push(
       `**Downtime:** ${down.length} replacement${down.length === 1 ? "" : "s"} delete the running container first, so each is down until its successor is healthy: ${countedList(down)}.`,
+      "",
+    );
+  }
+  if (diff.waves.length > 0) {
+    const first = diff.waves[0];
+    lines.push(
+      `**Release in waves:** wave ${first.after} moves ${first.watch.join(", ")}; ${diff.waves
+        .map(
+          (g) =>
+            `wave ${g.wave} moves ${g.holds.join(", ")} once \`${g.gate}\` has watched wave ${g.after} for ${g.soakMinutes} min (deployed, serving its new release, no alert of its own pending or firing)`,
+        )
+        .join("; ")}.`,
       "",
     );
   }
