@@ -84,6 +84,9 @@ export interface Inspect {
   State: {
     Running: boolean;
     ExitCode: number;
+    /** RFC 3339, as the Engine API reports them. */
+    StartedAt: string;
+    FinishedAt: string;
     Health?: { Status: string; Log?: { Output: string }[] };
   };
   NetworkSettings: {

@@ -22,6 +22,7 @@ import {
   NEXT_VERSION,
   Report,
   shortfalls,
+  SOAK_MINUTES,
   STACK,
   stackConfig,
   upScenario,
@@ -97,7 +98,11 @@ async function main(args: string[]): Promise<void> {
   });
   const key = gpgKeyPair();
   const raw = JSON.parse(stackConfig().config["platform:backup"]) as Record<string, unknown>;
-  const base = { "platform:backup": { ...raw, publicKey: key.publicKey } };
+  const base = {
+    "platform:backup": { ...raw, publicKey: key.publicKey },
+    // The version bump moves acme first and globex once a gate watched acme for a minute.
+    "platform:release": { waves: [["acme"]], soakMinutes: SOAK_MINUTES },
+  };
   const bumped = { ...base, "platform:dittofeed": { version: NEXT_VERSION } };
 
   // Every image of both releases, before any rule of the run exists (the build reaches the apt

@@ -18,6 +18,8 @@ import { Host, HOST_PORT, METADATA, PRIVATE_HOST, PRIVATE_RANGE_PROBE, PUBLIC_HO
 export const STACK = "staging";
 /** The release the version-bump scenario moves to: no upgrade step runs on the way. */
 export const NEXT_VERSION = "v0.23.1";
+/** The version bump moves acme, then globex once a gate has watched acme this long. */
+export const SOAK_MINUTES = 1;
 
 /** The stack's run options with `changes` to whole top-level keys. */
 export const stackConfig = (changes: Record<string, unknown> = {}) =>
@@ -42,6 +44,16 @@ export interface ReleaseResult {
   servedAfter: Record<string, number>;
   /** The release every request must reach once the change is applied. */
   expected: string;
+  /**
+   * A release in waves: when its gate ran and how it ended, and when each tenant first answered
+   * with the new release (ISO times). @default none: no gate ran
+   */
+  gate?: {
+    started: string;
+    finished: string;
+    exitCode: number;
+    firstServed: Record<string, string>;
+  };
 }
 
 export interface Report {
@@ -103,6 +115,21 @@ export function shortfalls(report: Partial<Report>): string[] {
       out.push(`releases: ${r.change} sent ${r.requests} requests, fewer than 100`);
     if (r.failed > 0)
       out.push(`releases: ${r.change}: ${r.failed} of ${r.requests} requests failed`);
+    if (r.gate) {
+      const { started, finished, exitCode, firstServed } = r.gate;
+      const soaked = (Date.parse(finished) - Date.parse(started)) / 1000;
+      if (exitCode !== 0 || soaked < SOAK_MINUTES * 60)
+        out.push(`releases: ${r.change}: its gate exited ${exitCode} after ${soaked} s`);
+      // The canary moved before the gate; the second wave only after it passed.
+      if (!(Date.parse(firstServed.acme) < Date.parse(started)))
+        out.push(
+          `releases: ${r.change}: acme first served ${r.expected} at ${firstServed.acme}, after its gate started at ${started}`,
+        );
+      if (!(Date.parse(firstServed.globex) > Date.parse(finished)))
+        out.push(
+          `releases: ${r.change}: globex first served ${r.expected} at ${firstServed.globex}, before the gate passed at ${finished}`,
+        );
+    }
     const stale = Object.keys(r.servedAfter).filter((v) => v !== r.expected);
     if (stale.length > 0 || Object.keys(r.servedAfter).length === 0) {
       out.push(
@@ -428,14 +455,25 @@ async function requests(
   edge: string,
   hosts: string[],
   until: { done: Promise<unknown> } | { count: number },
-): Promise<{ requests: number; failed: number; servedBy: Record<string, number> }> {
+): Promise<{
+  requests: number;
+  failed: number;
+  servedBy: Record<string, number>;
+  /** When each host first answered with each release. */
+  firstServed: Record<string, Record<string, string>>;
+}> {
   let finished = false;
   if ("done" in until)
     void until.done.then(
       () => (finished = true),
       () => (finished = true),
     );
-  const counts = { requests: 0, failed: 0, servedBy: {} as Record<string, number> };
+  const counts = {
+    requests: 0,
+    failed: 0,
+    servedBy: {} as Record<string, number>,
+    firstServed: {} as Record<string, Record<string, string>>,
+  };
   const paths = ["/api", "/dashboard/api"];
   while ("done" in until ? !finished : counts.requests < until.count) {
     const host = hosts[counts.requests % hosts.length];
@@ -447,6 +485,8 @@ async function requests(
       if (counts.failed <= 10) console.log(`  failed: ${outcome}`);
     } else {
       counts.servedBy[outcome.version] = (counts.servedBy[outcome.version] ?? 0) + 1;
+      const first = (counts.firstServed[host] ??= {});
+      first[outcome.version] ??= new Date().toISOString();
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
@@ -483,6 +523,9 @@ export async function releaseScenario(context: Context, first: RunResult): Promi
     previous = await applied;
     const seconds = Math.round((Date.now() - started) / 1000);
     const after = await requests(edge, hosts, { count: 8 });
+    const gate = (await containers(context.applier)).find(
+      (c) => label(c.info, "platform.service") === "release-gate",
+    );
     const result: ReleaseResult = {
       change,
       requests: during.requests,
@@ -491,7 +534,22 @@ export async function releaseScenario(context: Context, first: RunResult): Promi
       servedBy: during.servedBy,
       servedAfter: after.servedBy,
       expected: NEXT_VERSION,
+      ...(change === "version-bump" && {
+        gate: gate && {
+          started: gate.info.State.StartedAt,
+          finished: gate.info.State.FinishedAt,
+          exitCode: gate.info.State.ExitCode,
+          firstServed: Object.fromEntries(
+            TENANTS.map((t) => [
+              t,
+              during.firstServed[`${t}-staging.example.com`]?.[NEXT_VERSION] ?? "",
+            ]),
+          ),
+        },
+      }),
     };
+    if (change === "version-bump" && !result.gate)
+      throw new Error("the version bump ran no release gate");
     context.report.releases.push(result);
     console.log(`release ${change}: ${JSON.stringify(result)}`);
   }

@@ -10,7 +10,9 @@
 //   TEMPORAL_JWT_KEY_SOURCE1 (RS256) whose `permissions` claim names the call's namespace
 //   (`<namespace>:<role>`, common/authorization/default_jwt_claim_mapper.go); registering or
 //   updating a namespace needs `admin`, polling `write`, describing `read`;
-// - pollers are reported per task queue with their identity and last access time.
+// - pollers are reported per task queue with their identity and last access time;
+// - with PROMETHEUS_ENDPOINT, `/metrics` there counts polls as `poll_success` by `namespace` and
+//   `taskqueue` (common/metrics/metric_defs.go at v1.22.4; the real one has more labels).
 "use strict";
 const crypto = require("node:crypto");
 const http = require("node:http");
@@ -19,6 +21,7 @@ const { Client } = require("pg");
 
 const env = process.env;
 const pollers = new Map(); // "<namespace>/<queue>" -> Map(identity -> Date)
+const polls = new Map(); // "<namespace>/<queue>" -> count
 const ROLES = { read: 1, write: 2, admin: 3 };
 const AUTHORIZE =
   env.TEMPORAL_AUTH_AUTHORIZER === "default" && env.TEMPORAL_AUTH_CLAIM_MAPPER === "default";
@@ -143,6 +146,7 @@ const METHODS = {
     const key = `${req.namespace}/${req.taskQueue.name}`;
     if (!pollers.has(key)) pollers.set(key, new Map());
     pollers.get(key).set(req.identity, new Date());
+    polls.set(key, (polls.get(key) || 0) + 1);
     await new Promise((resolve) => setTimeout(resolve, 2000));
     return { ok: true };
   },
@@ -185,6 +189,19 @@ const server = http2.createServer((req, res) => {
     }
   });
 });
+
+if (env.PROMETHEUS_ENDPOINT) {
+  const port = Number(env.PROMETHEUS_ENDPOINT.split(":").pop());
+  http
+    .createServer((req, res) => {
+      const lines = [...polls].map(([key, count]) => {
+        const [namespace, queue] = key.split("/");
+        return `poll_success{namespace="${namespace}",taskqueue="${queue}"} ${count}`;
+      });
+      res.end(`${lines.join("\n")}\n`);
+    })
+    .listen(port, "0.0.0.0");
+}
 
 connect().then(() => {
   server.listen(7233, "0.0.0.0");
