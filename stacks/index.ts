@@ -4,9 +4,15 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { PlatformConfig } from "./config";
-import { dataAfter, movingWaves, UPGRADE_STEPS, UpgradeStep } from "../components/app/releases";
-import { nextPlacement, Placement } from "./config/placement";
-import { Platform, tenantVersion } from "./common";
+import {
+  dataAfter,
+  movingWaves,
+  recorded,
+  UPGRADE_STEPS,
+  UpgradeStep,
+} from "../components/app/releases";
+import { nextPlacement, Placement, releasedTenants } from "./config/placement";
+import { Platform } from "./common";
 import { createDockerPlatform } from "./docker";
 import { createKubernetesPlatform } from "./kubernetes";
 
@@ -24,8 +30,7 @@ export function createPlatform(
   previous?: Placement,
   releaseSteps: readonly UpgradeStep[] = UPGRADE_STEPS,
 ): Platform & { placement: pulumi.Output<Placement> } {
-  // What the last deploy recorded of each tenant: none for a tenant new to the stack.
-  const last = (id: string) => previous?.tenants[id];
+  const released = releasedTenants(config.tenants, config.dittofeed.version, previous);
   const platform =
     config.runtime === "kubernetes"
       ? createKubernetesPlatform(config, stack, releaseSteps)
@@ -33,28 +38,18 @@ export function createPlatform(
           config,
           stack,
           releaseSteps,
-          movingWaves(
-            config.tenants.map((t) => ({
-              id: t.id,
-              version: tenantVersion(config, t),
-              offboarded: t.offboarded,
-              last: last(t.id),
-            })),
-            config.release.waves,
-          ),
+          movingWaves(released, config.release.waves),
         );
   const docker = config.runtime === "docker";
   const placement = nextPlacement(
-    config.tenants.map((t) => {
-      const was = last(t.id);
-      const from =
-        was?.version === undefined ? undefined : { version: was.version, floor: was.floor };
+    released.map(({ id, version, offboarded, last }, index) => {
+      const from = recorded(last);
       return {
-        id: t.id,
-        offboarded: t.offboarded,
-        slot: docker ? t.slot : undefined,
+        id,
+        offboarded,
+        slot: docker ? config.tenants[index].slot : undefined,
         // An offboarded tenant runs no release: its data stays where it was.
-        ...(t.offboarded ? from : dataAfter(from, tenantVersion(config, t), releaseSteps)),
+        ...(offboarded ? from : dataAfter(from, version, releaseSteps)),
       };
     }),
     previous,

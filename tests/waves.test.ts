@@ -19,7 +19,13 @@ import {
 import { JobOutcome } from "../tools/engine/mocks";
 import { ConfigError, parsePlatformConfig } from "../stacks/config";
 import { Placement } from "../stacks/config/placement";
-import { dataAfter, DataVersion, moveProblem, movingWaves } from "../components/app/releases";
+import {
+  dataAfter,
+  moveProblem,
+  movingWaves,
+  ReleasedTenant,
+  unprovenReleases,
+} from "../components/app/releases";
 import { BACKUP_PUBLIC_KEY } from "./harness";
 
 const STACK = "staging";
@@ -166,7 +172,7 @@ describe("a version bump in two waves", () => {
     const failed = await run(BUMP, base.outputs, {
       "release-gate-2-job": {
         exitCode: 1,
-        logs: "Release gate of wave 2: tenant acme of wave 1 stopped serving its new release through its front acme-front-0123456789, 2 checks in a row 10 s apart\n",
+        logs: "Release gate of wave 2: tenant acme of wave 1 stopped serving its new release through its front acme-front-0123456789 (2 of its checks, 10 s apart, missed)\n",
       },
     });
     assert.match(String(failed.error), /Release gate of wave 2[\s\S]*tenant acme of wave 1/);
@@ -179,6 +185,15 @@ describe("a version bump in two waves", () => {
     // Wave 1 moved; the record of the last deploy is not written for a failed update.
     assert.ok(ofTenant(failed, "acme").some((r) => r.name === "acme-api"));
     assert.equal(failed.outputs?.placement, undefined);
+  });
+
+  test("a rollback moves every tenant at once: no gate holds a way back", async () => {
+    const down = await run({}, bumped.outputs);
+    assert.equal(down.error, undefined, String(down.error));
+    assert.ok(!down.registrations.some((r) => r.name.startsWith("release-gate")));
+    assert.deepEqual(crossTenantWaits(buildPlan(STACK, down)), []);
+    const placement = down.outputs?.placement as { tenants: Record<string, { version: string }> };
+    assert.equal(placement.tenants.globex.version, "v0.23.0");
   });
 
   test("a change that moves no tenant's version has no gate and no tenant waits for another", async () => {
@@ -287,6 +302,40 @@ describe("what config refuses", () => {
     );
   });
 
+  test("a canary held back while a later wave moves up: the later wave would move unwatched", () => {
+    const previous: Placement = {
+      slots: {},
+      removed: [],
+      tenants: {
+        acme: { offboarded: false, version: "v0.25.1" },
+        globex: { offboarded: false, version: "v0.25.1" },
+      },
+    };
+    const held = [tenant("acme", { dittofeed: { version: "v0.25.1" } }), tenant("globex")];
+    assert.deepEqual(
+      problems(
+        { dittofeed: { version: "v0.25.2" }, tenants: held, release: { waves: [["acme"]] } },
+        previous,
+      ),
+      [
+        "platform:release.waves[0][0]: holds acme at v0.25.1 while globex of a later wave moves up to v0.25.2: that wave would move with no earlier one having run it. Hold globex too (a pin), or let acme move",
+      ],
+    );
+    // Holding both, or setting the stack's version back, is a config that passes.
+    const both = held.map((t) => ({ ...t, dittofeed: { version: "v0.25.1" } }));
+    assert.deepEqual(
+      problems(
+        { dittofeed: { version: "v0.25.2" }, tenants: both, release: { waves: [["acme"]] } },
+        previous,
+      ),
+      [],
+    );
+    assert.deepEqual(
+      problems({ dittofeed: { version: "v0.25.1" }, release: { waves: [["acme"]] } }, previous),
+      [],
+    );
+  });
+
   test("pins: below the data's floor, below v0.23.0, with the operator's own images; the stack's version for its followers", () => {
     const previous: Placement = {
       slots: {},
@@ -353,8 +402,13 @@ describe("releases as data", () => {
     assert.equal(moveProblem({ version: "v0.23.0" }, "v0.30.0"), undefined);
   });
 
-  test("the floor is the newest release whose steps ran, and going back keeps it", () => {
-    assert.deepEqual(dataAfter(undefined, "v0.26.0", steps), { version: "v0.26.0" });
+  test("the floor is the newest release whose steps the data went through, and going back keeps it", () => {
+    // A tenant installed at a release has its data in the shape every step up to it makes.
+    assert.deepEqual(dataAfter(undefined, "v0.26.0", steps), {
+      version: "v0.26.0",
+      floor: "0.26.0",
+    });
+    assert.deepEqual(dataAfter(undefined, "v0.23.0", steps), { version: "v0.23.0" });
     assert.deepEqual(dataAfter({ version: "v0.23.0" }, "v0.26.0", steps), {
       version: "v0.26.0",
       floor: "0.26.0",
@@ -373,8 +427,8 @@ describe("releases as data", () => {
     });
   });
 
-  test("waves move only tenants whose release changes, listed ones in order and the rest last", () => {
-    const t = (id: string, version: string, last?: Partial<DataVersion>, offboarded = false) => ({
+  test("waves move only tenants whose release goes up from one they run, listed ones in order and the rest last", () => {
+    const t = (id: string, version: string, last?: ReleasedTenant["last"], offboarded = false) => ({
       id,
       version,
       last,
@@ -387,6 +441,8 @@ describe("releases as data", () => {
       t("d", "v0.24.0", {}), // recorded before versions were: counts as moving
       t("e", "v0.24.0", { version: "v0.23.0" }, true), // offboarded
       t("f", "v0.24.0", { version: "v0.23.0" }),
+      t("g", "v0.23.0", { version: "v0.24.0" }), // a rollback
+      t("h", "v0.24.0", { version: "v0.23.0", offboarded: true }), // coming back
     ];
     assert.deepEqual(movingWaves(tenants, [["b"], ["f", "c"]]), [
       { number: 2, tenants: ["f"] },
@@ -398,6 +454,34 @@ describe("releases as data", () => {
         [["a"]],
       ),
       [{ number: 2, tenants: ["d"] }],
+    );
+  });
+
+  test("a wave that would move to a release no earlier wave runs or moves to is found, once per holding tenant", () => {
+    const t = (id: string, version: string, last = "v0.23.0") => ({
+      id,
+      version,
+      last: { version: last },
+      offboarded: false,
+    });
+    // acme's gate failed and it is pinned back: globex and initech would move unwatched.
+    const held = [t("acme", "v0.23.0", "v0.23.0"), t("globex", "v0.24.0"), t("initech", "v0.24.0")];
+    assert.deepEqual(unprovenReleases(held, [["acme"], ["globex"]]), [
+      { wave: 0, at: 0, id: "acme", version: "v0.23.0", later: "globex", release: "v0.24.0" },
+    ]);
+    // A canary already at the release (pinned ahead, deployed) proves it; so does one moving now.
+    assert.deepEqual(
+      unprovenReleases([t("acme", "v0.24.0", "v0.24.0"), ...held.slice(1)], [["acme"]]),
+      [],
+    );
+    assert.deepEqual(unprovenReleases([t("acme", "v0.24.0"), ...held.slice(1)], [["acme"]]), []);
+    // Nothing moves up: nothing to prove.
+    assert.deepEqual(
+      unprovenReleases(
+        [t("acme", "v0.23.0", "v0.24.0"), t("globex", "v0.23.0", "v0.24.0")],
+        [["acme"]],
+      ),
+      [],
     );
   });
 });

@@ -97,6 +97,11 @@ export interface DataVersion {
   floor?: string;
 }
 
+/** A record of the last deploy as a `DataVersion`: none where it holds no release. */
+export function recorded(last?: Partial<DataVersion>): DataVersion | undefined {
+  return last?.version === undefined ? undefined : { version: last.version, floor: last.floor };
+}
+
 /**
  * Why a tenant at `from` cannot move to `to`; undefined when it can. Going back is allowed above
  * its floor: drizzle migrations only add, and an earlier release runs on them (docs/upgrades.md,
@@ -120,13 +125,17 @@ export function moveProblem(
     : `skips v${skipped}, a mandatory stop on the way from ${from.version}: deploy the tenant at v${skipped} first`;
 }
 
-/** Where a tenant's data is once it moved from `from` to `to` (a new tenant: installed at `to`). */
+/**
+ * Where a tenant's data is once it moved from `from` to `to`. A tenant new to the stack (or
+ * recorded before releases were) is installed at `to`: its data has the shape of every step up to
+ * it, as a tenant that ran them would.
+ */
 export function dataAfter(
   from: DataVersion | undefined,
   to: string,
   steps: readonly UpgradeStep[] = UPGRADE_STEPS,
 ): DataVersion {
-  const ran = from === undefined ? [] : stepsCrossed(from.version, to, steps);
+  const ran = stepsCrossed(from?.version ?? "0.0.0", to, steps);
   const floor = [from?.floor, ...ran.map((s) => s.version)]
     .filter((v): v is string => v !== undefined)
     .sort(compareVersions)
@@ -141,10 +150,21 @@ export interface ReleasedTenant {
   /** Offboarded tenants run no release. */
   offboarded: boolean;
   /**
-   * The last deploy's record of it: undefined for a tenant new to the stack; `{}` for one the
-   * last deploy ran without recording its version (a program before waves), which counts as moving.
+   * The last deploy's record of it: undefined for a tenant new to the stack; without `version`
+   * for one the last deploy ran without recording it (a program before waves), which counts as
+   * moving.
    */
-  last?: Partial<DataVersion>;
+  last?: Partial<DataVersion> & { offboarded?: boolean };
+}
+
+/**
+ * Whether a release moves the tenant up from a release it runs. A tenant new to the stack, or
+ * coming back from offboarding, runs nothing to keep serving; a move down is a rollback, to a
+ * release the tenant ran before, and waits for no wave.
+ */
+export function movesUp({ offboarded, last, version }: ReleasedTenant): boolean {
+  if (offboarded || last === undefined || last.offboarded) return false;
+  return last.version === undefined || compareVersions(version, last.version) > 0;
 }
 
 /** One wave of a release: the tenants it moves, and the config wave it is (1-based; unlisted last). */
@@ -154,24 +174,55 @@ export interface Wave {
 }
 
 /**
- * The waves this deploy moves, in order: each config wave's tenants whose version changes, then
- * those no wave lists; waves that move nobody left out. Each wave after the first waits for the
- * one before it (and only for it); a deploy that moves no tenant has no wave, and nothing waits.
+ * The waves this deploy moves, in order: each config wave's tenants that move up, then those no
+ * wave lists; waves that move nobody left out. Each wave after the first waits for the one before
+ * it (and only for it); a deploy that moves no tenant up has no wave, and nothing waits.
  */
 export function movingWaves(
   tenants: readonly ReleasedTenant[],
   waves: readonly string[][],
 ): Wave[] {
-  const moving = new Set(
-    tenants
-      .filter(({ offboarded, last, version }) => {
-        if (offboarded || last === undefined) return false;
-        return last.version === undefined || compareVersions(last.version, version) !== 0;
-      })
-      .map((t) => t.id),
-  );
+  const moving = new Set(tenants.filter(movesUp).map((t) => t.id));
   const listed = new Set(waves.flat());
   return [...waves, [...moving].filter((id) => !listed.has(id))]
     .map((ids, index) => ({ number: index + 1, tenants: ids.filter((id) => moving.has(id)) }))
     .filter((wave) => wave.tenants.length > 0);
+}
+
+/**
+ * The tenants of earlier waves that would not have proven a release a later wave moves up to:
+ * each runs (or moves to) another. Without this, holding a canary back (a pin after its gate
+ * failed) would let the wave after it move first, ungated. One entry per such tenant, with the
+ * config wave and place it is listed at, and the later tenant and release it leaves unproven.
+ */
+export function unprovenReleases(
+  tenants: readonly ReleasedTenant[],
+  waves: readonly string[][],
+): { wave: number; at: number; id: string; version: string; later: string; release: string }[] {
+  const byId = new Map(tenants.map((t) => [t.id, t]));
+  const listed = new Set(waves.flat());
+  const later = [...waves.slice(1), tenants.map((t) => t.id).filter((id) => !listed.has(id))];
+  const found = new Map<string, ReturnType<typeof unprovenReleases>[number]>();
+  later.forEach((ids, index) => {
+    for (const id of ids) {
+      const tenant = byId.get(id);
+      if (tenant === undefined || !movesUp(tenant)) continue;
+      waves.slice(0, index + 1).forEach((earlier, w) =>
+        earlier.forEach((other, at) => {
+          const before = byId.get(other);
+          if (before === undefined || before.offboarded || found.has(other)) return;
+          if (compareVersions(before.version, tenant.version) === 0) return;
+          found.set(other, {
+            wave: w,
+            at,
+            id: other,
+            version: before.version,
+            later: id,
+            release: tenant.version,
+          });
+        }),
+      );
+    }
+  });
+  return [...found.values()];
 }

@@ -10,7 +10,7 @@
  * - each tenant's Dittofeed release and the newest whose upgrade steps moved its data, which
  *   tell a release from any other change and bound where a tenant may go next.
  */
-import { DataVersion } from "../../components/app/releases";
+import { DataVersion, ReleasedTenant } from "../../components/app/releases";
 import { defaultSlot } from "../../components/runtime/network";
 
 /** The stack output that carries it. */
@@ -59,6 +59,23 @@ export function parsePlacement(value: unknown): Placement | undefined {
       ? record.removed.filter((id): id is string => typeof id === "string")
       : [],
   };
+}
+
+/**
+ * Each tenant as a release sees it: the release it is to run (its pin, or the stack's) and what
+ * the last deploy recorded of it.
+ */
+export function releasedTenants(
+  tenants: readonly { id: string; offboarded: boolean; dittofeed: { version?: string } }[],
+  stackVersion: string,
+  previous: Placement | undefined,
+): ReleasedTenant[] {
+  return tenants.map((t) => ({
+    id: t.id,
+    version: t.dittofeed.version ?? stackVersion,
+    offboarded: t.offboarded,
+    last: previous?.tenants[t.id],
+  }));
 }
 
 /** Why a tenant's slot cannot be given: at its `slot` key, or at its `id`. */

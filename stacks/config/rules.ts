@@ -26,8 +26,8 @@ import {
   connectionBudgetProblem,
 } from "../../components/data/postgresServer";
 import { TEMPORAL_CONNECTION_LIMIT } from "../../components/data/temporalServer";
-import { moveProblem } from "../../components/app/releases";
-import { continuityProblems, Placement, placeSlots } from "./placement";
+import { moveProblem, recorded, unprovenReleases } from "../../components/app/releases";
+import { continuityProblems, Placement, placeSlots, releasedTenants } from "./placement";
 import { keyPath, Problem, valueAt } from "./errors";
 import {
   DOCKER_ONLY,
@@ -128,6 +128,13 @@ function releaseProblems(config: RawConfig, previous: Placement | undefined): Pr
       waveOf.set(id, earlier ?? w);
     }),
   );
+  const released = releasedTenants(config.tenants, config.dittofeed.version, previous);
+  for (const u of unprovenReleases(released, config.release.waves)) {
+    problems.push({
+      path: ["release", "waves", u.wave, u.at],
+      message: `holds ${u.id} at ${u.version} while ${u.later} of a later wave moves up to ${u.release}: that wave would move with no earlier one having run it. Hold ${u.later} too (a pin), or let ${u.id} move`,
+    });
+  }
   if (config.release.waves.length > 0 && config.cloudflare === undefined) {
     problems.push({
       path: ["release", "waves"],
@@ -138,25 +145,21 @@ function releaseProblems(config: RawConfig, previous: Placement | undefined): Pr
   const customImages = Object.values(config.dittofeed.images).some((ref) => ref !== undefined);
   // What the stack's version does to the tenants that follow it: one problem per reason.
   const followers = new Map<string, string[]>();
-  config.tenants.forEach((tenant, index) => {
-    const pin = tenant.dittofeed.version;
+  released.forEach(({ id, version, offboarded, last }, index) => {
+    const pinned = config.tenants[index].dittofeed.version !== undefined;
     const path = ["tenants", index, "dittofeed", "version"];
-    if (pin !== undefined && customImages) {
+    if (pinned && customImages) {
       problems.push({
         path,
         message:
           "cannot choose a release while platform:dittofeed.images names your own builds: every tenant runs those",
       });
     }
-    if (tenant.offboarded) return;
-    const last = previous?.tenants[tenant.id];
-    const problem = moveProblem(
-      last?.version === undefined ? undefined : { version: last.version, floor: last.floor },
-      pin ?? config.dittofeed.version,
-    );
+    if (offboarded) return;
+    const problem = moveProblem(recorded(last), version);
     if (problem === undefined) return;
-    if (pin !== undefined) problems.push({ path, message: problem });
-    else followers.set(problem, [...(followers.get(problem) ?? []), tenant.id]);
+    if (pinned) problems.push({ path, message: problem });
+    else followers.set(problem, [...(followers.get(problem) ?? []), id]);
   });
   for (const [problem, ids] of followers) {
     problems.push({
