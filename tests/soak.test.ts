@@ -45,6 +45,8 @@ async function until(what: () => Promise<boolean>, seconds = 20): Promise<void> 
 describe("a release gate's watch", () => {
   // The release behind the front, on 127.0.0.1; the running one it falls back to, on 127.0.0.2.
   let release: http.Server;
+  const fallback = http.createServer((_, response) => response.end("running release"));
+  after(() => fallback.close());
   let releasePort = 0;
   const ports = { api: 0, health: 0, prometheus: 0 };
   /** What the stand-in exporter says: poll counters of `acme`, and whether acme's alarm is on. */
@@ -71,9 +73,7 @@ describe("a release gate's watch", () => {
     const serve = (name: string) => http.createServer((_, response) => response.end(name));
     release = serve("new release");
     await new Promise<void>((resolve) => release.listen(releasePort, "127.0.0.1", resolve));
-    const fallback = serve("running release");
     await new Promise<void>((resolve) => fallback.listen(releasePort, "127.0.0.2", resolve));
-    after(() => fallback.close());
 
     [ports.api, ports.health, ports.prometheus] = [
       await freePort(),
@@ -193,11 +193,35 @@ describe("a release gate's watch", () => {
     assert.equal(ghost.status, 1, ghost.output);
     assert.match(
       ghost.output,
-      /no worker of tenant acme of wave 1 polled Temporal namespace ghost in two minutes, 2 checks in a row 1 s apart/,
+      /no worker of tenant acme of wave 1 polled Temporal namespace ghost in two minutes \(2 of its checks, 1 s apart, missed\)/,
     );
     const deaf = await run(soak({ seconds: 60, prometheus: `127.0.0.1:${await freePort()}` }));
     assert.equal(deaf.status, 1, deaf.output);
     assert.match(deaf.output, /Prometheus \(127\.0\.0\.1:\d+\) did not answer/);
+  });
+
+  test("a release that flaps fails the watch, though it never misses two rounds in a row", async () => {
+    // A front stand-in: every other scrape of its exporter has the release's server down, and
+    // everything else answers.
+    let scrapes = 0;
+    const front = http.createServer((request, response) => {
+      if (request.url !== "/metrics") return void response.end("ok");
+      scrapes += 1;
+      response.end(`haproxy_backend_active_servers{proxy="api"} ${scrapes % 2}\n`);
+    });
+    const port = await listen(front);
+    const script = soakScript({
+      wave: 2,
+      after: 1,
+      tenants: [{ id: "acme", front: "127.0.0.1", namespace: "acme" }],
+      roles: [{ role: "api", port, path: "/api" }],
+      seconds: 60,
+      intervalSeconds: 1,
+    });
+    const result = await run(script.split(":8404").join(`:${port}`));
+    assert.equal(result.status, 1, result.output);
+    assert.match(result.output, /tenant acme of wave 1 stopped serving its new release/);
+    assert.ok(scrapes >= 3 && scrapes <= 5, `failed after ${scrapes} rounds`);
   });
 
   test("a front serving from its fallback passes its routing check, not its release check, and fails the watch", async () => {
@@ -222,7 +246,7 @@ describe("a release gate's watch", () => {
     assert.equal(watch.status, 1, watch.output);
     assert.match(
       watch.output,
-      /tenant acme of wave 1 stopped serving its new release through its front 127\.0\.0\.1, 2 checks in a row 1 s apart/,
+      /tenant acme of wave 1 stopped serving its new release through its front 127\.0\.0\.1 \(2 of its checks, 1 s apart, missed\)/,
     );
   });
 });

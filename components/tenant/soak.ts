@@ -30,7 +30,10 @@ export interface Soak {
   prometheus?: string;
 }
 
-/** Rounds in a row a check may miss before the gate fails: one lost request is no outage. */
+/**
+ * Rounds a check may miss, over the whole soak, before the gate fails: one lost request is no
+ * outage, but a release that fails every other round is not healthy either.
+ */
 export const SOAK_MISSES = 2;
 
 /** The PromQL a gate asks, URL-encoded as wget sends it. */
@@ -61,8 +64,8 @@ export function pollsQuery(namespaces: readonly string[]): string {
  * The gate's script: every round, each tenant's front must answer its health URI and every role's
  * health path, each role from the tenant's new release (not its fallback); with Prometheus, no
  * alert of the tenants' may be pending or firing and each tenant's workers must have polled in
- * the last two minutes. A check that misses `SOAK_MISSES` rounds in a row, or any alert, fails the
- * gate at once, naming the wave and the tenant; the gate passes after `seconds`.
+ * the last two minutes. A check that misses `SOAK_MISSES` rounds of the soak, or any alert, fails
+ * the gate at once, naming the wave and the tenant; the gate passes after `seconds`.
  */
 export function soakScript(soak: Soak): string {
   const interval = soak.intervalSeconds ?? 10;
@@ -70,7 +73,7 @@ export function soakScript(soak: Soak): string {
   const ids = soak.tenants.map((t) => t.id);
   const misses = (variable: string, what: string) => [
     `  if [ "$${variable}" -ge ${SOAK_MISSES} ]; then`,
-    `    echo "${label}: ${what}, ${SOAK_MISSES} checks in a row ${interval} s apart" >&2`,
+    `    echo "${label}: ${what} (${SOAK_MISSES} of its checks, ${interval} s apart, missed)" >&2`,
     "    exit 1",
     "  fi",
   ];
@@ -83,7 +86,7 @@ export function soakScript(soak: Soak): string {
       ),
     ];
     return [
-      `  if ${conditions.join(" && ")}; then front_${i}=0; else front_${i}=$((front_${i} + 1)); fi`,
+      `  if ! { ${conditions.join(" && ")}; }; then front_${i}=$((front_${i} + 1)); fi`,
       ...misses(
         `front_${i}`,
         `tenant ${t.id} of wave ${soak.after} stopped serving its new release through its front ${t.front}`,
@@ -99,12 +102,12 @@ export function soakScript(soak: Soak): string {
       : [
           `  alerts=$(${ask(alertsQuery(ids))}) || alerts=""`,
           `  polls=$(${ask(pollsQuery(soak.tenants.map((t) => t.namespace)))}) || polls=""`,
-          `  case "$alerts$polls" in *'"status":"success"'*'"status":"success"'*) prometheus=0 ;; *) prometheus=$((prometheus + 1)) ;; esac`,
+          `  case "$alerts$polls" in *'"status":"success"'*'"status":"success"'*) ;; *) prometheus=$((prometheus + 1)) ;; esac`,
           ...misses("prometheus", `Prometheus (${prometheus}) did not answer`),
           `  found=$(printf '%s' "$alerts" | grep -o '"metric":{[^}]*}' | sed -e 's/.*"alertname":"\\([^"]*\\)","alertstate":"\\([^"]*\\)","tenant":"\\([^"]*\\)".*/tenant \\3 of wave ${soak.after}: alert \\1 is \\2;/' | tr '\\n' ' ')`,
           `  if [ -n "$found" ]; then echo "${label}: $found see docs/monitoring.md" >&2; exit 1; fi`,
           ...soak.tenants.flatMap((t, i) => [
-            `  if printf '%s' "$polls" | grep -q '"namespace":"${t.namespace}"'; then polls_${i}=0; else polls_${i}=$((polls_${i} + 1)); fi`,
+            `  printf '%s' "$polls" | grep -q '"namespace":"${t.namespace}"' || polls_${i}=$((polls_${i} + 1))`,
             ...misses(
               `polls_${i}`,
               `no worker of tenant ${t.id} of wave ${soak.after} polled Temporal namespace ${t.namespace} in two minutes`,
