@@ -25,6 +25,7 @@ import {
   appUrl,
   dittofeedHealthPath,
   dittofeedImages,
+  DittofeedImage,
   SERVING_ROLES,
 } from "../components/app/contract";
 import {
@@ -45,7 +46,13 @@ import { tenantVersion } from "./common";
 import { cloudflareProvider, dockerProvider } from "./providers";
 import { createTenants, Edge, Platform, plannedStack, stackOutputs, stackTunnel } from "./common";
 
-/** The images of the data services and of Dittofeed's roles, pulled once each. */
+/**
+ * The images of the data services, and of Dittofeed's roles at each release a tenant runs (see
+ * `Images.of`), each pulled once. A release's images are named by it (`image-api-v0.23.0`), so a
+ * tenant pinned to the release the stack leaves keeps the very resource it ran, and a preview
+ * shows it unchanged; the stack's own release answers to the names they had before
+ * (`image-api`), which state keeps from earlier programs.
+ */
 function pullImages(config: PlatformConfig, provider: docker.Provider) {
   const refs = {
     postgres: config.postgres.image,
@@ -53,37 +60,34 @@ function pullImages(config: PlatformConfig, provider: docker.Provider) {
     clickhouse: config.clickhouse.image,
     temporal: config.temporal.image,
     gateway: config.gateway.image,
-    ...dittofeedImages(config.dittofeed),
   };
   const ids = {} as Record<keyof typeof refs, pulumi.Output<string>>;
   for (const key of Object.keys(refs) as (keyof typeof refs)[]) {
     ids[key] = pulledImage(key, refs[key], provider);
   }
-  return ids;
+  const releases = new Map<string, Record<DittofeedImage, pulumi.Output<string>>>();
+  const of = (version: string) => {
+    let release = releases.get(version);
+    if (release === undefined) {
+      const roles = dittofeedImages({ ...config.dittofeed, version });
+      const stacks = version === config.dittofeed.version;
+      release = {} as Record<DittofeedImage, pulumi.Output<string>>;
+      for (const role of Object.keys(roles) as DittofeedImage[]) {
+        release[role] = pulledImage(
+          `${role}-${version}`,
+          roles[role],
+          provider,
+          stacks ? role : undefined,
+        );
+      }
+      releases.set(version, release);
+    }
+    return { ...ids, ...release };
+  };
+  return { ...of(config.dittofeed.version), of };
 }
 
 type Images = ReturnType<typeof pullImages>;
-
-/**
- * The images a tenant runs at `version`: the stack's, with Dittofeed's of that release when a
- * tenant is pinned to another (`tenants[].dittofeed.version`), each pulled once.
- */
-function releaseImages(config: PlatformConfig, images: Images, provider: docker.Provider) {
-  const pulled = new Map<string, Images>();
-  return (version: string): Images => {
-    if (version === config.dittofeed.version) return images;
-    let pinned = pulled.get(version);
-    if (pinned === undefined) {
-      const refs = dittofeedImages({ ...config.dittofeed, version });
-      pinned = { ...images };
-      for (const role of Object.keys(refs) as (keyof typeof refs)[]) {
-        pinned[role] = pulledImage(`${role}-${version}`, refs[role], provider);
-      }
-      pulled.set(version, pinned);
-    }
-    return pinned;
-  };
-}
 
 function sharedServices(
   config: PlatformConfig,
@@ -253,8 +257,6 @@ interface Foundation {
   egressGuard?: EgressGuard;
   context: PlatformContext;
   images: Images;
-  /** The images of the release a tenant runs. */
-  imagesOf: (version: string) => Images;
   shared: Shared;
   /** The stack's backup service, when it has one. */
   backup?: Backup;
@@ -267,7 +269,7 @@ interface Foundation {
 /** A tenant's Docker half, on what the stack built; `gate` when a release moves it in a later wave. */
 function dockerRuntime(
   tenant: TenantConfig,
-  { config, context, imagesOf, shared, releaseSteps, egressGuard, backup, monitoring }: Foundation,
+  { config, context, images, shared, releaseSteps, egressGuard, backup, monitoring }: Foundation,
   gate?: pulumi.Output<pulumi.Resource[]>,
 ): TenantRuntime {
   const version = tenantVersion(config, tenant);
@@ -276,7 +278,7 @@ function dockerRuntime(
     tenant,
     gatewayMemoryMb: config.gateway.memoryMb,
     egressGuard: egressGuard?.container,
-    images: imagesOf(version),
+    images: images.of(version),
     release: {
       version,
       steps: stepsCrossed(FIRST_SUPPORTED_VERSION, version, releaseSteps),
@@ -348,7 +350,6 @@ export function createDockerPlatform(
     config,
     context,
     images,
-    imagesOf: releaseImages(config, images, provider),
     shared,
     releaseSteps,
     egressGuard,

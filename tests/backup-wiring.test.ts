@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { before, describe, test } from "node:test";
+import { DEFAULT_DITTOFEED_VERSION } from "../stacks/config/schema";
 import { BACKUP_ROLE, backupScript } from "../components/data/backupScripts";
 import { BACKUP_CONNECTION_LIMIT } from "../components/data/postgresServer";
 import {
@@ -163,7 +164,9 @@ describe("the backup service of committed stack production", () => {
         ["once", `dittofeed_${tenant}`, "-", `snapshots/${tenant}`, ""],
       );
       // The image of the migration it precedes: a new one renews the snapshot.
-      const adminCli = String(byName(run, "image-adminCli").inputs.name);
+      const adminCli = String(
+        byName(run, `image-adminCli-${DEFAULT_DITTOFEED_VERSION}`).inputs.name,
+      );
       assert.equal(env.BEFORE, `sha256:${createHash("sha256").update(adminCli).digest("hex")}`);
       for (const job of ["bootstrap", "schema"]) {
         dependsOn(run, `${tenant}-migration-${job}`, `${tenant}-migration-snapshot`);

@@ -152,7 +152,7 @@ describe("dependency analysis", () => {
       "acme-worker-2": "app",
       "acme-migration-bootstrap": "bootstrap",
       "acme-migration-clickhouse": "bootstrap",
-      "image-api": "image",
+      "image-api-v0.23.0": "image",
       "acme-monitoring-job": "app",
       "acme-secret-key": "secret",
     };
@@ -199,9 +199,11 @@ describe("blast radius", () => {
     assert.deepEqual([...new Set(bump.changed.map((c) => c.kind))].sort(), [
       "app",
       "bootstrap",
-      "image",
       "tunnel",
     ]);
+    // Each release's images are its own: the new ones pulled, the old ones let go.
+    for (const list of [bump.added, bump.removed])
+      assert.deepEqual([...new Set(list.map((r) => r.kind))], ["image"]);
     // The document is updated in place, to the new fronts; everything else is replaced.
     assert.deepEqual(
       bump.changed.filter((c) => c.action !== "replace").map((c) => [c.name, c.action]),

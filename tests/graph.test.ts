@@ -496,7 +496,9 @@ for (const stack of COMMITTED_STACKS) {
       }
       for (const role of ["api", "dashboard", "worker", "adminCli"]) {
         assert.ok(
-          String(byName(run, `image-${role}`).inputs.name).endsWith(`:${config.dittofeed.version}`),
+          String(byName(run, `image-${role}-${config.dittofeed.version}`).inputs.name).endsWith(
+            `:${config.dittofeed.version}`,
+          ),
         );
       }
     });
@@ -653,7 +655,7 @@ for (const stack of COMMITTED_STACKS) {
         dependsOn(
           run,
           `${t.id}-migration-bootstrap`,
-          "image-adminCli",
+          `image-adminCli-${config.dittofeed.version}`,
           `${t.id}-database-db`,
           `${t.id}-database-revoke-public`,
           "postgres",

@@ -624,12 +624,19 @@ export function tenantNetwork(
   );
 }
 
-/** An image pulled once and referenced by id, so that a new tag shows in previews. */
+/**
+ * An image pulled once and referenced by id, so that a new tag shows in previews; `formerKey`
+ * names the key it was pulled under before, which state may hold it by.
+ */
 export function pulledImage(
   key: string,
   ref: string,
   provider: docker.Provider,
+  formerKey?: string,
 ): pulumi.Output<string> {
-  return new docker.RemoteImage(`image-${key}`, { name: ref, keepLocally: true }, { provider })
-    .imageId;
+  return new docker.RemoteImage(
+    `image-${key}`,
+    { name: ref, keepLocally: true },
+    { provider, aliases: formerKey === undefined ? [] : [{ name: `image-${formerKey}` }] },
+  ).imageId;
 }

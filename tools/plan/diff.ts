@@ -189,6 +189,15 @@ export function diffPlans(base: Plan, head: Plan, baseLabel: string): PlanDiff {
     placement: placementChanges(base.outputs, head.outputs),
     waves: gatesOf(head),
   };
+  // A dependency on a moved resource is the same dependency: compared under its old id.
+  const baseIds = new Map(base.resources.map((r) => [r.urn, r.id]));
+  const oldId = new Map(
+    head.resources.flatMap((r) => {
+      const from = baseIds.get(was.get(r.urn) ?? "");
+      return from === undefined || from === r.id ? [] : [[r.id, from] as const];
+    }),
+  );
+  const renamed = (ids: string[]) => ids.map((id) => oldId.get(id) ?? id).sort();
   const kept = new Set<string>();
   for (const r of head.resources.filter((x) => x.custom)) {
     const urn = was.get(r.urn) ?? r.urn;
@@ -199,7 +208,13 @@ export function diffPlans(base: Plan, head: Plan, baseLabel: string): PlanDiff {
     }
     kept.add(urn);
     if (urn !== r.urn) diff.moved.push({ ...ref(r), from: urn, to: r.urn });
-    const change = compare(old, r);
+    const change = compare(old, {
+      ...r,
+      dependsOn: renamed(r.dependsOn),
+      inputDependencies: Object.fromEntries(
+        Object.entries(r.inputDependencies).map(([key, ids]) => [key, renamed(ids)]),
+      ),
+    });
     if (change) diff.changed.push(change);
   }
   diff.removed = [...before.values()].filter((r) => !kept.has(r.urn)).map(ref);
