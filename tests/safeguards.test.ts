@@ -249,6 +249,10 @@ test("a tenant's slot, subnet and dev ports depend on its own id alone", () => {
   };
   fc.assert(
     fc.property(ids, fc.nat(), (list, cut) => {
+      // Ids of one hash slot are ordered by hash and id on a first deploy (placeSlots), so
+      // removing the first moves the second there; a deployed stack keeps them (its placement).
+      const count = slotCount(parsePool(DEFAULT_NETWORK_POOL));
+      fc.pre(new Set(list.map((id) => defaultSlot(id, count))).size === list.length);
       const all = placed(list);
       // Removing one tenant and reversing the rest moves nobody.
       const fewer = list.filter((_, index) => index !== cut % list.length).reverse();
