@@ -318,7 +318,7 @@ describe("what config refuses", () => {
         previous,
       ),
       [
-        "platform:release.waves[0][0]: holds acme at v0.25.1 while globex of a later wave moves up to v0.25.2: that wave would move with no earlier one having run it. Hold globex too (a pin), or let acme move",
+        "platform:release.waves: the last wave (the tenants no wave lists) moves globex up to v0.25.2, which no earlier wave runs or moves up to: it would move first, with no gate. Hold it too (a pin), or let an earlier wave move to v0.25.2",
       ],
     );
     // Holding both, or setting the stack's version back, is a config that passes.
@@ -457,31 +457,52 @@ describe("releases as data", () => {
     );
   });
 
-  test("a wave that would move to a release no earlier wave runs or moves to is found, once per holding tenant", () => {
-    const t = (id: string, version: string, last = "v0.23.0") => ({
+  test("a wave that would move up to a release no earlier wave runs or moves up to is found", () => {
+    const t = (id: string, version: string, last?: ReleasedTenant["last"]) => ({
       id,
       version,
-      last: { version: last },
+      last,
       offboarded: false,
     });
-    // acme's gate failed and it is pinned back: globex and initech would move unwatched.
-    const held = [t("acme", "v0.23.0", "v0.23.0"), t("globex", "v0.24.0"), t("initech", "v0.24.0")];
-    assert.deepEqual(unprovenReleases(held, [["acme"], ["globex"]]), [
-      { wave: 0, at: 0, id: "acme", version: "v0.23.0", later: "globex", release: "v0.24.0" },
+    const at = (version: string) => ({ version });
+    const up = (id: string) => t(id, "v0.24.0", at("v0.23.0"));
+    const found = (tenants: ReleasedTenant[], waves: string[][]) =>
+      unprovenReleases(tenants, waves).map(
+        (u) => `${u.wave}: ${u.tenants.join(",")} → ${u.release}`,
+      );
+    // acme's gate failed and it is pinned back: globex, and the unlisted initech, would go first.
+    const held = t("acme", "v0.23.0", at("v0.23.0"));
+    assert.deepEqual(found([held, up("globex"), up("initech")], [["acme"], ["globex"]]), [
+      "1: globex → v0.24.0",
     ]);
-    // A canary already at the release (pinned ahead, deployed) proves it; so does one moving now.
+    assert.deepEqual(found([held, up("globex")], [["acme"]]), ["1: globex → v0.24.0"]);
+    // Neither a tenant new to the stack, nor one back from offboarding, nor one rolling down
+    // from the release proves it.
+    for (const canary of [
+      t("acme", "v0.24.0"),
+      t("acme", "v0.24.0", { version: "v0.23.0", offboarded: true }),
+      t("acme", "v0.23.0", at("v0.24.0")),
+    ])
+      assert.deepEqual(found([canary, up("globex")], [["acme"]]), ["1: globex → v0.24.0"]);
+    // Proven: a canary moving up now, or running it already (pinned ahead by an earlier deploy);
+    // a middle wave held while the first moves; one tenant of the first wave held.
+    assert.deepEqual(found([up("acme"), up("globex")], [["acme"]]), []);
+    assert.deepEqual(found([t("acme", "v0.24.0", at("v0.24.0")), up("globex")], [["acme"]]), []);
     assert.deepEqual(
-      unprovenReleases([t("acme", "v0.24.0", "v0.24.0"), ...held.slice(1)], [["acme"]]),
-      [],
-    );
-    assert.deepEqual(unprovenReleases([t("acme", "v0.24.0"), ...held.slice(1)], [["acme"]]), []);
-    // Nothing moves up: nothing to prove.
-    assert.deepEqual(
-      unprovenReleases(
-        [t("acme", "v0.23.0", "v0.24.0"), t("globex", "v0.23.0", "v0.24.0")],
-        [["acme"]],
+      found(
+        [up("acme"), t("globex", "v0.23.0", at("v0.23.0")), up("initech")],
+        [["acme"], ["globex"]],
       ),
       [],
     );
+    assert.deepEqual(
+      found(
+        [up("acme"), held, up("globex")].map((x, i) => (i === 1 ? { ...x, id: "acme2" } : x)),
+        [["acme", "acme2"]],
+      ),
+      [],
+    );
+    // Without waves, nothing is watched and nothing is missing.
+    assert.deepEqual(found([held, up("globex")], []), []);
   });
 });

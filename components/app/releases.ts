@@ -190,39 +190,37 @@ export function movingWaves(
 }
 
 /**
- * The tenants of earlier waves that would not have proven a release a later wave moves up to:
- * each runs (or moves to) another. Without this, holding a canary back (a pin after its gate
- * failed) would let the wave after it move first, ungated. One entry per such tenant, with the
- * config wave and place it is listed at, and the later tenant and release it leaves unproven.
+ * The moves of later waves to a release that no earlier wave proves: none of its tenants runs
+ * that release and stays on it, or moves up to it now (and is then watched by a gate). Such a
+ * wave would move first, with no gate: a canary held back after its gate failed would let the
+ * next wave go. One entry per wave and release, with the wave's 0-based place in `waves`
+ * (`waves.length` for the tenants no wave lists) and the tenants it would move. None without waves.
  */
 export function unprovenReleases(
   tenants: readonly ReleasedTenant[],
   waves: readonly string[][],
-): { wave: number; at: number; id: string; version: string; later: string; release: string }[] {
-  const byId = new Map(tenants.map((t) => [t.id, t]));
+): { wave: number; release: string; tenants: string[] }[] {
+  if (waves.length === 0) return [];
   const listed = new Set(waves.flat());
-  const later = [...waves.slice(1), tenants.map((t) => t.id).filter((id) => !listed.has(id))];
-  const found = new Map<string, ReturnType<typeof unprovenReleases>[number]>();
-  later.forEach((ids, index) => {
-    for (const id of ids) {
-      const tenant = byId.get(id);
-      if (tenant === undefined || !movesUp(tenant)) continue;
-      waves.slice(0, index + 1).forEach((earlier, w) =>
-        earlier.forEach((other, at) => {
-          const before = byId.get(other);
-          if (before === undefined || before.offboarded || found.has(other)) return;
-          if (compareVersions(before.version, tenant.version) === 0) return;
-          found.set(other, {
-            wave: w,
-            at,
-            id: other,
-            version: before.version,
-            later: id,
-            release: tenant.version,
-          });
-        }),
-      );
+  const all = [...waves, tenants.map((t) => t.id).filter((id) => !listed.has(id))];
+  const byId = new Map(tenants.map((t) => [t.id, t]));
+  const proves = (t: ReleasedTenant, release: string) =>
+    compareVersions(t.version, release) === 0 &&
+    (movesUp(t) ||
+      (!t.offboarded &&
+        !t.last?.offboarded &&
+        t.last?.version !== undefined &&
+        compareVersions(t.last.version, release) === 0));
+  return all.slice(1).flatMap((ids, index) => {
+    const earlier = all
+      .slice(0, index + 1)
+      .flat()
+      .flatMap((id) => byId.get(id) ?? []);
+    const unproven = new Map<string, string[]>();
+    for (const t of ids.flatMap((id) => byId.get(id) ?? []).filter(movesUp)) {
+      if (earlier.some((u) => proves(u, t.version))) continue;
+      unproven.set(t.version, [...(unproven.get(t.version) ?? []), t.id]);
     }
+    return [...unproven].map(([release, moved]) => ({ wave: index + 1, release, tenants: moved }));
   });
-  return [...found.values()];
 }

@@ -130,9 +130,10 @@ function releaseProblems(config: RawConfig, previous: Placement | undefined): Pr
   );
   const released = releasedTenants(config.tenants, config.dittofeed.version, previous);
   for (const u of unprovenReleases(released, config.release.waves)) {
+    const listed = u.wave < config.release.waves.length;
     problems.push({
-      path: ["release", "waves", u.wave, u.at],
-      message: `holds ${u.id} at ${u.version} while ${u.later} of a later wave moves up to ${u.release}: that wave would move with no earlier one having run it. Hold ${u.later} too (a pin), or let ${u.id} move`,
+      path: listed ? ["release", "waves", u.wave] : ["release", "waves"],
+      message: `${listed ? `wave ${u.wave + 1}` : "the last wave (the tenants no wave lists)"} moves ${u.tenants.join(", ")} up to ${u.release}, which no earlier wave runs or moves up to: it would move first, with no gate. Hold ${u.tenants.length === 1 ? "it" : "them"} too (a pin), or let an earlier wave move to ${u.release}`,
     });
   }
   if (config.release.waves.length > 0 && config.cloudflare === undefined) {
