@@ -29,6 +29,7 @@ import {
   SERVING_ROLES,
 } from "../components/app/contract";
 import {
+  compareVersions,
   FIRST_SUPPORTED_VERSION,
   stepsCrossed,
   UpgradeStep,
@@ -66,21 +67,23 @@ function pullImages(config: PlatformConfig, provider: docker.Provider) {
     ids[key] = pulledImage(key, refs[key], provider);
   }
   const releases = new Map<string, Record<DittofeedImage, pulumi.Output<string>>>();
+  // One set per release, however its tag is spelled (`v0.23.1`, `0.23.1`): the stack's first.
   const of = (version: string) => {
-    let release = releases.get(version);
+    const stacks = compareVersions(version, config.dittofeed.version) === 0;
+    const tag = stacks ? config.dittofeed.version : version;
+    let release = releases.get(tag);
     if (release === undefined) {
-      const roles = dittofeedImages({ ...config.dittofeed, version });
-      const stacks = version === config.dittofeed.version;
+      const roles = dittofeedImages({ ...config.dittofeed, version: tag });
       release = {} as Record<DittofeedImage, pulumi.Output<string>>;
       for (const role of Object.keys(roles) as DittofeedImage[]) {
         release[role] = pulledImage(
-          `${role}-${version}`,
+          `${role}-${tag}`,
           roles[role],
           provider,
           stacks ? role : undefined,
         );
       }
-      releases.set(version, release);
+      releases.set(tag, release);
     }
     return { ...ids, ...release };
   };
