@@ -16,7 +16,7 @@ import {
   runProgram,
   RunResult,
 } from "./harness";
-import { JobOutcome } from "../tools/engine/mocks";
+import { JobOutcome, unwrapSecrets } from "../tools/engine/mocks";
 import { ConfigError, parsePlatformConfig } from "../stacks/config";
 import { Placement } from "../stacks/config/placement";
 import {
@@ -504,5 +504,33 @@ describe("releases as data", () => {
     );
     // Without waves, nothing is watched and nothing is missing.
     assert.deepEqual(found([held, up("globex")], []), []);
+  });
+});
+
+describe("a pin on Kubernetes", () => {
+  test("runs the pinned release's images in that tenant's Deployments alone", async () => {
+    const file = committedStack("production-k8s").config["platform:tenants"];
+    const tenants = (JSON.parse(file) as Record<string, unknown>[]).map((t) =>
+      t.id === "umbrella" ? { ...t, dittofeed: { version: "v0.23.0" } } : t,
+    );
+    const result = await runProgram(
+      committedStack("production-k8s", {
+        "platform:tenants": tenants,
+        "platform:dittofeed": { version: "v0.23.1" },
+      }),
+    );
+    assert.equal(result.error, undefined, String(result.error));
+    const imageOf = (name: string) => {
+      const deployment = result.registrations.find(
+        (r) => r.type === "kubernetes:apps/v1:Deployment" && r.name === name,
+      );
+      assert.ok(deployment, name);
+      const spec = unwrapSecrets(deployment.inputs.spec) as {
+        template: { spec: { containers: { image: string }[] } };
+      };
+      return spec.template.spec.containers[0].image;
+    };
+    assert.equal(imageOf("umbrella-api"), "dittofeed/dittofeed-api:v0.23.0");
+    assert.equal(imageOf("stark-api"), "dittofeed/dittofeed-api:v0.23.1");
   });
 });
