@@ -253,6 +253,8 @@ async function observe(
     PROBE,
     JSON.stringify(targets.map((t) => [t.host, t.port])),
   ]);
+  if (result.output.trim() === "")
+    throw new Error(`the probe in ${container} printed nothing (exit ${result.exitCode})`);
   const outcomes = JSON.parse(result.output.trim()) as string[];
   const after = counted.map((d) => host.leaked(d));
   return targets.map((t, i) => {
@@ -402,6 +404,8 @@ const temporal = (namespace) => new Promise((resolve) => {
 });
 Promise.all([db("dittofeed_${tenant}"), db("dittofeed_${other}"), temporal("${tenant}"), temporal("${other}")]).then((r) => console.log(JSON.stringify(r)));`;
   const result = await exec(from, ["node", "-e", script]);
+  if (result.output.trim() === "")
+    throw new Error(`the probe in ${from} printed nothing (exit ${result.exitCode})`);
   const outcomes = JSON.parse(result.output.trim()) as string[];
   const failed = outcomes.filter((o) => o.startsWith("error"));
   if (failed.length > 0) throw new Error(`through ${tenant}'s gateway: ${failed.join("; ")}`);
@@ -747,10 +751,17 @@ export async function egressGuardScenario(context: Context): Promise<void> {
   }
   const restored = inForce();
   const secondsUntilRestored = Math.round((Date.now() - started) / 1000) - engineRestartSeconds;
-  const tenantApi = (await containers(context.applier)).find(
-    (c) => label(c.info, "platform.service") === "api" && c.info.State.Running,
-  );
-  if (!tenantApi) throw new Error("no tenant api runs again after the engine restart");
+  // Healthy, not only running: a container the engine has just restarted may not run its
+  // process yet, and an exec in it then prints nothing (a run of CI met this once).
+  let tenantApi: { info: Inspect } | undefined;
+  for (let waited = 0; waited < 120 && !tenantApi; waited += 1) {
+    tenantApi = (await containers(context.applier)).find(
+      (c) =>
+        label(c.info, "platform.service") === "api" && c.info.State.Health?.Status === "healthy",
+    );
+    if (!tenantApi) await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+  if (!tenantApi) throw new Error("no tenant api is healthy again after the engine restart");
   const [metadata] = await observe(host, tenantApi.info.Id, [{ host: METADATA, port: 80 }]);
   context.report.egressGuard = {
     rules,
