@@ -10,11 +10,6 @@ import { Tunnel, TunnelHost } from "../components/edge/tunnel";
 import { SharedServices, Tenant, TenantRuntime } from "../components/tenant/tenant";
 import { AppUrlOf, TenantSite, tenantSite } from "./sites";
 
-/** The Dittofeed release a tenant runs: its pin, or the stack's. */
-export function tenantVersion(config: PlatformConfig, tenant: TenantConfig): string {
-  return tenant.dittofeed.version ?? config.dittofeed.version;
-}
-
 /** The Cloudflare side of a stack that has a tunnel. */
 export interface Edge {
   accountId: string;

@@ -43,7 +43,7 @@ import { BACKUP_GRACE_SECONDS } from "../components/data/backupScripts";
 import { LABELS } from "../components/runtime/labels";
 import { METRICS_PORTS } from "../components/monitoring/prometheus";
 import { isAutoSetupImage } from "../components/data/temporalServer";
-import { tenantVersion } from "./common";
+import { tenantVersion } from "./config/placement";
 import { cloudflareProvider, dockerProvider } from "./providers";
 import { createTenants, Edge, Platform, plannedStack, stackOutputs, stackTunnel } from "./common";
 

@@ -30,7 +30,7 @@ export function createPlatform(
   previous?: Placement,
   releaseSteps: readonly UpgradeStep[] = UPGRADE_STEPS,
 ): Platform & { placement: pulumi.Output<Placement> } {
-  const released = releasedTenants(config.tenants, config.dittofeed.version, previous);
+  const released = releasedTenants(config, previous);
   const platform =
     config.runtime === "kubernetes"
       ? createKubernetesPlatform(config, stack, releaseSteps)

@@ -31,14 +31,8 @@ import { SERVICE_PORTS } from "../components/runtime/ports";
 import { redisHealthCommand, redisServerScript } from "../components/data/redisServer";
 import { isAutoSetupImage, TEMPORAL_KEYS } from "../components/data/temporalServer";
 import { httpUrl } from "../components/runtime/urls";
-import {
-  createTenants,
-  Platform,
-  plannedStack,
-  stackOutputs,
-  stackTunnel,
-  tenantVersion,
-} from "./common";
+import { createTenants, Platform, plannedStack, stackOutputs, stackTunnel } from "./common";
+import { tenantVersion } from "./config/placement";
 import { cloudflareProvider, kubernetesProvider } from "./providers";
 
 /**

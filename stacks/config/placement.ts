@@ -61,18 +61,28 @@ export function parsePlacement(value: unknown): Placement | undefined {
   };
 }
 
+/** The Dittofeed release a tenant runs: its pin, or the stack's. */
+export function tenantVersion(
+  config: { dittofeed: { version: string } },
+  tenant: { dittofeed: { version?: string } },
+): string {
+  return tenant.dittofeed.version ?? config.dittofeed.version;
+}
+
 /**
  * Each tenant as a release sees it: the release it is to run (its pin, or the stack's) and what
  * the last deploy recorded of it.
  */
 export function releasedTenants(
-  tenants: readonly { id: string; offboarded: boolean; dittofeed: { version?: string } }[],
-  stackVersion: string,
+  config: {
+    dittofeed: { version: string };
+    tenants: readonly { id: string; offboarded: boolean; dittofeed: { version?: string } }[];
+  },
   previous: Placement | undefined,
 ): ReleasedTenant[] {
-  return tenants.map((t) => ({
+  return config.tenants.map((t) => ({
     id: t.id,
-    version: t.dittofeed.version ?? stackVersion,
+    version: tenantVersion(config, t),
     offboarded: t.offboarded,
     last: previous?.tenants[t.id],
   }));

@@ -128,7 +128,7 @@ function releaseProblems(config: RawConfig, previous: Placement | undefined): Pr
       waveOf.set(id, earlier ?? w);
     }),
   );
-  const released = releasedTenants(config.tenants, config.dittofeed.version, previous);
+  const released = releasedTenants(config, previous);
   for (const u of unprovenReleases(released, config.release.waves)) {
     const listed = u.wave < config.release.waves.length;
     problems.push({
